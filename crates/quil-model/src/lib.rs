@@ -1,0 +1,282 @@
+//! The workspace model: tabs, a binary split layout tree per tab, and pane metadata.
+//!
+//! Pure logic with no I/O, so both the daemon (which owns the real workspace) and the client
+//! (which lays out what the daemon tells it) can use it, and it can be tested exhaustively.
+
+mod ids;
+mod layout;
+
+pub use ids::{IdError, PaneId, TabId};
+pub use layout::{Direction, Divider, Layout, Rect, SplitDir, MIN_PANE_COLS, MIN_PANE_ROWS};
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Errors from workspace operations. Each names the thing it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    #[error("unknown pane {0}")]
+    UnknownPane(PaneId),
+    #[error("unknown tab {0}")]
+    UnknownTab(String),
+    #[error("pane {0} is too small to split")]
+    TooSmall(PaneId),
+    #[error("pane {0} already exists")]
+    DuplicatePane(PaneId),
+}
+
+/// What the workspace knows about a pane, independent of its process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaneMeta {
+    pub id: PaneId,
+    pub name: String,
+    /// The pane type (plugin name), e.g. `terminal`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub cwd: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tab {
+    pub id: TabId,
+    pub name: String,
+    pub layout: Layout,
+    pub active_pane: PaneId,
+    #[serde(default)]
+    pub zoomed: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Workspace {
+    pub tabs: Vec<Tab>,
+    /// Index into `tabs`; meaningless when `tabs` is empty.
+    pub active_tab: usize,
+    pub panes: Vec<PaneMeta>,
+}
+
+impl Workspace {
+    pub fn pane(&self, id: PaneId) -> Option<&PaneMeta> {
+        self.panes.iter().find(|p| p.id == id)
+    }
+
+    pub fn pane_mut(&mut self, id: PaneId) -> Option<&mut PaneMeta> {
+        self.panes.iter_mut().find(|p| p.id == id)
+    }
+
+    /// Index of the tab holding `pane`.
+    pub fn tab_of(&self, pane: PaneId) -> Option<usize> {
+        self.tabs.iter().position(|t| t.layout.contains(pane))
+    }
+
+    /// Finds a tab by id (`tab-1a2b3c4d`), by 1-based index as shown in the tab bar, or by name.
+    pub fn find_tab(&self, key: &str) -> Result<usize, ModelError> {
+        if let Ok(id) = key.parse::<TabId>() {
+            if let Some(i) = self.tabs.iter().position(|t| t.id == id) {
+                return Ok(i);
+            }
+        } else if let Ok(n) = key.parse::<usize>() {
+            if n >= 1 && n <= self.tabs.len() {
+                return Ok(n - 1);
+            }
+        } else if let Some(i) = self.tabs.iter().position(|t| t.name == key) {
+            return Ok(i);
+        }
+        Err(ModelError::UnknownTab(key.to_string()))
+    }
+
+    /// Adds a tab holding the single pane `meta` and makes it active.
+    pub fn add_tab(&mut self, id: TabId, name: String, meta: PaneMeta) -> Result<usize, ModelError> {
+        if self.pane(meta.id).is_some() {
+            return Err(ModelError::DuplicatePane(meta.id));
+        }
+        let pane = meta.id;
+        self.panes.push(meta);
+        self.tabs.push(Tab { id, name, layout: Layout::Pane(pane), active_pane: pane, zoomed: false });
+        self.active_tab = self.tabs.len() - 1;
+        Ok(self.active_tab)
+    }
+
+    /// Splits `target`, putting the new pane `meta` second (right of or below it), and focuses it.
+    pub fn split(&mut self, target: PaneId, dir: SplitDir, meta: PaneMeta) -> Result<(), ModelError> {
+        if self.pane(meta.id).is_some() {
+            return Err(ModelError::DuplicatePane(meta.id));
+        }
+        let ti = self.tab_of(target).ok_or(ModelError::UnknownPane(target))?;
+        let tab = &mut self.tabs[ti];
+        tab.layout.split(target, dir, meta.id)?;
+        tab.active_pane = meta.id;
+        tab.zoomed = false;
+        self.panes.push(meta);
+        Ok(())
+    }
+
+    /// Removes a pane; its sibling takes its space, and a tab left empty is removed.
+    /// Returns true when the pane's tab was removed with it.
+    pub fn remove_pane(&mut self, pane: PaneId) -> Result<bool, ModelError> {
+        let ti = self.tab_of(pane).ok_or(ModelError::UnknownPane(pane))?;
+        self.panes.retain(|p| p.id != pane);
+        let tab = &mut self.tabs[ti];
+        match tab.layout.clone().remove(pane) {
+            Some(rest) => {
+                tab.layout = rest;
+                if tab.active_pane == pane {
+                    tab.active_pane = tab.layout.panes()[0];
+                }
+                tab.zoomed = false;
+                Ok(false)
+            }
+            None => {
+                self.tabs.remove(ti);
+                if self.active_tab >= self.tabs.len() {
+                    self.active_tab = self.tabs.len().saturating_sub(1);
+                } else if self.active_tab > ti {
+                    self.active_tab -= 1;
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// Removes a tab and returns the panes it held.
+    pub fn remove_tab(&mut self, index: usize) -> Vec<PaneId> {
+        if index >= self.tabs.len() {
+            return Vec::new();
+        }
+        let tab = self.tabs.remove(index);
+        let panes = tab.layout.panes();
+        self.panes.retain(|p| !panes.contains(&p.id));
+        if self.active_tab >= self.tabs.len() {
+            self.active_tab = self.tabs.len().saturating_sub(1);
+        } else if self.active_tab > index {
+            self.active_tab -= 1;
+        }
+        panes
+    }
+
+    /// Makes `pane` the active pane of its tab, and its tab the active tab.
+    pub fn focus(&mut self, pane: PaneId) -> Result<(), ModelError> {
+        let ti = self.tab_of(pane).ok_or(ModelError::UnknownPane(pane))?;
+        self.active_tab = ti;
+        self.tabs[ti].active_pane = pane;
+        Ok(())
+    }
+
+    pub fn active_pane(&self) -> Option<PaneId> {
+        self.tabs.get(self.active_tab).map(|t| t.active_pane)
+    }
+
+    /// Every pane id in tab order, then layout order.
+    pub fn pane_ids(&self) -> Vec<PaneId> {
+        self.tabs.iter().flat_map(|t| t.layout.panes()).collect()
+    }
+
+    /// Checks the invariants a loaded workspace must satisfy: every pane in a layout has
+    /// metadata, no pane appears twice, every active pane is in its tab.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for tab in &self.tabs {
+            for p in tab.layout.panes() {
+                if !seen.insert(p) {
+                    return Err(format!("pane {p} appears twice"));
+                }
+                if self.pane(p).is_none() {
+                    return Err(format!("pane {p} in {} has no metadata", tab.id));
+                }
+            }
+            if !tab.layout.contains(tab.active_pane) {
+                return Err(format!("active pane {} is not in {}", tab.active_pane, tab.id));
+            }
+            tab.layout.check_ratios()?;
+        }
+        if !self.tabs.is_empty() && self.active_tab >= self.tabs.len() {
+            return Err(format!("active tab {} out of range", self.active_tab));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(n: u32) -> PaneMeta {
+        PaneMeta { id: PaneId(n), name: format!("p{n}"), kind: "terminal".into(), cwd: "/".into() }
+    }
+
+    #[test]
+    fn add_split_remove_keeps_invariants() {
+        let mut ws = Workspace::default();
+        ws.add_tab(TabId(1), "one".into(), meta(1)).unwrap();
+        ws.split(PaneId(1), SplitDir::Horizontal, meta(2)).unwrap();
+        ws.split(PaneId(2), SplitDir::Vertical, meta(3)).unwrap();
+        assert_eq!(ws.pane_ids(), vec![PaneId(1), PaneId(2), PaneId(3)]);
+        assert_eq!(ws.active_pane(), Some(PaneId(3)));
+        ws.validate().unwrap();
+
+        assert!(!ws.remove_pane(PaneId(3)).unwrap());
+        assert_eq!(ws.active_pane(), Some(PaneId(1)));
+        assert_eq!(ws.pane_ids(), vec![PaneId(1), PaneId(2)]);
+        ws.validate().unwrap();
+        assert!(!ws.remove_pane(PaneId(1)).unwrap());
+        assert!(ws.remove_pane(PaneId(2)).unwrap());
+        assert!(ws.tabs.is_empty());
+        assert!(ws.panes.is_empty());
+    }
+
+    #[test]
+    fn unknown_pane_is_named() {
+        let mut ws = Workspace::default();
+        let err = ws.remove_pane(PaneId(0xdead)).unwrap_err();
+        assert_eq!(err.to_string(), "unknown pane pane-0000dead");
+        assert_eq!(ws.find_tab("nope").unwrap_err().to_string(), "unknown tab nope");
+    }
+
+    #[test]
+    fn duplicate_pane_is_refused() {
+        let mut ws = Workspace::default();
+        ws.add_tab(TabId(1), "a".into(), meta(1)).unwrap();
+        assert_eq!(ws.add_tab(TabId(2), "b".into(), meta(1)), Err(ModelError::DuplicatePane(PaneId(1))));
+        assert_eq!(
+            ws.split(PaneId(1), SplitDir::Vertical, meta(1)),
+            Err(ModelError::DuplicatePane(PaneId(1)))
+        );
+    }
+
+    #[test]
+    fn find_tab_by_id_index_and_name() {
+        let mut ws = Workspace::default();
+        ws.add_tab(TabId(0xa), "alpha".into(), meta(1)).unwrap();
+        ws.add_tab(TabId(0xb), "beta".into(), meta(2)).unwrap();
+        assert_eq!(ws.find_tab("tab-0000000b"), Ok(1));
+        assert_eq!(ws.find_tab("1"), Ok(0));
+        assert_eq!(ws.find_tab("beta"), Ok(1));
+        assert!(ws.find_tab("3").is_err());
+        assert!(ws.find_tab("0").is_err());
+    }
+
+    #[test]
+    fn removing_tabs_keeps_active_index_valid() {
+        let mut ws = Workspace::default();
+        for i in 1..=3 {
+            ws.add_tab(TabId(i), format!("t{i}"), meta(i)).unwrap();
+        }
+        assert_eq!(ws.active_tab, 2);
+        assert_eq!(ws.remove_tab(0), vec![PaneId(1)]);
+        assert_eq!(ws.active_tab, 1);
+        assert_eq!(ws.tabs[ws.active_tab].id, TabId(3));
+        ws.remove_tab(1);
+        assert_eq!(ws.active_tab, 0);
+        ws.validate().unwrap();
+    }
+
+    #[test]
+    fn workspace_json_roundtrip() {
+        let mut ws = Workspace::default();
+        ws.add_tab(TabId(1), "one".into(), meta(1)).unwrap();
+        ws.split(PaneId(1), SplitDir::Horizontal, meta(2)).unwrap();
+        let json = serde_json::to_string(&ws).unwrap();
+        let back: Workspace = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, ws);
+        assert!(json.contains("\"pane-00000001\""), "{json}");
+    }
+}

@@ -1,0 +1,215 @@
+//! The quil wire protocol, shared by the daemon and every client.
+//!
+//! Framing (see [`codec`]): every frame is a little-endian `u32` body length followed by the
+//! body. The first frame each way is a fixed-layout handshake ([`handshake`]) that every
+//! protocol version can read, so a mismatched client gets a readable one-line reason. All later
+//! bodies are [`postcard`] encodings of [`ClientMsg`] / [`ServerMsg`]: compact binary, bytes as
+//! bytes, no JSON or base64 on the hot path.
+//!
+//! Output reaches clients as screen state ([`PaneUpdate`]), never as the raw PTY stream.
+
+pub mod codec;
+pub mod handshake;
+pub mod keys;
+pub mod screen;
+
+pub use codec::{decode, encode_frame, FrameDecoder, ProtoError, MAX_FRAME};
+pub use handshake::{Hello, HelloReply, PROTOCOL_VERSION};
+pub use quil_model::{Direction, Layout, PaneId, Rect, SplitDir, TabId};
+pub use screen::{Color, Cursor, CursorShape, Line, Run, Style};
+
+use serde::{Deserialize, Serialize};
+
+/// How to start a pane's process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpawnSpec {
+    /// Pane type (plugin name); `None` means the default terminal.
+    pub kind: Option<String>,
+    /// Working directory; `None` means the target pane's cwd (for splits) or the daemon's default.
+    pub cwd: Option<String>,
+    /// Explicit command and arguments, overriding the pane type's command.
+    pub command: Vec<String>,
+    /// Pane name; `None` picks one from the command.
+    pub name: Option<String>,
+    /// Extra environment, `KEY=VALUE`.
+    pub env: Vec<String>,
+}
+
+/// A request from a client. Each carries an id echoed in its [`ServerMsg::Reply`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Daemon pid, version, uptime, pane count.
+    Status,
+    /// Tabs and panes, as `quil ls` shows them.
+    List,
+    NewTab { name: Option<String>, spawn: SpawnSpec },
+    Split { pane: PaneId, dir: SplitDir, spawn: SpawnSpec },
+    /// Bytes for the pane's input queue, written in order.
+    Input { pane: PaneId, data: Vec<u8> },
+    /// Named keys (`Enter`, `C-c`, `Up`, ...), encoded by the daemon for the pane's modes.
+    SendKeys { pane: PaneId, keys: Vec<String> },
+    /// The pane's screen as lines, plus up to `scrollback` lines above it.
+    Capture { pane: PaneId, scrollback: u32, ansi: bool },
+    Resize { pane: PaneId, cols: u16, rows: u16 },
+    KillPane { pane: PaneId },
+    /// `tab` is an id, a 1-based index or a name.
+    KillTab { tab: String },
+    RenameTab { tab: String, name: String },
+    RenamePane { pane: PaneId, name: String },
+    /// Focuses a pane (and its tab) in the workspace.
+    Focus { pane: PaneId },
+    /// Moves the divider at `path` of `tab`'s layout (see `quil_model::Layout::set_divider`).
+    SetDivider { tab: TabId, path: Vec<bool>, area: Rect, pos: u16 },
+    ToggleZoom { tab: TabId },
+    /// Starts streaming: the daemon sends [`ServerMsg::Workspace`] and [`PaneUpdate`]s for the
+    /// panes listed by [`Request::View`].
+    Attach,
+    /// Which panes this client shows; the daemon streams updates for exactly these.
+    View { panes: Vec<PaneId> },
+    /// Lines of history above the screen: `count` lines ending `offset` lines above the top
+    /// of the screen (offset 0 = the line just above the screen). Oldest first.
+    Scrollback { pane: PaneId, offset: u32, count: u32 },
+    /// Stops the daemon: panes are hung up, then killed.
+    Shutdown,
+}
+
+/// A successful reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    Ok,
+    Status(StatusInfo),
+    List(WorkspaceInfo),
+    Pane(PaneId),
+    Lines(Vec<Line>),
+    /// Capture as text: one string per line.
+    Text(Vec<String>),
+    /// Scrollback lines and the total number of history lines available.
+    Scrollback { lines: Vec<Line>, total: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    Request { id: u32, req: Request },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    /// `Err` carries a one-line reason naming the thing (e.g. the unknown pane id).
+    Reply { id: u32, result: Result<Reply, String> },
+    /// The workspace structure and pane metadata changed (sent to attached clients).
+    Workspace(WorkspaceInfo),
+    /// Screen state of one viewed pane.
+    PaneUpdate(PaneUpdate),
+    /// A pane asked for text to go to the clipboard (OSC 52).
+    Clipboard(String),
+    /// The daemon is going away; the text says why.
+    Bye(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    pub pid: u32,
+    pub version: String,
+    pub protocol: u16,
+    pub uptime_ms: u64,
+    pub panes: u32,
+    pub clients: u32,
+    pub home: String,
+}
+
+/// The shape of `quil ls --json`; also what attached clients lay out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceInfo {
+    pub tabs: Vec<TabInfo>,
+    pub panes: Vec<PaneInfo>,
+    /// Index into `tabs`.
+    pub active_tab: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TabInfo {
+    pub id: TabId,
+    pub name: String,
+    pub panes: Vec<PaneId>,
+    pub active_pane: PaneId,
+    pub layout: Layout,
+    pub zoomed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaneInfo {
+    pub id: PaneId,
+    pub tab_id: TabId,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub cwd: String,
+    pub pid: Option<u32>,
+    /// Exactly what the pane's process was started with.
+    pub argv: Vec<String>,
+    pub alive: bool,
+    pub exit_status: Option<i32>,
+    pub cols: u16,
+    pub rows: u16,
+    pub title: String,
+    /// The pane's input queue is full: its program is not reading its input.
+    pub input_blocked: bool,
+    /// Attention state: `idle`, `working`, `waiting`, `done`.
+    pub state: String,
+}
+
+/// Bits of [`PaneUpdate::modes`]: terminal modes a client needs to forward input correctly.
+pub mod modes {
+    pub const ALT_SCREEN: u32 = 1;
+    pub const APP_CURSOR: u32 = 1 << 1;
+    pub const APP_KEYPAD: u32 = 1 << 2;
+    pub const BRACKETED_PASTE: u32 = 1 << 3;
+    /// Any mouse reporting (click, drag or motion).
+    pub const MOUSE_CLICK: u32 = 1 << 4;
+    pub const MOUSE_DRAG: u32 = 1 << 5;
+    pub const MOUSE_MOTION: u32 = 1 << 6;
+    pub const MOUSE_SGR: u32 = 1 << 7;
+    pub const FOCUS_EVENTS: u32 = 1 << 8;
+    /// The program asked for the kitty keyboard protocol.
+    pub const KITTY_KEYBOARD: u32 = 1 << 9;
+    pub const ALTERNATE_SCROLL: u32 = 1 << 10;
+}
+
+/// Screen state of one pane, coalesced to at most one per pane per frame interval.
+///
+/// Rows carry versions in the daemon: an update holds every row changed since the last version
+/// this client received, so a client that skipped frames is resynced by the next update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaneUpdate {
+    pub pane: PaneId,
+    /// The pane's screen version after this update.
+    pub version: u64,
+    pub cols: u16,
+    pub rows: u16,
+    /// When true, `lines` holds every row and the client drops what it had.
+    pub full: bool,
+    /// Changed rows: (row index, content).
+    pub lines: Vec<(u16, Line)>,
+    pub cursor: Cursor,
+    pub modes: u32,
+    pub title: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_roundtrip() {
+        let msg = ClientMsg::Request {
+            id: 7,
+            req: Request::Input { pane: PaneId(3), data: b"echo hi\r".to_vec() },
+        };
+        let mut buf = Vec::new();
+        encode_frame(&msg, &mut buf).unwrap();
+        let mut dec = FrameDecoder::new(MAX_FRAME);
+        dec.push(&buf);
+        let body = dec.next_frame().unwrap().unwrap();
+        assert_eq!(decode::<ClientMsg>(&body).unwrap(), msg);
+    }
+}
