@@ -1,1 +1,531 @@
-pub fn x(){}
+//! The UI-free terminal core: one [`Terminal`] per pane, used by the daemon.
+//!
+//! It wraps an alacritty_terminal `Term` (VT parsing and the visible screen) and adds what a
+//! multiplexer daemon needs and alacritty does not give it:
+//!
+//! - **Compact scrollback.** Alacritty keeps history as full rows of ~24-byte cells: 10,000 lines
+//!   of 80 columns is ~19 MB per pane, far too much for a daemon holding many panes. Here
+//!   alacritty keeps almost no history: after every slice of input the rows it scrolled off the
+//!   top are encoded into a byte-budgeted store (plain lines cost about their text length) and
+//!   its history is cleared. Input is sliced so that no slice can scroll more rows than
+//!   alacritty's small history holds, so no line is lost. The store follows the screen: `CSI 3 J`
+//!   clears it, and a growing screen takes its newest lines back.
+//! - **Screen snapshots in protocol form** ([`quil_proto::Line`]), built on demand; nothing here
+//!   knows how or where they are drawn.
+//! - **What alacritty leaves to its UI:** the replies it wants written back to the PTY, title,
+//!   clipboard and bell events, OSC 7 working directories, and the timeout of synchronized
+//!   updates (mode 2026).
+
+mod convert;
+mod scan;
+mod scrollback;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use alacritty_terminal::event::{Event, EventListener};
+use alacritty_terminal::grid::Dimensions;
+use alacritty_terminal::index::Line as GridLine;
+use alacritty_terminal::term::cell::{Cell, Flags};
+use alacritty_terminal::term::{Config, Term, TermMode};
+use alacritty_terminal::vte::ansi::{Processor, StdSyncHandler};
+use memchr::memchr3_iter;
+
+use convert::{cursor_shape, fill_row, line_width, mode_bits, row_to_line};
+use scan::Scanner;
+use scrollback::Scrollback;
+
+/// Size and scrollback budget of a new terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TermConfig {
+    pub cols: u16,
+    pub rows: u16,
+    /// Byte budget of the compact history; the oldest lines are dropped beyond it.
+    pub scrollback_bytes: usize,
+}
+
+/// Narrowest terminal: a wide char needs two columns.
+const MIN_COLS: u16 = 2;
+/// Size caps, so a bad resize request cannot allocate gigabytes of cells.
+const MAX_COLS: u16 = 2048;
+const MAX_ROWS: u16 = 1024;
+
+/// History rows alacritty may hold between drains. Rows are only allocated when used.
+const ALACRITTY_HISTORY: usize = 4096;
+/// Upper bound on rows one slice of input may scroll into history (see [`slice_len`]).
+const SLICE_ROWS: usize = 900;
+/// Upper bound on rows buffered in an open synchronized update; beyond it the update is ended
+/// early, so processing its buffer cannot scroll more rows than alacritty's history holds.
+/// (The estimate counts `len / cols` rows for escape-heavy frames too, so keep it generous.)
+const SYNC_ROWS: usize = 3000;
+/// A feed shorter than this is taken as the end of a burst of output (see `trim_cache`).
+const SMALL_FEED: usize = 1024;
+/// After this long without scrolling, the periodic check frees alacritty's spare rows.
+const IDLE_TRIM: Duration = Duration::from_millis(500);
+
+/// Events alacritty sends while parsing, collected for the `take_*` methods.
+#[derive(Default)]
+struct Sink {
+    responses: Vec<u8>,
+    /// `Some` when the title changed since last looked at ("" = reset).
+    title: Option<String>,
+    clipboard: Option<String>,
+    bell: bool,
+}
+
+#[derive(Clone)]
+struct Listener(Arc<Mutex<Sink>>);
+
+impl Listener {
+    fn lock(&self) -> MutexGuard<'_, Sink> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl EventListener for Listener {
+    fn send_event(&self, event: Event) {
+        match event {
+            Event::PtyWrite(text) => self.lock().responses.extend_from_slice(text.as_bytes()),
+            Event::Title(title) => self.lock().title = Some(title),
+            Event::ResetTitle => self.lock().title = Some(String::new()),
+            Event::ClipboardStore(_, text) => self.lock().clipboard = Some(text),
+            Event::Bell => self.lock().bell = true,
+            _ => {}
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Size {
+    cols: usize,
+    rows: usize,
+}
+
+impl Dimensions for Size {
+    fn total_lines(&self) -> usize {
+        self.rows
+    }
+
+    fn screen_lines(&self) -> usize {
+        self.rows
+    }
+
+    fn columns(&self) -> usize {
+        self.cols
+    }
+}
+
+fn clamp_size(cols: u16, rows: u16) -> (u16, u16) {
+    (cols.clamp(MIN_COLS, MAX_COLS), rows.clamp(1, MAX_ROWS))
+}
+
+/// One pane's terminal emulator: screen, modes, and compact scrollback.
+pub struct Terminal {
+    term: Term<Listener>,
+    parser: Processor<StdSyncHandler>,
+    events: Listener,
+    cols: u16,
+    rows: u16,
+    history: Scrollback,
+    title: String,
+    cwd: Option<String>,
+    scanner: Scanner,
+    /// Offsets of `CSI 3 J` in the input being fed (reused buffer).
+    clear_marks: Vec<usize>,
+    /// A `CSI 3 J` was parsed (or buffered in a synchronized update): the compact history is
+    /// cleared once alacritty has applied it.
+    pending_clear: bool,
+    /// Estimated rows in the open synchronized update's buffer.
+    sync_rows: usize,
+    /// Alacritty may be holding allocated but unused history rows (see `trim_cache`).
+    cache_live: bool,
+    last_scroll: Instant,
+}
+
+impl Terminal {
+    /// A blank terminal. Sizes are clamped to at least 2 columns and 1 row.
+    pub fn new(cfg: TermConfig) -> Terminal {
+        let (cols, rows) = clamp_size(cfg.cols, cfg.rows);
+        let config = Config {
+            scrolling_history: ALACRITTY_HISTORY,
+            kitty_keyboard: true,
+            ..Config::default()
+        };
+        let events = Listener(Arc::new(Mutex::new(Sink::default())));
+        let size = Size {
+            cols: cols as usize,
+            rows: rows as usize,
+        };
+        Terminal {
+            term: Term::new(config, &size, events.clone()),
+            parser: Processor::new(),
+            events,
+            cols,
+            rows,
+            history: Scrollback::new(cfg.scrollback_bytes),
+            title: String::new(),
+            cwd: None,
+            scanner: Scanner::default(),
+            clear_marks: Vec::new(),
+            pending_clear: false,
+            sync_rows: 0,
+            cache_live: false,
+            last_scroll: Instant::now(),
+        }
+    }
+
+    /// Parse PTY output. Lines that scroll off the top of the primary screen move into the
+    /// compact scrollback.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut clears = std::mem::take(&mut self.clear_marks);
+        clears.clear();
+        if let Some(cwd) = self.scanner.scan(bytes, &mut clears) {
+            self.cwd = Some(cwd);
+        }
+        let cols = self.cols as usize;
+        let mut drained = 0;
+        let mut pos = 0;
+        let mut next_clear = clears.iter().copied().peekable();
+        while pos < bytes.len() {
+            let rest = &bytes[pos..];
+            let (mut n, rows) = slice_len(rest, cols);
+            // End a slice right after each `CSI 3 J`, to clear the compact history there too.
+            let at_clear = next_clear
+                .peek()
+                .is_some_and(|&c| c.saturating_sub(pos) <= n);
+            if at_clear {
+                n = next_clear.next().map_or(n, |c| c.saturating_sub(pos));
+            }
+            if self.sync_pending() && self.sync_rows + rows > SYNC_ROWS {
+                self.parser.stop_sync(&mut self.term);
+                drained += self.settle();
+            }
+            self.parser.advance(&mut self.term, &rest[..n]);
+            if at_clear && !self.is_alt_screen() {
+                self.pending_clear = true;
+            }
+            if self.sync_pending() {
+                self.sync_rows += rows;
+            }
+            drained += self.settle();
+            pos += n;
+        }
+        self.clear_marks = clears;
+        self.trim_cache(drained, bytes.len());
+        self.pump_events();
+    }
+
+    /// Resizes the screen (clamped to at least 2x1). Rows pushed off the top go to the history;
+    /// when the primary screen grows, the newest history lines come back down, as in other
+    /// terminals.
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        let (cols, rows) = clamp_size(cols, rows);
+        if (cols, rows) == (self.cols, self.rows) {
+            return;
+        }
+        if rows > self.rows && !self.is_alt_screen() {
+            self.unscroll((rows - self.rows) as usize);
+        }
+        self.term.resize(Size {
+            cols: cols as usize,
+            rows: rows as usize,
+        });
+        self.cols = cols;
+        self.rows = rows;
+        // Shrinking pushes rows off the top; reflow can too.
+        let drained = self.drain_history();
+        self.trim_cache(drained, 0);
+    }
+
+    /// (cols, rows), after clamping.
+    pub fn size(&self) -> (u16, u16) {
+        (self.cols, self.rows)
+    }
+
+    /// Visible row `row` (0 = top); an empty line past the bottom.
+    pub fn line(&self, row: u16) -> quil_proto::Line {
+        if row >= self.rows {
+            return quil_proto::Line::default();
+        }
+        row_to_line(&self.term.grid()[GridLine(row as i32)][..])
+    }
+
+    /// All visible rows, top first.
+    pub fn lines(&self) -> Vec<quil_proto::Line> {
+        (0..self.rows).map(|r| self.line(r)).collect()
+    }
+
+    /// Position, visibility (DECTCEM) and shape (DECSCUSR) of the cursor.
+    pub fn cursor(&self) -> quil_proto::Cursor {
+        let grid = self.term.grid();
+        let mut point = grid.cursor.point;
+        if point.column.0 > 0 && grid[point].flags.contains(Flags::WIDE_CHAR_SPACER) {
+            point.column.0 -= 1;
+        }
+        let shown = self.term.mode().contains(TermMode::SHOW_CURSOR);
+        let (shape, visible) = cursor_shape(self.term.cursor_style(), shown);
+        quil_proto::Cursor {
+            x: point.column.0.min(u16::MAX as usize) as u16,
+            y: point.line.0.clamp(0, u16::MAX as i32) as u16,
+            visible,
+            shape,
+        }
+    }
+
+    /// Bits of [`quil_proto::modes`].
+    pub fn modes(&self) -> u32 {
+        mode_bits(*self.term.mode())
+    }
+
+    /// Title set by OSC 0/2 ("" if none).
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    /// Path of the last OSC 7 `file://host/path`, percent-decoded.
+    pub fn cwd(&self) -> Option<&str> {
+        self.cwd.as_deref()
+    }
+
+    pub fn is_alt_screen(&self) -> bool {
+        self.term.mode().contains(TermMode::ALT_SCREEN)
+    }
+
+    /// Bytes to write back to the PTY (replies to DSR, DA, ...), drained.
+    pub fn take_responses(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.events.lock().responses)
+    }
+
+    /// The latest OSC 52 clipboard store, drained.
+    pub fn take_clipboard(&mut self) -> Option<String> {
+        self.events.lock().clipboard.take()
+    }
+
+    /// Whether a BEL happened since the last call.
+    pub fn take_bell(&mut self) -> bool {
+        std::mem::take(&mut self.events.lock().bell)
+    }
+
+    /// Number of history lines.
+    pub fn scrollback_len(&self) -> usize {
+        self.history.len()
+    }
+
+    /// Bytes used by the compact history (encoded lines plus a 4-byte index entry each).
+    pub fn scrollback_bytes(&self) -> usize {
+        self.history.bytes()
+    }
+
+    /// `count` history lines ending `offset` lines above the screen (offset 0 = the line just
+    /// above the top row), oldest first. Fewer when the history is shorter.
+    pub fn scrollback(&self, offset: usize, count: usize) -> Vec<quil_proto::Line> {
+        let end = self.history.len().saturating_sub(offset);
+        self.history.range(end.saturating_sub(count), end)
+    }
+
+    /// When a synchronized update (mode 2026) has timed out, end it so its content shows.
+    /// Returns true if it did.
+    ///
+    /// Meant to be called periodically; it also frees memory alacritty no longer needs once the
+    /// output has gone quiet.
+    pub fn flush_sync_if_expired(&mut self) -> bool {
+        match self.parser.sync_timeout().sync_timeout() {
+            Some(deadline) if Instant::now() >= deadline => {
+                self.parser.stop_sync(&mut self.term);
+                let drained = self.settle();
+                self.trim_cache(drained, 0);
+                self.pump_events();
+                true
+            }
+            _ => {
+                if self.cache_live && self.last_scroll.elapsed() >= IDLE_TRIM {
+                    self.trim_cache(0, 0);
+                }
+                false
+            }
+        }
+    }
+
+    /// A synchronized update is open: output since its start is buffered, not yet on screen.
+    pub fn sync_pending(&self) -> bool {
+        self.parser.sync_timeout().sync_timeout().is_some()
+    }
+
+    /// Prepend restored history lines (used after a daemon restart): they go above any existing
+    /// history, and are the first to be evicted.
+    pub fn restore_history(&mut self, lines: Vec<quil_proto::Line>) {
+        self.history.prepend(&lines);
+    }
+
+    /// After alacritty parsed some input: applies a pending `CSI 3 J` and drains the history.
+    fn settle(&mut self) -> usize {
+        if self.sync_pending() {
+            return self.drain_history();
+        }
+        self.sync_rows = 0;
+        if self.pending_clear {
+            // Alacritty dropped its own history at the `CSI 3 J`; what it holds now scrolled
+            // off after it.
+            self.pending_clear = false;
+            self.history.clear();
+        }
+        self.drain_history()
+    }
+
+    /// Moves every row alacritty has in its history into the compact store, oldest first.
+    /// Returns how many.
+    fn drain_history(&mut self) -> usize {
+        if self.is_alt_screen() {
+            // The alternate screen has no history; the primary's waits until it is back.
+            return 0;
+        }
+        let grid = self.term.grid();
+        let n = grid.history_size();
+        if n == 0 {
+            return 0;
+        }
+        for i in (1..=n).rev() {
+            self.history.push_row(&grid[GridLine(-(i as i32))][..]);
+        }
+        self.term.grid_mut().clear_history();
+        self.cache_live = true;
+        self.last_scroll = Instant::now();
+        n
+    }
+
+    /// Before the primary screen grows by `added` rows: hands the newest history lines back to
+    /// alacritty's history, from where its resize pulls them onto the screen.
+    fn unscroll(&mut self, added: usize) {
+        let len = self.history.len();
+        let cols = self.cols as usize;
+        let rows = self.rows as usize;
+        // Only lines that fit the current width, so none is cut.
+        let mut lines = self.history.range(len.saturating_sub(added), len);
+        let fits = lines
+            .iter()
+            .rev()
+            .take_while(|l| line_width(l) <= cols)
+            .count();
+        lines.drain(..lines.len() - fits);
+        let k = lines.len();
+        if k == 0 || self.term.grid().history_size() != 0 {
+            return;
+        }
+        self.cache_live = true;
+        let grid = self.term.grid_mut();
+        // Scrolling the whole screen up by k creates k history rows; the screen is then put
+        // back as it was and the history rows filled with the lines.
+        let saved: Vec<Vec<Cell>> = (0..rows)
+            .map(|r| grid[GridLine(r as i32)][..].to_vec())
+            .collect();
+        grid.scroll_up(&(GridLine(0)..GridLine(rows as i32)), k);
+        if grid.history_size() != k {
+            // Not expected; leave the screen as it was and the history where it is.
+            grid.clear_history();
+            for (r, cells) in saved.iter().enumerate() {
+                grid[GridLine(r as i32)][..].clone_from_slice(cells);
+            }
+            return;
+        }
+        for (r, cells) in saved.iter().enumerate() {
+            grid[GridLine(r as i32)][..].clone_from_slice(cells);
+        }
+        for (j, line) in lines.iter().enumerate() {
+            fill_row(&mut grid[GridLine(j as i32 - k as i32)][..], line);
+        }
+        self.history.pop_newest(k);
+    }
+
+    /// Frees the spare rows alacritty keeps after its history was cleared.
+    ///
+    /// Once history has been used, alacritty keeps up to 1000 spare rows allocated (~2 MB at
+    /// 80 columns) to scroll into; per pane that would dwarf the compact scrollback. Freeing
+    /// them after every feed would reallocate them on every read during bulk output, so they
+    /// are freed when a burst looks over: a feed that scrolled nothing or was small, or (from
+    /// the periodic [`Terminal::flush_sync_if_expired`]) nothing scrolled for a while.
+    fn trim_cache(&mut self, drained: usize, fed: usize) {
+        if self.cache_live && (drained == 0 || fed < SMALL_FEED) {
+            if self.is_alt_screen() {
+                // The spare rows belong to the inactive primary grid, out of reach for now.
+                return;
+            }
+            self.term.grid_mut().truncate();
+            self.cache_live = false;
+        }
+    }
+
+    fn pump_events(&mut self) {
+        if let Some(title) = self.events.lock().title.take() {
+            self.title = title;
+        }
+    }
+}
+
+/// Length of the next slice of `bytes` to parse before draining history, and an upper bound on
+/// the rows it can scroll.
+///
+/// A row scrolls off only after a line feed (LF, VT or FF) or a wrap, which takes `cols`
+/// printable bytes, so a slice of `len` bytes with `nl` line feeds scrolls at most
+/// `nl + len / cols + 1` rows. Escape sequences that scroll (`CSI n S`, `ESC D`, ...) are not
+/// counted; alacritty's history has headroom for them.
+fn slice_len(bytes: &[u8], cols: usize) -> (usize, usize) {
+    let cols = cols.max(1);
+    let window = bytes.len().min(SLICE_ROWS * cols);
+    let mut nl = 0;
+    for pos in memchr3_iter(b'\n', 0x0b, 0x0c, &bytes[..window]) {
+        nl += 1;
+        if nl + (pos + 1) / cols >= SLICE_ROWS {
+            return (pos + 1, nl + (pos + 1) / cols + 1);
+        }
+    }
+    (window, nl + window / cols + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_bound_scrolled_rows() {
+        let text = "x\n".repeat(5000);
+        let (n, rows) = slice_len(text.as_bytes(), 80);
+        assert!(rows <= SLICE_ROWS + 2, "{rows}");
+        assert!(n > 1000 && n < 2000, "{n}");
+        let long = "y".repeat(1_000_000);
+        let (n, rows) = slice_len(long.as_bytes(), 80);
+        assert_eq!(n, SLICE_ROWS * 80);
+        assert!(rows <= SLICE_ROWS + 1);
+        assert_eq!(slice_len(b"abc", 80), (3, 1));
+    }
+
+    #[test]
+    fn terminal_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Terminal>();
+    }
+
+    proptest::proptest! {
+        /// The compact encoding of a row decodes to exactly what the screen shows for it.
+        #[test]
+        fn compact_encoding_matches_screen_lines(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "x", "hello ", "日本", "e\u{301}", "\t", "\r\n", " ", "  ",
+                "\x1b[31m", "\x1b[1;4m", "\x1b[0m", "\x1b[38;2;9;8;7m", "\x1b[48;5;99m",
+                "\x1b[2m", "\x1b[7m", "\x1b[41m", "\x1b[K", "\x1b[2;3H", "\x1b[4:3m",
+                "\x1b[?7l", "\x1b[?7h", "\x1b]8;;http://x\x07", "\x1b]8;;\x07",
+            ]), 0..200),
+            cols in 2u16..30,
+        ) {
+            let mut t = Terminal::new(TermConfig { cols, rows: 6, scrollback_bytes: 1 << 20 });
+            t.feed(pieces.concat().as_bytes());
+            let (mut buf, mut run) = (Vec::new(), Vec::new());
+            for row in 0..6 {
+                scrollback::encode_row(&t.term.grid()[GridLine(row)][..], &mut buf, &mut run);
+                proptest::prop_assert_eq!(scrollback::decode(&buf), t.line(row as u16));
+            }
+        }
+    }
+}

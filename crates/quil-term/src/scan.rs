@@ -1,0 +1,245 @@
+//! A scanner over the raw PTY bytes for the two sequences quil handles itself:
+//!
+//! - OSC 7 (`ESC ] 7 ; <uri> (BEL | ESC \)`), the current directory, which alacritty ignores;
+//! - `CSI 3 J` (erase saved lines, sent by `clear`), which alacritty applies to its own history
+//!   only: the compact history must be cleared at the same point of the stream.
+//!
+//! The scanner keeps its state between calls, so a sequence split across reads is still found,
+//! and skips to the next ESC with `memchr`, so plain output costs next to nothing.
+
+use memchr::{memchr, memchr3};
+
+/// Longest URI kept; longer ones are ignored.
+const MAX_URI: usize = 4096;
+
+const ESC: u8 = 0x1b;
+const BEL: u8 = 0x07;
+const CAN: u8 = 0x18;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum State {
+    #[default]
+    Ground,
+    /// After ESC.
+    Esc,
+    /// After `ESC [`.
+    Csi,
+    /// After `ESC [ 3`.
+    Csi3,
+    /// After `ESC ]`.
+    Osc,
+    /// After `ESC ] 7`.
+    Osc7,
+    /// Collecting the URI after `ESC ] 7 ;`.
+    Uri,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Scanner {
+    state: State,
+    uri: Vec<u8>,
+    too_long: bool,
+}
+
+impl Scanner {
+    /// Scans `bytes`. Pushes to `clears` the offset just past each `CSI 3 J` in them, and
+    /// returns the path of the last complete OSC 7, if any.
+    pub(crate) fn scan(&mut self, bytes: &[u8], clears: &mut Vec<usize>) -> Option<String> {
+        let mut found = None;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match self.state {
+                State::Ground => match memchr(ESC, &bytes[i..]) {
+                    Some(p) => {
+                        i += p + 1;
+                        self.state = State::Esc;
+                        continue;
+                    }
+                    None => return found,
+                },
+                State::Esc => {
+                    self.state = match b {
+                        b'[' => State::Csi,
+                        b']' => State::Osc,
+                        _ => State::Ground,
+                    };
+                }
+                State::Csi => {
+                    self.state = if b == b'3' {
+                        State::Csi3
+                    } else {
+                        State::Ground
+                    }
+                }
+                State::Csi3 => {
+                    if b == b'J' {
+                        clears.push(i + 1);
+                    }
+                    self.state = State::Ground;
+                }
+                State::Osc => {
+                    self.state = if b == b'7' {
+                        State::Osc7
+                    } else {
+                        State::Ground
+                    }
+                }
+                State::Osc7 => {
+                    self.state = if b == b';' {
+                        self.uri.clear();
+                        self.too_long = false;
+                        State::Uri
+                    } else {
+                        State::Ground
+                    };
+                }
+                State::Uri => {
+                    let rest = &bytes[i..];
+                    let end = memchr3(BEL, ESC, CAN, rest);
+                    let chunk = &rest[..end.unwrap_or(rest.len())];
+                    if self.uri.len() + chunk.len() > MAX_URI {
+                        self.too_long = true;
+                        self.uri.clear();
+                    } else if !self.too_long {
+                        self.uri.extend_from_slice(chunk);
+                    }
+                    let Some(end) = end else { return found };
+                    let term = rest[end];
+                    i += end + 1;
+                    if term != CAN && !self.too_long {
+                        if let Some(path) = uri_path(&self.uri) {
+                            found = Some(path);
+                        }
+                    }
+                    self.uri.clear();
+                    // ESC ends the string (as in vte); it also starts the next escape, usually
+                    // the `\` of ST.
+                    self.state = if term == ESC {
+                        State::Esc
+                    } else {
+                        State::Ground
+                    };
+                    continue;
+                }
+            }
+            // An ESC anywhere in a sequence starts a new one.
+            if b == ESC {
+                self.state = State::Esc;
+            }
+            i += 1;
+        }
+        found
+    }
+}
+
+/// The percent-decoded path of a `file://host/path` URI (or a bare path).
+pub(crate) fn uri_path(uri: &[u8]) -> Option<String> {
+    let path = if let Some(pos) = find(uri, b"://") {
+        let after = &uri[pos + 3..];
+        &after[memchr(b'/', after)?..]
+    } else if uri.first() == Some(&b'/') {
+        uri
+    } else {
+        return None;
+    };
+    let mut out = Vec::with_capacity(path.len());
+    let mut i = 0;
+    while i < path.len() {
+        if path[i] == b'%' && i + 2 < path.len() {
+            if let (Some(h), Some(l)) = (hex(path[i + 1]), hex(path[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(path[i]);
+        i += 1;
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(s: &mut Scanner, bytes: &[u8]) -> Option<String> {
+        s.scan(bytes, &mut Vec::new())
+    }
+
+    #[test]
+    fn decodes_paths() {
+        assert_eq!(
+            uri_path(b"file://host/home/a%20b").as_deref(),
+            Some("/home/a b")
+        );
+        assert_eq!(uri_path(b"file:///tmp").as_deref(), Some("/tmp"));
+        assert_eq!(uri_path(b"/plain/path").as_deref(), Some("/plain/path"));
+        assert_eq!(
+            uri_path(b"file://host/bad%zzend%4").as_deref(),
+            Some("/bad%zzend%4")
+        );
+        assert_eq!(uri_path(b"file://hostonly"), None);
+        assert_eq!(uri_path(b"relative"), None);
+        assert_eq!(uri_path(b"file://h/%C3%BC").as_deref(), Some("/ü"));
+    }
+
+    #[test]
+    fn scans_split_sequences_byte_by_byte() {
+        let seq = b"junk\x1b[0m\x1b]7;file://h/x%20y\x1b\\more\x1b]7;file://h/z\x07";
+        let mut s = Scanner::default();
+        let mut found = Vec::new();
+        for b in seq.iter() {
+            found.extend(scan(&mut s, std::slice::from_ref(b)));
+        }
+        assert_eq!(found, ["/x y", "/z"]);
+        let mut s = Scanner::default();
+        assert_eq!(scan(&mut s, seq).as_deref(), Some("/z"));
+    }
+
+    #[test]
+    fn ignores_other_oscs_and_overlong_uris() {
+        let mut s = Scanner::default();
+        assert_eq!(
+            scan(&mut s, b"\x1b]0;title\x07\x1b]77;file://h/no\x07"),
+            None
+        );
+        let long = format!("\x1b]7;file://h/{}\x07", "a".repeat(MAX_URI + 10));
+        assert_eq!(scan(&mut s, long.as_bytes()), None);
+        assert_eq!(
+            scan(&mut s, b"\x1b]7;file://h/ok\x1b\\").as_deref(),
+            Some("/ok")
+        );
+        // CAN aborts the sequence.
+        assert_eq!(scan(&mut s, b"\x1b]7;file://h/no\x18"), None);
+        // ESC inside the introducer restarts.
+        assert_eq!(
+            scan(&mut s, b"\x1b]\x1b]7;/yes\x07").as_deref(),
+            Some("/yes")
+        );
+    }
+
+    #[test]
+    fn finds_erase_saved_lines() {
+        let mut s = Scanner::default();
+        let mut clears = Vec::new();
+        s.scan(b"ab\x1b[3Jcd\x1b[2J\x1b[33m\x1b[3", &mut clears);
+        assert_eq!(clears, [6]);
+        clears.clear();
+        s.scan(b"Jx\x1b[\x1b[3J", &mut clears);
+        assert_eq!(clears, [1, 8]);
+    }
+}
