@@ -14,7 +14,7 @@ pub struct IdError {
 
 macro_rules! id_type {
     ($name:ident, $prefix:literal) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub u32);
 
         impl fmt::Display for $name {
@@ -75,7 +75,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed_ids() {
-        for bad in ["pane-", "pane-1234567", "pane-123456789", "pane-1A2B3C4D", "tab-1a2b3c4d", "x", "pane-+1234567"] {
+        for bad in [
+            "pane-",
+            "pane-1234567",
+            "pane-123456789",
+            "pane-1A2B3C4D",
+            "tab-1a2b3c4d",
+            "x",
+            "pane-+1234567",
+        ] {
             let err = bad.parse::<PaneId>().unwrap_err();
             assert!(err.to_string().contains(bad), "{err}");
         }

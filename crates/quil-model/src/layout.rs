@@ -51,7 +51,12 @@ impl Rect {
     }
     /// The area inside a one-cell border.
     pub fn inner(&self) -> Rect {
-        Rect::new(self.x + 1, self.y + 1, self.w.saturating_sub(2), self.h.saturating_sub(2))
+        Rect::new(
+            self.x + 1,
+            self.y + 1,
+            self.w.saturating_sub(2),
+            self.h.saturating_sub(2),
+        )
     }
 }
 
@@ -97,8 +102,14 @@ fn split_area(area: Rect, dir: SplitDir, ratio: f32) -> (Rect, Rect) {
     }
     let b = total - a;
     match dir {
-        SplitDir::Horizontal => (Rect::new(area.x, area.y, a, area.h), Rect::new(area.x + a, area.y, b, area.h)),
-        SplitDir::Vertical => (Rect::new(area.x, area.y, area.w, a), Rect::new(area.x, area.y + a, area.w, b)),
+        SplitDir::Horizontal => (
+            Rect::new(area.x, area.y, a, area.h),
+            Rect::new(area.x + a, area.y, b, area.h),
+        ),
+        SplitDir::Vertical => (
+            Rect::new(area.x, area.y, area.w, a),
+            Rect::new(area.x, area.y + a, area.w, b),
+        ),
     }
 }
 
@@ -155,14 +166,22 @@ impl Layout {
         match self {
             Layout::Pane(p) if p == target => None,
             Layout::Pane(_) => Some(self),
-            Layout::Split { dir, ratio, first, second } => {
-                match (first.remove(target), second.remove(target)) {
-                    (Some(a), Some(b)) => Some(Layout::Split { dir, ratio, first: Box::new(a), second: Box::new(b) }),
-                    (Some(a), None) => Some(a),
-                    (None, Some(b)) => Some(b),
-                    (None, None) => None,
-                }
-            }
+            Layout::Split {
+                dir,
+                ratio,
+                first,
+                second,
+            } => match (first.remove(target), second.remove(target)) {
+                (Some(a), Some(b)) => Some(Layout::Split {
+                    dir,
+                    ratio,
+                    first: Box::new(a),
+                    second: Box::new(b),
+                }),
+                (Some(a), None) => Some(a),
+                (None, Some(b)) => Some(b),
+                (None, None) => None,
+            },
         }
     }
 
@@ -176,7 +195,12 @@ impl Layout {
     fn rects_into(&self, area: Rect, out: &mut Vec<(PaneId, Rect)>) {
         match self {
             Layout::Pane(p) => out.push((*p, area)),
-            Layout::Split { dir, ratio, first, second } => {
+            Layout::Split {
+                dir,
+                ratio,
+                first,
+                second,
+            } => {
                 let (a, b) = split_area(area, *dir, *ratio);
                 first.rects_into(a, out);
                 second.rects_into(b, out);
@@ -212,7 +236,9 @@ impl Layout {
                     Direction::Down => r.y == cur.bottom(),
                 };
                 let ov = match direction {
-                    Direction::Left | Direction::Right => overlap(cur.y, cur.bottom(), r.y, r.bottom()),
+                    Direction::Left | Direction::Right => {
+                        overlap(cur.y, cur.bottom(), r.y, r.bottom())
+                    }
                     Direction::Up | Direction::Down => overlap(cur.x, cur.right(), r.x, r.right()),
                 };
                 (touching && ov > 0).then_some((ov, *p))
@@ -233,13 +259,24 @@ impl Layout {
     }
 
     fn dividers_into(&self, area: Rect, path: &mut Vec<bool>, out: &mut Vec<Divider>) {
-        if let Layout::Split { dir, ratio, first, second } = self {
+        if let Layout::Split {
+            dir,
+            ratio,
+            first,
+            second,
+        } = self
+        {
             let (a, b) = split_area(area, *dir, *ratio);
             let pos = match dir {
                 SplitDir::Horizontal => b.x,
                 SplitDir::Vertical => b.y,
             };
-            out.push(Divider { path: path.clone(), dir: *dir, area, pos });
+            out.push(Divider {
+                path: path.clone(),
+                dir: *dir,
+                area,
+                pos,
+            });
             path.push(false);
             first.dividers_into(a, path, out);
             path.pop();
@@ -256,7 +293,12 @@ impl Layout {
         let mut area = area;
         for &step in path {
             match node {
-                Layout::Split { dir, ratio, first, second } => {
+                Layout::Split {
+                    dir,
+                    ratio,
+                    first,
+                    second,
+                } => {
                     let (a, b) = split_area(area, *dir, *ratio);
                     if step {
                         node = second;
@@ -289,7 +331,12 @@ impl Layout {
     pub(crate) fn check_ratios(&self) -> Result<(), String> {
         match self {
             Layout::Pane(_) => Ok(()),
-            Layout::Split { ratio, first, second, .. } => {
+            Layout::Split {
+                ratio,
+                first,
+                second,
+                ..
+            } => {
                 if !(ratio.is_finite() && *ratio > 0.0 && *ratio < 1.0) {
                     return Err(format!("split ratio {ratio} is not between 0 and 1"));
                 }
@@ -355,7 +402,10 @@ mod tests {
     #[test]
     fn split_unknown_pane_errors() {
         let mut l = three();
-        assert_eq!(l.split(p(9), SplitDir::Vertical, p(10)), Err(ModelError::UnknownPane(p(9))));
+        assert_eq!(
+            l.split(p(9), SplitDir::Vertical, p(10)),
+            Err(ModelError::UnknownPane(p(9)))
+        );
     }
 
     #[test]
@@ -379,7 +429,10 @@ mod tests {
         let d = l.dividers(area);
         assert_eq!(d.len(), 2);
         assert_eq!((d[0].dir, d[0].pos), (SplitDir::Horizontal, 50));
-        assert_eq!((d[1].path.clone(), d[1].dir, d[1].pos), (vec![true], SplitDir::Vertical, 20));
+        assert_eq!(
+            (d[1].path.clone(), d[1].dir, d[1].pos),
+            (vec![true], SplitDir::Vertical, 20)
+        );
         assert!(l.set_divider(&[], area, 70));
         assert_eq!(l.rects(area)[0].1.w, 70);
         assert!(!l.set_divider(&[false], area, 10), "first child is a leaf");

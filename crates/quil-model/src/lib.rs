@@ -25,15 +25,47 @@ pub enum ModelError {
     DuplicatePane(PaneId),
 }
 
-/// What the workspace knows about a pane, independent of its process.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What the workspace knows about a pane, independent of its process: everything needed to
+/// start it again after a restart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PaneMeta {
     pub id: PaneId,
     pub name: String,
     /// The pane type (plugin name), e.g. `terminal`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The last known working directory (live, from OSC 7, when the shell reports it).
     pub cwd: PathBuf,
+    /// An explicit command given at creation; empty means the pane type's own command.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Extra environment given at creation, `KEY=VALUE`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub cols: u16,
+    #[serde(default)]
+    pub rows: u16,
+    /// Arguments chosen at creation (e.g. toggles), kept across restarts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_args: Vec<String>,
+    /// Plugin state, e.g. `session_id`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub plugin_state: std::collections::BTreeMap<String, String>,
+    /// The pane runs in its own git worktree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<WorktreeMeta>,
+}
+
+/// A pane's disposable git worktree (see the `quil-worktree` crate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorktreeMeta {
+    /// The main working tree.
+    pub repo: PathBuf,
+    pub path: PathBuf,
+    pub branch: String,
+    /// The commit the worktree started from.
+    pub base: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,19 +117,35 @@ impl Workspace {
     }
 
     /// Adds a tab holding the single pane `meta` and makes it active.
-    pub fn add_tab(&mut self, id: TabId, name: String, meta: PaneMeta) -> Result<usize, ModelError> {
+    pub fn add_tab(
+        &mut self,
+        id: TabId,
+        name: String,
+        meta: PaneMeta,
+    ) -> Result<usize, ModelError> {
         if self.pane(meta.id).is_some() {
             return Err(ModelError::DuplicatePane(meta.id));
         }
         let pane = meta.id;
         self.panes.push(meta);
-        self.tabs.push(Tab { id, name, layout: Layout::Pane(pane), active_pane: pane, zoomed: false });
+        self.tabs.push(Tab {
+            id,
+            name,
+            layout: Layout::Pane(pane),
+            active_pane: pane,
+            zoomed: false,
+        });
         self.active_tab = self.tabs.len() - 1;
         Ok(self.active_tab)
     }
 
     /// Splits `target`, putting the new pane `meta` second (right of or below it), and focuses it.
-    pub fn split(&mut self, target: PaneId, dir: SplitDir, meta: PaneMeta) -> Result<(), ModelError> {
+    pub fn split(
+        &mut self,
+        target: PaneId,
+        dir: SplitDir,
+        meta: PaneMeta,
+    ) -> Result<(), ModelError> {
         if self.pane(meta.id).is_some() {
             return Err(ModelError::DuplicatePane(meta.id));
         }
@@ -184,7 +232,10 @@ impl Workspace {
                 }
             }
             if !tab.layout.contains(tab.active_pane) {
-                return Err(format!("active pane {} is not in {}", tab.active_pane, tab.id));
+                return Err(format!(
+                    "active pane {} is not in {}",
+                    tab.active_pane, tab.id
+                ));
             }
             tab.layout.check_ratios()?;
         }
@@ -200,7 +251,13 @@ mod tests {
     use super::*;
 
     fn meta(n: u32) -> PaneMeta {
-        PaneMeta { id: PaneId(n), name: format!("p{n}"), kind: "terminal".into(), cwd: "/".into() }
+        PaneMeta {
+            id: PaneId(n),
+            name: format!("p{n}"),
+            kind: "terminal".into(),
+            cwd: "/".into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -228,14 +285,20 @@ mod tests {
         let mut ws = Workspace::default();
         let err = ws.remove_pane(PaneId(0xdead)).unwrap_err();
         assert_eq!(err.to_string(), "unknown pane pane-0000dead");
-        assert_eq!(ws.find_tab("nope").unwrap_err().to_string(), "unknown tab nope");
+        assert_eq!(
+            ws.find_tab("nope").unwrap_err().to_string(),
+            "unknown tab nope"
+        );
     }
 
     #[test]
     fn duplicate_pane_is_refused() {
         let mut ws = Workspace::default();
         ws.add_tab(TabId(1), "a".into(), meta(1)).unwrap();
-        assert_eq!(ws.add_tab(TabId(2), "b".into(), meta(1)), Err(ModelError::DuplicatePane(PaneId(1))));
+        assert_eq!(
+            ws.add_tab(TabId(2), "b".into(), meta(1)),
+            Err(ModelError::DuplicatePane(PaneId(1)))
+        );
         assert_eq!(
             ws.split(PaneId(1), SplitDir::Vertical, meta(1)),
             Err(ModelError::DuplicatePane(PaneId(1)))

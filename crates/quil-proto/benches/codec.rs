@@ -11,11 +11,21 @@ fn update_8k() -> ServerMsg {
         .map(|row| {
             let runs = (0..3)
                 .map(|i| Run {
-                    style: Style { fg: Color::Indexed(i), bg: Color::Default, flags: 0 },
+                    style: Style {
+                        fg: Color::Indexed(i),
+                        bg: Color::Default,
+                        flags: 0,
+                    },
                     text: format!("{row:03}-{i}-").repeat(11),
                 })
                 .collect();
-            (row, Line { runs, wrapped: false })
+            (
+                row,
+                Line {
+                    runs,
+                    wrapped: false,
+                },
+            )
         })
         .collect();
     ServerMsg::PaneUpdate(PaneUpdate {
@@ -45,7 +55,9 @@ fn codec(c: &mut Criterion) {
         })
     });
     let body = buf[4..].to_vec();
-    c.bench_function("decode 8KB update", |b| b.iter(|| decode::<ServerMsg>(black_box(&body)).unwrap()));
+    c.bench_function("decode 8KB update", |b| {
+        b.iter(|| decode::<ServerMsg>(black_box(&body)).unwrap())
+    });
 }
 
 criterion_group!(benches, codec);

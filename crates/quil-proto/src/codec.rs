@@ -37,7 +37,10 @@ pub fn encode_frame<T: Serialize>(msg: &T, out: &mut Vec<u8>) -> Result<(), Prot
     let len = out.len() - start - HEADER;
     if len > MAX_FRAME {
         out.truncate(start);
-        return Err(ProtoError::Oversized { len, max: MAX_FRAME });
+        return Err(ProtoError::Oversized {
+            len,
+            max: MAX_FRAME,
+        });
     }
     out[start..start + HEADER].copy_from_slice(&(len as u32).to_le_bytes());
     Ok(())
@@ -46,7 +49,10 @@ pub fn encode_frame<T: Serialize>(msg: &T, out: &mut Vec<u8>) -> Result<(), Prot
 /// Appends a frame with a raw body (used by the handshake).
 pub fn encode_raw_frame(body: &[u8], out: &mut Vec<u8>) -> Result<(), ProtoError> {
     if body.len() > MAX_FRAME {
-        return Err(ProtoError::Oversized { len: body.len(), max: MAX_FRAME });
+        return Err(ProtoError::Oversized {
+            len: body.len(),
+            max: MAX_FRAME,
+        });
     }
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
     out.extend_from_slice(body);
@@ -55,9 +61,13 @@ pub fn encode_raw_frame(body: &[u8], out: &mut Vec<u8>) -> Result<(), ProtoError
 
 /// Decodes a frame body. Trailing bytes are an error: a body is exactly one message.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProtoError> {
-    let (msg, rest) = postcard::take_from_bytes(body).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    let (msg, rest) =
+        postcard::take_from_bytes(body).map_err(|e| ProtoError::Malformed(e.to_string()))?;
     if !rest.is_empty() {
-        return Err(ProtoError::Malformed(format!("{} trailing bytes", rest.len())));
+        return Err(ProtoError::Malformed(format!(
+            "{} trailing bytes",
+            rest.len()
+        )));
     }
     Ok(msg)
 }
@@ -73,7 +83,11 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     pub fn new(max: usize) -> Self {
-        FrameDecoder { buf: Vec::new(), pos: 0, max }
+        FrameDecoder {
+            buf: Vec::new(),
+            pos: 0,
+            max,
+        }
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
@@ -163,10 +177,17 @@ mod tests {
     }
 
     fn arb_line() -> impl Strategy<Value = Line> {
-        (proptest::collection::vec((arb_style(), ".{0,20}"), 0..6), any::<bool>()).prop_map(|(runs, wrapped)| Line {
-            runs: runs.into_iter().map(|(style, text)| Run { style, text }).collect(),
-            wrapped,
-        })
+        (
+            proptest::collection::vec((arb_style(), ".{0,20}"), 0..6),
+            any::<bool>(),
+        )
+            .prop_map(|(runs, wrapped)| Line {
+                runs: runs
+                    .into_iter()
+                    .map(|(style, text)| Run { style, text })
+                    .collect(),
+                wrapped,
+            })
     }
 
     fn arb_update() -> impl Strategy<Value = ServerMsg> {
@@ -180,35 +201,48 @@ mod tests {
             any::<u32>(),
             ".{0,10}",
         )
-            .prop_map(|(pane, version, (cols, rows), full, lines, (x, y, visible), modes, title)| {
-                ServerMsg::PaneUpdate(PaneUpdate {
-                    pane: PaneId(pane),
-                    version,
-                    cols,
-                    rows,
-                    full,
-                    lines,
-                    cursor: Cursor { x, y, visible, shape: Default::default() },
-                    modes,
-                    title,
-                })
-            })
+            .prop_map(
+                |(pane, version, (cols, rows), full, lines, (x, y, visible), modes, title)| {
+                    ServerMsg::PaneUpdate(PaneUpdate {
+                        pane: PaneId(pane),
+                        version,
+                        cols,
+                        rows,
+                        full,
+                        lines,
+                        cursor: Cursor {
+                            x,
+                            y,
+                            visible,
+                            shape: Default::default(),
+                        },
+                        modes,
+                        title,
+                    })
+                },
+            )
     }
 
     fn arb_request() -> impl Strategy<Value = ClientMsg> {
         let req = prop_oneof![
             Just(Request::List),
-            (any::<u32>(), proptest::collection::vec(any::<u8>(), 0..64))
-                .prop_map(|(p, data)| Request::Input { pane: PaneId(p), data }),
+            (any::<u32>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(p, data)| {
+                Request::Input {
+                    pane: PaneId(p),
+                    data,
+                }
+            }),
             (any::<u32>(), any::<u32>(), any::<bool>()).prop_map(|(p, n, ansi)| Request::Capture {
                 pane: PaneId(p),
                 scrollback: n,
                 ansi
             }),
-            (any::<u32>(), any::<u16>(), any::<u16>()).prop_map(|(p, cols, rows)| Request::Resize {
-                pane: PaneId(p),
-                cols,
-                rows
+            (any::<u32>(), any::<u16>(), any::<u16>()).prop_map(|(p, cols, rows)| {
+                Request::Resize {
+                    pane: PaneId(p),
+                    cols,
+                    rows,
+                }
             }),
             ".{0,12}".prop_map(|tab| Request::KillTab { tab }),
         ];
@@ -261,27 +295,59 @@ mod tests {
     fn oversized_length_is_rejected_before_buffering() {
         let mut dec = FrameDecoder::new(100);
         dec.push(&1000u32.to_le_bytes());
-        assert!(matches!(dec.next_frame(), Err(ProtoError::Oversized { len: 1000, max: 100 })));
+        assert!(matches!(
+            dec.next_frame(),
+            Err(ProtoError::Oversized {
+                len: 1000,
+                max: 100
+            })
+        ));
     }
 
     #[test]
     fn trailing_bytes_are_malformed() {
         let mut buf = Vec::new();
-        encode_frame(&ClientMsg::Request { id: 1, req: Request::List }, &mut buf).unwrap();
+        encode_frame(
+            &ClientMsg::Request {
+                id: 1,
+                req: Request::List,
+            },
+            &mut buf,
+        )
+        .unwrap();
         let mut body = buf[4..].to_vec();
         body.push(0);
-        assert!(matches!(decode::<ClientMsg>(&body), Err(ProtoError::Malformed(_))));
+        assert!(matches!(
+            decode::<ClientMsg>(&body),
+            Err(ProtoError::Malformed(_))
+        ));
     }
 
     #[test]
     fn blocking_read_frame() {
         let mut buf = Vec::new();
-        encode_frame(&ClientMsg::Request { id: 9, req: Request::Status }, &mut buf).unwrap();
+        encode_frame(
+            &ClientMsg::Request {
+                id: 9,
+                req: Request::Status,
+            },
+            &mut buf,
+        )
+        .unwrap();
         let mut r = &buf[..];
         let body = read_frame(&mut r, MAX_FRAME).unwrap().unwrap();
-        assert_eq!(decode::<ClientMsg>(&body).unwrap(), ClientMsg::Request { id: 9, req: Request::Status });
+        assert_eq!(
+            decode::<ClientMsg>(&body).unwrap(),
+            ClientMsg::Request {
+                id: 9,
+                req: Request::Status
+            }
+        );
         assert!(read_frame(&mut r, MAX_FRAME).unwrap().is_none());
         let mut short = &buf[..buf.len() - 1];
-        assert!(matches!(read_frame(&mut short, MAX_FRAME), Err(ProtoError::Truncated)));
+        assert!(matches!(
+            read_frame(&mut short, MAX_FRAME),
+            Err(ProtoError::Truncated)
+        ));
     }
 }

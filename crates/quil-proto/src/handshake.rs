@@ -25,9 +25,13 @@ impl Hello {
 
     pub fn decode(body: &[u8]) -> Result<Hello, ProtoError> {
         if body.len() < 6 || &body[..4] != MAGIC {
-            return Err(ProtoError::Handshake("not a quil client (bad handshake)".into()));
+            return Err(ProtoError::Handshake(
+                "not a quil client (bad handshake)".into(),
+            ));
         }
-        Ok(Hello { version: u16::from_le_bytes([body[4], body[5]]) })
+        Ok(Hello {
+            version: u16::from_le_bytes([body[4], body[5]]),
+        })
     }
 }
 
@@ -41,7 +45,9 @@ impl HelloReply {
     /// The daemon's answer to a client's hello.
     pub fn answer(hello: &Hello) -> HelloReply {
         if hello.version == PROTOCOL_VERSION {
-            HelloReply::Accepted { version: PROTOCOL_VERSION }
+            HelloReply::Accepted {
+                version: PROTOCOL_VERSION,
+            }
         } else {
             HelloReply::Refused {
                 version: PROTOCOL_VERSION,
@@ -72,12 +78,17 @@ impl HelloReply {
 
     pub fn decode(body: &[u8]) -> Result<HelloReply, ProtoError> {
         if body.len() < 7 || &body[..4] != MAGIC {
-            return Err(ProtoError::Handshake("the socket's peer is not a quil daemon".into()));
+            return Err(ProtoError::Handshake(
+                "the socket's peer is not a quil daemon".into(),
+            ));
         }
         let version = u16::from_le_bytes([body[4], body[5]]);
         match body[6] {
             0 => Ok(HelloReply::Accepted { version }),
-            _ => Ok(HelloReply::Refused { version, reason: String::from_utf8_lossy(&body[7..]).into_owned() }),
+            _ => Ok(HelloReply::Refused {
+                version,
+                reason: String::from_utf8_lossy(&body[7..]).into_owned(),
+            }),
         }
     }
 }
@@ -88,18 +99,33 @@ mod tests {
 
     #[test]
     fn matching_version_is_accepted() {
-        let hello = Hello::decode(&Hello { version: PROTOCOL_VERSION }.encode()).unwrap();
+        let hello = Hello::decode(
+            &Hello {
+                version: PROTOCOL_VERSION,
+            }
+            .encode(),
+        )
+        .unwrap();
         let reply = HelloReply::decode(&HelloReply::answer(&hello).encode()).unwrap();
-        assert_eq!(reply, HelloReply::Accepted { version: PROTOCOL_VERSION });
+        assert_eq!(
+            reply,
+            HelloReply::Accepted {
+                version: PROTOCOL_VERSION
+            }
+        );
     }
 
     #[test]
     fn other_version_gets_a_one_line_reason() {
-        let reply = HelloReply::decode(&HelloReply::answer(&Hello { version: 999 }).encode()).unwrap();
+        let reply =
+            HelloReply::decode(&HelloReply::answer(&Hello { version: 999 }).encode()).unwrap();
         match reply {
             HelloReply::Refused { version, reason } => {
                 assert_eq!(version, PROTOCOL_VERSION);
-                assert!(reason.contains("v999") && !reason.contains('\n'), "{reason}");
+                assert!(
+                    reason.contains("v999") && !reason.contains('\n'),
+                    "{reason}"
+                );
             }
             other => panic!("expected refusal, got {other:?}"),
         }

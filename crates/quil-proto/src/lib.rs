@@ -11,6 +11,7 @@
 pub mod codec;
 pub mod handshake;
 pub mod keys;
+pub mod paths;
 pub mod screen;
 
 pub use codec::{decode, encode_frame, FrameDecoder, ProtoError, MAX_FRAME};
@@ -42,33 +43,81 @@ pub enum Request {
     Status,
     /// Tabs and panes, as `quil ls` shows them.
     List,
-    NewTab { name: Option<String>, spawn: SpawnSpec },
-    Split { pane: PaneId, dir: SplitDir, spawn: SpawnSpec },
+    NewTab {
+        name: Option<String>,
+        spawn: SpawnSpec,
+    },
+    Split {
+        pane: PaneId,
+        dir: SplitDir,
+        spawn: SpawnSpec,
+    },
     /// Bytes for the pane's input queue, written in order.
-    Input { pane: PaneId, data: Vec<u8> },
+    Input {
+        pane: PaneId,
+        data: Vec<u8>,
+    },
     /// Named keys (`Enter`, `C-c`, `Up`, ...), encoded by the daemon for the pane's modes.
-    SendKeys { pane: PaneId, keys: Vec<String> },
+    SendKeys {
+        pane: PaneId,
+        keys: Vec<String>,
+    },
     /// The pane's screen as lines, plus up to `scrollback` lines above it.
-    Capture { pane: PaneId, scrollback: u32, ansi: bool },
-    Resize { pane: PaneId, cols: u16, rows: u16 },
-    KillPane { pane: PaneId },
+    Capture {
+        pane: PaneId,
+        scrollback: u32,
+        ansi: bool,
+    },
+    Resize {
+        pane: PaneId,
+        cols: u16,
+        rows: u16,
+    },
+    KillPane {
+        pane: PaneId,
+    },
     /// `tab` is an id, a 1-based index or a name.
-    KillTab { tab: String },
-    RenameTab { tab: String, name: String },
-    RenamePane { pane: PaneId, name: String },
+    KillTab {
+        tab: String,
+    },
+    RenameTab {
+        tab: String,
+        name: String,
+    },
+    RenamePane {
+        pane: PaneId,
+        name: String,
+    },
     /// Focuses a pane (and its tab) in the workspace.
-    Focus { pane: PaneId },
+    Focus {
+        pane: PaneId,
+    },
     /// Moves the divider at `path` of `tab`'s layout (see `quil_model::Layout::set_divider`).
-    SetDivider { tab: TabId, path: Vec<bool>, area: Rect, pos: u16 },
-    ToggleZoom { tab: TabId },
+    SetDivider {
+        tab: TabId,
+        path: Vec<bool>,
+        area: Rect,
+        pos: u16,
+    },
+    ToggleZoom {
+        tab: TabId,
+    },
     /// Starts streaming: the daemon sends [`ServerMsg::Workspace`] and [`PaneUpdate`]s for the
     /// panes listed by [`Request::View`].
     Attach,
     /// Which panes this client shows; the daemon streams updates for exactly these.
-    View { panes: Vec<PaneId> },
+    View {
+        panes: Vec<PaneId>,
+    },
     /// Lines of history above the screen: `count` lines ending `offset` lines above the top
     /// of the screen (offset 0 = the line just above the screen). Oldest first.
-    Scrollback { pane: PaneId, offset: u32, count: u32 },
+    Scrollback {
+        pane: PaneId,
+        offset: u32,
+        count: u32,
+    },
+    /// The pane types (plugins) the daemon knows, for pickers and `quil plugin list`.
+    PaneTypes,
     /// Stops the daemon: panes are hung up, then killed.
     Shutdown,
 }
@@ -84,7 +133,24 @@ pub enum Reply {
     /// Capture as text: one string per line.
     Text(Vec<String>),
     /// Scrollback lines and the total number of history lines available.
-    Scrollback { lines: Vec<Line>, total: u32 },
+    Scrollback {
+        lines: Vec<Line>,
+        total: u32,
+    },
+    PaneTypes(Vec<PaneTypeInfo>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaneTypeInfo {
+    pub name: String,
+    pub display_name: String,
+    /// `terminal`, `ai`, `tools` or `remote`.
+    pub category: String,
+    pub description: String,
+    /// Its binary was found on PATH.
+    pub available: bool,
+    /// Where it was defined (a file path, or `embedded`).
+    pub source: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,7 +161,10 @@ pub enum ClientMsg {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ServerMsg {
     /// `Err` carries a one-line reason naming the thing (e.g. the unknown pane id).
-    Reply { id: u32, result: Result<Reply, String> },
+    Reply {
+        id: u32,
+        result: Result<Reply, String>,
+    },
     /// The workspace structure and pane metadata changed (sent to attached clients).
     Workspace(WorkspaceInfo),
     /// Screen state of one viewed pane.
@@ -203,7 +272,10 @@ mod tests {
     fn request_roundtrip() {
         let msg = ClientMsg::Request {
             id: 7,
-            req: Request::Input { pane: PaneId(3), data: b"echo hi\r".to_vec() },
+            req: Request::Input {
+                pane: PaneId(3),
+                data: b"echo hi\r".to_vec(),
+            },
         };
         let mut buf = Vec::new();
         encode_frame(&msg, &mut buf).unwrap();

@@ -71,7 +71,13 @@ pub struct Cursor {
 impl Line {
     /// A line of plain text in the default style.
     pub fn plain(text: &str) -> Line {
-        Line { runs: vec![Run { style: Style::default(), text: text.to_string() }], wrapped: false }
+        Line {
+            runs: vec![Run {
+                style: Style::default(),
+                text: text.to_string(),
+            }],
+            wrapped: false,
+        }
     }
 
     /// The text without styles, trailing blanks trimmed (as `tmux capture-pane -p`).
@@ -154,8 +160,17 @@ mod tests {
     fn text_trims_trailing_blanks() {
         let l = Line {
             runs: vec![
-                Run { style: Style::default(), text: "ab ".into() },
-                Run { style: Style { fg: Color::Indexed(1), ..Default::default() }, text: "c  ".into() },
+                Run {
+                    style: Style::default(),
+                    text: "ab ".into(),
+                },
+                Run {
+                    style: Style {
+                        fg: Color::Indexed(1),
+                        ..Default::default()
+                    },
+                    text: "c  ".into(),
+                },
             ],
             wrapped: false,
         };
@@ -164,13 +179,30 @@ mod tests {
 
     #[test]
     fn ansi_sets_and_resets_styles() {
-        let red_bold = Style { fg: Color::Indexed(1), bg: Color::Rgb(1, 2, 3), flags: flags::BOLD };
+        let red_bold = Style {
+            fg: Color::Indexed(1),
+            bg: Color::Rgb(1, 2, 3),
+            flags: flags::BOLD,
+        };
         let l = Line {
-            runs: vec![Run { style: red_bold, text: "x".into() }, Run { style: Style::default(), text: "y".into() }],
+            runs: vec![
+                Run {
+                    style: red_bold,
+                    text: "x".into(),
+                },
+                Run {
+                    style: Style::default(),
+                    text: "y".into(),
+                },
+            ],
             wrapped: false,
         };
         assert_eq!(l.ansi(), "\x1b[0;1;31;48;2;1;2;3mx\x1b[0my");
-        let hi = Style { fg: Color::Indexed(9), bg: Color::Indexed(200), flags: 0 };
+        let hi = Style {
+            fg: Color::Indexed(9),
+            bg: Color::Indexed(200),
+            flags: 0,
+        };
         assert_eq!(sgr(&hi), "\x1b[0;91;48;5;200m");
     }
 }

@@ -1,0 +1,516 @@
+//! The `quil` command line: attach the TUI, or script the daemon like tmux.
+//!
+//! Every subcommand talks to the daemon over the socket and starts it when none runs (except
+//! `daemon status` and `daemon stop`). Success exits 0; failure prints one line naming the
+//! thing to stderr and exits non-zero.
+
+use crate::conn::{Client, ClientError};
+use crate::launch;
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use quil_proto::{PaneId, Reply, Request, SpawnSpec, SplitDir, WorkspaceInfo};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "quil",
+    version,
+    about = "A terminal multiplexer for AI coding agents, shells and tools"
+)]
+pub struct Cli {
+    /// Attach even from inside a quil pane (nesting).
+    #[arg(long, global = true)]
+    pub force: bool,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Attach the full-screen client (the default).
+    Attach,
+    /// Start, stop or query the daemon.
+    #[command(subcommand)]
+    Daemon(DaemonCmd),
+    /// List tabs and panes.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open a new tab; prints the new pane id.
+    NewTab {
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        spawn: SpawnArgs,
+    },
+    /// Split a pane; prints the new pane id.
+    Split {
+        #[arg(long)]
+        pane: Option<String>,
+        /// Side by side.
+        #[arg(long, conflicts_with = "vertical")]
+        horizontal: bool,
+        /// Top and bottom.
+        #[arg(long)]
+        vertical: bool,
+        #[command(flatten)]
+        spawn: SpawnArgs,
+    },
+    /// Type text into a pane.
+    Send {
+        #[arg(long)]
+        pane: Option<String>,
+        /// Press Enter after the text.
+        #[arg(long)]
+        enter: bool,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        text: Vec<String>,
+    },
+    /// Press named keys in a pane: Enter, Escape, Tab, C-c, Up, F5, ...
+    SendKeys {
+        #[arg(long)]
+        pane: Option<String>,
+        #[arg(required = true, allow_hyphen_values = true)]
+        keys: Vec<String>,
+    },
+    /// Print a pane's screen as text lines.
+    Capture {
+        #[arg(long)]
+        pane: Option<String>,
+        /// Also print up to N lines of scrollback above the screen.
+        #[arg(long, default_value_t = 0)]
+        scrollback: u32,
+        /// Keep colours and attributes as escape sequences.
+        #[arg(long)]
+        ansi: bool,
+    },
+    /// Wait until a pane's screen matches a regex.
+    Wait {
+        #[arg(long)]
+        pane: Option<String>,
+        #[arg(long)]
+        text: String,
+        /// Seconds before giving up.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+    },
+    /// Resize a pane's terminal: COLSxROWS.
+    Resize {
+        #[arg(long)]
+        pane: Option<String>,
+        size: String,
+    },
+    /// Kill a pane.
+    KillPane { pane: String },
+    /// Kill a tab and its panes (id, 1-based index or name).
+    KillTab { tab: String },
+}
+
+#[derive(Args, Debug, Default)]
+pub struct SpawnArgs {
+    /// Pane type (plugin name).
+    #[arg(long = "type")]
+    kind: Option<String>,
+    /// Working directory (default: the current directory).
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// Command and arguments, after `--`.
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DaemonCmd {
+    /// Start the daemon in the background.
+    Start,
+    /// Stop the daemon: hang up every pane, then kill what is left.
+    Stop,
+    /// Exit 0 when the daemon runs, 1 when not.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main(cli: Cli) -> Result<i32> {
+    let home = quil_proto::paths::quil_home()?;
+    match cli.command {
+        None | Some(Cmd::Attach) => attach(&home, cli.force),
+        Some(Cmd::Daemon(cmd)) => daemon(&home, cmd),
+        Some(cmd) => {
+            let mut client = launch::connect_or_start(&home)?;
+            run(&mut client, cmd)
+        }
+    }
+}
+
+fn attach(home: &Path, force: bool) -> Result<i32> {
+    if let Ok(pane) = std::env::var(quil_proto::paths::ENV_PANE_ID) {
+        if !pane.is_empty() && !force {
+            bail!("refusing to attach inside quil pane {pane}: nesting shows quil inside itself; use --force to do it anyway");
+        }
+    }
+    launch::connect_or_start(home)?;
+    crate::tui::run(home, crate::tui::TuiOptions::default())?;
+    Ok(0)
+}
+
+fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
+    match cmd {
+        DaemonCmd::Start => {
+            match Client::connect(home) {
+                Ok(mut c) => {
+                    let pid = status(&mut c)?.pid;
+                    println!("quild is already running (pid {pid})");
+                }
+                Err(ClientError::NotRunning { .. }) => {
+                    launch::start(home)?;
+                    let pid = status(&mut Client::connect(home)?)?.pid;
+                    println!("quild started (pid {pid})");
+                }
+                Err(e) => return Err(e.into()),
+            }
+            Ok(0)
+        }
+        DaemonCmd::Stop => {
+            let mut c = match Client::connect(home) {
+                Ok(c) => c,
+                Err(ClientError::NotRunning { .. }) => {
+                    eprintln!("quil: no daemon is running for {}", home.display());
+                    return Ok(0);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let pid = status(&mut c)?.pid as i32;
+            c.request(Request::Shutdown)?;
+            // Wait for the process itself to go, so `stop && start` never races the old daemon.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let pid = nix::unistd::Pid::from_raw(pid);
+            while nix::sys::signal::kill(pid, None).is_ok() && !is_zombie(pid.as_raw()) {
+                if Instant::now() >= deadline {
+                    bail!("quild (pid {pid}) is still running 10 s after being asked to stop");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(0)
+        }
+        DaemonCmd::Status { json } => match Client::connect(home) {
+            Ok(mut c) => {
+                let s = status(&mut c)?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"running": true, "pid": s.pid, "version": s.version,
+                            "protocol": s.protocol, "uptime_ms": s.uptime_ms, "panes": s.panes,
+                            "clients": s.clients, "home": s.home})
+                    );
+                } else {
+                    println!(
+                        "quild running: pid {}, {} panes, {} clients, home {}",
+                        s.pid, s.panes, s.clients, s.home
+                    );
+                }
+                Ok(0)
+            }
+            Err(ClientError::NotRunning { .. }) => {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"running": false, "home": home.display().to_string()})
+                    );
+                } else {
+                    println!("quild is not running (home {})", home.display());
+                }
+                Ok(1)
+            }
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+/// A daemon we started ourselves lingers as a zombie until we exit; that counts as gone.
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+fn status(c: &mut Client) -> Result<quil_proto::StatusInfo> {
+    match c.request(Request::Status)? {
+        Reply::Status(s) => Ok(s),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn unexpected(r: &Reply) -> anyhow::Error {
+    anyhow!("unexpected reply from the daemon: {r:?}")
+}
+
+/// `--pane`, else the pane this command runs in.
+fn pane_arg(p: Option<String>) -> Result<PaneId> {
+    let text = match p {
+        Some(p) => p,
+        None => std::env::var(quil_proto::paths::ENV_PANE_ID)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| anyhow!("--pane is required outside a quil pane"))?,
+    };
+    text.parse::<PaneId>().map_err(|e| anyhow!("{e}"))
+}
+
+/// Without `--cwd`, a new tab starts in the current directory (`here`), a split where the pane
+/// it splits is (`cwd: None`, resolved by the daemon).
+fn spawn_spec(a: SpawnArgs, here: bool) -> Result<SpawnSpec> {
+    let cwd = match a.cwd {
+        Some(c) => {
+            Some(std::path::absolute(&c).with_context(|| format!("bad --cwd {}", c.display()))?)
+        }
+        None if here => Some(std::env::current_dir().context("cannot read the current directory")?),
+        None => None,
+    };
+    if let Some(cwd) = &cwd {
+        if !cwd.is_dir() {
+            bail!("directory {} does not exist", cwd.display());
+        }
+    }
+    Ok(SpawnSpec {
+        kind: a.kind,
+        cwd: cwd.map(|c| c.display().to_string()),
+        command: a.command,
+        name: None,
+        env: Vec::new(),
+    })
+}
+
+fn print_pane(reply: Reply) -> Result<i32> {
+    match reply {
+        Reply::Pane(id) => {
+            println!("{id}");
+            Ok(0)
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
+    match cmd {
+        Cmd::Attach | Cmd::Daemon(_) => unreachable!("handled by main"),
+        Cmd::Ls { json } => {
+            let Reply::List(ws) = c.request(Request::List)? else {
+                bail!("unexpected reply to ls")
+            };
+            if json {
+                println!("{}", serde_json::to_string(&ws)?);
+            } else {
+                print!("{}", format_ls(&ws));
+            }
+            Ok(0)
+        }
+        Cmd::NewTab { name, spawn } => {
+            let spawn = spawn_spec(spawn, true)?;
+            print_pane(c.request(Request::NewTab { name, spawn })?)
+        }
+        Cmd::Split {
+            pane,
+            horizontal,
+            vertical,
+            spawn,
+        } => {
+            let pane = pane_arg(pane)?;
+            let dir = match (horizontal, vertical) {
+                (true, _) => SplitDir::Horizontal,
+                (_, true) => SplitDir::Vertical,
+                _ => bail!("say --horizontal (side by side) or --vertical (top and bottom)"),
+            };
+            let spawn = spawn_spec(spawn, false)?;
+            print_pane(c.request(Request::Split { pane, dir, spawn })?)
+        }
+        Cmd::Send { pane, enter, text } => {
+            let pane = pane_arg(pane)?;
+            let mut data = text.join(" ").into_bytes();
+            if enter {
+                data.push(b'\r');
+            }
+            c.request(Request::Input { pane, data })?;
+            Ok(0)
+        }
+        Cmd::SendKeys { pane, keys } => {
+            let pane = pane_arg(pane)?;
+            c.request(Request::SendKeys { pane, keys })?;
+            Ok(0)
+        }
+        Cmd::Capture {
+            pane,
+            scrollback,
+            ansi,
+        } => {
+            let pane = pane_arg(pane)?;
+            let Reply::Text(lines) = c.request(Request::Capture {
+                pane,
+                scrollback,
+                ansi,
+            })?
+            else {
+                bail!("unexpected reply to capture")
+            };
+            let mut out = lines.join("\n");
+            out.push('\n');
+            print!("{out}");
+            Ok(0)
+        }
+        Cmd::Wait {
+            pane,
+            text,
+            timeout,
+        } => {
+            let pane = pane_arg(pane)?;
+            // Multi-line, so `^` and `$` anchor at screen lines, as in grep.
+            let re = regex::RegexBuilder::new(&text)
+                .multi_line(true)
+                .build()
+                .map_err(|e| anyhow!("invalid --text regex: {}", one_line(&e.to_string())))?;
+            let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
+            loop {
+                let Reply::Text(lines) = c.request(Request::Capture {
+                    pane,
+                    scrollback: 0,
+                    ansi: false,
+                })?
+                else {
+                    bail!("unexpected reply to capture")
+                };
+                if re.is_match(&lines.join("\n")) {
+                    return Ok(0);
+                }
+                if Instant::now() >= deadline {
+                    bail!("timed out after {timeout}s waiting for /{text}/ in {pane}");
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+        Cmd::Resize { pane, size } => {
+            let pane = pane_arg(pane)?;
+            let (cols, rows) = parse_size(&size)?;
+            c.request(Request::Resize { pane, cols, rows })?;
+            Ok(0)
+        }
+        Cmd::KillPane { pane } => {
+            let pane = pane.parse::<PaneId>().map_err(|e| anyhow!("{e}"))?;
+            c.request(Request::KillPane { pane })?;
+            Ok(0)
+        }
+        Cmd::KillTab { tab } => {
+            c.request(Request::KillTab { tab })?;
+            Ok(0)
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn parse_size(s: &str) -> Result<(u16, u16)> {
+    let bad = || anyhow!("invalid size {s:?}: expected COLSxROWS, e.g. 120x40");
+    let (c, r) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let cols: u16 = c.parse().map_err(|_| bad())?;
+    let rows: u16 = r.parse().map_err(|_| bad())?;
+    if cols < 2 || rows < 1 {
+        return Err(bad());
+    }
+    Ok((cols, rows))
+}
+
+/// `quil ls` as text: one line per tab, indented lines for its panes.
+pub fn format_ls(ws: &WorkspaceInfo) -> String {
+    let mut out = String::new();
+    for (i, t) in ws.tabs.iter().enumerate() {
+        let active = if i as u32 == ws.active_tab {
+            " (active)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("{}: {} [{}]{}\n", i + 1, t.name, t.id, active));
+        for p in ws.panes.iter().filter(|p| p.tab_id == t.id) {
+            let state = match (p.alive, p.exit_status) {
+                (true, _) => format!(
+                    "pid {}",
+                    p.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+                ),
+                (false, Some(s)) => format!("exited {s}"),
+                (false, None) => "exited".into(),
+            };
+            let mark = if p.id == t.active_pane { "*" } else { " " };
+            out.push_str(&format!(
+                "  {mark}{} {} ({}) {}x{} {} {}\n",
+                p.id, p.name, p.kind, p.cols, p.rows, state, p.cwd
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_parsing() {
+        assert_eq!(parse_size("120x40").unwrap(), (120, 40));
+        assert_eq!(parse_size("80X24").unwrap(), (80, 24));
+        for bad in ["120", "x40", "0x0", "axb", "1x1"] {
+            assert!(
+                parse_size(bad).unwrap_err().to_string().contains(bad),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn cli_parses_tmux_like_commands() {
+        let cli = Cli::try_parse_from([
+            "quil",
+            "split",
+            "--pane",
+            "pane-00000001",
+            "--horizontal",
+            "--",
+            "ls",
+            "-la",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Cmd::Split {
+                horizontal: true,
+                spawn,
+                ..
+            }) => assert_eq!(spawn.command, vec!["ls", "-la"]),
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from([
+            "quil",
+            "send",
+            "--pane",
+            "pane-00000001",
+            "--enter",
+            "--",
+            "echo",
+            "-n",
+            "hi",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Cmd::Send {
+                enter: true, text, ..
+            }) => assert_eq!(text, vec!["echo", "-n", "hi"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["quil", "split", "--horizontal", "--vertical"]).is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! A blocking connection to the daemon: handshake, then request/reply and streamed messages.
+//!
+//! The CLI uses [`Client::request`]. The TUI splits the connection: a reader thread yields
+//! every [`ServerMsg`] while the UI thread writes requests through [`Writer`].
+
+use quil_proto::codec::{encode_raw_frame, read_frame, write_msg, MAX_FRAME};
+use quil_proto::{
+    decode, ClientMsg, Hello, HelloReply, ProtoError, Reply, Request, ServerMsg, PROTOCOL_VERSION,
+};
+use std::collections::VecDeque;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no quil daemon is listening on {path}")]
+    NotRunning { path: PathBuf },
+    #[error("cannot connect to {path}: {source}")]
+    Connect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Refused(String),
+    /// The daemon answered the request with an error (a one-line reason).
+    #[error("{0}")]
+    Daemon(String),
+    #[error("the daemon closed the connection")]
+    Closed,
+    #[error(transparent)]
+    Proto(#[from] ProtoError),
+}
+
+pub struct Client {
+    stream: UnixStream,
+    next_id: u32,
+    /// Streamed messages that arrived while waiting for a reply.
+    backlog: VecDeque<ServerMsg>,
+}
+
+impl Client {
+    /// Connects to the daemon of `home` and performs the version handshake.
+    pub fn connect(home: &Path) -> Result<Client, ClientError> {
+        let path = quil_proto::paths::socket_path(home);
+        let mut stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                ClientError::NotRunning { path: path.clone() }
+            }
+            _ => ClientError::Connect {
+                path: path.clone(),
+                source: e,
+            },
+        })?;
+        let mut hello = Vec::new();
+        encode_raw_frame(
+            &Hello {
+                version: PROTOCOL_VERSION,
+            }
+            .encode(),
+            &mut hello,
+        )?;
+        stream.write_all(&hello).map_err(ProtoError::from)?;
+        let body = read_frame(&mut stream, MAX_FRAME)?.ok_or(ClientError::Closed)?;
+        match HelloReply::decode(&body)? {
+            HelloReply::Accepted { .. } => Ok(Client {
+                stream,
+                next_id: 1,
+                backlog: VecDeque::new(),
+            }),
+            HelloReply::Refused { reason, .. } => Err(ClientError::Refused(reason)),
+        }
+    }
+
+    /// Sends a request and waits for its reply; an error reply becomes [`ClientError::Daemon`].
+    pub fn request(&mut self, req: Request) -> Result<Reply, ClientError> {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        write_msg(&mut self.stream, &ClientMsg::Request { id, req })?;
+        loop {
+            match self.recv()? {
+                ServerMsg::Reply { id: rid, result } if rid == id => {
+                    return result.map_err(ClientError::Daemon);
+                }
+                ServerMsg::Bye(reason) => return Err(ClientError::Daemon(reason)),
+                other => self.backlog.push_back(other),
+            }
+        }
+    }
+
+    /// The next message from the daemon (streamed or reply), blocking.
+    pub fn recv(&mut self) -> Result<ServerMsg, ClientError> {
+        if let Some(m) = self.backlog.pop_front() {
+            return Ok(m);
+        }
+        let body = read_frame(&mut self.stream, MAX_FRAME)?.ok_or(ClientError::Closed)?;
+        Ok(decode(&body)?)
+    }
+
+    /// Splits into a writer (for the UI thread) and this client as the reader.
+    pub fn writer(&self) -> Result<Writer, ClientError> {
+        Ok(Writer {
+            stream: self.stream.try_clone().map_err(ProtoError::from)?,
+            next_id: 0x8000_0000,
+        })
+    }
+}
+
+/// The write half of a split connection. Its request ids start at 2^31 so they never collide
+/// with the reader side's.
+pub struct Writer {
+    stream: UnixStream,
+    next_id: u32,
+}
+
+impl Writer {
+    /// Sends a request without waiting; returns its id. The reply arrives on the reader.
+    pub fn send(&mut self, req: Request) -> Result<u32, ClientError> {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1) | 0x8000_0000;
+        write_msg(&mut self.stream, &ClientMsg::Request { id, req })?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,121 @@
+//! Finding, starting and stopping the daemon from the client side.
+
+use crate::conn::{Client, ClientError};
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error(
+        "cannot find the quild binary (looked next to {exe} and on PATH); set QUIL_DAEMON_BIN"
+    )]
+    NoBinary { exe: String },
+    #[error("cannot start {bin}: {source}")]
+    Spawn {
+        bin: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("quild exited during startup: {0}")]
+    Died(String),
+    #[error("quild did not start listening within {0:?}")]
+    Timeout(Duration),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// The `quild` binary: `$QUIL_DAEMON_BIN`, else next to this executable, else on PATH.
+pub fn daemon_binary() -> Result<PathBuf, LaunchError> {
+    if let Some(p) = std::env::var_os("QUIL_DAEMON_BIN").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    if let Some(dir) = exe.parent() {
+        let sibling = dir.join("quild");
+        if sibling.is_file() {
+            return Ok(sibling);
+        }
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("quild"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| LaunchError::NoBinary {
+            exe: exe.display().to_string(),
+        })
+}
+
+/// Connects to the daemon, starting it first when none is running.
+pub fn connect_or_start(home: &Path) -> Result<Client, LaunchError> {
+    match Client::connect(home) {
+        Ok(c) => Ok(c),
+        Err(ClientError::NotRunning { .. }) => {
+            start(home)?;
+            Ok(Client::connect(home)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Launches `quild` detached (its own session, no controlling terminal) and waits until it
+/// accepts connections. Startup errors (e.g. an unwritable home) are reported from its stderr.
+pub fn start(home: &Path) -> Result<(), LaunchError> {
+    let bin = daemon_binary()?;
+    let mut cmd = Command::new(&bin);
+    cmd.env("QUIL_HOME", home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // Run from / so the daemon never pins a directory the user wants to unmount or delete.
+    cmd.current_dir("/");
+    // SAFETY: setsid is async-signal-safe; it detaches quild from our terminal and session.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| LaunchError::Spawn {
+        bin: bin.clone(),
+        source: e,
+    })?;
+    let timeout = Duration::from_secs(10);
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if Client::connect(home).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            // It may have lost a race to a daemon started at the same moment: that is fine.
+            if Client::connect(home).is_ok() {
+                return Ok(());
+            }
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            let line = err
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no output")
+                .to_string();
+            return Err(LaunchError::Died(
+                line.trim_start_matches("quild: ").to_string(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(LaunchError::Timeout(timeout))
+}
+
+/// The pid the daemon wrote, if any.
+pub fn daemon_pid(home: &Path) -> Option<i32> {
+    std::fs::read_to_string(quil_proto::paths::pid_path(home))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}

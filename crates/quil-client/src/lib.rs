@@ -1,0 +1,7 @@
+//! The quil client: a connection to the daemon ([`conn`]), daemon launching ([`launch`]), the
+//! scripting CLI ([`cli`]) and the full-screen TUI ([`tui`]). It shares only the protocol and
+//! model crates with the daemon.
+pub mod cli;
+pub mod conn;
+pub mod launch;
+pub mod tui;

@@ -1,0 +1,229 @@
+//! One client connection: handshake, requests, and (once attached) paced screen streaming.
+//!
+//! Output pacing: any pane going dirty bumps a shared counter; an attached client then sends
+//! at most one update per viewed pane per frame interval. Writes go through this client's own
+//! writer task; while more than [`MAX_INFLIGHT`] bytes are unsent, frames are skipped, and the
+//! row versions make the next frame carry everything the client missed. A stalled client thus
+//! costs the daemon one bounded buffer and never blocks panes or other clients.
+
+use crate::server::Server;
+use quil_proto::codec::{encode_frame, encode_raw_frame, FrameDecoder, MAX_FRAME};
+use quil_proto::{decode, ClientMsg, Hello, HelloReply, PaneId, Reply, Request, ServerMsg};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+
+pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
+const MAX_INFLIGHT: usize = 1024 * 1024;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Outbox {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    inflight: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    fn send(&self, msg: &ServerMsg) -> bool {
+        let mut buf = Vec::new();
+        if let Err(e) = encode_frame(msg, &mut buf) {
+            tracing::error!("cannot encode a message: {e}");
+            return true;
+        }
+        self.inflight.fetch_add(buf.len(), Ordering::SeqCst);
+        self.tx.send(buf).is_ok()
+    }
+
+    fn congested(&self) -> bool {
+        self.inflight.load(Ordering::SeqCst) > MAX_INFLIGHT
+    }
+}
+
+pub async fn serve(server: Arc<Server>, stream: UnixStream, conn_id: u64) {
+    // The socket is 0600 in a 0700 directory; check the peer anyway, in case either was changed.
+    let me = nix::unistd::geteuid().as_raw();
+    match stream.peer_cred() {
+        Ok(cred) if cred.uid() == me => {}
+        Ok(cred) => {
+            tracing::warn!(
+                conn_id,
+                uid = cred.uid(),
+                "refusing connection from another user"
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(conn_id, "cannot read peer credentials: {e}");
+            return;
+        }
+    }
+    server.clients.fetch_add(1, Ordering::SeqCst);
+    if let Err(reason) = run(&server, stream, conn_id).await {
+        tracing::warn!(conn_id, "closing connection: {reason}");
+    }
+    server.clients.fetch_sub(1, Ordering::SeqCst);
+}
+
+async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(), String> {
+    let (mut rd, mut wr) = stream.into_split();
+    let mut dec = FrameDecoder::new(MAX_FRAME);
+    let mut buf = vec![0u8; 64 * 1024];
+
+    // Handshake: a fixed-layout hello every version can read.
+    let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        loop {
+            if let Some(body) = dec.next_frame().map_err(|e| e.to_string())? {
+                return Hello::decode(&body).map_err(|e| e.to_string());
+            }
+            let n = rd.read(&mut buf).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("closed before the handshake".to_string());
+            }
+            dec.push(&buf[..n]);
+        }
+    })
+    .await
+    .map_err(|_| "no handshake within 5 s".to_string())??;
+    let answer = HelloReply::answer(&hello);
+    let mut frame = Vec::new();
+    encode_raw_frame(&answer.encode(), &mut frame).map_err(|e| e.to_string())?;
+    wr.write_all(&frame).await.map_err(|e| e.to_string())?;
+    if let HelloReply::Refused { reason, .. } = answer {
+        return Err(reason);
+    }
+
+    let inflight = Arc::new(AtomicUsize::new(0));
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer_inflight = inflight.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if wr.write_all(&frame).await.is_err() {
+                break;
+            }
+            writer_inflight.fetch_sub(frame.len(), Ordering::SeqCst);
+        }
+    });
+    let out = Outbox { tx, inflight };
+
+    let mut screen_rx = server.signals.screen.subscribe();
+    let mut meta_rx = server.signals.meta.subscribe();
+    let mut clip_rx = server.signals.clipboard.subscribe();
+    let mut shutdown_rx = server.shutdown.subscribe();
+    let mut attached = false;
+    let mut view: Vec<PaneId> = Vec::new();
+    let mut versions: HashMap<PaneId, u64> = HashMap::new();
+    let mut frame_due: Option<Instant> = None;
+    let mut last_frame = Instant::now() - FRAME_INTERVAL;
+    let mut meta_due = false;
+
+    let result = loop {
+        tokio::select! {
+            n = rd.read(&mut buf) => {
+                let n = match n {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => n,
+                    Err(e) => break Err(e.to_string()),
+                };
+                dec.push(&buf[..n]);
+                let mut close = None;
+                loop {
+                    let body = match dec.next_frame() {
+                        Ok(Some(b)) => b,
+                        Ok(None) => break,
+                        Err(e) => { close = Some(e.to_string()); break; }
+                    };
+                    let ClientMsg::Request { id, req } = match decode::<ClientMsg>(&body) {
+                        Ok(m) => m,
+                        Err(e) => { close = Some(e.to_string()); break; }
+                    };
+                    let result = match req {
+                        Request::Attach => {
+                            attached = true;
+                            meta_due = true;
+                            frame_due = Some(Instant::now());
+                            Ok(Reply::Ok)
+                        }
+                        Request::View { panes } => {
+                            versions.retain(|p, _| panes.contains(p));
+                            view = panes;
+                            frame_due = Some(Instant::now());
+                            Ok(Reply::Ok)
+                        }
+                        Request::Shutdown => {
+                            out.send(&ServerMsg::Reply { id, result: Ok(Reply::Ok) });
+                            let _ = server.shutdown.send(true);
+                            continue;
+                        }
+                        req @ (Request::NewTab { .. } | Request::Split { .. }) => {
+                            let s = server.clone();
+                            // Spawning a pane forks and execs; keep that off the async workers.
+                            tokio::task::spawn_blocking(move || s.handle(req)).await
+                                .unwrap_or_else(|e| Err(format!("internal error: {e}")))
+                        }
+                        // Everything else is quick and lock-bounded; input stays on the
+                        // fast path with no thread hop.
+                        other => server.handle(other),
+                    };
+                    if !out.send(&ServerMsg::Reply { id, result }) {
+                        close = Some("writer gone".into());
+                        break;
+                    }
+                }
+                if let Some(reason) = close {
+                    break Err(reason);
+                }
+            }
+            Ok(()) = screen_rx.changed(), if attached => {
+                if frame_due.is_none() {
+                    frame_due = Some((last_frame + FRAME_INTERVAL).max(Instant::now()));
+                }
+            }
+            Ok(()) = meta_rx.changed(), if attached => {
+                meta_due = true;
+                if frame_due.is_none() {
+                    frame_due = Some((last_frame + FRAME_INTERVAL).max(Instant::now()));
+                }
+            }
+            clip = clip_rx.recv(), if attached => {
+                if let Ok(text) = clip {
+                    out.send(&ServerMsg::Clipboard(text));
+                }
+            }
+            _ = shutdown_rx.changed() => {
+                out.send(&ServerMsg::Bye("the quil daemon is shutting down".into()));
+                break Ok(());
+            }
+            _ = async { sleep_until(frame_due.unwrap_or_else(Instant::now)).await }, if frame_due.is_some() => {
+                frame_due = None;
+                if out.congested() {
+                    // Skip this frame; the next one carries every row changed meanwhile.
+                    frame_due = Some(Instant::now() + FRAME_INTERVAL);
+                    continue;
+                }
+                last_frame = Instant::now();
+                if meta_due {
+                    meta_due = false;
+                    let info = server.workspace_info();
+                    out.send(&ServerMsg::Workspace(info));
+                }
+                for pane in &view {
+                    let Ok(p) = server.pane(*pane) else { continue };
+                    let since = versions.get(pane).copied().unwrap_or(0);
+                    if let Some(update) = p.update_since(since) {
+                        versions.insert(*pane, update.version);
+                        out.send(&ServerMsg::PaneUpdate(update));
+                    }
+                }
+            }
+        }
+    };
+    drop(out);
+    // Let queued replies (and a goodbye) reach the client, but never wait on a stalled one.
+    let _ = tokio::time::timeout(Duration::from_millis(500), writer).await;
+    tracing::debug!(conn_id, "connection closed");
+    result
+}

@@ -1,0 +1,453 @@
+//! One pane: a process on a PTY, its terminal state, and its input queue.
+//!
+//! Threads per pane (blocking PTY I/O stays off the tokio runtime):
+//! - the **reader** reads PTY output and feeds the pane's [`Terminal`]; it never waits on a
+//!   client, so output volume cannot flood anyone;
+//! - the **writer** drains the pane's ordered input queue into the PTY. If the program stops
+//!   reading its input, only this thread blocks; the pane then reports `input_blocked`.
+//!
+//! Clients never see the raw byte stream: [`Pane::update_since`] turns the terminal's screen
+//! into versioned rows, so each client gets exactly the rows changed since the version it has.
+
+use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize};
+use quil_proto::{Line, PaneId, PaneUpdate};
+use quil_term::{TermConfig, Terminal};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Input bytes a pane may have queued before further input is refused.
+pub const MAX_QUEUED_INPUT: usize = 1024 * 1024;
+/// A write stuck this long means the program is not reading its input.
+pub const INPUT_STALL: Duration = Duration::from_millis(1000);
+
+/// Signals from pane threads to the server.
+pub trait PaneEvents: Send + Sync + 'static {
+    /// The screen changed (called once per clean→dirty transition).
+    fn screen_dirty(&self);
+    /// Title, cwd, input state or liveness changed.
+    fn meta_changed(&self);
+    /// The pane's process exited with this status.
+    fn exited(&self, pane: PaneId, status: i32);
+    /// The program asked to set the clipboard (OSC 52).
+    fn clipboard(&self, text: String);
+}
+
+/// Screen rows as last sent, with the version at which each row last changed.
+struct Snapshot {
+    lines: Vec<Line>,
+    row_version: Vec<u64>,
+    version: u64,
+    /// Version at which the size changed; a client older than this gets a full update.
+    full_version: u64,
+    cursor: quil_proto::Cursor,
+    modes: u32,
+    title: String,
+}
+
+pub struct TermState {
+    pub term: Terminal,
+    snap: Snapshot,
+}
+
+pub struct PaneShared {
+    pub state: Mutex<TermState>,
+    dirty: AtomicBool,
+    pub alive: AtomicBool,
+    pub exit_status: Mutex<Option<i32>>,
+    queued_input: AtomicUsize,
+    /// Millis since `epoch` at which the current PTY write began; 0 when idle.
+    write_started: AtomicU64,
+    epoch: Instant,
+    pub input_blocked: AtomicBool,
+}
+
+impl PaneShared {
+    pub fn lock(&self) -> MutexGuard<'_, TermState> {
+        // A panic while holding the lock must not take the whole daemon down with poison.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub struct Pane {
+    pub id: PaneId,
+    pub shared: Arc<PaneShared>,
+    master: Mutex<Box<dyn MasterPty + Send>>,
+    killer: Mutex<Box<dyn ChildKiller + Send + Sync>>,
+    input: mpsc::Sender<Vec<u8>>,
+    pub pid: Option<u32>,
+    pub argv: Vec<String>,
+    pub started: Instant,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("cannot start {program}: {reason}")]
+    Start { program: String, reason: String },
+    #[error("cannot open a pty: {0}")]
+    Pty(String),
+}
+
+pub struct SpawnArgs {
+    pub id: PaneId,
+    pub argv: Vec<String>,
+    pub cwd: std::path::PathBuf,
+    pub env: Vec<(String, String)>,
+    pub cols: u16,
+    pub rows: u16,
+    pub scrollback_bytes: usize,
+}
+
+impl Pane {
+    pub fn spawn(args: SpawnArgs, events: Arc<dyn PaneEvents>) -> Result<Arc<Pane>, SpawnError> {
+        let program = args.argv.first().cloned().unwrap_or_default();
+        let start_err = |reason: String| SpawnError::Start {
+            program: program.clone(),
+            reason,
+        };
+        if !args.cwd.is_dir() {
+            return Err(start_err(format!(
+                "working directory {} does not exist",
+                args.cwd.display()
+            )));
+        }
+        let size = PtySize {
+            rows: args.rows.max(1),
+            cols: args.cols.max(2),
+            pixel_width: 0,
+            pixel_height: 0,
+        };
+        let pair = portable_pty::native_pty_system()
+            .openpty(size)
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+        let mut cmd = CommandBuilder::from_argv(args.argv.iter().map(Into::into).collect());
+        cmd.cwd(&args.cwd);
+        for (k, v) in &args.env {
+            cmd.env(k, v);
+        }
+        let mut child = pair
+            .slave
+            .spawn_command(cmd)
+            .map_err(|e| start_err(e.to_string()))?;
+        drop(pair.slave);
+        let pid = child.process_id();
+        let killer = child.clone_killer();
+        let reader = pair
+            .master
+            .try_clone_reader()
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+        let writer = pair
+            .master
+            .take_writer()
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+
+        let term = Terminal::new(TermConfig {
+            cols: size.cols,
+            rows: size.rows,
+            scrollback_bytes: args.scrollback_bytes,
+        });
+        let snap = Snapshot {
+            lines: vec![Line::default(); size.rows as usize],
+            row_version: vec![0; size.rows as usize],
+            version: 1,
+            full_version: 1,
+            cursor: Default::default(),
+            modes: 0,
+            title: String::new(),
+        };
+        let shared = Arc::new(PaneShared {
+            state: Mutex::new(TermState { term, snap }),
+            dirty: AtomicBool::new(true),
+            alive: AtomicBool::new(true),
+            exit_status: Mutex::new(None),
+            queued_input: AtomicUsize::new(0),
+            write_started: AtomicU64::new(0),
+            epoch: Instant::now(),
+            input_blocked: AtomicBool::new(false),
+        });
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let pane = Arc::new(Pane {
+            id: args.id,
+            shared: shared.clone(),
+            master: Mutex::new(pair.master),
+            killer: Mutex::new(killer),
+            input: tx.clone(),
+            pid,
+            argv: args.argv,
+            started: Instant::now(),
+        });
+
+        let id = args.id;
+        let ev = events.clone();
+        let sh = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("{id}-writer"))
+            .spawn(move || writer_loop(writer, rx, sh, ev))
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+        std::thread::Builder::new()
+            .name(format!("{id}-reader"))
+            .spawn(move || {
+                reader_loop(reader, &shared, &events, &tx);
+                // EOF: the process is gone (or closed the terminal); collect its status.
+                let status = match child.wait() {
+                    Ok(s) if s.signal().is_some() => 128 + signal_number(s.signal().unwrap_or("")),
+                    Ok(s) => s.exit_code() as i32,
+                    Err(_) => -1,
+                };
+                *shared.exit_status.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
+                shared.alive.store(false, Ordering::SeqCst);
+                events.exited(id, status);
+            })
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+        Ok(pane)
+    }
+
+    /// Queues input; order is preserved. Refused when the queue is full.
+    pub fn write_input(&self, data: Vec<u8>) -> Result<(), String> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        if !self.shared.alive.load(Ordering::SeqCst) {
+            return Err(format!("pane {} has exited", self.id));
+        }
+        let len = data.len();
+        let queued = self.shared.queued_input.fetch_add(len, Ordering::SeqCst);
+        if queued + len > MAX_QUEUED_INPUT {
+            self.shared.queued_input.fetch_sub(len, Ordering::SeqCst);
+            self.shared.input_blocked.store(true, Ordering::SeqCst);
+            return Err(format!(
+                "pane {} is not accepting input (its input queue is full)",
+                self.id
+            ));
+        }
+        self.input
+            .send(data)
+            .map_err(|_| format!("pane {} has exited", self.id))
+    }
+
+    /// Re-evaluates whether the program is reading its input; true if the state flipped.
+    pub fn check_input_stall(&self) -> bool {
+        let started = self.shared.write_started.load(Ordering::SeqCst);
+        let stalled = started != 0
+            && self.shared.epoch.elapsed().as_millis() as u64 - started
+                >= INPUT_STALL.as_millis() as u64;
+        let full = self.shared.queued_input.load(Ordering::SeqCst) >= MAX_QUEUED_INPUT / 2;
+        let blocked = stalled || full;
+        self.shared.input_blocked.swap(blocked, Ordering::SeqCst) != blocked
+    }
+
+    pub fn resize(&self, cols: u16, rows: u16) -> Result<(), String> {
+        let (cols, rows) = (cols.clamp(2, 1000), rows.clamp(1, 500));
+        {
+            let mut st = self.shared.lock();
+            if st.term.size() == (cols, rows) {
+                return Ok(());
+            }
+            st.term.resize(cols, rows);
+            st.snap.version += 1;
+            st.snap.full_version = st.snap.version;
+            st.snap.lines = vec![Line::default(); rows as usize];
+            st.snap.row_version = vec![st.snap.version; rows as usize];
+        }
+        self.shared.dirty.store(true, Ordering::SeqCst);
+        let master = self.master.lock().unwrap_or_else(|e| e.into_inner());
+        master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .map_err(|e| format!("cannot resize pane {}: {e}", self.id))
+    }
+
+    pub fn size(&self) -> (u16, u16) {
+        self.shared.lock().term.size()
+    }
+
+    /// Sends SIGHUP to the pane's process group (the child is a session leader).
+    pub fn hangup(&self) {
+        if let Some(pid) = self.pid {
+            // SAFETY: plain kill(2) on a process group we created.
+            unsafe { libc::kill(-(pid as i32), libc::SIGHUP) };
+        }
+        let _ = self.killer.lock().unwrap_or_else(|e| e.into_inner()).kill();
+    }
+
+    pub fn force_kill(&self) {
+        if let Some(pid) = self.pid {
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(-(pid as i32), libc::SIGKILL);
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.shared.alive.load(Ordering::SeqCst)
+    }
+
+    pub fn exit_status(&self) -> Option<i32> {
+        *self
+            .shared
+            .exit_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Screen rows changed since `since` (0 = never sent: full), or `None` when the client is
+    /// current. Folds pending terminal changes into the versioned snapshot first.
+    pub fn update_since(&self, since: u64) -> Option<PaneUpdate> {
+        let mut st = self.shared.lock();
+        if self.shared.dirty.swap(false, Ordering::SeqCst) {
+            refresh(&mut st);
+        }
+        let snap = &st.snap;
+        if since >= snap.version {
+            return None;
+        }
+        let full = since < snap.full_version;
+        let lines = snap
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| full || snap.row_version[*i] > since)
+            .map(|(i, l)| (i as u16, l.clone()))
+            .collect();
+        let (cols, rows) = st.term.size();
+        Some(PaneUpdate {
+            pane: self.id,
+            version: snap.version,
+            cols,
+            rows,
+            full,
+            lines,
+            cursor: snap.cursor,
+            modes: snap.modes,
+            title: snap.title.clone(),
+        })
+    }
+
+    /// Ends a timed-out synchronized update so its content shows.
+    pub fn flush_sync(&self, events: &dyn PaneEvents) {
+        let flushed = self.shared.lock().term.flush_sync_if_expired();
+        if flushed && !self.shared.dirty.swap(true, Ordering::SeqCst) {
+            events.screen_dirty();
+        }
+    }
+}
+
+/// Re-reads the terminal's visible rows and bumps versions of those that changed.
+fn refresh(st: &mut TermState) {
+    let TermState { term, snap } = st;
+    let next = snap.version + 1;
+    let mut changed = false;
+    let rows = term.size().1 as usize;
+    if snap.lines.len() != rows {
+        snap.lines.resize(rows, Line::default());
+        snap.row_version.resize(rows, next);
+        snap.full_version = next;
+        changed = true;
+    }
+    for row in 0..rows {
+        let line = term.line(row as u16);
+        if line != snap.lines[row] {
+            snap.lines[row] = line;
+            snap.row_version[row] = next;
+            changed = true;
+        }
+    }
+    let cursor = term.cursor();
+    let modes = term.modes();
+    if cursor != snap.cursor || modes != snap.modes || term.title() != snap.title {
+        snap.cursor = cursor;
+        snap.modes = modes;
+        snap.title = term.title().to_string();
+        changed = true;
+    }
+    if changed {
+        snap.version = next;
+    }
+}
+
+fn reader_loop(
+    mut reader: Box<dyn Read + Send>,
+    shared: &Arc<PaneShared>,
+    events: &Arc<dyn PaneEvents>,
+    input: &mpsc::Sender<Vec<u8>>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        let (responses, clip, meta) = {
+            let mut st = shared.lock();
+            let before = (st.term.title().to_owned(), st.term.cwd().map(str::to_owned));
+            st.term.feed(&buf[..n]);
+            let meta = before.0 != st.term.title() || before.1.as_deref() != st.term.cwd();
+            (st.term.take_responses(), st.term.take_clipboard(), meta)
+        };
+        if !responses.is_empty() {
+            // Replies to the program's queries (cursor position, device attributes) go through
+            // the same ordered queue as keystrokes.
+            shared
+                .queued_input
+                .fetch_add(responses.len(), Ordering::SeqCst);
+            let _ = input.send(responses);
+        }
+        if let Some(text) = clip {
+            events.clipboard(text);
+        }
+        if meta {
+            events.meta_changed();
+        }
+        if !shared.dirty.swap(true, Ordering::SeqCst) {
+            events.screen_dirty();
+        }
+    }
+}
+
+fn writer_loop(
+    mut writer: Box<dyn Write + Send>,
+    rx: mpsc::Receiver<Vec<u8>>,
+    shared: Arc<PaneShared>,
+    events: Arc<dyn PaneEvents>,
+) {
+    for data in rx {
+        let now = (shared.epoch.elapsed().as_millis() as u64).max(1);
+        shared.write_started.store(now, Ordering::SeqCst);
+        let ok = writer.write_all(&data).and_then(|_| writer.flush()).is_ok();
+        shared.write_started.store(0, Ordering::SeqCst);
+        shared.queued_input.fetch_sub(data.len(), Ordering::SeqCst);
+        if shared.input_blocked.load(Ordering::SeqCst)
+            && shared.queued_input.load(Ordering::SeqCst) < MAX_QUEUED_INPUT / 2
+        {
+            shared.input_blocked.store(false, Ordering::SeqCst);
+            events.meta_changed();
+        }
+        if !ok {
+            // The PTY is gone; the reader reports the exit. Drain so senders never block.
+            continue;
+        }
+    }
+}
+
+fn signal_number(name: &str) -> i32 {
+    match name {
+        "Hangup" | "SIGHUP" => 1,
+        "Interrupt" | "SIGINT" => 2,
+        "Quit" | "SIGQUIT" => 3,
+        "Aborted" | "SIGABRT" => 6,
+        "Killed" | "SIGKILL" => 9,
+        "Segmentation fault" | "SIGSEGV" => 11,
+        "Terminated" | "SIGTERM" => 15,
+        _ => 0,
+    }
+}

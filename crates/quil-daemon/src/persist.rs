@@ -1,0 +1,337 @@
+//! Restart-proof state on disk: `workspace.json` (with `.bak`) and `buffers/<pane-id>`.
+//!
+//! Every write is temp file, fsync, rename, fsync of the directory, so a crash or `kill -9` at any
+//! moment leaves either the old or the new file, never a torn one. The previous snapshot survives
+//! as `workspace.json.bak`, and a load that finds the main file corrupt falls back to it.
+
+use crate::home::write_atomic;
+use quil_model::Workspace;
+use quil_proto::{Line, PaneId};
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Bumped on incompatible changes to `workspace.json`.
+pub const SNAPSHOT_VERSION: u32 = 1;
+const BUFFER_MAGIC: &[u8] = b"QUILBUF1\n";
+/// Largest workspace or buffer file read back, against a hostile or runaway file.
+const MAX_FILE: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub version: u32,
+    /// Seconds since the Unix epoch.
+    pub saved_at: u64,
+    #[serde(flatten)]
+    pub workspace: Workspace,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    #[error(
+        "{path} has snapshot version {found}, newer than this quild understands ({SNAPSHOT_VERSION}); \
+         upgrade quil, or move the file away to start empty"
+    )]
+    FutureVersion { path: PathBuf, found: u32 },
+}
+
+pub enum Loaded {
+    /// No snapshot: a first start.
+    Empty,
+    Workspace(Workspace),
+    /// The main file was unusable; the backup was used. The string says why.
+    FromBackup(Workspace, String),
+    /// Neither file was usable; starting empty. The string says why.
+    Unusable(String),
+}
+
+pub fn workspace_path(home: &Path) -> PathBuf {
+    home.join("workspace.json")
+}
+
+fn backup_path(home: &Path) -> PathBuf {
+    home.join("workspace.json.bak")
+}
+
+pub fn buffers_dir(home: &Path) -> PathBuf {
+    home.join("buffers")
+}
+
+pub fn buffer_path(home: &Path, pane: PaneId) -> PathBuf {
+    buffers_dir(home).join(pane.to_string())
+}
+
+/// Writes the snapshot, keeping the previous one as `.bak`.
+pub fn save_workspace(home: &Path, ws: &Workspace) -> std::io::Result<()> {
+    let snap = Snapshot {
+        version: SNAPSHOT_VERSION,
+        saved_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        workspace: ws.clone(),
+    };
+    let mut json = serde_json::to_vec_pretty(&snap).map_err(std::io::Error::other)?;
+    json.push(b'\n');
+    let main = workspace_path(home);
+    if main.exists() {
+        // Hard-link then rename, so workspace.json itself never disappears, even briefly.
+        let tmp = home.join(".workspace.json.bak.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        if std::fs::hard_link(&main, &tmp).is_ok() {
+            std::fs::rename(&tmp, backup_path(home))?;
+        }
+    }
+    write_atomic(&main, &json)
+}
+
+/// Reads a file without following symlinks and with a size cap.
+pub fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    if len > cap {
+        return Err(std::io::Error::other(format!(
+            "{} is {len} bytes, over the {cap}-byte limit",
+            path.display()
+        )));
+    }
+    let mut buf = Vec::with_capacity(len as usize);
+    f.take(cap).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn parse(path: &Path) -> Result<Option<Workspace>, Result<String, PersistError>> {
+    let bytes = match read_capped(path, MAX_FILE) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Ok(format!("cannot read {}: {e}", path.display()))),
+    };
+    // Look at the version before the rest, so a future format is refused, not misread.
+    #[derive(Deserialize)]
+    struct Probe {
+        version: u32,
+    }
+    let probe: Probe = serde_json::from_slice(&bytes)
+        .map_err(|e| Ok(format!("{} is corrupt: {e}", path.display())))?;
+    if probe.version > SNAPSHOT_VERSION {
+        return Err(Err(PersistError::FutureVersion {
+            path: path.to_path_buf(),
+            found: probe.version,
+        }));
+    }
+    let snap: Snapshot = serde_json::from_slice(&bytes)
+        .map_err(|e| Ok(format!("{} is corrupt: {e}", path.display())))?;
+    snap.workspace
+        .validate()
+        .map_err(|e| Ok(format!("{} is inconsistent: {e}", path.display())))?;
+    Ok(Some(snap.workspace))
+}
+
+/// Loads the snapshot, falling back to the backup. Only a snapshot from a newer quil is an
+/// error: starting empty would overwrite it.
+pub fn load_workspace(home: &Path) -> Result<Loaded, PersistError> {
+    let main = workspace_path(home);
+    let main_err = match parse(&main) {
+        Ok(Some(ws)) => return Ok(Loaded::Workspace(ws)),
+        Ok(None) => None,
+        Err(Err(e)) => return Err(e),
+        Err(Ok(why)) => Some(why),
+    };
+    match parse(&backup_path(home)) {
+        Ok(Some(ws)) => match main_err {
+            Some(why) => Ok(Loaded::FromBackup(ws, why)),
+            // The main file is missing but a backup exists: a crash between renames.
+            None => Ok(Loaded::FromBackup(
+                ws,
+                format!("{} is missing", main.display()),
+            )),
+        },
+        Ok(None) => Ok(main_err.map(Loaded::Unusable).unwrap_or(Loaded::Empty)),
+        Err(Err(e)) => Err(e),
+        Err(Ok(bak_why)) => Ok(Loaded::Unusable(match main_err {
+            Some(why) => format!("{why}; {bak_why}"),
+            None => bak_why,
+        })),
+    }
+}
+
+/// Saves a pane's recent lines (oldest first), keeping the newest that fit in `max_bytes`.
+pub fn save_buffer(
+    home: &Path,
+    pane: PaneId,
+    lines: &[Line],
+    max_bytes: usize,
+) -> std::io::Result<()> {
+    let dir = buffers_dir(home);
+    std::fs::create_dir_all(&dir)?;
+    let mut total = BUFFER_MAGIC.len() + 8;
+    let mut start = lines.len();
+    for l in lines.iter().rev() {
+        let size = postcard::experimental::serialized_size(l).map_err(std::io::Error::other)? + 1;
+        if total + size > max_bytes {
+            break;
+        }
+        total += size;
+        start -= 1;
+    }
+    let kept = &lines[start..];
+    let mut out = BUFFER_MAGIC.to_vec();
+    out.extend(postcard::to_allocvec(&kept).map_err(std::io::Error::other)?);
+    write_atomic(&buffer_path(home, pane), &out)
+}
+
+/// Loads a pane's saved lines; `None` when there are none or the file is unusable.
+pub fn load_buffer(home: &Path, pane: PaneId) -> Option<Vec<Line>> {
+    let path = buffer_path(home, pane);
+    let bytes = match read_capped(&path, MAX_FILE) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!("ignoring scrollback {}: {e}", path.display());
+            return None;
+        }
+    };
+    let body = bytes.strip_prefix(BUFFER_MAGIC)?;
+    match postcard::from_bytes::<Vec<Line>>(body) {
+        Ok(lines) => Some(lines),
+        Err(e) => {
+            tracing::warn!("ignoring corrupt scrollback {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// Deletes buffers of panes that no longer exist.
+pub fn prune_buffers(home: &Path, keep: &[PaneId]) {
+    let Ok(entries) = std::fs::read_dir(buffers_dir(home)) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let known = name
+            .parse::<PaneId>()
+            .map(|id| keep.contains(&id))
+            .unwrap_or(false);
+        if !known {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quil_model::{PaneMeta, SplitDir, TabId};
+
+    fn ws() -> Workspace {
+        let mut ws = Workspace::default();
+        let meta = |n| PaneMeta {
+            id: PaneId(n),
+            name: format!("p{n}"),
+            kind: "terminal".into(),
+            cwd: "/tmp".into(),
+            ..Default::default()
+        };
+        ws.add_tab(TabId(1), "one".into(), meta(1)).unwrap();
+        ws.split(PaneId(1), SplitDir::Horizontal, meta(2)).unwrap();
+        ws
+    }
+
+    #[test]
+    fn save_load_and_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(load_workspace(dir.path()).unwrap(), Loaded::Empty));
+        let mut w = ws();
+        save_workspace(dir.path(), &w).unwrap();
+        w.tabs[0].name = "renamed".into();
+        save_workspace(dir.path(), &w).unwrap();
+        match load_workspace(dir.path()).unwrap() {
+            Loaded::Workspace(got) => assert_eq!(got, w),
+            _ => panic!("expected the main file"),
+        }
+        let json = std::fs::read_to_string(workspace_path(dir.path())).unwrap();
+        assert!(
+            json.contains("\"version\": 1") && json.contains("\"renamed\""),
+            "{json}"
+        );
+        let bak = std::fs::read_to_string(backup_path(dir.path())).unwrap();
+        assert!(
+            bak.contains("\"one\""),
+            "the backup holds the previous snapshot"
+        );
+    }
+
+    #[test]
+    fn corrupt_main_falls_back_to_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = ws();
+        save_workspace(dir.path(), &w).unwrap();
+        save_workspace(dir.path(), &w).unwrap();
+        std::fs::write(
+            workspace_path(dir.path()),
+            b"{\"version\": 1, \"tabs\": [trunc",
+        )
+        .unwrap();
+        match load_workspace(dir.path()).unwrap() {
+            Loaded::FromBackup(got, why) => {
+                assert_eq!(got, w);
+                assert!(why.contains("corrupt"), "{why}");
+            }
+            _ => panic!("expected the backup"),
+        }
+        std::fs::write(backup_path(dir.path()), b"garbage").unwrap();
+        assert!(matches!(
+            load_workspace(dir.path()).unwrap(),
+            Loaded::Unusable(_)
+        ));
+    }
+
+    #[test]
+    fn future_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            workspace_path(dir.path()),
+            b"{\"version\": 99, \"whatever\": true}",
+        )
+        .unwrap();
+        let err = load_workspace(dir.path()).err().expect("refused");
+        assert!(err.to_string().contains("version 99"), "{err}");
+    }
+
+    #[test]
+    fn symlinked_files_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("elsewhere"), b"secret").unwrap();
+        std::fs::create_dir_all(buffers_dir(dir.path())).unwrap();
+        std::os::unix::fs::symlink(
+            dir.path().join("elsewhere"),
+            buffer_path(dir.path(), PaneId(1)),
+        )
+        .unwrap();
+        assert!(load_buffer(dir.path(), PaneId(1)).is_none());
+        assert!(read_capped(&buffer_path(dir.path(), PaneId(1)), 100).is_err());
+    }
+
+    #[test]
+    fn buffers_keep_the_newest_lines_within_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines: Vec<Line> = (0..1000)
+            .map(|i| Line::plain(&format!("line {i:04} ........")))
+            .collect();
+        save_buffer(dir.path(), PaneId(7), &lines, 4096).unwrap();
+        let size = std::fs::metadata(buffer_path(dir.path(), PaneId(7)))
+            .unwrap()
+            .len();
+        assert!(size <= 4096, "{size}");
+        let back = load_buffer(dir.path(), PaneId(7)).unwrap();
+        assert!(back.len() > 50 && back.len() < 1000);
+        assert_eq!(back.last().unwrap().text(), "line 0999 ........");
+        assert_eq!(back, lines[1000 - back.len()..].to_vec());
+        prune_buffers(dir.path(), &[PaneId(8)]);
+        assert!(load_buffer(dir.path(), PaneId(7)).is_none());
+    }
+}

@@ -1,0 +1,525 @@
+//! The daemon's state (workspace model and live panes) and request handling.
+//!
+//! One `std::sync::Mutex` guards the workspace and the pane table. Requests are short and never
+//! wait on I/O under it; the heavy paths (PTY reads, screen diffs, socket writes) take only
+//! their pane's own lock or none.
+
+use crate::config::{Config, ExitPolicy};
+use crate::pane::{Pane, PaneEvents, SpawnArgs};
+use quil_model::{PaneMeta, SplitDir, TabId, Workspace};
+use quil_proto::{
+    PaneId, PaneInfo, PaneTypeInfo, Reply, Request, SpawnSpec, StatusInfo, TabInfo, WorkspaceInfo,
+};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Wake-ups shared by every pane thread and client task.
+pub struct Signals {
+    /// Bumped when some pane's screen became dirty.
+    pub screen: watch::Sender<u64>,
+    /// Bumped when the workspace structure or any pane's metadata changed.
+    pub meta: watch::Sender<u64>,
+    pub clipboard: broadcast::Sender<String>,
+    pub exits: mpsc::UnboundedSender<(PaneId, i32)>,
+}
+
+impl PaneEvents for Signals {
+    fn screen_dirty(&self) {
+        self.screen.send_modify(|v| *v = v.wrapping_add(1));
+    }
+    fn meta_changed(&self) {
+        self.meta.send_modify(|v| *v = v.wrapping_add(1));
+    }
+    fn exited(&self, pane: PaneId, status: i32) {
+        let _ = self.exits.send((pane, status));
+    }
+    fn clipboard(&self, text: String) {
+        let _ = self.clipboard.send(text);
+    }
+}
+
+pub struct State {
+    pub ws: Workspace,
+    pub panes: HashMap<PaneId, Arc<Pane>>,
+}
+
+pub struct Server {
+    pub home: PathBuf,
+    pub config: Config,
+    pub signals: Arc<Signals>,
+    state: Mutex<State>,
+    started: Instant,
+    pub clients: AtomicU32,
+    pub shutdown: watch::Sender<bool>,
+}
+
+impl Server {
+    pub fn new(
+        home: PathBuf,
+        config: Config,
+        exits: mpsc::UnboundedSender<(PaneId, i32)>,
+    ) -> Arc<Server> {
+        let signals = Arc::new(Signals {
+            screen: watch::channel(0).0,
+            meta: watch::channel(0).0,
+            clipboard: broadcast::channel(16).0,
+            exits,
+        });
+        Arc::new(Server {
+            home,
+            config,
+            signals,
+            state: Mutex::new(State {
+                ws: Workspace::default(),
+                panes: HashMap::new(),
+            }),
+            started: Instant::now(),
+            clients: AtomicU32::new(0),
+            shutdown: watch::channel(false).0,
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn pane(&self, id: PaneId) -> Result<Arc<Pane>, String> {
+        self.lock()
+            .panes
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| format!("unknown pane {id}"))
+    }
+
+    fn changed(&self) {
+        self.signals.meta_changed();
+    }
+
+    /// Handles one request. Errors are one-line reasons naming the thing.
+    pub fn handle(&self, req: Request) -> Result<Reply, String> {
+        match req {
+            Request::Status => Ok(Reply::Status(self.status())),
+            Request::List => Ok(Reply::List(self.workspace_info())),
+            Request::NewTab { name, spawn } => self.new_tab(name, spawn).map(Reply::Pane),
+            Request::Split { pane, dir, spawn } => self.split(pane, dir, spawn).map(Reply::Pane),
+            Request::Input { pane, data } => {
+                self.pane(pane)?.write_input(data)?;
+                Ok(Reply::Ok)
+            }
+            Request::SendKeys { pane, keys } => {
+                let p = self.pane(pane)?;
+                let app_cursor = p.shared.lock().term.modes() & quil_proto::modes::APP_CURSOR != 0;
+                let mut data = Vec::new();
+                for k in &keys {
+                    data.extend(quil_proto::keys::encode_key(k, app_cursor));
+                }
+                p.write_input(data)?;
+                Ok(Reply::Ok)
+            }
+            Request::Capture {
+                pane,
+                scrollback,
+                ansi,
+            } => {
+                let p = self.pane(pane)?;
+                let st = p.shared.lock();
+                let n = (scrollback as usize).min(st.term.scrollback_len());
+                let mut lines = st.term.scrollback(0, n);
+                lines.extend(st.term.lines());
+                let render = |l: &quil_proto::Line| if ansi { l.ansi() } else { l.text() };
+                Ok(Reply::Text(lines.iter().map(render).collect()))
+            }
+            Request::Scrollback {
+                pane,
+                offset,
+                count,
+            } => {
+                let p = self.pane(pane)?;
+                let st = p.shared.lock();
+                let total = st.term.scrollback_len();
+                let count = (count as usize).min(10_000);
+                Ok(Reply::Scrollback {
+                    lines: st.term.scrollback(offset as usize, count),
+                    total: total as u32,
+                })
+            }
+            Request::Resize { pane, cols, rows } => {
+                self.pane(pane)?.resize(cols, rows)?;
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::KillPane { pane } => {
+                let p = {
+                    let mut st = self.lock();
+                    st.ws.remove_pane(pane).map_err(|e| e.to_string())?;
+                    st.panes.remove(&pane)
+                };
+                if let Some(p) = p {
+                    p.hangup();
+                }
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::KillTab { tab } => {
+                let removed: Vec<Arc<Pane>> = {
+                    let mut st = self.lock();
+                    let i = st.ws.find_tab(&tab).map_err(|e| e.to_string())?;
+                    let ids = st.ws.remove_tab(i);
+                    ids.iter().filter_map(|id| st.panes.remove(id)).collect()
+                };
+                for p in removed {
+                    p.hangup();
+                }
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::RenameTab { tab, name } => {
+                let mut st = self.lock();
+                let i = st.ws.find_tab(&tab).map_err(|e| e.to_string())?;
+                st.ws.tabs[i].name = name;
+                drop(st);
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::RenamePane { pane, name } => {
+                let mut st = self.lock();
+                st.ws
+                    .pane_mut(pane)
+                    .ok_or_else(|| format!("unknown pane {pane}"))?
+                    .name = name;
+                drop(st);
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::Focus { pane } => {
+                self.lock().ws.focus(pane).map_err(|e| e.to_string())?;
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::SetDivider {
+                tab,
+                path,
+                area,
+                pos,
+            } => {
+                let mut st = self.lock();
+                let t = st
+                    .ws
+                    .tabs
+                    .iter_mut()
+                    .find(|t| t.id == tab)
+                    .ok_or_else(|| format!("unknown tab {tab}"))?;
+                if !t.layout.set_divider(&path, area, pos) {
+                    return Err(format!("no split at that position in {tab}"));
+                }
+                drop(st);
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::ToggleZoom { tab } => {
+                let mut st = self.lock();
+                let t = st
+                    .ws
+                    .tabs
+                    .iter_mut()
+                    .find(|t| t.id == tab)
+                    .ok_or_else(|| format!("unknown tab {tab}"))?;
+                t.zoomed = !t.zoomed;
+                drop(st);
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::PaneTypes => Ok(Reply::PaneTypes(vec![PaneTypeInfo {
+                name: "terminal".into(),
+                display_name: "Terminal".into(),
+                category: "terminal".into(),
+                description: "Your login shell".into(),
+                available: true,
+                source: "embedded".into(),
+            }])),
+            // Handled by the connection (they concern the client, not the workspace).
+            Request::Attach | Request::View { .. } | Request::Shutdown => Ok(Reply::Ok),
+        }
+    }
+
+    fn status(&self) -> StatusInfo {
+        StatusInfo {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            protocol: quil_proto::PROTOCOL_VERSION,
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            panes: self.lock().panes.len() as u32,
+            clients: self.clients.load(Ordering::SeqCst),
+            home: self.home.display().to_string(),
+        }
+    }
+
+    pub fn workspace_info(&self) -> WorkspaceInfo {
+        let st = self.lock();
+        let tabs = st
+            .ws
+            .tabs
+            .iter()
+            .map(|t| TabInfo {
+                id: t.id,
+                name: t.name.clone(),
+                panes: t.layout.panes(),
+                active_pane: t.active_pane,
+                layout: t.layout.clone(),
+                zoomed: t.zoomed,
+            })
+            .collect::<Vec<_>>();
+        let mut panes = Vec::new();
+        for tab in &st.ws.tabs {
+            for id in tab.layout.panes() {
+                let (Some(meta), Some(p)) = (st.ws.pane(id), st.panes.get(&id)) else {
+                    continue;
+                };
+                let (cols, rows, title, live_cwd) = {
+                    let ts = p.shared.lock();
+                    let (c, r) = ts.term.size();
+                    (
+                        c,
+                        r,
+                        ts.term.title().to_string(),
+                        ts.term.cwd().map(str::to_string),
+                    )
+                };
+                panes.push(PaneInfo {
+                    id,
+                    tab_id: tab.id,
+                    name: meta.name.clone(),
+                    kind: meta.kind.clone(),
+                    cwd: live_cwd.unwrap_or_else(|| meta.cwd.display().to_string()),
+                    pid: p.pid,
+                    argv: p.argv.clone(),
+                    alive: p.is_alive(),
+                    exit_status: p.exit_status(),
+                    cols,
+                    rows,
+                    title,
+                    input_blocked: p.shared.input_blocked.load(Ordering::SeqCst),
+                    state: "idle".into(),
+                });
+            }
+        }
+        WorkspaceInfo {
+            tabs,
+            panes,
+            active_tab: st.ws.active_tab as u32,
+        }
+    }
+
+    fn fresh_ids(st: &State) -> (PaneId, TabId) {
+        loop {
+            let r = random_u64();
+            let pane = PaneId(r as u32);
+            let tab = TabId((r >> 32) as u32);
+            if st.ws.pane(pane).is_none() && !st.ws.tabs.iter().any(|t| t.id == tab) {
+                return (pane, tab);
+            }
+        }
+    }
+
+    /// Resolves what to run for a spawn request: argv, cwd, type and name.
+    fn resolve(
+        &self,
+        spec: &SpawnSpec,
+        default_cwd: Option<PathBuf>,
+    ) -> Result<(Vec<String>, PathBuf, String, String), String> {
+        let kind = spec.kind.clone().unwrap_or_else(|| "terminal".to_string());
+        let argv = if !spec.command.is_empty() {
+            spec.command.clone()
+        } else if kind == "terminal" {
+            vec![self.config.shell()]
+        } else {
+            return Err(format!("unknown pane type {kind:?} (known: terminal)"));
+        };
+        let cwd = match &spec.cwd {
+            Some(c) => PathBuf::from(c),
+            None => default_cwd.unwrap_or_else(home_dir),
+        };
+        if !cwd.is_dir() {
+            return Err(format!("directory {} does not exist", cwd.display()));
+        }
+        let name = spec.name.clone().unwrap_or_else(|| {
+            Path::new(&argv[0])
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| kind.clone())
+        });
+        Ok((argv, cwd, kind, name))
+    }
+
+    fn spawn_pane(
+        &self,
+        id: PaneId,
+        argv: Vec<String>,
+        cwd: &Path,
+        spec: &SpawnSpec,
+    ) -> Result<Arc<Pane>, String> {
+        let mut env = vec![
+            ("TERM".to_string(), "xterm-256color".to_string()),
+            ("COLORTERM".to_string(), "truecolor".to_string()),
+            ("TERM_PROGRAM".to_string(), "quil".to_string()),
+            (quil_proto::paths::ENV_PANE_ID.to_string(), id.to_string()),
+            (
+                quil_proto::paths::ENV_HOME.to_string(),
+                self.home.display().to_string(),
+            ),
+        ];
+        for kv in &spec.env {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("environment entry {kv:?} is not KEY=VALUE"))?;
+            env.push((k.to_string(), v.to_string()));
+        }
+        let (cols, rows) = (self.config.default_cols, self.config.default_rows);
+        Pane::spawn(
+            SpawnArgs {
+                id,
+                argv,
+                cwd: cwd.to_path_buf(),
+                env,
+                cols,
+                rows,
+                scrollback_bytes: self.config.scrollback_bytes,
+            },
+            self.signals.clone(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    pub fn new_tab(&self, name: Option<String>, spec: SpawnSpec) -> Result<PaneId, String> {
+        let (argv, cwd, kind, pane_name) = self.resolve(&spec, None)?;
+        let (pid, tid) = Self::fresh_ids(&self.lock());
+        let pane = self.spawn_pane(pid, argv, &cwd, &spec)?;
+        let mut st = self.lock();
+        let tab_name = name.unwrap_or_else(|| pane_name.clone());
+        let meta = PaneMeta {
+            id: pid,
+            name: pane_name,
+            kind,
+            cwd,
+            command: spec.command.clone(),
+            env: spec.env.clone(),
+            ..Default::default()
+        };
+        st.ws
+            .add_tab(tid, tab_name, meta)
+            .map_err(|e| e.to_string())?;
+        st.panes.insert(pid, pane);
+        drop(st);
+        self.changed();
+        Ok(pid)
+    }
+
+    pub fn split(&self, target: PaneId, dir: SplitDir, spec: SpawnSpec) -> Result<PaneId, String> {
+        let target_cwd = {
+            let st = self.lock();
+            let meta = st
+                .ws
+                .pane(target)
+                .ok_or_else(|| format!("unknown pane {target}"))?;
+            let live = st
+                .panes
+                .get(&target)
+                .and_then(|p| p.shared.lock().term.cwd().map(PathBuf::from));
+            live.unwrap_or_else(|| meta.cwd.clone())
+        };
+        let (argv, cwd, kind, pane_name) = self.resolve(&spec, Some(target_cwd))?;
+        let (pid, _) = Self::fresh_ids(&self.lock());
+        let pane = self.spawn_pane(pid, argv, &cwd, &spec)?;
+        let mut st = self.lock();
+        let meta = PaneMeta {
+            id: pid,
+            name: pane_name,
+            kind,
+            cwd,
+            command: spec.command.clone(),
+            env: spec.env.clone(),
+            ..Default::default()
+        };
+        if let Err(e) = st.ws.split(target, dir, meta) {
+            drop(st);
+            pane.hangup();
+            return Err(e.to_string());
+        }
+        st.panes.insert(pid, pane);
+        drop(st);
+        self.changed();
+        Ok(pid)
+    }
+
+    /// A pane's process exited: keep it showing its status, or close it, per the config.
+    pub fn on_exit(&self, pane: PaneId, status: i32) {
+        let close = match self.config.exited_panes {
+            ExitPolicy::Close => true,
+            ExitPolicy::Keep => false,
+            ExitPolicy::Failed => status == 0,
+        };
+        if close {
+            let mut st = self.lock();
+            if st.ws.remove_pane(pane).is_ok() {
+                st.panes.remove(&pane);
+            }
+        }
+        tracing::info!(%pane, status, closed = close, "pane exited");
+        self.changed();
+    }
+
+    /// Periodic checks: stalled input, timed-out synchronized updates.
+    pub fn housekeeping(&self) {
+        let panes: Vec<Arc<Pane>> = self.lock().panes.values().cloned().collect();
+        let mut meta = false;
+        for p in panes {
+            meta |= p.check_input_stall();
+            p.flush_sync(&*self.signals);
+        }
+        if meta {
+            self.changed();
+        }
+    }
+
+    /// Hangs up every pane, waits up to `grace` for them to exit, then kills what is left.
+    pub fn stop_panes(&self, grace: Duration) {
+        let panes: Vec<Arc<Pane>> = self.lock().panes.values().cloned().collect();
+        for p in &panes {
+            p.hangup();
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && panes.iter().any(|p| p.is_alive()) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for p in panes.iter().filter(|p| p.is_alive()) {
+            tracing::warn!(pane = %p.id, "pane did not exit after SIGHUP; killing it");
+            p.force_kill();
+        }
+    }
+}
+
+fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// Random bits for ids, without a dependency: the std hasher is randomly keyed per process.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}

@@ -1,0 +1,160 @@
+//! Test harness: a private `$QUIL_HOME` per test, the real `quil`/`quild` binaries, real bash.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub const QUIL: &str = env!("CARGO_BIN_EXE_quil");
+pub const QUILD: &str = env!("CARGO_BIN_EXE_quild");
+
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Home {
+        // Short paths: a Unix socket path must fit in 108 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("qt")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let h = Home { dir };
+        std::fs::create_dir_all(h.user_home()).expect("user home");
+        h
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("q")
+    }
+
+    /// HOME for shells in panes: empty, so no user rc file changes prompts or output.
+    pub fn user_home(&self) -> PathBuf {
+        self.dir.path().join("u")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(QUIL);
+        c.args(args)
+            .env("QUIL_HOME", self.path())
+            .env("QUIL_DAEMON_BIN", QUILD)
+            .env("HOME", self.user_home())
+            .env("SHELL", "/bin/bash")
+            .env_remove("QUIL_PANE_ID")
+            .env_remove("PROMPT_COMMAND")
+            .current_dir(self.user_home());
+        c
+    }
+
+    /// Runs quil; panics with its stderr unless it succeeds.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "quil {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run quil")
+    }
+
+    /// Runs quil expecting failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "quil {args:?} unexpectedly succeeded"
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn new_tab(&self, extra: &[&str]) -> String {
+        let mut args = vec!["new-tab"];
+        args.extend_from_slice(extra);
+        self.ok(&args).trim().to_string()
+    }
+
+    pub fn ls(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["ls", "--json"])).expect("ls --json is JSON")
+    }
+
+    pub fn pane_json(&self, pane: &str) -> serde_json::Value {
+        let ls = self.ls();
+        ls["panes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["id"] == pane).cloned())
+            .unwrap_or_else(|| panic!("{pane} not in {ls}"))
+    }
+
+    pub fn capture(&self, pane: &str) -> String {
+        self.ok(&["capture", "--pane", pane])
+    }
+
+    /// Waits for a regex on the pane's screen, with a generous deadline for a loaded machine.
+    pub fn wait_for(&self, pane: &str, regex: &str) {
+        let out = self.run(&["wait", "--pane", pane, "--text", regex, "--timeout", "20"]);
+        assert!(
+            out.status.success(),
+            "waiting for /{regex}/ in {pane}: {}\nscreen:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.capture(pane)
+        );
+    }
+
+    pub fn daemon_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.path().join("quild.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.path().join("quild.sock")
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["daemon", "stop"]).output();
+        if let Some(pid) = self.daemon_pid() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+pub fn pid_alive(pid: i32) -> bool {
+    // A zombie still answers kill(0); look at its state too.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .split(") ")
+            .nth(1)
+            .is_some_and(|rest| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+pub fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+pub fn exists(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+/// The end of a bash prompt, for a user or root.
+pub const PROMPT: &str = r"[$#]$";

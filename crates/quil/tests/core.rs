@@ -1,0 +1,573 @@
+//! The core issue, end to end: real daemon, real socket, real PTYs, real bash.
+
+mod common;
+
+use common::*;
+use quil_proto::codec::{encode_frame, encode_raw_frame, read_frame, MAX_FRAME};
+use quil_proto::{decode, ClientMsg, Hello, HelloReply, Request, ServerMsg};
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+#[test]
+fn scripted_session_end_to_end() {
+    let h = Home::new();
+    let p1 = h.new_tab(&["--name", "work"]);
+    assert!(p1.starts_with("pane-") && p1.len() == 13, "{p1}");
+    h.wait_for(&p1, PROMPT);
+    h.ok(&["send", "--pane", &p1, "--enter", "echo", "hi"]);
+    h.wait_for(&p1, "^hi$");
+    let screen = h.capture(&p1);
+    assert!(screen.lines().any(|l| l == "hi"), "{screen}");
+
+    let p2 = h
+        .ok(&["split", "--pane", &p1, "--horizontal"])
+        .trim()
+        .to_string();
+    assert_ne!(p1, p2);
+    let ls = h.ls();
+    assert_eq!(ls["tabs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(ls["tabs"][0]["name"], "work");
+    assert_eq!(ls["tabs"][0]["panes"], serde_json::json!([p1, p2]));
+    assert_eq!(ls["tabs"][0]["active_pane"], p2);
+    for id in [&p1, &p2] {
+        let p = h.pane_json(id);
+        assert_eq!(p["alive"], true);
+        assert_eq!(p["type"], "terminal");
+        assert_eq!(p["argv"], serde_json::json!(["/bin/bash"]));
+        let pid = p["pid"].as_i64().expect("pid") as i32;
+        assert!(pid_alive(pid), "pid {pid} of {id} is not running");
+        assert_eq!(p["tab_id"], ls["tabs"][0]["id"]);
+        assert!(p["exit_status"].is_null());
+    }
+    // The split starts where the split pane is.
+    assert_eq!(h.pane_json(&p2)["cwd"], h.pane_json(&p1)["cwd"]);
+}
+
+#[test]
+fn command_panes_cwd_and_exit_status() {
+    let h = Home::new();
+    let dir = h.dir.path().join("a dir with spaces");
+    std::fs::create_dir(&dir).unwrap();
+    let p = h.new_tab(&[
+        "--cwd",
+        dir.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "pwd; echo done; exit 3",
+    ]);
+    h.wait_for(&p, "^done$");
+    assert!(h.capture(&p).contains("a dir with spaces"));
+    // Failed commands stay, showing their status (the default `exited_panes = "failed"`).
+    eventually("exit status 3", Duration::from_secs(10), || {
+        h.pane_json(&p)["exit_status"] == 3
+    });
+    assert_eq!(h.pane_json(&p)["alive"], false);
+    assert_eq!(
+        h.pane_json(&p)["argv"],
+        serde_json::json!(["sh", "-c", "pwd; echo done; exit 3"])
+    );
+    let err = h.fails(&["send", "--pane", &p, "x"]);
+    assert!(err.contains(&p) && err.contains("exited"), "{err}");
+}
+
+#[test]
+fn errors_name_the_thing_and_exit_nonzero() {
+    let h = Home::new();
+    let err = h.fails(&["capture", "--pane", "pane-0badc0de"]);
+    assert_eq!(err.trim(), "quil: unknown pane pane-0badc0de");
+    let err = h.fails(&["send", "--pane", "nonsense", "x"]);
+    assert!(
+        err.contains("\"nonsense\"") && err.lines().count() == 1,
+        "{err}"
+    );
+    let err = h.fails(&["kill-tab", "nosuchtab"]);
+    assert!(err.contains("unknown tab nosuchtab"), "{err}");
+    let err = h.fails(&["new-tab", "--cwd", "/definitely/not/here"]);
+    assert!(err.contains("/definitely/not/here"), "{err}");
+    let err = h.fails(&["new-tab", "--", "/no/such/binary"]);
+    assert!(err.contains("/no/such/binary"), "{err}");
+    let err = h.fails(&["resize", "--pane", "pane-00000001", "big"]);
+    assert!(err.contains("\"big\""), "{err}");
+    let err = h.fails(&["wait", "--pane", "pane-00000001", "--text", "("]);
+    assert!(err.contains("regex"), "{err}");
+    // The daemon is still fine.
+    h.new_tab(&[]);
+}
+
+#[test]
+fn send_keys_capture_scrollback_and_resize() {
+    let h = Home::new();
+    let p = h.new_tab(&[]);
+    h.wait_for(&p, PROMPT);
+    h.ok(&[
+        "send",
+        "--pane",
+        &p,
+        "--enter",
+        "for i in $(seq 1 200); do echo line$i; done",
+    ]);
+    h.wait_for(&p, "^line200$");
+    let with_history = h.ok(&["capture", "--pane", &p, "--scrollback", "1000"]);
+    let numbers: Vec<u32> = with_history
+        .lines()
+        .filter_map(|l| l.strip_prefix("line")?.parse().ok())
+        .collect();
+    assert_eq!(
+        numbers,
+        (1..=200).collect::<Vec<_>>(),
+        "scrollback keeps every line in order"
+    );
+    assert_eq!(
+        h.capture(&p).lines().count(),
+        40,
+        "default 120x40 with no client"
+    );
+
+    h.ok(&["send", "--pane", &p, "sleep 100"]);
+    h.ok(&["send-keys", "--pane", &p, "Enter"]);
+    h.ok(&["send-keys", "--pane", &p, "C-c"]);
+    h.ok(&["send", "--pane", &p, "--enter", "echo after-interrupt"]);
+    h.wait_for(&p, "^after-interrupt$");
+
+    h.ok(&["resize", "--pane", &p, "50x10"]);
+    h.ok(&["send", "--pane", &p, "--enter", "stty size"]);
+    h.wait_for(&p, "^10 50$");
+    assert_eq!(h.capture(&p).lines().count(), 10);
+    let pj = h.pane_json(&p);
+    assert_eq!(
+        (pj["cols"].as_u64(), pj["rows"].as_u64()),
+        (Some(50), Some(10))
+    );
+
+    h.ok(&[
+        "send",
+        "--pane",
+        &p,
+        "--enter",
+        "printf '\\033[31mred\\033[0m\\n'",
+    ]);
+    h.wait_for(&p, "^red$");
+    let ansi = h.ok(&["capture", "--pane", &p, "--ansi"]);
+    assert!(ansi.contains("\x1b[0;31mred\x1b[0m"), "{ansi:?}");
+}
+
+#[test]
+fn kill_pane_and_tab() {
+    let h = Home::new();
+    let a = h.new_tab(&["--name", "one"]);
+    let b = h
+        .ok(&["split", "--pane", &a, "--vertical"])
+        .trim()
+        .to_string();
+    let c = h.new_tab(&["--name", "two"]);
+    let pid_b = h.pane_json(&b)["pid"].as_i64().unwrap() as i32;
+    h.ok(&["kill-pane", &b]);
+    eventually(
+        "killed pane's process to exit",
+        Duration::from_secs(10),
+        || !pid_alive(pid_b),
+    );
+    let ls = h.ls();
+    assert_eq!(ls["tabs"][0]["panes"], serde_json::json!([a]));
+    let pid_c = h.pane_json(&c)["pid"].as_i64().unwrap() as i32;
+    h.ok(&["kill-tab", "two"]);
+    eventually(
+        "killed tab's process to exit",
+        Duration::from_secs(10),
+        || !pid_alive(pid_c),
+    );
+    assert_eq!(h.ls()["tabs"].as_array().map(Vec::len), Some(1));
+    h.ok(&["kill-tab", "1"]);
+    assert_eq!(h.ls()["tabs"], serde_json::json!([]));
+}
+
+#[test]
+fn daemon_lifecycle_single_instance_and_stop() {
+    let h = Home::new();
+    // status neither starts the daemon nor succeeds without one.
+    let out = h.run(&["daemon", "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!exists(&h.socket()), "status must not start the daemon");
+    assert_eq!(h.run(&["daemon", "stop"]).status.code(), Some(0));
+    assert!(!exists(&h.socket()));
+
+    assert!(h.ok(&["daemon", "start"]).contains("quild started"));
+    let meta = std::fs::metadata(h.path()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(h.socket()).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&h.ok(&["daemon", "status", "--json"])).unwrap();
+    assert_eq!(status["running"], true);
+    let pid = status["pid"].as_i64().unwrap() as i32;
+    assert_eq!(h.daemon_pid(), Some(pid));
+
+    // A second daemon refuses, naming the running one.
+    let second = std::process::Command::new(QUILD)
+        .env("QUIL_HOME", h.path())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let msg = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        msg.contains("already running") && msg.contains(&pid.to_string()),
+        "{msg}"
+    );
+
+    let p = h.new_tab(&[]);
+    let shell = h.pane_json(&p)["pid"].as_i64().unwrap() as i32;
+    h.ok(&["daemon", "stop"]);
+    assert!(!pid_alive(pid), "daemon still running after stop");
+    eventually("pane process to be gone", Duration::from_secs(5), || {
+        !pid_alive(shell)
+    });
+    assert!(!exists(&h.socket()) && h.daemon_pid().is_none());
+    assert_eq!(h.run(&["daemon", "status"]).status.code(), Some(1));
+}
+
+#[test]
+fn stale_socket_after_kill_9_is_reclaimed() {
+    let h = Home::new();
+    h.ok(&["daemon", "start"]);
+    let pid = h.daemon_pid().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    eventually("daemon to die", Duration::from_secs(5), || !pid_alive(pid));
+    assert!(exists(&h.socket()), "kill -9 leaves the socket behind");
+    // Any subcommand starts a fresh daemon on the stale socket.
+    let p = h.new_tab(&[]);
+    h.wait_for(&p, PROMPT);
+    assert_ne!(h.daemon_pid(), Some(pid));
+}
+
+#[test]
+fn nesting_guard_refuses_attach_inside_a_pane() {
+    let h = Home::new();
+    let out = h
+        .cmd(&[])
+        .env("QUIL_PANE_ID", "pane-12345678")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pane-12345678") && err.contains("--force"),
+        "{err}"
+    );
+    // Scripting from inside a pane talks to the same daemon and defaults --pane to it.
+    let p = h.new_tab(&[]);
+    h.wait_for(&p, PROMPT);
+    let quil = QUIL;
+    h.ok(&[
+        "send",
+        "--pane",
+        &p,
+        "--enter",
+        &format!("{quil} send --enter 'echo nested-'ok"),
+    ]);
+    h.wait_for(&p, "^nested-ok$");
+}
+
+fn raw_connect(h: &Home) -> UnixStream {
+    let mut s = UnixStream::connect(h.socket()).unwrap();
+    let mut hello = Vec::new();
+    encode_raw_frame(
+        &Hello {
+            version: quil_proto::PROTOCOL_VERSION,
+        }
+        .encode(),
+        &mut hello,
+    )
+    .unwrap();
+    s.write_all(&hello).unwrap();
+    let body = read_frame(&mut s, MAX_FRAME).unwrap().unwrap();
+    assert!(matches!(
+        HelloReply::decode(&body).unwrap(),
+        HelloReply::Accepted { .. }
+    ));
+    s
+}
+
+#[test]
+fn garbage_and_oversized_frames_close_only_that_connection() {
+    let h = Home::new();
+    let p = h.new_tab(&[]);
+    h.wait_for(&p, PROMPT);
+    // Not a handshake at all.
+    let mut s = UnixStream::connect(h.socket()).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    // A well-framed hello with the wrong magic.
+    let mut s2 = UnixStream::connect(h.socket()).unwrap();
+    s2.write_all(&[6, 0, 0, 0, b'H', b'E', b'L', b'L', b'O', b'!'])
+        .unwrap();
+    s2.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(matches!(read_frame(&mut s2, MAX_FRAME), Ok(None) | Err(_)));
+    // A huge length prefix, after a valid handshake.
+    let mut s = raw_connect(&h);
+    s.write_all(&u32::MAX.to_le_bytes()).unwrap();
+    s.write_all(&[0u8; 64]).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(
+        matches!(read_frame(&mut s, MAX_FRAME), Ok(None) | Err(_)),
+        "connection must be closed"
+    );
+    // A well-sized frame of garbage.
+    let mut s = raw_connect(&h);
+    s.write_all(&8u32.to_le_bytes()).unwrap();
+    s.write_all(&[0xff; 8]).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(matches!(read_frame(&mut s, MAX_FRAME), Ok(None) | Err(_)));
+    // The daemon and its pane are unharmed.
+    h.ok(&["send", "--pane", &p, "--enter", "echo still-alive"]);
+    h.wait_for(&p, "^still-alive$");
+    let log = std::fs::read_to_string(h.path().join("quild.log")).unwrap();
+    assert!(log.contains("exceeds the 16777216-byte limit"), "{log}");
+    assert!(log.contains("bad handshake"), "{log}");
+}
+
+#[test]
+fn other_protocol_version_gets_a_one_line_reason() {
+    let h = Home::new();
+    h.ok(&["daemon", "start"]);
+    let mut s = UnixStream::connect(h.socket()).unwrap();
+    let mut hello = Vec::new();
+    encode_raw_frame(&Hello { version: 999 }.encode(), &mut hello).unwrap();
+    s.write_all(&hello).unwrap();
+    let body = read_frame(&mut s, MAX_FRAME).unwrap().unwrap();
+    match HelloReply::decode(&body).unwrap() {
+        HelloReply::Refused { reason, .. } => {
+            assert!(
+                reason.contains("v999") && reason.contains("v1") && !reason.contains('\n'),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A client that attaches and then never reads must not slow the daemon, the pane or others.
+#[test]
+fn stalled_client_does_not_block_anyone() {
+    let h = Home::new();
+    let p = h.new_tab(&[]);
+    h.wait_for(&p, PROMPT);
+    let mut stalled = raw_connect(&h);
+    let mut buf = Vec::new();
+    let pane = p.parse().unwrap();
+    encode_frame(
+        &ClientMsg::Request {
+            id: 1,
+            req: Request::Attach,
+        },
+        &mut buf,
+    )
+    .unwrap();
+    encode_frame(
+        &ClientMsg::Request {
+            id: 2,
+            req: Request::View { panes: vec![pane] },
+        },
+        &mut buf,
+    )
+    .unwrap();
+    stalled.write_all(&buf).unwrap();
+    // Lots of changing output while the stalled client's socket buffer fills.
+    h.ok(&[
+        "send",
+        "--pane",
+        &p,
+        "--enter",
+        "for i in $(seq 1 300000); do echo row$i; done; echo fin-ished",
+    ]);
+    let started = Instant::now();
+    h.wait_for(&p, "^fin-ished$");
+    // Meanwhile other requests were served promptly.
+    let t = Instant::now();
+    h.ok(&["ls"]);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "ls took {:?}",
+        t.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(120));
+    drop(stalled);
+}
+
+/// Updates are coalesced: a pane printing as fast as it can costs a client ~1 frame / 16 ms.
+#[test]
+fn output_reaches_clients_as_coalesced_screen_updates() {
+    let h = Home::new();
+    let p = h.new_tab(&[]);
+    h.wait_for(&p, PROMPT);
+    let mut s = raw_connect(&h);
+    let pane = p.parse().unwrap();
+    let mut buf = Vec::new();
+    encode_frame(
+        &ClientMsg::Request {
+            id: 1,
+            req: Request::Attach,
+        },
+        &mut buf,
+    )
+    .unwrap();
+    encode_frame(
+        &ClientMsg::Request {
+            id: 2,
+            req: Request::View { panes: vec![pane] },
+        },
+        &mut buf,
+    )
+    .unwrap();
+    s.write_all(&buf).unwrap();
+    h.ok(&[
+        "send",
+        "--pane",
+        &p,
+        "--enter",
+        "seq 1 2000000 > /dev/null; seq 1 400000; echo big-done",
+    ]);
+    let start = Instant::now();
+    let mut updates = 0u32;
+    let mut full_first = None;
+    let mut done = false;
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    while start.elapsed() < Duration::from_secs(90) && !done {
+        let body = read_frame(&mut s, MAX_FRAME)
+            .unwrap()
+            .expect("daemon closed");
+        if let ServerMsg::PaneUpdate(u) = decode::<ServerMsg>(&body).unwrap() {
+            if full_first.is_none() {
+                full_first = Some(u.full);
+            }
+            updates += 1;
+            done = u.lines.iter().any(|(_, l)| l.text() == "big-done");
+        }
+    }
+    let elapsed = start.elapsed();
+    assert!(done, "never saw the end marker");
+    assert_eq!(
+        full_first,
+        Some(true),
+        "the first update after View is a full snapshot"
+    );
+    // At most one update per 16 ms frame (plus slack for the first), however much was printed.
+    let max = (elapsed.as_millis() / 16) as u32 + 3;
+    assert!(
+        updates <= max,
+        "{updates} updates in {elapsed:?} (max {max})"
+    );
+    assert!(updates >= 2, "expected incremental updates, got {updates}");
+}
+
+#[test]
+fn input_order_is_preserved_under_load() {
+    let h = Home::new();
+    let out = h.dir.path().join("typed.txt");
+    let p = h.new_tab(&[
+        "--",
+        "sh",
+        "-c",
+        &format!("stty -echo; cat > '{}'", out.display()),
+    ]);
+    eventually("cat to start", Duration::from_secs(10), || {
+        h.pane_json(&p)["alive"] == true
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mut c = quil_client_for(&h);
+    let pane = p.parse().unwrap();
+    let mut expected = String::new();
+    for i in 0..2000 {
+        let chunk = format!("{i}\n");
+        expected.push_str(&chunk);
+        c.request(Request::Input {
+            pane,
+            data: chunk.into_bytes(),
+        })
+        .expect("input accepted");
+    }
+    c.request(Request::Input {
+        pane,
+        data: vec![4],
+    })
+    .unwrap(); // EOF
+    eventually("cat to write everything", Duration::from_secs(20), || {
+        std::fs::read_to_string(&out)
+            .map(|s| s == expected)
+            .unwrap_or(false)
+    });
+}
+
+#[test]
+fn pane_that_stops_reading_input_is_flagged_and_blocks_nobody() {
+    let h = Home::new();
+    // Raw mode, so the tty buffers input until full and then blocks the writer.
+    let stuck = h.new_tab(&["--", "sh", "-c", "stty raw -echo; sleep 600"]);
+    let other = h.new_tab(&[]);
+    h.wait_for(&other, PROMPT);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut c = quil_client_for(&h);
+    let pane = stuck.parse().unwrap();
+    // The tty's input buffer fills, then the pane's writer blocks: the pane says so.
+    let mut refused = None;
+    for _ in 0..200 {
+        if let Err(e) = c.request(Request::Input {
+            pane,
+            data: vec![b'x'; 16 * 1024],
+        }) {
+            refused = Some(e.to_string());
+            break;
+        }
+    }
+    eventually("input_blocked", Duration::from_secs(10), || {
+        h.pane_json(&stuck)["input_blocked"] == true
+    });
+    let refused = refused.expect("a full input queue refuses input");
+    assert!(
+        refused.contains(&stuck) && refused.contains("not accepting input"),
+        "{refused}"
+    );
+    // Other panes and the daemon carry on.
+    h.ok(&["send", "--pane", &other, "--enter", "echo unaffected"]);
+    h.wait_for(&other, "^unaffected$");
+    assert_eq!(h.pane_json(&other)["input_blocked"], false);
+}
+
+fn quil_client_for(h: &Home) -> ClientLite {
+    ClientLite {
+        s: raw_connect(h),
+        id: 0,
+    }
+}
+
+/// A minimal request/reply client over the raw socket.
+struct ClientLite {
+    s: UnixStream,
+    id: u32,
+}
+
+impl ClientLite {
+    fn request(&mut self, req: Request) -> Result<quil_proto::Reply, String> {
+        self.id += 1;
+        let mut buf = Vec::new();
+        encode_frame(&ClientMsg::Request { id: self.id, req }, &mut buf).unwrap();
+        self.s.write_all(&buf).unwrap();
+        loop {
+            let body = read_frame(&mut self.s, MAX_FRAME)
+                .unwrap()
+                .expect("daemon closed");
+            if let ServerMsg::Reply { id, result } = decode::<ServerMsg>(&body).unwrap() {
+                if id == self.id {
+                    return result;
+                }
+            }
+        }
+    }
+}
