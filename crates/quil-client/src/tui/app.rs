@@ -1,0 +1,1728 @@
+//! The TUI's state and everything that changes it: messages from the daemon, keys, mouse and
+//! pastes. No I/O happens here: requests are queued in an outbox the main loop sends, so the
+//! whole update logic can be driven by tests.
+
+use super::config::Keymap;
+use super::input::{encode_key, encode_mouse, encode_paste, wants_mouse, MouseKind};
+use super::keys::{Action, Chord};
+use super::mouse::{hit_test, Geometry, Hit};
+use super::pane::{join_selection, PaneScreen};
+use super::picker::{Picker, PickerOutcome, Target};
+use super::scrollback::{Outcome, Scrollback};
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use quil_model::{Direction, Layout, Rect};
+use quil_proto::{
+    modes, PaneId, PaneInfo, PaneTypeInfo, Reply, Request, ServerMsg, SpawnSpec, SplitDir, TabId,
+    TabInfo, WorkspaceInfo,
+};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How long a status message stays.
+pub const STATUS_TTL: Duration = Duration::from_secs(5);
+/// A client counts as "the active one" for this long after its last input (see `sync_sizes`).
+const ACTIVE_WINDOW: Duration = Duration::from_secs(2);
+/// A Resize we sent is assumed in flight for this long before we send it again.
+const RESIZE_RETRY: Duration = Duration::from_secs(1);
+/// Lines per wheel step.
+const WHEEL_LINES: u32 = 3;
+
+/// `v` as an offset into `start..start + len`, pinned to its ends (0 when empty).
+fn clamp_into(v: u16, start: u16, len: u16) -> u16 {
+    v.saturating_sub(start).min(len.saturating_sub(1))
+}
+
+/// What a request's reply is for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pending {
+    /// Only an error matters (shown in the status bar).
+    Plain,
+    Scrollback(PaneId),
+    PaneTypes,
+    /// A new pane (tab or split): follow it when it appears.
+    Created,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Out {
+    pub req: Request,
+    pub pending: Pending,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Quit {
+    Detach,
+    /// Leave and print this (the daemon's goodbye, or why there is nothing to show).
+    Message(String),
+    /// The connection broke.
+    Error(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum Mode {
+    Normal,
+    /// The prefix key was pressed; the next key is looked up in the prefix table.
+    Prefix,
+    /// Waiting for y/n before closing a pane.
+    Confirm(PaneId),
+    Rename {
+        tab: TabId,
+        buf: String,
+    },
+    Picker(Picker),
+    Scroll(Box<Scrollback>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+    pub since: Instant,
+}
+
+/// A mouse selection on a pane's screen, in its cell coordinates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Selection {
+    pub pane: PaneId,
+    pub anchor: (u16, u16),
+    pub head: (u16, u16),
+}
+
+impl Selection {
+    /// Start and end in reading order.
+    pub fn ordered(&self) -> ((u16, u16), (u16, u16)) {
+        let (a, b) = (self.anchor, self.head);
+        if (a.1, a.0) <= (b.1, b.0) {
+            (a, b)
+        } else {
+            (b, a)
+        }
+    }
+
+    /// Selected columns `[from, to)` on `row`.
+    pub fn cols_on(&self, row: u16, width: u16) -> Option<(u16, u16)> {
+        let (a, b) = self.ordered();
+        if row < a.1 || row > b.1 {
+            return None;
+        }
+        let from = if row == a.1 { a.0 } else { 0 };
+        let to = if row == b.1 { b.0 + 1 } else { width };
+        Some((from, to))
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Drag {
+    Divider {
+        tab: TabId,
+        path: Vec<bool>,
+        area: Rect,
+        dir: SplitDir,
+        pos: u16,
+        moved: bool,
+    },
+    Select {
+        pane: PaneId,
+    },
+    Forward {
+        pane: PaneId,
+    },
+    ScrollSelect,
+}
+
+pub struct App {
+    pub keys: Keymap,
+    /// The outer terminal reports keys with the kitty protocol.
+    pub kitty_outer: bool,
+    /// `$HOME`, to show cwds as `~/...`.
+    pub home_dir: Option<String>,
+    pub ws: WorkspaceInfo,
+    have_ws: bool,
+    had_tabs: bool,
+    asked_first_tab: bool,
+    /// This client's tab; each client has its own.
+    pub tab: Option<TabId>,
+    last_tab_index: usize,
+    pub screens: HashMap<PaneId, PaneScreen>,
+    pub size: (u16, u16),
+    pub mode: Mode,
+    pub status: Option<Status>,
+    outbox: Vec<Out>,
+    pending: HashMap<u32, Pending>,
+    /// Text for the system clipboard (OSC 52), taken by the main loop.
+    pub clipboard: Vec<String>,
+    pub quit: Option<Quit>,
+    /// A layout being changed by a divider drag, shown until the daemon confirms it.
+    layout_override: Option<(TabId, Layout)>,
+    drag: Option<Drag>,
+    pub selection: Option<Selection>,
+    viewed: Vec<PaneId>,
+    resize_sent: HashMap<PaneId, (u16, u16, Instant)>,
+    last_input: Option<Instant>,
+    follow: Option<PaneId>,
+    pane_types: Option<Vec<PaneTypeInfo>>,
+    /// Something visible changed since the last draw.
+    pub dirty: bool,
+}
+
+impl App {
+    pub fn new(keys: Keymap, kitty_outer: bool, size: (u16, u16)) -> App {
+        App {
+            keys,
+            kitty_outer,
+            home_dir: None,
+            ws: WorkspaceInfo::default(),
+            have_ws: false,
+            had_tabs: false,
+            asked_first_tab: false,
+            tab: None,
+            last_tab_index: 0,
+            screens: HashMap::new(),
+            size,
+            mode: Mode::Normal,
+            status: None,
+            outbox: Vec::new(),
+            pending: HashMap::new(),
+            clipboard: Vec::new(),
+            quit: None,
+            layout_override: None,
+            drag: None,
+            selection: None,
+            viewed: Vec::new(),
+            resize_sent: HashMap::new(),
+            last_input: None,
+            follow: None,
+            pane_types: None,
+            dirty: true,
+        }
+    }
+
+    // ----- outbox -----
+
+    fn send(&mut self, req: Request, pending: Pending) {
+        self.outbox.push(Out { req, pending });
+    }
+
+    pub fn take_outbox(&mut self) -> Vec<Out> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Records the id a queued request was sent with, to route its reply.
+    pub fn register(&mut self, id: u32, pending: Pending) {
+        // Unknown ids are plain requests: only their errors matter, so they are not stored.
+        if pending != Pending::Plain {
+            self.pending.insert(id, pending);
+        }
+    }
+
+    pub fn set_status(&mut self, text: impl Into<String>, error: bool) {
+        self.status = Some(Status {
+            text: text.into(),
+            error,
+            since: Instant::now(),
+        });
+        self.dirty = true;
+    }
+
+    /// When the next timed change (a status message expiring) is due.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.status.as_ref().map(|s| s.since + STATUS_TTL)
+    }
+
+    pub fn tick(&mut self, now: Instant) {
+        if self
+            .status
+            .as_ref()
+            .is_some_and(|s| now >= s.since + STATUS_TTL)
+        {
+            self.status = None;
+            self.dirty = true;
+        }
+    }
+
+    // ----- lookups -----
+
+    pub fn tab_index(&self) -> Option<usize> {
+        let id = self.tab?;
+        self.ws.tabs.iter().position(|t| t.id == id)
+    }
+
+    pub fn current_tab(&self) -> Option<&TabInfo> {
+        self.tab_index().map(|i| &self.ws.tabs[i])
+    }
+
+    pub fn active_pane(&self) -> Option<PaneId> {
+        self.current_tab().map(|t| t.active_pane)
+    }
+
+    pub fn pane_info(&self, pane: PaneId) -> Option<&PaneInfo> {
+        self.ws.panes.iter().find(|p| p.id == pane)
+    }
+
+    fn pane_modes(&self, pane: PaneId) -> u32 {
+        self.screens.get(&pane).map_or(0, |s| s.modes)
+    }
+
+    /// The pane's terminal size as last reported.
+    fn pane_size(&self, pane: PaneId) -> Option<(u16, u16)> {
+        match self.screens.get(&pane) {
+            Some(s) if s.rows > 0 => Some((s.cols, s.rows)),
+            _ => self.pane_info(pane).map(|p| (p.cols, p.rows)),
+        }
+    }
+
+    fn layout_of(&self, tab: &TabInfo) -> Layout {
+        match &self.layout_override {
+            Some((id, l)) if *id == tab.id => l.clone(),
+            _ => tab.layout.clone(),
+        }
+    }
+
+    /// Tab bar labels: ` 1:name ` plus a mark for the most urgent attention state in the tab.
+    pub fn tab_labels(&self) -> Vec<String> {
+        self.ws
+            .tabs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let states: Vec<&str> = t
+                    .panes
+                    .iter()
+                    .filter_map(|p| self.pane_info(*p))
+                    .map(|p| p.state.as_str())
+                    .collect();
+                let mark = if states.contains(&"waiting") {
+                    " !"
+                } else if states.contains(&"done") {
+                    " ✓"
+                } else if states.contains(&"working") {
+                    " …"
+                } else {
+                    ""
+                };
+                format!(" {}:{}{} ", i + 1, t.name, mark)
+            })
+            .collect()
+    }
+
+    pub fn geometry(&self) -> Geometry {
+        let labels = self.tab_labels();
+        let active = self.tab_index().unwrap_or(0);
+        match self.current_tab() {
+            Some(tab) => {
+                let layout = self.layout_of(tab);
+                let zoomed = tab.zoomed.then_some(tab.active_pane);
+                Geometry::new(
+                    self.size.0,
+                    self.size.1,
+                    Some(&layout),
+                    zoomed,
+                    &labels,
+                    active,
+                )
+            }
+            None => Geometry::new(self.size.0, self.size.1, None, None, &labels, active),
+        }
+    }
+
+    fn visible_panes(&self) -> Vec<PaneId> {
+        self.geometry().panes.into_iter().map(|(p, _)| p).collect()
+    }
+
+    // ----- view and size policy -----
+
+    /// Tells the daemon which panes to stream when that changed.
+    fn sync_view(&mut self) {
+        let visible = self.visible_panes();
+        if visible != self.viewed {
+            self.viewed = visible.clone();
+            self.send(Request::View { panes: visible }, Pending::Plain);
+        }
+    }
+
+    /// Latest-active client wins: a client that just had input (or started, or was resized)
+    /// sizes the visible panes to its own layout. A client that is only watching never resizes
+    /// on its own, so two clients of different sizes do not fight; it draws panes clipped or
+    /// padded until its user types or clicks.
+    fn sync_sizes(&mut self, user: bool) {
+        let now = Instant::now();
+        let active = user
+            || self
+                .last_input
+                .is_some_and(|t| now.duration_since(t) < ACTIVE_WINDOW);
+        if !active {
+            return;
+        }
+        for (pane, rect) in self.geometry().panes {
+            let inner = rect.inner();
+            let want = (inner.w, inner.h);
+            if want.0 == 0 || want.1 == 0 || self.pane_size(pane) == Some(want) {
+                continue;
+            }
+            if let Some((c, r, t)) = self.resize_sent.get(&pane) {
+                if (*c, *r) == want && now.duration_since(*t) < RESIZE_RETRY {
+                    continue;
+                }
+            }
+            self.resize_sent.insert(pane, (want.0, want.1, now));
+            self.send(
+                Request::Resize {
+                    pane,
+                    cols: want.0,
+                    rows: want.1,
+                },
+                Pending::Plain,
+            );
+        }
+    }
+
+    fn user_input(&mut self) {
+        self.last_input = Some(Instant::now());
+    }
+
+    pub fn on_resize(&mut self, w: u16, h: u16) {
+        self.size = (w, h);
+        self.dirty = true;
+        self.sync_view();
+        self.sync_sizes(true);
+        self.refresh_scroll_view();
+    }
+
+    // ----- daemon messages -----
+
+    pub fn on_server(&mut self, msg: ServerMsg) {
+        match msg {
+            ServerMsg::Workspace(ws) => self.on_workspace(ws),
+            ServerMsg::PaneUpdate(u) => {
+                self.screens.entry(u.pane).or_default().apply(u);
+                self.dirty = true;
+            }
+            ServerMsg::Reply { id, result } => self.on_reply(id, result),
+            ServerMsg::Clipboard(text) => self.clipboard.push(text),
+            ServerMsg::Bye(reason) => self.quit = Some(Quit::Message(reason)),
+        }
+    }
+
+    fn on_workspace(&mut self, ws: WorkspaceInfo) {
+        let first = !self.have_ws;
+        self.have_ws = true;
+        self.ws = ws;
+        self.dirty = true;
+        if self.drag.is_none() {
+            self.layout_override = None;
+        }
+        if self.ws.tabs.is_empty() {
+            if self.had_tabs {
+                self.quit = Some(Quit::Message("all panes are closed".into()));
+            } else if !self.asked_first_tab {
+                // A fresh daemon has nothing to show yet: start with a shell.
+                self.asked_first_tab = true;
+                self.send(
+                    Request::NewTab {
+                        name: None,
+                        spawn: SpawnSpec::default(),
+                    },
+                    Pending::Created,
+                );
+            }
+            return;
+        }
+        self.had_tabs = true;
+        if let Some(p) = self.follow {
+            if let Some(t) = self.ws.tabs.iter().find(|t| t.panes.contains(&p)) {
+                self.tab = Some(t.id);
+                self.follow = None;
+            }
+        }
+        if self.tab_index().is_none() {
+            // Start on the daemon's active tab; when our tab was closed, take its neighbour.
+            let i = if first {
+                self.ws.active_tab as usize
+            } else {
+                self.last_tab_index
+            };
+            let i = i.min(self.ws.tabs.len() - 1);
+            self.tab = Some(self.ws.tabs[i].id);
+        }
+        self.last_tab_index = self.tab_index().unwrap_or(0);
+        let ws = &self.ws;
+        self.screens
+            .retain(|id, _| ws.panes.iter().any(|p| p.id == *id));
+        self.resize_sent
+            .retain(|id, _| ws.panes.iter().any(|p| p.id == *id));
+        match &self.mode {
+            Mode::Confirm(p) if self.pane_info(*p).is_none() => self.mode = Mode::Normal,
+            Mode::Scroll(sb) if self.pane_info(sb.pane).is_none() => self.mode = Mode::Normal,
+            Mode::Rename { tab, .. } if !self.ws.tabs.iter().any(|t| t.id == *tab) => {
+                self.mode = Mode::Normal
+            }
+            _ => {}
+        }
+        if self
+            .selection
+            .is_some_and(|s| self.pane_info(s.pane).is_none())
+        {
+            self.selection = None;
+        }
+        self.sync_view();
+        self.sync_sizes(first);
+    }
+
+    fn on_reply(&mut self, id: u32, result: Result<Reply, String>) {
+        let pending = self.pending.remove(&id).unwrap_or(Pending::Plain);
+        match (pending, result) {
+            (Pending::Scrollback(_), Err(e)) => {
+                if matches!(self.mode, Mode::Scroll(_)) {
+                    self.mode = Mode::Normal;
+                }
+                self.set_status(format!("scrollback: {e}"), true);
+            }
+            (Pending::PaneTypes, Err(e)) => {
+                if let Mode::Picker(p) = &mut self.mode {
+                    p.error = Some(e.clone());
+                }
+                self.set_status(e, true);
+            }
+            (_, Err(e)) => self.set_status(e, true),
+            (Pending::Scrollback(pane), Ok(Reply::Scrollback { lines, total })) => {
+                if let Mode::Scroll(sb) = &mut self.mode {
+                    if sb.pane == pane {
+                        sb.on_reply(lines, total);
+                        self.dirty = true;
+                        self.flush_scroll_requests();
+                    }
+                }
+            }
+            (Pending::PaneTypes, Ok(Reply::PaneTypes(types))) => {
+                self.pane_types = Some(types.clone());
+                if let Mode::Picker(p) = &mut self.mode {
+                    p.set_types(types);
+                    self.dirty = true;
+                }
+            }
+            (Pending::Created, Ok(Reply::Pane(pane))) => {
+                self.follow = Some(pane);
+                if let Some(t) = self.ws.tabs.iter().find(|t| t.panes.contains(&pane)) {
+                    let id = t.id;
+                    self.follow = None;
+                    self.set_tab(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ----- actions -----
+
+    fn set_tab(&mut self, id: TabId) {
+        if self.tab != Some(id) {
+            self.tab = Some(id);
+            self.selection = None;
+            if matches!(self.mode, Mode::Scroll(_)) {
+                self.mode = Mode::Normal;
+            }
+        }
+        self.last_tab_index = self.tab_index().unwrap_or(0);
+        self.dirty = true;
+        self.sync_view();
+        self.sync_sizes(true);
+    }
+
+    /// Switches to tab `i` (0-based) and tells the daemon, so the next attach starts there.
+    fn switch_tab(&mut self, i: usize) {
+        let Some(t) = self.ws.tabs.get(i) else {
+            self.set_status(format!("there is no tab {}", i + 1), true);
+            return;
+        };
+        let (id, pane) = (t.id, t.active_pane);
+        self.set_tab(id);
+        self.send(Request::Focus { pane }, Pending::Plain);
+    }
+
+    /// Makes `pane` the active pane of the current tab (optimistically; the daemon confirms).
+    pub fn focus(&mut self, pane: PaneId) {
+        let Some(ti) = self.tab_index() else { return };
+        let old = self.ws.tabs[ti].active_pane;
+        if old == pane || !self.ws.tabs[ti].panes.contains(&pane) {
+            return;
+        }
+        if self.ws.tabs[ti].zoomed {
+            // Moving away from a zoomed pane shows the others again, as in tmux.
+            self.ws.tabs[ti].zoomed = false;
+            let tab = self.ws.tabs[ti].id;
+            self.send(Request::ToggleZoom { tab }, Pending::Plain);
+        }
+        self.ws.tabs[ti].active_pane = pane;
+        self.send(Request::Focus { pane }, Pending::Plain);
+        // Programs that asked for focus events (vim, agents) learn they lost or gained focus.
+        if self.pane_modes(old) & modes::FOCUS_EVENTS != 0 {
+            self.send(
+                Request::Input {
+                    pane: old,
+                    data: b"\x1b[O".to_vec(),
+                },
+                Pending::Plain,
+            );
+        }
+        if self.pane_modes(pane) & modes::FOCUS_EVENTS != 0 {
+            self.send(
+                Request::Input {
+                    pane,
+                    data: b"\x1b[I".to_vec(),
+                },
+                Pending::Plain,
+            );
+        }
+        self.dirty = true;
+        self.sync_view();
+        self.sync_sizes(true);
+    }
+
+    fn active_cwd(&self) -> Option<String> {
+        let p = self.pane_info(self.active_pane()?)?;
+        (!p.cwd.is_empty()).then(|| p.cwd.clone())
+    }
+
+    fn new_tab(&mut self, spawn: SpawnSpec) {
+        let spawn = SpawnSpec {
+            cwd: spawn.cwd.or_else(|| self.active_cwd()),
+            ..spawn
+        };
+        self.send(Request::NewTab { name: None, spawn }, Pending::Created);
+    }
+
+    /// Splits the active pane; `dir` None picks the pane's longer side (cells are about twice
+    /// as tall as wide) and falls back to a new tab when the pane is too small either way.
+    fn split(&mut self, dir: Option<SplitDir>, spawn: SpawnSpec) {
+        let Some(tab) = self.current_tab() else {
+            return;
+        };
+        let pane = tab.active_pane;
+        let layout = self.layout_of(tab);
+        let area = super::mouse::pane_area(self.size.0, self.size.1);
+        let rect = layout
+            .rects(area)
+            .into_iter()
+            .find(|(p, _)| *p == pane)
+            .map(|(_, r)| r);
+        let fits = |d| layout.can_split(pane, d, area);
+        let chosen = match dir {
+            Some(d) if fits(d) => Some(d),
+            Some(_) => {
+                self.set_status("the pane is too small to split that way", true);
+                return;
+            }
+            None => {
+                let wide = rect.is_some_and(|r| r.w >= r.h.saturating_mul(2));
+                let (a, b) = if wide {
+                    (SplitDir::Horizontal, SplitDir::Vertical)
+                } else {
+                    (SplitDir::Vertical, SplitDir::Horizontal)
+                };
+                [a, b].into_iter().find(|d| fits(*d))
+            }
+        };
+        match chosen {
+            Some(dir) => self.send(Request::Split { pane, dir, spawn }, Pending::Created),
+            None => self.new_tab(spawn),
+        }
+    }
+
+    fn focus_dir(&mut self, d: Direction) {
+        let Some(tab) = self.current_tab() else {
+            return;
+        };
+        let area = super::mouse::pane_area(self.size.0, self.size.1);
+        if let Some(p) = self.layout_of(tab).neighbor(tab.active_pane, d, area) {
+            self.focus(p);
+        }
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::NewPane => {
+                let mut p = Picker::loading();
+                if let Some(types) = self.pane_types.clone() {
+                    p.set_types(types);
+                }
+                self.mode = Mode::Picker(p);
+                // Always ask again: plugins may have been added since.
+                self.send(Request::PaneTypes, Pending::PaneTypes);
+            }
+            Action::NewTab => self.new_tab(SpawnSpec::default()),
+            Action::ClosePane => {
+                if let Some(pane) = self.active_pane() {
+                    if self.pane_info(pane).is_some_and(|p| p.alive) {
+                        self.mode = Mode::Confirm(pane);
+                    } else {
+                        self.send(Request::KillPane { pane }, Pending::Plain);
+                    }
+                }
+            }
+            Action::SplitRight => self.split(Some(SplitDir::Horizontal), SpawnSpec::default()),
+            Action::SplitDown => self.split(Some(SplitDir::Vertical), SpawnSpec::default()),
+            Action::FocusLeft => self.focus_dir(Direction::Left),
+            Action::FocusRight => self.focus_dir(Direction::Right),
+            Action::FocusUp => self.focus_dir(Direction::Up),
+            Action::FocusDown => self.focus_dir(Direction::Down),
+            Action::FocusNext => {
+                if let Some(tab) = self.current_tab() {
+                    let panes = self.layout_of(tab).panes();
+                    let i = panes
+                        .iter()
+                        .position(|p| *p == tab.active_pane)
+                        .unwrap_or(0);
+                    if let Some(next) = panes.get((i + 1) % panes.len().max(1)).copied() {
+                        self.focus(next);
+                    }
+                }
+            }
+            Action::Zoom => {
+                if let Some(tab) = self.current_tab() {
+                    let tab = tab.id;
+                    self.send(Request::ToggleZoom { tab }, Pending::Plain);
+                }
+            }
+            Action::Tab(n) => self.switch_tab(usize::from(n) - 1),
+            Action::NextTab | Action::PrevTab => {
+                let n = self.ws.tabs.len();
+                if n > 0 {
+                    let i = self.tab_index().unwrap_or(0);
+                    let j = if action == Action::NextTab {
+                        (i + 1) % n
+                    } else {
+                        (i + n - 1) % n
+                    };
+                    self.switch_tab(j);
+                }
+            }
+            Action::RenameTab => {
+                if let Some(t) = self.current_tab() {
+                    self.mode = Mode::Rename {
+                        tab: t.id,
+                        buf: t.name.clone(),
+                    };
+                }
+            }
+            Action::ScrollUp => {
+                if let Some(p) = self.active_pane() {
+                    let page = self
+                        .geometry()
+                        .rect_of(p)
+                        .map_or(10, |r| u32::from(r.inner().h.saturating_sub(1)));
+                    self.enter_scroll(p, page.max(1));
+                }
+            }
+            Action::ScrollDown => {}
+            Action::CopyMode => {
+                if let Some(p) = self.active_pane() {
+                    self.enter_scroll(p, 0);
+                }
+            }
+            Action::Detach => self.quit = Some(Quit::Detach),
+            Action::SendPrefix => {
+                if let Some(prefix) = self.keys.prefix {
+                    self.send_key_to_pane(&KeyEvent::new(prefix.code, prefix.mods));
+                }
+            }
+            Action::Unbound => {}
+        }
+        self.dirty = true;
+    }
+
+    fn send_key_to_pane(&mut self, ev: &KeyEvent) {
+        let Some(pane) = self.active_pane() else {
+            return;
+        };
+        if let Some(info) = self.pane_info(pane) {
+            if !info.alive {
+                let close = self
+                    .keys
+                    .key_for(Action::ClosePane)
+                    .unwrap_or_else(|| "close-pane".into());
+                self.set_status(
+                    format!("this pane's program has exited; {close} closes it"),
+                    false,
+                );
+                return;
+            }
+        }
+        if let Some(data) = encode_key(ev, self.pane_modes(pane), self.kitty_outer) {
+            self.send(Request::Input { pane, data }, Pending::Plain);
+        }
+    }
+
+    // ----- scrollback -----
+
+    fn enter_scroll(&mut self, pane: PaneId, up: u32) {
+        let Some(rect) = self.geometry().rect_of(pane) else {
+            return;
+        };
+        let inner = rect.inner();
+        let (lines, cursor) = match self.screens.get(&pane) {
+            Some(s) => (s.lines.clone(), (s.cursor.x, s.cursor.y)),
+            None => (Vec::new(), (0, 0)),
+        };
+        self.selection = None;
+        self.mode = Mode::Scroll(Box::new(Scrollback::new(
+            pane, lines, cursor, inner.w, inner.h, up,
+        )));
+        self.flush_scroll_requests();
+        self.dirty = true;
+    }
+
+    fn flush_scroll_requests(&mut self) {
+        if let Mode::Scroll(sb) = &mut self.mode {
+            let pane = sb.pane;
+            for req in sb.take_requests() {
+                self.outbox.push(Out {
+                    req,
+                    pending: Pending::Scrollback(pane),
+                });
+            }
+        }
+    }
+
+    /// Keeps the scrollback view's size in step with its pane's rect.
+    fn refresh_scroll_view(&mut self) {
+        let g = self.geometry();
+        if let Mode::Scroll(sb) = &mut self.mode {
+            match g.rect_of(sb.pane) {
+                Some(r) => sb.set_view(r.inner().w, r.inner().h),
+                None => self.mode = Mode::Normal,
+            }
+        }
+        self.flush_scroll_requests();
+    }
+
+    fn copy(&mut self, text: String) {
+        let n = text.chars().count();
+        if n > 0 {
+            self.clipboard.push(text);
+            self.set_status(format!("copied {n} characters"), false);
+        }
+    }
+
+    // ----- keys -----
+
+    pub fn on_key(&mut self, ev: KeyEvent) {
+        if ev.kind == KeyEventKind::Release {
+            return;
+        }
+        self.user_input();
+        self.dirty = true;
+        self.selection = None;
+        let chord = Chord::from_event(&ev);
+        match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Normal => {
+                if self.keys.prefix == Some(chord) {
+                    self.mode = Mode::Prefix;
+                } else if let Some(a) = self.keys.direct.get(&chord).copied() {
+                    self.act(a);
+                } else {
+                    self.send_key_to_pane(&ev);
+                }
+            }
+            Mode::Prefix => {
+                // Unbound keys after the prefix are dropped, as in tmux.
+                if let Some(a) = self.keys.prefixed.get(&chord).copied() {
+                    self.act(a);
+                }
+            }
+            Mode::Confirm(pane) => {
+                if matches!(
+                    ev.code,
+                    KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
+                ) {
+                    self.send(Request::KillPane { pane }, Pending::Plain);
+                }
+            }
+            Mode::Rename { tab, mut buf } => match ev.code {
+                KeyCode::Enter => {
+                    let name = buf.trim().to_string();
+                    if !name.is_empty() {
+                        self.send(
+                            Request::RenameTab {
+                                tab: tab.to_string(),
+                                name,
+                            },
+                            Pending::Plain,
+                        );
+                    }
+                }
+                KeyCode::Esc => {}
+                KeyCode::Backspace => {
+                    buf.pop();
+                    self.mode = Mode::Rename { tab, buf };
+                }
+                KeyCode::Char('u') if ev.modifiers.contains(KeyModifiers::CONTROL) => {
+                    self.mode = Mode::Rename {
+                        tab,
+                        buf: String::new(),
+                    };
+                }
+                KeyCode::Char(c)
+                    if !ev
+                        .modifiers
+                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+                {
+                    buf.push(c);
+                    self.mode = Mode::Rename { tab, buf };
+                }
+                _ => self.mode = Mode::Rename { tab, buf },
+            },
+            Mode::Picker(mut p) => match p.key(&ev) {
+                PickerOutcome::Stay => self.mode = Mode::Picker(p),
+                PickerOutcome::Cancel => {}
+                PickerOutcome::Open(t, target) => {
+                    let spawn = SpawnSpec {
+                        kind: Some(t.name),
+                        ..SpawnSpec::default()
+                    };
+                    match target {
+                        Target::Split => self.split(None, spawn),
+                        Target::SplitRight => self.split(Some(SplitDir::Horizontal), spawn),
+                        Target::SplitDown => self.split(Some(SplitDir::Vertical), spawn),
+                        Target::NewTab => self.new_tab(spawn),
+                    }
+                }
+            },
+            Mode::Scroll(mut sb) => {
+                let bound = self.keys.direct.get(&chord).copied();
+                let outcome = match bound {
+                    Some(Action::ScrollUp) => {
+                        sb.scroll(-i64::from(sb.height.saturating_sub(1).max(1)));
+                        Outcome::Stay
+                    }
+                    Some(Action::ScrollDown) => {
+                        let at_bottom = sb.offset_from_bottom() == 0;
+                        sb.scroll(i64::from(sb.height.saturating_sub(1).max(1)));
+                        if at_bottom {
+                            Outcome::Exit
+                        } else {
+                            Outcome::Stay
+                        }
+                    }
+                    Some(Action::Detach) => {
+                        self.quit = Some(Quit::Detach);
+                        Outcome::Exit
+                    }
+                    _ => sb.key(&ev),
+                };
+                match outcome {
+                    Outcome::Stay => self.mode = Mode::Scroll(sb),
+                    Outcome::Exit => {}
+                    Outcome::Copy(text) => self.copy(text),
+                }
+                self.flush_scroll_requests();
+            }
+        }
+        self.sync_sizes(true);
+    }
+
+    pub fn on_paste(&mut self, text: String) {
+        self.user_input();
+        self.dirty = true;
+        match &mut self.mode {
+            Mode::Rename { buf, .. } => buf.push_str(&text.replace(['\n', '\r'], " ")),
+            Mode::Scroll(sb) => {
+                if let Some((_, q)) = &mut sb.prompt {
+                    q.push_str(&text.replace(['\n', '\r'], " "));
+                }
+            }
+            Mode::Picker(_) | Mode::Confirm(_) => {}
+            Mode::Normal | Mode::Prefix => {
+                self.mode = Mode::Normal;
+                if let Some(pane) = self.active_pane() {
+                    let data = encode_paste(&text, self.pane_modes(pane));
+                    self.send(Request::Input { pane, data }, Pending::Plain);
+                }
+            }
+        }
+        self.sync_sizes(true);
+    }
+
+    // ----- mouse -----
+
+    fn forward_mouse(
+        &mut self,
+        pane: PaneId,
+        kind: MouseKind,
+        x: u16,
+        y: u16,
+        mods: KeyModifiers,
+    ) -> bool {
+        let Some(rect) = self.geometry().rect_of(pane) else {
+            return false;
+        };
+        let inner = rect.inner();
+        // Drags may leave the pane; report them at its edge.
+        let cx = clamp_into(x, inner.x, inner.w);
+        let cy = clamp_into(y, inner.y, inner.h);
+        match encode_mouse(kind, cx, cy, mods, self.pane_modes(pane)) {
+            Some(data) => {
+                self.send(Request::Input { pane, data }, Pending::Plain);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The pane under (x, y) ignoring dividers (for clicks that turned out not to be drags).
+    fn pane_at(&self, g: &Geometry, x: u16, y: u16) -> Option<PaneId> {
+        g.panes
+            .iter()
+            .find(|(_, r)| r.contains(x, y))
+            .map(|(p, _)| *p)
+    }
+
+    pub fn on_mouse(&mut self, ev: MouseEvent) {
+        self.user_input();
+        let g = self.geometry();
+        let (x, y, mods) = (ev.column, ev.row, ev.modifiers);
+        // Shift bypasses a program's mouse mode, so text can always be selected.
+        let app_mouse = |app: &App, pane: PaneId| {
+            !mods.contains(KeyModifiers::SHIFT) && wants_mouse(app.pane_modes(pane))
+        };
+        match ev.kind {
+            MouseEventKind::Down(btn) => {
+                self.dirty = true;
+                self.selection = None;
+                if matches!(
+                    self.mode,
+                    Mode::Picker(_) | Mode::Confirm(_) | Mode::Rename { .. } | Mode::Prefix
+                ) {
+                    // A click elsewhere dismisses a prompt.
+                    self.mode = Mode::Normal;
+                }
+                match hit_test(&g, x, y) {
+                    Hit::Tab(i) if btn == MouseButton::Left => self.switch_tab(i),
+                    Hit::Divider(i) if btn == MouseButton::Left => {
+                        if let (Some(d), Some(tab)) = (g.dividers.get(i), self.tab) {
+                            self.drag = Some(Drag::Divider {
+                                tab,
+                                path: d.path.clone(),
+                                area: d.area,
+                                dir: d.dir,
+                                pos: d.pos,
+                                moved: false,
+                            });
+                        }
+                    }
+                    Hit::Pane { pane, inner } => {
+                        if let Mode::Scroll(sb) = &mut self.mode {
+                            if sb.pane == pane {
+                                if let Some((cx, cy)) = inner {
+                                    sb.click(cx, cy, false);
+                                    self.drag = Some(Drag::ScrollSelect);
+                                }
+                                return;
+                            }
+                            self.mode = Mode::Normal;
+                        }
+                        self.focus(pane);
+                        if let Some((cx, cy)) = inner {
+                            if app_mouse(self, pane) {
+                                if self.forward_mouse(pane, MouseKind::Press(btn), x, y, mods) {
+                                    self.drag = Some(Drag::Forward { pane });
+                                }
+                            } else if btn == MouseButton::Left {
+                                self.selection = Some(Selection {
+                                    pane,
+                                    anchor: (cx, cy),
+                                    head: (cx, cy),
+                                });
+                                self.drag = Some(Drag::Select { pane });
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            MouseEventKind::Drag(btn) => match self.drag.clone() {
+                Some(Drag::Divider {
+                    tab,
+                    path,
+                    area,
+                    dir,
+                    ..
+                }) => {
+                    let pos = if dir == SplitDir::Horizontal { x } else { y };
+                    if let Some(t) = self.ws.tabs.iter().find(|t| t.id == tab) {
+                        let mut layout = self.layout_of(t);
+                        layout.set_divider(&path, area, pos);
+                        self.layout_override = Some((tab, layout));
+                        self.drag = Some(Drag::Divider {
+                            tab,
+                            path,
+                            area,
+                            dir,
+                            pos,
+                            moved: true,
+                        });
+                        self.dirty = true;
+                        self.refresh_scroll_view();
+                    }
+                }
+                Some(Drag::Select { pane }) => {
+                    if let (Some(r), Some(sel)) = (g.rect_of(pane), self.selection.as_mut()) {
+                        let inner = r.inner();
+                        let cx = clamp_into(x, inner.x, inner.w);
+                        let cy = clamp_into(y, inner.y, inner.h);
+                        sel.head = (cx, cy);
+                        self.dirty = true;
+                    }
+                }
+                Some(Drag::Forward { pane }) => {
+                    self.forward_mouse(pane, MouseKind::Drag(btn), x, y, mods);
+                }
+                Some(Drag::ScrollSelect) => {
+                    if let Mode::Scroll(sb) = &mut self.mode {
+                        if let Some(r) = g.rect_of(sb.pane) {
+                            let inner = r.inner();
+                            // Dragging past the edge scrolls, as in tmux.
+                            if y < inner.y {
+                                sb.scroll(-1);
+                            } else if y >= inner.bottom() {
+                                sb.scroll(1);
+                            }
+                            let cx = clamp_into(x, inner.x, inner.w);
+                            let cy = clamp_into(y, inner.y, inner.h);
+                            sb.click(cx, cy, true);
+                            self.dirty = true;
+                        }
+                    }
+                    self.flush_scroll_requests();
+                }
+                None => {}
+            },
+            MouseEventKind::Up(btn) => match self.drag.take() {
+                Some(Drag::Divider {
+                    tab,
+                    path,
+                    area,
+                    pos,
+                    moved: true,
+                    ..
+                }) => {
+                    // PTYs are resized once, on release; the drag itself only redraws.
+                    self.send(
+                        Request::SetDivider {
+                            tab,
+                            path,
+                            area,
+                            pos,
+                        },
+                        Pending::Plain,
+                    );
+                    self.sync_sizes(true);
+                    self.refresh_scroll_view();
+                }
+                Some(Drag::Divider { moved: false, .. }) => {
+                    if let Some(p) = self.pane_at(&g, x, y) {
+                        self.focus(p);
+                    }
+                }
+                Some(Drag::Select { pane }) => {
+                    if let Some(sel) = self.selection.take() {
+                        if sel.anchor != sel.head {
+                            let text = self.selection_text(&sel, pane);
+                            self.copy(text);
+                        }
+                    }
+                    self.dirty = true;
+                }
+                Some(Drag::Forward { pane }) => {
+                    self.forward_mouse(pane, MouseKind::Release(btn), x, y, mods);
+                }
+                Some(Drag::ScrollSelect) => {
+                    if let Mode::Scroll(sb) = &mut self.mode {
+                        if sb.anchor.is_some() {
+                            if let Some(text) = sb.selection_text() {
+                                self.mode = Mode::Normal;
+                                self.copy(text);
+                            }
+                        }
+                    }
+                    self.dirty = true;
+                }
+                None => {}
+            },
+            MouseEventKind::Moved => {
+                if let Hit::Pane {
+                    pane,
+                    inner: Some(_),
+                } = hit_test(&g, x, y)
+                {
+                    if app_mouse(self, pane) && self.pane_modes(pane) & modes::MOUSE_MOTION != 0 {
+                        self.forward_mouse(pane, MouseKind::Move, x, y, mods);
+                    }
+                }
+            }
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+                let up = ev.kind == MouseEventKind::ScrollUp;
+                let Some(pane) = self.pane_at(&g, x, y) else {
+                    return;
+                };
+                self.dirty = true;
+                if let Mode::Scroll(sb) = &mut self.mode {
+                    if sb.pane == pane {
+                        if !up && sb.offset_from_bottom() == 0 {
+                            // Wheeling down past the bottom leaves, as in tmux.
+                            self.mode = Mode::Normal;
+                        } else {
+                            sb.scroll(if up {
+                                -i64::from(WHEEL_LINES)
+                            } else {
+                                i64::from(WHEEL_LINES)
+                            });
+                        }
+                        self.flush_scroll_requests();
+                        return;
+                    }
+                }
+                let pmodes = self.pane_modes(pane);
+                if app_mouse(self, pane) {
+                    let kind = if up {
+                        MouseKind::WheelUp
+                    } else {
+                        MouseKind::WheelDown
+                    };
+                    self.forward_mouse(pane, kind, x, y, mods);
+                } else if pmodes & modes::ALT_SCREEN != 0 {
+                    // Full-screen programs without mouse mode (less, man) get arrow keys, the
+                    // xterm "alternate scroll" behaviour; there is no scrollback to show anyway.
+                    if pmodes & modes::ALTERNATE_SCROLL != 0 {
+                        let key = KeyEvent::new(
+                            if up { KeyCode::Up } else { KeyCode::Down },
+                            KeyModifiers::NONE,
+                        );
+                        if let Some(b) = encode_key(&key, pmodes, false) {
+                            let data = b.repeat(WHEEL_LINES as usize);
+                            self.send(Request::Input { pane, data }, Pending::Plain);
+                        }
+                    }
+                } else if up {
+                    self.mode = Mode::Normal;
+                    self.focus(pane);
+                    self.enter_scroll(pane, WHEEL_LINES);
+                }
+            }
+            _ => {}
+        }
+        if matches!(ev.kind, MouseEventKind::Down(_) | MouseEventKind::Up(_)) {
+            self.sync_sizes(true);
+        }
+    }
+
+    /// The text of a mouse selection on a pane's screen.
+    pub fn selection_text(&self, sel: &Selection, pane: PaneId) -> String {
+        let Some(screen) = self.screens.get(&pane) else {
+            return String::new();
+        };
+        let (a, b) = sel.ordered();
+        let parts = (a.1..=b.1).filter_map(|row| {
+            let line = screen.lines.get(usize::from(row))?;
+            let (from, to) = sel.cols_on(row, u16::MAX)?;
+            Some((line, from, to))
+        });
+        join_selection(parts)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::tui::config::Config;
+    use quil_proto::{Cursor, Line, PaneUpdate};
+
+    pub(crate) fn pane_info(id: u32, tab: u32, name: &str) -> PaneInfo {
+        PaneInfo {
+            id: PaneId(id),
+            tab_id: TabId(tab),
+            name: name.into(),
+            kind: "terminal".into(),
+            cwd: "/home/me/src/quil".into(),
+            pid: Some(100 + id),
+            argv: vec!["bash".into()],
+            alive: true,
+            exit_status: None,
+            cols: 0,
+            rows: 0,
+            title: String::new(),
+            input_blocked: false,
+            state: "idle".into(),
+        }
+    }
+
+    pub(crate) fn tab(id: u32, name: &str, layout: Layout) -> TabInfo {
+        let panes = layout.panes();
+        TabInfo {
+            id: TabId(id),
+            name: name.into(),
+            active_pane: panes[0],
+            panes,
+            layout,
+            zoomed: false,
+        }
+    }
+
+    /// Two tabs: tab 1 = [1 | 2] side by side, tab 2 = [3].
+    pub(crate) fn two_tabs() -> WorkspaceInfo {
+        let mut l = Layout::Pane(PaneId(1));
+        l.split(PaneId(1), SplitDir::Horizontal, PaneId(2))
+            .expect("split");
+        WorkspaceInfo {
+            tabs: vec![tab(1, "main", l), tab(2, "logs", Layout::Pane(PaneId(3)))],
+            panes: vec![
+                pane_info(1, 1, "shell"),
+                pane_info(2, 1, "agent"),
+                pane_info(3, 2, "tail"),
+            ],
+            active_tab: 0,
+        }
+    }
+
+    pub(crate) fn app_with(ws: WorkspaceInfo, size: (u16, u16)) -> App {
+        let mut app = App::new(Config::default().keys, false, size);
+        app.on_server(ServerMsg::Workspace(ws));
+        app
+    }
+
+    fn reqs(app: &mut App) -> Vec<Request> {
+        app.take_outbox().into_iter().map(|o| o.req).collect()
+    }
+
+    fn key(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, mods)
+    }
+
+    fn update(pane: u32, cols: u16, rows: u16, full: bool, lines: Vec<(u16, &str)>) -> ServerMsg {
+        ServerMsg::PaneUpdate(PaneUpdate {
+            pane: PaneId(pane),
+            version: 1,
+            cols,
+            rows,
+            full,
+            lines: lines
+                .into_iter()
+                .map(|(r, t)| (r, Line::plain(t)))
+                .collect(),
+            cursor: Cursor {
+                x: 0,
+                y: 0,
+                visible: true,
+                ..Default::default()
+            },
+            modes: 0,
+            title: String::new(),
+        })
+    }
+
+    #[test]
+    fn attach_views_and_sizes_the_visible_panes() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        // Pane area 100x28 at y=1: two 50x28 rects, so 48x26 terminals.
+        assert_eq!(
+            reqs(&mut app),
+            vec![
+                Request::View {
+                    panes: vec![PaneId(1), PaneId(2)]
+                },
+                Request::Resize {
+                    pane: PaneId(1),
+                    cols: 48,
+                    rows: 26
+                },
+                Request::Resize {
+                    pane: PaneId(2),
+                    cols: 48,
+                    rows: 26
+                },
+            ]
+        );
+        // Once the panes report that size, input does not resend it.
+        app.on_server(update(1, 48, 26, true, vec![]));
+        app.on_server(update(2, 48, 26, true, vec![]));
+        app.on_key(key(KeyCode::Char('x'), KeyModifiers::NONE));
+        assert_eq!(
+            reqs(&mut app),
+            vec![Request::Input {
+                pane: PaneId(1),
+                data: b"x".to_vec()
+            }]
+        );
+    }
+
+    #[test]
+    fn another_clients_resize_is_only_undone_by_our_input() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        app.last_input = None;
+        app.resize_sent.clear();
+        reqs(&mut app);
+        // Another client made pane 1 smaller: watching does not fight back.
+        app.on_server(update(1, 30, 10, true, vec![]));
+        app.on_server(update(2, 48, 26, true, vec![]));
+        let mut ws = two_tabs();
+        ws.panes[0].cols = 30;
+        app.on_server(ServerMsg::Workspace(ws));
+        assert_eq!(reqs(&mut app), vec![]);
+        // Our user types: this client becomes the active one.
+        app.on_key(key(KeyCode::Char('a'), KeyModifiers::NONE));
+        let r = reqs(&mut app);
+        assert!(
+            r.contains(&Request::Resize {
+                pane: PaneId(1),
+                cols: 48,
+                rows: 26
+            }),
+            "{r:?}"
+        );
+        assert!(!r.iter().any(|q| matches!(
+            q,
+            Request::Resize {
+                pane: PaneId(2),
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn pane_updates_apply_full_and_incremental() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        app.on_server(update(1, 48, 3, true, vec![(0, "one"), (1, "two")]));
+        app.on_server(update(1, 48, 3, false, vec![(2, "three")]));
+        let s = &app.screens[&PaneId(1)];
+        assert_eq!(
+            s.lines.iter().map(Line::text).collect::<Vec<_>>(),
+            ["one", "two", "three"]
+        );
+        app.on_server(update(1, 48, 3, true, vec![(1, "x")]));
+        let s = &app.screens[&PaneId(1)];
+        assert_eq!(
+            s.lines.iter().map(Line::text).collect::<Vec<_>>(),
+            ["", "x", ""]
+        );
+    }
+
+    #[test]
+    fn bindings_act_and_other_keys_reach_the_pane() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        reqs(&mut app);
+        app.on_key(key(
+            KeyCode::Char('H'),
+            KeyModifiers::ALT | KeyModifiers::SHIFT,
+        ));
+        assert_eq!(
+            reqs(&mut app),
+            vec![Request::Split {
+                pane: PaneId(1),
+                dir: SplitDir::Horizontal,
+                spawn: SpawnSpec::default()
+            }]
+        );
+        app.on_key(key(KeyCode::Right, KeyModifiers::ALT));
+        let r = reqs(&mut app);
+        assert_eq!(r[0], Request::Focus { pane: PaneId(2) });
+        assert_eq!(app.active_pane(), Some(PaneId(2)));
+        for (ev, bytes) in [
+            (key(KeyCode::Tab, KeyModifiers::NONE), &b"\t"[..]),
+            (key(KeyCode::BackTab, KeyModifiers::SHIFT), b"\x1b[Z"),
+            (key(KeyCode::Left, KeyModifiers::CONTROL), b"\x1b[1;5D"),
+            (key(KeyCode::Char('x'), KeyModifiers::ALT), b"\x1bx"),
+        ] {
+            app.on_key(ev);
+            assert_eq!(
+                reqs(&mut app),
+                vec![Request::Input {
+                    pane: PaneId(2),
+                    data: bytes.to_vec()
+                }],
+                "{ev:?}"
+            );
+        }
+        app.on_key(key(KeyCode::Char('2'), KeyModifiers::ALT));
+        let r = reqs(&mut app);
+        assert_eq!(app.tab, Some(TabId(2)));
+        assert!(
+            r.contains(&Request::View {
+                panes: vec![PaneId(3)]
+            }),
+            "{r:?}"
+        );
+        assert!(r.contains(&Request::Focus { pane: PaneId(3) }));
+        app.on_key(key(KeyCode::Char('q'), KeyModifiers::CONTROL));
+        assert_eq!(app.quit, Some(Quit::Detach));
+    }
+
+    #[test]
+    fn tmux_prefix_table() {
+        let cfg = Config::parse(
+            "[keys]\npreset = \"tmux\"\n",
+            std::path::Path::new("c.toml"),
+        )
+        .expect("config");
+        let mut app = App::new(cfg.keys, false, (100, 30));
+        app.on_server(ServerMsg::Workspace(two_tabs()));
+        reqs(&mut app);
+        app.on_key(key(KeyCode::Char('b'), KeyModifiers::CONTROL));
+        assert!(matches!(app.mode, Mode::Prefix));
+        app.on_key(key(KeyCode::Char('"'), KeyModifiers::NONE));
+        assert_eq!(
+            reqs(&mut app),
+            vec![Request::Split {
+                pane: PaneId(1),
+                dir: SplitDir::Vertical,
+                spawn: SpawnSpec::default()
+            }]
+        );
+        // Prefix twice sends the prefix itself.
+        app.on_key(key(KeyCode::Char('b'), KeyModifiers::CONTROL));
+        app.on_key(key(KeyCode::Char('b'), KeyModifiers::CONTROL));
+        assert_eq!(
+            reqs(&mut app),
+            vec![Request::Input {
+                pane: PaneId(1),
+                data: vec![2]
+            }]
+        );
+        // Without the prefix, keys go to the pane.
+        app.on_key(key(KeyCode::Char('c'), KeyModifiers::NONE));
+        assert_eq!(
+            reqs(&mut app),
+            vec![Request::Input {
+                pane: PaneId(1),
+                data: b"c".to_vec()
+            }]
+        );
+    }
+
+    #[test]
+    fn close_asks_first_and_new_panes_are_followed() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        reqs(&mut app);
+        app.on_key(key(KeyCode::Char('w'), KeyModifiers::CONTROL));
+        assert!(matches!(app.mode, Mode::Confirm(PaneId(1))));
+        assert_eq!(reqs(&mut app), vec![]);
+        app.on_key(key(KeyCode::Char('n'), KeyModifiers::NONE));
+        assert_eq!(reqs(&mut app), vec![], "n cancels");
+        app.on_key(key(KeyCode::Char('w'), KeyModifiers::CONTROL));
+        app.on_key(key(KeyCode::Char('y'), KeyModifiers::NONE));
+        assert_eq!(reqs(&mut app), vec![Request::KillPane { pane: PaneId(1) }]);
+
+        app.on_key(key(KeyCode::Char('t'), KeyModifiers::CONTROL));
+        let out = app.take_outbox();
+        assert_eq!(out[0].pending, Pending::Created);
+        assert!(
+            matches!(&out[0].req, Request::NewTab { spawn, .. } if spawn.cwd.as_deref() == Some("/home/me/src/quil"))
+        );
+        app.register(7, Pending::Created);
+        app.on_server(ServerMsg::Reply {
+            id: 7,
+            result: Ok(Reply::Pane(PaneId(9))),
+        });
+        assert_eq!(app.tab, Some(TabId(1)), "not there yet");
+        let mut ws = two_tabs();
+        ws.tabs.push(tab(3, "new", Layout::Pane(PaneId(9))));
+        ws.panes.push(pane_info(9, 3, "bash"));
+        app.on_server(ServerMsg::Workspace(ws));
+        assert_eq!(app.tab, Some(TabId(3)));
+    }
+
+    #[test]
+    fn errors_show_in_the_status_bar_and_bye_quits() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        app.on_server(ServerMsg::Reply {
+            id: 99,
+            result: Err("unknown pane pane-00000009".into()),
+        });
+        assert_eq!(
+            app.status.as_ref().map(|s| (s.text.as_str(), s.error)),
+            Some(("unknown pane pane-00000009", true))
+        );
+        app.on_server(ServerMsg::Bye("the daemon is shutting down".into()));
+        assert_eq!(
+            app.quit,
+            Some(Quit::Message("the daemon is shutting down".into()))
+        );
+    }
+
+    #[test]
+    fn empty_workspace_opens_a_first_tab_and_closing_everything_quits() {
+        let mut app = app_with(WorkspaceInfo::default(), (80, 24));
+        assert!(matches!(
+            reqs(&mut app).as_slice(),
+            [Request::NewTab { .. }]
+        ));
+        app.on_server(ServerMsg::Workspace(two_tabs()));
+        assert_eq!(app.tab, Some(TabId(1)));
+        app.on_server(ServerMsg::Workspace(WorkspaceInfo::default()));
+        assert!(matches!(app.quit, Some(Quit::Message(_))));
+    }
+
+    #[test]
+    fn closing_our_tab_moves_to_its_neighbour() {
+        let mut app = app_with(two_tabs(), (80, 24));
+        app.on_key(key(KeyCode::Char('2'), KeyModifiers::ALT));
+        let mut ws = two_tabs();
+        ws.tabs.truncate(1);
+        ws.panes.truncate(2);
+        app.on_server(ServerMsg::Workspace(ws));
+        assert_eq!(app.tab, Some(TabId(1)));
+    }
+
+    #[test]
+    fn paste_is_bracketed_when_asked() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        reqs(&mut app);
+        app.on_paste("a\nb".into());
+        assert_eq!(
+            reqs(&mut app),
+            vec![Request::Input {
+                pane: PaneId(1),
+                data: b"a\rb".to_vec()
+            }]
+        );
+        if let ServerMsg::PaneUpdate(mut u) = update(1, 48, 26, true, vec![]) {
+            u.modes = modes::BRACKETED_PASTE;
+            app.on_server(ServerMsg::PaneUpdate(u));
+        }
+        app.on_paste("x".into());
+        assert_eq!(
+            reqs(&mut app),
+            vec![Request::Input {
+                pane: PaneId(1),
+                data: b"\x1b[200~x\x1b[201~".to_vec()
+            }]
+        );
+    }
+
+    fn mouse(kind: MouseEventKind, x: u16, y: u16) -> MouseEvent {
+        MouseEvent {
+            kind,
+            column: x,
+            row: y,
+            modifiers: KeyModifiers::NONE,
+        }
+    }
+
+    #[test]
+    fn mouse_clicks_focus_switch_tabs_and_drag_dividers() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        app.on_server(update(1, 48, 26, true, vec![(0, "hello world")]));
+        app.on_server(update(2, 48, 26, true, vec![]));
+        reqs(&mut app);
+        app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), 70, 10));
+        app.on_mouse(mouse(MouseEventKind::Up(MouseButton::Left), 70, 10));
+        assert_eq!(app.active_pane(), Some(PaneId(2)));
+        assert_eq!(reqs(&mut app), vec![Request::Focus { pane: PaneId(2) }]);
+
+        // Drag the divider (x = 49/50) to x = 60; the PTYs are resized on release only.
+        app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), 50, 10));
+        app.on_mouse(mouse(MouseEventKind::Drag(MouseButton::Left), 55, 10));
+        app.on_mouse(mouse(MouseEventKind::Drag(MouseButton::Left), 60, 10));
+        assert_eq!(reqs(&mut app), vec![]);
+        assert_eq!(
+            app.geometry().rect_of(PaneId(1)).map(|r| r.w),
+            Some(60),
+            "drawn at the new size"
+        );
+        app.on_mouse(mouse(MouseEventKind::Up(MouseButton::Left), 60, 10));
+        let area = Rect::new(0, 1, 100, 28);
+        assert_eq!(
+            reqs(&mut app),
+            vec![
+                Request::SetDivider {
+                    tab: TabId(1),
+                    path: vec![],
+                    area,
+                    pos: 60
+                },
+                Request::Resize {
+                    pane: PaneId(1),
+                    cols: 58,
+                    rows: 26
+                },
+                Request::Resize {
+                    pane: PaneId(2),
+                    cols: 38,
+                    rows: 26
+                },
+            ]
+        );
+
+        // Click the second tab in the tab bar: " 1:main " is 8 wide.
+        app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), 9, 0));
+        assert_eq!(app.tab, Some(TabId(2)));
+    }
+
+    #[test]
+    fn drag_select_copies_and_app_mouse_gets_forwarded() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        app.on_server(update(1, 48, 26, true, vec![(0, "hello world")]));
+        reqs(&mut app);
+        // Inner area of pane 1 starts at (1, 2).
+        app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), 7, 2));
+        app.on_mouse(mouse(MouseEventKind::Drag(MouseButton::Left), 11, 2));
+        assert_eq!(app.selection.map(|s| s.head), Some((10, 0)));
+        app.on_mouse(mouse(MouseEventKind::Up(MouseButton::Left), 11, 2));
+        assert_eq!(app.clipboard, vec!["world".to_string()]);
+
+        if let ServerMsg::PaneUpdate(mut u) = update(1, 48, 26, true, vec![]) {
+            u.modes = modes::MOUSE_CLICK | modes::MOUSE_SGR;
+            app.on_server(ServerMsg::PaneUpdate(u));
+        }
+        app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), 7, 2));
+        app.on_mouse(mouse(MouseEventKind::Up(MouseButton::Left), 7, 2));
+        app.on_mouse(mouse(MouseEventKind::ScrollUp, 7, 2));
+        assert_eq!(
+            reqs(&mut app),
+            vec![
+                Request::Input {
+                    pane: PaneId(1),
+                    data: b"\x1b[<0;7;1M".to_vec()
+                },
+                Request::Input {
+                    pane: PaneId(1),
+                    data: b"\x1b[<0;7;1m".to_vec()
+                },
+                Request::Input {
+                    pane: PaneId(1),
+                    data: b"\x1b[<64;7;1M".to_vec()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn wheel_enters_scrollback_and_leaves_at_the_bottom() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        app.on_server(update(1, 48, 26, true, vec![(0, "$ ls")]));
+        reqs(&mut app);
+        app.on_mouse(mouse(MouseEventKind::ScrollUp, 10, 10));
+        let out = app.take_outbox();
+        assert_eq!(
+            out.last().map(|o| &o.pending),
+            Some(&Pending::Scrollback(PaneId(1)))
+        );
+        app.register(5, Pending::Scrollback(PaneId(1)));
+        let hist: Vec<Line> = (0..5).map(|i| Line::plain(&format!("old {i}"))).collect();
+        app.on_server(ServerMsg::Reply {
+            id: 5,
+            result: Ok(Reply::Scrollback {
+                lines: hist,
+                total: 5,
+            }),
+        });
+        match &app.mode {
+            Mode::Scroll(sb) => assert_eq!(sb.offset_from_bottom(), 3),
+            other => panic!("expected scrollback, got {other:?}"),
+        }
+        for _ in 0..2 {
+            app.on_mouse(mouse(MouseEventKind::ScrollDown, 10, 10));
+        }
+        assert!(matches!(app.mode, Mode::Normal));
+    }
+}

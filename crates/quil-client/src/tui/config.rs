@@ -1,0 +1,370 @@
+//! Key bindings from the `[keys]` table of `$QUIL_HOME/config.toml`.
+//!
+//! ```toml
+//! [keys]
+//! preset = "tmux"          # "default" (if omitted) or "tmux"
+//! prefix = "Ctrl+A"        # a prefix key for `prefix-bind`; "none" removes the preset's
+//!
+//! [keys.bind]              # keys acting at once; "none" unbinds (the key goes to the pane)
+//! "Ctrl+N" = "new-pane"
+//! "Ctrl+E" = "none"
+//!
+//! [keys.prefix-bind]       # keys pressed after the prefix
+//! "|" = "split-right"
+//! ```
+//!
+//! Other top-level tables belong to other parts of quil and are ignored here.
+
+use super::keys::{Action, Chord};
+use crossterm::event::{KeyCode, KeyModifiers};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keymap {
+    pub prefix: Option<Chord>,
+    /// Keys that act at once.
+    pub direct: HashMap<Chord, Action>,
+    /// Keys that act after the prefix.
+    pub prefixed: HashMap<Chord, Action>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub keys: Keymap,
+}
+
+/// A config problem, naming the file and the offending key.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {msg}", file.display())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub msg: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            keys: Keymap::preset("default").unwrap_or_else(|| Keymap::empty(None)),
+        }
+    }
+}
+
+fn ch(s: &str) -> Chord {
+    // Presets are written here and covered by tests, so a bad spelling is a bug, not input.
+    Chord::parse(s).unwrap_or_else(|e| panic!("bad preset key {s}: {e}"))
+}
+
+impl Keymap {
+    fn empty(prefix: Option<Chord>) -> Keymap {
+        Keymap {
+            prefix,
+            direct: HashMap::new(),
+            prefixed: HashMap::new(),
+        }
+    }
+
+    /// A built-in preset by name.
+    pub fn preset(name: &str) -> Option<Keymap> {
+        match name {
+            "default" => {
+                let mut k = Keymap::empty(None);
+                for (key, action) in [
+                    ("Ctrl+N", Action::NewPane),
+                    ("Ctrl+T", Action::NewTab),
+                    ("Ctrl+W", Action::ClosePane),
+                    ("Alt+Shift+H", Action::SplitRight),
+                    ("Alt+Shift+V", Action::SplitDown),
+                    ("Alt+Left", Action::FocusLeft),
+                    ("Alt+Right", Action::FocusRight),
+                    ("Alt+Up", Action::FocusUp),
+                    ("Alt+Down", Action::FocusDown),
+                    ("Ctrl+E", Action::Zoom),
+                    ("F2", Action::RenameTab),
+                    ("Alt+PageUp", Action::ScrollUp),
+                    ("Alt+PageDown", Action::ScrollDown),
+                    ("Ctrl+Q", Action::Detach),
+                ] {
+                    k.direct.insert(ch(key), action);
+                }
+                for n in 1..=9u8 {
+                    k.direct.insert(
+                        Chord::new(KeyCode::Char((b'0' + n) as char), KeyModifiers::ALT),
+                        Action::Tab(n),
+                    );
+                }
+                Some(k)
+            }
+            "tmux" => {
+                let mut k = Keymap::empty(Some(ch("Ctrl+B")));
+                for (key, action) in [
+                    ("%", Action::SplitRight),
+                    ("\"", Action::SplitDown),
+                    ("c", Action::NewTab),
+                    ("x", Action::ClosePane),
+                    ("Left", Action::FocusLeft),
+                    ("Right", Action::FocusRight),
+                    ("Up", Action::FocusUp),
+                    ("Down", Action::FocusDown),
+                    ("o", Action::FocusNext),
+                    ("z", Action::Zoom),
+                    ("n", Action::NextTab),
+                    ("p", Action::PrevTab),
+                    (",", Action::RenameTab),
+                    ("[", Action::CopyMode),
+                    ("PageUp", Action::ScrollUp),
+                    ("d", Action::Detach),
+                    ("Ctrl+B", Action::SendPrefix),
+                    ("Ctrl+N", Action::NewPane),
+                ] {
+                    k.prefixed.insert(ch(key), action);
+                }
+                // tmux numbers windows from 0; quil's tab bar starts at 1, so 0 is the tenth.
+                for n in 0..=9u8 {
+                    let tab = if n == 0 { 10 } else { n };
+                    k.prefixed.insert(
+                        Chord::new(KeyCode::Char((b'0' + n) as char), KeyModifiers::NONE),
+                        Action::Tab(tab),
+                    );
+                }
+                Some(k)
+            }
+            _ => None,
+        }
+    }
+
+    /// The first key bound to `action`, as the user would type it (`Ctrl+B %` for prefixed keys).
+    pub fn key_for(&self, action: Action) -> Option<String> {
+        let pick = |m: &HashMap<Chord, Action>| {
+            let mut keys: Vec<String> = m
+                .iter()
+                .filter(|(_, a)| **a == action)
+                .map(|(c, _)| c.to_string())
+                .collect();
+            // Deterministic and shortest first, for stable hints.
+            keys.sort_by_key(|k| (k.len(), k.clone()));
+            keys.into_iter().next()
+        };
+        if let Some(k) = pick(&self.direct) {
+            return Some(k);
+        }
+        let prefix = self.prefix?;
+        pick(&self.prefixed).map(|k| format!("{prefix} {k}"))
+    }
+}
+
+impl Config {
+    /// Reads `$QUIL_HOME/config.toml` (or `path`); a missing file means the defaults.
+    pub fn load(home: &Path, path: Option<&Path>) -> Result<Config, ConfigError> {
+        let file = path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| home.join("config.toml"));
+        match std::fs::read_to_string(&file) {
+            Ok(text) => Config::parse(&text, &file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.is_none() => {
+                Ok(Config::default())
+            }
+            Err(e) => Err(ConfigError {
+                file,
+                msg: format!("cannot read: {e}"),
+            }),
+        }
+    }
+
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let err = |msg: String| ConfigError {
+            file: file.to_path_buf(),
+            msg,
+        };
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| err(format!("invalid TOML: {e}")))?;
+        let Some(keys) = table.get("keys") else {
+            return Ok(Config::default());
+        };
+        let keys = keys
+            .as_table()
+            .ok_or_else(|| err("keys: expected a table ([keys])".into()))?;
+        for k in keys.keys() {
+            if !matches!(k.as_str(), "preset" | "prefix" | "bind" | "prefix-bind") {
+                return Err(err(format!(
+                    "keys.{k}: unknown setting (expected preset, prefix, bind or prefix-bind)"
+                )));
+            }
+        }
+        let preset = match keys.get("preset") {
+            None => "default",
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| err("keys.preset: expected a string".into()))?,
+        };
+        let mut map = Keymap::preset(preset).ok_or_else(|| {
+            err(format!(
+                "keys.preset: unknown preset {preset:?} (expected \"default\" or \"tmux\")"
+            ))
+        })?;
+        if let Some(v) = keys.get("prefix") {
+            let s = v
+                .as_str()
+                .ok_or_else(|| err("keys.prefix: expected a string such as \"Ctrl+B\"".into()))?;
+            map.prefix = if s == "none" {
+                None
+            } else {
+                Some(Chord::parse(s).map_err(|e| err(format!("keys.prefix: {e}")))?)
+            };
+        }
+        for (section, target) in [
+            ("bind", &mut map.direct),
+            ("prefix-bind", &mut map.prefixed),
+        ] {
+            let Some(v) = keys.get(section) else { continue };
+            let t = v.as_table().ok_or_else(|| {
+                err(format!(
+                    "keys.{section}: expected a table of key = \"action\""
+                ))
+            })?;
+            for (key, action) in t {
+                let chord =
+                    Chord::parse(key).map_err(|e| err(format!("keys.{section}.{key:?}: {e}")))?;
+                let name = action.as_str().ok_or_else(|| {
+                    err(format!(
+                        "keys.{section}.{key:?}: expected an action name in quotes"
+                    ))
+                })?;
+                let action =
+                    Action::parse(name).map_err(|e| err(format!("keys.{section}.{key:?}: {e}")))?;
+                if action == Action::Unbound {
+                    target.remove(&chord);
+                } else {
+                    target.insert(chord, action);
+                }
+            }
+        }
+        if map.prefix.is_none() && !map.prefixed.is_empty() && keys.contains_key("prefix-bind") {
+            return Err(err(
+                "keys.prefix-bind: needs a prefix key (keys.prefix)".into()
+            ));
+        }
+        Ok(Config { keys: map })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> Chord {
+        Chord::parse(s).unwrap()
+    }
+
+    #[test]
+    fn default_preset() {
+        let k = Config::default().keys;
+        assert_eq!(k.prefix, None);
+        assert_eq!(k.direct.get(&c("Ctrl+N")), Some(&Action::NewPane));
+        assert_eq!(k.direct.get(&c("Alt+Shift+H")), Some(&Action::SplitRight));
+        assert_eq!(k.direct.get(&c("Alt+Shift+V")), Some(&Action::SplitDown));
+        assert_eq!(k.direct.get(&c("Alt+3")), Some(&Action::Tab(3)));
+        assert_eq!(k.direct.get(&c("Ctrl+Q")), Some(&Action::Detach));
+        // Keys that must reach the pane stay unbound.
+        for free in ["Tab", "Shift+Tab", "Ctrl+Left", "Alt+x", "Ctrl+C"] {
+            assert_eq!(k.direct.get(&c(free)), None, "{free}");
+        }
+        assert_eq!(k.key_for(Action::Zoom).as_deref(), Some("Ctrl+E"));
+    }
+
+    #[test]
+    fn tmux_preset() {
+        let cfg =
+            Config::parse("[keys]\npreset = \"tmux\"\n", Path::new("/h/config.toml")).unwrap();
+        let k = cfg.keys;
+        assert_eq!(k.prefix, Some(c("Ctrl+B")));
+        assert!(k.direct.is_empty());
+        assert_eq!(k.prefixed.get(&c("%")), Some(&Action::SplitRight));
+        assert_eq!(k.prefixed.get(&c("\"")), Some(&Action::SplitDown));
+        assert_eq!(k.prefixed.get(&c("c")), Some(&Action::NewTab));
+        assert_eq!(k.prefixed.get(&c("0")), Some(&Action::Tab(10)));
+        assert_eq!(k.prefixed.get(&c("[")), Some(&Action::CopyMode));
+        assert_eq!(k.prefixed.get(&c("Ctrl+B")), Some(&Action::SendPrefix));
+        assert_eq!(k.key_for(Action::SplitRight).as_deref(), Some("Ctrl+B %"));
+    }
+
+    #[test]
+    fn user_overrides() {
+        let text = r#"
+            [daemon]
+            something = "ignored here"
+
+            [keys]
+            prefix = "Ctrl+A"
+
+            [keys.bind]
+            "Ctrl+E" = "none"
+            "Alt+z" = "zoom"
+            "Alt+Shift+H" = "split-down"
+
+            [keys.prefix-bind]
+            "|" = "split-right"
+        "#;
+        let k = Config::parse(text, Path::new("/h/config.toml"))
+            .unwrap()
+            .keys;
+        assert_eq!(k.prefix, Some(c("Ctrl+A")));
+        assert_eq!(k.direct.get(&c("Ctrl+E")), None);
+        assert_eq!(k.direct.get(&c("Alt+Z")), Some(&Action::Zoom));
+        assert_eq!(k.direct.get(&c("Alt+Shift+H")), Some(&Action::SplitDown));
+        assert_eq!(
+            k.direct.get(&c("Ctrl+N")),
+            Some(&Action::NewPane),
+            "the rest of the preset stays"
+        );
+        assert_eq!(k.prefixed.get(&c("|")), Some(&Action::SplitRight));
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        let file = Path::new("/home/me/.quil/config.toml");
+        let cases = [
+            (
+                "[keys.bind]\n\"Ctrl+Foo\" = \"zoom\"\n",
+                "keys.bind.\"Ctrl+Foo\": unknown key name \"Foo\"",
+            ),
+            (
+                "[keys.bind]\n\"Ctrl+E\" = \"explode\"\n",
+                "keys.bind.\"Ctrl+E\": unknown action \"explode\"",
+            ),
+            (
+                "[keys.bind]\n\"Ctrl+E\" = 3\n",
+                "keys.bind.\"Ctrl+E\": expected an action name",
+            ),
+            (
+                "[keys]\npreset = \"emacs\"\n",
+                "keys.preset: unknown preset \"emacs\"",
+            ),
+            ("[keys]\nprefx = \"C-a\"\n", "keys.prefx: unknown setting"),
+            (
+                "[keys]\nprefix = \"Hyper+Q\"\n",
+                "keys.prefix: unknown key name",
+            ),
+            (
+                "[keys.prefix-bind]\n\"x\" = \"zoom\"\n",
+                "keys.prefix-bind: needs a prefix key",
+            ),
+            ("[keys\n", "invalid TOML"),
+        ];
+        for (text, want) in cases {
+            let e = Config::parse(text, file).unwrap_err().to_string();
+            assert!(e.starts_with("/home/me/.quil/config.toml: "), "{e}");
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn missing_file_is_default_but_unreadable_explicit_file_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("quil-cfg-test-{}", std::process::id()));
+        assert_eq!(Config::load(&dir, None).unwrap(), Config::default());
+        let explicit = dir.join("nope.toml");
+        let e = Config::load(&dir, Some(&explicit)).unwrap_err().to_string();
+        assert!(e.contains("nope.toml: cannot read"), "{e}");
+    }
+}

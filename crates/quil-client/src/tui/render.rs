@@ -1,0 +1,1020 @@
+//! Drawing the App with ratatui: tab bar, bordered panes, the status bar and popups. Pure
+//! functions of the state; ratatui's buffer diff makes only changed cells reach the terminal.
+
+use super::app::{App, Mode};
+use super::keys::Action;
+use super::mouse::Geometry;
+use super::pane::{cells, PaneScreen};
+use super::picker::{category_title, Picker, Row};
+use super::scrollback::{Hl, Scrollback};
+use quil_proto::screen::flags;
+use quil_proto::{CursorShape, Line, PaneId, PaneInfo};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect as RRect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line as RLine, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Widget};
+use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
+
+fn rr(r: quil_model::Rect) -> RRect {
+    RRect::new(r.x, r.y, r.w, r.h)
+}
+
+/// A terminal colour as ratatui's: the 16 basic ones by name so that 16-colour outer
+/// terminals get the plain SGR codes; the rest as 256-colour indexes or truecolor.
+pub fn color(c: quil_proto::Color) -> Color {
+    match c {
+        quil_proto::Color::Default => Color::Reset,
+        quil_proto::Color::Indexed(i) if i < 16 => [
+            Color::Black,
+            Color::Red,
+            Color::Green,
+            Color::Yellow,
+            Color::Blue,
+            Color::Magenta,
+            Color::Cyan,
+            Color::Gray,
+            Color::DarkGray,
+            Color::LightRed,
+            Color::LightGreen,
+            Color::LightYellow,
+            Color::LightBlue,
+            Color::LightMagenta,
+            Color::LightCyan,
+            Color::White,
+        ][usize::from(i)],
+        quil_proto::Color::Indexed(i) => Color::Indexed(i),
+        quil_proto::Color::Rgb(r, g, b) => Color::Rgb(r, g, b),
+    }
+}
+
+pub fn to_style(s: &quil_proto::Style) -> Style {
+    let mut st = Style::new().fg(color(s.fg)).bg(color(s.bg));
+    for (bit, m) in [
+        (flags::BOLD, Modifier::BOLD),
+        (flags::DIM, Modifier::DIM),
+        (flags::ITALIC, Modifier::ITALIC),
+        (
+            flags::UNDERLINE | flags::DOUBLE_UNDERLINE | flags::UNDERCURL,
+            Modifier::UNDERLINED,
+        ),
+        (flags::INVERSE, Modifier::REVERSED),
+        (flags::HIDDEN, Modifier::HIDDEN),
+        (flags::STRIKEOUT, Modifier::CROSSED_OUT),
+    ] {
+        if s.flags & bit != 0 {
+            st = st.add_modifier(m);
+        }
+    }
+    st
+}
+
+const ACCENT: Color = Color::Cyan;
+
+fn hl_style(h: Hl) -> Style {
+    match h {
+        Hl::Match => Style::new().fg(Color::Black).bg(Color::Yellow),
+        Hl::CurrentMatch => Style::new()
+            .fg(Color::Black)
+            .bg(Color::LightRed)
+            .add_modifier(Modifier::BOLD),
+        Hl::Selection => Style::new().fg(Color::White).bg(Color::Blue),
+        Hl::Cursor => Style::new().fg(Color::Black).bg(Color::White),
+    }
+}
+
+/// Draws the whole screen.
+pub fn draw(f: &mut Frame, app: &App) {
+    let g = app.geometry();
+    let cursor = cursor_position(app, &g);
+    let buf = f.buffer_mut();
+    draw_tab_bar(buf, app, &g);
+    let active = app.active_pane();
+    if g.panes.is_empty() {
+        let msg = if app.ws.tabs.is_empty() {
+            "waiting for the daemon…"
+        } else {
+            ""
+        };
+        put(
+            buf,
+            1,
+            1,
+            g.width.saturating_sub(2),
+            msg,
+            Style::new().fg(Color::DarkGray),
+        );
+    }
+    for (pane, rect) in &g.panes {
+        draw_pane(buf, app, *pane, rr(*rect), Some(*pane) == active);
+    }
+    draw_status(buf, app, &g);
+    if let Mode::Picker(p) = &app.mode {
+        draw_picker(buf, p);
+    }
+    if let Some(pos) = cursor {
+        f.set_cursor_position(pos);
+    }
+}
+
+/// Writes `text` at (x, y), at most `width` columns, clipped to the buffer.
+fn put(buf: &mut Buffer, x: u16, y: u16, width: u16, text: &str, style: Style) -> u16 {
+    let area = buf.area;
+    if y >= area.bottom() || x >= area.right() {
+        return x;
+    }
+    let width = width.min(area.right() - x);
+    buf.set_stringn(x, y, text, usize::from(width), style).0
+}
+
+fn draw_tab_bar(buf: &mut Buffer, app: &App, g: &Geometry) {
+    let active = app.tab_index();
+    let bar = RRect::new(0, 0, g.width, 1).intersection(buf.area);
+    buf.set_style(bar, Style::new().bg(Color::Black));
+    for seg in &g.tabs {
+        let style = if Some(seg.index) == active {
+            Style::new()
+                .fg(Color::Black)
+                .bg(ACCENT)
+                .add_modifier(Modifier::BOLD)
+        } else if seg.label.contains(" !") {
+            Style::new()
+                .fg(Color::Yellow)
+                .bg(Color::DarkGray)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().fg(Color::White).bg(Color::DarkGray)
+        };
+        put(buf, seg.x, 0, seg.width, &seg.label, style);
+    }
+}
+
+/// Shortens a cwd for a title: `$HOME` becomes `~`.
+fn short_cwd(cwd: &str, home: Option<&str>) -> String {
+    match home {
+        Some(h) if !h.is_empty() && (cwd == h || cwd.starts_with(&format!("{h}/"))) => {
+            format!("~{}", &cwd[h.len()..])
+        }
+        _ => cwd.to_string(),
+    }
+}
+
+/// The right-hand border title: what state the pane is in, most important first.
+fn pane_state(info: &PaneInfo) -> Option<(String, Style)> {
+    if !info.alive {
+        let text = match info.exit_status {
+            Some(s) => format!(" exited (status {s}) "),
+            None => " exited ".to_string(),
+        };
+        let fg = if info.exit_status == Some(0) {
+            Color::Gray
+        } else {
+            Color::LightRed
+        };
+        return Some((text, Style::new().fg(fg).add_modifier(Modifier::BOLD)));
+    }
+    if info.input_blocked {
+        return Some((
+            " not accepting input ".into(),
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        ));
+    }
+    let style = match info.state.as_str() {
+        "" | "idle" => return None,
+        "waiting" => Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        "done" => Style::new().fg(Color::Green),
+        _ => Style::new().fg(Color::LightBlue),
+    };
+    Some((format!(" {} ", info.state), style))
+}
+
+fn draw_pane(buf: &mut Buffer, app: &App, pane: PaneId, area: RRect, active: bool) {
+    let area = area.intersection(buf.area);
+    if area.width < 2 || area.height < 2 {
+        return;
+    }
+    let info = app.pane_info(pane);
+    let screen = app.screens.get(&pane);
+    let (border, kind) = if active {
+        (
+            Style::new().fg(ACCENT).add_modifier(Modifier::BOLD),
+            BorderType::Thick,
+        )
+    } else {
+        (Style::new().fg(Color::DarkGray), BorderType::Plain)
+    };
+    let mut left = Vec::new();
+    if let Some(i) = info {
+        let name_style = if active {
+            Style::new().fg(Color::White).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().fg(Color::Gray)
+        };
+        left.push(Span::styled(format!(" {} ", i.name), name_style));
+        left.push(Span::styled(
+            format!(
+                "{} · {} ",
+                i.kind,
+                short_cwd(&i.cwd, app.home_dir.as_deref())
+            ),
+            Style::new().fg(Color::DarkGray),
+        ));
+        // The program's own title (agents put their current task there).
+        let title = screen.map_or(i.title.as_str(), |s| s.title.as_str()).trim();
+        if !title.is_empty() && title != i.name {
+            left.push(Span::styled(
+                format!("· {title} "),
+                Style::new().fg(Color::Gray),
+            ));
+        }
+    }
+    let mut right = Vec::new();
+    let inner = RRect::new(area.x + 1, area.y + 1, area.width - 2, area.height - 2);
+    let scroll = match &app.mode {
+        Mode::Scroll(sb) if sb.pane == pane => Some(sb.as_ref()),
+        _ => None,
+    };
+    if let Some(sb) = scroll {
+        let pos = if sb.loading() {
+            " scrollback… ".to_string()
+        } else {
+            format!(" [{}/{}] ", sb.offset_from_bottom(), sb.history_total())
+        };
+        right.push(Span::styled(
+            pos,
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        ));
+    }
+    if let Some((text, style)) = info.and_then(pane_state) {
+        right.push(Span::styled(text, style));
+    }
+    if app.current_tab().is_some_and(|t| t.zoomed) {
+        right.push(Span::styled(
+            " zoomed ",
+            Style::new().fg(Color::Black).bg(ACCENT),
+        ));
+    }
+    // Another client sized this pane: say so, since its content is clipped or padded here.
+    if let Some(s) = screen {
+        if s.rows > 0 && (s.cols, s.rows) != (inner.width, inner.height) {
+            right.push(Span::styled(
+                format!(" {}×{} ", s.cols, s.rows),
+                Style::new().fg(Color::DarkGray),
+            ));
+        }
+    }
+    let block = Block::bordered()
+        .border_type(kind)
+        .border_style(border)
+        .title_top(RLine::from(left))
+        .title_top(RLine::from(right).right_aligned());
+    block.render(area, buf);
+    match (scroll, screen) {
+        (Some(sb), _) => draw_scrollback(buf, inner, sb),
+        (None, Some(s)) => draw_screen(buf, inner, s, app.selection.filter(|sel| sel.pane == pane)),
+        (None, None) => {}
+    }
+}
+
+/// Draws a line's cells from (x, y), clipped to `width` columns.
+fn draw_line(buf: &mut Buffer, x: u16, y: u16, width: u16, line: &Line) {
+    for cell in cells(line) {
+        if cell.col >= width {
+            break;
+        }
+        let style = to_style(&cell.style);
+        let pos = (x + cell.col, y);
+        if cell.col + cell.width > width {
+            // A wide char cut by the edge: a blank, not half a glyph.
+            buf[pos].set_symbol(" ").set_style(style);
+            continue;
+        }
+        buf[pos].set_symbol(&cell.text).set_style(style);
+        for k in 1..cell.width {
+            buf[(x + cell.col + k, y)].reset();
+        }
+    }
+}
+
+fn highlight(buf: &mut Buffer, inner: RRect, row: u16, from: u16, to: u16, style: Style) {
+    let to = to.min(inner.width);
+    if from < to {
+        buf.set_style(
+            RRect::new(inner.x + from, inner.y + row, to - from, 1),
+            style,
+        );
+    }
+}
+
+fn draw_screen(buf: &mut Buffer, inner: RRect, s: &PaneScreen, sel: Option<super::app::Selection>) {
+    for (row, line) in s.lines.iter().enumerate().take(usize::from(inner.height)) {
+        let row = row as u16;
+        draw_line(buf, inner.x, inner.y + row, inner.width, line);
+        if let Some((from, to)) = sel.and_then(|sel| sel.cols_on(row, inner.width)) {
+            highlight(buf, inner, row, from, to, hl_style(Hl::Selection));
+        }
+    }
+}
+
+fn draw_scrollback(buf: &mut Buffer, inner: RRect, sb: &Scrollback) {
+    for row in 0..inner.height {
+        let i = sb.top + u32::from(row);
+        if let Some(line) = sb.line(i) {
+            draw_line(buf, inner.x, inner.y + row, inner.width, line);
+        }
+        for (from, to, h) in sb.highlights(i) {
+            highlight(buf, inner, row, from, to, hl_style(h));
+        }
+    }
+}
+
+/// Status bar hints built from the key map, so they show the user's own keys.
+pub fn hints(app: &App) -> Vec<(String, &'static str)> {
+    let k = &app.keys;
+    let mut out = Vec::new();
+    for (action, label) in [
+        (Action::NewPane, "new pane"),
+        (Action::NewTab, "new tab"),
+        (Action::SplitRight, "split →"),
+        (Action::SplitDown, "split ↓"),
+        (Action::FocusLeft, "focus"),
+        (Action::Zoom, "zoom"),
+        (Action::ScrollUp, "scroll"),
+        (Action::CopyMode, "copy"),
+        (Action::RenameTab, "rename"),
+        (Action::ClosePane, "close"),
+        (Action::Detach, "detach"),
+    ] {
+        if let Some(key) = k.key_for(action) {
+            let key = if action == Action::FocusLeft {
+                key.replace("Left", "arrows")
+            } else {
+                key
+            };
+            // Copy mode is only worth a hint when scrolling has no key of its own.
+            if action == Action::CopyMode && out.iter().any(|(_, l)| *l == "scroll") {
+                continue;
+            }
+            out.push((key, label));
+        }
+    }
+    out
+}
+
+fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
+    let y = g.status_row();
+    if y == 0 || y >= buf.area.bottom() {
+        return;
+    }
+    let w = g.width;
+    let bar = Style::new().fg(Color::White).bg(Color::Black);
+    buf.set_style(RRect::new(0, y, w, 1).intersection(buf.area), bar);
+    let tag = |text: &str| {
+        Span::styled(
+            format!(" {text} "),
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
+        )
+    };
+    let key = |t: String| Span::styled(t, Style::new().fg(ACCENT).add_modifier(Modifier::BOLD));
+    let dim = |t: String| Span::styled(t, Style::new().fg(Color::Gray));
+    // Items are drawn whole or not at all (except the first), so hints never end mid-word.
+    let mut items: Vec<Vec<Span>> = Vec::new();
+    let hint_items = |items: &mut Vec<Vec<Span>>, pairs: Vec<(String, &'static str)>| {
+        for (k, label) in pairs {
+            items.push(vec![key(format!(" {k}")), dim(format!(" {label} "))]);
+        }
+    };
+    match &app.mode {
+        Mode::Prefix => {
+            items.push(vec![tag("PREFIX")]);
+            let prefix = app.keys.prefix.map(|p| p.to_string()).unwrap_or_default();
+            let rest: Vec<(String, &'static str)> = hints(app)
+                .into_iter()
+                .filter_map(|(k, l)| {
+                    k.strip_prefix(&format!("{prefix} "))
+                        .map(|r| (r.to_string(), l))
+                })
+                .collect();
+            hint_items(&mut items, rest);
+        }
+        Mode::Confirm(p) => {
+            let name = app
+                .pane_info(*p)
+                .map_or_else(|| p.to_string(), |i| i.name.clone());
+            items.push(vec![
+                tag("CLOSE"),
+                Span::styled(
+                    format!(" Close pane {name:?}? Its program is still running. "),
+                    bar.add_modifier(Modifier::BOLD),
+                ),
+            ]);
+            items.push(vec![
+                key("y".into()),
+                dim(" yes  ".into()),
+                key("n".into()),
+                dim(" no".into()),
+            ]);
+        }
+        Mode::Rename { buf: text, .. } => {
+            items.push(vec![
+                tag("RENAME"),
+                dim(" tab name: ".into()),
+                Span::styled(text.clone(), bar.add_modifier(Modifier::BOLD)),
+            ]);
+        }
+        Mode::Picker(_) => {
+            items.push(vec![tag("NEW PANE")]);
+            hint_items(
+                &mut items,
+                vec![
+                    ("↑↓".into(), "choose"),
+                    ("Tab".into(), "where"),
+                    ("Enter".into(), "open"),
+                    ("Esc".into(), "cancel"),
+                ],
+            );
+        }
+        Mode::Scroll(sb) => {
+            if let Some((backward, q)) = &sb.prompt {
+                items.push(vec![Span::styled(
+                    format!("{}{q}", if *backward { '/' } else { '?' }),
+                    bar.add_modifier(Modifier::BOLD),
+                )]);
+            } else {
+                items.push(vec![tag("SCROLL")]);
+                if let Some(m) = &sb.message {
+                    items.push(vec![Span::styled(
+                        format!(" {m}"),
+                        Style::new().fg(Color::LightRed).bg(Color::Black),
+                    )]);
+                } else {
+                    let pairs = [
+                        ("↑↓", "move"),
+                        ("PgUp/PgDn", "page"),
+                        ("/ ?", "search"),
+                        ("n N", "next"),
+                        ("v", "select"),
+                        ("y", "copy"),
+                        ("q", "quit"),
+                    ];
+                    hint_items(
+                        &mut items,
+                        pairs.iter().map(|(k, l)| (k.to_string(), *l)).collect(),
+                    );
+                }
+            }
+        }
+        Mode::Normal => match &app.status {
+            Some(s) => {
+                let style = if s.error {
+                    Style::new()
+                        .fg(Color::LightRed)
+                        .add_modifier(Modifier::BOLD)
+                } else {
+                    Style::new().fg(Color::LightGreen)
+                };
+                items.push(vec![Span::styled(
+                    format!(" {}", s.text),
+                    style.bg(Color::Black),
+                )]);
+            }
+            None => {
+                // Prefixed keys are listed once after "<prefix> then".
+                let prefix = app.keys.prefix.map(|p| format!("{p} "));
+                let mut said_prefix = false;
+                for (k, label) in hints(app) {
+                    match prefix.as_deref().and_then(|p| k.strip_prefix(p)) {
+                        Some(rest) => {
+                            let mut item = Vec::new();
+                            if !said_prefix {
+                                said_prefix = true;
+                                item.push(key(format!(
+                                    " {}",
+                                    k[..k.len() - rest.len()].trim_end()
+                                )));
+                                item.push(dim(" then".into()));
+                            }
+                            item.push(key(format!(" {rest}")));
+                            item.push(dim(format!(" {label} ")));
+                            items.push(item);
+                        }
+                        None => items.push(vec![key(format!(" {k}")), dim(format!(" {label} "))]),
+                    }
+                }
+            }
+        },
+    }
+    // The active pane's id on the right, for scripting (`quil send-keys --pane ...`).
+    let right = match (&app.mode, app.active_pane()) {
+        (Mode::Normal, Some(p)) => format!(" {p} "),
+        _ => String::new(),
+    };
+    let right_w = right.width() as u16;
+    let left_w = if right_w > 0 {
+        w.saturating_sub(right_w + 1)
+    } else {
+        w
+    };
+    let mut x = 0;
+    for (i, item) in items.iter().enumerate() {
+        let item_w: u16 = item.iter().map(|s| s.content.width() as u16).sum();
+        if i > 0 && x + item_w > left_w {
+            break;
+        }
+        for s in item {
+            if x >= left_w {
+                break;
+            }
+            x = put(buf, x, y, left_w - x, &s.content, s.style);
+        }
+    }
+    if right_w > 0 && x + right_w <= w {
+        put(
+            buf,
+            w - right_w,
+            y,
+            right_w,
+            &right,
+            Style::new().fg(Color::DarkGray).bg(Color::Black),
+        );
+    }
+}
+
+fn draw_picker(buf: &mut Buffer, p: &Picker) {
+    let area = buf.area;
+    let rows = p.rows.len().max(1) as u16;
+    let w = 64.min(area.width.saturating_sub(4));
+    let h = (rows + 2).min(area.height.saturating_sub(4));
+    if w < 20 || h < 3 {
+        return;
+    }
+    let popup = RRect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    Clear.render(popup, buf);
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(Style::new().fg(ACCENT))
+        .title_top(RLine::from(Span::styled(
+            " New pane ",
+            Style::new().add_modifier(Modifier::BOLD),
+        )))
+        .title_bottom(RLine::from(format!(" Tab: {} ", p.target.label())).right_aligned());
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    let types = match (&p.types, &p.error) {
+        (_, Some(e)) => {
+            put(
+                buf,
+                inner.x + 1,
+                inner.y,
+                inner.width.saturating_sub(1),
+                e,
+                Style::new().fg(Color::LightRed),
+            );
+            return;
+        }
+        (None, None) => {
+            put(
+                buf,
+                inner.x + 1,
+                inner.y,
+                inner.width.saturating_sub(1),
+                "loading pane types…",
+                Style::new().fg(Color::DarkGray),
+            );
+            return;
+        }
+        (Some(t), None) => t,
+    };
+    let offset = p.selected.map_or(0, |s| {
+        s.saturating_sub(usize::from(inner.height).saturating_sub(1))
+    });
+    let name_w = types
+        .iter()
+        .map(|t| t.display_name.width())
+        .max()
+        .unwrap_or(0)
+        .min(20) as u16;
+    for (k, row) in p
+        .rows
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(usize::from(inner.height))
+    {
+        let y = inner.y + (k - offset) as u16;
+        match row {
+            Row::Category(c) => {
+                put(
+                    buf,
+                    inner.x + 1,
+                    y,
+                    inner.width.saturating_sub(1),
+                    &category_title(c),
+                    Style::new().fg(ACCENT).add_modifier(Modifier::BOLD),
+                );
+            }
+            Row::Type(i) => {
+                let t = &types[*i];
+                let selected = p.selected == Some(k);
+                let base = if !t.available {
+                    Style::new().fg(Color::DarkGray)
+                } else if selected {
+                    Style::new().fg(Color::Black).bg(ACCENT)
+                } else {
+                    Style::new().fg(Color::White)
+                };
+                if selected {
+                    buf.set_style(RRect::new(inner.x, y, inner.width, 1), base);
+                }
+                let x = put(
+                    buf,
+                    inner.x + 3,
+                    y,
+                    name_w,
+                    &t.display_name,
+                    base.add_modifier(Modifier::BOLD),
+                );
+                let desc = if t.available {
+                    t.description.clone()
+                } else {
+                    format!("{} (not installed)", t.description)
+                };
+                let dx = (inner.x + 3 + name_w + 2).max(x + 1);
+                put(
+                    buf,
+                    dx,
+                    y,
+                    inner.right().saturating_sub(dx),
+                    &desc,
+                    if t.available && !selected {
+                        Style::new().fg(Color::Gray)
+                    } else {
+                        base
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Where the real terminal cursor goes: the active pane's cursor (when its program shows it
+/// and nothing covers it), or the end of a prompt being typed.
+pub fn cursor_position(app: &App, g: &Geometry) -> Option<(u16, u16)> {
+    let y = g.status_row();
+    match &app.mode {
+        Mode::Rename { buf, .. } => Some((
+            (" RENAME ".width() + " tab name: ".width() + buf.width()) as u16,
+            y,
+        )),
+        Mode::Scroll(sb) => sb.prompt.as_ref().map(|(_, q)| ((1 + q.width()) as u16, y)),
+        Mode::Picker(_) => None,
+        Mode::Normal | Mode::Prefix | Mode::Confirm(_) => {
+            let pane = app.active_pane()?;
+            if app.pane_info(pane).is_some_and(|i| !i.alive) {
+                return None;
+            }
+            let s = app.screens.get(&pane)?;
+            let inner = g.rect_of(pane)?.inner();
+            (s.cursor.visible && s.cursor.x < inner.w && s.cursor.y < inner.h)
+                .then_some((inner.x + s.cursor.x, inner.y + s.cursor.y))
+        }
+    }
+    .filter(|(x, y)| *x < g.width && *y < g.height)
+}
+
+/// The shape for the real cursor, when it sits in a pane.
+pub fn cursor_shape(app: &App) -> Option<CursorShape> {
+    match app.mode {
+        Mode::Normal | Mode::Prefix | Mode::Confirm(_) => app
+            .active_pane()
+            .and_then(|p| app.screens.get(&p))
+            .map(|s| s.cursor.shape),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::app::tests::{app_with, pane_info, tab, two_tabs};
+    use crate::tui::app::{Pending, Selection};
+    use crate::tui::picker::sample_types;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use quil_model::{Layout, SplitDir};
+    use quil_proto::{
+        Color as QColor, Cursor, PaneUpdate, Reply, Run, ServerMsg, Style as QStyle, TabId,
+        WorkspaceInfo,
+    };
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    use std::fmt::Write;
+
+    /// The screen as text, then every non-default style run per row, then the cursor: enough
+    /// to see highlights and colours in a snapshot without a terminal.
+    fn dump(app: &App, w: u16, h: u16) -> String {
+        let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+        term.draw(|f| draw(f, app)).expect("draw");
+        let cursor = cursor_position(app, &app.geometry());
+        let buf = term.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..h {
+            let mut skip = 0;
+            for x in 0..w {
+                let c = &buf[(x, y)];
+                if skip == 0 {
+                    out.push_str(c.symbol());
+                }
+                skip = (skip.max(c.symbol().width())).saturating_sub(1);
+            }
+            out.push('\n');
+        }
+        out.push_str("--- styles ---\n");
+        for y in 0..h {
+            let mut x = 0;
+            while x < w {
+                let st = buf[(x, y)].style();
+                let mut end = x + 1;
+                while end < w && buf[(end, y)].style() == st {
+                    end += 1;
+                }
+                let plain = st.fg.is_none_or(|c| c == Color::Reset)
+                    && st.bg.is_none_or(|c| c == Color::Reset)
+                    && st.add_modifier.is_empty();
+                if !plain {
+                    let fg = st.fg.map_or("-".to_string(), |c| format!("{c}"));
+                    let bg = st.bg.map_or("-".to_string(), |c| format!("{c}"));
+                    let _ = writeln!(
+                        out,
+                        "{y:>2} {x:>3}..{end:<3} {fg}/{bg} {:?}",
+                        st.add_modifier
+                    );
+                }
+                x = end;
+            }
+        }
+        let _ = writeln!(out, "--- cursor: {cursor:?}");
+        out
+    }
+
+    fn screen(
+        app: &mut App,
+        pane: u32,
+        cols: u16,
+        rows: u16,
+        lines: Vec<Line>,
+        cursor: (u16, u16),
+    ) {
+        app.on_server(ServerMsg::PaneUpdate(PaneUpdate {
+            pane: PaneId(pane),
+            version: 1,
+            cols,
+            rows,
+            full: true,
+            lines: lines
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| (i as u16, l))
+                .collect(),
+            cursor: Cursor {
+                x: cursor.0,
+                y: cursor.1,
+                visible: true,
+                shape: CursorShape::Beam,
+            },
+            modes: 0,
+            title: String::new(),
+        }));
+    }
+
+    fn one_pane() -> WorkspaceInfo {
+        WorkspaceInfo {
+            tabs: vec![tab(1, "main", Layout::Pane(PaneId(1)))],
+            panes: vec![pane_info(1, 1, "shell")],
+            active_tab: 0,
+        }
+    }
+
+    fn styled_line() -> Line {
+        let s = |fg, bg, f| QStyle { fg, bg, flags: f };
+        Line {
+            runs: vec![
+                Run {
+                    style: s(QColor::Indexed(2), QColor::Default, flags::BOLD),
+                    text: "ok".into(),
+                },
+                Run {
+                    style: QStyle::default(),
+                    text: " 界 ".into(),
+                },
+                Run {
+                    style: s(
+                        QColor::Rgb(255, 128, 0),
+                        QColor::Indexed(236),
+                        flags::ITALIC | flags::UNDERLINE,
+                    ),
+                    text: "warm".into(),
+                },
+                Run {
+                    style: s(QColor::Default, QColor::Default, flags::INVERSE),
+                    text: "inv".into(),
+                },
+            ],
+            wrapped: false,
+        }
+    }
+
+    #[test]
+    fn single_pane_with_styles_and_wide_char() {
+        let mut app = app_with(one_pane(), (40, 8));
+        app.home_dir = Some("/home/me".into());
+        screen(
+            &mut app,
+            1,
+            38,
+            4,
+            vec![Line::plain("$ echo hi"), styled_line(), Line::plain("$ ")],
+            (2, 2),
+        );
+        insta::assert_snapshot!("single_pane_styled_wide", dump(&app, 40, 8));
+        assert_eq!(cursor_shape(&app), Some(CursorShape::Beam));
+    }
+
+    #[test]
+    fn split_with_active_border_highlighted() {
+        let mut app = app_with(two_tabs(), (60, 10));
+        app.home_dir = Some("/home/me".into());
+        screen(&mut app, 1, 28, 6, vec![Line::plain("left pane")], (0, 1));
+        screen(&mut app, 2, 28, 6, vec![Line::plain("right pane")], (0, 1));
+        app.focus(PaneId(2));
+        insta::assert_snapshot!("split_active_right", dump(&app, 60, 10));
+    }
+
+    #[test]
+    fn tab_bar_with_three_tabs() {
+        let mut ws = two_tabs();
+        ws.tabs.push(tab(3, "agents", Layout::Pane(PaneId(4))));
+        let mut agent = pane_info(4, 3, "claude");
+        agent.state = "waiting".into();
+        ws.panes.push(agent);
+        let mut app = app_with(ws, (50, 6));
+        app.home_dir = Some("/home/me".into());
+        app.on_key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::ALT));
+        insta::assert_snapshot!("tab_bar_three_tabs", dump(&app, 50, 6));
+    }
+
+    #[test]
+    fn exited_pane_border() {
+        let mut ws = one_pane();
+        ws.panes[0].alive = false;
+        ws.panes[0].exit_status = Some(1);
+        let mut app = app_with(ws, (50, 6));
+        app.home_dir = Some("/home/me".into());
+        screen(
+            &mut app,
+            1,
+            48,
+            2,
+            vec![Line::plain("make: *** [all] Error 1")],
+            (0, 1),
+        );
+        insta::assert_snapshot!("exited_pane_border", dump(&app, 50, 6));
+    }
+
+    #[test]
+    fn input_blocked_pane_border() {
+        let mut ws = one_pane();
+        ws.panes[0].input_blocked = true;
+        let mut app = app_with(ws, (50, 6));
+        app.home_dir = Some("/home/me".into());
+        screen(&mut app, 1, 48, 2, vec![Line::plain("busy...")], (7, 0));
+        insta::assert_snapshot!("input_blocked_border", dump(&app, 50, 6));
+    }
+
+    #[test]
+    fn scrollback_with_search_match() {
+        let mut app = app_with(one_pane(), (50, 9));
+        app.home_dir = Some("/home/me".into());
+        screen(
+            &mut app,
+            1,
+            48,
+            5,
+            vec![
+                Line::plain("$ make"),
+                Line::plain("error: nope"),
+                Line::plain("$ "),
+            ],
+            (2, 2),
+        );
+        app.take_outbox();
+        app.on_key(KeyEvent::new(KeyCode::PageUp, KeyModifiers::ALT));
+        let out = app.take_outbox();
+        assert!(matches!(
+            out.last().map(|o| &o.req),
+            Some(quil_proto::Request::Scrollback { .. })
+        ));
+        app.register(1, Pending::Scrollback(PaneId(1)));
+        let hist = [
+            "compiling a",
+            "warning: unused x",
+            "compiling b",
+            "error: bad thing",
+            "compiling c",
+        ];
+        let lines = hist.iter().map(|t| Line::plain(t)).collect();
+        app.on_server(ServerMsg::Reply {
+            id: 1,
+            result: Ok(Reply::Scrollback { lines, total: 5 }),
+        });
+        for c in "/error".chars() {
+            app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        }
+        app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        // Entered a page up, so the search backwards finds the history match first.
+        insta::assert_snapshot!("scrollback_search_match", dump(&app, 50, 9));
+    }
+
+    #[test]
+    fn new_pane_picker() {
+        let mut app = app_with(one_pane(), (70, 16));
+        app.home_dir = Some("/home/me".into());
+        app.take_outbox();
+        app.on_key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL));
+        let out = app.take_outbox();
+        assert_eq!(out[0].pending, Pending::PaneTypes);
+        app.register(3, Pending::PaneTypes);
+        app.on_server(ServerMsg::Reply {
+            id: 3,
+            result: Ok(Reply::PaneTypes(sample_types())),
+        });
+        app.on_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+        insta::assert_snapshot!("new_pane_picker", dump(&app, 70, 16));
+    }
+
+    #[test]
+    fn mouse_selection_and_foreign_size_are_shown() {
+        let mut ws = one_pane();
+        let mut l = Layout::Pane(PaneId(1));
+        l.split(PaneId(1), SplitDir::Vertical, PaneId(2))
+            .expect("split");
+        ws.tabs[0] = tab(1, "main", l);
+        ws.panes.push(pane_info(2, 1, "logs"));
+        let mut app = app_with(ws, (40, 12));
+        app.home_dir = Some("/home/me".into());
+        // Pane 2 was sized 20x2 by another client: drawn padded, its size in the border.
+        screen(
+            &mut app,
+            1,
+            38,
+            3,
+            vec![Line::plain("select me please")],
+            (0, 1),
+        );
+        screen(&mut app, 2, 20, 2, vec![Line::plain("small")], (0, 1));
+        app.selection = Some(Selection {
+            pane: PaneId(1),
+            anchor: (7, 0),
+            head: (8, 0),
+        });
+        insta::assert_snapshot!("selection_and_foreign_size", dump(&app, 40, 12));
+    }
+
+    #[test]
+    fn tmux_preset_hints_name_the_prefix_once() {
+        let cfg = crate::tui::config::Config::parse(
+            "[keys]\npreset = \"tmux\"\n",
+            std::path::Path::new("c.toml"),
+        )
+        .expect("config");
+        let mut app = App::new(cfg.keys, false, (100, 6));
+        app.on_server(ServerMsg::Workspace(one_pane()));
+        let text = dump(&app, 100, 6);
+        let status = text.lines().nth(5).unwrap_or_default();
+        assert_eq!(status.matches("Ctrl+B").count(), 1, "{status}");
+        assert!(
+            status.starts_with(" Ctrl+B then Ctrl+N new pane  c new tab  % split →  \" split ↓"),
+            "{status}"
+        );
+    }
+
+    #[test]
+    fn tiny_terminals_do_not_panic() {
+        let mut app = app_with(two_tabs(), (3, 2));
+        screen(&mut app, 1, 1, 1, vec![styled_line()], (0, 0));
+        for (w, h) in [(1, 1), (2, 2), (3, 3), (13, 5), (30, 4)] {
+            app.on_resize(w, h);
+            dump(&app, w, h);
+        }
+        app.tab = Some(TabId(9));
+        dump(&app, 20, 5);
+    }
+}

@@ -1,0 +1,267 @@
+//! End-to-end tests of the TUI: the real `quil` binary runs inside tmux as the outer terminal,
+//! driven with `send-keys` and read with `capture-pane`. Each test has its own `QUIL_HOME`
+//! (so its own daemon) and its own tmux server, and stops both at the end.
+//!
+//! The binary is the one cargo builds for this test target; tmux must be installed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const PROMPT: &str = "e2e$";
+
+/// The real `quil` binary (cargo builds it, and `quild` beside it, for this test target).
+/// tmux is required: `scripts/test.sh` installs it.
+fn quil_bin() -> &'static Path {
+    let tmux_ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        tmux_ok,
+        "tmux is required for the TUI end-to-end tests (scripts/test.sh installs it)"
+    );
+    Path::new(env!("CARGO_BIN_EXE_quil"))
+}
+
+/// One test's world: a QUIL_HOME and the tmux servers showing quil clients.
+struct World {
+    bin: PathBuf,
+    home: PathBuf,
+    sockets: Vec<String>,
+}
+
+impl World {
+    fn new(bin: &Path) -> World {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let home = std::env::temp_dir().join(format!("quil-e2e-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).expect("create QUIL_HOME");
+        World {
+            bin: bin.to_path_buf(),
+            home,
+            sockets: Vec::new(),
+        }
+    }
+
+    /// Starts `quil` in a new tmux server of `w` x `h`; returns the socket name.
+    fn client(&mut self, w: u16, h: u16) -> String {
+        let sock = format!(
+            "quil-e2e-{}-{}",
+            self.home
+                .file_name()
+                .and_then(|s| s.to_str())
+                .unwrap_or("x"),
+            self.sockets.len()
+        );
+        // A plain shell with a known prompt; the daemon (started by this quil) passes the
+        // environment on to its panes. The trailing sleep keeps the window to read exit output.
+        let cmd = format!(
+            "env -u QUIL_PANE_ID -u TMUX QUIL_HOME='{}' SHELL=/bin/sh PS1='{PROMPT} ' '{}'; echo QUIL-EXITED $?; sleep 600",
+            self.home.display(),
+            self.bin.display()
+        );
+        let out = Command::new("tmux")
+            .args([
+                "-L",
+                &sock,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                &w.to_string(),
+                "-y",
+                &h.to_string(),
+                &cmd,
+            ])
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.sockets.push(sock.clone());
+        sock
+    }
+
+    fn quil(&self, args: &[&str]) -> Output {
+        Command::new(&self.bin)
+            .args(args)
+            .env("QUIL_HOME", &self.home)
+            .env_remove("QUIL_PANE_ID")
+            .output()
+            .expect("run quil")
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for s in &self.sockets {
+            let _ = Command::new("tmux").args(["-L", s, "kill-server"]).output();
+        }
+        let _ = self.quil(&["daemon", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+fn keys(sock: &str, keys: &[&str]) {
+    let mut args = vec!["-L", sock, "send-keys", "-t", "0"];
+    args.extend_from_slice(keys);
+    let out = Command::new("tmux")
+        .args(&args)
+        .output()
+        .expect("tmux send-keys");
+    assert!(
+        out.status.success(),
+        "send-keys: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn type_text(sock: &str, text: &str) {
+    let out = Command::new("tmux")
+        .args(["-L", sock, "send-keys", "-t", "0", "-l", text])
+        .output()
+        .expect("tmux send-keys");
+    assert!(out.status.success());
+}
+
+fn screen(sock: &str) -> String {
+    let out = Command::new("tmux")
+        .args(["-L", sock, "capture-pane", "-p", "-t", "0"])
+        .output()
+        .expect("tmux capture-pane");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls the screen until `pred` holds; fails with the last screen after the deadline.
+fn wait_for(sock: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let s = screen(sock);
+        if pred(&s) {
+            return s;
+        }
+        if start.elapsed() > DEADLINE {
+            panic!("timed out waiting for {what}; screen:\n{s}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Text lines inside pane borders, trimmed: `┃hello    ┃` gives `hello`.
+fn pane_lines(s: &str) -> Vec<String> {
+    s.lines()
+        .flat_map(|l| {
+            l.split(['┃', '│'])
+                .map(|p| p.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+fn has_line(s: &str, want: &str) -> bool {
+    pane_lines(s).iter().any(|l| l == want)
+}
+
+fn prompts(s: &str) -> usize {
+    s.matches(PROMPT).count()
+}
+
+/// Top borders: one corner per pane on the first pane row.
+fn panes_on_row(s: &str, row: usize) -> usize {
+    s.lines()
+        .nth(row)
+        .map_or(0, |l| l.matches(['┏', '┌']).count())
+}
+
+#[test]
+fn attach_type_split_detach_and_reattach() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    let a = w.client(120, 40);
+
+    // 1) The shell prompt shows up in a bordered pane.
+    wait_for(&a, "the shell prompt", |s| {
+        s.contains(PROMPT) && panes_on_row(s, 1) == 1
+    });
+
+    // 2) Typing reaches the shell.
+    type_text(&a, "echo hel''lo");
+    keys(&a, &["Enter"]);
+    wait_for(&a, "echo output", |s| has_line(s, "hello"));
+
+    // 3) Alt+Shift+H splits side by side: two bordered panes, both with a prompt.
+    keys(&a, &["M-H"]);
+    wait_for(&a, "two panes", |s| {
+        panes_on_row(s, 1) == 2 && prompts(s) >= 3
+    });
+    // The new pane has the focus; typing goes there.
+    type_text(&a, "echo right''side");
+    keys(&a, &["Enter"]);
+    let s = wait_for(&a, "output in the new pane", |s| has_line(s, "rightside"));
+    let row = s
+        .lines()
+        .find(|l| l.contains("rightside"))
+        .unwrap_or_default();
+    assert!(
+        row.find("rightside") > Some(60),
+        "output is in the right pane: {row}"
+    );
+
+    // 4) Ctrl+Q detaches: the client exits cleanly, panes keep running.
+    keys(&a, &["C-q"]);
+    wait_for(&a, "the client to exit", |s| s.contains("QUIL-EXITED 0"));
+    let ls = w.quil(&["ls"]);
+    let ls = String::from_utf8_lossy(&ls.stdout).into_owned();
+    assert_eq!(
+        ls.matches("pane-").count(),
+        2,
+        "two panes still listed:\n{ls}"
+    );
+    assert!(ls.contains("pid"), "{ls}");
+
+    // 5) quil again shows the same screens.
+    let b = w.client(120, 40);
+    wait_for(&b, "the same two panes", |s| {
+        panes_on_row(s, 1) == 2 && has_line(s, "hello") && has_line(s, "rightside")
+    });
+}
+
+#[test]
+fn second_client_sees_live_updates() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    let a = w.client(120, 40);
+    wait_for(&a, "the shell prompt", |s| s.contains(PROMPT));
+    let b = w.client(100, 30);
+    wait_for(&b, "the same pane", |s| s.contains(PROMPT));
+
+    type_text(&a, "echo from''-a");
+    keys(&a, &["Enter"]);
+    wait_for(&b, "output typed in the other client", |s| {
+        has_line(s, "from-a")
+    });
+    type_text(&b, "echo from''-b");
+    keys(&b, &["Enter"]);
+    wait_for(&a, "output typed in the other client", |s| {
+        has_line(s, "from-b")
+    });
+
+    // Each client has its own view: a tab switch in one does not move the other.
+    keys(&a, &["C-t"]);
+    wait_for(&a, "a second tab", |s| {
+        s.lines().next().is_some_and(|l| l.contains("2:"))
+    });
+    let sb = wait_for(&b, "the new tab in the tab bar", |s| {
+        s.lines().next().is_some_and(|l| l.contains("2:"))
+    });
+    assert!(has_line(&sb, "from-b"), "b still shows its tab:\n{sb}");
+}
