@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real tools the tests use: tmux (the outer terminal for TUI end-to-end tests), git, bash.
+# Real tools the tests use: tmux (the outer terminal for TUI end-to-end tests), git, and the
+# shells whose cwd reporting is tested (bash, zsh).
 missing=()
-for tool in tmux git bash; do
+for tool in tmux git bash zsh; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then

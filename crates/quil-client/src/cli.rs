@@ -104,6 +104,13 @@ pub enum Cmd {
     },
     /// Kill a pane.
     KillPane { pane: String },
+    /// Start a pane's command again in place (e.g. after it could not start).
+    Respawn {
+        #[arg(long)]
+        pane: Option<String>,
+    },
+    /// Restart the daemon: stop it (asking, then SIGTERM, then SIGKILL), start it, restore.
+    Restart,
     /// Kill a tab and its panes (id, 1-based index or name).
     KillTab { tab: String },
 }
@@ -140,6 +147,7 @@ pub fn main(cli: Cli) -> Result<i32> {
     match cli.command {
         None | Some(Cmd::Attach) => attach(&home, cli.force),
         Some(Cmd::Daemon(cmd)) => daemon(&home, cmd),
+        Some(Cmd::Restart) => restart(&home),
         Some(cmd) => {
             let mut client = launch::connect_or_start(&home)?;
             run(&mut client, cmd)
@@ -231,6 +239,53 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
     }
 }
 
+/// Waits until `pid` is gone; false on timeout.
+fn wait_gone(pid: i32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let p = nix::unistd::Pid::from_raw(pid);
+    while nix::sys::signal::kill(p, None).is_ok() && !is_zombie(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+fn restart(home: &Path) -> Result<i32> {
+    let old = match Client::connect(home) {
+        Ok(mut c) => {
+            let pid = status(&mut c)?.pid as i32;
+            // Ask first: a clean stop saves a final snapshot with every pane's scrollback.
+            let _ = c.request(Request::Shutdown);
+            Some(pid)
+        }
+        Err(ClientError::NotRunning { .. }) => launch::daemon_pid(home),
+        Err(_) => launch::daemon_pid(home),
+    };
+    if let Some(pid) = old {
+        let p = nix::unistd::Pid::from_raw(pid);
+        if !wait_gone(pid, Duration::from_secs(5)) {
+            eprintln!("quil: quild (pid {pid}) did not stop when asked; sending SIGTERM");
+            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM);
+            if !wait_gone(pid, Duration::from_secs(3)) {
+                eprintln!("quil: quild (pid {pid}) ignored SIGTERM; sending SIGKILL");
+                let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+                if !wait_gone(pid, Duration::from_secs(2)) {
+                    bail!("quild (pid {pid}) is still running after SIGKILL");
+                }
+            }
+        }
+    }
+    launch::start(home)?;
+    let s = status(&mut Client::connect(home)?)?;
+    println!(
+        "quild restarted (pid {}); {} panes restored",
+        s.pid, s.panes
+    );
+    Ok(0)
+}
+
 /// A daemon we started ourselves lingers as a zombie until we exit; that counts as gone.
 fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -300,7 +355,12 @@ fn print_pane(reply: Reply) -> Result<i32> {
 
 fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
     match cmd {
-        Cmd::Attach | Cmd::Daemon(_) => unreachable!("handled by main"),
+        Cmd::Attach | Cmd::Daemon(_) | Cmd::Restart => unreachable!("handled by main"),
+        Cmd::Respawn { pane } => {
+            let pane = pane_arg(pane)?;
+            c.request(Request::Respawn { pane })?;
+            Ok(0)
+        }
         Cmd::Ls { json } => {
             let Reply::List(ws) = c.request(Request::List)? else {
                 bail!("unexpected reply to ls")

@@ -25,6 +25,8 @@ pub struct Config {
     pub default_rows: u16,
     /// Scrollback kept per pane, in bytes of compact history.
     pub scrollback_bytes: usize,
+    /// Scrollback saved to disk per pane for restores, in bytes.
+    pub persist_scrollback_bytes: usize,
     pub exited_panes: ExitPolicy,
     /// Shell for `terminal` panes; default `$SHELL`, then `/bin/sh`.
     pub shell: Option<String>,
@@ -36,6 +38,7 @@ impl Default for Config {
             default_cols: 120,
             default_rows: 40,
             scrollback_bytes: 8 * 1024 * 1024,
+            persist_scrollback_bytes: 2 * 1024 * 1024,
             exited_panes: ExitPolicy::Failed,
             shell: None,
         }

@@ -158,7 +158,7 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                             let _ = server.shutdown.send(true);
                             continue;
                         }
-                        req @ (Request::NewTab { .. } | Request::Split { .. }) => {
+                        req @ (Request::NewTab { .. } | Request::Split { .. } | Request::Respawn { .. }) => {
                             let s = server.clone();
                             // Spawning a pane forks and execs; keep that off the async workers.
                             tokio::task::spawn_blocking(move || s.handle(req)).await

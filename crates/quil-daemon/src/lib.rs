@@ -10,7 +10,9 @@ mod conn;
 pub mod home;
 pub mod pane;
 pub mod persist;
+pub mod restore;
 pub mod server;
+pub mod shellinit;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -22,6 +24,13 @@ pub enum DaemonError {
     Home(#[from] home::HomeError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Snapshot(#[from] persist::PersistError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Runs the daemon in the foreground until it is stopped.
@@ -68,7 +77,27 @@ async fn serve(
     let listener =
         tokio::net::UnixListener::from_std(std_listener).map_err(DaemonError::Runtime)?;
     let (exit_tx, mut exit_rx) = tokio::sync::mpsc::unbounded_channel();
+    shellinit::install(&home_dir).map_err(|e| DaemonError::Write {
+        path: shellinit::dir(&home_dir),
+        source: e,
+    })?;
+    // A snapshot from a newer quil stops us here, before anything could overwrite it.
+    let loaded = persist::load_workspace(&home_dir)?;
     let server = server::Server::new(home_dir, config, exit_tx);
+    let restore_server = server.clone();
+    let _ = tokio::task::spawn_blocking(move || match loaded {
+        persist::Loaded::Empty => {}
+        persist::Loaded::Workspace(ws) => {
+            restore_server.restore(ws);
+        }
+        persist::Loaded::FromBackup(ws, why) => {
+            tracing::warn!("{why}; restoring from workspace.json.bak");
+            restore_server.restore(ws);
+        }
+        persist::Loaded::Unusable(why) => tracing::warn!("{why}; starting with an empty workspace"),
+    })
+    .await;
+    tokio::spawn(saver(server.clone()));
 
     let s = server.clone();
     tokio::spawn(async move {
@@ -114,12 +143,61 @@ async fn serve(
             _ = sighup.recv() => {}
         }
     }
+    // A clean stop: freeze the workspace (exits no longer close panes), save it with every
+    // pane's scrollback, then hang up the panes.
+    server
+        .stopping
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = server.shutdown.send(true);
     let s = server.clone();
-    let _ = tokio::task::spawn_blocking(move || s.stop_panes(Duration::from_millis(1500))).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        s.save(true);
+        s.stop_panes(Duration::from_millis(1500));
+    })
+    .await;
     // Give connections a moment to flush their goodbyes.
     tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(())
 }
 
 pub use quil_proto::paths::quil_home;
+
+/// Saves the workspace within 250 ms of a structural change, and every few seconds saves it
+/// again (if changed) with the scrollback of panes that printed something.
+async fn saver(server: std::sync::Arc<server::Server>) {
+    const DEBOUNCE: Duration = Duration::from_millis(250);
+    const PERIOD: Duration = Duration::from_secs(5);
+    let mut meta_rx = server.signals.meta.subscribe();
+    let mut shutdown_rx = server.shutdown.subscribe();
+    let mut due: Option<tokio::time::Instant> = None;
+    let mut tick = tokio::time::interval(PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let buffers = tokio::select! {
+            Ok(()) = meta_rx.changed() => {
+                if due.is_none() {
+                    due = Some(tokio::time::Instant::now() + DEBOUNCE);
+                }
+                continue;
+            }
+            _ = async { tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)).await }, if due.is_some() => {
+                due = None;
+                false
+            }
+            _ = tick.tick() => true,
+            _ = shutdown_rx.changed() => return,
+        };
+        if server.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let s = server.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if buffers {
+                s.save(false);
+            } else {
+                s.save_workspace_only();
+            }
+        })
+        .await;
+    }
+}

@@ -62,6 +62,8 @@ pub struct PaneShared {
     write_started: AtomicU64,
     epoch: Instant,
     pub input_blocked: AtomicBool,
+    /// Bumped on every read of output; the snapshot saver compares it to what it saved.
+    pub output_gen: AtomicU64,
 }
 
 impl PaneShared {
@@ -71,15 +73,23 @@ impl PaneShared {
     }
 }
 
-pub struct Pane {
-    pub id: PaneId,
-    pub shared: Arc<PaneShared>,
+/// The process side of a running pane.
+struct PaneIo {
     master: Mutex<Box<dyn MasterPty + Send>>,
     killer: Mutex<Box<dyn ChildKiller + Send + Sync>>,
     input: mpsc::Sender<Vec<u8>>,
+}
+
+pub struct Pane {
+    pub id: PaneId,
+    pub shared: Arc<PaneShared>,
+    /// `None` for a pane whose command could not start: it shows why and waits for a retry.
+    io: Option<PaneIo>,
     pub pid: Option<u32>,
     pub argv: Vec<String>,
     pub started: Instant,
+    /// Why the command could not start.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,9 +108,73 @@ pub struct SpawnArgs {
     pub cols: u16,
     pub rows: u16,
     pub scrollback_bytes: usize,
+    /// Fed to the terminal before the process starts: restored content.
+    pub preamble: Vec<u8>,
+}
+
+fn new_shared(cols: u16, rows: u16, scrollback_bytes: usize, preamble: &[u8]) -> Arc<PaneShared> {
+    let mut term = Terminal::new(TermConfig {
+        cols,
+        rows,
+        scrollback_bytes,
+    });
+    term.feed(preamble);
+    // Replies the emulator owes to the restored bytes are not for the new process.
+    let _ = term.take_responses();
+    let rows = term.size().1 as usize;
+    let snap = Snapshot {
+        lines: vec![Line::default(); rows],
+        row_version: vec![0; rows],
+        version: 1,
+        full_version: 1,
+        cursor: Default::default(),
+        modes: 0,
+        title: String::new(),
+    };
+    Arc::new(PaneShared {
+        state: Mutex::new(TermState { term, snap }),
+        dirty: AtomicBool::new(true),
+        alive: AtomicBool::new(true),
+        exit_status: Mutex::new(None),
+        queued_input: AtomicUsize::new(0),
+        write_started: AtomicU64::new(0),
+        epoch: Instant::now(),
+        input_blocked: AtomicBool::new(false),
+        output_gen: AtomicU64::new(1),
+    })
 }
 
 impl Pane {
+    /// A pane whose command could not start: its screen shows the restored content (if any)
+    /// and the reason, and it waits for `quil respawn`.
+    pub fn failed(args: SpawnArgs, reason: &str) -> Arc<Pane> {
+        let mut pre = args.preamble;
+        pre.extend_from_slice(
+            format!(
+                "\x1b[0;1;31mquil: cannot start {}: {reason}\x1b[0m\r\n\x1b[2mRetry with: quil respawn --pane {}\x1b[0m\r\n",
+                args.argv.join(" "),
+                args.id
+            )
+            .as_bytes(),
+        );
+        let shared = new_shared(
+            args.cols.max(2),
+            args.rows.max(1),
+            args.scrollback_bytes,
+            &pre,
+        );
+        shared.alive.store(false, Ordering::SeqCst);
+        Arc::new(Pane {
+            id: args.id,
+            shared,
+            io: None,
+            pid: None,
+            argv: args.argv,
+            started: Instant::now(),
+            error: Some(reason.to_string()),
+        })
+    }
+
     pub fn spawn(args: SpawnArgs, events: Arc<dyn PaneEvents>) -> Result<Arc<Pane>, SpawnError> {
         let program = args.argv.first().cloned().unwrap_or_default();
         let start_err = |reason: String| SpawnError::Start {
@@ -112,6 +186,9 @@ impl Pane {
                 "working directory {} does not exist",
                 args.cwd.display()
             )));
+        }
+        if program.is_empty() {
+            return Err(start_err("empty command".into()));
         }
         let size = PtySize {
             rows: args.rows.max(1),
@@ -143,40 +220,20 @@ impl Pane {
             .take_writer()
             .map_err(|e| SpawnError::Pty(e.to_string()))?;
 
-        let term = Terminal::new(TermConfig {
-            cols: size.cols,
-            rows: size.rows,
-            scrollback_bytes: args.scrollback_bytes,
-        });
-        let snap = Snapshot {
-            lines: vec![Line::default(); size.rows as usize],
-            row_version: vec![0; size.rows as usize],
-            version: 1,
-            full_version: 1,
-            cursor: Default::default(),
-            modes: 0,
-            title: String::new(),
-        };
-        let shared = Arc::new(PaneShared {
-            state: Mutex::new(TermState { term, snap }),
-            dirty: AtomicBool::new(true),
-            alive: AtomicBool::new(true),
-            exit_status: Mutex::new(None),
-            queued_input: AtomicUsize::new(0),
-            write_started: AtomicU64::new(0),
-            epoch: Instant::now(),
-            input_blocked: AtomicBool::new(false),
-        });
+        let shared = new_shared(size.cols, size.rows, args.scrollback_bytes, &args.preamble);
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
         let pane = Arc::new(Pane {
             id: args.id,
             shared: shared.clone(),
-            master: Mutex::new(pair.master),
-            killer: Mutex::new(killer),
-            input: tx.clone(),
+            io: Some(PaneIo {
+                master: Mutex::new(pair.master),
+                killer: Mutex::new(killer),
+                input: tx.clone(),
+            }),
             pid,
             argv: args.argv,
             started: Instant::now(),
+            error: None,
         });
 
         let id = args.id;
@@ -209,6 +266,12 @@ impl Pane {
         if data.is_empty() {
             return Ok(());
         }
+        let Some(io) = &self.io else {
+            return Err(format!(
+                "pane {} has no process; retry with `quil respawn --pane {}`",
+                self.id, self.id
+            ));
+        };
         if !self.shared.alive.load(Ordering::SeqCst) {
             return Err(format!("pane {} has exited", self.id));
         }
@@ -222,7 +285,7 @@ impl Pane {
                 self.id
             ));
         }
-        self.input
+        io.input
             .send(data)
             .map_err(|_| format!("pane {} has exited", self.id))
     }
@@ -252,7 +315,8 @@ impl Pane {
             st.snap.row_version = vec![st.snap.version; rows as usize];
         }
         self.shared.dirty.store(true, Ordering::SeqCst);
-        let master = self.master.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(io) = &self.io else { return Ok(()) };
+        let master = io.master.lock().unwrap_or_else(|e| e.into_inner());
         master
             .resize(PtySize {
                 rows,
@@ -273,7 +337,9 @@ impl Pane {
             // SAFETY: plain kill(2) on a process group we created.
             unsafe { libc::kill(-(pid as i32), libc::SIGHUP) };
         }
-        let _ = self.killer.lock().unwrap_or_else(|e| e.into_inner()).kill();
+        if let Some(io) = &self.io {
+            let _ = io.killer.lock().unwrap_or_else(|e| e.into_inner()).kill();
+        }
     }
 
     pub fn force_kill(&self) {
@@ -284,6 +350,27 @@ impl Pane {
                 libc::kill(pid as i32, libc::SIGKILL);
             }
         }
+    }
+
+    /// The pane's content for persisting, oldest first: up to `max_history` history lines,
+    /// then the screen down to its last non-blank row. A program on the alternate screen
+    /// contributes only the normal-screen history.
+    pub fn export_lines(&self, max_history: usize) -> Vec<Line> {
+        let st = self.shared.lock();
+        let n = st.term.scrollback_len().min(max_history);
+        let mut lines = st.term.scrollback(0, n);
+        if !st.term.is_alt_screen() {
+            let mut screen = st.term.lines();
+            while screen.last().is_some_and(|l| l.text().is_empty()) {
+                screen.pop();
+            }
+            lines.extend(screen);
+        }
+        lines
+    }
+
+    pub fn output_gen(&self) -> u64 {
+        self.shared.output_gen.load(Ordering::Relaxed)
     }
 
     pub fn is_alive(&self) -> bool {
@@ -408,6 +495,7 @@ fn reader_loop(
         if meta {
             events.meta_changed();
         }
+        shared.output_gen.fetch_add(1, Ordering::Relaxed);
         if !shared.dirty.swap(true, Ordering::SeqCst) {
             events.screen_dirty();
         }

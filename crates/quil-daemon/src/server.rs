@@ -12,7 +12,7 @@ use quil_proto::{
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -42,6 +42,9 @@ impl PaneEvents for Signals {
     }
 }
 
+/// A pane's argv and the extra environment its type needs.
+type Launch = (Vec<String>, Vec<(String, String)>);
+
 pub struct State {
     pub ws: Workspace,
     pub panes: HashMap<PaneId, Arc<Pane>>,
@@ -55,6 +58,16 @@ pub struct Server {
     started: Instant,
     pub clients: AtomicU32,
     pub shutdown: watch::Sender<bool>,
+    /// Set once a clean stop begins: exits no longer close panes, so the final snapshot keeps
+    /// them.
+    pub stopping: AtomicBool,
+    /// Serializes snapshot writes.
+    save_lock: Mutex<()>,
+    last_saved: Mutex<String>,
+    /// Output generation of each pane's last saved scrollback.
+    buffer_gens: Mutex<HashMap<PaneId, u64>>,
+    /// Panes brought back by a restore (shown as such).
+    restored: Mutex<std::collections::HashSet<PaneId>>,
 }
 
 impl Server {
@@ -80,6 +93,11 @@ impl Server {
             started: Instant::now(),
             clients: AtomicU32::new(0),
             shutdown: watch::channel(false).0,
+            stopping: AtomicBool::new(false),
+            save_lock: Mutex::new(()),
+            last_saved: Mutex::new(String::new()),
+            buffer_gens: Mutex::new(HashMap::new()),
+            restored: Mutex::new(Default::default()),
         })
     }
 
@@ -146,6 +164,10 @@ impl Server {
                     lines: st.term.scrollback(offset as usize, count),
                     total: total as u32,
                 })
+            }
+            Request::Respawn { pane } => {
+                self.respawn(pane)?;
+                Ok(Reply::Ok)
             }
             Request::Resize { pane, cols, rows } => {
                 self.pane(pane)?.resize(cols, rows)?;
@@ -259,6 +281,11 @@ impl Server {
     }
 
     pub fn workspace_info(&self) -> WorkspaceInfo {
+        let restored = self
+            .restored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let st = self.lock();
         let tabs = st
             .ws
@@ -304,6 +331,9 @@ impl Server {
                     title,
                     input_blocked: p.shared.input_blocked.load(Ordering::SeqCst),
                     state: "idle".into(),
+                    error: p.error.clone(),
+                    restored: restored.contains(&id),
+                    worktree: meta.worktree.clone(),
                 });
             }
         }
@@ -325,20 +355,14 @@ impl Server {
         }
     }
 
-    /// Resolves what to run for a spawn request: argv, cwd, type and name.
-    fn resolve(
+    /// Metadata for a new pane from a spawn request (nothing is started yet).
+    fn new_meta(
         &self,
+        id: PaneId,
         spec: &SpawnSpec,
         default_cwd: Option<PathBuf>,
-    ) -> Result<(Vec<String>, PathBuf, String, String), String> {
+    ) -> Result<PaneMeta, String> {
         let kind = spec.kind.clone().unwrap_or_else(|| "terminal".to_string());
-        let argv = if !spec.command.is_empty() {
-            spec.command.clone()
-        } else if kind == "terminal" {
-            vec![self.config.shell()]
-        } else {
-            return Err(format!("unknown pane type {kind:?} (known: terminal)"));
-        };
         let cwd = match &spec.cwd {
             Some(c) => PathBuf::from(c),
             None => default_cwd.unwrap_or_else(home_dir),
@@ -346,69 +370,120 @@ impl Server {
         if !cwd.is_dir() {
             return Err(format!("directory {} does not exist", cwd.display()));
         }
-        let name = spec.name.clone().unwrap_or_else(|| {
+        for kv in &spec.env {
+            if !kv.contains('=') {
+                return Err(format!("environment entry {kv:?} is not KEY=VALUE"));
+            }
+        }
+        let mut meta = PaneMeta {
+            id,
+            name: String::new(),
+            kind,
+            cwd,
+            command: spec.command.clone(),
+            env: spec.env.clone(),
+            cols: self.config.default_cols,
+            rows: self.config.default_rows,
+            ..Default::default()
+        };
+        let (argv, _) = self.command_for(&meta)?;
+        meta.name = spec.name.clone().unwrap_or_else(|| {
             Path::new(&argv[0])
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_else(|| kind.clone())
+                .unwrap_or_else(|| meta.kind.clone())
         });
-        Ok((argv, cwd, kind, name))
+        Ok(meta)
     }
 
-    fn spawn_pane(
+    /// What to run for a pane: its explicit command, or its type's.
+    fn command_for(&self, meta: &PaneMeta) -> Result<Launch, String> {
+        if !meta.command.is_empty() {
+            return Ok((meta.command.clone(), Vec::new()));
+        }
+        match meta.kind.as_str() {
+            "terminal" => Ok(crate::shellinit::shell_command(
+                &self.home,
+                &self.config.shell(),
+            )),
+            other => Err(format!("unknown pane type {other:?} (known: terminal)")),
+        }
+    }
+
+    fn spawn_args(
         &self,
-        id: PaneId,
+        meta: &PaneMeta,
         argv: Vec<String>,
-        cwd: &Path,
-        spec: &SpawnSpec,
-    ) -> Result<Arc<Pane>, String> {
+        extra: Vec<(String, String)>,
+        preamble: Vec<u8>,
+    ) -> SpawnArgs {
         let mut env = vec![
             ("TERM".to_string(), "xterm-256color".to_string()),
             ("COLORTERM".to_string(), "truecolor".to_string()),
             ("TERM_PROGRAM".to_string(), "quil".to_string()),
-            (quil_proto::paths::ENV_PANE_ID.to_string(), id.to_string()),
+            (
+                quil_proto::paths::ENV_PANE_ID.to_string(),
+                meta.id.to_string(),
+            ),
             (
                 quil_proto::paths::ENV_HOME.to_string(),
                 self.home.display().to_string(),
             ),
         ];
-        for kv in &spec.env {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| format!("environment entry {kv:?} is not KEY=VALUE"))?;
-            env.push((k.to_string(), v.to_string()));
+        env.extend(extra);
+        env.extend(
+            meta.env
+                .iter()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let or = |v: u16, d: u16| if v == 0 { d } else { v };
+        SpawnArgs {
+            id: meta.id,
+            argv,
+            cwd: meta.cwd.clone(),
+            env,
+            cols: or(meta.cols, self.config.default_cols),
+            rows: or(meta.rows, self.config.default_rows),
+            scrollback_bytes: self.config.scrollback_bytes,
+            preamble,
         }
-        let (cols, rows) = (self.config.default_cols, self.config.default_rows);
-        Pane::spawn(
-            SpawnArgs {
-                id,
-                argv,
-                cwd: cwd.to_path_buf(),
-                env,
-                cols,
-                rows,
-                scrollback_bytes: self.config.scrollback_bytes,
-            },
-            self.signals.clone(),
-        )
-        .map_err(|e| e.to_string())
+    }
+
+    /// Starts a pane's process. A pane that cannot start becomes a placeholder showing why
+    /// when `keep_failed` (restores never drop a pane); otherwise the error is returned.
+    fn start_pane(
+        &self,
+        meta: &PaneMeta,
+        preamble: Vec<u8>,
+        keep_failed: bool,
+    ) -> Result<Arc<Pane>, String> {
+        let (argv, extra) = match self.command_for(meta) {
+            Ok(c) => c,
+            Err(e) if keep_failed => {
+                let args = self.spawn_args(meta, meta.command.clone(), Vec::new(), preamble);
+                return Ok(Pane::failed(args, &e));
+            }
+            Err(e) => return Err(e),
+        };
+        let args = self.spawn_args(meta, argv.clone(), extra.clone(), preamble.clone());
+        match Pane::spawn(args, self.signals.clone()) {
+            Ok(p) => Ok(p),
+            Err(e) if keep_failed => {
+                tracing::warn!(pane = %meta.id, "cannot start: {e}");
+                let args = self.spawn_args(meta, argv, extra, preamble);
+                Ok(Pane::failed(args, &e.to_string()))
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     pub fn new_tab(&self, name: Option<String>, spec: SpawnSpec) -> Result<PaneId, String> {
-        let (argv, cwd, kind, pane_name) = self.resolve(&spec, None)?;
         let (pid, tid) = Self::fresh_ids(&self.lock());
-        let pane = self.spawn_pane(pid, argv, &cwd, &spec)?;
+        let meta = self.new_meta(pid, &spec, None)?;
+        let pane = self.start_pane(&meta, Vec::new(), false)?;
         let mut st = self.lock();
-        let tab_name = name.unwrap_or_else(|| pane_name.clone());
-        let meta = PaneMeta {
-            id: pid,
-            name: pane_name,
-            kind,
-            cwd,
-            command: spec.command.clone(),
-            env: spec.env.clone(),
-            ..Default::default()
-        };
+        let tab_name = name.unwrap_or_else(|| meta.name.clone());
         st.ws
             .add_tab(tid, tab_name, meta)
             .map_err(|e| e.to_string())?;
@@ -429,21 +504,13 @@ impl Server {
                 .panes
                 .get(&target)
                 .and_then(|p| p.shared.lock().term.cwd().map(PathBuf::from));
-            live.unwrap_or_else(|| meta.cwd.clone())
+            live.filter(|p| p.is_dir())
+                .unwrap_or_else(|| meta.cwd.clone())
         };
-        let (argv, cwd, kind, pane_name) = self.resolve(&spec, Some(target_cwd))?;
         let (pid, _) = Self::fresh_ids(&self.lock());
-        let pane = self.spawn_pane(pid, argv, &cwd, &spec)?;
+        let meta = self.new_meta(pid, &spec, Some(target_cwd))?;
+        let pane = self.start_pane(&meta, Vec::new(), false)?;
         let mut st = self.lock();
-        let meta = PaneMeta {
-            id: pid,
-            name: pane_name,
-            kind,
-            cwd,
-            command: spec.command.clone(),
-            env: spec.env.clone(),
-            ..Default::default()
-        };
         if let Err(e) = st.ws.split(target, dir, meta) {
             drop(st);
             pane.hangup();
@@ -455,8 +522,167 @@ impl Server {
         Ok(pid)
     }
 
+    /// Starts a pane's command again in place, keeping what its screen showed.
+    pub fn respawn(&self, id: PaneId) -> Result<(), String> {
+        let (meta, old) = {
+            let st = self.lock();
+            let meta = st
+                .ws
+                .pane(id)
+                .cloned()
+                .ok_or_else(|| format!("unknown pane {id}"))?;
+            (meta, st.panes.get(&id).cloned())
+        };
+        let mut preamble = Vec::new();
+        if let Some(old) = &old {
+            if old.is_alive() {
+                old.hangup();
+            }
+            preamble = crate::restore::preamble(&old.export_lines(10_000), "respawned");
+        }
+        let meta = self.with_live_state(meta, old.as_deref());
+        let pane = self.start_pane(&meta, preamble, false)?;
+        let mut st = self.lock();
+        if st.ws.pane(id).is_none() {
+            drop(st);
+            pane.hangup();
+            return Err(format!("pane {id} was closed meanwhile"));
+        }
+        st.panes.insert(id, pane);
+        drop(st);
+        self.changed();
+        Ok(())
+    }
+
+    /// `meta` with what the running pane knows now: live cwd and size.
+    fn with_live_state(&self, mut meta: PaneMeta, pane: Option<&Pane>) -> PaneMeta {
+        if let Some(p) = pane {
+            let st = p.shared.lock();
+            if let Some(cwd) = st.term.cwd() {
+                meta.cwd = PathBuf::from(cwd);
+            }
+            let (c, r) = st.term.size();
+            meta.cols = c;
+            meta.rows = r;
+        }
+        meta
+    }
+
+    /// The workspace as it should be saved: metadata refreshed from the live panes.
+    pub fn snapshot_workspace(&self) -> Workspace {
+        let (mut ws, panes) = {
+            let st = self.lock();
+            (st.ws.clone(), st.panes.clone())
+        };
+        for meta in ws.panes.iter_mut() {
+            *meta = self.with_live_state(meta.clone(), panes.get(&meta.id).map(|p| &**p));
+        }
+        ws
+    }
+
+    /// Brings back a saved workspace: same ids, layout and names; every pane started again
+    /// concurrently, each showing its saved content.
+    pub fn restore(&self, ws: Workspace) -> usize {
+        let started = Instant::now();
+        let metas = ws.panes.clone();
+        let panes: Vec<(PaneId, Arc<Pane>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = metas
+                .iter()
+                .map(|meta| {
+                    scope.spawn(move || {
+                        let lines =
+                            crate::persist::load_buffer(&self.home, meta.id).unwrap_or_default();
+                        let preamble =
+                            crate::restore::preamble(&lines, "restored after a daemon restart");
+                        // keep_failed: never fails.
+                        self.start_pane(meta, preamble, true).map(|p| (meta.id, p))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().ok())
+                .filter_map(Result::ok)
+                .collect()
+        });
+        let n = panes.len();
+        {
+            let mut st = self.lock();
+            st.ws = ws;
+            for (id, p) in panes {
+                st.panes.insert(id, p);
+            }
+            self.restored
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(st.panes.keys().copied());
+        }
+        tracing::info!(
+            panes = n,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "workspace restored"
+        );
+        self.changed();
+        n
+    }
+
+    /// Saves the workspace if it changed since the last save.
+    pub fn save_workspace_only(&self) {
+        let _guard = self.save_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.save_ws_locked();
+    }
+
+    fn save_ws_locked(&self) -> Workspace {
+        let ws = self.snapshot_workspace();
+        let json = serde_json::to_string(&ws).unwrap_or_default();
+        let mut last = self.last_saved.lock().unwrap_or_else(|e| e.into_inner());
+        if *last != json {
+            match crate::persist::save_workspace(&self.home, &ws) {
+                Ok(()) => *last = json,
+                Err(e) => tracing::error!(
+                    "cannot save {}: {e}",
+                    crate::persist::workspace_path(&self.home).display()
+                ),
+            }
+        }
+        ws
+    }
+
+    /// Saves the workspace (when it changed) and the scrollback of panes with new output.
+    /// `all_buffers` saves every pane's scrollback (a clean stop).
+    pub fn save(&self, all_buffers: bool) {
+        let _guard = self.save_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let ws = self.save_ws_locked();
+        let panes: Vec<Arc<Pane>> = self.lock().panes.values().cloned().collect();
+        let mut saved_gens = self.buffer_gens.lock().unwrap_or_else(|e| e.into_inner());
+        for p in &panes {
+            let gen = p.output_gen();
+            if !all_buffers && saved_gens.get(&p.id) == Some(&gen) {
+                continue;
+            }
+            let lines = p.export_lines(200_000);
+            match crate::persist::save_buffer(
+                &self.home,
+                p.id,
+                &lines,
+                self.config.persist_scrollback_bytes,
+            ) {
+                Ok(()) => {
+                    saved_gens.insert(p.id, gen);
+                }
+                Err(e) => tracing::error!(pane = %p.id, "cannot save scrollback: {e}"),
+            }
+        }
+        let ids: Vec<PaneId> = ws.panes.iter().map(|m| m.id).collect();
+        saved_gens.retain(|id, _| ids.contains(id));
+        crate::persist::prune_buffers(&self.home, &ids);
+    }
+
     /// A pane's process exited: keep it showing its status, or close it, per the config.
     pub fn on_exit(&self, pane: PaneId, status: i32) {
+        if self.stopping.load(Ordering::SeqCst) {
+            return;
+        }
         let close = match self.config.exited_panes {
             ExitPolicy::Close => true,
             ExitPolicy::Keep => false,

@@ -76,6 +76,10 @@ pub enum Request {
     KillPane {
         pane: PaneId,
     },
+    /// Starts the pane's command again (same id, same place), e.g. after it failed to start.
+    Respawn {
+        pane: PaneId,
+    },
     /// `tab` is an id, a 1-based index or a name.
     KillTab {
         tab: String,
@@ -225,6 +229,15 @@ pub struct PaneInfo {
     pub input_blocked: bool,
     /// Attention state: `idle`, `working`, `waiting`, `done`.
     pub state: String,
+    /// Why the pane's command could not start (it waits for `quil respawn`).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The pane was brought back after a daemon restart.
+    #[serde(default)]
+    pub restored: bool,
+    /// The pane runs in its own git worktree.
+    #[serde(default)]
+    pub worktree: Option<quil_model::WorktreeMeta>,
 }
 
 /// Bits of [`PaneUpdate::modes`]: terminal modes a client needs to forward input correctly.

@@ -34,7 +34,12 @@ fn scripted_session_end_to_end() {
         let p = h.pane_json(id);
         assert_eq!(p["alive"], true);
         assert_eq!(p["type"], "terminal");
-        assert_eq!(p["argv"], serde_json::json!(["/bin/bash"]));
+        // Exactly what the shell was started with: bash with quil's cwd-reporting rc file.
+        let rcfile = h.path().join("shellinit/bashrc").display().to_string();
+        assert_eq!(
+            p["argv"],
+            serde_json::json!(["/bin/bash", "--rcfile", rcfile])
+        );
         let pid = p["pid"].as_i64().expect("pid") as i32;
         assert!(pid_alive(pid), "pid {pid} of {id} is not running");
         assert_eq!(p["tab_id"], ls["tabs"][0]["id"]);

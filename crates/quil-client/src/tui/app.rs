@@ -1254,6 +1254,9 @@ pub(crate) mod tests {
             title: String::new(),
             input_blocked: false,
             state: "idle".into(),
+            error: None,
+            restored: false,
+            worktree: None,
         }
     }
 

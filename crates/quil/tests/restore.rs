@@ -1,0 +1,411 @@
+//! Restart-proof workspaces: snapshots, scrollback, live cwd, restores after a clean stop and
+//! after `kill -9`, corrupt snapshots, commands that cannot start again, `quil restart`.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+fn kill_9(h: &Home) {
+    let pid = h.daemon_pid().expect("daemon pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    eventually("the daemon to die", Duration::from_secs(5), || {
+        !pid_alive(pid)
+    });
+}
+
+/// Waits until the snapshot on disk mentions `needle` (saves are debounced).
+fn saved(h: &Home, needle: &str) {
+    let path = h.path().join("workspace.json");
+    eventually(
+        &format!("workspace.json to mention {needle:?}"),
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(&path)
+                .map(|s| s.contains(needle))
+                .unwrap_or(false)
+        },
+    );
+}
+
+fn pane_ids(ls: &serde_json::Value) -> Vec<String> {
+    ls["panes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The scenario: two tabs, a split, names, a cwd with a space, some output; kill -9;
+/// everything comes back.
+#[test]
+fn workspace_survives_kill_9() {
+    let h = Home::new();
+    let spaced = h.dir.path().join("my project");
+    std::fs::create_dir(&spaced).unwrap();
+    let a = h.new_tab(&["--name", "editor"]);
+    h.wait_for(&a, PROMPT);
+    h.ok(&[
+        "send",
+        "--pane",
+        &a,
+        "--enter",
+        &format!("cd '{}' && echo marker-before-crash", spaced.display()),
+    ]);
+    h.wait_for(&a, "^marker-before-crash$");
+    // The shell reports its cwd (OSC 7): splits start there.
+    eventually("live cwd", Duration::from_secs(10), || {
+        h.pane_json(&a)["cwd"] == spaced.to_str().unwrap()
+    });
+    let b = h
+        .ok(&["split", "--pane", &a, "--vertical"])
+        .trim()
+        .to_string();
+    assert_eq!(h.pane_json(&b)["cwd"], spaced.to_str().unwrap());
+    let c = h.new_tab(&["--name", "logs"]);
+    h.wait_for(&c, PROMPT);
+    h.ok(&["send", "--pane", &c, "--enter", "seq 1 300"]);
+    h.wait_for(&c, "^300$");
+    let before = h.ls();
+    saved(&h, &c);
+    saved(&h, "my project");
+    // Scrollback is saved every few seconds; give it one period.
+    let buf = h.path().join("buffers").join(&c);
+    eventually(
+        "pane c's scrollback on disk",
+        Duration::from_secs(15),
+        || {
+            std::fs::read(&buf)
+                .map(|b| b.windows(3).any(|w| w == b"300"))
+                .unwrap_or(false)
+        },
+    );
+    let buf_a = h.path().join("buffers").join(&a);
+    eventually(
+        "pane a's scrollback on disk",
+        Duration::from_secs(15),
+        || buf_a.exists(),
+    );
+
+    kill_9(&h);
+    let after = h.ls(); // starts the daemon, which restores
+    assert_eq!(pane_ids(&after), pane_ids(&before), "same pane ids");
+    for key in ["name", "id", "panes", "active_pane", "layout"] {
+        for i in 0..2 {
+            assert_eq!(
+                after["tabs"][i][key], before["tabs"][i][key],
+                "tab {i} {key}"
+            );
+        }
+    }
+    assert_eq!(after["active_tab"], before["active_tab"]);
+    for id in [&a, &b] {
+        let p = h.pane_json(id);
+        assert_eq!(p["cwd"], spaced.to_str().unwrap(), "{id} cwd");
+        assert_eq!(p["alive"], true);
+        assert_eq!(p["restored"], true);
+    }
+    // The earlier output is visible, marked as restored, with a live shell below it.
+    h.wait_for(&a, "^marker-before-crash$");
+    h.wait_for(&a, "^--- restored after a daemon restart ---$");
+    let history = h.ok(&["capture", "--pane", &c, "--scrollback", "1000"]);
+    assert!(
+        history.lines().any(|l| l == "1") && history.lines().any(|l| l == "300"),
+        "{history}"
+    );
+    // Live shells in the right directories.
+    h.ok(&["send", "--pane", &b, "--enter", "pwd"]);
+    h.wait_for(&b, &format!("^{}$", regex_escape(spaced.to_str().unwrap())));
+    h.ok(&["send", "--pane", &a, "--enter", "echo alive-after-restore"]);
+    h.wait_for(&a, "^alive-after-restore$");
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '/' || c == ' ' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn clean_stop_saves_a_final_snapshot_and_restores_on_start() {
+    let h = Home::new();
+    let a = h.new_tab(&["--name", "one"]);
+    h.wait_for(&a, PROMPT);
+    h.ok(&[
+        "send",
+        "--pane",
+        &a,
+        "--enter",
+        "echo said-just-before-stop",
+    ]);
+    h.wait_for(&a, "^said-just-before-stop$");
+    // Stop at once: the final snapshot must hold the latest output, not a periodic one.
+    h.ok(&["daemon", "stop"]);
+    let json = std::fs::read_to_string(h.path().join("workspace.json")).unwrap();
+    let snap: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(snap["version"], 1);
+    assert_eq!(snap["tabs"][0]["name"], "one");
+    assert_eq!(snap["panes"][0]["id"], a);
+    assert_eq!(snap["panes"][0]["type"], "terminal");
+    h.ok(&["daemon", "start"]);
+    h.wait_for(&a, "^said-just-before-stop$");
+    assert_eq!(h.pane_json(&a)["restored"], true);
+}
+
+#[test]
+fn corrupt_snapshot_restores_from_backup() {
+    let h = Home::new();
+    let a = h.new_tab(&["--name", "first"]);
+    saved(&h, &a);
+    let b = h.new_tab(&["--name", "second"]);
+    saved(&h, &b);
+    h.ok(&["daemon", "stop"]);
+    assert!(h.path().join("workspace.json.bak").exists());
+    std::fs::write(
+        h.path().join("workspace.json"),
+        "{\"version\": 1, \"tabs\": [{",
+    )
+    .unwrap();
+    let ls = h.ls();
+    let ids = pane_ids(&ls);
+    assert!(ids.contains(&a), "{ls}");
+    let log = std::fs::read_to_string(h.path().join("quild.log")).unwrap();
+    assert!(
+        log.contains("corrupt") && log.contains("workspace.json.bak"),
+        "{log}"
+    );
+}
+
+#[test]
+fn future_snapshot_version_is_refused_not_overwritten() {
+    let h = Home::new();
+    std::fs::create_dir_all(h.path()).unwrap();
+    let future = "{\"version\": 42, \"tabs\": []}";
+    std::fs::write(h.path().join("workspace.json"), future).unwrap();
+    let err = h.fails(&["ls"]);
+    assert!(
+        err.contains("version 42") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.path().join("workspace.json")).unwrap(),
+        future
+    );
+}
+
+#[test]
+fn pane_that_cannot_start_again_shows_why_and_can_be_retried() {
+    let h = Home::new();
+    let gone = h.dir.path().join("soon gone");
+    std::fs::create_dir(&gone).unwrap();
+    let p = h.new_tab(&["--cwd", gone.to_str().unwrap()]);
+    h.wait_for(&p, PROMPT);
+    let keep = h.new_tab(&[]);
+    saved(&h, &keep);
+    h.ok(&["daemon", "stop"]);
+    std::fs::remove_dir(&gone).unwrap();
+    let ls = h.ls();
+    assert_eq!(pane_ids(&ls).len(), 2, "the failed pane is not dropped");
+    let pj = h.pane_json(&p);
+    assert_eq!(pj["alive"], false);
+    let why = pj["error"].as_str().expect("an error");
+    assert!(
+        why.contains("soon gone") && why.contains("does not exist"),
+        "{why}"
+    );
+    h.wait_for(&p, "cannot start");
+    h.wait_for(&p, &format!("quil respawn --pane {p}"));
+    let err = h.fails(&["send", "--pane", &p, "x"]);
+    assert!(err.contains("respawn"), "{err}");
+    // Retry once the directory is back.
+    std::fs::create_dir(&gone).unwrap();
+    h.ok(&["respawn", "--pane", &p]);
+    h.ok(&["send", "--pane", &p, "--enter", "echo retried"]);
+    h.wait_for(&p, "^retried$");
+    assert!(h.pane_json(&p)["error"].is_null());
+}
+
+#[test]
+fn removed_panes_lose_their_buffers_and_commands_rerun() {
+    let h = Home::new();
+    let a = h.new_tab(&[]);
+    let cmd = h.new_tab(&["--", "sh", "-c", "echo ran-$$; exec sleep 600"]);
+    h.wait_for(&cmd, "^ran-");
+    h.ok(&["daemon", "stop"]);
+    assert!(h.path().join("buffers").join(&a).exists());
+    h.ok(&["daemon", "start"]);
+    // A command pane reruns its command.
+    assert_eq!(
+        h.pane_json(&cmd)["argv"],
+        serde_json::json!(["sh", "-c", "echo ran-$$; exec sleep 600"])
+    );
+    eventually("the command to run again", Duration::from_secs(10), || {
+        h.capture(&cmd)
+            .lines()
+            .filter(|l| l.starts_with("ran-"))
+            .count()
+            == 2
+    });
+    h.ok(&["kill-pane", &a]);
+    eventually("a's buffer to be deleted", Duration::from_secs(15), || {
+        !h.path().join("buffers").join(&a).exists()
+    });
+}
+
+#[test]
+fn alternate_screen_programs_restore_only_normal_history() {
+    let h = Home::new();
+    let p = h.new_tab(&[]);
+    h.wait_for(&p, PROMPT);
+    h.ok(&[
+        "send",
+        "--pane",
+        &p,
+        "--enter",
+        "echo normal-line; printf '\\033[?1049h\\033[HALT-SCREEN-CONTENT'; sleep 600",
+    ]);
+    h.wait_for(&p, "ALT-SCREEN-CONTENT");
+    h.ok(&["daemon", "stop"]);
+    h.ok(&["daemon", "start"]);
+    let all = h.ok(&["capture", "--pane", &p, "--scrollback", "500"]);
+    assert!(!all.contains("ALT-SCREEN-CONTENT"), "{all}");
+    h.wait_for(&p, "restored after a daemon restart");
+}
+
+#[test]
+fn quil_restart_stops_and_restores() {
+    let h = Home::new();
+    let a = h.new_tab(&["--name", "kept"]);
+    h.wait_for(&a, PROMPT);
+    let old = h.daemon_pid().unwrap();
+    let out = h.ok(&["restart"]);
+    assert!(out.contains("restarted"), "{out}");
+    let new = h.daemon_pid().unwrap();
+    assert_ne!(old, new);
+    assert!(!pid_alive(old));
+    assert_eq!(h.ls()["tabs"][0]["name"], "kept");
+    h.ok(&["send", "--pane", &a, "--enter", "echo after-restart"]);
+    h.wait_for(&a, "^after-restart$");
+}
+
+#[test]
+fn zsh_reports_its_cwd_too() {
+    let Some(zsh) = ["/usr/bin/zsh", "/bin/zsh"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        panic!("zsh is required for this test (scripts/test.sh installs it)");
+    };
+    let h = Home::new();
+    std::fs::write(
+        h.user_home().join(".zshrc"),
+        "PS1='zsh-ready%# '\necho user-zshrc-loaded\n",
+    )
+    .unwrap();
+    let dir = h.dir.path().join("z dir");
+    std::fs::create_dir(&dir).unwrap();
+    let p = h.cmd(&["new-tab"]).env("SHELL", zsh).output().unwrap();
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    let p = String::from_utf8_lossy(&p.stdout).trim().to_string();
+    h.wait_for(&p, "user-zshrc-loaded");
+    h.wait_for(&p, "zsh-ready");
+    h.ok(&[
+        "send",
+        "--pane",
+        &p,
+        "--enter",
+        &format!("cd '{}'", dir.display()),
+    ]);
+    eventually("zsh cwd", Duration::from_secs(10), || {
+        h.pane_json(&p)["cwd"] == dir.to_str().unwrap()
+    });
+}
+
+/// Loops `kill -9` at random moments during heavy output and layout churn; every start must
+/// restore a valid workspace. `QUIL_STRESS=N` (or `scripts/stress.sh --stress`) for N rounds.
+#[test]
+fn kill_9_during_churn_always_restores_a_valid_workspace() {
+    let rounds: u32 = std::env::var("QUIL_STRESS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let h = Home::new();
+    let first = h.new_tab(&["--", "sh", "-c", "while :; do seq 1 5000; done"]);
+    let mut known = vec![first.clone()];
+    let mut seed = std::process::id() as u64;
+    let mut rand = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for round in 0..rounds {
+        // Churn: splits, new tabs, kills, with output flowing.
+        for _ in 0..3 {
+            let ls = h.ls();
+            let ids = pane_ids(&ls);
+            match rand(3) {
+                0 if !ids.is_empty() => {
+                    let target = &ids[rand(ids.len() as u64) as usize];
+                    let dir = if rand(2) == 0 {
+                        "--horizontal"
+                    } else {
+                        "--vertical"
+                    };
+                    let out = h.run(&[
+                        "split",
+                        "--pane",
+                        target,
+                        dir,
+                        "--",
+                        "sh",
+                        "-c",
+                        "seq 1 100000; exec sleep 600",
+                    ]);
+                    if out.status.success() {
+                        known.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+                    }
+                }
+                1 if ids.len() > 1 => {
+                    let target = &ids[rand(ids.len() as u64) as usize];
+                    let _ = h.run(&["kill-pane", target]);
+                }
+                _ => {
+                    let out = h.run(&["new-tab", "--", "sh", "-c", "while :; do echo churn; done"]);
+                    assert!(out.status.success());
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(rand(400)));
+        kill_9(&h);
+        // Restart: the snapshot is valid JSON with a consistent workspace, and it loads.
+        let ls = h.ls();
+        let tabs = ls["tabs"].as_array().unwrap();
+        let ids = pane_ids(&ls);
+        for t in tabs {
+            for p in t["panes"].as_array().unwrap() {
+                assert!(
+                    ids.contains(&p.as_str().unwrap().to_string()),
+                    "round {round}: {ls}"
+                );
+            }
+        }
+        let log = std::fs::read_to_string(h.path().join("quild.log")).unwrap();
+        assert!(
+            !log.contains("starting with an empty workspace"),
+            "round {round}: snapshot lost\n{log}"
+        );
+        assert!(!ids.is_empty(), "round {round}: panes lost");
+    }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# kill -9 the daemon at random moments during heavy output and layout churn, and check that
+# every start restores a valid workspace. The default is a short run (as in CI);
+# `--stress` runs 100 rounds, `--rounds N` any number.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=3
+while (($#)); do
+  case "$1" in
+    --stress) rounds=100 ;;
+    --rounds) rounds="$2"; shift ;;
+    *) echo "usage: scripts/stress.sh [--stress | --rounds N]" >&2; exit 2 ;;
+  esac
+  shift
+done
+QUIL_STRESS="$rounds" cargo test -p quil --test restore --locked -- --exact \
+  kill_9_during_churn_always_restores_a_valid_workspace --nocapture
