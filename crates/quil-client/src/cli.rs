@@ -111,6 +111,9 @@ pub enum Cmd {
     },
     /// Restart the daemon: stop it (asking, then SIGTERM, then SIGKILL), start it, restore.
     Restart,
+    /// Keep or discard what a pane did in its git worktree.
+    #[command(subcommand)]
+    Worktree(WorktreeCmd),
     /// Kill a tab and its panes (id, 1-based index or name).
     KillTab { tab: String },
 }
@@ -123,9 +126,33 @@ pub struct SpawnArgs {
     /// Working directory (default: the current directory).
     #[arg(long)]
     cwd: Option<PathBuf>,
+    /// Run the pane in its own new git worktree of the repository at the cwd.
+    #[arg(long)]
+    worktree: bool,
     /// Command and arguments, after `--`.
     #[arg(last = true)]
     command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorktreeCmd {
+    /// Everything the pane changed against its base commit, new files included.
+    Diff {
+        #[arg(long)]
+        pane: Option<String>,
+        #[arg(long)]
+        stat: bool,
+    },
+    /// Apply the changes to the main tree as a staged patch; remove the worktree and the pane.
+    Keep {
+        #[arg(long)]
+        pane: Option<String>,
+    },
+    /// Remove the worktree, its branch and the pane; the main tree is untouched.
+    Discard {
+        #[arg(long)]
+        pane: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -340,6 +367,7 @@ fn spawn_spec(a: SpawnArgs, here: bool) -> Result<SpawnSpec> {
         command: a.command,
         name: None,
         env: Vec::new(),
+        worktree: a.worktree,
     })
 }
 
@@ -356,6 +384,20 @@ fn print_pane(reply: Reply) -> Result<i32> {
 fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
     match cmd {
         Cmd::Attach | Cmd::Daemon(_) | Cmd::Restart => unreachable!("handled by main"),
+        Cmd::Worktree(cmd) => {
+            let (pane, op) = match cmd {
+                WorktreeCmd::Diff { pane, stat } => (pane, quil_proto::WorktreeOp::Diff { stat }),
+                WorktreeCmd::Keep { pane } => (pane, quil_proto::WorktreeOp::Keep),
+                WorktreeCmd::Discard { pane } => (pane, quil_proto::WorktreeOp::Discard),
+            };
+            let pane = pane_arg(pane)?;
+            if let Reply::Text(lines) = c.request(Request::Worktree { pane, op })? {
+                for l in lines {
+                    println!("{l}");
+                }
+            }
+            Ok(0)
+        }
         Cmd::Respawn { pane } => {
             let pane = pane_arg(pane)?;
             c.request(Request::Respawn { pane })?;

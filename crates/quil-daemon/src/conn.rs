@@ -158,9 +158,13 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                             let _ = server.shutdown.send(true);
                             continue;
                         }
-                        req @ (Request::NewTab { .. } | Request::Split { .. } | Request::Respawn { .. }) => {
+                        req @ (Request::NewTab { .. }
+                        | Request::Split { .. }
+                        | Request::Respawn { .. }
+                        | Request::Worktree { .. }) => {
                             let s = server.clone();
-                            // Spawning a pane forks and execs; keep that off the async workers.
+                            // Spawning a pane forks and execs, worktree operations run git: keep
+                            // them off the async workers.
                             tokio::task::spawn_blocking(move || s.handle(req)).await
                                 .unwrap_or_else(|e| Err(format!("internal error: {e}")))
                         }

@@ -165,6 +165,7 @@ impl Server {
                     total: total as u32,
                 })
             }
+            Request::Worktree { pane, op } => self.worktree(pane, op),
             Request::Respawn { pane } => {
                 self.respawn(pane)?;
                 Ok(Reply::Ok)
@@ -387,6 +388,17 @@ impl Server {
             ..Default::default()
         };
         let (argv, _) = self.command_for(&meta)?;
+        if spec.worktree {
+            let wt = quil_worktree::create(&meta.cwd, &meta.kind).map_err(|e| e.to_string())?;
+            tracing::info!(pane = %id, path = %wt.path.display(), branch = %wt.branch, "worktree created");
+            meta.cwd = wt.path.clone();
+            meta.worktree = Some(quil_model::WorktreeMeta {
+                repo: wt.repo,
+                path: wt.path,
+                branch: wt.branch,
+                base: wt.base,
+            });
+        }
         meta.name = spec.name.clone().unwrap_or_else(|| {
             Path::new(&argv[0])
                 .file_name()
@@ -481,7 +493,9 @@ impl Server {
     pub fn new_tab(&self, name: Option<String>, spec: SpawnSpec) -> Result<PaneId, String> {
         let (pid, tid) = Self::fresh_ids(&self.lock());
         let meta = self.new_meta(pid, &spec, None)?;
-        let pane = self.start_pane(&meta, Vec::new(), false)?;
+        let pane = self
+            .start_pane(&meta, Vec::new(), false)
+            .inspect_err(|_| discard_worktree(&meta))?;
         let mut st = self.lock();
         let tab_name = name.unwrap_or_else(|| meta.name.clone());
         st.ws
@@ -509,7 +523,9 @@ impl Server {
         };
         let (pid, _) = Self::fresh_ids(&self.lock());
         let meta = self.new_meta(pid, &spec, Some(target_cwd))?;
-        let pane = self.start_pane(&meta, Vec::new(), false)?;
+        let pane = self
+            .start_pane(&meta, Vec::new(), false)
+            .inspect_err(|_| discard_worktree(&meta))?;
         let mut st = self.lock();
         if let Err(e) = st.ws.split(target, dir, meta) {
             drop(st);
@@ -520,6 +536,61 @@ impl Server {
         drop(st);
         self.changed();
         Ok(pid)
+    }
+
+    fn worktree(&self, id: PaneId, op: quil_proto::WorktreeOp) -> Result<Reply, String> {
+        let wt = {
+            let st = self.lock();
+            let meta = st.ws.pane(id).ok_or_else(|| format!("unknown pane {id}"))?;
+            let w = meta
+                .worktree
+                .clone()
+                .ok_or_else(|| format!("pane {id} has no worktree"))?;
+            quil_worktree::Worktree {
+                repo: w.repo,
+                path: w.path,
+                branch: w.branch,
+                base: w.base,
+            }
+        };
+        match op {
+            quil_proto::WorktreeOp::Diff { stat } => {
+                let text = quil_worktree::diff(&wt, stat).map_err(|e| e.to_string())?;
+                Ok(Reply::Text(text.lines().map(str::to_string).collect()))
+            }
+            quil_proto::WorktreeOp::Keep => {
+                // Keep first: if the patch does not apply, nothing changes, the pane included.
+                quil_worktree::keep(&wt).map_err(|e| e.to_string())?;
+                self.close_pane(id);
+                Ok(Reply::Ok)
+            }
+            quil_proto::WorktreeOp::Discard => {
+                // Stop the pane first, so nothing writes into the tree being removed.
+                self.close_pane(id);
+                quil_worktree::discard(&wt).map_err(|e| e.to_string())?;
+                Ok(Reply::Ok)
+            }
+        }
+    }
+
+    /// Removes a pane from the workspace and stops its process, waiting briefly for it to go.
+    fn close_pane(&self, id: PaneId) {
+        let p = {
+            let mut st = self.lock();
+            let _ = st.ws.remove_pane(id);
+            st.panes.remove(&id)
+        };
+        if let Some(p) = p {
+            p.hangup();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while p.is_alive() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if p.is_alive() {
+                p.force_kill();
+            }
+        }
+        self.changed();
     }
 
     /// Starts a pane's command again in place, keeping what its screen showed.
@@ -724,6 +795,21 @@ impl Server {
         for p in panes.iter().filter(|p| p.is_alive()) {
             tracing::warn!(pane = %p.id, "pane did not exit after SIGHUP; killing it");
             p.force_kill();
+        }
+    }
+}
+
+/// Undoes a worktree created for a pane that then failed to start.
+fn discard_worktree(meta: &PaneMeta) {
+    if let Some(w) = &meta.worktree {
+        let wt = quil_worktree::Worktree {
+            repo: w.repo.clone(),
+            path: w.path.clone(),
+            branch: w.branch.clone(),
+            base: w.base.clone(),
+        };
+        if let Err(e) = quil_worktree::discard(&wt) {
+            tracing::warn!("cannot remove the worktree of a pane that failed to start: {e}");
         }
     }
 }

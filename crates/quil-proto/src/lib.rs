@@ -34,6 +34,8 @@ pub struct SpawnSpec {
     pub name: Option<String>,
     /// Extra environment, `KEY=VALUE`.
     pub env: Vec<String>,
+    /// Run the pane in its own new git worktree of the repository at `cwd`.
+    pub worktree: bool,
 }
 
 /// A request from a client. Each carries an id echoed in its [`ServerMsg::Reply`].
@@ -79,6 +81,11 @@ pub enum Request {
     /// Starts the pane's command again (same id, same place), e.g. after it failed to start.
     Respawn {
         pane: PaneId,
+    },
+    /// Acts on a pane's git worktree.
+    Worktree {
+        pane: PaneId,
+        op: WorktreeOp,
     },
     /// `tab` is an id, a 1-based index or a name.
     KillTab {
@@ -142,6 +149,17 @@ pub enum Reply {
         total: u32,
     },
     PaneTypes(Vec<PaneTypeInfo>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WorktreeOp {
+    /// Everything the pane changed against its base commit (`Reply::Text`).
+    Diff { stat: bool },
+    /// Apply the changes to the main tree as a staged patch, then remove the worktree, its
+    /// branch and the pane.
+    Keep,
+    /// Remove the worktree, its branch and the pane; the main tree is untouched.
+    Discard,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

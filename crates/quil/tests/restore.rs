@@ -125,18 +125,6 @@ fn workspace_survives_kill_9() {
     h.wait_for(&a, "^alive-after-restore$");
 }
 
-fn regex_escape(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '/' || c == ' ' {
-                c.to_string()
-            } else {
-                format!("\\{c}")
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn clean_stop_saves_a_final_snapshot_and_restores_on_start() {
     let h = Home::new();

@@ -158,3 +158,16 @@ pub fn exists(p: &Path) -> bool {
 
 /// The end of a bash prompt, for a user or root.
 pub const PROMPT: &str = r"[$#]$";
+
+/// `s` as a regex matching itself (paths in `wait_for`).
+pub fn regex_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '/' || c == ' ' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
