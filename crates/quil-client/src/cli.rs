@@ -114,6 +114,9 @@ pub enum Cmd {
     /// Keep or discard what a pane did in its git worktree.
     #[command(subcommand)]
     Worktree(WorktreeCmd),
+    /// Pane types (TOML plugins): list them, or check plugin files.
+    #[command(subcommand)]
+    Plugin(PluginCmd),
     /// Kill a tab and its panes (id, 1-based index or name).
     KillTab { tab: String },
 }
@@ -129,9 +132,26 @@ pub struct SpawnArgs {
     /// Run the pane in its own new git worktree of the repository at the cwd.
     #[arg(long)]
     worktree: bool,
+    /// Turn a pane type's toggle on (`NAME`) or set it (`NAME=on|off`).
+    #[arg(long = "toggle", value_name = "NAME[=on|off]")]
+    toggles: Vec<String>,
+    /// Fill a pane type's form field, e.g. `--field target=me@host` for ssh.
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    fields: Vec<String>,
     /// Command and arguments, after `--`.
     #[arg(last = true)]
     command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCmd {
+    /// Each pane type with its source file and whether its binary is on PATH.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check plugin files (default: every file in $QUIL_HOME/plugins); exits 1 on any error.
+    Validate { files: Vec<PathBuf> },
 }
 
 #[derive(Subcommand, Debug)]
@@ -175,6 +195,8 @@ pub fn main(cli: Cli) -> Result<i32> {
         None | Some(Cmd::Attach) => attach(&home, cli.force),
         Some(Cmd::Daemon(cmd)) => daemon(&home, cmd),
         Some(Cmd::Restart) => restart(&home),
+        // Validation reads files only: it works without (and never starts) a daemon.
+        Some(Cmd::Plugin(PluginCmd::Validate { files })) => validate_plugins(&home, files),
         Some(cmd) => {
             let mut client = launch::connect_or_start(&home)?;
             run(&mut client, cmd)
@@ -264,6 +286,38 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
             Err(e) => Err(e.into()),
         },
     }
+}
+
+fn validate_plugins(home: &Path, files: Vec<PathBuf>) -> Result<i32> {
+    let files = if files.is_empty() {
+        let dir = home.join("plugins");
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        v.sort();
+        v
+    } else {
+        files
+    };
+    let mut errors = 0;
+    for f in &files {
+        match quil_plugin::parse_file(f) {
+            Ok(p) => println!("{}: ok ({})", f.display(), p.name),
+            Err(diags) => {
+                for d in &diags {
+                    errors += usize::from(d.is_error());
+                    eprintln!("{d}");
+                }
+                if diags.iter().all(|d| !d.is_error()) {
+                    println!("{}: ok", f.display());
+                }
+            }
+        }
+    }
+    Ok(if errors > 0 { 1 } else { 0 })
 }
 
 /// Waits until `pid` is gone; false on timeout.
@@ -368,7 +422,30 @@ fn spawn_spec(a: SpawnArgs, here: bool) -> Result<SpawnSpec> {
         name: None,
         env: Vec::new(),
         worktree: a.worktree,
+        toggles: a
+            .toggles
+            .iter()
+            .map(|t| parse_toggle(t))
+            .collect::<Result<_>>()?,
+        fields: a
+            .fields
+            .iter()
+            .map(|f| {
+                f.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .ok_or_else(|| anyhow!("--field {f:?} is not NAME=VALUE"))
+            })
+            .collect::<Result<_>>()?,
     })
+}
+
+fn parse_toggle(t: &str) -> Result<(String, bool)> {
+    match t.split_once('=') {
+        None => Ok((t.to_string(), true)),
+        Some((k, "on" | "true" | "1")) => Ok((k.to_string(), true)),
+        Some((k, "off" | "false" | "0")) => Ok((k.to_string(), false)),
+        Some(_) => bail!("--toggle {t:?}: expected NAME, NAME=on or NAME=off"),
+    }
 }
 
 fn print_pane(reply: Reply) -> Result<i32> {
@@ -384,6 +461,24 @@ fn print_pane(reply: Reply) -> Result<i32> {
 fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
     match cmd {
         Cmd::Attach | Cmd::Daemon(_) | Cmd::Restart => unreachable!("handled by main"),
+        Cmd::Plugin(PluginCmd::Validate { .. }) => unreachable!("handled by main"),
+        Cmd::Plugin(PluginCmd::List { json }) => {
+            let Reply::PaneTypes(types) = c.request(Request::PaneTypes)? else {
+                bail!("unexpected reply")
+            };
+            if json {
+                println!("{}", serde_json::to_string(&types)?);
+            } else {
+                for t in &types {
+                    let avail = if t.available { "available" } else { "missing" };
+                    println!(
+                        "{:<14} {:<9} {:<10} {}",
+                        t.name, t.category, avail, t.source
+                    );
+                }
+            }
+            Ok(0)
+        }
         Cmd::Worktree(cmd) => {
             let (pane, op) = match cmd {
                 WorktreeCmd::Diff { pane, stat } => (pane, quil_proto::WorktreeOp::Diff { stat }),

@@ -50,13 +50,36 @@ pub fn daemon_binary() -> Result<PathBuf, LaunchError> {
 
 /// Connects to the daemon, starting it first when none is running.
 pub fn connect_or_start(home: &Path) -> Result<Client, LaunchError> {
-    match Client::connect(home) {
-        Ok(c) => Ok(c),
-        Err(ClientError::NotRunning { .. }) => {
-            start(home)?;
-            Ok(Client::connect(home)?)
+    // A daemon killed a moment ago can still hold its socket while its last threads exit: the
+    // connection is then reset. That is a daemon going away, so wait for it and carry on.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match Client::connect(home) {
+            Ok(c) => return Ok(c),
+            Err(ClientError::NotRunning { .. }) => {
+                start(home)?;
+                return Ok(Client::connect(home)?);
+            }
+            Err(e) if is_dying(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => Err(e.into()),
+    }
+}
+
+/// The peer vanished mid-handshake: a daemon that is exiting.
+fn is_dying(e: &ClientError) -> bool {
+    use quil_proto::ProtoError;
+    match e {
+        ClientError::Closed | ClientError::Proto(ProtoError::Truncated) => true,
+        ClientError::Proto(ProtoError::Io(io)) => matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::UnexpectedEof
+        ),
+        _ => false,
     }
 }
 

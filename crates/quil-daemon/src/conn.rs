@@ -201,26 +201,28 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                 out.send(&ServerMsg::Bye("the quil daemon is shutting down".into()));
                 break Ok(());
             }
-            _ = async { sleep_until(frame_due.unwrap_or_else(Instant::now)).await }, if frame_due.is_some() => {
-                frame_due = None;
-                if out.congested() {
-                    // Skip this frame; the next one carries every row changed meanwhile.
-                    frame_due = Some(Instant::now() + FRAME_INTERVAL);
-                    continue;
-                }
-                last_frame = Instant::now();
-                if meta_due {
-                    meta_due = false;
-                    let info = server.workspace_info();
-                    out.send(&ServerMsg::Workspace(info));
-                }
-                for pane in &view {
-                    let Ok(p) = server.pane(*pane) else { continue };
-                    let since = versions.get(pane).copied().unwrap_or(0);
-                    if let Some(update) = p.update_since(since) {
-                        versions.insert(*pane, update.version);
-                        out.send(&ServerMsg::PaneUpdate(update));
-                    }
+            // Only for deadlines in the future; a due frame is sent below without a timer
+            // (tokio's timer has 1 ms granularity, which would add to every keystroke's echo).
+            _ = async { sleep_until(frame_due.unwrap_or_else(Instant::now)).await }, if frame_due.is_some() => {}
+        }
+        if frame_due.is_some_and(|due| due <= Instant::now()) {
+            frame_due = None;
+            if out.congested() {
+                // Skip this frame; the next one carries every row changed meanwhile.
+                frame_due = Some(Instant::now() + FRAME_INTERVAL);
+                continue;
+            }
+            last_frame = Instant::now();
+            if meta_due {
+                meta_due = false;
+                out.send(&ServerMsg::Workspace(server.workspace_info()));
+            }
+            for pane in &view {
+                let Ok(p) = server.pane(*pane) else { continue };
+                let since = versions.get(pane).copied().unwrap_or(0);
+                if let Some(update) = p.update_since(since) {
+                    versions.insert(*pane, update.version);
+                    out.send(&ServerMsg::PaneUpdate(update));
                 }
             }
         }

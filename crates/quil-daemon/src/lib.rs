@@ -10,6 +10,7 @@ mod conn;
 pub mod home;
 pub mod pane;
 pub mod persist;
+pub mod plugins;
 pub mod restore;
 pub mod server;
 pub mod shellinit;
@@ -35,9 +36,13 @@ pub enum DaemonError {
 
 /// Runs the daemon in the foreground until it is stopped.
 pub fn run(home_dir: PathBuf) -> Result<(), DaemonError> {
+    tune_allocator();
     home::ensure_home(&home_dir)?;
     let log = home::open_log(&home_dir)?;
     let (instance, std_listener) = home::claim(&home_dir)?;
+    // From here on, anything written to stderr (panics included) belongs in the log: whoever
+    // started us in the background stops reading our stderr once we are up.
+    redirect_stderr(&log);
     let _ = tracing_subscriber::fmt()
         .with_writer(std::sync::Mutex::new(log))
         .with_ansi(false)
@@ -84,6 +89,8 @@ async fn serve(
     // A snapshot from a newer quil stops us here, before anything could overwrite it.
     let loaded = persist::load_workspace(&home_dir)?;
     let server = server::Server::new(home_dir, config, exit_tx);
+    plugins::load(&server);
+    let _plugin_watcher = plugins::watch(server.clone());
     let restore_server = server.clone();
     let _ = tokio::task::spawn_blocking(move || match loaded {
         persist::Loaded::Empty => {}
@@ -109,9 +116,14 @@ async fn serve(
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut n: u32 = 0;
         loop {
             tick.tick().await;
             s.housekeeping();
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(20) {
+                release_free_memory();
+            }
         }
     });
 
@@ -199,5 +211,34 @@ async fn saver(server: std::sync::Arc<server::Server>) {
             }
         })
         .await;
+    }
+}
+
+/// Two pane threads per pane would otherwise give glibc a malloc arena per thread, each holding
+/// on to freed memory: a few arenas keep the idle daemon small.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator parameters; called before other threads start.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// Hands memory freed after bursts of output (alacritty's spare rows) back to the OS.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim is thread-safe and only releases free heap pages.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+fn redirect_stderr(log: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: isatty/dup2 on descriptors we own; fd 2 is replaced atomically.
+    unsafe {
+        if libc::isatty(2) == 0 {
+            libc::dup2(log.as_raw_fd(), 2);
+        }
     }
 }

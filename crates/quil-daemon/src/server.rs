@@ -68,6 +68,8 @@ pub struct Server {
     buffer_gens: Mutex<HashMap<PaneId, u64>>,
     /// Panes brought back by a restore (shown as such).
     restored: Mutex<std::collections::HashSet<PaneId>>,
+    /// Pane types: the embedded defaults plus `$QUIL_HOME/plugins/`, reloaded on change.
+    plugins: std::sync::RwLock<quil_plugin::Registry>,
 }
 
 impl Server {
@@ -98,6 +100,7 @@ impl Server {
             last_saved: Mutex::new(String::new()),
             buffer_gens: Mutex::new(HashMap::new()),
             restored: Mutex::new(Default::default()),
+            plugins: std::sync::RwLock::new(quil_plugin::Registry::default()),
         })
     }
 
@@ -111,6 +114,11 @@ impl Server {
             .get(&id)
             .cloned()
             .ok_or_else(|| format!("unknown pane {id}"))
+    }
+
+    /// Tells attached clients that something they show changed.
+    pub fn signals_meta(&self) {
+        self.changed();
     }
 
     fn changed(&self) {
@@ -256,14 +264,7 @@ impl Server {
                 self.changed();
                 Ok(Reply::Ok)
             }
-            Request::PaneTypes => Ok(Reply::PaneTypes(vec![PaneTypeInfo {
-                name: "terminal".into(),
-                display_name: "Terminal".into(),
-                category: "terminal".into(),
-                description: "Your login shell".into(),
-                available: true,
-                source: "embedded".into(),
-            }])),
+            Request::PaneTypes => Ok(Reply::PaneTypes(self.pane_types())),
             // Handled by the connection (they concern the client, not the workspace).
             Request::Attach | Request::View { .. } | Request::Shutdown => Ok(Reply::Ok),
         }
@@ -356,14 +357,14 @@ impl Server {
         }
     }
 
-    /// Metadata for a new pane from a spawn request (nothing is started yet).
+    /// Metadata for a new pane from a spawn request (nothing is started yet). Checks the pane
+    /// type exists, its binary is installed and its arguments resolve.
     fn new_meta(
         &self,
         id: PaneId,
         spec: &SpawnSpec,
         default_cwd: Option<PathBuf>,
     ) -> Result<PaneMeta, String> {
-        let kind = spec.kind.clone().unwrap_or_else(|| "terminal".to_string());
         let cwd = match &spec.cwd {
             Some(c) => PathBuf::from(c),
             None => default_cwd.unwrap_or_else(home_dir),
@@ -378,16 +379,32 @@ impl Server {
         }
         let mut meta = PaneMeta {
             id,
-            name: String::new(),
-            kind,
             cwd,
-            command: spec.command.clone(),
             env: spec.env.clone(),
             cols: self.config.default_cols,
             rows: self.config.default_rows,
             ..Default::default()
         };
-        let (argv, _) = self.command_for(&meta)?;
+        match &spec.kind {
+            // A bare command: run exactly that.
+            None if !spec.command.is_empty() => {
+                meta.kind = "terminal".into();
+                meta.command = spec.command.clone();
+            }
+            kind => {
+                let kind = kind.clone().unwrap_or_else(|| "terminal".into());
+                let plugin = self.plugin(&kind)?;
+                if !plugin.available() {
+                    return Err(plugin.missing_binary_error());
+                }
+                meta.kind = kind;
+                meta.extra_args = spec.command.clone();
+                meta.toggles = spec.toggles.iter().cloned().collect();
+                meta.fields = spec.fields.iter().cloned().collect();
+                meta.plugin_state = plugin.initial_state();
+            }
+        }
+        let (argv, _) = self.command_for(&meta, quil_plugin::Mode::Start)?;
         if spec.worktree {
             let wt = quil_worktree::create(&meta.cwd, &meta.kind).map_err(|e| e.to_string())?;
             tracing::info!(pane = %id, path = %wt.path.display(), branch = %wt.branch, "worktree created");
@@ -408,18 +425,115 @@ impl Server {
         Ok(meta)
     }
 
-    /// What to run for a pane: its explicit command, or its type's.
-    fn command_for(&self, meta: &PaneMeta) -> Result<Launch, String> {
+    fn plugin(&self, kind: &str) -> Result<quil_plugin::Plugin, String> {
+        let reg = self.plugins.read().unwrap_or_else(|e| e.into_inner());
+        reg.get(kind).cloned().ok_or_else(|| {
+            let known: Vec<&str> = reg.list().iter().map(|p| p.name.as_str()).collect();
+            format!("unknown pane type {kind:?} (known: {})", known.join(", "))
+        })
+    }
+
+    /// Replaces the pane types with what `dir` holds now; returns the problems found.
+    pub fn load_plugins(&self, dir: &Path) -> Vec<quil_plugin::Diagnostic> {
+        let (reg, diags) = quil_plugin::Registry::load(dir);
+        *self.plugins.write().unwrap_or_else(|e| e.into_inner()) = reg;
+        diags
+    }
+
+    /// What to run for a pane: its explicit command, or its type's, for a start or a resume.
+    fn command_for(&self, meta: &PaneMeta, mode: quil_plugin::Mode) -> Result<Launch, String> {
         if !meta.command.is_empty() {
             return Ok((meta.command.clone(), Vec::new()));
         }
-        match meta.kind.as_str() {
-            "terminal" => Ok(crate::shellinit::shell_command(
-                &self.home,
-                &self.config.shell(),
-            )),
-            other => Err(format!("unknown pane type {other:?} (known: terminal)")),
+        let plugin = self.plugin(&meta.kind)?;
+        let shell = self.config.shell();
+        let pane_id = meta.id.to_string();
+        let cwd = meta.cwd.display().to_string();
+        let ctx = quil_plugin::SpawnContext {
+            state: &meta.plugin_state,
+            fields: &meta.fields,
+            toggles: &meta.toggles,
+            extra_args: &meta.extra_args,
+            ..quil_plugin::SpawnContext::new(mode, &pane_id, &cwd, &shell)
+        };
+        let built = quil_plugin::build_argv(&plugin, &ctx)?;
+        // A plain shell gets quil's integration, which reports its cwd.
+        if built.argv == [shell.clone()] {
+            let (argv, mut env) = crate::shellinit::shell_command(&self.home, &shell);
+            env.extend(built.env);
+            return Ok((argv, env));
         }
+        Ok((built.argv, built.env))
+    }
+
+    /// How a saved pane comes back: `None` when its type says not to restore it.
+    fn restore_mode(&self, meta: &PaneMeta) -> Option<quil_plugin::Mode> {
+        if !meta.command.is_empty() {
+            return Some(quil_plugin::Mode::Start); // rerun
+        }
+        match self.plugin(&meta.kind) {
+            Ok(p) => {
+                let r = p.persistence.strategy.restore();
+                r.restored.then_some(if r.uses_resume_args {
+                    quil_plugin::Mode::Resume
+                } else {
+                    quil_plugin::Mode::Start
+                })
+            }
+            // Unknown type (its plugin file was removed): restore it as a failed pane.
+            Err(_) => Some(quil_plugin::Mode::Start),
+        }
+    }
+
+    /// Whether a pane's scrollback is saved and restored (its type's `scrollback`).
+    fn keeps_scrollback(&self, meta: &PaneMeta) -> bool {
+        !meta.command.is_empty()
+            || self
+                .plugin(&meta.kind)
+                .map(|p| p.persistence.scrollback)
+                .unwrap_or(true)
+    }
+
+    pub fn pane_types(&self) -> Vec<PaneTypeInfo> {
+        let reg = self.plugins.read().unwrap_or_else(|e| e.into_inner());
+        reg.list()
+            .into_iter()
+            .map(|p| {
+                let available = p.available();
+                PaneTypeInfo {
+                    name: p.name.clone(),
+                    display_name: p.display_name.clone(),
+                    category: p.category.as_str().to_string(),
+                    description: p.description.clone(),
+                    available,
+                    source: match &p.source {
+                        quil_plugin::Source::Embedded(f) => format!("embedded:{f}"),
+                        quil_plugin::Source::File(f) => f.display().to_string(),
+                    },
+                    prompts_cwd: p.command.prompts_cwd,
+                    toggles: p
+                        .command
+                        .toggles
+                        .iter()
+                        .map(|t| (t.name.clone(), t.label.clone(), t.default, t.group.clone()))
+                        .collect(),
+                    fields: p
+                        .command
+                        .fields
+                        .iter()
+                        .map(|f| {
+                            (
+                                f.name.clone(),
+                                f.label.clone(),
+                                f.required,
+                                f.default.clone(),
+                            )
+                        })
+                        .collect(),
+                    missing: (!available).then(|| p.missing_binary_error()),
+                }
+            })
+            .collect()
     }
 
     fn spawn_args(
@@ -467,13 +581,19 @@ impl Server {
     fn start_pane(
         &self,
         meta: &PaneMeta,
+        mode: quil_plugin::Mode,
         preamble: Vec<u8>,
         keep_failed: bool,
     ) -> Result<Arc<Pane>, String> {
-        let (argv, extra) = match self.command_for(meta) {
+        let (argv, extra) = match self.command_for(meta, mode) {
             Ok(c) => c,
             Err(e) if keep_failed => {
-                let args = self.spawn_args(meta, meta.command.clone(), Vec::new(), preamble);
+                let argv = if meta.command.is_empty() {
+                    vec![meta.kind.clone()]
+                } else {
+                    meta.command.clone()
+                };
+                let args = self.spawn_args(meta, argv, Vec::new(), preamble);
                 return Ok(Pane::failed(args, &e));
             }
             Err(e) => return Err(e),
@@ -494,7 +614,7 @@ impl Server {
         let (pid, tid) = Self::fresh_ids(&self.lock());
         let meta = self.new_meta(pid, &spec, None)?;
         let pane = self
-            .start_pane(&meta, Vec::new(), false)
+            .start_pane(&meta, quil_plugin::Mode::Start, Vec::new(), false)
             .inspect_err(|_| discard_worktree(&meta))?;
         let mut st = self.lock();
         let tab_name = name.unwrap_or_else(|| meta.name.clone());
@@ -524,7 +644,7 @@ impl Server {
         let (pid, _) = Self::fresh_ids(&self.lock());
         let meta = self.new_meta(pid, &spec, Some(target_cwd))?;
         let pane = self
-            .start_pane(&meta, Vec::new(), false)
+            .start_pane(&meta, quil_plugin::Mode::Start, Vec::new(), false)
             .inspect_err(|_| discard_worktree(&meta))?;
         let mut st = self.lock();
         if let Err(e) = st.ws.split(target, dir, meta) {
@@ -612,7 +732,7 @@ impl Server {
             preamble = crate::restore::preamble(&old.export_lines(10_000), "respawned");
         }
         let meta = self.with_live_state(meta, old.as_deref());
-        let pane = self.start_pane(&meta, preamble, false)?;
+        let pane = self.start_pane(&meta, quil_plugin::Mode::Start, preamble, false)?;
         let mut st = self.lock();
         if st.ws.pane(id).is_none() {
             drop(st);
@@ -653,20 +773,36 @@ impl Server {
 
     /// Brings back a saved workspace: same ids, layout and names; every pane started again
     /// concurrently, each showing its saved content.
-    pub fn restore(&self, ws: Workspace) -> usize {
+    pub fn restore(&self, mut ws: Workspace) -> usize {
         let started = Instant::now();
+        // Pane types with strategy `none` are not brought back.
+        let gone: Vec<PaneId> = ws
+            .panes
+            .iter()
+            .filter(|m| self.restore_mode(m).is_none())
+            .map(|m| m.id)
+            .collect();
+        for id in gone {
+            tracing::info!(pane = %id, "not restored (its pane type's strategy is none)");
+            let _ = ws.remove_pane(id);
+        }
         let metas = ws.panes.clone();
         let panes: Vec<(PaneId, Arc<Pane>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = metas
                 .iter()
                 .map(|meta| {
                     scope.spawn(move || {
-                        let lines =
-                            crate::persist::load_buffer(&self.home, meta.id).unwrap_or_default();
+                        let lines = if self.keeps_scrollback(meta) {
+                            crate::persist::load_buffer(&self.home, meta.id).unwrap_or_default()
+                        } else {
+                            Vec::new()
+                        };
                         let preamble =
                             crate::restore::preamble(&lines, "restored after a daemon restart");
-                        // keep_failed: never fails.
-                        self.start_pane(meta, preamble, true).map(|p| (meta.id, p))
+                        let mode = self.restore_mode(meta).unwrap_or(quil_plugin::Mode::Start);
+                        // keep_failed: a pane that cannot start is kept, showing why.
+                        self.start_pane(meta, mode, preamble, true)
+                            .map(|p| (meta.id, p))
                     })
                 })
                 .collect();
@@ -727,6 +863,9 @@ impl Server {
         let panes: Vec<Arc<Pane>> = self.lock().panes.values().cloned().collect();
         let mut saved_gens = self.buffer_gens.lock().unwrap_or_else(|e| e.into_inner());
         for p in &panes {
+            if !ws.pane(p.id).is_some_and(|m| self.keeps_scrollback(m)) {
+                continue;
+            }
             let gen = p.output_gen();
             if !all_buffers && saved_gens.get(&p.id) == Some(&gen) {
                 continue;

@@ -46,9 +46,15 @@ pub struct PaneMeta {
     pub cols: u16,
     #[serde(default)]
     pub rows: u16,
-    /// Arguments chosen at creation (e.g. toggles), kept across restarts.
+    /// Instance arguments chosen at creation, kept across restarts: the pane type's toggles...
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub toggles: std::collections::BTreeMap<String, bool>,
+    /// ...its form fields (e.g. ssh's `target`)...
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// ...and arguments appended to its command (`quil new-tab --type T -- ARGS`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub instance_args: Vec<String>,
+    pub extra_args: Vec<String>,
     /// Plugin state, e.g. `session_id`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub plugin_state: std::collections::BTreeMap<String, String>,

@@ -36,6 +36,10 @@ pub struct SpawnSpec {
     pub env: Vec<String>,
     /// Run the pane in its own new git worktree of the repository at `cwd`.
     pub worktree: bool,
+    /// The pane type's toggles chosen for this pane (unset ones take their default).
+    pub toggles: Vec<(String, bool)>,
+    /// The pane type's form fields, e.g. `("target", "me@host")` for ssh.
+    pub fields: Vec<(String, String)>,
 }
 
 /// A request from a client. Each carries an id echoed in its [`ServerMsg::Reply`].
@@ -165,14 +169,22 @@ pub enum WorktreeOp {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaneTypeInfo {
     pub name: String,
+    /// Asks for a working directory when created (AI agents work on a project).
+    pub prompts_cwd: bool,
+    /// (name, label, default on, radio group)
+    pub toggles: Vec<(String, String, bool, Option<String>)>,
+    /// (name, label, required, default)
+    pub fields: Vec<(String, String, bool, Option<String>)>,
     pub display_name: String,
     /// `terminal`, `ai`, `tools` or `remote`.
     pub category: String,
     pub description: String,
     /// Its binary was found on PATH.
     pub available: bool,
-    /// Where it was defined (a file path, or `embedded`).
+    /// Where it was defined (a file path, or `embedded:<file>`).
     pub source: String,
+    /// What is missing when not `available` (names the binary and the homepage).
+    pub missing: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

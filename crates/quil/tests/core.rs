@@ -132,6 +132,11 @@ fn send_keys_capture_scrollback_and_resize() {
 
     h.ok(&["send", "--pane", &p, "sleep 100"]);
     h.ok(&["send-keys", "--pane", &p, "Enter"]);
+    // Ctrl+C only interrupts sleep once it runs in the foreground.
+    let shell = h.pane_json(&p)["pid"].as_i64().unwrap() as i32;
+    eventually("sleep to run", Duration::from_secs(10), || {
+        child_named(shell, "sleep")
+    });
     h.ok(&["send-keys", "--pane", &p, "C-c"]);
     h.ok(&["send", "--pane", &p, "--enter", "echo after-interrupt"]);
     h.wait_for(&p, "^after-interrupt$");
@@ -318,7 +323,8 @@ fn garbage_and_oversized_frames_close_only_that_connection() {
     // A huge length prefix, after a valid handshake.
     let mut s = raw_connect(&h);
     s.write_all(&u32::MAX.to_le_bytes()).unwrap();
-    s.write_all(&[0u8; 64]).unwrap();
+    // The daemon may already have closed the connection on reading the length.
+    let _ = s.write_all(&[0u8; 64]);
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert!(
         matches!(read_frame(&mut s, MAX_FRAME), Ok(None) | Err(_)),

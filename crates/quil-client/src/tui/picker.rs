@@ -56,7 +56,7 @@ pub struct Picker {
 pub enum PickerOutcome {
     Stay,
     Cancel,
-    Open(PaneTypeInfo, Target),
+    Open(Box<PaneTypeInfo>, Target),
 }
 
 const CATEGORY_ORDER: [&str; 4] = ["terminal", "ai", "tools", "remote"];
@@ -151,7 +151,7 @@ impl Picker {
             KeyCode::Char('t') => self.target = Target::NewTab,
             KeyCode::Enter => {
                 if let Some(t) = self.selected_type() {
-                    return PickerOutcome::Open(t.clone(), self.target);
+                    return PickerOutcome::Open(Box::new(t.clone()), self.target);
                 }
             }
             _ => {}
@@ -169,6 +169,10 @@ pub(crate) fn sample_types() -> Vec<PaneTypeInfo> {
         description: desc.into(),
         available,
         source: "embedded".into(),
+        prompts_cwd: false,
+        toggles: Vec::new(),
+        fields: Vec::new(),
+        missing: None,
     };
     vec![
         t(

@@ -120,6 +120,11 @@ impl Home {
 
 impl Drop for Home {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Ok(log) = std::fs::read_to_string(self.path().join("quild.log")) {
+                eprintln!("--- quild.log of the failed test ---\n{log}");
+            }
+        }
         let _ = self.cmd(&["daemon", "stop"]).output();
         if let Some(pid) = self.daemon_pid() {
             let _ = nix::sys::signal::kill(
@@ -170,4 +175,26 @@ pub fn regex_escape(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Whether `parent` has a child process named `name` (from /proc).
+pub fn child_named(parent: i32, name: &str) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        // pid (comm) state ppid ...
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            return false;
+        };
+        let comm = head.split_once(" (").map(|(_, c)| c).unwrap_or("");
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<i32>().ok());
+        comm == name && ppid == Some(parent)
+    })
 }

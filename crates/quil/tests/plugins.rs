@@ -1,0 +1,268 @@
+//! Pane types as TOML plugins, through the real daemon: defaults, hot reload, validation,
+//! spawning with args and env, remembered toggles, resume strategies.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn plugin_dir(h: &Home) -> PathBuf {
+    h.path().join("plugins")
+}
+
+fn listed(h: &Home, name: &str) -> bool {
+    let types: serde_json::Value =
+        serde_json::from_str(&h.ok(&["plugin", "list", "--json"])).unwrap();
+    types.as_array().unwrap().iter().any(|t| t["name"] == name)
+}
+
+const GREETER: &str = r#"
+[plugin]
+name = "greeter"
+display_name = "Greeter"
+category = "tools"
+description = "Prints a greeting"
+schema_version = 1
+
+[command]
+cmd = "sh"
+args = ["-c", "echo hello $WHO from {pane_id} in {cwd}; exec sleep 600"]
+env = ["WHO=plugin-env"]
+
+[persistence]
+strategy = "rerun"
+"#;
+
+#[test]
+fn defaults_are_listed_with_source_and_availability() {
+    let h = Home::new();
+    let types: serde_json::Value =
+        serde_json::from_str(&h.ok(&["plugin", "list", "--json"])).unwrap();
+    let names: Vec<&str> = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for want in ["terminal", "claude-code", "opencode", "ssh"] {
+        assert!(names.contains(&want), "{names:?}");
+    }
+    let term = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "terminal")
+        .unwrap();
+    assert_eq!(term["available"], true);
+    assert_eq!(
+        term["source"],
+        plugin_dir(&h).join("terminal.toml").display().to_string()
+    );
+    assert!(
+        plugin_dir(&h).join("opencode.toml").exists(),
+        "defaults written on first run"
+    );
+    let text = h.ok(&["plugin", "list"]);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("terminal") && l.contains("available")),
+        "{text}"
+    );
+}
+
+#[test]
+fn new_plugin_file_hot_reload_spawn_typo_and_delete() {
+    let h = Home::new();
+    h.ok(&["daemon", "start"]);
+    let file = plugin_dir(&h).join("greeter.toml");
+    std::fs::write(&file, GREETER).unwrap();
+    // 1-2: it appears within a second, without a restart.
+    eventually("greeter to be listed", Duration::from_secs(1), || {
+        listed(&h, "greeter")
+    });
+    // 3: it runs with its args and env.
+    let p = h.new_tab(&["--type", "greeter"]);
+    let cwd = h.user_home().display().to_string();
+    h.wait_for(
+        &p,
+        &format!("^hello plugin-env from {p} in {}$", regex_escape(&cwd)),
+    );
+    assert_eq!(h.pane_json(&p)["type"], "greeter");
+    // 4: a typo is reported with file:line and a suggestion; the type goes away, the rest stays.
+    std::fs::write(&file, GREETER.replace("display_name", "dispaly_name")).unwrap();
+    let out = h.run(&["plugin", "validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:4:1", file.display())), "{err}");
+    assert!(
+        err.contains("dispaly_name") && err.contains("did you mean `display_name`?"),
+        "{err}"
+    );
+    eventually(
+        "the broken greeter to be skipped",
+        Duration::from_secs(1),
+        || !listed(&h, "greeter"),
+    );
+    let log = std::fs::read_to_string(h.path().join("quild.log")).unwrap();
+    assert!(log.contains("did you mean `display_name`?"), "{log}");
+    assert!(listed(&h, "terminal"));
+    // Fixed again, then deleted: 5: deleting the file removes the type.
+    std::fs::write(&file, GREETER).unwrap();
+    eventually("greeter back", Duration::from_secs(1), || {
+        listed(&h, "greeter")
+    });
+    std::fs::remove_file(&file).unwrap();
+    eventually("greeter gone", Duration::from_secs(1), || {
+        !listed(&h, "greeter")
+    });
+    let err = h.fails(&["new-tab", "--type", "greeter"]);
+    assert!(err.contains("unknown pane type \"greeter\""), "{err}");
+    // 6: the daemon never stopped, and the running greeter pane kept its definition.
+    assert_eq!(h.run(&["daemon", "status"]).status.code(), Some(0));
+    assert_eq!(h.pane_json(&p)["alive"], true);
+}
+
+#[test]
+fn validate_defaults_and_broken_files() {
+    let h = Home::new();
+    h.ok(&["daemon", "start"]);
+    let out = h.ok(&["plugin", "validate"]);
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.ends_with(": ok (terminal)") || l.contains(": ok ("))
+            .count(),
+        4,
+        "{out}"
+    );
+    let bad = h.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[plugin]\nname = \"x\"\ncategory = \"weird\"\n").unwrap();
+    let out = h.run(&["plugin", "validate", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:3:") && err.contains("weird"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_binary_names_it_and_the_homepage() {
+    let h = Home::new();
+    // The first command starts the daemon, whose PATH decides availability; leave out any
+    // AI CLIs the test machine has installed.
+    let out = h
+        .cmd(&["new-tab", "--type", "opencode"])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "opencode should not be found on a PATH of /usr/bin:/bin"
+    );
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        msg.contains("`opencode` not found on PATH") && msg.contains("https://opencode.ai"),
+        "{msg}"
+    );
+}
+
+const AGENT: &str = r#"
+[plugin]
+name = "agent"
+display_name = "Fake agent"
+category = "ai"
+description = "Echoes its arguments"
+schema_version = 1
+
+[command]
+cmd = "sh"
+args = ["-c", "echo agent-args: \"$*\"; exec sleep 600", "agent"]
+
+[[command.toggles]]
+name = "fast"
+label = "Go fast"
+args_when_on = ["--fast"]
+
+[[command.toggles]]
+name = "model_a"
+label = "Model A"
+args_when_on = ["--model", "a"]
+group = "model"
+default = true
+
+[[command.toggles]]
+name = "model_b"
+label = "Model B"
+args_when_on = ["--model", "b"]
+group = "model"
+
+[persistence]
+strategy = "preassign_id"
+start_args = ["--session-id", "{session_id}"]
+resume_args = ["--resume", "{session_id}"]
+"#;
+
+#[test]
+fn toggles_are_remembered_and_preassigned_ids_resume() {
+    let h = Home::new();
+    std::fs::create_dir_all(plugin_dir(&h)).unwrap();
+    std::fs::write(plugin_dir(&h).join("agent.toml"), AGENT).unwrap();
+    let p = h.new_tab(&["--type", "agent", "--toggle", "fast", "--toggle", "model_b"]);
+    h.wait_for(&p, "^agent-args: ");
+    let argv: Vec<String> = serde_json::from_value(h.pane_json(&p)["argv"].clone()).unwrap();
+    let n = argv.len();
+    assert_eq!(
+        &argv[n - 5..n - 1],
+        ["--fast", "--model", "b", "--session-id"],
+        "{argv:?}"
+    );
+    let id = argv[n - 1].clone();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    h.ok(&["daemon", "stop"]);
+    let saved = std::fs::read_to_string(h.path().join("workspace.json")).unwrap();
+    assert!(
+        saved.contains("\"fast\": true") && saved.contains(&id),
+        "{saved}"
+    );
+    // Restored: the same toggles, and the same conversation by resume args.
+    let argv: Vec<String> = serde_json::from_value(h.pane_json(&p)["argv"].clone()).unwrap();
+    let n = argv.len();
+    assert_eq!(
+        &argv[n - 5..],
+        ["--fast", "--model", "b", "--resume", id.as_str()],
+        "{argv:?}"
+    );
+    h.wait_for(&p, &format!("agent-args: --fast --model b --resume {id}"));
+    let err = h.fails(&[
+        "new-tab", "--type", "agent", "--toggle", "model_a", "--toggle", "model_b",
+    ]);
+    assert!(err.contains("model"), "{err}");
+}
+
+#[test]
+fn strategy_none_is_not_restored() {
+    let h = Home::new();
+    std::fs::create_dir_all(plugin_dir(&h)).unwrap();
+    std::fs::write(
+        plugin_dir(&h).join("once.toml"),
+        GREETER
+            .replace("\"greeter\"", "\"once\"")
+            .replace("\"rerun\"", "\"none\""),
+    )
+    .unwrap();
+    let once = h.new_tab(&["--type", "once"]);
+    let shell = h.new_tab(&[]);
+    h.ok(&["daemon", "stop"]);
+    let ls = h.ls();
+    let ids: Vec<&str> = ls["panes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&shell.as_str()) && !ids.contains(&once.as_str()),
+        "{ls}"
+    );
+}
