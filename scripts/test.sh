@@ -4,10 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real tools the tests use: tmux (the outer terminal for TUI end-to-end tests), git, and the
-# shells whose cwd reporting is tested (bash, zsh).
+# Real tools the tests use: tmux (the outer terminal for TUI end-to-end tests), git, the shells
+# whose cwd reporting is tested (bash, zsh), and Node.js/npm for the AI CLIs and the tracker.
 missing=()
-for tool in tmux git bash zsh; do
+for tool in tmux git bash zsh node npm; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then
@@ -15,8 +15,13 @@ if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  pkgs=("${missing[@]/node/nodejs}")
+  $sudo apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
+
+# The real opencode and Claude Code CLIs (pinned, from npm) that the AI-pane tests drive.
+QUIL_AI_CLIS_BIN="$(scripts/install-ai-clis.sh)"
+export QUIL_AI_CLIS_BIN
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

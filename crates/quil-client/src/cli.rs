@@ -117,6 +117,14 @@ pub enum Cmd {
     /// Pane types (TOML plugins): list them, or check plugin files.
     #[command(subcommand)]
     Plugin(PluginCmd),
+    /// Called by AI CLIs' hooks to record their conversation (internal).
+    #[command(hide = true)]
+    Hook {
+        /// `claude`
+        agent: String,
+        #[arg(long)]
+        pane: String,
+    },
     /// Kill a tab and its panes (id, 1-based index or name).
     KillTab { tab: String },
 }
@@ -195,6 +203,20 @@ pub fn main(cli: Cli) -> Result<i32> {
         None | Some(Cmd::Attach) => attach(&home, cli.force),
         Some(Cmd::Daemon(cmd)) => daemon(&home, cmd),
         Some(Cmd::Restart) => restart(&home),
+        // Claude Code runs this for its hooks: it must print nothing on stdout (SessionStart's
+        // stdout joins the conversation) and always exit 0 (2 would block the prompt).
+        Some(Cmd::Hook { agent, pane }) => {
+            if agent != "claude" {
+                eprintln!("quil hook: unknown agent {agent:?} (known: claude)");
+                return Ok(0);
+            }
+            let home = std::env::var_os("QUIL_HOME").map(PathBuf::from);
+            Ok(quil_ai::claude::run_hook_command(
+                home.as_deref(),
+                &pane,
+                std::io::stdin(),
+            ))
+        }
         // Validation reads files only: it works without (and never starts) a daemon.
         Some(Cmd::Plugin(PluginCmd::Validate { files })) => validate_plugins(&home, files),
         Some(cmd) => {
@@ -218,14 +240,14 @@ fn attach(home: &Path, force: bool) -> Result<i32> {
 fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
     match cmd {
         DaemonCmd::Start => {
-            match Client::connect(home) {
+            match launch::connect(home) {
                 Ok(mut c) => {
                     let pid = status(&mut c)?.pid;
                     println!("quild is already running (pid {pid})");
                 }
                 Err(ClientError::NotRunning { .. }) => {
                     launch::start(home)?;
-                    let pid = status(&mut Client::connect(home)?)?.pid;
+                    let pid = status(&mut launch::connect(home)?)?.pid;
                     println!("quild started (pid {pid})");
                 }
                 Err(e) => return Err(e.into()),
@@ -233,7 +255,7 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
             Ok(0)
         }
         DaemonCmd::Stop => {
-            let mut c = match Client::connect(home) {
+            let mut c = match launch::connect(home) {
                 Ok(c) => c,
                 Err(ClientError::NotRunning { .. }) => {
                     eprintln!("quil: no daemon is running for {}", home.display());
@@ -254,7 +276,7 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
             }
             Ok(0)
         }
-        DaemonCmd::Status { json } => match Client::connect(home) {
+        DaemonCmd::Status { json } => match launch::connect(home) {
             Ok(mut c) => {
                 let s = status(&mut c)?;
                 if json {
@@ -334,7 +356,7 @@ fn wait_gone(pid: i32, timeout: Duration) -> bool {
 }
 
 fn restart(home: &Path) -> Result<i32> {
-    let old = match Client::connect(home) {
+    let old = match launch::connect(home) {
         Ok(mut c) => {
             let pid = status(&mut c)?.pid as i32;
             // Ask first: a clean stop saves a final snapshot with every pane's scrollback.
@@ -359,7 +381,7 @@ fn restart(home: &Path) -> Result<i32> {
         }
     }
     launch::start(home)?;
-    let s = status(&mut Client::connect(home)?)?;
+    let s = status(&mut launch::connect(home)?)?;
     println!(
         "quild restarted (pid {}); {} panes restored",
         s.pid, s.panes
@@ -461,7 +483,9 @@ fn print_pane(reply: Reply) -> Result<i32> {
 fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
     match cmd {
         Cmd::Attach | Cmd::Daemon(_) | Cmd::Restart => unreachable!("handled by main"),
-        Cmd::Plugin(PluginCmd::Validate { .. }) => unreachable!("handled by main"),
+        Cmd::Plugin(PluginCmd::Validate { .. }) | Cmd::Hook { .. } => {
+            unreachable!("handled by main")
+        }
         Cmd::Plugin(PluginCmd::List { json }) => {
             let Reply::PaneTypes(types) = c.request(Request::PaneTypes)? else {
                 bail!("unexpected reply")

@@ -78,7 +78,8 @@ impl Client {
         self.next_id = self.next_id.wrapping_add(1);
         write_msg(&mut self.stream, &ClientMsg::Request { id, req })?;
         loop {
-            match self.recv()? {
+            // Read from the socket, not the backlog: what arrives meanwhile is kept for `recv`.
+            match self.read_msg()? {
                 ServerMsg::Reply { id: rid, result } if rid == id => {
                     return result.map_err(ClientError::Daemon);
                 }
@@ -88,13 +89,17 @@ impl Client {
         }
     }
 
-    /// The next message from the daemon (streamed or reply), blocking.
-    pub fn recv(&mut self) -> Result<ServerMsg, ClientError> {
-        if let Some(m) = self.backlog.pop_front() {
-            return Ok(m);
-        }
+    fn read_msg(&mut self) -> Result<ServerMsg, ClientError> {
         let body = read_frame(&mut self.stream, MAX_FRAME)?.ok_or(ClientError::Closed)?;
         Ok(decode(&body)?)
+    }
+
+    /// The next message from the daemon (streamed or reply), blocking.
+    pub fn recv(&mut self) -> Result<ServerMsg, ClientError> {
+        match self.backlog.pop_front() {
+            Some(m) => Ok(m),
+            None => self.read_msg(),
+        }
     }
 
     /// Splits into a writer (for the UI thread) and this client as the reader.
@@ -120,5 +125,44 @@ impl Writer {
         self.next_id = self.next_id.wrapping_add(1) | 0x8000_0000;
         write_msg(&mut self.stream, &ClientMsg::Request { id, req })?;
         Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quil_proto::codec::encode_frame;
+    use std::os::unix::net::UnixStream;
+
+    /// A streamed message arriving before the reply is kept, not looped on.
+    #[test]
+    fn request_keeps_streamed_messages_for_recv() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let mut client = Client {
+            stream: a,
+            next_id: 1,
+            backlog: VecDeque::new(),
+        };
+        let server = std::thread::spawn(move || {
+            let _req = read_frame(&mut b, MAX_FRAME).unwrap();
+            let mut out = Vec::new();
+            encode_frame(&ServerMsg::Clipboard("streamed".into()), &mut out).unwrap();
+            encode_frame(
+                &ServerMsg::Reply {
+                    id: 1,
+                    result: Ok(Reply::Ok),
+                },
+                &mut out,
+            )
+            .unwrap();
+            b.write_all(&out).unwrap();
+            b
+        });
+        assert_eq!(client.request(Request::List).unwrap(), Reply::Ok);
+        assert_eq!(
+            client.recv().unwrap(),
+            ServerMsg::Clipboard("streamed".into())
+        );
+        drop(server.join().unwrap());
     }
 }

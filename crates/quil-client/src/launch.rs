@@ -48,23 +48,30 @@ pub fn daemon_binary() -> Result<PathBuf, LaunchError> {
         })
 }
 
-/// Connects to the daemon, starting it first when none is running.
-pub fn connect_or_start(home: &Path) -> Result<Client, LaunchError> {
-    // A daemon killed a moment ago can still hold its socket while its last threads exit: the
-    // connection is then reset. That is a daemon going away, so wait for it and carry on.
+/// Connects to the daemon. A daemon killed a moment ago can still hold its socket while its
+/// last threads exit, and resets the connection: that is a daemon going away, so this waits
+/// (up to 5 s) until it is gone and reports it as not running.
+pub fn connect(home: &Path) -> Result<Client, ClientError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match Client::connect(home) {
-            Ok(c) => return Ok(c),
-            Err(ClientError::NotRunning { .. }) => {
-                start(home)?;
-                return Ok(Client::connect(home)?);
-            }
             Err(e) if is_dying(&e) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(20))
             }
-            Err(e) => return Err(e.into()),
+            other => return other,
         }
+    }
+}
+
+/// Connects to the daemon, starting it first when none is running.
+pub fn connect_or_start(home: &Path) -> Result<Client, LaunchError> {
+    match connect(home) {
+        Ok(c) => Ok(c),
+        Err(ClientError::NotRunning { .. }) => {
+            start(home)?;
+            Ok(connect(home)?)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -120,11 +127,13 @@ pub fn start(home: &Path) -> Result<(), LaunchError> {
             if let Some(mut e) = child.stderr.take() {
                 let _ = e.read_to_string(&mut err);
             }
+            // Once it has claimed its home, quild writes to its log instead of stderr.
             let line = err
                 .lines()
                 .find(|l| !l.trim().is_empty())
-                .unwrap_or("no output")
-                .to_string();
+                .map(str::to_string)
+                .or_else(|| last_words(home))
+                .unwrap_or_else(|| "no output".to_string());
             return Err(LaunchError::Died(
                 line.trim_start_matches("quild: ").to_string(),
             ));
@@ -132,6 +141,16 @@ pub fn start(home: &Path) -> Result<(), LaunchError> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(LaunchError::Timeout(timeout))
+}
+
+/// The fatal error a daemon wrote to its log as it exited (`quild: ...`).
+fn last_words(home: &Path) -> Option<String> {
+    let log = std::fs::read_to_string(quil_proto::paths::log_path(home)).ok()?;
+    log.lines()
+        .rev()
+        .take(5)
+        .find(|l| l.starts_with("quild: "))
+        .map(str::to_string)
 }
 
 /// The pid the daemon wrote, if any.

@@ -149,6 +149,7 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                         }
                         Request::View { panes } => {
                             versions.retain(|p, _| panes.contains(p));
+                            server.set_view(conn_id, panes.clone());
                             view = panes;
                             frame_due = Some(Instant::now());
                             Ok(Reply::Ok)
@@ -227,6 +228,7 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
             }
         }
     };
+    server.set_view(conn_id, Vec::new());
     drop(out);
     // Let queued replies (and a goodbye) reach the client, but never wait on a stalled one.
     let _ = tokio::time::timeout(Duration::from_millis(500), writer).await;

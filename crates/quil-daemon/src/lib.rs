@@ -5,6 +5,8 @@
 //! ([`conn`]), a housekeeping tick and the exit watcher; each pane has a blocking reader and
 //! writer thread ([`pane`]).
 
+pub mod ai;
+pub mod attention;
 pub mod config;
 mod conn;
 pub mod home;
@@ -84,6 +86,10 @@ async fn serve(
     let (exit_tx, mut exit_rx) = tokio::sync::mpsc::unbounded_channel();
     shellinit::install(&home_dir).map_err(|e| DaemonError::Write {
         path: shellinit::dir(&home_dir),
+        source: e,
+    })?;
+    quil_ai::write_tracker(&home_dir).map_err(|e| DaemonError::Write {
+        path: quil_ai::tracker_path(&home_dir),
         source: e,
     })?;
     // A snapshot from a newer quil stops us here, before anything could overwrite it.

@@ -70,6 +70,9 @@ pub struct Server {
     restored: Mutex<std::collections::HashSet<PaneId>>,
     /// Pane types: the embedded defaults plus `$QUIL_HOME/plugins/`, reloaded on change.
     plugins: std::sync::RwLock<quil_plugin::Registry>,
+    attention: Mutex<HashMap<PaneId, crate::attention::Attention>>,
+    /// The panes each attached connection shows.
+    views: Mutex<HashMap<u64, Vec<PaneId>>>,
 }
 
 impl Server {
@@ -101,6 +104,8 @@ impl Server {
             buffer_gens: Mutex::new(HashMap::new()),
             restored: Mutex::new(Default::default()),
             plugins: std::sync::RwLock::new(quil_plugin::Registry::default()),
+            attention: Mutex::new(HashMap::new()),
+            views: Mutex::new(HashMap::new()),
         })
     }
 
@@ -134,6 +139,7 @@ impl Server {
             Request::Split { pane, dir, spawn } => self.split(pane, dir, spawn).map(Reply::Pane),
             Request::Input { pane, data } => {
                 self.pane(pane)?.write_input(data)?;
+                self.seen(pane);
                 Ok(Reply::Ok)
             }
             Request::SendKeys { pane, keys } => {
@@ -176,6 +182,7 @@ impl Server {
             Request::Worktree { pane, op } => self.worktree(pane, op),
             Request::Respawn { pane } => {
                 self.respawn(pane)?;
+                self.seen(pane);
                 Ok(Reply::Ok)
             }
             Request::Resize { pane, cols, rows } => {
@@ -288,6 +295,11 @@ impl Server {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        let attention = self
+            .attention
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let st = self.lock();
         let tabs = st
             .ws
@@ -332,7 +344,7 @@ impl Server {
                     rows,
                     title,
                     input_blocked: p.shared.input_blocked.load(Ordering::SeqCst),
-                    state: "idle".into(),
+                    state: attention.get(&id).map_or("idle", |a| a.state).into(),
                     error: p.error.clone(),
                     restored: restored.contains(&id),
                     worktree: meta.worktree.clone(),
@@ -443,7 +455,15 @@ impl Server {
     /// What to run for a pane: its explicit command, or its type's, for a start or a resume.
     fn command_for(&self, meta: &PaneMeta, mode: quil_plugin::Mode) -> Result<Launch, String> {
         if !meta.command.is_empty() {
-            return Ok((meta.command.clone(), Vec::new()));
+            // A bare `opencode` or `claude` command is an AI pane too.
+            let mut argv = meta.command.clone();
+            let mut env = Vec::new();
+            if let Some(kind) = crate::ai::kind_of(&argv) {
+                let (args, extra) = crate::ai::spawn_extras(&self.home, meta, kind)?;
+                argv.extend(args);
+                env = extra;
+            }
+            return Ok((argv, env));
         }
         let plugin = self.plugin(&meta.kind)?;
         let shell = self.config.shell();
@@ -456,7 +476,12 @@ impl Server {
             extra_args: &meta.extra_args,
             ..quil_plugin::SpawnContext::new(mode, &pane_id, &cwd, &shell)
         };
-        let built = quil_plugin::build_argv(&plugin, &ctx)?;
+        let mut built = quil_plugin::build_argv(&plugin, &ctx)?;
+        if let Some(kind) = crate::ai::kind_of(&built.argv) {
+            let (args, env) = crate::ai::spawn_extras(&self.home, meta, kind)?;
+            built.argv.extend(args);
+            built.env.extend(env);
+        }
         // A plain shell gets quil's integration, which reports its cwd.
         if built.argv == [shell.clone()] {
             let (argv, mut env) = crate::shellinit::shell_command(&self.home, &shell);
@@ -464,6 +489,14 @@ impl Server {
             return Ok((argv, env));
         }
         Ok((built.argv, built.env))
+    }
+
+    /// The program a pane runs (its explicit command's, or its type's `cmd`).
+    fn program_of(&self, meta: &PaneMeta) -> Option<String> {
+        match meta.command.first() {
+            Some(c) => Some(c.clone()),
+            None => self.plugin(&meta.kind).ok().map(|p| p.command.cmd.clone()),
+        }
     }
 
     /// How a saved pane comes back: `None` when its type says not to restore it.
@@ -713,6 +746,60 @@ impl Server {
         self.changed();
     }
 
+    /// opencode reopened with `--session <id>` and quit at once with "Session not found" (the
+    /// conversation was deleted): forget the id and start it fresh, saying so on the pane.
+    fn session_not_found(&self, id: PaneId, status: i32) -> bool {
+        let Ok(p) = self.pane(id) else { return false };
+        let Some(meta) = self.lock().ws.pane(id).cloned() else {
+            return false;
+        };
+        let kind = crate::ai::kind_of(&p.argv);
+        let quick = p.started.elapsed() < Duration::from_secs(15);
+        let resumed = p.argv.iter().any(|a| a == "--session");
+        if kind != Some(quil_ai::Kind::OpenCode) || status == 0 || !quick || !resumed {
+            return false;
+        }
+        let screen: Vec<String> = p
+            .shared
+            .lock()
+            .term
+            .lines()
+            .iter()
+            .map(|l| l.text())
+            .collect();
+        if !screen.iter().any(|l| l.contains("Session not found")) {
+            return false;
+        }
+        let old = meta
+            .plugin_state
+            .get(crate::ai::SESSION_KEY)
+            .cloned()
+            .unwrap_or_default();
+        tracing::warn!(pane = %id, session = %old, "opencode session not found; starting a new one");
+        crate::ai::forget(&self.home, &meta, quil_ai::Kind::OpenCode);
+        if let Some(m) = self.lock().ws.pane_mut(id) {
+            m.plugin_state.remove(crate::ai::SESSION_KEY);
+        }
+        let mut fresh = meta.clone();
+        fresh.plugin_state.remove(crate::ai::SESSION_KEY);
+        let mut preamble =
+            crate::restore::preamble(&p.export_lines(10_000), "restored after a daemon restart");
+        preamble.extend_from_slice(
+            format!(
+                "\x1b[0;33mquil: conversation {old} no longer exists; started a new one\x1b[0m\r\n"
+            )
+            .as_bytes(),
+        );
+        match self.start_pane(&fresh, quil_plugin::Mode::Start, preamble, true) {
+            Ok(new) => {
+                self.lock().panes.insert(id, new);
+                self.changed();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Starts a pane's command again in place, keeping what its screen showed.
     pub fn respawn(&self, id: PaneId) -> Result<(), String> {
         let (meta, old) = {
@@ -767,6 +854,22 @@ impl Server {
         };
         for meta in ws.panes.iter_mut() {
             *meta = self.with_live_state(meta.clone(), panes.get(&meta.id).map(|p| &**p));
+            // The conversation the CLI recorded, kept as a second source.
+            if let Some(kind) = self.program_of(meta).and_then(|p| crate::ai::kind_of(&[p])) {
+                if let Some(rec) = crate::ai::recorded(&self.home, meta, kind) {
+                    meta.plugin_state
+                        .insert(crate::ai::SESSION_KEY.into(), rec.id);
+                }
+            }
+        }
+        {
+            // Keep the live model in step, so a later restore or respawn sees the same id.
+            let mut st = self.lock();
+            for m in &ws.panes {
+                if let Some(live) = st.ws.pane_mut(m.id) {
+                    live.plugin_state = m.plugin_state.clone();
+                }
+            }
         }
         ws
     }
@@ -786,11 +889,42 @@ impl Server {
             tracing::info!(pane = %id, "not restored (its pane type's strategy is none)");
             let _ = ws.remove_pane(id);
         }
-        let metas = ws.panes.clone();
+        // AI panes: each resumes its own conversation, none resumes another's.
+        let mut metas = ws.panes.clone();
+        let decisions = crate::ai::plan(&self.home, &mut metas, |m| self.program_of(m));
+        for m in &metas {
+            if let Some(saved) = ws.pane_mut(m.id) {
+                saved.plugin_state = m.plugin_state.clone();
+            }
+        }
+        let plans: Vec<(PaneMeta, Option<quil_plugin::Mode>)> = metas
+            .into_iter()
+            .zip(decisions)
+            .map(|(mut m, d)| match d {
+                Some(d) => {
+                    tracing::info!(pane = %m.id, decision = ?d, "resuming AI pane");
+                    // For this start only; the saved pane keeps its own arguments. Flags that
+                    // pick a session are replaced by the decision's.
+                    let kind = self.program_of(&m).and_then(|p| crate::ai::kind_of(&[p]));
+                    if let Some(kind) = kind {
+                        if !m.command.is_empty() {
+                            m.command = quil_ai::restore_argv(kind, &m.command, &d);
+                            return (m, Some(quil_plugin::Mode::Start));
+                        }
+                        m.extra_args =
+                            quil_ai::restore_argv(kind, &m.extra_args, &quil_ai::Resume::Fresh);
+                    }
+                    let (mode, append) = crate::ai::mode_for(&d);
+                    m.extra_args.extend(append);
+                    (m, Some(mode))
+                }
+                None => (m, None),
+            })
+            .collect();
         let panes: Vec<(PaneId, Arc<Pane>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = metas
+            let handles: Vec<_> = plans
                 .iter()
-                .map(|meta| {
+                .map(|(meta, ai_mode)| {
                     scope.spawn(move || {
                         let lines = if self.keeps_scrollback(meta) {
                             crate::persist::load_buffer(&self.home, meta.id).unwrap_or_default()
@@ -799,7 +933,9 @@ impl Server {
                         };
                         let preamble =
                             crate::restore::preamble(&lines, "restored after a daemon restart");
-                        let mode = self.restore_mode(meta).unwrap_or(quil_plugin::Mode::Start);
+                        let mode = ai_mode
+                            .or_else(|| self.restore_mode(meta))
+                            .unwrap_or(quil_plugin::Mode::Start);
                         // keep_failed: a pane that cannot start is kept, showing why.
                         self.start_pane(meta, mode, preamble, true)
                             .map(|p| (meta.id, p))
@@ -893,6 +1029,9 @@ impl Server {
         if self.stopping.load(Ordering::SeqCst) {
             return;
         }
+        if self.session_not_found(pane, status) {
+            return;
+        }
         let close = match self.config.exited_panes {
             ExitPolicy::Close => true,
             ExitPolicy::Keep => false,
@@ -908,17 +1047,104 @@ impl Server {
         self.changed();
     }
 
-    /// Periodic checks: stalled input, timed-out synchronized updates.
+    /// Someone typed in a restored pane: it is in use again, no longer just "restored".
+    fn seen(&self, pane: PaneId) {
+        if self
+            .restored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&pane)
+        {
+            self.changed();
+        }
+    }
+
+    /// Which panes a connection shows (empty when it leaves).
+    pub fn set_view(&self, conn: u64, panes: Vec<PaneId>) {
+        let mut v = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        if panes.is_empty() {
+            v.remove(&conn);
+        } else {
+            v.insert(conn, panes);
+        }
+    }
+
+    /// Periodic checks: stalled input, timed-out synchronized updates, attention states.
     pub fn housekeeping(&self) {
-        let panes: Vec<Arc<Pane>> = self.lock().panes.values().cloned().collect();
+        let (panes, metas): (Vec<Arc<Pane>>, Vec<PaneMeta>) = {
+            let st = self.lock();
+            let panes: Vec<Arc<Pane>> = st.panes.values().cloned().collect();
+            let metas = panes
+                .iter()
+                .filter_map(|p| st.ws.pane(p.id).cloned())
+                .collect();
+            (panes, metas)
+        };
         let mut meta = false;
-        for p in panes {
+        for p in &panes {
             meta |= p.check_input_stall();
             p.flush_sync(&*self.signals);
         }
+        meta |= self.update_attention(&panes, &metas);
         if meta {
             self.changed();
         }
+    }
+
+    fn update_attention(&self, panes: &[Arc<Pane>], metas: &[PaneMeta]) -> bool {
+        let viewed: std::collections::HashSet<PaneId> = self
+            .views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .flatten()
+            .copied()
+            .collect();
+        let now = Instant::now();
+        let mut changed = false;
+        let mut att = self.attention.lock().unwrap_or_else(|e| e.into_inner());
+        att.retain(|id, _| panes.iter().any(|p| p.id == *id));
+        for (p, m) in panes.iter().zip(metas) {
+            let kind = self
+                .program_of(m)
+                .and_then(|prog| crate::ai::kind_of(&[prog]));
+            let recorded = kind.and_then(|k| crate::ai::recorded_state(&self.home, m, k));
+            let plugin = self
+                .plugin(&m.kind)
+                .ok()
+                .filter(|pl| !pl.idle_handlers.is_empty() || !pl.error_handlers.is_empty());
+            let matcher = |quiet: bool| -> Option<&'static str> {
+                let pl = plugin.as_ref()?;
+                let screen: Vec<String> = p
+                    .shared
+                    .lock()
+                    .term
+                    .lines()
+                    .iter()
+                    .map(|l| l.text())
+                    .collect();
+                pl.match_attention(&screen.join("\n"), quiet)
+                    .map(|(st, _)| st.as_str())
+            };
+            let handlers: Option<&dyn Fn(bool) -> Option<&'static str>> = if plugin.is_some() {
+                Some(&matcher)
+            } else {
+                None
+            };
+            let obs = crate::attention::Observation {
+                output_gen: p.output_gen(),
+                recorded: if p.is_alive() { recorded } else { None },
+                handlers: if p.is_alive() { handlers } else { None },
+                viewed: viewed.contains(&p.id),
+                now,
+            };
+            let a = att.entry(p.id).or_default();
+            if a.update(&obs) {
+                tracing::debug!(pane = %p.id, state = a.state, "attention");
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// Hangs up every pane, waits up to `grace` for them to exit, then kills what is left.

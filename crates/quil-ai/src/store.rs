@@ -1,0 +1,195 @@
+//! Reading the per-pane files the tracker and the hook write: `<kind>-<pane>.id` and
+//! `<kind>-<pane>.state` in `$QUIL_HOME/sessions`.
+//!
+//! Every read opens with `O_NOFOLLOW` (a symlink is refused with an error naming the file),
+//! caps the size at [`MAX_ID_FILE`] bytes and checks the id's shape, so nothing planted there
+//! can turn into an option or a path on a command line.
+
+use crate::fsutil::read_nofollow;
+use crate::{AiError, Kind};
+use std::path::{Path, PathBuf};
+
+/// The largest id or state file accepted.
+pub const MAX_ID_FILE: u64 = 4096;
+
+/// What an id file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The session id, valid for its kind.
+    pub id: String,
+    /// Claude only: the transcript path the hook reported (line 2), when absolute.
+    pub transcript: Option<PathBuf>,
+}
+
+/// Reads an id file. `Ok(None)` when missing or empty; an error when it is a symlink, not a
+/// regular file, too large, or holds something that is not a valid id of `kind`.
+pub fn read_session(path: &Path, kind: Kind) -> Result<Option<SessionRecord>, AiError> {
+    let Some(bytes) = read_nofollow(path, MAX_ID_FILE)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines = text.lines();
+    let id = lines.next().unwrap_or_default().trim();
+    if id.is_empty() {
+        return Ok(None);
+    }
+    if !kind.is_valid_session_id(id) {
+        return Err(AiError::BadId {
+            path: path.to_path_buf(),
+            kind: kind.name(),
+            found: id.chars().take(80).collect(),
+        });
+    }
+    let transcript = match kind {
+        Kind::Claude => lines
+            .next()
+            .map(str::trim)
+            .filter(|l| l.starts_with('/'))
+            .map(PathBuf::from),
+        Kind::OpenCode => None,
+    };
+    Ok(Some(SessionRecord {
+        id: id.to_string(),
+        transcript,
+    }))
+}
+
+/// The id alone; see [`read_session`].
+pub fn read_session_id(path: &Path, kind: Kind) -> Result<Option<String>, AiError> {
+    Ok(read_session(path, kind)?.map(|r| r.id))
+}
+
+/// The attention state an AI pane reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Attention {
+    /// The agent is working on a prompt (opencode `session.status` busy/retry, Claude
+    /// `UserPromptSubmit`).
+    Working,
+    /// The agent waits for the user: a permission prompt or a notification (Claude
+    /// `Notification`).
+    Waiting,
+    /// Done with the turn, or not started (opencode `session.idle`, Claude `Stop`,
+    /// `SessionStart`, `SessionEnd`).
+    Idle,
+}
+
+impl Attention {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attention::Working => "working",
+            Attention::Waiting => "waiting",
+            Attention::Idle => "idle",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Attention> {
+        match s.trim() {
+            "working" => Some(Attention::Working),
+            "waiting" => Some(Attention::Waiting),
+            "idle" => Some(Attention::Idle),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a state file (same safety rules as id files). `Ok(None)` when missing or unknown.
+pub fn read_state(path: &Path) -> Result<Option<Attention>, AiError> {
+    let Some(bytes) = read_nofollow(path, MAX_ID_FILE)? else {
+        return Ok(None);
+    };
+    Ok(Attention::parse(&String::from_utf8_lossy(&bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    const OC: &str = "ses_e007f40e2ffeHizcOUqvCwmQgb";
+    const CL: &str = "f35e1f56-d5c4-48c8-ad89-6831c5784b88";
+
+    #[test]
+    fn reads_ids_and_refuses_bad_files() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("opencode-pane-1a2b3c4d.id");
+        assert_eq!(read_session_id(&p, Kind::OpenCode).expect("missing"), None);
+        fs::write(&p, "").expect("write");
+        assert_eq!(read_session_id(&p, Kind::OpenCode).expect("empty"), None);
+        fs::write(&p, format!("{OC}\n")).expect("write");
+        assert_eq!(
+            read_session_id(&p, Kind::OpenCode).expect("ok").as_deref(),
+            Some(OC)
+        );
+        // The wrong kind's id, or anything else, is an error naming the file.
+        let err = read_session_id(&p, Kind::Claude).expect_err("wrong kind");
+        assert!(
+            err.to_string().contains("opencode-pane-1a2b3c4d.id"),
+            "{err}"
+        );
+        fs::write(&p, "--help\n").expect("write");
+        assert!(matches!(
+            read_session_id(&p, Kind::OpenCode),
+            Err(AiError::BadId { .. })
+        ));
+        fs::write(&p, vec![b'a'; 5000]).expect("write");
+        assert!(matches!(
+            read_session_id(&p, Kind::OpenCode),
+            Err(AiError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn symlinked_id_files_are_refused() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let target = d.path().join("elsewhere");
+        fs::write(&target, format!("{OC}\n")).expect("write");
+        let p = d.path().join("opencode-pane-1a2b3c4d.id");
+        std::os::unix::fs::symlink(&target, &p).expect("symlink");
+        let err = read_session_id(&p, Kind::OpenCode).expect_err("symlink");
+        assert!(matches!(err, AiError::Symlink(_)));
+        assert!(err.to_string().contains("opencode-pane-1a2b3c4d.id"));
+        assert!(err.to_string().contains("symbolic link"));
+    }
+
+    #[test]
+    fn claude_files_carry_the_transcript() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("claude-pane-1a2b3c4d.id");
+        fs::write(&p, format!("{CL}\n/c/projects/-w/{CL}.jsonl\n")).expect("write");
+        let r = read_session(&p, Kind::Claude).expect("ok").expect("some");
+        assert_eq!(r.id, CL);
+        assert_eq!(
+            r.transcript,
+            Some(PathBuf::from(format!("/c/projects/-w/{CL}.jsonl")))
+        );
+        fs::write(&p, format!("{CL}\nrelative/path\n")).expect("write");
+        assert_eq!(
+            read_session(&p, Kind::Claude)
+                .expect("ok")
+                .expect("some")
+                .transcript,
+            None
+        );
+        fs::write(&p, format!("{CL}\n")).expect("write");
+        assert_eq!(
+            read_session(&p, Kind::Claude)
+                .expect("ok")
+                .expect("some")
+                .transcript,
+            None
+        );
+    }
+
+    #[test]
+    fn states() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("s");
+        assert_eq!(read_state(&p).expect("missing"), None);
+        for a in [Attention::Working, Attention::Waiting, Attention::Idle] {
+            fs::write(&p, format!("{}\n", a.as_str())).expect("write");
+            assert_eq!(read_state(&p).expect("ok"), Some(a));
+        }
+        fs::write(&p, "bogus").expect("write");
+        assert_eq!(read_state(&p).expect("ok"), None);
+    }
+}

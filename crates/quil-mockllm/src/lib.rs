@@ -1,0 +1,841 @@
+//! quil's own loopback mock LLM, for driving the real opencode and Claude Code CLIs offline.
+//!
+//! A std-only HTTP/1.1 server on `127.0.0.1:<ephemeral>` (one thread per connection) that speaks
+//! just enough of two APIs:
+//!
+//! - OpenAI-compatible `POST /v1/chat/completions` (what opencode's `@ai-sdk/openai-compatible`
+//!   provider sends), streaming (`stream: true`, SSE `data:` chunks ending with `data: [DONE]`)
+//!   or not;
+//! - Anthropic `POST /v1/messages` (Claude Code sends `/v1/messages?beta=true`), streaming with
+//!   the exact event sequence `message_start`, `content_block_start`, `content_block_delta`
+//!   (`text_delta`), `content_block_stop`, `message_delta` (`stop_reason: end_turn`, usage),
+//!   `message_stop`; or not; plus `POST /v1/messages/count_tokens`.
+//!
+//! The reply text is always `MOCK-REPLY: <last user message>` (one line, at most 200 chars), so
+//! a test can see on screen that its prompt made the round trip. Anything else gets a harmless
+//! reply (`200 {}` for known-safe probes, `404` JSON error otherwise) and is logged.
+//!
+//! Every request is recorded ([`MockLlm::log`]); the JSON bodies of model calls are
+//! [`MockLlm::requests`], so a test can assert that a later prompt arrives with the earlier turn
+//! in its message history.
+//!
+//! Lifetime is bounded: the server stops when the [`MockLlm`] is dropped, and by itself after
+//! [`Options::idle_timeout`] without a request.
+
+use serde_json::{json, Value};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The prefix of every reply text.
+pub const REPLY_PREFIX: &str = "MOCK-REPLY: ";
+/// Longest request head (request line and headers) accepted.
+const MAX_HEAD: usize = 64 * 1024;
+/// Longest request body accepted (Claude Code's first request is a few hundred KiB of tools).
+const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// Which API a request spoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `POST /v1/chat/completions`.
+    OpenAi,
+    /// `POST /v1/messages`.
+    Anthropic,
+    /// Anything else.
+    Other,
+}
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// The request target, query included (`/v1/messages?beta=true`).
+    pub path: String,
+    pub api: Api,
+    /// The body parsed as JSON; `Value::Null` when empty or not JSON.
+    pub body: Value,
+    /// The reply text sent for a model call.
+    pub reply: Option<String>,
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Stop after this long without any request. `None`: only when dropped.
+    pub idle_timeout: Option<Duration>,
+    /// Print one line per request to stderr.
+    pub verbose: bool,
+    /// Port to bind on 127.0.0.1; 0 for an ephemeral one.
+    pub port: u16,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            idle_timeout: Some(Duration::from_secs(600)),
+            verbose: false,
+            port: 0,
+        }
+    }
+}
+
+struct Shared {
+    log: Mutex<Vec<Recorded>>,
+    changed: Condvar,
+    stop: AtomicBool,
+    /// Milliseconds since `epoch` of the last request.
+    last_activity: AtomicU64,
+    epoch: Instant,
+    verbose: bool,
+    seq: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Vec<Recorded>> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn touch(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_activity.store(ms, Ordering::SeqCst);
+    }
+}
+
+/// A running mock server. Dropping it stops the server.
+pub struct MockLlm {
+    /// The port on 127.0.0.1.
+    pub port: u16,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl MockLlm {
+    /// Starts a server on an ephemeral loopback port with the default options (10 min idle
+    /// timeout).
+    pub fn start() -> io::Result<MockLlm> {
+        Self::start_with(Options::default())
+    }
+
+    pub fn start_with(opts: Options) -> io::Result<MockLlm> {
+        let listener = TcpListener::bind(("127.0.0.1", opts.port))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let shared = Arc::new(Shared {
+            log: Mutex::new(Vec::new()),
+            changed: Condvar::new(),
+            stop: AtomicBool::new(false),
+            last_activity: AtomicU64::new(0),
+            epoch: Instant::now(),
+            verbose: opts.verbose,
+            seq: AtomicU64::new(0),
+        });
+        let sh = shared.clone();
+        let idle = opts.idle_timeout;
+        let accept = std::thread::Builder::new()
+            .name("mockllm-accept".into())
+            .spawn(move || accept_loop(listener, sh, idle))?;
+        Ok(MockLlm {
+            port,
+            shared,
+            accept: Some(accept),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The JSON bodies of every model call (`/v1/chat/completions`, `/v1/messages`), in order.
+    pub fn requests(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .iter()
+            .filter(|r| r.api != Api::Other)
+            .map(|r| r.body.clone())
+            .collect()
+    }
+
+    /// Every request received, model calls or not, in order.
+    pub fn log(&self) -> Vec<Recorded> {
+        self.shared.lock().clone()
+    }
+
+    /// Waits until `pred` holds for the log, or the timeout passes; returns whether it held.
+    pub fn wait_until(&self, timeout: Duration, mut pred: impl FnMut(&[Recorded]) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut log = self.shared.lock();
+        loop {
+            if pred(&log) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            log = match self.shared.changed.wait_timeout(log, deadline - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+
+    /// Whether the server is still accepting connections (false after the idle timeout).
+    pub fn is_running(&self) -> bool {
+        !self.shared.stop.load(Ordering::SeqCst)
+            && self.accept.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
+    /// Stops the server and waits for its accept thread.
+    pub fn stop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Serves until the server stops by itself (idle timeout) or never, when there is none.
+    pub fn serve_forever(mut self) {
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for MockLlm {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>, idle: Option<Duration>) {
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(idle) = idle {
+            let last = Duration::from_millis(shared.last_activity.load(Ordering::SeqCst));
+            if shared.epoch.elapsed().saturating_sub(last) > idle {
+                shared.stop.store(true, Ordering::SeqCst);
+                return;
+            }
+        }
+        match listener.accept() {
+            Ok((stream, _)) => {
+                shared.touch();
+                let sh = shared.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("mockllm-conn".into())
+                    .spawn(move || {
+                        if let Err(e) = serve_conn(stream, &sh) {
+                            if sh.verbose && e.kind() != io::ErrorKind::UnexpectedEof {
+                                eprintln!("quil-mockllm: connection: {e}");
+                            }
+                        }
+                    });
+                if let Err(e) = spawned {
+                    eprintln!("quil-mockllm: cannot spawn a connection thread: {e}");
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                eprintln!("quil-mockllm: accept: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Serves requests on one connection (keep-alive) until the client closes it, the server
+/// stops, or a response closes it.
+fn serve_conn(stream: TcpStream, shared: &Shared) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    loop {
+        let req = match read_request(&mut reader, shared)? {
+            Some(r) => r,
+            None => return Ok(()),
+        };
+        shared.touch();
+        let keep_alive = !req
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let close = respond(&req, &mut out, shared)?;
+        out.flush()?;
+        if close || !keep_alive {
+            let _ = out.shutdown(std::net::Shutdown::Both);
+            return Ok(());
+        }
+    }
+}
+
+/// Reads one request; `None` when the client closed the connection between requests or the
+/// server is stopping.
+fn read_request(r: &mut BufReader<TcpStream>, shared: &Shared) -> io::Result<Option<Request>> {
+    let mut head = Vec::new();
+    // Wait for the first byte, polling the stop flag.
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        match r.fill_buf() {
+            Ok([]) => return Ok(None),
+            Ok(_) => break,
+            Err(e) if is_timeout(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut line = Vec::new();
+        read_line(r, &mut line, deadline)?;
+        if line.is_empty() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let blank = line == b"\r\n" || line == b"\n";
+        head.extend_from_slice(&line);
+        if head.len() > MAX_HEAD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "request head too long",
+            ));
+        }
+        if blank && head.len() > line.len() {
+            break;
+        }
+        if blank {
+            // Stray CRLF between requests.
+            head.clear();
+        }
+    }
+    let text = String::from_utf8_lossy(&head);
+    let mut lines = text.lines();
+    let request_line = lines.next().unwrap_or_default();
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut req = Request {
+        method,
+        path,
+        headers,
+        body: Vec::new(),
+    };
+    if req
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    {
+        req.body = read_chunked(r, deadline)?;
+    } else if let Some(len) = req.header("content-length") {
+        let len: usize = len
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad content-length"))?;
+        if len > MAX_BODY {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "body too large"));
+        }
+        req.body = vec![0; len];
+        read_exact(r, &mut req.body, deadline)?;
+    }
+    Ok(Some(req))
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn read_line(r: &mut BufReader<TcpStream>, out: &mut Vec<u8>, deadline: Instant) -> io::Result<()> {
+    loop {
+        match r.read_until(b'\n', out) {
+            Ok(_) => return Ok(()),
+            Err(e) if is_timeout(&e) && Instant::now() < deadline => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn read_exact(r: &mut BufReader<TcpStream>, buf: &mut [u8], deadline: Instant) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        match r.read(&mut buf[done..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => done += n,
+            Err(e) if is_timeout(&e) && Instant::now() < deadline => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn read_chunked(r: &mut BufReader<TcpStream>, deadline: Instant) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        read_line(r, &mut line, deadline)?;
+        let size_text = String::from_utf8_lossy(&line);
+        let size_text = size_text
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let size = usize::from_str_radix(&size_text, 16)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
+        if size == 0 {
+            // Trailers, up to the blank line.
+            loop {
+                let mut t = Vec::new();
+                read_line(r, &mut t, deadline)?;
+                if t.is_empty() || t == b"\r\n" || t == b"\n" {
+                    return Ok(body);
+                }
+            }
+        }
+        if body.len() + size > MAX_BODY {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "body too large"));
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        read_exact(r, &mut body[start..], deadline)?;
+        let mut crlf = Vec::new();
+        read_line(r, &mut crlf, deadline)?;
+    }
+}
+
+fn classify(method: &str, path: &str) -> Api {
+    let p = path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    match (method, p) {
+        ("POST", "/v1/chat/completions" | "/chat/completions") => Api::OpenAi,
+        ("POST", "/v1/messages" | "/messages") => Api::Anthropic,
+        _ => Api::Other,
+    }
+}
+
+/// Writes the response; returns whether the connection must be closed after it.
+fn respond(req: &Request, out: &mut TcpStream, shared: &Shared) -> io::Result<bool> {
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let api = classify(&req.method, &req.path);
+    let n = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let reply = match api {
+        Api::OpenAi | Api::Anthropic => Some(reply_text(&body)),
+        Api::Other => None,
+    };
+    if shared.verbose || api == Api::Other {
+        eprintln!(
+            "quil-mockllm: #{n} {} {}{}{}",
+            req.method,
+            req.path,
+            if stream { " (stream)" } else { "" },
+            if api == Api::Other {
+                " (unknown path)"
+            } else {
+                ""
+            }
+        );
+    }
+    {
+        let mut log = shared.lock();
+        log.push(Recorded {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            api,
+            body: body.clone(),
+            reply: reply.clone(),
+        });
+    }
+    shared.changed.notify_all();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("mock")
+        .to_string();
+    let text = reply.unwrap_or_default();
+    match api {
+        Api::OpenAi if stream => {
+            sse_head(out)?;
+            for ev in openai_stream(n, &model, &text) {
+                write!(out, "data: {ev}\n\n")?;
+                out.flush()?;
+            }
+            write!(out, "data: [DONE]\n\n")?;
+            Ok(true)
+        }
+        Api::OpenAi => {
+            json_reply(out, 200, &openai_full(n, &model, &text))?;
+            Ok(false)
+        }
+        Api::Anthropic if stream => {
+            sse_head(out)?;
+            for (name, ev) in anthropic_stream(n, &model, &text) {
+                write!(out, "event: {name}\ndata: {ev}\n\n")?;
+                out.flush()?;
+            }
+            Ok(true)
+        }
+        Api::Anthropic => {
+            json_reply(out, 200, &anthropic_full(n, &model, &text))?;
+            Ok(false)
+        }
+        Api::Other => {
+            let p = req.path.split('?').next().unwrap_or_default();
+            if req.method == "POST" && p.ends_with("/messages/count_tokens") {
+                json_reply(out, 200, &json!({"input_tokens": 10}))?;
+            } else if req.method == "HEAD"
+                || (req.method == "GET" && (p == "/" || p.ends_with("/health")))
+            {
+                json_reply(out, 200, &json!({}))?;
+            } else if req.method == "GET" && p.ends_with("/models") {
+                json_reply(
+                    out,
+                    200,
+                    &json!({"object": "list", "data": [{"id": "m", "object": "model", "type": "model", "display_name": "Mock"}], "has_more": false}),
+                )?;
+            } else {
+                json_reply(
+                    out,
+                    404,
+                    &json!({"type": "error", "error": {"type": "not_found_error", "message": format!("quil-mockllm: no route for {} {}", req.method, p)}}),
+                )?;
+            }
+            Ok(false)
+        }
+    }
+}
+
+fn sse_head(out: &mut TcpStream) -> io::Result<()> {
+    write!(
+        out,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
+    )
+}
+
+fn json_reply(out: &mut TcpStream, status: u16, v: &Value) -> io::Result<()> {
+    let body = v.to_string();
+    let reason = match status {
+        200 => "OK",
+        404 => "Not Found",
+        _ => "Error",
+    };
+    write!(
+        out,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// `MOCK-REPLY: <last user message>`, one line, at most 200 chars.
+pub fn reply_text(body: &Value) -> String {
+    let last = last_user_text(body).unwrap_or_default();
+    let one_line: String = last
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(200)
+        .collect();
+    format!("{REPLY_PREFIX}{one_line}")
+}
+
+/// The text of the last user message of an OpenAI or Anthropic request body. Claude Code adds
+/// `<system-reminder>` text blocks to user messages; those are skipped when there is other
+/// text.
+pub fn last_user_text(body: &Value) -> Option<String> {
+    let msgs = body.get("messages")?.as_array()?;
+    let m = msgs.iter().rev().find(|m| m["role"] == "user")?;
+    Some(content_text(&m["content"]))
+}
+
+/// The text of a message `content` (a string, or an array of parts/blocks).
+pub fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => {
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter(|p| p.get("type").and_then(Value::as_str).unwrap_or("text") == "text")
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect();
+            let real: Vec<&str> = texts
+                .iter()
+                .copied()
+                .filter(|t| !t.trim_start().starts_with("<system-reminder>"))
+                .collect();
+            if real.is_empty() {
+                texts.join(" ")
+            } else {
+                real.join(" ")
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// Every text of every message of a request body, joined; for "the history contains X" checks.
+pub fn history_text(body: &Value) -> String {
+    let mut s = String::new();
+    if let Some(msgs) = body.get("messages").and_then(Value::as_array) {
+        for m in msgs {
+            s.push_str(&content_text(&m["content"]));
+            s.push('\n');
+        }
+    }
+    s
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Splits the reply into two deltas so clients see a real stream.
+fn halves(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mid = chars.len() / 2;
+    [
+        chars[..mid].iter().collect::<String>(),
+        chars[mid..].iter().collect(),
+    ]
+    .into_iter()
+    .filter(|s: &String| !s.is_empty())
+    .collect()
+}
+
+fn usage_tokens(text: &str) -> u64 {
+    (text.split_whitespace().count() as u64).max(1)
+}
+
+fn openai_stream(n: u64, model: &str, text: &str) -> Vec<Value> {
+    let id = format!("chatcmpl-mock{n}");
+    let created = now_secs();
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let mut v = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    for part in halves(text) {
+        v.push(chunk(json!({"content": part}), Value::Null));
+    }
+    let mut last = chunk(json!({}), json!("stop"));
+    last["usage"] = json!({"prompt_tokens": 10, "completion_tokens": usage_tokens(text),
+                           "total_tokens": 10 + usage_tokens(text)});
+    v.push(last);
+    v
+}
+
+fn openai_full(n: u64, model: &str, text: &str) -> Value {
+    json!({"id": format!("chatcmpl-mock{n}"), "object": "chat.completion", "created": now_secs(),
+           "model": model,
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop"}],
+           "usage": {"prompt_tokens": 10, "completion_tokens": usage_tokens(text),
+                     "total_tokens": 10 + usage_tokens(text)}})
+}
+
+fn anthropic_stream(n: u64, model: &str, text: &str) -> Vec<(&'static str, Value)> {
+    let mut v = vec![
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {
+                "id": format!("msg_mock{n}"), "type": "message", "role": "assistant",
+                "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": 10, "output_tokens": 1,
+                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0,
+                   "content_block": {"type": "text", "text": ""}}),
+        ),
+    ];
+    for part in halves(text) {
+        v.push((
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0,
+                   "delta": {"type": "text_delta", "text": part}}),
+        ));
+    }
+    v.push((
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 0}),
+    ));
+    v.push((
+        "message_delta",
+        json!({"type": "message_delta",
+               "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+               "usage": {"output_tokens": usage_tokens(text)}}),
+    ));
+    v.push(("message_stop", json!({"type": "message_stop"})));
+    v
+}
+
+fn anthropic_full(n: u64, model: &str, text: &str) -> Value {
+    json!({"id": format!("msg_mock{n}"), "type": "message", "role": "assistant", "model": model,
+           "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+           "stop_sequence": null,
+           "usage": {"input_tokens": 10, "output_tokens": usage_tokens(text)}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(port: u16, path: &str, body: &Value) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let b = body.to_string();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+            b.len()
+        )
+        .expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        out
+    }
+
+    #[test]
+    fn openai_stream_echoes_the_last_user_message() {
+        let m = MockLlm::start().expect("start");
+        let out = post(
+            m.port,
+            "/v1/chat/completions",
+            &json!({"model": "m", "stream": true, "messages": [
+                {"role": "system", "content": "sys"},
+                {"role": "user", "content": [{"type": "text", "text": "hello   MARKER1"}]}]}),
+        );
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        assert!(out.contains("text/event-stream"));
+        assert!(out.trim_end().ends_with("data: [DONE]"), "{out}");
+        let text: String = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| {
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(String::from)
+            })
+            .collect();
+        assert_eq!(text, "MOCK-REPLY: hello MARKER1");
+        assert_eq!(m.requests().len(), 1);
+        assert_eq!(m.requests()[0]["messages"][1]["role"], "user");
+    }
+
+    #[test]
+    fn anthropic_stream_has_the_exact_event_sequence() {
+        let m = MockLlm::start().expect("start");
+        let out = post(
+            m.port,
+            "/v1/messages?beta=true",
+            &json!({"model": "claude", "stream": true, "messages": [
+                {"role": "user", "content": [
+                    {"type": "text", "text": "<system-reminder>x</system-reminder>"},
+                    {"type": "text", "text": "hi there"}]}]}),
+        );
+        let events: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .collect();
+        let mut expect = vec!["message_start", "content_block_start"];
+        expect.extend(std::iter::repeat_n("content_block_delta", 2));
+        expect.extend(["content_block_stop", "message_delta", "message_stop"]);
+        assert_eq!(events, expect, "{out}");
+        assert!(out.contains(r#""stop_reason":"end_turn""#));
+        let text: String = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| v["delta"]["text"].as_str().map(String::from))
+            .collect();
+        assert_eq!(text, "MOCK-REPLY: hi there");
+        assert_eq!(m.log()[0].api, Api::Anthropic);
+    }
+
+    #[test]
+    fn keep_alive_chunked_and_unknown_paths() {
+        let m = MockLlm::start().expect("start");
+        let mut s = TcpStream::connect(("127.0.0.1", m.port)).expect("connect");
+        let b = json!({"model": "m", "messages": [{"role": "user", "content": "one"}]}).to_string();
+        // Chunked body, non-streaming, keep-alive; then a second request on the same socket.
+        write!(
+            s,
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+            b.len()
+        )
+        .expect("write");
+        write!(
+            s,
+            "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        assert!(out.contains("MOCK-REPLY: one"), "{out}");
+        assert!(out.contains("HTTP/1.1 404"), "{out}");
+        let log = m.log();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[1].path, "/nope");
+        assert_eq!(log[1].api, Api::Other);
+        assert_eq!(m.requests().len(), 1);
+    }
+
+    #[test]
+    fn stops_when_idle_and_when_dropped() {
+        let m = MockLlm::start_with(Options {
+            idle_timeout: Some(Duration::from_millis(200)),
+            ..Options::default()
+        })
+        .expect("start");
+        let port = m.port;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while m.is_running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!m.is_running());
+        drop(m);
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+
+        let m = MockLlm::start().expect("start");
+        let port = m.port;
+        drop(m);
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    }
+}

@@ -1,0 +1,444 @@
+//! AI panes come back to their own conversation: the real opencode and Claude Code CLIs
+//! (installed by `scripts/install-ai-clis.sh`), in real quil panes, against the project's own
+//! loopback mock LLM (`quil-mockllm`), across `kill -9` of the daemon.
+
+use quil_mockllm::{history_text, last_user_text, MockLlm};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const QUIL: &str = env!("CARGO_BIN_EXE_quil");
+const QUILD: &str = env!("CARGO_BIN_EXE_quild");
+/// First paint / resumed conversation on a loaded 2-core machine (seen up to 12 s).
+const START: u64 = 60;
+const TURN: u64 = 45;
+
+/// The CLIs are heavy; run one scenario at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn clis_bin() -> PathBuf {
+    let dir = std::env::var_os("QUIL_AI_CLIS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.test-cache/ai-clis/bin")
+        });
+    for cli in ["opencode", "claude"] {
+        assert!(
+            dir.join(cli).exists(),
+            "{} not found: run scripts/install-ai-clis.sh (scripts/test.sh does)",
+            dir.join(cli).display()
+        );
+    }
+    dir
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    mock: MockLlm,
+    env: Vec<(String, String)>,
+}
+
+impl World {
+    fn new() -> World {
+        let clis = clis_bin();
+        let dir = tempfile::Builder::new()
+            .prefix("qa")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let mock = MockLlm::start().expect("mock llm");
+        let p = |s: &str| dir.path().join(s).display().to_string();
+        for d in [
+            "q",
+            "u",
+            "xdg/config",
+            "xdg/data",
+            "xdg/cache",
+            "xdg/state",
+            "proj",
+            "cc",
+        ] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        let env = vec![
+            (
+                "PATH".into(),
+                format!("{}:/usr/local/bin:/usr/bin:/bin", clis.display()),
+            ),
+            ("HOME".into(), p("u")),
+            (
+                "USER".into(),
+                std::env::var("USER").unwrap_or_else(|_| "root".into()),
+            ),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("SHELL".into(), "/bin/bash".into()),
+            ("QUIL_HOME".into(), p("q")),
+            ("QUIL_DAEMON_BIN".into(), QUILD.into()),
+            ("XDG_CONFIG_HOME".into(), p("xdg/config")),
+            ("XDG_DATA_HOME".into(), p("xdg/data")),
+            ("XDG_CACHE_HOME".into(), p("xdg/cache")),
+            ("XDG_STATE_HOME".into(), p("xdg/state")),
+            // A user's own OPENCODE_CONFIG_CONTENT: quil merges its tracker into it.
+            (
+                "OPENCODE_CONFIG_CONTENT".into(),
+                r#"{"theme":"opencode"}"#.into(),
+            ),
+        ];
+        let mut w = World { dir, mock, env };
+        w.setup_opencode();
+        w.setup_claude();
+        w
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn proj(&self) -> PathBuf {
+        self.path("proj")
+    }
+
+    fn set_env(&mut self, k: &str, v: &str) {
+        self.env.retain(|(key, _)| key != k);
+        self.env.push((k.to_string(), v.to_string()));
+    }
+
+    /// opencode's config: the mock provider, and the pre-created package files that stop its
+    /// ~70 s offline attempt to npm-install its plugin package.
+    fn setup_opencode(&mut self) {
+        let cfg = self.path("xdg/config/opencode");
+        std::fs::create_dir_all(cfg.join("node_modules")).expect("mkdir");
+        let config = serde_json::json!({
+            "model": "mock/m",
+            "small_model": "mock/m",
+            "autoupdate": false,
+            "provider": {"mock": {
+                "npm": "@ai-sdk/openai-compatible",
+                "options": {"baseURL": format!("{}/v1", self.mock.base_url()), "apiKey": "x"},
+                "models": {"m": {}}
+            }}
+        });
+        std::fs::write(cfg.join("opencode.json"), config.to_string()).expect("write");
+        std::fs::write(
+            cfg.join("package.json"),
+            r#"{"dependencies":{"@opencode-ai/plugin":"*"}}"#,
+        )
+        .expect("write");
+        std::fs::write(
+            cfg.join("package-lock.json"),
+            r#"{"lockfileVersion":3,"packages":{"":{"dependencies":{"@opencode-ai/plugin":"*"}}}}"#,
+        )
+        .expect("write");
+        self.set_env("OPENCODE_DISABLE_MODELS_FETCH", "1");
+        self.set_env("OPENCODE_DISABLE_AUTOUPDATE", "1");
+    }
+
+    /// Claude Code's config: the mock Messages API and a pre-seeded `.claude.json` so no
+    /// first-run screen blocks it.
+    fn setup_claude(&mut self) {
+        let cc = self.path("cc");
+        let seed = serde_json::json!({
+            "hasCompletedOnboarding": true,
+            "theme": "dark",
+            "projects": {self.dir.path().display().to_string(): {"hasTrustDialogAccepted": true}}
+        });
+        std::fs::write(cc.join(".claude.json"), seed.to_string()).expect("write");
+        let base = self.mock.base_url();
+        for (k, v) in [
+            ("ANTHROPIC_BASE_URL", base.as_str()),
+            ("ANTHROPIC_AUTH_TOKEN", "quil-test"),
+            ("CLAUDE_CONFIG_DIR", cc.to_str().expect("utf-8")),
+            ("DISABLE_TELEMETRY", "1"),
+            ("DISABLE_ERROR_REPORTING", "1"),
+            ("DISABLE_AUTOUPDATER", "1"),
+            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+        ] {
+            self.set_env(k, v);
+        }
+    }
+
+    /// Runs quil with exactly this world's environment (the daemon it starts inherits it).
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(QUIL)
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.proj())
+            .output()
+            .expect("run quil")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "quil {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn new_pane(&self, kind: &str) -> String {
+        let proj = self.proj().display().to_string();
+        self.ok(&["new-tab", "--type", kind, "--cwd", &proj])
+            .trim()
+            .to_string()
+    }
+
+    fn pane(&self, id: &str) -> Value {
+        let ls: Value = serde_json::from_str(&self.ok(&["ls", "--json"])).expect("ls --json");
+        ls["panes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["id"] == id).cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    fn argv(&self, id: &str) -> Vec<String> {
+        serde_json::from_value(self.pane(id)["argv"].clone()).unwrap_or_default()
+    }
+
+    fn wait(&self, pane: &str, regex: &str, secs: u64) {
+        let t = secs.to_string();
+        let out = self.run(&["wait", "--pane", pane, "--text", regex, "--timeout", &t]);
+        if !out.status.success() {
+            let screen = String::from_utf8_lossy(&self.run(&["capture", "--pane", pane]).stdout)
+                .into_owned();
+            let log = std::fs::read_to_string(self.path("q/quild.log")).unwrap_or_default();
+            panic!(
+                "waiting {secs} s for /{regex}/ in {pane}: {}\nscreen:\n{screen}\nquild.log:\n{log}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+
+    fn send(&self, pane: &str, text: &str) {
+        self.ok(&["send", "--pane", pane, text]);
+        // The TUIs take Enter as a separate key press.
+        std::thread::sleep(Duration::from_millis(300));
+        self.ok(&["send-keys", "--pane", pane, "Enter"]);
+    }
+
+    fn kill_9_and_restart(&self) {
+        let pid: i32 = std::fs::read_to_string(self.path("q/quild.pid"))
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("pid");
+        // SAFETY: kill(2) of the daemon this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z")
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.ok(&["daemon", "start"]);
+    }
+
+    fn id_file(&self, kind: &str, pane: &str) -> PathBuf {
+        self.path(&format!("q/sessions/{kind}-{pane}.id"))
+    }
+
+    /// The last model request whose last user message carries `marker`.
+    fn request_with(&self, marker: &str) -> Value {
+        self.mock
+            .requests()
+            .into_iter()
+            .rev()
+            .find(|b| last_user_text(b).is_some_and(|t| t.contains(marker)))
+            .unwrap_or_else(|| panic!("no request carried {marker}"))
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.run(&["daemon", "stop"]);
+    }
+}
+
+fn eventually<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn first_line(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .next()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+}
+
+#[test]
+fn opencode_pane_reopens_its_own_conversation() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new();
+    let p1 = w.new_pane("opencode");
+    // The daemon wrote the tracker and injected the pane's environment.
+    let tracker = w.path("q/opencodehook/quil-session-tracker.js");
+    assert!(tracker.is_file());
+    let environ =
+        std::fs::read(format!("/proc/{}/environ", w.pane(&p1)["pid"])).unwrap_or_default();
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(environ.contains(&format!("QUIL_PANE_ID={p1}")), "{environ}");
+    assert!(environ.contains(&format!("QUIL_HOME={}", w.path("q").display())));
+    assert!(
+        environ.contains(&format!("file://{}", tracker.display()))
+            && environ.contains("\"theme\":\"opencode\"")
+    );
+    // A second opencode pane in the same directory, never prompted, started as a bare command:
+    // it is an AI pane all the same.
+    let proj = w.proj().display().to_string();
+    let p2 = w
+        .ok(&["new-tab", "--cwd", &proj, "--", "opencode"])
+        .trim()
+        .to_string();
+    let environ2 =
+        std::fs::read(format!("/proc/{}/environ", w.pane(&p2)["pid"])).unwrap_or_default();
+    assert!(
+        String::from_utf8_lossy(&environ2).contains("quil-session-tracker.js"),
+        "the tracker is loaded"
+    );
+    w.wait(&p1, "Ask anything", START);
+    w.send(&p1, "hello MARKER1");
+    w.wait(&p1, "MOCK-REPLY: hello MARKER1", TURN);
+    let id = eventually("the tracker's id file", TURN, || {
+        first_line(&w.id_file("opencode", &p1))
+    });
+    assert!(id.starts_with("ses_"), "{id}");
+    assert!(first_line(&w.id_file("opencode", &p2)).is_none());
+
+    w.kill_9_and_restart();
+    let argv = w.argv(&p1);
+    assert_eq!(
+        argv[argv.len() - 2..],
+        ["--session".to_string(), id.clone()],
+        "{argv:?}"
+    );
+    w.wait(&p1, "hello MARKER1", START);
+    // The other pane of that directory is not handed the conversation (no --continue either).
+    let argv2 = w.argv(&p2);
+    assert!(
+        !argv2.contains(&id) && !argv2.iter().any(|a| a == "--continue"),
+        "{argv2:?}"
+    );
+    // A next prompt reaches the model with the earlier turn in its history.
+    w.send(&p1, "next MARKER2");
+    w.wait(&p1, "MOCK-REPLY: next MARKER2", TURN);
+    let history = history_text(&w.request_with("MARKER2"));
+    assert!(
+        history.contains("hello MARKER1") && history.contains("MOCK-REPLY: hello MARKER1"),
+        "{history}"
+    );
+    // The pane's own record still names the same conversation.
+    assert_eq!(
+        first_line(&w.id_file("opencode", &p1)).as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(w.pane(&p1)["type"], "opencode");
+}
+
+#[test]
+fn opencode_session_not_found_starts_fresh() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new();
+    let p = w.new_pane("opencode");
+    w.wait(&p, "Ask anything", START);
+    w.ok(&["daemon", "stop"]);
+    // The pane's conversation "exists" but opencode has never heard of it.
+    std::fs::create_dir_all(w.path("q/sessions")).expect("mkdir");
+    std::fs::write(
+        w.id_file("opencode", &p),
+        "ses_0000000000000000000000none\n",
+    )
+    .expect("write");
+    w.ok(&["daemon", "start"]);
+    w.wait(&p, "no longer exists; started a new one", START);
+    w.wait(&p, "Ask anything", START);
+    let argv = w.argv(&p);
+    assert!(!argv.iter().any(|a| a == "--session"), "{argv:?}");
+    assert_eq!(w.pane(&p)["alive"], true);
+    assert!(!w.id_file("opencode", &p).exists());
+}
+
+#[test]
+fn claude_pane_reopens_its_own_conversation() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new();
+    let p1 = w.new_pane("claude-code");
+    let p2 = w.new_pane("claude-code");
+    // Started with a preassigned id and quil's hook settings.
+    let argv = w.argv(&p1);
+    let at = argv
+        .iter()
+        .position(|a| a == "--session-id")
+        .expect("--session-id");
+    let id = argv[at + 1].clone();
+    assert_eq!(id.len(), 36, "{argv:?}");
+    let settings = &argv[argv
+        .iter()
+        .position(|a| a == "--settings")
+        .expect("--settings")
+        + 1];
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(settings)
+            .expect("settings")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    w.wait(&p1, "❯", START);
+    // SessionStart fired the hook before any prompt: the id file names the session.
+    eventually("the SessionStart hook", TURN, || {
+        first_line(&w.id_file("claude", &p1)).filter(|l| *l == id)
+    });
+    let id2 = eventually("the second pane's hook", TURN, || {
+        first_line(&w.id_file("claude", &p2))
+    });
+    assert_ne!(id, id2);
+    w.send(&p1, "hello MARKER3");
+    w.wait(&p1, "MOCK-REPLY: hello MARKER3", TURN);
+
+    w.kill_9_and_restart();
+    let argv = w.argv(&p1);
+    let at = argv
+        .iter()
+        .position(|a| a == "--resume")
+        .expect("resumed with --resume");
+    assert_eq!(argv[at + 1], id);
+    w.wait(&p1, "hello MARKER3", START);
+    // The never-prompted pane comes back alive, on its own id (no transcript: --session-id).
+    let argv2 = w.argv(&p2);
+    let at = argv2
+        .iter()
+        .position(|a| a == "--session-id")
+        .expect("--session-id");
+    assert_eq!(argv2[at + 1], id2);
+    assert!(
+        !argv2.iter().any(|a| a == "--continue" || a == "--resume"),
+        "{argv2:?}"
+    );
+    w.wait(&p2, "❯", START);
+    assert_eq!(w.pane(&p2)["alive"], true);
+    // The conversation continues with its history.
+    w.send(&p1, "next MARKER4");
+    w.wait(&p1, "MOCK-REPLY: next MARKER4", TURN);
+    let history = history_text(&w.request_with("MARKER4"));
+    assert!(history.contains("hello MARKER3"), "{history}");
+}

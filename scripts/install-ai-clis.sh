@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs the pinned AI coding CLIs that quil's AI-pane tests drive (offline, against quil's own
+# mock LLM): opencode and Claude Code, from the npm registry, into a cache directory.
+#
+#   scripts/install-ai-clis.sh [CACHE_DIR]
+#
+# CACHE_DIR defaults to $QUIL_AI_CLIS_DIR, then <repo>/.test-cache/ai-clis (gitignored).
+# Idempotent: does nothing when the pinned versions are already there. Creates CACHE_DIR/bin with
+# `opencode` and `claude` symlinks to the real executables and prints that bin directory (the
+# only thing on stdout), e.g. for `export QUIL_AI_CLIS_BIN=$(scripts/install-ai-clis.sh)`.
+set -euo pipefail
+
+OPENCODE_PKG="opencode-linux-x64"
+OPENCODE_VERSION="1.18.34"
+CLAUDE_PKG="@anthropic-ai/claude-code"
+CLAUDE_VERSION="2.1.330"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${1:-${QUIL_AI_CLIS_DIR:-$ROOT/.test-cache/ai-clis}}"
+
+case "$(uname -s)-$(uname -m)" in
+    Linux-x86_64) ;;
+    *)
+        echo "install-ai-clis.sh: only linux-x64 is supported (this is $(uname -s)-$(uname -m))" >&2
+        exit 1
+        ;;
+esac
+
+if ! command -v npm >/dev/null 2>&1; then
+    echo "install-ai-clis.sh: npm not found; install Node.js 20+ (e.g. apt-get install nodejs npm)" >&2
+    exit 1
+fi
+
+# Prints the installed version of an npm package in $CACHE, or nothing.
+installed_version() {
+    local pj="$CACHE/node_modules/$1/package.json"
+    [ -f "$pj" ] || return 0
+    node -e 'try { process.stdout.write(String(require(process.argv[1]).version || "")) } catch (e) {}' "$pj"
+}
+
+OPENCODE_EXE="$CACHE/node_modules/$OPENCODE_PKG/bin/opencode"
+CLAUDE_EXE="$CACHE/node_modules/$CLAUDE_PKG/bin/claude.exe"
+
+up_to_date() {
+    [ "$(installed_version "$OPENCODE_PKG")" = "$OPENCODE_VERSION" ] &&
+        [ "$(installed_version "$CLAUDE_PKG")" = "$CLAUDE_VERSION" ] &&
+        [ -x "$OPENCODE_EXE" ] && [ -x "$CLAUDE_EXE" ]
+}
+
+mkdir -p "$CACHE"
+if ! up_to_date; then
+    echo "install-ai-clis.sh: installing $OPENCODE_PKG@$OPENCODE_VERSION and $CLAUDE_PKG@$CLAUDE_VERSION into $CACHE" >&2
+    # A private package.json keeps npm from walking up into some other project.
+    [ -f "$CACHE/package.json" ] || echo '{"name":"quil-ai-clis","private":true}' >"$CACHE/package.json"
+    # Node 20 prints an engine warning for Claude Code; it is harmless.
+    npm install --prefix "$CACHE" --no-audit --no-fund --save-exact --loglevel=error \
+        "$OPENCODE_PKG@$OPENCODE_VERSION" "$CLAUDE_PKG@$CLAUDE_VERSION" >&2
+    if ! up_to_date; then
+        echo "install-ai-clis.sh: npm finished but the pinned executables are missing:" >&2
+        echo "  $OPENCODE_EXE" >&2
+        echo "  $CLAUDE_EXE" >&2
+        exit 1
+    fi
+fi
+
+mkdir -p "$CACHE/bin"
+ln -sfn "$OPENCODE_EXE" "$CACHE/bin/opencode"
+ln -sfn "$CLAUDE_EXE" "$CACHE/bin/claude"
+echo "$CACHE/bin"
