@@ -90,13 +90,24 @@ impl World {
         sock
     }
 
+    /// Runs the CLI. A daemon it starts gives its panes the same plain shell as `client`.
     fn quil(&self, args: &[&str]) -> Output {
         Command::new(&self.bin)
             .args(args)
             .env("QUIL_HOME", &self.home)
+            .env("SHELL", "/bin/sh")
+            .env("PS1", format!("{PROMPT} "))
             .env_remove("QUIL_PANE_ID")
             .output()
             .expect("run quil")
+    }
+
+    /// `quil ls --json`'s panes.
+    fn panes(&self) -> Vec<serde_json::Value> {
+        let out = self.quil(&["ls", "--json"]);
+        assert!(out.status.success(), "quil ls --json failed");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ls --json");
+        v["panes"].as_array().cloned().unwrap_or_default()
     }
 }
 
@@ -264,4 +275,176 @@ fn second_client_sees_live_updates() {
         s.lines().next().is_some_and(|l| l.contains("2:"))
     });
     assert!(has_line(&sb, "from-b"), "b still shows its tab:\n{sb}");
+}
+
+/// Polls `cond` until it holds; fails with `what` after the deadline.
+fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        if start.elapsed() > DEADLINE {
+            panic!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn tab_bar(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+#[test]
+fn ctrl_n_picks_a_terminal_and_it_opens() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    let a = w.client(120, 40);
+    wait_for(&a, "the shell prompt", |s| {
+        s.contains(PROMPT) && panes_on_row(s, 1) == 1
+    });
+    keys(&a, &["C-n"]);
+    // The picker lists types by category and starts on the terminal.
+    wait_for(&a, "the picker", |s| {
+        s.contains("New pane") && s.contains("Terminals") && s.contains("Terminal ")
+    });
+    keys(&a, &["Enter"]);
+    wait_for(&a, "a second pane with a prompt", |s| {
+        panes_on_row(s, 1) == 2 && prompts(s) >= 2 && !s.contains("New pane")
+    });
+    let panes = w.panes();
+    assert_eq!(panes.len(), 2, "{panes:?}");
+    assert!(panes.iter().all(|p| p["type"] == "terminal"), "{panes:?}");
+}
+
+#[test]
+fn form_opens_a_pane_in_the_chosen_directory_with_a_toggle() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    // A pane type that asks for a directory and has a toggle. Sorted before "Terminal" in
+    // its category, so it is one Up from the picker's starting row.
+    let plugins = w.home.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugins dir");
+    std::fs::write(
+        plugins.join("e2e.toml"),
+        r#"[plugin]
+name = "e2e-tool"
+display_name = "E2E tool"
+category = "terminal"
+description = "a shell that asks for a directory"
+
+[command]
+cmd = "/bin/sh"
+prompts_cwd = true
+
+[[command.toggles]]
+name = "loud"
+label = "Say LOUD first"
+args_when_on = ["-c", "echo LO''UD; exec /bin/sh"]
+"#,
+    )
+    .expect("write plugin");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path().canonicalize().expect("canonical temp dir");
+    let dir_s = dir.display().to_string();
+
+    let a = w.client(120, 40);
+    wait_for(&a, "the shell prompt", |s| s.contains(PROMPT));
+    keys(&a, &["C-n"]);
+    wait_for(&a, "the picker", |s| s.contains("E2E tool"));
+    keys(&a, &["Up", "Enter"]);
+    wait_for(&a, "the form", |s| {
+        s.contains("New E2E tool pane") && s.contains("Directory") && s.contains("Say LOUD first")
+    });
+    // The directory starts as the active pane's: replace it.
+    keys(&a, &["C-u"]);
+    type_text(&a, &dir_s);
+    // Up from the directory wraps to the worktree row; once more is the toggle.
+    keys(&a, &["Up", "Up", "Space"]);
+    wait_for(&a, "the toggle on", |s| s.contains("[x] Say LOUD first"));
+    keys(&a, &["Enter"]);
+    wait_for(&a, "the new pane", |s| {
+        has_line(s, "LOUD") && panes_on_row(s, 1) == 2
+    });
+    let panes = w.panes();
+    assert!(
+        panes
+            .iter()
+            .any(|p| p["type"] == "e2e-tool" && p["cwd"].as_str() == Some(dir_s.as_str())),
+        "{panes:?}"
+    );
+    let recent = std::fs::read_to_string(w.home.join("recent-dirs")).expect("recent-dirs");
+    assert_eq!(recent.lines().next(), Some(dir_s.as_str()), "{recent}");
+}
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn worktree_pane_closed_with_discard() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let repo = tmp.path().canonicalize().expect("canonical temp dir");
+    git(&repo, &["init", "-q"]);
+    std::fs::write(repo.join("a.txt"), "one\n").expect("write");
+    git(&repo, &["add", "a.txt"]);
+    git(&repo, &["commit", "-qm", "init"]);
+
+    let out = w.quil(&["new-tab", "--name", "main"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let repo_s = repo.display().to_string();
+    let out = w.quil(&["new-tab", "--name", "iso", "--worktree", "--cwd", &repo_s]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let iso = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(git(&repo, &["worktree", "list"]).lines().count(), 2);
+
+    let a = w.client(120, 40);
+    keys(&a, &["M-2"]);
+    wait_for(&a, "the worktree pane", |s| {
+        s.contains("⎇ quil/") && s.contains(PROMPT)
+    });
+    type_text(&a, "echo new > new.txt");
+    keys(&a, &["Enter"]);
+    wait_until("the file in the worktree", || {
+        w.panes()
+            .iter()
+            .find(|p| p["id"] == iso.as_str())
+            .and_then(|p| p["worktree"]["path"].as_str().map(PathBuf::from))
+            .is_some_and(|p| p.join("new.txt").exists())
+    });
+    keys(&a, &["C-w"]);
+    // The dialog shows what the pane changed.
+    wait_for(&a, "the close dialog with the diff stat", |s| {
+        s.contains("leave the worktree for later") && s.contains("new.txt")
+    });
+    keys(&a, &["d"]);
+    wait_for(&a, "the tab to go", |s| {
+        !tab_bar(s).contains("2:") && !s.contains("leave the worktree")
+    });
+    let panes = w.panes();
+    assert_eq!(panes.len(), 1, "{panes:?}");
+    assert!(panes.iter().all(|p| p["id"] != iso.as_str()), "{panes:?}");
+    let list = git(&repo, &["worktree", "list"]);
+    assert_eq!(list.lines().count(), 1, "{list}");
+    assert_eq!(git(&repo, &["branch", "--list", "quil/*"]).trim(), "");
+    assert!(!repo.join("new.txt").exists(), "the main tree is untouched");
 }

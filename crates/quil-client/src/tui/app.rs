@@ -3,21 +3,23 @@
 //! whole update logic can be driven by tests.
 
 use super::config::Keymap;
+use super::dialog::{Choice, CloseWorktree};
 use super::input::{encode_key, encode_mouse, encode_paste, wants_mouse, MouseKind};
 use super::keys::{Action, Chord};
 use super::mouse::{hit_test, Geometry, Hit};
 use super::pane::{join_selection, PaneScreen};
 use super::picker::{Picker, PickerOutcome, Target};
 use super::scrollback::{Outcome, Scrollback};
+use super::setup::{needs_form, Setup, SetupOutcome};
 use crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 use quil_model::{Direction, Layout, Rect};
 use quil_proto::{
     modes, PaneId, PaneInfo, PaneTypeInfo, Reply, Request, ServerMsg, SpawnSpec, SplitDir, TabId,
-    TabInfo, WorkspaceInfo,
+    TabInfo, WorkspaceInfo, WorktreeOp,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// How long a status message stays.
@@ -43,6 +45,15 @@ pub enum Pending {
     PaneTypes,
     /// A new pane (tab or split): follow it when it appears.
     Created,
+    /// A new pane asked for by the new-pane form: close the form, or show why not. `dir` is
+    /// remembered as a recent directory once the pane exists.
+    FormCreated {
+        dir: Option<String>,
+    },
+    /// The diff stat shown in the close-worktree dialog.
+    WorktreeStat(PaneId),
+    /// Keep or discard from the close-worktree dialog.
+    WorktreeOp(PaneId, Choice),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +83,10 @@ pub enum Mode {
         buf: String,
     },
     Picker(Picker),
+    /// The new-pane form, after the picker.
+    Setup(Box<Setup>),
+    /// Closing a pane that has a git worktree.
+    CloseWorktree(Box<CloseWorktree>),
     Scroll(Box<Scrollback>),
 }
 
@@ -163,6 +178,12 @@ pub struct App {
     last_input: Option<Instant>,
     follow: Option<PaneId>,
     pane_types: Option<Vec<PaneTypeInfo>>,
+    /// Directories chosen in the new-pane form, newest first (`$QUIL_HOME/recent-dirs`).
+    pub recent_dirs: Vec<String>,
+    /// Directories to add to that file, taken by the main loop (which does the I/O).
+    pub recent_record: Vec<String>,
+    /// Panes the user typed in since attaching: their "restored" tag is no longer news.
+    pub touched: HashSet<PaneId>,
     /// Something visible changed since the last draw.
     pub dirty: bool,
 }
@@ -195,6 +216,9 @@ impl App {
             last_input: None,
             follow: None,
             pane_types: None,
+            recent_dirs: Vec::new(),
+            recent_record: Vec::new(),
+            touched: HashSet::new(),
             dirty: true,
         }
     }
@@ -291,9 +315,18 @@ impl App {
                     .panes
                     .iter()
                     .filter_map(|p| self.pane_info(*p))
-                    .map(|p| p.state.as_str())
+                    // A pane that could not start needs you as much as one that failed later.
+                    .map(|p| {
+                        if p.error.is_some() {
+                            "error"
+                        } else {
+                            p.state.as_str()
+                        }
+                    })
                     .collect();
-                let mark = if states.contains(&"waiting") {
+                let mark = if states.contains(&"error") {
+                    " ✗"
+                } else if states.contains(&"waiting") {
                     " !"
                 } else if states.contains(&"done") {
                     " ✓"
@@ -430,10 +463,14 @@ impl App {
             return;
         }
         self.had_tabs = true;
+        // A pane this client asked for: sizing it is part of that request, even when the
+        // user has not typed since (the first tab of a fresh daemon).
+        let mut sized_by_us = first;
         if let Some(p) = self.follow {
             if let Some(t) = self.ws.tabs.iter().find(|t| t.panes.contains(&p)) {
                 self.tab = Some(t.id);
                 self.follow = None;
+                sized_by_us = true;
             }
         }
         if self.tab_index().is_none() {
@@ -452,8 +489,11 @@ impl App {
             .retain(|id, _| ws.panes.iter().any(|p| p.id == *id));
         self.resize_sent
             .retain(|id, _| ws.panes.iter().any(|p| p.id == *id));
+        self.touched
+            .retain(|id| ws.panes.iter().any(|p| p.id == *id));
         match &self.mode {
             Mode::Confirm(p) if self.pane_info(*p).is_none() => self.mode = Mode::Normal,
+            Mode::CloseWorktree(d) if self.pane_info(d.pane).is_none() => self.mode = Mode::Normal,
             Mode::Scroll(sb) if self.pane_info(sb.pane).is_none() => self.mode = Mode::Normal,
             Mode::Rename { tab, .. } if !self.ws.tabs.iter().any(|t| t.id == *tab) => {
                 self.mode = Mode::Normal
@@ -467,7 +507,7 @@ impl App {
             self.selection = None;
         }
         self.sync_view();
-        self.sync_sizes(first);
+        self.sync_sizes(sized_by_us);
     }
 
     fn on_reply(&mut self, id: u32, result: Result<Reply, String>) {
@@ -484,6 +524,46 @@ impl App {
                     p.error = Some(e.clone());
                 }
                 self.set_status(e, true);
+            }
+            (Pending::FormCreated { .. }, Err(e)) => match &mut self.mode {
+                // The form stays open with the reason, so it can be fixed and sent again.
+                Mode::Setup(s) if s.busy => {
+                    s.busy = false;
+                    s.error = Some(e);
+                    self.dirty = true;
+                }
+                // The form was left meanwhile.
+                _ => self.set_status(e, true),
+            },
+            (Pending::WorktreeStat(pane), result) => {
+                if let Mode::CloseWorktree(d) = &mut self.mode {
+                    if d.pane == pane {
+                        d.stat = Some(match result {
+                            Ok(Reply::Text(lines)) => Ok(lines),
+                            Ok(_) => Ok(Vec::new()),
+                            Err(e) => Err(e),
+                        });
+                        self.dirty = true;
+                    }
+                }
+            }
+            (Pending::WorktreeOp(pane, _), Err(e)) => {
+                // A failed keep changes nothing: the pane stays, and so does the dialog. The
+                // daemon's reason names the worktree and says what went wrong.
+                if let Mode::CloseWorktree(d) = &mut self.mode {
+                    if d.pane == pane {
+                        d.busy = None;
+                        d.error = Some(e.clone());
+                    }
+                }
+                self.set_status(e, true);
+            }
+            (Pending::WorktreeOp(_, choice), Ok(_)) => {
+                let text = match choice {
+                    Choice::Keep => "kept: the changes are staged in the main tree",
+                    _ => "discarded the worktree and its branch",
+                };
+                self.set_status(text, false);
             }
             (_, Err(e)) => self.set_status(e, true),
             (Pending::Scrollback(pane), Ok(Reply::Scrollback { lines, total })) => {
@@ -502,7 +582,13 @@ impl App {
                     self.dirty = true;
                 }
             }
-            (Pending::Created, Ok(Reply::Pane(pane))) => {
+            (pending @ (Pending::Created | Pending::FormCreated { .. }), Ok(Reply::Pane(pane))) => {
+                if let Pending::FormCreated { dir } = pending {
+                    self.recent_record.extend(dir);
+                    if matches!(&self.mode, Mode::Setup(s) if s.busy) {
+                        self.mode = Mode::Normal;
+                    }
+                }
                 self.follow = Some(pane);
                 if let Some(t) = self.ws.tabs.iter().find(|t| t.panes.contains(&pane)) {
                     let id = t.id;
@@ -585,19 +671,25 @@ impl App {
         (!p.cwd.is_empty()).then(|| p.cwd.clone())
     }
 
-    fn new_tab(&mut self, spawn: SpawnSpec) {
+    fn new_tab(&mut self, spawn: SpawnSpec, pending: Pending) {
         let spawn = SpawnSpec {
             cwd: spawn.cwd.or_else(|| self.active_cwd()),
             ..spawn
         };
-        self.send(Request::NewTab { name: None, spawn }, Pending::Created);
+        self.send(Request::NewTab { name: None, spawn }, pending);
     }
 
     /// Splits the active pane; `dir` None picks the pane's longer side (cells are about twice
     /// as tall as wide) and falls back to a new tab when the pane is too small either way.
-    fn split(&mut self, dir: Option<SplitDir>, spawn: SpawnSpec) {
+    /// Errs, sending nothing, when the pane is too small to split the way asked.
+    fn split(
+        &mut self,
+        dir: Option<SplitDir>,
+        spawn: SpawnSpec,
+        pending: Pending,
+    ) -> Result<(), String> {
         let Some(tab) = self.current_tab() else {
-            return;
+            return Err("there is no pane to split".into());
         };
         let pane = tab.active_pane;
         let layout = self.layout_of(tab);
@@ -610,10 +702,7 @@ impl App {
         let fits = |d| layout.can_split(pane, d, area);
         let chosen = match dir {
             Some(d) if fits(d) => Some(d),
-            Some(_) => {
-                self.set_status("the pane is too small to split that way", true);
-                return;
-            }
+            Some(_) => return Err("the pane is too small to split that way".into()),
             None => {
                 let wide = rect.is_some_and(|r| r.w >= r.h.saturating_mul(2));
                 let (a, b) = if wide {
@@ -625,8 +714,114 @@ impl App {
             }
         };
         match chosen {
-            Some(dir) => self.send(Request::Split { pane, dir, spawn }, Pending::Created),
-            None => self.new_tab(spawn),
+            Some(dir) => self.send(Request::Split { pane, dir, spawn }, pending),
+            None => self.new_tab(spawn, pending),
+        }
+        Ok(())
+    }
+
+    /// Opens a new pane where the picker said.
+    fn spawn_at(
+        &mut self,
+        target: Target,
+        spawn: SpawnSpec,
+        pending: Pending,
+    ) -> Result<(), String> {
+        match target {
+            Target::Split => self.split(None, spawn, pending),
+            Target::SplitRight => self.split(Some(SplitDir::Horizontal), spawn, pending),
+            Target::SplitDown => self.split(Some(SplitDir::Vertical), spawn, pending),
+            Target::NewTab => {
+                self.new_tab(spawn, pending);
+                Ok(())
+            }
+        }
+    }
+
+    /// Directories to offer in the new-pane form: those chosen before (newest first), then
+    /// where the panes of this tab and the others are.
+    fn recent_for_form(&self) -> Vec<String> {
+        let tab = self.tab;
+        let mut panes: Vec<&PaneInfo> = self.ws.panes.iter().collect();
+        panes.sort_by_key(|p| Some(p.tab_id) != tab);
+        super::recent::dedup(
+            self.recent_dirs
+                .iter()
+                .cloned()
+                .chain(panes.into_iter().map(|p| p.cwd.clone())),
+            super::recent::CAP,
+        )
+    }
+
+    /// After the picker: the form when the type needs choices, else the pane at once.
+    fn open_type(&mut self, ty: PaneTypeInfo, target: Target, worktree: bool) {
+        if needs_form(&ty) || worktree {
+            let setup = Setup::new(
+                ty,
+                target,
+                worktree,
+                self.active_cwd(),
+                self.recent_for_form(),
+                self.home_dir.clone(),
+            );
+            self.mode = Mode::Setup(Box::new(setup));
+            return;
+        }
+        let spawn = SpawnSpec {
+            kind: Some(ty.name),
+            ..SpawnSpec::default()
+        };
+        if let Err(e) = self.spawn_at(target, spawn, Pending::Created) {
+            self.set_status(e, true);
+        }
+    }
+
+    /// Ctrl+W: a pane with a worktree asks what to do with it; a running one asks first.
+    fn close_pane(&mut self, pane: PaneId) {
+        let Some(info) = self.pane_info(pane) else {
+            return;
+        };
+        if let Some(wt) = info.worktree.clone() {
+            let dialog = CloseWorktree::new(pane, info.name.clone(), wt);
+            self.mode = Mode::CloseWorktree(Box::new(dialog));
+            self.send(
+                Request::Worktree {
+                    pane,
+                    op: WorktreeOp::Diff { stat: true },
+                },
+                Pending::WorktreeStat(pane),
+            );
+        } else if info.alive {
+            self.mode = Mode::Confirm(pane);
+        } else {
+            self.send(Request::KillPane { pane }, Pending::Plain);
+        }
+    }
+
+    fn close_worktree_choice(&mut self, mut d: Box<CloseWorktree>, choice: Choice) {
+        let pane = d.pane;
+        match choice {
+            Choice::Cancel => {}
+            Choice::Leave => {
+                self.send(Request::KillPane { pane }, Pending::Plain);
+                let path = d.worktree.path.display().to_string();
+                let path = super::setup::shorten(&path, self.home_dir.as_deref());
+                self.set_status(format!("the worktree stays in {path}"), false);
+            }
+            Choice::Keep | Choice::Discard => {
+                let op = if choice == Choice::Keep {
+                    WorktreeOp::Keep
+                } else {
+                    WorktreeOp::Discard
+                };
+                self.send(
+                    Request::Worktree { pane, op },
+                    Pending::WorktreeOp(pane, choice),
+                );
+                d.busy = Some(choice);
+                d.error = None;
+                self.mode = Mode::CloseWorktree(d);
+            }
         }
     }
 
@@ -651,18 +846,22 @@ impl App {
                 // Always ask again: plugins may have been added since.
                 self.send(Request::PaneTypes, Pending::PaneTypes);
             }
-            Action::NewTab => self.new_tab(SpawnSpec::default()),
+            Action::NewTab => self.new_tab(SpawnSpec::default(), Pending::Created),
             Action::ClosePane => {
                 if let Some(pane) = self.active_pane() {
-                    if self.pane_info(pane).is_some_and(|p| p.alive) {
-                        self.mode = Mode::Confirm(pane);
-                    } else {
-                        self.send(Request::KillPane { pane }, Pending::Plain);
-                    }
+                    self.close_pane(pane);
                 }
             }
-            Action::SplitRight => self.split(Some(SplitDir::Horizontal), SpawnSpec::default()),
-            Action::SplitDown => self.split(Some(SplitDir::Vertical), SpawnSpec::default()),
+            Action::SplitRight | Action::SplitDown => {
+                let dir = if action == Action::SplitRight {
+                    SplitDir::Horizontal
+                } else {
+                    SplitDir::Vertical
+                };
+                if let Err(e) = self.split(Some(dir), SpawnSpec::default(), Pending::Created) {
+                    self.set_status(e, true);
+                }
+            }
             Action::FocusLeft => self.focus_dir(Direction::Left),
             Action::FocusRight => self.focus_dir(Direction::Right),
             Action::FocusUp => self.focus_dir(Direction::Up),
@@ -738,17 +937,30 @@ impl App {
         };
         if let Some(info) = self.pane_info(pane) {
             if !info.alive {
+                // Nothing reads keys in a dead pane: r or Enter starts its command again.
+                if matches!(ev.code, KeyCode::Char('r') | KeyCode::Enter)
+                    && !ev
+                        .modifiers
+                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                {
+                    self.touched.insert(pane);
+                    self.send(Request::Respawn { pane }, Pending::Plain);
+                    return;
+                }
                 let close = self
                     .keys
                     .key_for(Action::ClosePane)
                     .unwrap_or_else(|| "close-pane".into());
-                self.set_status(
-                    format!("this pane's program has exited; {close} closes it"),
-                    false,
-                );
+                let what = if info.error.is_some() {
+                    "this pane's program could not start"
+                } else {
+                    "this pane's program has exited"
+                };
+                self.set_status(format!("{what}; r restarts it, {close} closes it"), false);
                 return;
             }
         }
+        self.touched.insert(pane);
         if let Some(data) = encode_key(ev, self.pane_modes(pane), self.kitty_outer) {
             self.send(Request::Input { pane, data }, Pending::Plain);
         }
@@ -876,18 +1088,31 @@ impl App {
             Mode::Picker(mut p) => match p.key(&ev) {
                 PickerOutcome::Stay => self.mode = Mode::Picker(p),
                 PickerOutcome::Cancel => {}
-                PickerOutcome::Open(t, target) => {
-                    let spawn = SpawnSpec {
-                        kind: Some(t.name),
-                        ..SpawnSpec::default()
-                    };
-                    match target {
-                        Target::Split => self.split(None, spawn),
-                        Target::SplitRight => self.split(Some(SplitDir::Horizontal), spawn),
-                        Target::SplitDown => self.split(Some(SplitDir::Vertical), spawn),
-                        Target::NewTab => self.new_tab(spawn),
+                PickerOutcome::Open {
+                    ty,
+                    target,
+                    worktree,
+                } => self.open_type(*ty, target, worktree),
+            },
+            Mode::Setup(mut s) => match s.key(&ev) {
+                SetupOutcome::Stay => self.mode = Mode::Setup(s),
+                SetupOutcome::Cancel => {}
+                SetupOutcome::Open { spawn, dir } => {
+                    let target = s.target;
+                    // Stays open until the daemon answers, so an error can be fixed in place.
+                    s.busy = true;
+                    self.mode = Mode::Setup(s);
+                    if let Err(e) = self.spawn_at(target, spawn, Pending::FormCreated { dir }) {
+                        if let Mode::Setup(s) = &mut self.mode {
+                            s.busy = false;
+                            s.error = Some(e);
+                        }
                     }
                 }
+            },
+            Mode::CloseWorktree(mut d) => match d.key(&ev) {
+                Some(choice) => self.close_worktree_choice(d, choice),
+                None => self.mode = Mode::CloseWorktree(d),
             },
             Mode::Scroll(mut sb) => {
                 let bound = self.keys.direct.get(&chord).copied();
@@ -932,10 +1157,12 @@ impl App {
                     q.push_str(&text.replace(['\n', '\r'], " "));
                 }
             }
-            Mode::Picker(_) | Mode::Confirm(_) => {}
+            Mode::Setup(s) => s.paste(&text),
+            Mode::Picker(_) | Mode::Confirm(_) | Mode::CloseWorktree(_) => {}
             Mode::Normal | Mode::Prefix => {
                 self.mode = Mode::Normal;
                 if let Some(pane) = self.active_pane() {
+                    self.touched.insert(pane);
                     let data = encode_paste(&text, self.pane_modes(pane));
                     self.send(Request::Input { pane, data }, Pending::Plain);
                 }
@@ -963,6 +1190,7 @@ impl App {
         let cy = clamp_into(y, inner.y, inner.h);
         match encode_mouse(kind, cx, cy, mods, self.pane_modes(pane)) {
             Some(data) => {
+                self.touched.insert(pane);
                 self.send(Request::Input { pane, data }, Pending::Plain);
                 true
             }
@@ -992,7 +1220,12 @@ impl App {
                 self.selection = None;
                 if matches!(
                     self.mode,
-                    Mode::Picker(_) | Mode::Confirm(_) | Mode::Rename { .. } | Mode::Prefix
+                    Mode::Picker(_)
+                        | Mode::Setup(_)
+                        | Mode::CloseWorktree(_)
+                        | Mode::Confirm(_)
+                        | Mode::Rename { .. }
+                        | Mode::Prefix
                 ) {
                     // A click elsewhere dismisses a prompt.
                     self.mode = Mode::Normal;
@@ -1727,5 +1960,286 @@ pub(crate) mod tests {
             app.on_mouse(mouse(MouseEventKind::ScrollDown, 10, 10));
         }
         assert!(matches!(app.mode, Mode::Normal));
+    }
+
+    fn pane_types_reply(app: &mut App, types: Vec<PaneTypeInfo>) {
+        let out = app.take_outbox();
+        assert!(
+            out.iter().any(|o| o.pending == Pending::PaneTypes),
+            "{out:?}"
+        );
+        app.register(40, Pending::PaneTypes);
+        app.on_server(ServerMsg::Reply {
+            id: 40,
+            result: Ok(Reply::PaneTypes(types)),
+        });
+    }
+
+    fn types_with_agent() -> Vec<PaneTypeInfo> {
+        let mut t = crate::tui::picker::sample_types();
+        t.push(crate::tui::setup::sample_agent());
+        t
+    }
+
+    #[test]
+    fn picker_opens_plain_types_at_once_and_explains_missing_ones() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        reqs(&mut app);
+        app.on_key(key(KeyCode::Char('n'), KeyModifiers::CONTROL));
+        pane_types_reply(&mut app, types_with_agent());
+        // Terminal is selected first and has no choices: Enter splits at once.
+        app.on_key(key(KeyCode::Enter, KeyModifiers::NONE));
+        let out = app.take_outbox();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].pending, Pending::Created);
+        assert!(matches!(
+            &out[0].req,
+            Request::Split { pane: PaneId(1), spawn, .. } if spawn.kind.as_deref() == Some("terminal")
+        ));
+        assert!(matches!(app.mode, Mode::Normal));
+
+        // Codex is not installed: Enter says why, and nothing is sent.
+        app.on_key(key(KeyCode::Char('n'), KeyModifiers::CONTROL));
+        pane_types_reply(&mut app, types_with_agent());
+        for _ in 0..3 {
+            app.on_key(key(KeyCode::Down, KeyModifiers::NONE));
+        }
+        app.on_key(key(KeyCode::Enter, KeyModifiers::NONE));
+        match &app.mode {
+            Mode::Picker(p) => assert!(p.notice.as_deref().is_some_and(|n| n.contains("codex"))),
+            other => panic!("expected the picker, got {other:?}"),
+        }
+        assert_eq!(reqs(&mut app), vec![]);
+    }
+
+    #[test]
+    fn form_sends_the_choices_and_stays_open_on_errors() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        app.recent_dirs = vec!["/srv/app".into()];
+        reqs(&mut app);
+        app.on_key(key(KeyCode::Char('n'), KeyModifiers::CONTROL));
+        pane_types_reply(&mut app, types_with_agent());
+        // Terminal, Claude Code (sample), Claude Code (agent): the agent sorts after.
+        app.on_key(key(KeyCode::Down, KeyModifiers::NONE));
+        app.on_key(key(KeyCode::Down, KeyModifiers::NONE));
+        app.on_key(key(KeyCode::Char('t'), KeyModifiers::NONE));
+        app.on_key(key(KeyCode::Enter, KeyModifiers::NONE));
+        let Mode::Setup(s) = &app.mode else {
+            panic!("expected the form, got {:?}", app.mode);
+        };
+        assert_eq!(s.ty.name, "claude-code");
+        assert_eq!(s.dir.as_deref(), Some("/home/me/src/quil"));
+        assert_eq!(
+            s.recent,
+            ["/srv/app", "/home/me/src/quil"],
+            "history, then panes"
+        );
+        for c in "me@host".chars() {
+            app.on_key(key(KeyCode::Char(c), KeyModifiers::NONE));
+        }
+        app.on_paste("\n".into());
+        // Up twice: the first recent directory; Enter there opens in it.
+        app.on_key(key(KeyCode::Up, KeyModifiers::NONE));
+        app.on_key(key(KeyCode::Up, KeyModifiers::NONE));
+        app.on_key(key(KeyCode::Enter, KeyModifiers::NONE));
+        let out = app.take_outbox();
+        let Some(Out {
+            req: Request::NewTab { spawn, .. },
+            pending,
+        }) = out.first()
+        else {
+            panic!("expected a new tab: {out:?}");
+        };
+        assert_eq!(spawn.cwd.as_deref(), Some("/srv/app"));
+        assert_eq!(
+            spawn.fields,
+            [("target".to_string(), "me@host".to_string())]
+        );
+        assert_eq!(
+            *pending,
+            Pending::FormCreated {
+                dir: Some("/srv/app".into())
+            }
+        );
+        assert!(matches!(&app.mode, Mode::Setup(s) if s.busy));
+        // The daemon refuses: the form shows why and can be sent again.
+        app.register(41, pending.clone());
+        app.on_server(ServerMsg::Reply {
+            id: 41,
+            result: Err("/srv/app is not in a git repository".into()),
+        });
+        match &app.mode {
+            Mode::Setup(s) => {
+                assert!(!s.busy);
+                assert_eq!(
+                    s.error.as_deref(),
+                    Some("/srv/app is not in a git repository")
+                );
+            }
+            other => panic!("expected the form, got {other:?}"),
+        }
+        app.on_key(key(KeyCode::Enter, KeyModifiers::NONE));
+        let out = app.take_outbox();
+        app.register(42, out[0].pending.clone());
+        app.on_server(ServerMsg::Reply {
+            id: 42,
+            result: Ok(Reply::Pane(PaneId(9))),
+        });
+        assert!(matches!(app.mode, Mode::Normal));
+        assert_eq!(app.recent_record, ["/srv/app"]);
+    }
+
+    #[test]
+    fn w_in_the_picker_asks_for_a_worktree() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        reqs(&mut app);
+        app.on_key(key(KeyCode::Char('n'), KeyModifiers::CONTROL));
+        pane_types_reply(&mut app, types_with_agent());
+        app.on_key(key(KeyCode::Char('w'), KeyModifiers::NONE));
+        let Mode::Setup(s) = &app.mode else {
+            panic!("expected the form, got {:?}", app.mode);
+        };
+        assert!(
+            s.worktree && s.dir.is_some(),
+            "terminal with a directory row"
+        );
+        app.on_key(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(matches!(
+            reqs(&mut app).as_slice(),
+            [Request::Split { spawn, .. }] if spawn.worktree && spawn.cwd.as_deref() == Some("/home/me/src/quil")
+        ));
+    }
+
+    fn worktree_ws() -> WorkspaceInfo {
+        let mut ws = two_tabs();
+        ws.panes[0].worktree = Some(crate::tui::dialog::sample_worktree());
+        ws
+    }
+
+    #[test]
+    fn closing_a_worktree_pane_asks_keep_discard_or_leave() {
+        let mut app = app_with(worktree_ws(), (100, 30));
+        reqs(&mut app);
+        app.on_key(key(KeyCode::Char('w'), KeyModifiers::CONTROL));
+        let out = app.take_outbox();
+        assert_eq!(
+            out[0].req,
+            Request::Worktree {
+                pane: PaneId(1),
+                op: WorktreeOp::Diff { stat: true }
+            }
+        );
+        app.register(50, out[0].pending.clone());
+        app.on_server(ServerMsg::Reply {
+            id: 50,
+            result: Ok(Reply::Text(vec![" a.txt | 1 +".into()])),
+        });
+        assert!(
+            matches!(&app.mode, Mode::CloseWorktree(d) if d.stat == Some(Ok(vec![" a.txt | 1 +".into()])))
+        );
+
+        // Keep fails with git's reason: the dialog and the pane stay.
+        app.on_key(key(KeyCode::Char('k'), KeyModifiers::NONE));
+        let out = app.take_outbox();
+        assert_eq!(
+            out[0].req,
+            Request::Worktree {
+                pane: PaneId(1),
+                op: WorktreeOp::Keep
+            }
+        );
+        app.register(51, out[0].pending.clone());
+        app.on_server(ServerMsg::Reply {
+            id: 51,
+            result: Err("error: patch failed: a.txt:1".into()),
+        });
+        match &app.mode {
+            Mode::CloseWorktree(d) => {
+                assert_eq!(d.busy, None);
+                assert_eq!(d.error.as_deref(), Some("error: patch failed: a.txt:1"));
+            }
+            other => panic!("expected the dialog, got {other:?}"),
+        }
+
+        // Discard: the pane goes away, and so does the dialog.
+        app.on_key(key(KeyCode::Char('d'), KeyModifiers::NONE));
+        assert_eq!(
+            reqs(&mut app),
+            vec![Request::Worktree {
+                pane: PaneId(1),
+                op: WorktreeOp::Discard
+            }]
+        );
+        let mut ws = two_tabs();
+        ws.tabs[0] = tab(1, "main", Layout::Pane(PaneId(2)));
+        ws.panes.remove(0);
+        app.on_server(ServerMsg::Workspace(ws));
+        assert!(matches!(app.mode, Mode::Normal));
+
+        // Leave: a plain close; the worktree stays on disk.
+        let mut app = app_with(worktree_ws(), (100, 30));
+        app.on_key(key(KeyCode::Char('w'), KeyModifiers::CONTROL));
+        app.on_key(key(KeyCode::Char('l'), KeyModifiers::NONE));
+        let r = reqs(&mut app);
+        assert_eq!(r.last(), Some(&Request::KillPane { pane: PaneId(1) }));
+        assert!(app
+            .status
+            .as_ref()
+            .is_some_and(|s| s.text.contains(".worktrees/claude-code")));
+        // Cancel sends nothing more.
+        app.on_key(key(KeyCode::Char('w'), KeyModifiers::CONTROL));
+        reqs(&mut app);
+        app.on_key(key(KeyCode::Esc, KeyModifiers::NONE));
+        assert_eq!(reqs(&mut app), vec![]);
+        assert!(matches!(app.mode, Mode::Normal));
+    }
+
+    #[test]
+    fn tmux_close_asks_about_the_worktree_too() {
+        let cfg = Config::parse(
+            "[keys]\npreset = \"tmux\"\n",
+            std::path::Path::new("c.toml"),
+        )
+        .expect("config");
+        let mut app = App::new(cfg.keys, false, (100, 30));
+        app.on_server(ServerMsg::Workspace(worktree_ws()));
+        app.on_key(key(KeyCode::Char('b'), KeyModifiers::CONTROL));
+        app.on_key(key(KeyCode::Char('x'), KeyModifiers::NONE));
+        assert!(matches!(app.mode, Mode::CloseWorktree(_)));
+    }
+
+    #[test]
+    fn dead_panes_restart_with_r_and_restored_tags_end_with_typing() {
+        let mut ws = two_tabs();
+        ws.panes[0].alive = false;
+        ws.panes[0].error = Some("cannot start claude: not found".into());
+        ws.panes[1].restored = true;
+        let mut app = app_with(ws, (100, 30));
+        reqs(&mut app);
+        app.on_key(key(KeyCode::Char('x'), KeyModifiers::NONE));
+        assert_eq!(reqs(&mut app), vec![]);
+        assert!(app
+            .status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("could not start; r restarts it")));
+        app.on_key(key(KeyCode::Char('r'), KeyModifiers::NONE));
+        assert_eq!(reqs(&mut app), vec![Request::Respawn { pane: PaneId(1) }]);
+        app.on_key(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(reqs(&mut app), vec![Request::Respawn { pane: PaneId(1) }]);
+
+        assert!(!app.touched.contains(&PaneId(2)));
+        app.focus(PaneId(2));
+        app.on_key(key(KeyCode::Char('x'), KeyModifiers::NONE));
+        assert!(app.touched.contains(&PaneId(2)));
+    }
+
+    #[test]
+    fn tab_marks_put_errors_first() {
+        let mut ws = two_tabs();
+        ws.panes[0].state = "waiting".into();
+        ws.panes[1].error = Some("boom".into());
+        ws.panes[2].state = "done".into();
+        let app = app_with(ws, (100, 30));
+        assert_eq!(app.tab_labels(), [" 1:main ✗ ", " 2:logs ✓ "]);
     }
 }

@@ -6,13 +6,17 @@
 
 pub mod app;
 pub mod config;
+pub mod dialog;
 pub mod input;
 pub mod keys;
 pub mod mouse;
 pub mod pane;
 pub mod picker;
+pub mod popup;
+pub mod recent;
 pub mod render;
 pub mod scrollback;
+pub mod setup;
 
 use crate::conn::Client;
 use anyhow::Context;
@@ -160,10 +164,9 @@ pub fn run(home: &Path, opts: TuiOptions) -> anyhow::Result<()> {
     // Everything that can fail for a plain reason fails before the screen is taken over.
     let cfg = config::Config::load(home, opts.config.as_deref())?;
     let mut client = Client::connect(home)?;
-    client
-        .request(Request::Attach)
-        .context("attaching to the daemon")?;
     // The workspace as of now, so the first frame does not wait for the daemon's next change.
+    // Listed before attaching: once attached the daemon streams, and a streamed message that
+    // arrives before a reply must not be waited on here (`Client::request` keeps it queued).
     let initial = match client
         .request(Request::List)
         .context("listing the workspace")?
@@ -171,11 +174,15 @@ pub fn run(home: &Path, opts: TuiOptions) -> anyhow::Result<()> {
         quil_proto::Reply::List(ws) => Some(ws),
         _ => None,
     };
+    client
+        .request(Request::Attach)
+        .context("attaching to the daemon")?;
     let mut writer = client.writer()?;
 
     install_panic_hook();
     let (guard, kitty) = TermGuard::enter()?;
-    let result = event_loop(client, &mut writer, cfg, kitty, initial);
+    let recent_file = recent::path(home);
+    let result = event_loop(client, &mut writer, cfg, kitty, initial, &recent_file);
     drop(guard);
     match result? {
         Quit::Detach => println!("[detached; the panes keep running — `quil` attaches again]"),
@@ -191,6 +198,7 @@ fn event_loop(
     cfg: config::Config,
     kitty: bool,
     initial: Option<quil_proto::WorkspaceInfo>,
+    recent_file: &Path,
 ) -> anyhow::Result<Quit> {
     let (tx, rx) = mpsc::channel::<Ev>();
     let server_tx = tx.clone();
@@ -231,6 +239,7 @@ fn event_loop(
     let size = terminal.size()?;
     let mut app = App::new(cfg.keys, kitty, (size.width, size.height));
     app.home_dir = std::env::var("HOME").ok();
+    app.recent_dirs = recent::load(recent_file);
     if let Some(ws) = initial {
         app.on_server(ServerMsg::Workspace(ws));
     }
@@ -248,6 +257,12 @@ fn event_loop(
                 o.write_all(osc52(&text).as_bytes())?;
             }
             o.flush()?;
+        }
+        for dir in std::mem::take(&mut app.recent_record) {
+            // Only a convenience: a failure to save it is not worth interrupting anyone.
+            if let Ok(list) = recent::record(recent_file, &dir) {
+                app.recent_dirs = list;
+            }
         }
         if let Some(q) = app.quit.take() {
             return Ok(q);

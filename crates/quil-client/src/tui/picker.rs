@@ -1,5 +1,5 @@
 //! The new-pane picker: pane types from the daemon, grouped by category, unavailable ones
-//! shown greyed and skipped by the selection, plus where the new pane goes.
+//! greyed (choosing one says what is missing), plus where the new pane goes.
 
 use crossterm::event::{KeyCode, KeyEvent};
 use quil_proto::PaneTypeInfo;
@@ -51,12 +51,19 @@ pub struct Picker {
     pub selected: Option<usize>,
     pub target: Target,
     pub error: Option<String>,
+    /// Why the chosen type cannot be opened (it is not installed).
+    pub notice: Option<String>,
 }
 
 pub enum PickerOutcome {
     Stay,
     Cancel,
-    Open(Box<PaneTypeInfo>, Target),
+    /// Open this type there; `worktree` when asked for with `w`.
+    Open {
+        ty: Box<PaneTypeInfo>,
+        target: Target,
+        worktree: bool,
+    },
 }
 
 const CATEGORY_ORDER: [&str; 4] = ["terminal", "ai", "tools", "remote"];
@@ -86,6 +93,7 @@ impl Picker {
             selected: None,
             target: Target::Split,
             error: None,
+            notice: None,
         }
     }
 
@@ -110,15 +118,26 @@ impl Picker {
         let terminal = self.rows.iter().position(
             |r| matches!(r, Row::Type(i) if types[*i].name == "terminal" && types[*i].available),
         );
+        let available = self
+            .rows
+            .iter()
+            .position(|r| matches!(r, Row::Type(i) if types[*i].available));
+        // Keep the selection on the same type when the list is refreshed.
+        let previous = self.selected_type().map(|t| t.name.clone());
+        let same = self
+            .rows
+            .iter()
+            .position(|r| matches!(r, Row::Type(i) if Some(&types[*i].name) == previous.as_ref()));
         self.types = Some(types);
-        self.selected = terminal.or_else(|| self.step(None, 1));
+        self.selected = same
+            .or(terminal)
+            .or(available)
+            .or_else(|| self.step(None, 1));
     }
 
+    /// Type rows are selectable even when unavailable, so choosing one can say why.
     fn selectable(&self, row: usize) -> bool {
-        match (self.rows.get(row), &self.types) {
-            (Some(Row::Type(i)), Some(types)) => types[*i].available,
-            _ => false,
-        }
+        matches!(self.rows.get(row), Some(Row::Type(_))) && self.types.is_some()
     }
 
     /// The next selectable row from `from` in direction `dir`, wrapping.
@@ -141,6 +160,7 @@ impl Picker {
     }
 
     pub fn key(&mut self, ev: &KeyEvent) -> PickerOutcome {
+        self.notice = None;
         match ev.code {
             KeyCode::Esc | KeyCode::Char('q') => return PickerOutcome::Cancel,
             KeyCode::Up | KeyCode::Char('k') | KeyCode::BackTab => {
@@ -149,9 +169,21 @@ impl Picker {
             KeyCode::Down | KeyCode::Char('j') => self.selected = self.step(self.selected, 1),
             KeyCode::Tab => self.target = self.target.next(),
             KeyCode::Char('t') => self.target = Target::NewTab,
-            KeyCode::Enter => {
+            KeyCode::Enter | KeyCode::Char('w') => {
                 if let Some(t) = self.selected_type() {
-                    return PickerOutcome::Open(Box::new(t.clone()), self.target);
+                    if !t.available {
+                        self.notice = Some(
+                            t.missing
+                                .clone()
+                                .unwrap_or_else(|| format!("{} is not installed", t.display_name)),
+                        );
+                        return PickerOutcome::Stay;
+                    }
+                    return PickerOutcome::Open {
+                        ty: Box::new(t.clone()),
+                        target: self.target,
+                        worktree: ev.code == KeyCode::Char('w'),
+                    };
                 }
             }
             _ => {}
@@ -189,7 +221,13 @@ pub(crate) fn sample_types() -> Vec<PaneTypeInfo> {
             "Your default shell",
             true,
         ),
-        t("codex", "Codex", "ai", "OpenAI's coding agent", false),
+        PaneTypeInfo {
+            missing: Some(
+                "Codex is not installed: `codex` not found on PATH (see https://example.com/codex)"
+                    .into(),
+            ),
+            ..t("codex", "Codex", "ai", "OpenAI's coding agent", false)
+        },
         t("htop", "htop", "tools", "Process viewer", true),
         t("ssh", "SSH", "remote", "A shell on another machine", false),
     ]
@@ -204,8 +242,12 @@ mod tests {
         KeyEvent::new(c, KeyModifiers::NONE)
     }
 
+    fn selected(p: &Picker) -> Option<&str> {
+        p.selected_type().map(|t| t.name.as_str())
+    }
+
     #[test]
-    fn groups_by_category_and_skips_unavailable() {
+    fn groups_by_category_and_explains_unavailable() {
         let mut p = Picker::loading();
         p.set_types(sample_types());
         let names: Vec<String> = p
@@ -233,43 +275,69 @@ mod tests {
                 "ssh"
             ]
         );
-        assert_eq!(p.selected_type().map(|t| t.name.as_str()), Some("terminal"));
+        assert_eq!(selected(&p), Some("terminal"));
         p.key(&key(KeyCode::Down));
-        assert_eq!(p.selected_type().map(|t| t.name.as_str()), Some("claude"));
+        assert_eq!(selected(&p), Some("claude"));
         p.key(&key(KeyCode::Down));
+        assert_eq!(selected(&p), Some("codex"), "unavailable, but selectable");
+        assert!(matches!(p.key(&key(KeyCode::Enter)), PickerOutcome::Stay));
+        assert!(p
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("`codex` not found on PATH")));
+        p.key(&key(KeyCode::Down));
+        assert_eq!(p.notice, None, "moving on clears it");
+        assert_eq!(selected(&p), Some("htop"));
+        p.key(&key(KeyCode::Down));
+        p.key(&key(KeyCode::Down));
+        assert_eq!(selected(&p), Some("terminal"), "wraps past ssh");
+        p.key(&key(KeyCode::Up));
+        assert_eq!(selected(&p), Some("ssh"));
+        p.key(&key(KeyCode::Enter));
         assert_eq!(
-            p.selected_type().map(|t| t.name.as_str()),
-            Some("htop"),
-            "codex is unavailable"
-        );
-        p.key(&key(KeyCode::Down));
-        assert_eq!(
-            p.selected_type().map(|t| t.name.as_str()),
-            Some("terminal"),
-            "wraps past ssh"
+            p.notice.as_deref(),
+            Some("SSH is not installed"),
+            "without a reason from the daemon"
         );
         p.key(&key(KeyCode::Up));
-        assert_eq!(p.selected_type().map(|t| t.name.as_str()), Some("htop"));
         p.key(&key(KeyCode::Tab));
         assert_eq!(p.target, Target::SplitRight);
         match p.key(&key(KeyCode::Enter)) {
-            PickerOutcome::Open(t, target) => {
-                assert_eq!((t.name.as_str(), target), ("htop", Target::SplitRight))
-            }
+            PickerOutcome::Open {
+                ty,
+                target,
+                worktree,
+            } => assert_eq!(
+                (ty.name.as_str(), target, worktree),
+                ("htop", Target::SplitRight, false)
+            ),
             _ => panic!("expected Open"),
         }
+        assert!(matches!(
+            p.key(&key(KeyCode::Char('w'))),
+            PickerOutcome::Open { worktree: true, .. }
+        ));
         assert!(matches!(p.key(&key(KeyCode::Esc)), PickerOutcome::Cancel));
     }
 
     #[test]
-    fn nothing_available_selects_nothing() {
+    fn refreshing_keeps_the_selection() {
+        let mut p = Picker::loading();
+        p.set_types(sample_types());
+        p.key(&key(KeyCode::Down));
+        p.set_types(sample_types());
+        assert_eq!(selected(&p), Some("claude"));
+    }
+
+    #[test]
+    fn nothing_available_still_explains() {
         let mut p = Picker::loading();
         let mut types = sample_types();
         for t in &mut types {
             t.available = false;
         }
         p.set_types(types);
-        assert_eq!(p.selected, None);
         assert!(matches!(p.key(&key(KeyCode::Enter)), PickerOutcome::Stay));
+        assert!(p.notice.is_some());
     }
 }

@@ -5,15 +5,16 @@ use super::app::{App, Mode};
 use super::keys::Action;
 use super::mouse::Geometry;
 use super::pane::{cells, PaneScreen};
-use super::picker::{category_title, Picker, Row};
+use super::popup;
 use super::scrollback::{Hl, Scrollback};
+use super::setup::shorten;
 use quil_proto::screen::flags;
 use quil_proto::{CursorShape, Line, PaneId, PaneInfo};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect as RRect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line as RLine, Span};
-use ratatui::widgets::{Block, BorderType, Clear, Widget};
+use ratatui::widgets::{Block, BorderType, Widget};
 use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
@@ -70,7 +71,7 @@ pub fn to_style(s: &quil_proto::Style) -> Style {
     st
 }
 
-const ACCENT: Color = Color::Cyan;
+pub const ACCENT: Color = Color::Cyan;
 
 fn hl_style(h: Hl) -> Style {
     match h {
@@ -110,8 +111,11 @@ pub fn draw(f: &mut Frame, app: &App) {
         draw_pane(buf, app, *pane, rr(*rect), Some(*pane) == active);
     }
     draw_status(buf, app, &g);
-    if let Mode::Picker(p) = &app.mode {
-        draw_picker(buf, p);
+    match &app.mode {
+        Mode::Picker(p) => popup::draw_picker(buf, p),
+        Mode::Setup(s) => popup::draw_setup(buf, s),
+        Mode::CloseWorktree(d) => popup::draw_close_worktree(buf, d, app.home_dir.as_deref()),
+        _ => {}
     }
     if let Some(pos) = cursor {
         f.set_cursor_position(pos);
@@ -119,7 +123,7 @@ pub fn draw(f: &mut Frame, app: &App) {
 }
 
 /// Writes `text` at (x, y), at most `width` columns, clipped to the buffer.
-fn put(buf: &mut Buffer, x: u16, y: u16, width: u16, text: &str, style: Style) -> u16 {
+pub fn put(buf: &mut Buffer, x: u16, y: u16, width: u16, text: &str, style: Style) -> u16 {
     let area = buf.area;
     if y >= area.bottom() || x >= area.right() {
         return x;
@@ -138,6 +142,11 @@ fn draw_tab_bar(buf: &mut Buffer, app: &App, g: &Geometry) {
                 .fg(Color::Black)
                 .bg(ACCENT)
                 .add_modifier(Modifier::BOLD)
+        } else if seg.label.contains(" ✗") {
+            Style::new()
+                .fg(Color::LightRed)
+                .bg(Color::DarkGray)
+                .add_modifier(Modifier::BOLD)
         } else if seg.label.contains(" !") {
             Style::new()
                 .fg(Color::Yellow)
@@ -150,18 +159,16 @@ fn draw_tab_bar(buf: &mut Buffer, app: &App, g: &Geometry) {
     }
 }
 
-/// Shortens a cwd for a title: `$HOME` becomes `~`.
-fn short_cwd(cwd: &str, home: Option<&str>) -> String {
-    match home {
-        Some(h) if !h.is_empty() && (cwd == h || cwd.starts_with(&format!("{h}/"))) => {
-            format!("~{}", &cwd[h.len()..])
-        }
-        _ => cwd.to_string(),
-    }
-}
-
 /// The right-hand border title: what state the pane is in, most important first.
 fn pane_state(info: &PaneInfo) -> Option<(String, Style)> {
+    if info.error.is_some() {
+        return Some((
+            " cannot start ".into(),
+            Style::new()
+                .fg(Color::LightRed)
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
     if !info.alive {
         let text = match info.exit_status {
             Some(s) => format!(" exited (status {s}) "),
@@ -184,9 +191,78 @@ fn pane_state(info: &PaneInfo) -> Option<(String, Style)> {
         "" | "idle" => return None,
         "waiting" => Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
         "done" => Style::new().fg(Color::Green),
+        "error" => Style::new()
+            .fg(Color::LightRed)
+            .add_modifier(Modifier::BOLD),
         _ => Style::new().fg(Color::LightBlue),
     };
     Some((format!(" {} ", info.state), style))
+}
+
+/// An inactive pane's border colour: panes that need you stand out even when not focused.
+fn idle_border(info: Option<&PaneInfo>) -> Color {
+    match info {
+        Some(i) if i.error.is_some() || i.state == "error" => Color::Red,
+        Some(i) if i.alive && i.state == "waiting" => Color::Yellow,
+        _ => Color::DarkGray,
+    }
+}
+
+/// The bottom border of a pane whose program is not running: why, and how to go on.
+fn dead_pane_footer(app: &App, info: &PaneInfo, width: u16) -> (RLine<'static>, RLine<'static>) {
+    let close = app
+        .keys
+        .key_for(Action::ClosePane)
+        .unwrap_or_else(|| "close-pane".into());
+    let key = Style::new().fg(ACCENT).add_modifier(Modifier::BOLD);
+    let dim = Style::new().fg(Color::Gray);
+    let verb = if info.error.is_some() {
+        " retry · "
+    } else {
+        " restart · "
+    };
+    let right = RLine::from(vec![
+        Span::raw(" "),
+        Span::styled("r", key),
+        Span::styled(verb, dim),
+        Span::styled(close, key),
+        Span::styled(" close ", dim),
+    ])
+    .right_aligned();
+    let room = usize::from(width).saturating_sub(right.width() + 4);
+    let left = match &info.error {
+        Some(e) if room > 8 => {
+            let mut text = format!(" ✗ {e}");
+            if text.width() + 1 > room {
+                text = truncate(&text, room.saturating_sub(2));
+                text.push('…');
+            }
+            text.push(' ');
+            RLine::from(Span::styled(
+                text,
+                Style::new()
+                    .fg(Color::LightRed)
+                    .add_modifier(Modifier::BOLD),
+            ))
+        }
+        _ => RLine::default(),
+    };
+    (left, right)
+}
+
+/// The longest prefix of `text` at most `width` columns wide.
+pub fn truncate(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut w = 0;
+    for c in text.chars() {
+        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if w + cw > width {
+            break;
+        }
+        w += cw;
+        out.push(c);
+    }
+    out
 }
 
 fn draw_pane(buf: &mut Buffer, app: &App, pane: PaneId, area: RRect, active: bool) {
@@ -202,7 +278,7 @@ fn draw_pane(buf: &mut Buffer, app: &App, pane: PaneId, area: RRect, active: boo
             BorderType::Thick,
         )
     } else {
-        (Style::new().fg(Color::DarkGray), BorderType::Plain)
+        (Style::new().fg(idle_border(info)), BorderType::Plain)
     };
     let mut left = Vec::new();
     if let Some(i) = info {
@@ -212,14 +288,29 @@ fn draw_pane(buf: &mut Buffer, app: &App, pane: PaneId, area: RRect, active: boo
             Style::new().fg(Color::Gray)
         };
         left.push(Span::styled(format!(" {} ", i.name), name_style));
+        let home = app.home_dir.as_deref();
+        // Inside a worktree the cwd is a long generated path: show the repository and the
+        // branch instead, as a git prompt would.
+        let worktree = i.worktree.as_ref().map(|wt| {
+            let path = wt.path.display().to_string();
+            let rest = i.cwd.strip_prefix(path.as_str()).unwrap_or("");
+            let repo = shorten(&wt.repo.display().to_string(), home);
+            (format!("{repo}{rest}"), wt.branch.clone())
+        });
+        let location = match &worktree {
+            Some((loc, _)) => loc.clone(),
+            None => shorten(&i.cwd, home),
+        };
         left.push(Span::styled(
-            format!(
-                "{} · {} ",
-                i.kind,
-                short_cwd(&i.cwd, app.home_dir.as_deref())
-            ),
+            format!("{} · {location} ", i.kind),
             Style::new().fg(Color::DarkGray),
         ));
+        if let Some((_, branch)) = worktree {
+            left.push(Span::styled(
+                format!("⎇ {branch} "),
+                Style::new().fg(Color::Magenta),
+            ));
+        }
         // The program's own title (agents put their current task there).
         let title = screen.map_or(i.title.as_str(), |s| s.title.as_str()).trim();
         if !title.is_empty() && title != i.name {
@@ -249,6 +340,13 @@ fn draw_pane(buf: &mut Buffer, app: &App, pane: PaneId, area: RRect, active: boo
     if let Some((text, style)) = info.and_then(pane_state) {
         right.push(Span::styled(text, style));
     }
+    // Brought back by a daemon restart: news until the user types in it.
+    if info.is_some_and(|i| i.restored) && !app.touched.contains(&pane) {
+        right.push(Span::styled(
+            " restored ",
+            Style::new().fg(Color::Black).bg(Color::Magenta),
+        ));
+    }
     if app.current_tab().is_some_and(|t| t.zoomed) {
         right.push(Span::styled(
             " zoomed ",
@@ -264,11 +362,15 @@ fn draw_pane(buf: &mut Buffer, app: &App, pane: PaneId, area: RRect, active: boo
             ));
         }
     }
-    let block = Block::bordered()
+    let mut block = Block::bordered()
         .border_type(kind)
         .border_style(border)
         .title_top(RLine::from(left))
         .title_top(RLine::from(right).right_aligned());
+    if let Some(i) = info.filter(|i| !i.alive) {
+        let (l, r) = dead_pane_footer(app, i, area.width);
+        block = block.title_bottom(l).title_bottom(r);
+    }
     block.render(area, buf);
     match (scroll, screen) {
         (Some(sb), _) => draw_scrollback(buf, inner, sb),
@@ -435,6 +537,28 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
                     ("Tab".into(), "where"),
                     ("Enter".into(), "open"),
                     ("Esc".into(), "cancel"),
+                    ("w".into(), "worktree"),
+                ],
+            );
+        }
+        Mode::Setup(f) => {
+            items.push(vec![tag("NEW PANE")]);
+            let mut pairs = vec![("↑↓".into(), "move"), ("Space".into(), "toggle")];
+            if f.dir.is_some() {
+                pairs.push(("Tab".into(), "complete"));
+            }
+            pairs.extend([("Enter".into(), "open"), ("Esc".into(), "cancel")]);
+            hint_items(&mut items, pairs);
+        }
+        Mode::CloseWorktree(_) => {
+            items.push(vec![tag("CLOSE")]);
+            hint_items(
+                &mut items,
+                vec![
+                    ("k".into(), "keep"),
+                    ("d".into(), "discard"),
+                    ("l".into(), "leave"),
+                    ("c".into(), "cancel"),
                 ],
             );
         }
@@ -544,128 +668,6 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
     }
 }
 
-fn draw_picker(buf: &mut Buffer, p: &Picker) {
-    let area = buf.area;
-    let rows = p.rows.len().max(1) as u16;
-    let w = 64.min(area.width.saturating_sub(4));
-    let h = (rows + 2).min(area.height.saturating_sub(4));
-    if w < 20 || h < 3 {
-        return;
-    }
-    let popup = RRect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    );
-    Clear.render(popup, buf);
-    let block = Block::bordered()
-        .border_type(BorderType::Rounded)
-        .border_style(Style::new().fg(ACCENT))
-        .title_top(RLine::from(Span::styled(
-            " New pane ",
-            Style::new().add_modifier(Modifier::BOLD),
-        )))
-        .title_bottom(RLine::from(format!(" Tab: {} ", p.target.label())).right_aligned());
-    let inner = block.inner(popup);
-    block.render(popup, buf);
-    let types = match (&p.types, &p.error) {
-        (_, Some(e)) => {
-            put(
-                buf,
-                inner.x + 1,
-                inner.y,
-                inner.width.saturating_sub(1),
-                e,
-                Style::new().fg(Color::LightRed),
-            );
-            return;
-        }
-        (None, None) => {
-            put(
-                buf,
-                inner.x + 1,
-                inner.y,
-                inner.width.saturating_sub(1),
-                "loading pane types…",
-                Style::new().fg(Color::DarkGray),
-            );
-            return;
-        }
-        (Some(t), None) => t,
-    };
-    let offset = p.selected.map_or(0, |s| {
-        s.saturating_sub(usize::from(inner.height).saturating_sub(1))
-    });
-    let name_w = types
-        .iter()
-        .map(|t| t.display_name.width())
-        .max()
-        .unwrap_or(0)
-        .min(20) as u16;
-    for (k, row) in p
-        .rows
-        .iter()
-        .enumerate()
-        .skip(offset)
-        .take(usize::from(inner.height))
-    {
-        let y = inner.y + (k - offset) as u16;
-        match row {
-            Row::Category(c) => {
-                put(
-                    buf,
-                    inner.x + 1,
-                    y,
-                    inner.width.saturating_sub(1),
-                    &category_title(c),
-                    Style::new().fg(ACCENT).add_modifier(Modifier::BOLD),
-                );
-            }
-            Row::Type(i) => {
-                let t = &types[*i];
-                let selected = p.selected == Some(k);
-                let base = if !t.available {
-                    Style::new().fg(Color::DarkGray)
-                } else if selected {
-                    Style::new().fg(Color::Black).bg(ACCENT)
-                } else {
-                    Style::new().fg(Color::White)
-                };
-                if selected {
-                    buf.set_style(RRect::new(inner.x, y, inner.width, 1), base);
-                }
-                let x = put(
-                    buf,
-                    inner.x + 3,
-                    y,
-                    name_w,
-                    &t.display_name,
-                    base.add_modifier(Modifier::BOLD),
-                );
-                let desc = if t.available {
-                    t.description.clone()
-                } else {
-                    format!("{} (not installed)", t.description)
-                };
-                let dx = (inner.x + 3 + name_w + 2).max(x + 1);
-                put(
-                    buf,
-                    dx,
-                    y,
-                    inner.right().saturating_sub(dx),
-                    &desc,
-                    if t.available && !selected {
-                        Style::new().fg(Color::Gray)
-                    } else {
-                        base
-                    },
-                );
-            }
-        }
-    }
-}
-
 /// Where the real terminal cursor goes: the active pane's cursor (when its program shows it
 /// and nothing covers it), or the end of a prompt being typed.
 pub fn cursor_position(app: &App, g: &Geometry) -> Option<(u16, u16)> {
@@ -676,7 +678,8 @@ pub fn cursor_position(app: &App, g: &Geometry) -> Option<(u16, u16)> {
             y,
         )),
         Mode::Scroll(sb) => sb.prompt.as_ref().map(|(_, q)| ((1 + q.width()) as u16, y)),
-        Mode::Picker(_) => None,
+        Mode::Setup(f) => popup::setup_cursor(g.width, g.height, f),
+        Mode::Picker(_) | Mode::CloseWorktree(_) => None,
         Mode::Normal | Mode::Prefix | Mode::Confirm(_) => {
             let pane = app.active_pane()?;
             if app.pane_info(pane).is_some_and(|i| !i.alive) {
@@ -1016,5 +1019,180 @@ mod tests {
         }
         app.tab = Some(TabId(9));
         dump(&app, 20, 5);
+    }
+
+    fn open_form(app: &mut App, types: Vec<quil_proto::PaneTypeInfo>, downs: usize) {
+        app.take_outbox();
+        app.on_key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL));
+        app.take_outbox();
+        app.register(3, Pending::PaneTypes);
+        app.on_server(ServerMsg::Reply {
+            id: 3,
+            result: Ok(Reply::PaneTypes(types)),
+        });
+        for _ in 0..downs {
+            app.on_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+        }
+        app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    }
+
+    #[test]
+    fn setup_form_with_recent_dirs_fields_toggles_and_worktree() {
+        let mut app = app_with(one_pane(), (80, 26));
+        app.home_dir = Some("/home/me".into());
+        app.recent_dirs = vec!["/home/me/src/app".into(), "/srv/data".into()];
+        open_form(&mut app, vec![crate::tui::setup::sample_agent()], 0);
+        for c in "me@example".chars() {
+            app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        }
+        for _ in 0..4 {
+            app.on_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+        }
+        app.on_key(KeyEvent::new(KeyCode::Char(' '), KeyModifiers::NONE));
+        // Back up to the required field, then submit with it emptied: the form says why.
+        for _ in 0..4 {
+            app.on_key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE));
+        }
+        app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+        app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        insta::assert_snapshot!("setup_form", dump(&app, 80, 26));
+    }
+
+    #[test]
+    fn setup_form_waiting_for_a_worktree() {
+        let mut app = app_with(one_pane(), (80, 20));
+        app.home_dir = Some("/home/me".into());
+        let mut t = sample_types();
+        t.retain(|t| t.name == "terminal");
+        app.take_outbox();
+        app.on_key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL));
+        app.take_outbox();
+        app.register(3, Pending::PaneTypes);
+        app.on_server(ServerMsg::Reply {
+            id: 3,
+            result: Ok(Reply::PaneTypes(t)),
+        });
+        app.on_key(KeyEvent::new(KeyCode::Char('w'), KeyModifiers::NONE));
+        app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        insta::assert_snapshot!("setup_form_busy", dump(&app, 80, 20));
+    }
+
+    #[test]
+    fn picker_explains_a_missing_program() {
+        let mut app = app_with(one_pane(), (70, 18));
+        app.home_dir = Some("/home/me".into());
+        // Terminal, Claude Code, Codex (not installed).
+        open_form(&mut app, sample_types(), 2);
+        insta::assert_snapshot!("picker_missing", dump(&app, 70, 18));
+    }
+
+    #[test]
+    fn close_worktree_dialog_with_stat_and_keep_error() {
+        let mut ws = one_pane();
+        ws.panes[0].name = "claude".into();
+        ws.panes[0].worktree = Some(crate::tui::dialog::sample_worktree());
+        let mut app = app_with(ws, (80, 24));
+        app.home_dir = Some("/home/me".into());
+        app.take_outbox();
+        app.on_key(KeyEvent::new(KeyCode::Char('w'), KeyModifiers::CONTROL));
+        let out = app.take_outbox();
+        app.register(5, out[0].pending.clone());
+        app.on_server(ServerMsg::Reply {
+            id: 5,
+            result: Ok(Reply::Text(vec![
+                " src/main.rs | 4 ++--".into(),
+                " notes.md    | 1 +".into(),
+                " 2 files changed, 3 insertions(+), 2 deletions(-)".into(),
+            ])),
+        });
+        app.on_key(KeyEvent::new(KeyCode::Char('k'), KeyModifiers::NONE));
+        let out = app.take_outbox();
+        app.register(6, out[0].pending.clone());
+        app.on_server(ServerMsg::Reply {
+            id: 6,
+            result: Err(
+                "cannot keep quil/claude-code-20250101T120000Z: its changes do not apply to \
+                 /home/me/src/app: src/main.rs: patch does not apply"
+                    .into(),
+            ),
+        });
+        app.on_key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE));
+        insta::assert_snapshot!("close_worktree_dialog", dump(&app, 80, 24));
+    }
+
+    #[test]
+    fn failed_pane_shows_its_error_and_retry_key() {
+        let mut ws = one_pane();
+        ws.panes[0].kind = "claude-code".into();
+        ws.panes[0].name = "claude".into();
+        ws.panes[0].alive = false;
+        ws.panes[0].error = Some("No such file or directory (os error 2)".into());
+        let mut app = app_with(ws, (70, 7));
+        app.home_dir = Some("/home/me".into());
+        screen(
+            &mut app,
+            1,
+            68,
+            3,
+            vec![
+                Line::plain("quil: cannot start claude: No such file or directory (os error 2)"),
+                Line::plain("Retry with: quil respawn --pane pane-00000001"),
+            ],
+            (0, 2),
+        );
+        insta::assert_snapshot!("failed_pane", dump(&app, 70, 7));
+    }
+
+    #[test]
+    fn restored_tag_until_typed_in() {
+        let mut ws = one_pane();
+        ws.panes[0].restored = true;
+        let mut app = app_with(ws, (60, 6));
+        app.home_dir = Some("/home/me".into());
+        screen(&mut app, 1, 58, 2, vec![Line::plain("$ ")], (2, 0));
+        insta::assert_snapshot!("restored_tag", dump(&app, 60, 6));
+        app.on_key(KeyEvent::new(KeyCode::Char('l'), KeyModifiers::NONE));
+        assert!(!dump(&app, 60, 6).contains("restored"));
+    }
+
+    #[test]
+    fn attention_states_and_worktrees_on_borders() {
+        // Four panes in a 2x2 grid, one per attention state; the first in a worktree.
+        let mut l = Layout::Pane(PaneId(1));
+        l.split(PaneId(1), SplitDir::Vertical, PaneId(3))
+            .expect("split");
+        l.split(PaneId(1), SplitDir::Horizontal, PaneId(2))
+            .expect("split");
+        l.split(PaneId(3), SplitDir::Horizontal, PaneId(4))
+            .expect("split");
+        let mut panes = Vec::new();
+        for (id, name, state) in [
+            (1, "claude", "working"),
+            (2, "opencode", "waiting"),
+            (3, "build", "done"),
+            (4, "ssh", "error"),
+        ] {
+            let mut p = pane_info(id, 1, name);
+            p.state = state.into();
+            panes.push(p);
+        }
+        panes[0].worktree = Some(crate::tui::dialog::sample_worktree());
+        panes[0].cwd = "/home/me/src/app/.worktrees/claude-code-20250101T120000Z/src".into();
+        let ws = WorkspaceInfo {
+            tabs: vec![
+                tab(1, "agents", l),
+                tab(2, "other", Layout::Pane(PaneId(5))),
+            ],
+            panes: {
+                let mut p5 = pane_info(5, 2, "waiter");
+                p5.state = "waiting".into();
+                panes.push(p5);
+                panes
+            },
+            active_tab: 0,
+        };
+        let mut app = app_with(ws, (100, 12));
+        app.home_dir = Some("/home/me".into());
+        insta::assert_snapshot!("attention_states", dump(&app, 100, 12));
     }
 }
