@@ -369,6 +369,19 @@ impl Pane {
         lines
     }
 
+    /// The visible screen as plain text, one line per row.
+    pub fn screen_text(&self) -> String {
+        let lines: Vec<String> = self
+            .shared
+            .lock()
+            .term
+            .lines()
+            .iter()
+            .map(|l| l.text())
+            .collect();
+        lines.join("\n")
+    }
+
     pub fn output_gen(&self) -> u64 {
         self.shared.output_gen.load(Ordering::Relaxed)
     }

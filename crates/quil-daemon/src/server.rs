@@ -759,15 +759,7 @@ impl Server {
         if kind != Some(quil_ai::Kind::OpenCode) || status == 0 || !quick || !resumed {
             return false;
         }
-        let screen: Vec<String> = p
-            .shared
-            .lock()
-            .term
-            .lines()
-            .iter()
-            .map(|l| l.text())
-            .collect();
-        if !screen.iter().any(|l| l.contains("Session not found")) {
+        if !p.screen_text().contains("Session not found") {
             return false;
         }
         let old = meta
@@ -1115,15 +1107,7 @@ impl Server {
                 .filter(|pl| !pl.idle_handlers.is_empty() || !pl.error_handlers.is_empty());
             let matcher = |quiet: bool| -> Option<&'static str> {
                 let pl = plugin.as_ref()?;
-                let screen: Vec<String> = p
-                    .shared
-                    .lock()
-                    .term
-                    .lines()
-                    .iter()
-                    .map(|l| l.text())
-                    .collect();
-                pl.match_attention(&screen.join("\n"), quiet)
+                pl.match_attention(&p.screen_text(), quiet)
                     .map(|(st, _)| st.as_str())
             };
             let handlers: Option<&dyn Fn(bool) -> Option<&'static str>> = if plugin.is_some() {

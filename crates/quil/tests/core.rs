@@ -373,22 +373,7 @@ fn stalled_client_does_not_block_anyone() {
     let mut stalled = raw_connect(&h);
     let mut buf = Vec::new();
     let pane = p.parse().unwrap();
-    encode_frame(
-        &ClientMsg::Request {
-            id: 1,
-            req: Request::Attach,
-        },
-        &mut buf,
-    )
-    .unwrap();
-    encode_frame(
-        &ClientMsg::Request {
-            id: 2,
-            req: Request::View { panes: vec![pane] },
-        },
-        &mut buf,
-    )
-    .unwrap();
+    attach_and_view(&mut buf, pane);
     stalled.write_all(&buf).unwrap();
     // Lots of changing output while the stalled client's socket buffer fills.
     h.ok(&[
@@ -421,22 +406,7 @@ fn output_reaches_clients_as_coalesced_screen_updates() {
     let mut s = raw_connect(&h);
     let pane = p.parse().unwrap();
     let mut buf = Vec::new();
-    encode_frame(
-        &ClientMsg::Request {
-            id: 1,
-            req: Request::Attach,
-        },
-        &mut buf,
-    )
-    .unwrap();
-    encode_frame(
-        &ClientMsg::Request {
-            id: 2,
-            req: Request::View { panes: vec![pane] },
-        },
-        &mut buf,
-    )
-    .unwrap();
+    attach_and_view(&mut buf, pane);
     s.write_all(&buf).unwrap();
     h.ok(&[
         "send",
@@ -549,6 +519,26 @@ fn pane_that_stops_reading_input_is_flagged_and_blocks_nobody() {
     h.ok(&["send", "--pane", &other, "--enter", "echo unaffected"]);
     h.wait_for(&other, "^unaffected$");
     assert_eq!(h.pane_json(&other)["input_blocked"], false);
+}
+
+/// Frames that attach a raw client and make it view `pane`.
+fn attach_and_view(buf: &mut Vec<u8>, pane: quil_proto::PaneId) {
+    encode_frame(
+        &ClientMsg::Request {
+            id: 1,
+            req: Request::Attach,
+        },
+        buf,
+    )
+    .unwrap();
+    encode_frame(
+        &ClientMsg::Request {
+            id: 2,
+            req: Request::View { panes: vec![pane] },
+        },
+        buf,
+    )
+    .unwrap();
 }
 
 fn quil_client_for(h: &Home) -> ClientLite {
