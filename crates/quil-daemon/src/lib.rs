@@ -111,6 +111,8 @@ async fn serve(
     })
     .await;
     tokio::spawn(saver(server.clone()));
+    // Startup (plugin parsing, restore) leaves garbage behind; give it back.
+    release_free_memory();
 
     let s = server.clone();
     tokio::spawn(async move {
@@ -220,13 +222,13 @@ async fn saver(server: std::sync::Arc<server::Server>) {
     }
 }
 
-/// Two pane threads per pane would otherwise give glibc a malloc arena per thread, each holding
-/// on to freed memory: a few arenas keep the idle daemon small.
+/// Two threads per pane would otherwise give glibc a malloc arena per thread, each holding on
+/// to freed memory. One arena keeps the daemon small; allocation is rare on the hot path.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only adjusts allocator parameters; called before other threads start.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
