@@ -913,31 +913,46 @@ impl Server {
                 None => (m, None),
             })
             .collect();
+        // A few workers, not a thread per pane: on a small machine 50 concurrent forks mostly
+        // contend with each other.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 8)
+            * 2;
         let panes: Vec<(PaneId, Arc<Pane>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = plans
-                .iter()
-                .map(|(meta, ai_mode)| {
-                    scope.spawn(move || {
-                        let lines = if self.keeps_scrollback(meta) {
-                            crate::persist::load_buffer(&self.home, meta.id).unwrap_or_default()
-                        } else {
-                            Vec::new()
-                        };
-                        let preamble =
-                            crate::restore::preamble(&lines, "restored after a daemon restart");
-                        let mode = ai_mode
-                            .or_else(|| self.restore_mode(meta))
-                            .unwrap_or(quil_plugin::Mode::Start);
-                        // keep_failed: a pane that cannot start is kept, showing why.
-                        self.start_pane(meta, mode, preamble, true)
-                            .map(|p| (meta.id, p))
+            let handles: Vec<_> = (0..workers.min(plans.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some((meta, ai_mode)) = plans.get(i) else {
+                                break;
+                            };
+                            let lines = if self.keeps_scrollback(meta) {
+                                crate::persist::load_buffer(&self.home, meta.id).unwrap_or_default()
+                            } else {
+                                Vec::new()
+                            };
+                            let preamble =
+                                crate::restore::preamble(&lines, "restored after a daemon restart");
+                            let mode = ai_mode
+                                .or_else(|| self.restore_mode(meta))
+                                .unwrap_or(quil_plugin::Mode::Start);
+                            // keep_failed: a pane that cannot start is kept, showing why.
+                            if let Ok(p) = self.start_pane(meta, mode, preamble, true) {
+                                done.push((meta.id, p));
+                            }
+                        }
+                        done
                     })
                 })
                 .collect();
             handles
                 .into_iter()
                 .filter_map(|h| h.join().ok())
-                .filter_map(Result::ok)
+                .flatten()
                 .collect()
         });
         let n = panes.len();
