@@ -1,0 +1,536 @@
+//! Results file and the generated `docs/benchmarks.md`.
+
+use crate::{latency, proc, rss, throughput};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Machine {
+    pub date: String,
+    pub nproc: usize,
+    pub cpu: String,
+    pub kernel: String,
+    pub mem_gib: f64,
+    pub tmux: String,
+    pub quil_rev: String,
+    pub rustc: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Results {
+    pub quick: bool,
+    pub machine: Machine,
+    pub file_mb: f64,
+    pub runs: usize,
+    pub latency_samples: usize,
+    pub latency_gap_ms: f64,
+    pub throughput: Vec<throughput::Row>,
+    pub latency: Vec<latency::Row>,
+    pub rss: Vec<rss::Row>,
+    /// (phase, load average "1m 5m 15m" when it started).
+    pub load: Vec<(String, String)>,
+    pub wall_s: f64,
+}
+
+fn sh(cmd: &str, args: &[&str]) -> Option<String> {
+    let mut c = Command::new(cmd);
+    c.args(args);
+    proc::run_ok(c, Duration::from_secs(10))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+pub fn machine(repo: &Path, tmux: &Path) -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let mem_kb: f64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+        })
+        .unwrap_or(0.0);
+    let repo_s = repo.display().to_string();
+    let rev = sh("git", &["-C", &repo_s, "rev-parse", "--short", "HEAD"])
+        .unwrap_or_else(|| "unknown".into());
+    let dirty = sh("git", &["-C", &repo_s, "status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+    Machine {
+        date: sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default(),
+        nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu,
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        mem_gib: mem_kb / 1024.0 / 1024.0,
+        tmux: crate::tmux::Tmux::version(tmux),
+        quil_rev: if dirty {
+            format!("{rev} + uncommitted changes")
+        } else {
+            rev
+        },
+        rustc: sh("rustc", &["--version"]).unwrap_or_else(|| "unknown".into()),
+    }
+}
+
+/// Criterion medians from `cargo bench` output: (benchmark, median as printed, median in ns).
+pub fn parse_criterion(text: &str) -> Vec<(String, String, f64)> {
+    let mut out = Vec::new();
+    let mut last_name = String::new();
+    for line in text.lines() {
+        let Some(i) = line.find("time:") else {
+            let t = line.trim();
+            if !t.is_empty() && !t.starts_with("Benchmarking") && !t.contains(':') {
+                last_name = t.to_string();
+            }
+            continue;
+        };
+        let name = match line[..i].trim() {
+            "" => last_name.clone(),
+            n => n.to_string(),
+        };
+        let Some(inner) = line[i..]
+            .split_once('[')
+            .and_then(|(_, r)| r.split_once(']'))
+            .map(|(a, _)| a)
+        else {
+            continue;
+        };
+        let f: Vec<&str> = inner.split_whitespace().collect();
+        if f.len() != 6 {
+            continue;
+        }
+        let (v, unit) = (f[2], f[3]);
+        let scale = match unit {
+            "ps" => 1e-3,
+            "ns" => 1.0,
+            "µs" | "us" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            _ => f64::NAN,
+        };
+        let ns = v.parse::<f64>().unwrap_or(f64::NAN) * scale;
+        out.push((name, format!("{v} {unit}"), ns));
+    }
+    out
+}
+
+fn f(v: Option<f64>, digits: usize) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.digits$}"),
+        _ => "—".into(),
+    }
+}
+
+fn mb(kb: Option<u64>) -> Option<f64> {
+    kb.map(|k| k as f64 / 1024.0)
+}
+
+fn row<'a>(rows: &'a [throughput::Row], key: &str) -> Option<&'a throughput::Row> {
+    rows.iter().find(|r| r.key == key)
+}
+
+fn lat<'a>(rows: &'a [latency::Row], key: &str) -> Option<&'a latency::Row> {
+    rows.iter().find(|r| r.key == key)
+}
+
+fn rss_of(rows: &[rss::Row], system: &str, scenario: &str, panes: usize) -> Option<u64> {
+    rows.iter()
+        .find(|r| r.system == system && r.scenario == scenario && r.panes == panes)?
+        .rss_kb
+}
+
+fn met(v: Option<f64>, limit: f64) -> &'static str {
+    match v {
+        Some(x) if x.is_finite() && x <= limit => "**met**",
+        Some(x) if x.is_finite() => "**not met**",
+        _ => "not measured",
+    }
+}
+
+pub fn render(r: &Results, codec: Option<&str>) -> String {
+    let mut s = String::new();
+    let m = &r.machine;
+    let raw = row(&r.throughput, "raw").and_then(|x| x.median_s);
+    let raw_min = row(&r.throughput, "raw").and_then(|x| x.min_s);
+    let ratio = |key: &str| Some(row(&r.throughput, key)?.median_s? / raw?);
+    let raw_lat = lat(&r.latency, "raw").and_then(|x| x.median_ms);
+    let added = |key: &str| Some(lat(&r.latency, key)?.median_ms? - raw_lat?);
+
+    let _ = writeln!(s, "# quil benchmarks\n");
+    let _ = writeln!(
+        s,
+        "Generated by `scripts/bench.sh{}` on {}; rerun it to refresh this file (do not edit by hand).\n\
+         Benchmarks are measurements, not tests: nothing here gates CI.\n",
+        if r.quick { " --quick" } else { "" },
+        m.date
+    );
+    if r.quick {
+        let _ = writeln!(s, "> **Quick mode**: one run on a {:.0} MB file and few latency samples — a smoke test, not numbers to quote.\n", r.file_mb);
+    }
+
+    let _ = writeln!(s, "## Machine\n");
+    let _ = writeln!(s, "| | |\n|---|---|");
+    let _ = writeln!(s, "| CPU | {} ({} cores) |", m.cpu, m.nproc);
+    let _ = writeln!(s, "| Memory | {:.1} GiB |", m.mem_gib);
+    let _ = writeln!(s, "| Kernel | {} |", m.kernel);
+    let _ = writeln!(s, "| tmux | {} |", m.tmux);
+    let _ = writeln!(s, "| quil | git {} (release build) |", m.quil_rev);
+    let _ = writeln!(s, "| rustc | {} |", m.rustc);
+    let loads: Vec<String> = r.load.iter().map(|(p, l)| format!("{p}: {l}")).collect();
+    let _ = writeln!(
+        s,
+        "| Load average (1/5/15 min) at the start of each phase | {} |",
+        loads.join("; ")
+    );
+    let _ = writeln!(s, "| Wall time of the measurements | {:.0} s |\n", r.wall_s);
+    let _ = writeln!(
+        s,
+        "Other work on the machine (e.g. compiles) inflates all numbers; the load averages above say how busy it was. \
+         Systems are interleaved run by run, so load hits them alike.\n"
+    );
+
+    // ----- targets -----
+    let quil_att_key = if row(&r.throughput, "quil-tui")
+        .and_then(|x| x.median_s)
+        .is_some()
+    {
+        "quil-tui"
+    } else {
+        "quil-proto"
+    };
+    let quil_att = ratio(quil_att_key);
+    let tmux_att = ratio("tmux-attached");
+    let quil_lat_key = "quil-proto";
+    let tmux_lat_key = "tmux-control";
+    let idle_q = mb(rss_of(&r.rss, "quil", "idle", 1));
+    let idle_t = mb(rss_of(&r.rss, "tmux", "idle", 1));
+    let sb_q = mb(rss_of(&r.rss, "quil", "scrollback", 10));
+    let sb_t = mb(rss_of(&r.rss, "tmux", "scrollback", 10));
+    let _ = writeln!(s, "## Targets\n");
+    let _ = writeln!(
+        s,
+        "| Target | Goal | tmux (reference) | tmux, measured here | quil, measured here | Status |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| Throughput with a client attached (× raw PTY; quil: {}) | ≤ 1.5× | 2.8× | {}× | {}× | {} |",
+        if quil_att_key == "quil-tui" { "real TUI" } else { "protocol client" },
+        f(tmux_att, 2),
+        f(quil_att, 2),
+        met(quil_att, 1.5)
+    );
+    let _ = writeln!(
+        s,
+        "| Added key-echo latency (median − raw PTY median; quil: protocol client, tmux: control mode) | ≤ 0.05 ms | +0.05 ms | {} ms | {} ms | {} |",
+        f(added(tmux_lat_key), 3),
+        f(added(quil_lat_key), 3),
+        met(added(quil_lat_key), 0.05)
+    );
+    let _ = writeln!(
+        s,
+        "| Idle daemon RSS (1 idle `sh` pane) | ≤ 5 MB | 3.9 MB | {} MB | {} MB | {} |",
+        f(idle_t, 1),
+        f(idle_q, 1),
+        met(idle_q, 5.0)
+    );
+    let _ = writeln!(
+        s,
+        "| RSS with 10 panes × 10,000 lines of scrollback | ≤ 30 MB | 67 MB | {} MB | {} MB | {} |\n",
+        f(sb_t, 1),
+        f(sb_q, 1),
+        met(sb_q, 30.0)
+    );
+    let _ = writeln!(s, "MB here is MiB (VmRSS kB / 1024). The reference column is the figure the target was set against; \"tmux, measured here\" is this run.\n");
+
+    // ----- throughput -----
+    let _ = writeln!(
+        s,
+        "## 1. Throughput: `cat` of a {:.0} MB file in a 120x40 pane\n",
+        r.file_mb
+    );
+    let _ = writeln!(s, "Median of {} run(s). CPU columns are per run: the server (tmux server / quild) and the attached client.\n", r.runs);
+    let _ = writeln!(s, "| System | Median time (s) | MB/s | × raw PTY | × tmux (same client) | Fastest run (s) | Fastest ÷ fastest raw | Server CPU (s) | Client CPU (s) | Client received (MB) | Pane | Runs (s) |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for t in &r.throughput {
+        let tmux_same = match t.key.as_str() {
+            "quil" => Some("tmux"),
+            "quil-tui" | "quil-proto" => Some("tmux-attached"),
+            _ => None,
+        };
+        let vs_tmux = tmux_same.and_then(|k| Some(t.median_s? / row(&r.throughput, k)?.median_s?));
+        if let Some(e) = &t.error {
+            if t.median_s.is_none() {
+                let _ = writeln!(
+                    s,
+                    "| {} | not measured: {} | | | | | | | | | | |",
+                    t.label,
+                    one_line(e)
+                );
+                continue;
+            }
+        }
+        let runs: Vec<String> = t.runs_s.iter().map(|x| format!("{x:.2}")).collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            t.label,
+            f(t.median_s, 3),
+            f(t.mb_per_s, 0),
+            f(t.median_s.zip(raw).map(|(a, b)| a / b), 2),
+            f(vs_tmux, 2),
+            f(t.min_s, 3),
+            f(t.min_s.zip(raw_min).map(|(a, b)| a / b), 2),
+            f(t.server_cpu_s, 2),
+            f(t.client_cpu_s, 2),
+            f(t.client_mb, 1),
+            t.pane.as_deref().unwrap_or("—"),
+            runs.join(", ")
+        );
+    }
+    for t in r
+        .throughput
+        .iter()
+        .filter(|t| t.error.is_some() && t.median_s.is_some())
+    {
+        let _ = writeln!(
+            s,
+            "\nNote: {} failed after some runs: {}",
+            t.label,
+            one_line(t.error.as_deref().unwrap_or(""))
+        );
+    }
+    let _ = writeln!(s);
+
+    // ----- latency -----
+    let _ = writeln!(
+        s,
+        "## 2. Key-echo latency through an attached client\n\nOne key at a time, each after the path was quiet for {:.0} ms; {} samples per path after 10 warm-up keys. The pane runs `stty raw -echo; exec cat`.\n",
+        r.latency_gap_ms, r.latency_samples
+    );
+    let _ = writeln!(
+        s,
+        "| Path | Median (ms) | p90 (ms) | p99 (ms) | Min (ms) | Added vs raw PTY (median, ms) |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for l in &r.latency {
+        if l.median_ms.is_none() {
+            let _ = writeln!(
+                s,
+                "| {} | not measured: {} | | | | |",
+                l.label,
+                one_line(l.error.as_deref().unwrap_or("no samples"))
+            );
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            l.label,
+            f(l.median_ms, 3),
+            f(l.p90_ms, 3),
+            f(l.p99_ms, 3),
+            f(l.min_ms, 3),
+            if l.key == "raw" {
+                "—".into()
+            } else {
+                signed(added(&l.key))
+            }
+        );
+    }
+    let _ = writeln!(s);
+
+    // ----- rss -----
+    let _ = writeln!(s, "## 3. Server memory (VmRSS)\n");
+    let _ = writeln!(
+        s,
+        "| Scenario | quil daemon (MB) | quil threads | tmux server (MB) | quil ÷ tmux |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    let mut scen: Vec<(String, usize)> = Vec::new();
+    for x in &r.rss {
+        let k = (x.scenario.clone(), x.panes);
+        if !scen.contains(&k) {
+            scen.push(k);
+        }
+    }
+    scen.sort_by_key(|(sc, n)| (sc != "idle", *n));
+    for (sc, n) in scen {
+        let get = |sys: &str| {
+            r.rss
+                .iter()
+                .find(|x| x.system == sys && x.scenario == sc && x.panes == n)
+        };
+        let (q, t) = (get("quil"), get("tmux"));
+        let cell = |x: Option<&rss::Row>| match x {
+            Some(x) if x.rss_kb.is_some() => f(mb(x.rss_kb), 1),
+            Some(x) => format!(
+                "not measured: {}",
+                one_line(x.error.as_deref().unwrap_or(""))
+            ),
+            None => "—".into(),
+        };
+        let label = if sc == "idle" {
+            format!("{n} idle `sh` pane{}", if n == 1 { "" } else { "s" })
+        } else {
+            let hist = |x: Option<&rss::Row>| {
+                x.and_then(|x| x.history_lines)
+                    .map_or("?".into(), |h| h.to_string())
+            };
+            format!(
+                "{n} panes after `seq 1 10000` (history kept per pane: quil {}, tmux {})",
+                hist(q),
+                hist(t)
+            )
+        };
+        let ratio = q
+            .and_then(|q| q.rss_kb)
+            .zip(t.and_then(|t| t.rss_kb))
+            .map(|(a, b)| a as f64 / b as f64);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            label,
+            cell(q),
+            q.and_then(|q| q.threads)
+                .map_or("—".into(), |t| t.to_string()),
+            if n == 0 {
+                "n/a (a tmux server always has a pane)".into()
+            } else {
+                cell(t)
+            },
+            f(ratio, 2)
+        );
+    }
+    let _ = writeln!(s);
+
+    // ----- codec -----
+    let _ = writeln!(s, "## 4. Protocol codec: one 8 KB `PaneUpdate`\n");
+    match codec.map(parse_criterion) {
+        Some(v) if !v.is_empty() => {
+            let _ = writeln!(
+                s,
+                "`cargo bench -p quil-proto --bench codec` (criterion, median of its estimate):\n"
+            );
+            let _ = writeln!(s, "| Benchmark | Median | Throughput |");
+            let _ = writeln!(s, "|---|---|---|");
+            for (name, med, ns) in v {
+                // The bench's frame is ~8 KB; report the rate for 8,192 bytes.
+                let gbs = 8192.0 / ns;
+                let _ = writeln!(s, "| {name} | {med} | {} GB/s |", f(Some(gbs), 2));
+            }
+        }
+        _ => {
+            let _ = writeln!(s, "Not measured: `cargo bench -p quil-proto --bench codec` did not run or printed no `time:` lines.");
+        }
+    }
+    let _ = writeln!(s);
+
+    s.push_str(&method(r));
+    s
+}
+
+fn signed(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:+.3}"),
+        _ => "—".into(),
+    }
+}
+
+fn one_line(e: &str) -> String {
+    e.replace(['\n', '|'], " ")
+}
+
+fn method(r: &Results) -> String {
+    format!(
+        "## Method\n\n\
+The harness is `crates/quil-bench` (binary `quil-bench`); `scripts/bench.sh` builds it and quil in release mode, \
+runs every measure in one go, and writes this file. Each multiplexer runs privately: tmux with `-S <temp dir>/tmux.sock` \
+and its own config (`history-limit 10000`, `status off`, `escape-time 0`), quil with `QUIL_HOME=<temp dir>` and \
+`QUIL_DAEMON_BIN` pointing at the freshly built `quild` (default config: 120x40 panes, 8 MiB scrollback budget per \
+pane). Everything started is killed at the end, on error and on Ctrl-C.\n\n\
+**Throughput.** Input: {mb:.0} MB of 80-column lines (ASCII with some multi-byte UTF-8; one line in eight carries SGR \
+colours: 16-colour, 256-colour, truecolour), generated once into a cache directory and read once before timing so \
+it is in the page cache. Every system runs `read _ < GO; cat FILE; echo > DONE` in a 120x40 pane; the clock starts \
+when the harness releases the `GO` FIFO (process start-up and client attach are not timed) and stops when `DONE` is \
+written, i.e. when `cat` has handed its last byte to the PTY (at most one PTY buffer is still unparsed then). Waiting \
+is a `poll` on the FIFO: no polling of the multiplexer. Raw PTY: the harness opens the PTY itself, reads and discards \
+the master with blocking 64 KiB reads until EOF, and reaps the child. *tmux, attached*: a real `tmux attach` runs on a 120x40 \
+PTY whose output the harness drains (answering terminal queries); tmux's server writes to an attached client's terminal itself, so the client process shows almost no CPU. *quil + TUI*: the real `quil` TUI runs on a PTY \
+whose size the harness calibrates so the pane is 120x40 like everywhere else (the TUI's tab bar and borders take \
+some rows and columns); its output is drained the same way. *quil + protocol client*: a thread that sends \
+`Attach` + `View` and decodes every `ServerMsg`. Runs of all systems are interleaved. The fastest run is shown too: on a shared machine noise only adds \
+time. Server and client CPU come \
+from `/proc/<pid>/stat` (10 ms ticks) and `CLOCK_THREAD_CPUTIME_ID` for in-harness clients.\n\n\
+**Key-echo latency.** The pane runs `stty raw -echo; exec cat`. For each sample the harness waits until the path has \
+been quiet for {gap:.0} ms (longer than quil's 16 ms frame interval, so a key never waits for the frame pacer — \
+typing faster than one key per 16 ms would), then writes one lowercase letter and times until it is seen: raw PTY — \
+written to and read from the master; tmux control mode — `send-keys -t %N -l x` on a `tmux -C attach` client's stdin \
+until a `%output %N` line carries it; tmux client / quil TUI — typed into the client's PTY until the letter appears \
+as drawn text (escape sequences are skipped); quil protocol client — `Request::Input` until a `PaneUpdate` shows it \
+at its column. Keys go along one line; every 100 keys a carriage return (not timed) returns to column 0. All paths \
+are set up first and sampled in turn (one key on each path per round), so load changes hit all paths \
+alike. The added latency is the multiplexer path's median minus the raw PTY median; on this VM the raw \
+median itself moves by ~0.1 ms between runs (vCPU wake-up after the idle gap), so differences of a few \
+hundredths of a millisecond are within noise.\n\n\
+**Memory.** VmRSS from `/proc/<pid>/status` of the quil daemon (pid from `quil daemon status --json`) and the tmux \
+server (`#{{pid}}`), the median of three readings 200 ms apart after 6 s of quiet (steady state: quild gives freed heap back to the OS \
+every 5 s). Idle: panes running `sh`, \
+each showing its prompt (quil: 0, 1, 10, 50 panes in one daemon, added in steps; tmux: 1, 10, 50 — a tmux server \
+cannot exist without a pane). Scrollback: a fresh server/daemon with 10 `sh` panes, each running `seq 1 10000` until \
+its prompt is back; the table shows how many history lines each system says it kept.\n\n\
+**Codec.** `cargo bench -p quil-proto --bench codec`: criterion's median for encoding and decoding one ~8 KB \
+`PaneUpdate` frame (40 rows of 3 styled runs).\n",
+        mb = r.file_mb,
+        gap = r.latency_gap_ms
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_criterion_medians() {
+        let text = "Benchmarking encode 8KB update: Analyzing\n\
+encode 8KB update       time:   [1.0000 µs 1.2500 µs 1.5000 µs]\n\
+                        change: [-1.0% +0.2% +1.3%] (p = 0.70 > 0.05)\n\
+a very long benchmark name that wraps\n\
+                        time:   [800.00 ns 812.50 ns 825.00 ns]\n";
+        let v = parse_criterion(text);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].0, "encode 8KB update");
+        assert_eq!(v[0].1, "1.2500 µs");
+        assert!((v[0].2 - 1250.0).abs() < 1e-6);
+        assert_eq!(v[1].0, "a very long benchmark name that wraps");
+        assert!((v[1].2 - 812.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn renders_with_missing_measures() {
+        let r = Results {
+            file_mb: 20.0,
+            runs: 1,
+            ..Default::default()
+        };
+        let md = render(&r, None);
+        assert!(md.contains("not measured"));
+        assert!(md.contains("## Targets"));
+    }
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# quil's benchmark suite: quil vs tmux vs a raw PTY, side by side, in one run.
+#
+#   scripts/bench.sh           full run (5 runs on a 200 MB file, 250 latency samples; ~4-5 min on an idle machine)
+#   scripts/bench.sh --quick   smoke run (1 run on a 20 MB file, 50 samples; ~1 min + build)
+#
+# Builds quil and the harness (crates/quil-bench) in release mode, installs tmux if missing,
+# runs throughput, key-echo latency, server RSS and the protocol codec benchmark, and writes
+# docs/benchmarks.md (override with QUIL_BENCH_OUT). The generated input file is cached in
+# target/bench-cache (override with QUIL_BENCH_CACHE) and regenerated when missing.
+# Measurements, not tests: nothing here fails on a slow number. Run it on an idle machine.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+QUICK=0
+for arg in "$@"; do
+    case "$arg" in
+        --quick) QUICK=1 ;;
+        -h | --help)
+            sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "bench.sh: unknown argument $arg (try --help)" >&2
+            exit 2
+            ;;
+    esac
+done
+
+CACHE="${QUIL_BENCH_CACHE:-$ROOT/target/bench-cache}"
+OUT="${QUIL_BENCH_OUT:-$ROOT/docs/benchmarks.md}"
+BIN="$ROOT/target/release"
+
+if ! command -v tmux >/dev/null 2>&1; then
+    echo "bench.sh: tmux not found; installing it" >&2
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux
+fi
+
+echo "bench.sh: building (release)" >&2
+cargo build --release -p quil -p quil-bench
+# Compile the codec benchmark now, so its build does not overlap the measurements.
+cargo bench -p quil-proto --bench codec --no-run
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+MODE=()
+CRITERION=()
+if [ "$QUICK" = 1 ]; then
+    MODE=(--quick)
+    CRITERION=(--warm-up-time 1 --measurement-time 2)
+fi
+
+echo "bench.sh: load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
+"$BIN/quil-bench" all --cache "$CACHE" --out "$WORK/results.json" --repo "$ROOT" "${MODE[@]}"
+
+echo "bench.sh: protocol codec (criterion)" >&2
+if ! cargo bench -p quil-proto --bench codec -- "${CRITERION[@]}" 2>&1 | tee "$WORK/codec.txt"; then
+    echo "bench.sh: the codec benchmark failed; the report says so" >&2
+fi
+
+mkdir -p "$(dirname "$OUT")"
+"$BIN/quil-bench" report --results "$WORK/results.json" --codec "$WORK/codec.txt" --out "$OUT"
+cp "$WORK/results.json" "$ROOT/target/bench-results.json"
+echo "bench.sh: wrote $OUT (raw results: target/bench-results.json)" >&2
