@@ -67,4 +67,37 @@ fi
 mkdir -p "$(dirname "$OUT")"
 "$BIN/quil-bench" report --results "$WORK/results.json" --codec "$WORK/codec.txt" --out "$OUT"
 cp "$WORK/results.json" "$ROOT/target/bench-results.json"
+
+# Restore: the time until every pane of a 50-pane workspace is running again after a restart,
+# as the daemon logs it ("workspace restored panes=50 elapsed_ms=..."). tmux has no restore of
+# its own (tmux-resurrect is a plugin), so there is no tmux column.
+echo "bench.sh: restore of a 50-pane workspace" >&2
+RH="$WORK/restore"
+mkdir -p "$RH"
+restore_ms=()
+(
+    export QUIL_HOME="$RH/q" QUIL_DAEMON_BIN="$BIN/quild" SHELL=/bin/sh
+    for _ in $(seq 1 50); do "$BIN/quil" new-tab >/dev/null; done
+    runs=3
+    [ "$QUICK" = 1 ] && runs=1
+    for _ in $(seq 1 "$runs"); do
+        "$BIN/quil" daemon stop >/dev/null 2>&1
+        "$BIN/quil" daemon start >/dev/null
+        grep -o 'workspace restored panes=50 elapsed_ms=[0-9]*' "$QUIL_HOME/quild.log" | tail -1 | sed 's/.*=//'
+    done
+    "$BIN/quil" daemon stop >/dev/null 2>&1
+) >"$WORK/restore.txt"
+mapfile -t restore_ms <"$WORK/restore.txt"
+median_ms=$(printf '%s\n' "${restore_ms[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+status="not met"
+[ -n "$median_ms" ] && [ "$median_ms" -lt 1000 ] && status="met"
+cat >>"$OUT" <<MD
+
+## 5. Restore: a 50-pane workspace after a restart
+
+The time from the daemon's start until every pane of a saved 50-pane workspace (\`sh\` panes) is
+running again, as \`quild\` logs it; median of ${#restore_ms[@]} run(s): **${median_ms} ms**
+(runs: ${restore_ms[*]} ms). Target < 1 s: **${status}**. tmux has no restore of its own, so
+there is nothing to compare against here.
+MD
 echo "bench.sh: wrote $OUT (raw results: target/bench-results.json)" >&2

@@ -235,7 +235,13 @@ fn event_loop(
 
     // Not `terminal.clear()`: it asks the terminal for the cursor position, and the answer
     // would be eaten by the input thread. The alternate screen was cleared on entry.
-    let mut terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
+    // A fixed viewport, resized on resize events only: the default one asks the terminal for
+    // its size on every draw (a /dev/tty open and ioctl per keystroke's frame). Buffered, so a
+    // frame leaves in one write.
+    let (w, h) = crossterm::terminal::size()?;
+    let viewport = ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, w, h));
+    let backend = CrosstermBackend::new(std::io::BufWriter::with_capacity(1 << 16, stdout()));
+    let mut terminal = Terminal::with_options(backend, ratatui::TerminalOptions { viewport })?;
     let size = terminal.size()?;
     let mut app = App::new(cfg.keys, kitty, (size.width, size.height));
     app.home_dir = std::env::var("HOME").ok();
@@ -304,7 +310,10 @@ fn event_loop(
                 Ev::Term(Event::Key(k)) => app.on_key(k),
                 Ev::Term(Event::Mouse(m)) => app.on_mouse(m),
                 Ev::Term(Event::Paste(p)) => app.on_paste(p),
-                Ev::Term(Event::Resize(w, h)) => app.on_resize(w, h),
+                Ev::Term(Event::Resize(w, h)) => {
+                    terminal.resize(ratatui::layout::Rect::new(0, 0, w, h))?;
+                    app.on_resize(w, h);
+                }
                 Ev::Term(_) => {}
             }
         }
