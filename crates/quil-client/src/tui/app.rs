@@ -1024,17 +1024,29 @@ impl App {
             return;
         }
         self.user_input();
-        self.dirty = true;
-        self.selection = None;
+        let had_selection = self.selection.take().is_some();
         let chord = Chord::from_event(&ev);
-        match std::mem::replace(&mut self.mode, Mode::Normal) {
+        let mode = std::mem::replace(&mut self.mode, Mode::Normal);
+        // A key that only goes to the pane changes nothing on screen until its echo arrives;
+        // redrawing now would only delay drawing that echo. Everything else redraws.
+        if !matches!(mode, Mode::Normal)
+            || had_selection
+            || self.keys.prefix == Some(chord)
+            || self.keys.direct.contains_key(&chord)
+        {
+            self.dirty = true;
+        }
+        match mode {
             Mode::Normal => {
                 if self.keys.prefix == Some(chord) {
                     self.mode = Mode::Prefix;
                 } else if let Some(a) = self.keys.direct.get(&chord).copied() {
                     self.act(a);
                 } else {
+                    let touched = self.touched.len();
                     self.send_key_to_pane(&ev);
+                    // The first key in a pane clears its "restored" tag.
+                    self.dirty |= self.touched.len() != touched;
                 }
             }
             Mode::Prefix => {
