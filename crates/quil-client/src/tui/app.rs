@@ -153,6 +153,8 @@ pub struct App {
     pub kitty_outer: bool,
     /// `$HOME`, to show cwds as `~/...`.
     pub home_dir: Option<String>,
+    /// The directory `quil` was started in: where the first tab of a fresh daemon opens.
+    pub launch_dir: Option<String>,
     pub ws: WorkspaceInfo,
     have_ws: bool,
     had_tabs: bool,
@@ -194,6 +196,7 @@ impl App {
             keys,
             kitty_outer,
             home_dir: None,
+            launch_dir: None,
             ws: WorkspaceInfo::default(),
             have_ws: false,
             had_tabs: false,
@@ -450,15 +453,14 @@ impl App {
             if self.had_tabs {
                 self.quit = Some(Quit::Message("all panes are closed".into()));
             } else if !self.asked_first_tab {
-                // A fresh daemon has nothing to show yet: start with a shell.
+                // A fresh daemon has nothing to show yet: start with a shell where `quil` was
+                // started, as tmux does.
                 self.asked_first_tab = true;
-                self.send(
-                    Request::NewTab {
-                        name: None,
-                        spawn: SpawnSpec::default(),
-                    },
-                    Pending::Created,
-                );
+                let spawn = SpawnSpec {
+                    cwd: self.launch_dir.clone(),
+                    ..SpawnSpec::default()
+                };
+                self.send(Request::NewTab { name: None, spawn }, Pending::Created);
             }
             return;
         }
@@ -1808,6 +1810,18 @@ pub(crate) mod tests {
         assert_eq!(app.tab, Some(TabId(1)));
         app.on_server(ServerMsg::Workspace(WorkspaceInfo::default()));
         assert!(matches!(app.quit, Some(Quit::Message(_))));
+    }
+
+    #[test]
+    fn first_tab_opens_where_quil_was_started() {
+        let mut app = App::new(Config::default().keys, false, (80, 24));
+        app.launch_dir = Some("/work/proj".into());
+        app.on_server(ServerMsg::Workspace(WorkspaceInfo::default()));
+        let out = reqs(&mut app);
+        assert!(
+            matches!(out.as_slice(), [Request::NewTab { spawn, .. }] if spawn.cwd.as_deref() == Some("/work/proj")),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -245,6 +245,9 @@ fn event_loop(
     let size = terminal.size()?;
     let mut app = App::new(cfg.keys, kitty, (size.width, size.height));
     app.home_dir = std::env::var("HOME").ok();
+    app.launch_dir = std::env::current_dir()
+        .ok()
+        .map(|d| d.display().to_string());
     app.recent_dirs = recent::load(recent_file);
     if let Some(ws) = initial {
         app.on_server(ServerMsg::Workspace(ws));
