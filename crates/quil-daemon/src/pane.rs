@@ -489,9 +489,8 @@ fn reader_loop(
         };
         let (responses, clip, meta) = {
             let mut st = shared.lock();
-            let before = (st.term.title().to_owned(), st.term.cwd().map(str::to_owned));
             st.term.feed(&buf[..n]);
-            let meta = before.0 != st.term.title() || before.1.as_deref() != st.term.cwd();
+            let meta = st.term.take_meta_changed();
             (st.term.take_responses(), st.term.take_clipboard(), meta)
         };
         if !responses.is_empty() {

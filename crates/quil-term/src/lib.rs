@@ -130,6 +130,8 @@ pub struct Terminal {
     history: Scrollback,
     title: String,
     cwd: Option<String>,
+    /// The title or cwd changed since [`Terminal::take_meta_changed`] last looked.
+    meta_changed: bool,
     scanner: Scanner,
     /// Offsets of `CSI 3 J` in the input being fed (reused buffer).
     clear_marks: Vec<usize>,
@@ -166,6 +168,7 @@ impl Terminal {
             history: Scrollback::new(cfg.scrollback_bytes),
             title: String::new(),
             cwd: None,
+            meta_changed: false,
             scanner: Scanner::default(),
             clear_marks: Vec::new(),
             pending_clear: false,
@@ -184,7 +187,10 @@ impl Terminal {
         let mut clears = std::mem::take(&mut self.clear_marks);
         clears.clear();
         if let Some(cwd) = self.scanner.scan(bytes, &mut clears) {
-            self.cwd = Some(cwd);
+            if self.cwd.as_deref() != Some(cwd.as_str()) {
+                self.cwd = Some(cwd);
+                self.meta_changed = true;
+            }
         }
         let cols = self.cols as usize;
         let mut drained = 0;
@@ -287,6 +293,12 @@ impl Terminal {
     }
 
     /// Path of the last OSC 7 `file://host/path`, percent-decoded.
+    /// Whether the title or cwd changed since the last call: lets the caller skip comparing
+    /// strings after every read of output.
+    pub fn take_meta_changed(&mut self) -> bool {
+        std::mem::take(&mut self.meta_changed)
+    }
+
     pub fn cwd(&self) -> Option<&str> {
         self.cwd.as_deref()
     }
@@ -460,7 +472,10 @@ impl Terminal {
 
     fn pump_events(&mut self) {
         if let Some(title) = self.events.lock().title.take() {
-            self.title = title;
+            if title != self.title {
+                self.title = title;
+                self.meta_changed = true;
+            }
         }
     }
 }

@@ -345,6 +345,21 @@ fn osc7_cwd() {
 }
 
 #[test]
+fn meta_changes_are_reported_once() {
+    let mut t = term(20, 3);
+    assert!(!t.take_meta_changed());
+    t.feed(b"plain output");
+    assert!(!t.take_meta_changed());
+    t.feed(b"\x1b]0;title\x07");
+    assert!(t.take_meta_changed());
+    assert!(!t.take_meta_changed(), "reported once");
+    t.feed(b"\x1b]0;title\x07\x1b]7;file://h/tmp\x07");
+    assert!(t.take_meta_changed(), "the cwd changed, the title did not");
+    t.feed(b"\x1b]7;file://h/tmp\x07");
+    assert!(!t.take_meta_changed(), "same cwd again");
+}
+
+#[test]
 fn responses_clipboard_bell() {
     let mut t = term(20, 5);
     t.feed(b"ab\r\ncd\x1b[6n");
