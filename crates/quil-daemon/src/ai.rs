@@ -77,12 +77,9 @@ pub fn recorded(home: &Path, meta: &PaneMeta, kind: Kind) -> Option<quil_ai::Ses
 pub fn plan(
     home: &Path,
     metas: &mut [PaneMeta],
-    argv0: impl Fn(&PaneMeta) -> Option<String>,
+    kind: impl Fn(&PaneMeta) -> Option<Kind>,
 ) -> Vec<Option<Resume>> {
-    let kinds: Vec<Option<Kind>> = metas
-        .iter()
-        .map(|m| argv0(m).and_then(|a| kind_of(&[a])))
-        .collect();
+    let kinds: Vec<Option<Kind>> = metas.iter().map(kind).collect();
     let records: Vec<Option<quil_ai::SessionRecord>> = metas
         .iter()
         .zip(&kinds)
@@ -122,13 +119,13 @@ pub fn plan(
     for (d, i) in decisions.into_iter().zip(index) {
         out[i] = Some(d);
     }
-    for (m, d) in metas.iter_mut().zip(&out) {
+    for ((m, d), k) in metas.iter_mut().zip(&out).zip(&kinds) {
         match d {
             Some(Resume::Session(id)) | Some(Resume::SessionIdNew(id)) => {
                 m.plugin_state.insert(SESSION_KEY.into(), id.clone());
             }
             // A new Claude conversation still starts with a preassigned id.
-            Some(Resume::Fresh) if argv0(m).and_then(|a| kind_of(&[a])) == Some(Kind::Claude) => {
+            Some(Resume::Fresh) if *k == Some(Kind::Claude) => {
                 m.plugin_state
                     .insert(SESSION_KEY.into(), quil_plugin::new_session_id());
             }

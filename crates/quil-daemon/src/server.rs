@@ -491,12 +491,14 @@ impl Server {
         Ok((built.argv, built.env))
     }
 
-    /// The program a pane runs (its explicit command's, or its type's `cmd`).
-    fn program_of(&self, meta: &PaneMeta) -> Option<String> {
-        match meta.command.first() {
-            Some(c) => Some(c.clone()),
-            None => self.plugin(&meta.kind).ok().map(|p| p.command.cmd.clone()),
-        }
+    /// The AI CLI a pane runs, judged by its program (its explicit command's, or its type's
+    /// `cmd`), if any.
+    fn ai_kind(&self, meta: &PaneMeta) -> Option<quil_ai::Kind> {
+        let program = match meta.command.first() {
+            Some(c) => c.clone(),
+            None => self.plugin(&meta.kind).ok()?.command.cmd,
+        };
+        crate::ai::kind_of(&[program])
     }
 
     /// How a saved pane comes back: `None` when its type says not to restore it.
@@ -847,7 +849,7 @@ impl Server {
         for meta in ws.panes.iter_mut() {
             *meta = self.with_live_state(meta.clone(), panes.get(&meta.id).map(|p| &**p));
             // The conversation the CLI recorded, kept as a second source.
-            if let Some(kind) = self.program_of(meta).and_then(|p| crate::ai::kind_of(&[p])) {
+            if let Some(kind) = self.ai_kind(meta) {
                 if let Some(rec) = crate::ai::recorded(&self.home, meta, kind) {
                     meta.plugin_state
                         .insert(crate::ai::SESSION_KEY.into(), rec.id);
@@ -883,7 +885,7 @@ impl Server {
         }
         // AI panes: each resumes its own conversation, none resumes another's.
         let mut metas = ws.panes.clone();
-        let decisions = crate::ai::plan(&self.home, &mut metas, |m| self.program_of(m));
+        let decisions = crate::ai::plan(&self.home, &mut metas, |m| self.ai_kind(m));
         for m in &metas {
             if let Some(saved) = ws.pane_mut(m.id) {
                 saved.plugin_state = m.plugin_state.clone();
@@ -897,7 +899,7 @@ impl Server {
                     tracing::info!(pane = %m.id, decision = ?d, "resuming AI pane");
                     // For this start only; the saved pane keeps its own arguments. Flags that
                     // pick a session are replaced by the decision's.
-                    let kind = self.program_of(&m).and_then(|p| crate::ai::kind_of(&[p]));
+                    let kind = self.ai_kind(&m);
                     if let Some(kind) = kind {
                         if !m.command.is_empty() {
                             m.command = quil_ai::restore_argv(kind, &m.command, &d);
@@ -1112,9 +1114,7 @@ impl Server {
         let mut att = self.attention.lock().unwrap_or_else(|e| e.into_inner());
         att.retain(|id, _| panes.iter().any(|p| p.id == *id));
         for (p, m) in panes.iter().zip(metas) {
-            let kind = self
-                .program_of(m)
-                .and_then(|prog| crate::ai::kind_of(&[prog]));
+            let kind = self.ai_kind(m);
             let recorded = kind.and_then(|k| crate::ai::recorded_state(&self.home, m, k));
             let plugin = self
                 .plugin(&m.kind)
