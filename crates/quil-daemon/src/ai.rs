@@ -15,8 +15,12 @@ pub const SESSION_KEY: &str = "session_id";
 
 /// The AI CLI a pane runs, from its argv.
 pub fn kind_of(argv: &[String]) -> Option<Kind> {
-    let prog = Path::new(argv.first()?).file_name()?.to_str()?;
-    Kind::of_program(prog)
+    kind_of_program(argv.first()?)
+}
+
+/// The AI CLI `program` is, judged by its file name (`opencode`, `claude`).
+pub fn kind_of_program(program: &str) -> Option<Kind> {
+    Kind::of_program(Path::new(program).file_name()?.to_str()?)
 }
 
 /// Extra argv and environment an AI pane needs to record its conversation.

@@ -494,11 +494,10 @@ impl Server {
     /// The AI CLI a pane runs, judged by its program (its explicit command's, or its type's
     /// `cmd`), if any.
     fn ai_kind(&self, meta: &PaneMeta) -> Option<quil_ai::Kind> {
-        let program = match meta.command.first() {
-            Some(c) => c.clone(),
-            None => self.plugin(&meta.kind).ok()?.command.cmd,
-        };
-        crate::ai::kind_of(&[program])
+        ai_kind_in(
+            &self.plugins.read().unwrap_or_else(|e| e.into_inner()),
+            meta,
+        )
     }
 
     /// How a saved pane comes back: `None` when its type says not to restore it.
@@ -1113,15 +1112,16 @@ impl Server {
         let mut changed = false;
         let mut att = self.attention.lock().unwrap_or_else(|e| e.into_inner());
         att.retain(|id, _| panes.iter().any(|p| p.id == *id));
+        // Borrowed for the whole pass: this runs every 250 ms for every pane.
+        let reg = self.plugins.read().unwrap_or_else(|e| e.into_inner());
         for (p, m) in panes.iter().zip(metas) {
-            let kind = self.ai_kind(m);
+            let kind = ai_kind_in(&reg, m);
             let recorded = kind.and_then(|k| crate::ai::recorded_state(&self.home, m, k));
-            let plugin = self
-                .plugin(&m.kind)
-                .ok()
+            let plugin = reg
+                .get(&m.kind)
                 .filter(|pl| !pl.idle_handlers.is_empty() || !pl.error_handlers.is_empty());
             let matcher = |quiet: bool| -> Option<&'static str> {
-                let pl = plugin.as_ref()?;
+                let pl = plugin?;
                 pl.match_attention(&p.screen_text(), quiet)
                     .map(|(st, _)| st.as_str())
             };
@@ -1161,6 +1161,15 @@ impl Server {
             p.force_kill();
         }
     }
+}
+
+/// The AI CLI a pane runs, with the pane types at hand.
+fn ai_kind_in(reg: &quil_plugin::Registry, meta: &PaneMeta) -> Option<quil_ai::Kind> {
+    let program = match meta.command.first() {
+        Some(c) => c.as_str(),
+        None => reg.get(&meta.kind)?.command.cmd.as_str(),
+    };
+    crate::ai::kind_of_program(program)
 }
 
 /// Undoes a worktree created for a pane that then failed to start.
