@@ -376,6 +376,13 @@ fn kill_9_during_churn_always_restores_a_valid_workspace() {
             }
         }
         std::thread::sleep(Duration::from_millis(rand(400)));
+        // Saves are debounced (250 ms): a kill before the first save with a pane in it rightly
+        // restores none. What was on disk at the kill is what must come back.
+        let saved_panes = std::fs::read_to_string(h.path().join("workspace.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["panes"].as_array().map(Vec::len))
+            .unwrap_or(0);
         kill_9(&h);
         // Restart: the snapshot is valid JSON with a consistent workspace, and it loads.
         let ls = h.ls();
@@ -394,6 +401,9 @@ fn kill_9_during_churn_always_restores_a_valid_workspace() {
             !log.contains("starting with an empty workspace"),
             "round {round}: snapshot lost\n{log}"
         );
-        assert!(!ids.is_empty(), "round {round}: panes lost");
+        // Churn never kills the last pane, so once a snapshot held a pane, every later one does.
+        if saved_panes > 0 {
+            assert!(!ids.is_empty(), "round {round}: panes lost");
+        }
     }
 }
