@@ -421,12 +421,7 @@ impl Server {
             let wt = quil_worktree::create(&meta.cwd, &meta.kind).map_err(|e| e.to_string())?;
             tracing::info!(pane = %id, path = %wt.path.display(), branch = %wt.branch, "worktree created");
             meta.cwd = wt.path.clone();
-            meta.worktree = Some(quil_model::WorktreeMeta {
-                repo: wt.repo,
-                path: wt.path,
-                branch: wt.branch,
-                base: wt.base,
-            });
+            meta.worktree = Some(wt);
         }
         meta.name = spec.name.clone().unwrap_or_else(|| {
             Path::new(&argv[0])
@@ -696,16 +691,9 @@ impl Server {
         let wt = {
             let st = self.lock();
             let meta = st.ws.pane(id).ok_or_else(|| format!("unknown pane {id}"))?;
-            let w = meta
-                .worktree
+            meta.worktree
                 .clone()
-                .ok_or_else(|| format!("pane {id} has no worktree"))?;
-            quil_worktree::Worktree {
-                repo: w.repo,
-                path: w.path,
-                branch: w.branch,
-                base: w.base,
-            }
+                .ok_or_else(|| format!("pane {id} has no worktree"))?
         };
         match op {
             quil_proto::WorktreeOp::Diff { stat } => {
@@ -1174,14 +1162,8 @@ fn ai_kind_in(reg: &quil_plugin::Registry, meta: &PaneMeta) -> Option<quil_ai::K
 
 /// Undoes a worktree created for a pane that then failed to start.
 fn discard_worktree(meta: &PaneMeta) {
-    if let Some(w) = &meta.worktree {
-        let wt = quil_worktree::Worktree {
-            repo: w.repo.clone(),
-            path: w.path.clone(),
-            branch: w.branch.clone(),
-            base: w.base.clone(),
-        };
-        if let Err(e) = quil_worktree::discard(&wt) {
+    if let Some(wt) = &meta.worktree {
+        if let Err(e) = quil_worktree::discard(wt) {
             tracing::warn!("cannot remove the worktree of a pane that failed to start: {e}");
         }
     }

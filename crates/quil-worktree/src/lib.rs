@@ -62,8 +62,6 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-
 /// Directory, inside the main working tree, that holds every quil worktree.
 pub const WORKTREES_DIR: &str = ".worktrees";
 /// Prefix of every branch this crate creates.
@@ -98,19 +96,10 @@ const LOCAL_ENV_VARS: &[&str] = &[
     "GIT_WORK_TREE",
 ];
 
-/// One disposable worktree, as returned by [`create`]. Serializable so the daemon can persist
-/// it with the pane and hand it back to [`diff`], [`keep`] or [`discard`] later.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Worktree {
-    /// Root of the main working tree, where [`keep`] applies the changes.
-    pub repo: PathBuf,
-    /// The worktree's directory, `<repo>/.worktrees/<name>`.
-    pub path: PathBuf,
-    /// Its branch, `quil/<name>`.
-    pub branch: String,
-    /// Full sha of the commit it started from; [`diff`] is relative to this.
-    pub base: String,
-}
+/// One disposable worktree, as returned by [`create`]: the workspace model's own record of a
+/// pane's worktree (`repo`, `path`, `branch`, `base`), so the daemon persists it with the pane
+/// and hands it back to [`diff`], [`keep`] or [`discard`] as is.
+pub use quil_model::WorktreeMeta as Worktree;
 
 /// Why a worktree operation failed. Every message is one line that names the directory or
 /// branch involved and, where git refused, ends with git's own reason.
