@@ -186,8 +186,11 @@ pub struct App {
     pub recent_record: Vec<String>,
     /// Panes the user typed in since attaching: their "restored" tag is no longer news.
     pub touched: HashSet<PaneId>,
-    /// Something visible changed since the last draw.
+    /// Something visible changed since the last draw: the next frame is drawn whole.
     pub dirty: bool,
+    /// Rows of pane screens changed since the last draw, and nothing else did (unless
+    /// `dirty`): the next frame only redraws these (see `display`).
+    pub damage: HashMap<PaneId, Vec<u16>>,
 }
 
 impl App {
@@ -223,6 +226,7 @@ impl App {
             recent_record: Vec::new(),
             touched: HashSet::new(),
             dirty: true,
+            damage: HashMap::new(),
         }
     }
 
@@ -432,8 +436,23 @@ impl App {
         match msg {
             ServerMsg::Workspace(ws) => self.on_workspace(ws),
             ServerMsg::PaneUpdate(u) => {
-                self.screens.entry(u.pane).or_default().apply(u);
-                self.dirty = true;
+                let screen = self.screens.entry(u.pane).or_default();
+                // The size and title are drawn on the border: only an update that keeps them
+                // (and the pane had a screen) leaves everything but its rows as drawn.
+                let rows_only = screen.rows > 0
+                    && (screen.cols, screen.rows) == (u.cols, u.rows)
+                    && screen.title == u.title;
+                if !rows_only {
+                    self.dirty = true;
+                } else if !self.dirty {
+                    let rows = self.damage.entry(u.pane).or_default();
+                    if u.full {
+                        rows.extend(0..u.rows);
+                    } else {
+                        rows.extend(u.lines.iter().map(|(r, _)| *r));
+                    }
+                }
+                screen.apply(u);
             }
             ServerMsg::Reply { id, result } => self.on_reply(id, result),
             ServerMsg::Clipboard(text) => self.clipboard.push(text),

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod config;
 pub mod dialog;
+pub mod display;
 pub mod input;
 pub mod keys;
 pub mod mouse;
@@ -31,8 +32,6 @@ use crossterm::terminal::{
 };
 use crossterm::{execute, queue};
 use quil_proto::{CursorShape, Request, ServerMsg};
-use ratatui::backend::CrosstermBackend;
-use ratatui::Terminal;
 use std::io::{stdout, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -233,17 +232,13 @@ fn event_loop(
             }
         })?;
 
-    // Not `terminal.clear()`: it asks the terminal for the cursor position, and the answer
-    // would be eaten by the input thread. The alternate screen was cleared on entry.
-    // A fixed viewport, resized on resize events only: the default one asks the terminal for
-    // its size on every draw (a /dev/tty open and ioctl per keystroke's frame). Buffered, so a
+    // The alternate screen was cleared on entry. The size is asked once and then followed
+    // through resize events (asking per frame costs a /dev/tty open and ioctl). Buffered, so a
     // frame leaves in one write.
     let (w, h) = crossterm::terminal::size()?;
-    let viewport = ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, w, h));
-    let backend = CrosstermBackend::new(std::io::BufWriter::with_capacity(1 << 16, stdout()));
-    let mut terminal = Terminal::with_options(backend, ratatui::TerminalOptions { viewport })?;
-    let size = terminal.size()?;
-    let mut app = App::new(cfg.keys, kitty, (size.width, size.height));
+    let mut display =
+        display::Display::new(std::io::BufWriter::with_capacity(1 << 16, stdout()), w, h);
+    let mut app = App::new(cfg.keys, kitty, (w, h));
     app.home_dir = std::env::var("HOME").ok();
     app.launch_dir = std::env::current_dir()
         .ok()
@@ -276,9 +271,8 @@ fn event_loop(
         if let Some(q) = app.quit.take() {
             return Ok(q);
         }
-        if app.dirty {
-            app.dirty = false;
-            terminal.draw(|f| render::draw(f, &app))?;
+        if app.dirty || !app.damage.is_empty() {
+            display.draw(&mut app)?;
             let want = render::cursor_shape(&app);
             if want != shape {
                 shape = want;
@@ -314,7 +308,7 @@ fn event_loop(
                 Ev::Term(Event::Mouse(m)) => app.on_mouse(m),
                 Ev::Term(Event::Paste(p)) => app.on_paste(p),
                 Ev::Term(Event::Resize(w, h)) => {
-                    terminal.resize(ratatui::layout::Rect::new(0, 0, w, h))?;
+                    display.resize(w, h)?;
                     app.on_resize(w, h);
                 }
                 Ev::Term(_) => {}

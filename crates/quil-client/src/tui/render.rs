@@ -88,9 +88,16 @@ fn hl_style(h: Hl) -> Style {
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
     let g = app.geometry();
-    let cursor = cursor_position(app, &g);
-    let buf = f.buffer_mut();
-    draw_tab_bar(buf, app, &g);
+    if let Some(pos) = draw_buffer(f.buffer_mut(), app, &g) {
+        f.set_cursor_position(pos);
+    }
+}
+
+/// Draws the whole screen laid out as `g` (the app's geometry) into a blank `buf`; returns
+/// where the cursor goes.
+pub fn draw_buffer(buf: &mut Buffer, app: &App, g: &Geometry) -> Option<(u16, u16)> {
+    let cursor = cursor_position(app, g);
+    draw_tab_bar(buf, app, g);
     let active = app.active_pane();
     if g.panes.is_empty() {
         let msg = if app.ws.tabs.is_empty() {
@@ -110,15 +117,63 @@ pub fn draw(f: &mut Frame, app: &App) {
     for (pane, rect) in &g.panes {
         draw_pane(buf, app, *pane, rr(*rect), Some(*pane) == active);
     }
-    draw_status(buf, app, &g);
+    draw_status(buf, app, g);
     match &app.mode {
         Mode::Picker(p) => popup::draw_picker(buf, p),
         Mode::Setup(s) => popup::draw_setup(buf, s),
         Mode::CloseWorktree(d) => popup::draw_close_worktree(buf, d, app.home_dir.as_deref()),
         _ => {}
     }
-    if let Some(pos) = cursor {
-        f.set_cursor_position(pos);
+    cursor
+}
+
+/// Where a full frame shows a pane's screen lines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ScreenArea {
+    /// Nowhere: the pane is not on screen, or too small for anything inside its border.
+    Hidden,
+    /// In this inner area.
+    At(RRect),
+    /// Something else may be drawn over them (a popup, its scrollback): only a full frame gets
+    /// them right.
+    Covered,
+}
+
+/// Where a full frame of the screen `area`, laid out as `g`, draws `pane`'s screen lines.
+pub fn screen_area(app: &App, g: &Geometry, area: RRect, pane: PaneId) -> ScreenArea {
+    match &app.mode {
+        Mode::Picker(_) | Mode::Setup(_) | Mode::CloseWorktree(_) => return ScreenArea::Covered,
+        Mode::Scroll(sb) if sb.pane == pane => return ScreenArea::Covered,
+        _ => {}
+    }
+    let Some(rect) = g.rect_of(pane) else {
+        return ScreenArea::Hidden;
+    };
+    // As `draw_pane` does.
+    let area = rr(rect).intersection(area);
+    if area.width < 2 || area.height < 2 {
+        return ScreenArea::Hidden;
+    }
+    ScreenArea::At(RRect::new(
+        area.x + 1,
+        area.y + 1,
+        area.width - 2,
+        area.height - 2,
+    ))
+}
+
+/// Draws row `row` of a pane's screen (inner area `inner`) into a blank `buf`, exactly as a
+/// full frame draws it.
+pub fn draw_screen_row(
+    buf: &mut Buffer,
+    inner: RRect,
+    row: u16,
+    line: &Line,
+    sel: Option<super::app::Selection>,
+) {
+    draw_line(buf, inner.x, inner.y + row, inner.width, line);
+    if let Some((from, to)) = sel.and_then(|sel| sel.cols_on(row, inner.width)) {
+        highlight(buf, inner, row, from, to, hl_style(Hl::Selection));
     }
 }
 
@@ -411,11 +466,7 @@ fn highlight(buf: &mut Buffer, inner: RRect, row: u16, from: u16, to: u16, style
 
 fn draw_screen(buf: &mut Buffer, inner: RRect, s: &PaneScreen, sel: Option<super::app::Selection>) {
     for (row, line) in s.lines.iter().enumerate().take(usize::from(inner.height)) {
-        let row = row as u16;
-        draw_line(buf, inner.x, inner.y + row, inner.width, line);
-        if let Some((from, to)) = sel.and_then(|sel| sel.cols_on(row, inner.width)) {
-            highlight(buf, inner, row, from, to, hl_style(Hl::Selection));
-        }
+        draw_screen_row(buf, inner, row as u16, line, sel);
     }
 }
 
