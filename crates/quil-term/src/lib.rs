@@ -17,6 +17,8 @@
 //!   updates (mode 2026).
 
 mod convert;
+mod fast;
+mod ground;
 mod scan;
 mod scrollback;
 
@@ -25,13 +27,15 @@ use std::time::{Duration, Instant};
 
 use alacritty_terminal::event::{Event, EventListener};
 use alacritty_terminal::grid::Dimensions;
-use alacritty_terminal::index::Line as GridLine;
+use alacritty_terminal::index::{Column, Line as GridLine, Point};
 use alacritty_terminal::term::cell::{Cell, Flags};
 use alacritty_terminal::term::{Config, Term, TermMode};
-use alacritty_terminal::vte::ansi::{Processor, StdSyncHandler};
-use memchr::memchr3_iter;
+use alacritty_terminal::vte::ansi::{CharsetIndex, Processor, StandardCharset, StdSyncHandler};
+use memchr::{memchr3_iter, memrchr};
 
 use convert::{cursor_shape, fill_row, line_width, mode_bits, row_to_line};
+use fast::{Fast, Step};
+use ground::Ground;
 use scan::Scanner;
 use scrollback::Scrollback;
 
@@ -143,6 +147,16 @@ pub struct Terminal {
     /// Alacritty may be holding allocated but unused history rows (see `trim_cache`).
     cache_live: bool,
     last_scroll: Instant,
+    /// Follows alacritty's parser state and scroll region, for the fast path.
+    ground: Ground,
+    /// The bulk-output fast path (see `fast.rs`).
+    fast: Fast,
+    /// Off only in tests, to compare against alacritty alone.
+    fast_enabled: bool,
+    /// Slices to parse the normal way before trying the fast path again, after it gave up
+    /// early (output it cannot take, like tabs, would otherwise make it start and stop on
+    /// every line).
+    fast_cooldown: u8,
 }
 
 impl Terminal {
@@ -175,6 +189,10 @@ impl Terminal {
             sync_rows: 0,
             cache_live: false,
             last_scroll: Instant::now(),
+            ground: Ground::default(),
+            fast: Fast::default(),
+            fast_enabled: true,
+            fast_cooldown: 0,
         }
     }
 
@@ -197,20 +215,35 @@ impl Terminal {
         let mut pos = 0;
         let mut next_clear = clears.iter().copied().peekable();
         while pos < bytes.len() {
+            if self.fast.active {
+                pos += self.fast_feed(&bytes[pos..]);
+                continue;
+            }
+            while next_clear.next_if(|&c| c < pos).is_some() {}
             let rest = &bytes[pos..];
             let (mut n, rows) = slice_len(rest, cols);
+            let need = self.ground.utf8_need();
+            if need > 0 {
+                // Only the rest of the char vte holds (see `Ground::utf8_need`).
+                n = n.min(need);
+            }
             // End a slice right after each `CSI 3 J`, to clear the compact history there too.
             let at_clear = next_clear
                 .peek()
                 .is_some_and(|&c| c.saturating_sub(pos) <= n);
             if at_clear {
                 n = next_clear.next().map_or(n, |c| c.saturating_sub(pos));
+            } else if self.fast_enabled && !self.sync_pending() {
+                // Otherwise end it after a line break, where the fast path may take over: the
+                // first one when output is already scrolling at the bottom, else the last.
+                n = self.fast_cut(&rest[..n]).unwrap_or(n);
             }
             if self.sync_pending() && self.sync_rows + rows > SYNC_ROWS {
                 self.parser.stop_sync(&mut self.term);
                 drained += self.settle();
             }
             self.parser.advance(&mut self.term, &rest[..n]);
+            self.ground.advance(&rest[..n], self.rows as usize);
             if at_clear && !self.is_alt_screen() {
                 self.pending_clear = true;
             }
@@ -219,6 +252,11 @@ impl Terminal {
             }
             drained += self.settle();
             pos += n;
+            if self.fast_cooldown > 0 {
+                self.fast_cooldown -= 1;
+            } else if self.can_enter_fast() {
+                self.fast.enter(&self.term.grid().cursor.template);
+            }
         }
         self.clear_marks = clears;
         self.trim_cache(drained, bytes.len());
@@ -233,6 +271,8 @@ impl Terminal {
         if (cols, rows) == (self.cols, self.rows) {
             return;
         }
+        self.materialize();
+        self.ground.on_resize();
         if rows > self.rows && !self.is_alt_screen() {
             self.unscroll((rows - self.rows) as usize);
         }
@@ -257,6 +297,9 @@ impl Terminal {
         if row >= self.rows {
             return quil_proto::Line::default();
         }
+        if self.fast.active {
+            return self.fast_line(row as usize);
+        }
         row_to_line(&self.term.grid()[GridLine(row as i32)][..])
     }
 
@@ -271,6 +314,14 @@ impl Terminal {
         let mut point = grid.cursor.point;
         if point.column.0 > 0 && grid[point].flags.contains(Flags::WIDE_CHAR_SPACER) {
             point.column.0 -= 1;
+        }
+        if self.fast.active {
+            // On the partial line (at its start after a `\r`); at the last column alacritty's
+            // cursor waits there to wrap.
+            point.column.0 = match self.fast.scan {
+                fast::Scan::Cr => 0,
+                _ => self.fast.partial.width.min(self.cols as usize - 1),
+            };
         }
         let shown = self.term.mode().contains(TermMode::SHOW_CURSOR);
         let (shape, visible) = cursor_shape(self.term.cursor_style(), shown);
@@ -470,6 +521,148 @@ impl Terminal {
         }
     }
 
+    /// Where a normal slice of `slice` should end for the fast path to get a chance: after
+    /// the first `\r\n` when output is already at the bottom row, else after the last one.
+    fn fast_cut(&self, slice: &[u8]) -> Option<usize> {
+        let at_bottom = self.term.grid().cursor.point.line.0 == self.rows as i32 - 1;
+        if at_bottom && self.fast_cooldown == 0 {
+            memchr::memchr_iter(b'\n', slice)
+                .find(|&k| k > 0 && slice[k - 1] == b'\r')
+                .map(|k| k + 1)
+        } else {
+            memrchr(b'\n', slice)
+                .filter(|&k| k > 0 && slice[k - 1] == b'\r')
+                .map(|k| k + 1)
+        }
+    }
+
+    /// Whether the fast path may take the stream from here: the state it assumes (see
+    /// `fast.rs`) is the one alacritty is in.
+    fn can_enter_fast(&self) -> bool {
+        if !self.fast_enabled
+            || !self.ground.is_clear()
+            || self.pending_clear
+            || self.sync_pending()
+        {
+            return false;
+        }
+        let mode = *self.term.mode();
+        if mode.intersects(TermMode::ALT_SCREEN | TermMode::INSERT)
+            || !mode.contains(TermMode::LINE_WRAP)
+        {
+            return false;
+        }
+        let grid = self.term.grid();
+        let cursor = &grid.cursor;
+        let bottom = self.rows as i32 - 1;
+        let charsets = [
+            CharsetIndex::G0,
+            CharsetIndex::G1,
+            CharsetIndex::G2,
+            CharsetIndex::G3,
+        ];
+        cursor.point.line.0 == bottom
+            && cursor.point.column.0 == 0
+            && !cursor.input_needs_wrap
+            && grid.display_offset() == 0
+            && grid.history_size() == 0
+            && fast::default_bg(&cursor.template)
+            && charsets
+                .iter()
+                .all(|&i| cursor.charsets[i] == StandardCharset::Ascii)
+            && grid[GridLine(bottom)].is_clear()
+    }
+
+    /// Takes in `bytes` on the fast path. Returns how many it took: all, or up to the first
+    /// it cannot handle, having handed the state back to alacritty.
+    fn fast_feed(&mut self, bytes: &[u8]) -> usize {
+        let cols = self.cols as usize;
+        let last = self.rows as usize - 1;
+        let mut i = 0;
+        loop {
+            match self.fast.step(bytes, &mut i, cols) {
+                Step::More => return i,
+                Step::Line => {
+                    self.fast.finish_line();
+                    self.fast.lines += 1;
+                    self.fast.total_lines += 1;
+                    // The logical screen gained a row: its top one scrolls off.
+                    if self.fast.consumed < last {
+                        let row = GridLine(self.fast.consumed as i32);
+                        self.history.push_row(&self.term.grid()[row][..]);
+                        self.fast.consumed += 1;
+                    } else if let Some(line) = self.fast.tail.pop_front() {
+                        self.history.push_encoded(&line.encoded);
+                        self.fast.recycle(line);
+                    }
+                }
+                Step::Sgr { start } => {
+                    self.parser
+                        .advance(&mut self.term, &self.fast.partial.raw[start..]);
+                    self.fast.set_template(&self.term.grid().cursor.template);
+                }
+                Step::Bail => {
+                    if self.fast.lines < 8 {
+                        self.fast_cooldown = 1;
+                    }
+                    self.materialize();
+                    return i;
+                }
+            }
+        }
+    }
+
+    /// Ends the fast path: puts alacritty in the state the stream so far leaves it in, by
+    /// scrolling its screen as far as the fast path already did and replaying the lines on the
+    /// logical screen below.
+    fn materialize(&mut self) {
+        if !self.fast.active {
+            return;
+        }
+        self.fast.active = false;
+        let rows = self.rows as usize;
+        let consumed = self.fast.consumed;
+        let start = match self.fast.tail.front() {
+            Some(line) => line.start.clone(),
+            None => self.fast.partial.start.clone(),
+        };
+        let grid = self.term.grid_mut();
+        if consumed > 0 {
+            // The rows scrolled off are in the compact history already; new rows are blank.
+            grid.cursor.template = Cell::default();
+            grid.scroll_up(&(GridLine(0)..GridLine(rows as i32)), consumed);
+            grid.clear_history();
+            self.cache_live = true;
+        }
+        grid.cursor.point = Point::new(GridLine((rows - 1 - consumed) as i32), Column(0));
+        grid.cursor.template = start;
+        while let Some(line) = self.fast.tail.pop_front() {
+            self.parser.advance(&mut self.term, &line.raw);
+            self.ground.advance(&line.raw, rows);
+            self.fast.recycle(line);
+        }
+        let raw = std::mem::take(&mut self.fast.partial.raw);
+        self.parser.advance(&mut self.term, &raw);
+        self.ground.advance(&raw, rows);
+        self.fast.partial.raw = raw;
+    }
+
+    /// Row `row` of the logical screen while the fast path is on.
+    fn fast_line(&self, row: usize) -> quil_proto::Line {
+        let rows = self.rows as usize;
+        let kept = rows - 1 - self.fast.consumed;
+        if row < kept {
+            let grid_row = GridLine((row + self.fast.consumed) as i32);
+            return row_to_line(&self.term.grid()[grid_row][..]);
+        }
+        if let Some(line) = self.fast.tail.get(row - kept) {
+            return scrollback::decode(&line.encoded);
+        }
+        let mut buf = Vec::new();
+        self.fast.encode_partial(&mut buf);
+        scrollback::decode(&buf)
+    }
+
     fn pump_events(&mut self) {
         if let Some(title) = self.events.lock().title.take() {
             if title != self.title {
@@ -518,10 +711,255 @@ mod tests {
         assert_eq!(slice_len(b"abc", 80), (3, 1));
     }
 
+    fn reference_pair(cols: u16, rows: u16) -> (Terminal, Terminal) {
+        let cfg = TermConfig {
+            cols,
+            rows,
+            scrollback_bytes: 1 << 20,
+        };
+        let fast = Terminal::new(cfg);
+        let mut slow = Terminal::new(cfg);
+        slow.fast_enabled = false;
+        (fast, slow)
+    }
+
+    /// Everything a client or the daemon can observe of a terminal.
+    ///
+    /// Not the history while the alternate screen is on: the primary screen's rows that scrolled
+    /// off in the same read as the switch wait in alacritty until the primary screen is back,
+    /// and how many did depends on how the input was sliced.
+    fn observe(
+        t: &Terminal,
+    ) -> (
+        Vec<quil_proto::Line>,
+        quil_proto::Cursor,
+        u32,
+        Option<Vec<quil_proto::Line>>,
+    ) {
+        let history = (!t.is_alt_screen()).then(|| t.scrollback(0, usize::MAX));
+        (t.lines(), t.cursor(), t.modes(), history)
+    }
+
+    #[test]
+    fn fast_path_takes_plain_floods() {
+        let (mut fast, mut slow) = reference_pair(80, 24);
+        let mut text = String::from("$ cat log\r\n");
+        for i in 0..2000 {
+            match i % 8 {
+                0 => text.push_str(&format!(
+                    "\x1b[1;31mERROR\x1b[0m line {i} caf\u{e9} \u{2500}\r\n"
+                )),
+                1 => text.push_str(&format!("\x1b[38;2;1;2;3mrgb {i}\x1b[K\x1b[m\r\n")),
+                _ => text.push_str(&format!("plain line number {i} with some words   \r\n")),
+            }
+        }
+        for chunk in text.as_bytes().chunks(4095) {
+            fast.feed(chunk);
+            slow.feed(chunk);
+            assert_eq!(observe(&fast), observe(&slow));
+        }
+        // All but the first read's lines (the screen was not full yet when it started).
+        assert!(fast.fast.total_lines > 1850, "{}", fast.fast.total_lines);
+        assert_eq!(fast.scrollback_len(), 2001 - 23);
+        // Something the fast path does not take hands back to alacritty with the same state.
+        for t in [&mut fast, &mut slow] {
+            t.feed(b"\x1b]0;title\x07\tend");
+        }
+        assert!(!fast.fast.active);
+        assert_eq!(observe(&fast), observe(&slow));
+        fast.resize(60, 10);
+        slow.resize(60, 10);
+        assert_eq!(observe(&fast), observe(&slow));
+    }
+
     #[test]
     fn terminal_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<Terminal>();
+    }
+
+    /// Output pieces for the differential tests: plain and styled lines the fast path takes,
+    /// and a bit of everything that makes it hand over.
+    const PIECES: &[&str] = &[
+        "x",
+        "hello ",
+        "abcdefghij",
+        " ",
+        "   ",
+        "\u{e9}t\u{e9}",
+        "\u{3bb}",
+        "\u{2500}",
+        "\u{b7}",
+        "\r\n",
+        "\r\n",
+        "\r\n",
+        "\r\n",
+        "\n",
+        "\r",
+        "\t",
+        "\x08",
+        "\x07",
+        "\x1b[31m",
+        "\x1b[1;4m",
+        "\x1b[0m",
+        "\x1b[m",
+        "\x1b[38;2;9;8;7m",
+        "\x1b[48;5;99m",
+        "\x1b[41m",
+        "\x1b[49m",
+        "\x1b[7m",
+        "\x1b[38:2::1:2:3m",
+        "\x1b[58;5;3m",
+        "\x1b[4:3m",
+        "\x1b[K",
+        "\x1b[0K",
+        "\x1b[1K",
+        "\x1b[2K",
+        "\x1b[2;3r",
+        "\x1b[r",
+        "\x1b[1;99r",
+        "\x1b[H",
+        "\x1b[9;1H",
+        "\x1b[3J",
+        "\x1b[J",
+        "\x1b]8;;http://x\x07",
+        "\x1b]8;;\x07",
+        "\x1b]0;t\x07",
+        "\x1b(0",
+        "\x1b(B",
+        "\x1b[4h",
+        "\x1b[4l",
+        "\x1b[?7l",
+        "\x1b[?7h",
+        "\x1b[1",
+        "\x1b",
+        "\x1b]",
+        "\x18",
+        "\u{85}",
+        "\u{301}",
+        "\u{65e5}",
+        "\x1b7",
+        "\x1b8",
+        "\x1b[20h",
+        "\x1b[20l",
+        "\x1bD",
+        "\x1bM",
+        "\x1b[S",
+        "\x1b[2T",
+        "\x1b[5X",
+    ];
+
+    /// Sequences whose effect on the history depends on how input was sliced: whether rows
+    /// scrolled off earlier in the same slice were still in alacritty's history (`CSI 2 J`
+    /// pushes a blank row less, RIS and a switch to the alternate screen hold or drop them),
+    /// and where a long synchronized update is cut short. The fast path slices differently
+    /// from alacritty alone, so with these only the screen is compared.
+    const SLICE_SENSITIVE: &[&str] = &[
+        "\x1bc",
+        "\x1b[2J",
+        "\x1b[?1049h",
+        "\x1b[?1049l",
+        "\x1b[?2026h",
+        "\x1b[?2026l",
+    ];
+
+    fn pieces_strategy(
+        extra: &'static [&'static str],
+    ) -> impl proptest::strategy::Strategy<Value = Vec<&'static str>> {
+        let mut all = PIECES.to_vec();
+        all.extend_from_slice(extra);
+        proptest::collection::vec(
+            proptest::prop_oneof![
+                6 => proptest::sample::select(vec!["plain text\r\n", "ok\r\n", "\r\n",
+                    "a line that is long enough to wrap\r\n", "\x1b[32mgreen\x1b[0m\r\n"]),
+                4 => proptest::sample::select(all),
+            ],
+            0..300,
+        )
+    }
+
+    /// Feeds `pieces` (with an invalid byte before piece `invalid`) cut by `cuts` to a terminal
+    /// with the fast path and one without, calling `check` after every read.
+    fn run_pair(
+        pieces: &[&str],
+        invalid: Option<usize>,
+        cuts: &[usize],
+        size: (u16, u16),
+        mut check: impl FnMut(
+            &mut Terminal,
+            &mut Terminal,
+            usize,
+        ) -> Result<(), proptest::test_runner::TestCaseError>,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let (mut fast, mut slow) = reference_pair(size.0, size.1);
+        let mut bytes = Vec::new();
+        for (i, p) in pieces.iter().enumerate() {
+            if invalid == Some(i) {
+                bytes.push(0xff);
+            }
+            bytes.extend_from_slice(p.as_bytes());
+        }
+        let (mut pos, mut k) = (0, 0);
+        while pos < bytes.len() {
+            let n = cuts[k % cuts.len()].min(bytes.len() - pos);
+            fast.feed(&bytes[pos..pos + n]);
+            slow.feed(&bytes[pos..pos + n]);
+            check(&mut fast, &mut slow, k)?;
+            pos += n;
+            k += 1;
+        }
+        for t in [&mut fast, &mut slow] {
+            t.feed(b"\x1b[?2026l\x18");
+        }
+        check(&mut fast, &mut slow, usize::MAX)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// The fast path changes nothing anyone can see: screen, cursor, modes and history
+        /// after every read are what alacritty alone gives, however the output is cut.
+        #[test]
+        fn fast_path_matches_alacritty(
+            pieces in pieces_strategy(&[]),
+            cuts in proptest::collection::vec(1usize..40, 1..40),
+            cols in proptest::prop_oneof![3 => 2u16..14, 1 => 30u16..90],
+            rows in 1u16..7,
+            resize_at in proptest::option::of(0usize..300),
+            invalid in proptest::option::of(0usize..300),
+        ) {
+            run_pair(&pieces, invalid, &cuts, (cols, rows), |fast, slow, k| {
+                proptest::prop_assert_eq!(observe(fast), observe(slow), "after read {}", k);
+                if resize_at == Some(k) {
+                    fast.resize(cols + 3, rows + 2);
+                    slow.resize(cols + 3, rows + 2);
+                    proptest::prop_assert_eq!(observe(fast), observe(slow), "after the resize");
+                }
+                Ok(())
+            })?;
+        }
+
+        /// With the slice-sensitive sequences too, the screen, cursor and modes still match
+        /// (outside synchronized updates, which show nothing until they end).
+        #[test]
+        fn fast_path_matches_alacritty_on_screen(
+            pieces in pieces_strategy(SLICE_SENSITIVE),
+            cuts in proptest::collection::vec(1usize..40, 1..40),
+            cols in 2u16..14,
+            rows in 1u16..7,
+            invalid in proptest::option::of(0usize..300),
+        ) {
+            run_pair(&pieces, invalid, &cuts, (cols, rows), |fast, slow, k| {
+                if !fast.sync_pending() && !slow.sync_pending() {
+                    proptest::prop_assert_eq!(
+                        (fast.lines(), fast.cursor(), fast.modes()),
+                        (slow.lines(), slow.cursor(), slow.modes()),
+                        "after read {}", k
+                    );
+                }
+                Ok(())
+            })?;
+        }
     }
 
     proptest::proptest! {
@@ -537,6 +975,8 @@ mod tests {
             cols in 2u16..30,
         ) {
             let mut t = Terminal::new(TermConfig { cols, rows: 6, scrollback_bytes: 1 << 20 });
+            // Alacritty's grid rows themselves are encoded here.
+            t.fast_enabled = false;
             t.feed(pieces.concat().as_bytes());
             let (mut buf, mut run) = (Vec::new(), Vec::new());
             for row in 0..6 {

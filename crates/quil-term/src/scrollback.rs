@@ -110,7 +110,7 @@ impl Scrollback {
         self.scratch = scratch;
     }
 
-    fn push_encoded(&mut self, line: &[u8]) {
+    pub(crate) fn push_encoded(&mut self, line: &[u8]) {
         let cost = line.len() + INDEX_COST;
         if cost > self.cap {
             // Evicting the oldest lines until under budget would drop this one too.
@@ -347,6 +347,64 @@ fn encode_styled_row(cells: &[Cell], wrapped: bool, out: &mut Vec<u8>, run: &mut
     }
     if let Some(s) = cur {
         write_run(out, &s, run);
+    }
+}
+
+/// Encodes a row given as text and style changes into `out` (cleared first): exactly what
+/// [`encode_row`] gives for the cells alacritty would hold, without building them. `text` has
+/// one single-width char per column and nothing after it; `styles` holds, in order, the byte
+/// offset in `text` from which each template applies (before the first: the default style).
+pub(crate) fn encode_text_row(text: &[u8], styles: &[(usize, Cell)], out: &mut Vec<u8>) {
+    out.clear();
+    let default_at = |k: usize| k == 0 || is_default_style(&styles[k - 1].1);
+    // Trailing blanks in the default style are trimmed, as `trimmed_len` does.
+    let mut end = text.len();
+    let mut seg = styles.len();
+    while end > 0 {
+        while seg > 0 && styles[seg - 1].0 >= end {
+            seg -= 1;
+        }
+        if text[end - 1] != b' ' || !default_at(seg) {
+            break;
+        }
+        end -= 1;
+    }
+    let styled = styles
+        .iter()
+        .any(|(from, cell)| *from < end && !is_default_style(cell));
+    if !styled {
+        out.push(0);
+        out.extend_from_slice(&text[..end]);
+        return;
+    }
+    out.push(TAG_STYLED);
+    // Runs of equal style, as `encode_styled_row` merges them.
+    let mut cur: Option<(Style, usize)> = None;
+    for k in 0..=styles.len() {
+        let from = if k == 0 { 0 } else { styles[k - 1].0 };
+        if from >= end {
+            break;
+        }
+        let to = styles.get(k).map_or(end, |s| s.0.min(end));
+        if from == to {
+            continue;
+        }
+        let style = if default_at(k) {
+            Style::default()
+        } else {
+            cell_style(&styles[k - 1].1)
+        };
+        match cur {
+            Some((s, _)) if s == style => {}
+            Some((s, start)) => {
+                write_run(out, &s, &text[start..from]);
+                cur = Some((style, from));
+            }
+            None => cur = Some((style, from)),
+        }
+    }
+    if let Some((s, start)) = cur {
+        write_run(out, &s, &text[start..end]);
     }
 }
 
