@@ -397,6 +397,46 @@ fn stalled_client_does_not_block_anyone() {
     drop(stalled);
 }
 
+/// A flood of plain and coloured lines (the emulator's fast path) keeps every line, in order,
+/// with its colours, in the scrollback and on the screen.
+#[test]
+fn flood_of_lines_keeps_every_line_and_colour() {
+    let h = Home::new();
+    let p = h.new_tab(&[]);
+    h.wait_for(&p, PROMPT);
+    h.ok(&[
+        "send",
+        "--pane",
+        &p,
+        "--enter",
+        "for i in $(seq 1 30000); do if [ $((i % 7)) = 0 ]; then printf '\\033[31mred%s\\033[0m caf\\303\\251\\n' $i; else echo plain$i; fi; done; echo flood-done",
+    ]);
+    h.wait_for(&p, "^flood-done$");
+    let text = h.ok(&["capture", "--pane", &p, "--scrollback", "40000"]);
+    let numbers: Vec<u32> = text
+        .lines()
+        .filter_map(|l| {
+            let n = l.strip_prefix("plain").or_else(|| l.strip_prefix("red"))?;
+            n.split(' ').next()?.parse().ok()
+        })
+        .collect();
+    assert_eq!(
+        numbers,
+        (1..=30000).collect::<Vec<_>>(),
+        "every line, in order"
+    );
+    assert!(text.contains("red29995 café"), "multi-byte text survives");
+    let ansi = h.ok(&["capture", "--pane", &p, "--scrollback", "40000", "--ansi"]);
+    let red = ansi
+        .lines()
+        .find(|l| l.contains("red7\x1b"))
+        .expect("line 7 in the scrollback");
+    assert!(
+        red.contains("31m") || red.contains(";31"),
+        "colour kept: {red:?}"
+    );
+}
+
 /// Updates are coalesced: a pane printing as fast as it can costs a client ~1 frame / 16 ms.
 #[test]
 fn output_reaches_clients_as_coalesced_screen_updates() {
