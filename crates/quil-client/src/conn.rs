@@ -1,14 +1,15 @@
 //! A blocking connection to the daemon: handshake, then request/reply and streamed messages.
 //!
-//! The CLI uses [`Client::request`]. The TUI splits the connection: a reader thread yields
-//! every [`ServerMsg`] while the UI thread writes requests through [`Writer`].
+//! The CLI uses [`Client::request`]. The TUI splits the connection: its loop polls a [`Reader`]
+//! for every [`ServerMsg`] and writes requests through a [`Writer`].
 
-use quil_proto::codec::{encode_raw_frame, read_frame, write_msg, MAX_FRAME};
+use quil_proto::codec::{encode_raw_frame, read_frame, write_msg, FrameDecoder, MAX_FRAME};
 use quil_proto::{
     decode, ClientMsg, Hello, HelloReply, ProtoError, Reply, Request, ServerMsg, PROTOCOL_VERSION,
 };
 use std::collections::VecDeque;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -102,12 +103,67 @@ impl Client {
         }
     }
 
+    /// The read half for a loop that polls the socket itself (see [`Reader`]).
+    pub fn into_reader(self) -> Reader {
+        Reader {
+            stream: self.stream,
+            frames: FrameDecoder::new(MAX_FRAME),
+            buf: vec![0; 64 * 1024],
+            backlog: self.backlog,
+        }
+    }
+
     /// Splits into a writer (for the UI thread) and this client as the reader.
     pub fn writer(&self) -> Result<Writer, ClientError> {
         Ok(Writer {
             stream: self.stream.try_clone().map_err(ProtoError::from)?,
             next_id: 0x8000_0000,
         })
+    }
+}
+
+/// The read half of a split connection for a loop that waits on the socket with `poll`: each
+/// [`Reader::fill`] reads once what has arrived, without blocking once the socket is readable,
+/// and [`Reader::next_msg`] yields the whole messages received so far.
+pub struct Reader {
+    stream: UnixStream,
+    frames: FrameDecoder,
+    buf: Vec<u8>,
+    /// Messages that arrived while the connection was still a [`Client`].
+    backlog: VecDeque<ServerMsg>,
+}
+
+impl Reader {
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    /// Reads once (blocking only if nothing has arrived). [`ClientError::Closed`] at the end of
+    /// the stream.
+    pub fn fill(&mut self) -> Result<(), ClientError> {
+        loop {
+            match self.stream.read(&mut self.buf) {
+                Ok(0) if self.frames.pending() == 0 => return Err(ClientError::Closed),
+                Ok(0) => return Err(ProtoError::Truncated.into()),
+                Ok(n) => {
+                    self.frames.push(&self.buf[..n]);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ProtoError::from(e).into()),
+            }
+        }
+    }
+
+    /// The next whole message received, if any.
+    pub fn next_msg(&mut self) -> Result<Option<ServerMsg>, ClientError> {
+        if let Some(m) = self.backlog.pop_front() {
+            return Ok(Some(m));
+        }
+        match self.frames.next_frame()? {
+            Some(body) => Ok(Some(decode(&body)?)),
+            None => Ok(None),
+        }
     }
 }
 

@@ -12,7 +12,32 @@ use super::render::{self, ScreenArea};
 use ratatui::backend::{Backend, ClearType};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
-use std::io::Write;
+use std::cell::Cell;
+use std::io::{self, Write};
+use std::rc::Rc;
+
+/// The terminal output under a [`Display`]: flushes are held back while `hold` is set, so a
+/// frame and the cursor commands after it (each of which ratatui's backend flushes) leave in
+/// one write.
+pub struct FrameOut<W: Write> {
+    inner: io::BufWriter<W>,
+    hold: Rc<Cell<bool>>,
+}
+
+impl<W: Write> Write for FrameOut<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner.write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        if self.hold.get() {
+            return Ok(());
+        }
+        self.inner.flush()
+    }
+}
 
 pub struct Display<B: Backend> {
     backend: B,
@@ -26,12 +51,21 @@ pub struct Display<B: Backend> {
     /// One pane row as shown, and as it is to be.
     row_old: Buffer,
     row_new: Buffer,
+    /// Set while a frame's cursor commands are queued (see [`FrameOut`]).
+    hold: Rc<Cell<bool>>,
 }
 
-impl<W: Write> Display<ratatui::backend::CrosstermBackend<W>> {
+impl<W: Write> Display<ratatui::backend::CrosstermBackend<FrameOut<W>>> {
     /// A display over `out` for a blank screen of `w` x `h`.
     pub fn new(out: W, w: u16, h: u16) -> Self {
-        Display::with_backend(ratatui::backend::CrosstermBackend::new(out), w, h)
+        let hold = Rc::new(Cell::new(false));
+        let out = FrameOut {
+            inner: io::BufWriter::with_capacity(1 << 16, out),
+            hold: hold.clone(),
+        };
+        let mut d = Display::with_backend(ratatui::backend::CrosstermBackend::new(out), w, h);
+        d.hold = hold;
+        d
     }
 }
 
@@ -46,6 +80,7 @@ impl<B: Backend> Display<B> {
             geometry: Geometry::default(),
             row_old: Buffer::empty(Rect::default()),
             row_new: Buffer::empty(Rect::default()),
+            hold: Rc::new(Cell::new(false)),
         }
     }
 
@@ -136,13 +171,16 @@ impl<B: Backend> Display<B> {
 
     /// Places the cursor as ratatui's `Terminal::draw` does, and sends the frame.
     fn finish(&mut self, cursor: Option<(u16, u16)>) -> Result<(), B::Error> {
-        match cursor {
-            None => self.backend.hide_cursor()?,
-            Some((x, y)) => {
-                self.backend.show_cursor()?;
-                self.backend.set_cursor_position(Position { x, y })?;
-            }
-        }
+        self.hold.set(true);
+        let placed = match cursor {
+            None => self.backend.hide_cursor(),
+            Some((x, y)) => self
+                .backend
+                .show_cursor()
+                .and_then(|()| self.backend.set_cursor_position(Position { x, y })),
+        };
+        self.hold.set(false);
+        placed?;
         Backend::flush(&mut self.backend)
     }
 

@@ -1,8 +1,7 @@
 //! The full-screen TUI: attaches to the daemon and draws the screen state it streams.
 //!
-//! Threads: one reads daemon messages, one reads terminal events; both feed a channel the main
-//! thread drains. The main thread owns all state ([`app::App`]) and redraws only when something
-//! changed, so an idle client uses no CPU.
+//! One thread waits on the terminal and the daemon's socket together (`poll`), owns all state
+//! ([`app::App`]) and redraws only when something changed, so an idle client uses no CPU.
 
 pub mod app;
 pub mod config;
@@ -31,24 +30,19 @@ use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
 use crossterm::{execute, queue};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use quil_proto::{CursorShape, Request, ServerMsg};
-use std::io::{stdout, Write};
+use std::io::{stdout, IsTerminal, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Default)]
 pub struct TuiOptions {
     /// A config file other than `$QUIL_HOME/config.toml`.
     pub config: Option<PathBuf>,
-}
-
-enum Ev {
-    Server(ServerMsg),
-    ServerGone(String),
-    Term(Event),
-    TermGone(String),
 }
 
 /// Set while the kitty keyboard flags are pushed, so restoring pops them only then.
@@ -191,53 +185,84 @@ pub fn run(home: &Path, opts: TuiOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Wakes the event loop's `poll` on SIGWINCH (crossterm turns the signal into a resize event,
+/// but only when asked, and it cannot be asked while the loop waits on the socket too).
+struct WinchPipe {
+    rx: UnixStream,
+    id: signal_hook::SigId,
+}
+
+impl WinchPipe {
+    fn new() -> std::io::Result<WinchPipe> {
+        let (rx, tx) = UnixStream::pair()?;
+        rx.set_nonblocking(true)?;
+        tx.set_nonblocking(true)?;
+        let id = signal_hook::low_level::pipe::register(signal_hook::consts::SIGWINCH, tx)?;
+        Ok(WinchPipe { rx, id })
+    }
+
+    fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.rx).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+impl Drop for WinchPipe {
+    fn drop(&mut self) {
+        signal_hook::low_level::unregister(self.id);
+    }
+}
+
+/// Whether `fd` has input now.
+fn readable(fd: BorrowedFd<'_>) -> bool {
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+}
+
+/// `poll`'s timeout for waking at `deadline`, rounded up to whole milliseconds.
+fn timeout_until(deadline: Option<Instant>) -> PollTimeout {
+    match deadline {
+        None => PollTimeout::NONE,
+        Some(d) => {
+            let ms = d
+                .saturating_duration_since(Instant::now())
+                .as_micros()
+                .div_ceil(1000);
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+        }
+    }
+}
+
+/// At most this many terminal events are handled before drawing.
+const EVENT_BATCH: usize = 512;
+
+/// One thread: `poll` waits on the terminal, the daemon's socket and SIGWINCH together, so a key
+/// goes from the terminal to the daemon, and an update from the daemon to the screen, without
+/// a hop between threads.
 fn event_loop(
-    mut client: Client,
+    client: Client,
     writer: &mut crate::conn::Writer,
     cfg: config::Config,
     kitty: bool,
     initial: Option<quil_proto::WorkspaceInfo>,
     recent_file: &Path,
 ) -> anyhow::Result<Quit> {
-    let (tx, rx) = mpsc::channel::<Ev>();
-    let server_tx = tx.clone();
-    std::thread::Builder::new()
-        .name("quil-recv".into())
-        .spawn(move || loop {
-            match client.recv() {
-                Ok(m) => {
-                    if server_tx.send(Ev::Server(m)).is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = server_tx.send(Ev::ServerGone(e.to_string()));
-                    return;
-                }
-            }
-        })?;
-    std::thread::Builder::new()
-        .name("quil-input".into())
-        .spawn(move || loop {
-            match crossterm::event::read() {
-                Ok(ev) => {
-                    if tx.send(Ev::Term(ev)).is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Ev::TermGone(e.to_string()));
-                    return;
-                }
-            }
-        })?;
+    let mut reader = client.into_reader();
+    // The terminal crossterm reads events from: stdin when it is one, else /dev/tty.
+    let stdin = std::io::stdin();
+    let dev_tty;
+    let tty = if stdin.is_terminal() {
+        stdin.as_fd()
+    } else {
+        dev_tty = std::fs::File::open("/dev/tty").context("cannot open /dev/tty")?;
+        dev_tty.as_fd()
+    };
+    let winch = WinchPipe::new().context("cannot watch for terminal resizes")?;
 
     // The alternate screen was cleared on entry. The size is asked once and then followed
-    // through resize events (asking per frame costs a /dev/tty open and ioctl). Buffered, so a
-    // frame leaves in one write.
+    // through resize events (asking per frame costs a /dev/tty open and ioctl).
     let (w, h) = crossterm::terminal::size()?;
-    let mut display =
-        display::Display::new(std::io::BufWriter::with_capacity(1 << 16, stdout()), w, h);
+    let mut display = display::Display::new(stdout(), w, h);
     let mut app = App::new(cfg.keys, kitty, (w, h));
     app.home_dir = std::env::var("HOME").ok();
     app.launch_dir = std::env::current_dir()
@@ -248,6 +273,13 @@ fn event_loop(
         app.on_server(ServerMsg::Workspace(ws));
     }
     let mut shape = None;
+    // crossterm may hold events already (read while asking about the keyboard protocol).
+    let mut term_pending = true;
+    // The terminal is readable but crossterm has nothing new: its reader is edge-triggered and
+    // left input unread (a burst over its 1 KiB buffer). Waiting on the terminal would then
+    // return at once, forever; it is asked again every few milliseconds instead, until
+    // the terminal has nothing left.
+    let mut term_stalled = false;
     loop {
         for out in app.take_outbox() {
             let id = writer
@@ -279,43 +311,97 @@ fn event_loop(
                 execute!(stdout(), cursor_style(shape))?;
             }
         }
-        let first = match app.next_deadline() {
-            Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
-                Ok(ev) => Some(ev),
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    anyhow::bail!("internal: event channel closed")
-                }
-            },
-            None => Some(rx.recv().context("internal: event channel closed")?),
-        };
-        // Handle everything already queued before drawing once.
-        for ev in first
-            .into_iter()
-            .chain(std::iter::from_fn(|| rx.try_recv().ok()).take(512))
-        {
-            match ev {
-                Ev::Server(m) => app.on_server(m),
-                Ev::ServerGone(e) => {
+
+        let mut server_ready = false;
+        let mut resized = false;
+        if !term_pending {
+            let mut timeout = timeout_until(app.next_deadline());
+            let stall_retry = PollTimeout::from(10u8);
+            if term_stalled && (timeout == PollTimeout::NONE || timeout > stall_retry) {
+                timeout = stall_retry;
+            }
+            let mut fds = [
+                PollFd::new(reader.fd(), PollFlags::POLLIN),
+                PollFd::new(winch.rx.as_fd(), PollFlags::POLLIN),
+                PollFd::new(tty, PollFlags::POLLIN),
+            ];
+            let n = if term_stalled { 2 } else { 3 };
+            match poll(&mut fds[..n], timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(anyhow::anyhow!("poll: {e}")),
+            }
+            // Errors and hang-ups count as ready: the read that follows reports them.
+            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            server_ready = ready(&fds[0]);
+            resized = ready(&fds[1]);
+            term_pending = term_stalled || resized || (n == 3 && ready(&fds[2]));
+        }
+
+        if server_ready {
+            if let Err(e) = reader.fill() {
+                app.quit.get_or_insert(Quit::Error(format!(
+                    "lost the connection to the daemon: {e}"
+                )));
+            }
+        }
+        // Everything received, before drawing once.
+        loop {
+            match reader.next_msg() {
+                Ok(Some(m)) => app.on_server(m),
+                Ok(None) => break,
+                Err(e) => {
                     app.quit.get_or_insert(Quit::Error(format!(
                         "lost the connection to the daemon: {e}"
                     )));
+                    break;
                 }
-                Ev::TermGone(e) => {
-                    app.quit = Some(Quit::Error(format!("cannot read the terminal: {e}")))
-                }
-                Ev::Term(Event::Key(k)) => app.on_key(k),
-                Ev::Term(Event::Mouse(m)) => app.on_mouse(m),
-                Ev::Term(Event::Paste(p)) => app.on_paste(p),
-                Ev::Term(Event::Resize(w, h)) => {
-                    display.resize(w, h)?;
-                    app.on_resize(w, h);
-                }
-                Ev::Term(_) => {}
             }
+        }
+
+        if term_pending {
+            if resized {
+                winch.drain();
+            }
+            let mut handled = 0;
+            while handled < EVENT_BATCH {
+                let ev = match crossterm::event::poll(Duration::ZERO) {
+                    Ok(true) => crossterm::event::read(),
+                    Ok(false) => break,
+                    Err(e) => Err(e),
+                };
+                match ev {
+                    Ok(ev) => on_term_event(&mut app, &mut display, ev)?,
+                    Err(e) => {
+                        app.quit = Some(Quit::Error(format!("cannot read the terminal: {e}")));
+                        break;
+                    }
+                }
+                handled += 1;
+            }
+            // A full batch: handle the rest after drawing, before waiting.
+            term_pending = handled == EVENT_BATCH;
+            term_stalled = handled == 0 && readable(tty);
         }
         app.tick(Instant::now());
     }
+}
+
+fn on_term_event<W: Write>(
+    app: &mut App,
+    display: &mut display::Display<ratatui::backend::CrosstermBackend<display::FrameOut<W>>>,
+    ev: Event,
+) -> std::io::Result<()> {
+    match ev {
+        Event::Key(k) => app.on_key(k),
+        Event::Mouse(m) => app.on_mouse(m),
+        Event::Paste(p) => app.on_paste(p),
+        Event::Resize(w, h) => {
+            display.resize(w, h)?;
+            app.on_resize(w, h);
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]
