@@ -139,6 +139,8 @@ pub struct Terminal {
     scanner: Scanner,
     /// Offsets of `CSI 3 J` in the input being fed (reused buffer).
     clear_marks: Vec<usize>,
+    /// Offsets where a slice must end (see `Scanner::scan`; reused buffer).
+    cut_marks: Vec<usize>,
     /// A `CSI 3 J` was parsed (or buffered in a synchronized update): the compact history is
     /// cleared once alacritty has applied it.
     pending_clear: bool,
@@ -185,6 +187,7 @@ impl Terminal {
             meta_changed: false,
             scanner: Scanner::default(),
             clear_marks: Vec::new(),
+            cut_marks: Vec::new(),
             pending_clear: false,
             sync_rows: 0,
             cache_live: false,
@@ -203,8 +206,10 @@ impl Terminal {
             return;
         }
         let mut clears = std::mem::take(&mut self.clear_marks);
+        let mut cuts = std::mem::take(&mut self.cut_marks);
         clears.clear();
-        if let Some(cwd) = self.scanner.scan(bytes, &mut clears) {
+        cuts.clear();
+        if let Some(cwd) = self.scanner.scan(bytes, &mut clears, &mut cuts) {
             if self.cwd.as_deref() != Some(cwd.as_str()) {
                 self.cwd = Some(cwd);
                 self.meta_changed = true;
@@ -214,6 +219,7 @@ impl Terminal {
         let mut drained = 0;
         let mut pos = 0;
         let mut next_clear = clears.iter().copied().peekable();
+        let mut next_cut = cuts.iter().copied().peekable();
         while pos < bytes.len() {
             if self.fast.active {
                 pos += self.fast_feed(&bytes[pos..]);
@@ -226,6 +232,12 @@ impl Terminal {
             if need > 0 {
                 // Only the rest of the char vte holds (see `Ground::utf8_need`).
                 n = n.min(need);
+            }
+            // End a slice before each RIS and `CSI 2 J`: rows scrolled off earlier must reach
+            // the compact history before alacritty drops or counts its own.
+            while next_cut.next_if(|&c| c <= pos).is_some() {}
+            if let Some(&c) = next_cut.peek() {
+                n = n.min(c - pos);
             }
             // End a slice right after each `CSI 3 J`, to clear the compact history there too.
             let at_clear = next_clear
@@ -259,6 +271,7 @@ impl Terminal {
             }
         }
         self.clear_marks = clears;
+        self.cut_marks = cuts;
         self.trim_cache(drained, bytes.len());
         self.pump_events();
     }
@@ -773,6 +786,17 @@ mod tests {
     }
 
     #[test]
+    fn rows_scrolled_off_just_before_a_reset_are_kept() {
+        for t in [reference_pair(10, 2).0, reference_pair(10, 2).1] {
+            let mut t = t;
+            t.feed(b"\x1b]0;t\x07one\r\ntwo\r\nthree\r\nfour\x1bc\x1b[2J");
+            let history: Vec<String> = t.scrollback(0, 100).iter().map(|l| l.text()).collect();
+            // "three" and "four" were on the screen, which a reset clears.
+            assert_eq!(history[..2], ["one", "two"], "{history:?}");
+        }
+    }
+
+    #[test]
     fn terminal_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<Terminal>();
@@ -847,21 +871,16 @@ mod tests {
         "\x1b[S",
         "\x1b[2T",
         "\x1b[5X",
-    ];
-
-    /// Sequences whose effect on the history depends on how input was sliced: whether rows
-    /// scrolled off earlier in the same slice were still in alacritty's history (`CSI 2 J`
-    /// pushes a blank row less, RIS and a switch to the alternate screen hold or drop them),
-    /// and where a long synchronized update is cut short. The fast path slices differently
-    /// from alacritty alone, so with these only the screen is compared.
-    const SLICE_SENSITIVE: &[&str] = &[
         "\x1bc",
         "\x1b[2J",
-        "\x1b[?1049h",
-        "\x1b[?1049l",
-        "\x1b[?2026h",
-        "\x1b[?2026l",
     ];
+
+    /// Sequences whose effect on the history depends on how input was sliced: rows scrolled
+    /// off in the same slice as a switch to the alternate screen wait in alacritty's history
+    /// until the primary screen is back, and where a long synchronized update is cut short
+    /// depends on the slices too. The fast path slices differently
+    /// from alacritty alone, so with these only the screen is compared.
+    const SLICE_SENSITIVE: &[&str] = &["\x1b[?1049h", "\x1b[?1049l", "\x1b[?2026h", "\x1b[?2026l"];
 
     fn pieces_strategy(
         extra: &'static [&'static str],

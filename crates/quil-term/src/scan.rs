@@ -26,6 +26,8 @@ enum State {
     Csi,
     /// After `ESC [ 3`.
     Csi3,
+    /// After `ESC [ 2`.
+    Csi2,
     /// After `ESC ]`.
     Osc,
     /// After `ESC ] 7`.
@@ -42,9 +44,16 @@ pub(crate) struct Scanner {
 }
 
 impl Scanner {
-    /// Scans `bytes`. Pushes to `clears` the offset just past each `CSI 3 J` in them, and
-    /// returns the path of the last complete OSC 7, if any.
-    pub(crate) fn scan(&mut self, bytes: &[u8], clears: &mut Vec<usize>) -> Option<String> {
+    /// Scans `bytes`. Pushes to `clears` the offset just past each `CSI 3 J` in them, to
+    /// `cuts` the offset of the final byte of each RIS (`ESC c`) and `CSI 2 J` (which act on
+    /// alacritty's own history, so the rows scrolled off before them must be drained first),
+    /// and returns the path of the last complete OSC 7, if any.
+    pub(crate) fn scan(
+        &mut self,
+        bytes: &[u8],
+        clears: &mut Vec<usize>,
+        cuts: &mut Vec<usize>,
+    ) -> Option<String> {
         let mut found = None;
         let mut i = 0;
         while i < bytes.len() {
@@ -59,6 +68,9 @@ impl Scanner {
                     None => return found,
                 },
                 State::Esc => {
+                    if b == b'c' {
+                        cuts.push(i);
+                    }
                     self.state = match b {
                         b'[' => State::Csi,
                         b']' => State::Osc,
@@ -66,15 +78,21 @@ impl Scanner {
                     };
                 }
                 State::Csi => {
-                    self.state = if b == b'3' {
-                        State::Csi3
-                    } else {
-                        State::Ground
+                    self.state = match b {
+                        b'3' => State::Csi3,
+                        b'2' => State::Csi2,
+                        _ => State::Ground,
                     }
                 }
                 State::Csi3 => {
                     if b == b'J' {
                         clears.push(i + 1);
+                    }
+                    self.state = State::Ground;
+                }
+                State::Csi2 => {
+                    if b == b'J' {
+                        cuts.push(i);
                     }
                     self.state = State::Ground;
                 }
@@ -177,7 +195,7 @@ mod tests {
     use super::*;
 
     fn scan(s: &mut Scanner, bytes: &[u8]) -> Option<String> {
-        s.scan(bytes, &mut Vec::new())
+        s.scan(bytes, &mut Vec::new(), &mut Vec::new())
     }
 
     #[test]
@@ -233,13 +251,17 @@ mod tests {
     }
 
     #[test]
-    fn finds_erase_saved_lines() {
+    fn finds_history_clears_and_resets() {
         let mut s = Scanner::default();
-        let mut clears = Vec::new();
-        s.scan(b"ab\x1b[3Jcd\x1b[2J\x1b[33m\x1b[3", &mut clears);
+        let (mut clears, mut cuts) = (Vec::new(), Vec::new());
+        s.scan(b"ab\x1b[3Jcd\x1b[2J\x1b[33m\x1b[3", &mut clears, &mut cuts);
         assert_eq!(clears, [6]);
+        assert_eq!(cuts, [11], "before the J of CSI 2 J");
         clears.clear();
-        s.scan(b"Jx\x1b[\x1b[3J", &mut clears);
+        cuts.clear();
+        s.scan(b"Jx\x1b[\x1b[3J\x1bcz\x1b", &mut clears, &mut cuts);
         assert_eq!(clears, [1, 8]);
+        s.scan(b"c", &mut clears, &mut cuts);
+        assert_eq!(cuts, [9, 0], "RIS, also when split after its ESC");
     }
 }
