@@ -4,7 +4,7 @@
 use super::app::{App, Mode};
 use super::keys::Action;
 use super::mouse::Geometry;
-use super::pane::{cells, PaneScreen};
+use super::pane::PaneScreen;
 use super::popup;
 use super::scrollback::{Hl, Scrollback};
 use super::setup::shorten;
@@ -16,7 +16,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line as RLine, Span};
 use ratatui::widgets::{Block, BorderType, Widget};
 use ratatui::Frame;
-use unicode_width::UnicodeWidthStr;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 fn rr(r: quil_model::Rect) -> RRect {
     RRect::new(r.x, r.y, r.w, r.h)
@@ -434,22 +434,45 @@ fn draw_pane(buf: &mut Buffer, app: &App, pane: PaneId, area: RRect, active: boo
     }
 }
 
-/// Draws a line's cells from (x, y), clipped to `width` columns.
+/// Draws a line's cells from (x, y), clipped to `width` columns: the cells of
+/// [`super::pane::cells`], without building them (this runs for every changed row).
 fn draw_line(buf: &mut Buffer, x: u16, y: u16, width: u16, line: &Line) {
-    for cell in cells(line) {
-        if cell.col >= width {
-            break;
-        }
-        let style = to_style(&cell.style);
-        let pos = (x + cell.col, y);
-        if cell.col + cell.width > width {
-            // A wide char cut by the edge: a blank, not half a glyph.
-            buf[pos].set_symbol(" ").set_style(style);
-            continue;
-        }
-        buf[pos].set_symbol(&cell.text).set_style(style);
-        for k in 1..cell.width {
-            buf[(x + cell.col + k, y)].reset();
+    let mut col: u16 = 0;
+    // The last cell drawn with its text: zero-width chars join it.
+    let mut last: Option<u16> = None;
+    for run in &line.runs {
+        let style = to_style(&run.style);
+        for c in run.text.chars() {
+            match c.width() {
+                Some(0) => {
+                    if let Some(at) = last {
+                        let cell = &mut buf[(x + at, y)];
+                        let joined = format!("{}{c}", cell.symbol());
+                        cell.set_symbol(&joined);
+                    }
+                }
+                Some(w) => {
+                    let w = w as u16;
+                    if col >= width {
+                        return;
+                    }
+                    let pos = (x + col, y);
+                    if col + w > width {
+                        // A wide char cut by the edge: a blank, not half a glyph.
+                        buf[pos].set_symbol(" ").set_style(style);
+                        last = None;
+                    } else {
+                        buf[pos].set_char(c).set_style(style);
+                        for k in 1..w {
+                            buf[(x + col + k, y)].reset();
+                        }
+                        last = Some(col);
+                    }
+                    col = col.saturating_add(w);
+                }
+                // Control chars never belong on screen (as in `cells`).
+                None => {}
+            }
         }
     }
 }
@@ -883,6 +906,57 @@ mod tests {
                 },
             ],
             wrapped: false,
+        }
+    }
+
+    /// `draw_line` draws what the cells of `pane::cells` say, combining marks, wide chars cut
+    /// by the edge and control chars included.
+    #[test]
+    fn draw_line_matches_cells() {
+        let red = QStyle {
+            fg: QColor::Indexed(1),
+            ..Default::default()
+        };
+        let line = |parts: &[(&str, QStyle)]| Line {
+            runs: parts
+                .iter()
+                .map(|(t, st)| Run {
+                    style: *st,
+                    text: (*t).into(),
+                })
+                .collect(),
+            wrapped: false,
+        };
+        let plain = QStyle::default();
+        let lines = [
+            line(&[("\u{301}a界", plain), ("\u{301}e\u{301}\u{302}", red)]),
+            line(&[("abcd界\u{301}x", plain)]),
+            line(&[("ab\x07c界", red), ("界", plain)]),
+            line(&[("", plain), ("界界界", red)]),
+        ];
+        for l in &lines {
+            for width in 0..8 {
+                let area = RRect::new(2, 1, width, 1);
+                let mut got = Buffer::empty(area);
+                draw_line(&mut got, 2, 1, width, l);
+                let mut want = Buffer::empty(area);
+                for cell in crate::tui::pane::cells(l) {
+                    if cell.col >= width {
+                        break;
+                    }
+                    let pos = (2 + cell.col, 1);
+                    let style = to_style(&cell.style);
+                    if cell.col + cell.width > width {
+                        want[pos].set_symbol(" ").set_style(style);
+                        continue;
+                    }
+                    want[pos].set_symbol(&cell.text).set_style(style);
+                    for k in 1..cell.width {
+                        want[(2 + cell.col + k, 1)].reset();
+                    }
+                }
+                assert_eq!(got, want, "{l:?} in {width} columns");
+            }
         }
     }
 
