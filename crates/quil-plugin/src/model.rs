@@ -19,6 +19,8 @@ pub struct Plugin {
     /// The revision of this plugin file. quil compares it with its embedded default of the same
     /// file name to tell the user when a newer default is available.
     pub schema_version: u32,
+    /// `false` hides the type (and the built-in one of the same name) from quil.
+    pub enabled: bool,
     pub command: Command,
     pub persistence: Persistence,
     /// Checked when the pane goes quiet; the first match sets the attention state.

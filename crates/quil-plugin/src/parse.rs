@@ -382,6 +382,7 @@ impl Builder<'_> {
         let description = get_str(pt, "description").map_or(String::new(), |(d, _)| d.to_string());
         let homepage = self.homepage(pt);
         let schema_version = self.schema_version(pt);
+        let enabled = get_bool(pt, "enabled").unwrap_or(true);
 
         // [command]; every template is collected for the placeholder pass at the end.
         let mut templates: Vec<Tpl> = Vec::new();
@@ -468,6 +469,7 @@ impl Builder<'_> {
             description,
             homepage,
             schema_version,
+            enabled,
             command: Command {
                 cmd,
                 args: strings(&args),

@@ -27,6 +27,9 @@ const EMBEDDED: &[(&str, &str)] = &[
 
 /// The JSON Schema for plugin files (`docs/plugin.schema.json`), written beside the installed
 /// defaults so the `#:schema ./plugin.schema.json` line in them works in editors.
+/// The pane type of new tabs and splits when none is named; it cannot be disabled.
+pub const DEFAULT_TYPE: &str = "terminal";
+
 pub const SCHEMA_JSON: &str = include_str!("../../../docs/plugin.schema.json");
 
 /// The schema's file name in the plugins directory.
@@ -209,7 +212,8 @@ impl Registry {
     /// The embedded defaults, then every `*.toml` in `dir` in file-name order (hidden files and
     /// editor lock files starting with `.` or `#` are ignored).
     ///
-    /// A file whose `name` matches an embedded plugin replaces it. An invalid file is skipped
+    /// A file whose `name` matches an embedded plugin replaces it; one with `enabled = false`
+    /// removes the type (except `terminal`, which quil needs). An invalid file is skipped
     /// with its diagnostics, and everything else still loads (an invalid override leaves the
     /// embedded default in place). When two user files define the same name, the later one
     /// wins, with a warning. A missing `dir` is not an error.
@@ -265,6 +269,23 @@ impl Registry {
                 Err(d) => diags.extend(d),
             }
         }
+        reg.plugins.retain(|name, p| {
+            if p.enabled {
+                return true;
+            }
+            if name == DEFAULT_TYPE {
+                diags.push(Diagnostic {
+                    file: p.source.to_string(),
+                    line: p.name_pos.0,
+                    column: p.name_pos.1,
+                    level: Level::Warning,
+                    message: format!("`{name}` cannot be disabled: new tabs and splits use it"),
+                    hint: Some("remove `enabled = false`".into()),
+                });
+                return true;
+            }
+            false
+        });
         (reg, diags)
     }
 

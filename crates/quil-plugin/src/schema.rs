@@ -52,6 +52,7 @@ pub(crate) const PLUGIN: &[Key] = &[
     key("description", Kind::Str),
     key("homepage", Kind::Str),
     key("schema_version", Kind::Int),
+    key("enabled", Kind::Bool),
 ];
 
 pub(crate) const TOGGLE: &[Key] = &[

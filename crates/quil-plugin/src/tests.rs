@@ -1245,6 +1245,34 @@ mod defaults {
     }
 
     #[test]
+    fn enabled_false_removes_a_type_but_not_terminal() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        install_defaults(d).unwrap();
+        let ssh = std::fs::read_to_string(d.join("ssh.toml")).unwrap();
+        let off = ssh.replacen("[plugin]\n", "[plugin]\nenabled = false\n", 1);
+        assert_ne!(off, ssh);
+        std::fs::write(d.join("ssh.toml"), off).unwrap();
+        let term = std::fs::read_to_string(d.join("terminal.toml")).unwrap();
+        let off = term.replacen("[plugin]\n", "[plugin]\nenabled = false\n", 1);
+        std::fs::write(d.join("terminal.toml"), off).unwrap();
+        let (reg, diags) = Registry::load(d);
+        assert!(reg.get("ssh").is_none(), "the built-in ssh is hidden too");
+        assert!(reg.get("terminal").is_some());
+        let text = errors_of(&diags);
+        assert!(
+            text.contains("terminal.toml:") && text.contains("`terminal` cannot be disabled"),
+            "{text}"
+        );
+        // `true` (the default) keeps it.
+        let on = std::fs::read_to_string(d.join("ssh.toml"))
+            .unwrap()
+            .replace("enabled = false", "enabled = true");
+        std::fs::write(d.join("ssh.toml"), on).unwrap();
+        assert!(Registry::load(d).0.get("ssh").is_some());
+    }
+
+    #[test]
     fn unedited_older_default_is_upgraded_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();

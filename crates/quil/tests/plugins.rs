@@ -124,6 +124,32 @@ fn new_plugin_file_hot_reload_spawn_typo_and_delete() {
 }
 
 #[test]
+fn a_default_type_is_turned_off_and_on_with_enabled() {
+    let h = Home::new();
+    h.ok(&["daemon", "start"]);
+    let file = plugin_dir(&h).join("ssh.toml");
+    let original = std::fs::read_to_string(&file).expect("the default is installed");
+    assert!(listed(&h, "ssh"));
+    std::fs::write(
+        &file,
+        original.replacen("[plugin]\n", "[plugin]\nenabled = false\n", 1),
+    )
+    .unwrap();
+    eventually("ssh to be hidden", Duration::from_secs(1), || {
+        !listed(&h, "ssh")
+    });
+    let err = h.fails(&["new-tab", "--type", "ssh"]);
+    assert!(err.contains("unknown pane type \"ssh\""), "{err}");
+    // Valid as written, and the daemon keeps the file as the user left it.
+    h.ok(&["plugin", "validate", file.to_str().unwrap()]);
+    h.ok(&["daemon", "stop"]);
+    h.ok(&["daemon", "start"]);
+    assert!(!listed(&h, "ssh"), "still off after a restart");
+    std::fs::write(&file, &original).unwrap();
+    eventually("ssh back", Duration::from_secs(1), || listed(&h, "ssh"));
+}
+
+#[test]
 fn validate_defaults_and_broken_files() {
     let h = Home::new();
     h.ok(&["daemon", "start"]);
