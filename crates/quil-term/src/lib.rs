@@ -29,7 +29,7 @@ use alacritty_terminal::event::{Event, EventListener};
 use alacritty_terminal::grid::Dimensions;
 use alacritty_terminal::index::{Column, Line as GridLine, Point};
 use alacritty_terminal::term::cell::{Cell, Flags};
-use alacritty_terminal::term::{Config, Term, TermMode};
+use alacritty_terminal::term::{Config, Term, TermDamage, TermMode};
 use alacritty_terminal::vte::ansi::{CharsetIndex, Processor, StandardCharset, StdSyncHandler};
 use memchr::{memchr3_iter, memrchr};
 
@@ -155,6 +155,8 @@ pub struct Terminal {
     fast: Fast,
     /// Off only in tests, to compare against alacritty alone.
     fast_enabled: bool,
+    /// The screen changed in ways alacritty's damage tracking does not see (see `take_damage`).
+    damage_all: bool,
     /// Slices to parse the normal way before trying the fast path again, after it gave up
     /// early (output it cannot take, like tabs, would otherwise make it start and stop on
     /// every line).
@@ -196,6 +198,7 @@ impl Terminal {
             fast: Fast::default(),
             fast_enabled: true,
             fast_cooldown: 0,
+            damage_all: true,
         }
     }
 
@@ -286,6 +289,7 @@ impl Terminal {
         }
         self.materialize();
         self.ground.on_resize();
+        self.damage_all = true;
         if rows > self.rows && !self.is_alt_screen() {
             self.unscroll((rows - self.rows) as usize);
         }
@@ -319,6 +323,27 @@ impl Terminal {
     /// All visible rows, top first.
     pub fn lines(&self) -> Vec<quil_proto::Line> {
         (0..self.rows).map(|r| self.line(r)).collect()
+    }
+
+    /// The visible rows that may have changed since the last call, or `None` when any may have.
+    ///
+    /// Lets a caller that keeps a copy of the screen convert and compare only those rows
+    /// instead of all of them on every frame. Comes from alacritty's damage tracking (which its
+    /// own renderer relies on), widened to everything while the fast path serves the screen and
+    /// after quil moved rows itself.
+    pub fn take_damage(&mut self) -> Option<Vec<u16>> {
+        let all = std::mem::take(&mut self.damage_all) || self.fast.active;
+        let rows = match self.term.damage() {
+            TermDamage::Partial(lines) if !all => Some(
+                lines
+                    .filter(|d| d.line < self.rows as usize)
+                    .map(|d| d.line as u16)
+                    .collect(),
+            ),
+            _ => None,
+        };
+        self.term.reset_damage();
+        rows
     }
 
     /// Position, visibility (DECTCEM) and shape (DECSCUSR) of the cursor.
@@ -492,6 +517,7 @@ impl Terminal {
             return;
         }
         self.cache_live = true;
+        self.damage_all = true;
         let grid = self.term.grid_mut();
         // Scrolling the whole screen up by k creates k history rows; the screen is then put
         // back as it was and the history rows filled with the lines.
@@ -633,6 +659,7 @@ impl Terminal {
             return;
         }
         self.fast.active = false;
+        self.damage_all = true;
         let rows = self.rows as usize;
         let consumed = self.fast.consumed;
         let start = match self.fast.tail.front() {
@@ -978,6 +1005,46 @@ mod tests {
                 }
                 Ok(())
             })?;
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// A copy of the screen updated only in the rows `take_damage` names stays equal to the
+        /// screen, whatever the output, with the fast path on or off.
+        #[test]
+        fn damage_names_every_changed_row(
+            pieces in pieces_strategy(SLICE_SENSITIVE),
+            cuts in proptest::collection::vec(1usize..40, 1..40),
+            cols in 2u16..14,
+            rows in 1u16..7,
+            resize_at in proptest::option::of(0usize..300),
+            fast_enabled: bool,
+        ) {
+            let mut t = reference_pair(cols, rows).0;
+            t.fast_enabled = fast_enabled;
+            let bytes = pieces.concat().into_bytes();
+            let mut copy = Vec::new();
+            let (mut pos, mut k) = (0, 0);
+            while pos < bytes.len() {
+                let n = cuts[k % cuts.len()].min(bytes.len() - pos);
+                t.feed(&bytes[pos..pos + n]);
+                if resize_at == Some(k) {
+                    t.resize(cols + 2, rows + 1);
+                }
+                match t.take_damage() {
+                    None => copy = t.lines(),
+                    Some(damaged) => {
+                        for r in damaged {
+                            copy[r as usize] = t.line(r);
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(&copy, &t.lines(), "after read {}", k);
+                pos += n;
+                k += 1;
+            }
         }
     }
 
