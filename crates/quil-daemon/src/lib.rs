@@ -13,6 +13,7 @@ pub mod home;
 pub mod pane;
 pub mod persist;
 pub mod plugins;
+mod ptyio;
 pub mod restore;
 pub mod server;
 pub mod shellinit;

@@ -1,18 +1,23 @@
 //! One pane: a process on a PTY, its terminal state, and its input queue.
 //!
-//! Threads per pane (blocking PTY I/O stays off the tokio runtime):
+//! Threads per pane (waiting on the PTY stays off the tokio runtime):
 //! - the **reader** reads PTY output and feeds the pane's [`Terminal`]; it never waits on a
 //!   client, so output volume cannot flood anyone;
 //! - the **writer** drains the pane's ordered input queue into the PTY. If the program stops
-//!   reading its input, only this thread blocks; the pane then reports `input_blocked`.
+//!   reading its input, only this thread waits; the pane then reports `input_blocked`.
+//!
+//! The PTY master is non-blocking (see [`crate::ptyio`]): input that arrives while nothing is
+//! queued is written at once by whoever has it, usually a client's connection task, which
+//! saves a keystroke a thread hop.
 //!
 //! Clients never see the raw byte stream: [`Pane::update_since`] turns the terminal's screen
 //! into versioned rows, so each client gets exactly the rows changed since the version it has.
 
+use crate::ptyio;
 use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize};
 use quil_proto::{Line, PaneId, PaneUpdate};
 use quil_term::{TermConfig, Terminal};
-use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -77,7 +82,47 @@ impl PaneShared {
 struct PaneIo {
     master: Mutex<Box<dyn MasterPty + Send>>,
     killer: Mutex<Box<dyn ChildKiller + Send + Sync>>,
-    input: mpsc::Sender<Vec<u8>>,
+    input: Arc<Input>,
+}
+
+/// Input written at once when it can be, else by the writer thread after what is queued.
+const DIRECT_MAX: usize = 4096;
+
+/// Where a pane's input goes: straight into the PTY, or into the writer thread's queue.
+struct Input {
+    /// Held while choosing between the two, so input keeps its order.
+    order: Mutex<()>,
+    fd: OwnedFd,
+    queue: mpsc::Sender<Vec<u8>>,
+}
+
+enum InputError {
+    Full,
+    Gone,
+}
+
+impl Input {
+    fn send(&self, shared: &PaneShared, mut data: Vec<u8>) -> Result<(), InputError> {
+        let _order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        // Nothing queued or being written: this goes first anyway. Large pastes always queue,
+        // so the queue's limit refuses them whole.
+        if data.len() <= DIRECT_MAX && shared.queued_input.load(Ordering::SeqCst) == 0 {
+            match ptyio::write(self.fd.as_fd(), &data) {
+                Ok(n) if n == data.len() => return Ok(()),
+                Ok(n) => drop(data.drain(..n)),
+                // Full (or gone): the writer thread waits for it, or reports the end.
+                Err(_) => {}
+            }
+        }
+        let len = data.len();
+        let queued = shared.queued_input.fetch_add(len, Ordering::SeqCst);
+        if queued + len > MAX_QUEUED_INPUT {
+            shared.queued_input.fetch_sub(len, Ordering::SeqCst);
+            shared.input_blocked.store(true, Ordering::SeqCst);
+            return Err(InputError::Full);
+        }
+        self.queue.send(data).map_err(|_| InputError::Gone)
+    }
 }
 
 pub struct Pane {
@@ -211,24 +256,39 @@ impl Pane {
         drop(pair.slave);
         let pid = child.process_id();
         let killer = child.clone_killer();
-        let reader = pair
+        let fds = pair
             .master
-            .try_clone_reader()
-            .map_err(|e| SpawnError::Pty(e.to_string()))?;
-        let writer = pair
-            .master
-            .take_writer()
-            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+            .as_raw_fd()
+            .ok_or_else(|| SpawnError::Pty("the PTY has no file descriptor".into()))
+            .and_then(|fd| {
+                let own = || ptyio::dup(fd).map_err(|e| SpawnError::Pty(e.to_string()));
+                let (reader, writer, direct) = (own()?, own()?, own()?);
+                ptyio::set_nonblocking(reader.as_fd())
+                    .map_err(|e| SpawnError::Pty(e.to_string()))?;
+                Ok((reader, writer, direct))
+            });
+        let (reader, writer, direct) = match fds {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = child.kill();
+                return Err(e);
+            }
+        };
 
         let shared = new_shared(size.cols, size.rows, args.scrollback_bytes, &args.preamble);
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let input = Arc::new(Input {
+            order: Mutex::new(()),
+            fd: direct,
+            queue: tx,
+        });
         let pane = Arc::new(Pane {
             id: args.id,
             shared: shared.clone(),
             io: Some(PaneIo {
                 master: Mutex::new(pair.master),
                 killer: Mutex::new(killer),
-                input: tx.clone(),
+                input: input.clone(),
             }),
             pid,
             argv: args.argv,
@@ -246,7 +306,7 @@ impl Pane {
         std::thread::Builder::new()
             .name(format!("{id}-reader"))
             .spawn(move || {
-                reader_loop(reader, &shared, &events, &tx);
+                reader_loop(&reader, &shared, &events, &input);
                 // EOF: the process is gone (or closed the terminal); collect its status.
                 let status = match child.wait() {
                     Ok(s) if s.signal().is_some() => 128 + signal_number(s.signal().unwrap_or("")),
@@ -275,19 +335,13 @@ impl Pane {
         if !self.shared.alive.load(Ordering::SeqCst) {
             return Err(format!("pane {} has exited", self.id));
         }
-        let len = data.len();
-        let queued = self.shared.queued_input.fetch_add(len, Ordering::SeqCst);
-        if queued + len > MAX_QUEUED_INPUT {
-            self.shared.queued_input.fetch_sub(len, Ordering::SeqCst);
-            self.shared.input_blocked.store(true, Ordering::SeqCst);
-            return Err(format!(
+        io.input.send(&self.shared, data).map_err(|e| match e {
+            InputError::Full => format!(
                 "pane {} is not accepting input (its input queue is full)",
                 self.id
-            ));
-        }
-        io.input
-            .send(data)
-            .map_err(|_| format!("pane {} has exited", self.id))
+            ),
+            InputError::Gone => format!("pane {} has exited", self.id),
+        })
     }
 
     /// Re-evaluates whether the program is reading its input; true if the state flipped.
@@ -486,18 +540,16 @@ fn refresh(st: &mut TermState) {
 }
 
 fn reader_loop(
-    mut reader: Box<dyn Read + Send>,
+    reader: &OwnedFd,
     shared: &Arc<PaneShared>,
     events: &Arc<dyn PaneEvents>,
-    input: &mpsc::Sender<Vec<u8>>,
+    input: &Input,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return,
+        let n = match ptyio::read(reader, &mut buf) {
+            Ok(0) | Err(_) => return,
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
         };
         let (responses, clip, meta) = {
             let mut st = shared.lock();
@@ -506,12 +558,9 @@ fn reader_loop(
             (st.term.take_responses(), st.term.take_clipboard(), meta)
         };
         if !responses.is_empty() {
-            // Replies to the program's queries (cursor position, device attributes) go through
-            // the same ordered queue as keystrokes.
-            shared
-                .queued_input
-                .fetch_add(responses.len(), Ordering::SeqCst);
-            let _ = input.send(responses);
+            // Replies to the program's queries (cursor position, device attributes) go the
+            // same ordered way as keystrokes.
+            let _ = input.send(shared, responses);
         }
         if let Some(text) = clip {
             events.clipboard(text);
@@ -527,7 +576,7 @@ fn reader_loop(
 }
 
 fn writer_loop(
-    mut writer: Box<dyn Write + Send>,
+    writer: OwnedFd,
     rx: mpsc::Receiver<Vec<u8>>,
     shared: Arc<PaneShared>,
     events: Arc<dyn PaneEvents>,
@@ -535,7 +584,7 @@ fn writer_loop(
     for data in rx {
         let now = (shared.epoch.elapsed().as_millis() as u64).max(1);
         shared.write_started.store(now, Ordering::SeqCst);
-        let ok = writer.write_all(&data).and_then(|_| writer.flush()).is_ok();
+        let ok = ptyio::write_all(&writer, &data).is_ok();
         shared.write_started.store(0, Ordering::SeqCst);
         shared.queued_input.fetch_sub(data.len(), Ordering::SeqCst);
         if shared.input_blocked.load(Ordering::SeqCst)

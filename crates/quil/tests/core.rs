@@ -526,6 +526,47 @@ fn input_order_is_preserved_under_load() {
     });
 }
 
+/// Input to a program that is not reading yet fills the tty, then queues; when it reads, every
+/// byte arrives in order (input goes straight to the PTY only while nothing is queued).
+#[test]
+fn input_to_a_busy_program_keeps_its_order() {
+    let h = Home::new();
+    let out = h.dir.path().join("typed.bin");
+    let total = 64 * 1000;
+    let p = h.new_tab(&[
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "stty raw -echo; sleep 2; head -c {total} > '{}'",
+            out.display()
+        ),
+    ]);
+    eventually("sh to start", Duration::from_secs(10), || {
+        h.pane_json(&p)["alive"] == true
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mut c = quil_client_for(&h);
+    let pane = p.parse().unwrap();
+    let mut expected = Vec::new();
+    for i in 0..64u32 {
+        // Mixed sizes: keystroke-sized pieces and bigger ones, each recognisable.
+        let piece = format!("<{i:02}{}>", ".".repeat(if i % 4 == 0 { 1 } else { 989 }));
+        let mut piece = piece.into_bytes();
+        piece.resize(1000, b'-');
+        expected.extend_from_slice(&piece);
+        c.request(Request::Input { pane, data: piece })
+            .expect("input accepted");
+    }
+    eventually("head to write everything", Duration::from_secs(20), || {
+        std::fs::read(&out).is_ok_and(|b| b.len() == total)
+    });
+    assert!(
+        std::fs::read(&out).unwrap() == expected,
+        "bytes arrived out of order"
+    );
+}
+
 #[test]
 fn pane_that_stops_reading_input_is_flagged_and_blocks_nobody() {
     let h = Home::new();
