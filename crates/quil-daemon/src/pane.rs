@@ -423,6 +423,38 @@ impl Pane {
         lines
     }
 
+    /// The newest lines (screen, then history) whose saved form fits in `max_bytes`, oldest
+    /// first: what `persist::save_buffer` keeps. Lines are decoded newest first and only as
+    /// far as the budget reaches, so saving after a flood neither decodes nor holds the whole
+    /// history (and the pane's output waits on the lock only that long).
+    pub fn export_recent(&self, max_bytes: usize) -> Vec<Line> {
+        let st = self.shared.lock();
+        let mut screen = if st.term.is_alt_screen() {
+            Vec::new()
+        } else {
+            st.term.lines()
+        };
+        while screen.last().is_some_and(|l| l.text().is_empty()) {
+            screen.pop();
+        }
+        let mut total = 0;
+        let mut newest_first = Vec::new();
+        for line in screen
+            .into_iter()
+            .rev()
+            .chain(st.term.scrollback_newest_first())
+        {
+            total += crate::persist::saved_size(&line);
+            if total > max_bytes {
+                break;
+            }
+            newest_first.push(line);
+        }
+        drop(st);
+        newest_first.reverse();
+        newest_first
+    }
+
     /// The visible screen as plain text, one line per row.
     pub fn screen_text(&self) -> String {
         let lines: Vec<String> = self

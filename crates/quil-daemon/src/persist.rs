@@ -159,6 +159,11 @@ pub fn load_workspace(home: &Path) -> Result<Loaded, PersistError> {
     }
 }
 
+/// Bytes `line` takes in a saved buffer (an upper bound).
+pub fn saved_size(line: &Line) -> usize {
+    postcard::experimental::serialized_size(line).unwrap_or(usize::MAX / 4) + 1
+}
+
 /// Saves a pane's recent lines (oldest first), keeping the newest that fit in `max_bytes`.
 pub fn save_buffer(
     home: &Path,
@@ -171,7 +176,7 @@ pub fn save_buffer(
     let mut total = BUFFER_MAGIC.len() + 8;
     let mut start = lines.len();
     for l in lines.iter().rev() {
-        let size = postcard::experimental::serialized_size(l).map_err(std::io::Error::other)? + 1;
+        let size = saved_size(l);
         if total + size > max_bytes {
             break;
         }

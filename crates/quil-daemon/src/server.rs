@@ -1002,7 +1002,8 @@ impl Server {
             if !all_buffers && saved_gens.get(&p.id) == Some(&gen) {
                 continue;
             }
-            let lines = p.export_lines(200_000);
+            let budget = self.config.persist_scrollback_bytes;
+            let lines = p.export_recent(budget.saturating_sub(64));
             match crate::persist::save_buffer(
                 &self.home,
                 p.id,

@@ -428,6 +428,12 @@ impl Terminal {
         self.history.range(end.saturating_sub(count), end)
     }
 
+    /// History lines, newest first, decoded one at a time: a caller that wants only the recent
+    /// ones (within a byte budget, say) stops early and never holds the rest.
+    pub fn scrollback_newest_first(&self) -> impl Iterator<Item = quil_proto::Line> + '_ {
+        self.history.newest_first().map(scrollback::decode)
+    }
+
     /// When a synchronized update (mode 2026) has timed out, end it so its content shows.
     /// Returns true if it did.
     ///
@@ -821,6 +827,18 @@ mod tests {
             // "three" and "four" were on the screen, which a reset clears.
             assert_eq!(history[..2], ["one", "two"], "{history:?}");
         }
+    }
+
+    #[test]
+    fn scrollback_newest_first_is_the_history_reversed() {
+        let mut t = reference_pair(20, 3).1;
+        for i in 0..5000 {
+            t.feed(format!("line {i}\r\n").as_bytes());
+        }
+        let mut rev: Vec<_> = t.scrollback_newest_first().collect();
+        rev.reverse();
+        assert_eq!(rev, t.scrollback(0, usize::MAX));
+        assert!(rev.len() > 4000);
     }
 
     #[test]

@@ -182,6 +182,14 @@ impl Scrollback {
         self.bytes = 0;
     }
 
+    /// The encoded lines, newest first.
+    pub(crate) fn newest_first(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.chunks
+            .iter()
+            .rev()
+            .flat_map(|c| (c.first..c.ends.len()).rev().map(move |i| c.line(i)))
+    }
+
     /// Decodes lines `start..end` (0 = oldest), clamped to what is stored.
     pub(crate) fn range(&self, start: usize, end: usize) -> Vec<Line> {
         let end = end.min(self.len);
