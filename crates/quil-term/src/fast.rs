@@ -41,6 +41,8 @@ pub(crate) struct FastLine {
     pub(crate) start: Cell,
     /// Its compact-history encoding.
     pub(crate) encoded: Vec<u8>,
+    /// It printed at least one char.
+    pub(crate) printed: bool,
 }
 
 /// Where the fast path's scanner is inside a line.
@@ -86,6 +88,8 @@ pub(crate) struct Fast {
     pub(crate) scan: Scan,
     /// Bytes of the UTF-8 char being read, and how many it needs.
     utf8: ([u8; 4], usize, usize),
+    /// The last char taken since the fast path started: vte repeats it for REP (`CSI n b`).
+    pub(crate) last_printed: Option<char>,
     /// Alacritty's cursor template, as of the last SGR.
     pub(crate) cur: Cell,
     cur_default: bool,
@@ -104,6 +108,7 @@ impl Default for Fast {
             partial: Partial::default(),
             scan: Scan::Text,
             utf8: ([0; 4], 0, 0),
+            last_printed: None,
             cur: Cell::default(),
             cur_default: true,
             spare: Vec::new(),
@@ -138,6 +143,7 @@ impl Fast {
     /// Starts taking lines in, with alacritty's cursor template `template`.
     pub(crate) fn enter(&mut self, template: &Cell) {
         self.active = true;
+        self.last_printed = None;
         self.lines = 0;
         self.consumed = 0;
         self.set_template(template);
@@ -265,14 +271,17 @@ impl Fast {
                     // C1 controls are executed, not printed; only single-width chars keep one
                     // char per column.
                     let printable = !('\u{80}'..='\u{9f}').contains(&c) && c.width() == Some(1);
-                    if !printable || self.partial.width >= cols {
-                        return Step::Bail;
-                    }
                     self.partial.raw.push(b);
                     *i += 1;
+                    if !printable || self.partial.width >= cols {
+                        // Handed over whole: vte treats a char completed across two calls
+                        // differently (it prints a C1 control it would execute).
+                        return Step::Bail;
+                    }
                     self.note_style();
                     self.partial.text.extend_from_slice(&buf[..need]);
                     self.partial.width += 1;
+                    self.last_printed = Some(c);
                     self.scan = Scan::Text;
                 }
             }
@@ -285,6 +294,7 @@ impl Fast {
             return;
         }
         self.note_style();
+        self.last_printed = run.last().map(|&b| b as char);
         let p = &mut self.partial;
         p.raw.extend_from_slice(run);
         p.text.extend_from_slice(run);
@@ -306,6 +316,7 @@ impl Fast {
     pub(crate) fn finish_line(&mut self) {
         let mut line = self.spare.pop().unwrap_or_default();
         self.encode_partial(&mut line.encoded);
+        line.printed = !self.partial.text.is_empty();
         std::mem::swap(&mut line.raw, &mut self.partial.raw);
         line.start = std::mem::take(&mut self.partial.start);
         self.tail.push_back(line);

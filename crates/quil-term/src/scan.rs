@@ -1,8 +1,10 @@
-//! A scanner over the raw PTY bytes for the two sequences quil handles itself:
+//! A scanner over the raw PTY bytes for the sequences quil handles itself:
 //!
 //! - OSC 7 (`ESC ] 7 ; <uri> (BEL | ESC \)`), the current directory, which alacritty ignores;
 //! - `CSI 3 J` (erase saved lines, sent by `clear`), which alacritty applies to its own history
-//!   only: the compact history must be cleared at the same point of the stream.
+//!   only: the compact history must be cleared at the same point of the stream;
+//! - `CSI 2 J` and RIS (`ESC c`), which act on alacritty's history too: rows scrolled off before
+//!   them must be drained into the compact history first.
 //!
 //! The scanner keeps its state between calls, so a sequence split across reads is still found,
 //! and skips to the next ESC with `memchr`, so plain output costs next to nothing.
@@ -22,12 +24,8 @@ enum State {
     Ground,
     /// After ESC.
     Esc,
-    /// After `ESC [`.
+    /// Inside a CSI (see `Csi` for what is noted of it).
     Csi,
-    /// After `ESC [ 3`.
-    Csi3,
-    /// After `ESC [ 2`.
-    Csi2,
     /// After `ESC ]`.
     Osc,
     /// After `ESC ] 7`.
@@ -36,9 +34,25 @@ enum State {
     Uri,
 }
 
+/// What decides whether a CSI ending in `J` is `ED 2` or `ED 3` for vte: its first parameter
+/// (leading zeros and sub-parameters do not matter), no intermediates or private markers, and
+/// not so many parameters that vte ignores it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Csi {
+    first: u32,
+    /// The first parameter has ended (`;` or `:` seen).
+    first_done: bool,
+    marked: bool,
+    separators: u32,
+}
+
+/// More parameters than this and the sequence is left alone (vte ignores beyond 32).
+const MAX_SEPARATORS: u32 = 16;
+
 #[derive(Debug, Default)]
 pub(crate) struct Scanner {
     state: State,
+    csi: Csi,
     uri: Vec<u8>,
     too_long: bool,
 }
@@ -72,29 +86,44 @@ impl Scanner {
                         cuts.push(i);
                     }
                     self.state = match b {
-                        b'[' => State::Csi,
+                        b'[' => {
+                            self.csi = Csi::default();
+                            State::Csi
+                        }
                         b']' => State::Osc,
                         _ => State::Ground,
                     };
                 }
                 State::Csi => {
-                    self.state = match b {
-                        b'3' => State::Csi3,
-                        b'2' => State::Csi2,
-                        _ => State::Ground,
+                    let csi = &mut self.csi;
+                    match b {
+                        b'0'..=b'9' if !csi.first_done => {
+                            csi.first = csi
+                                .first
+                                .saturating_mul(10)
+                                .saturating_add(u32::from(b - b'0'));
+                        }
+                        b'0'..=b'9' => {}
+                        b';' | b':' => {
+                            csi.first_done = true;
+                            csi.separators += 1;
+                        }
+                        0x20..=0x2f | 0x3c..=0x3f => csi.marked = true,
+                        0x40..=0x7e => {
+                            if b == b'J' && !csi.marked && csi.separators <= MAX_SEPARATORS {
+                                match csi.first {
+                                    3 => clears.push(i + 1),
+                                    2 => cuts.push(i),
+                                    _ => {}
+                                }
+                            }
+                            self.state = State::Ground;
+                        }
+                        // CAN and SUB abort the sequence; other C0 controls are executed inside
+                        // it without ending it.
+                        0x18 | 0x1a => self.state = State::Ground,
+                        _ => {}
                     }
-                }
-                State::Csi3 => {
-                    if b == b'J' {
-                        clears.push(i + 1);
-                    }
-                    self.state = State::Ground;
-                }
-                State::Csi2 => {
-                    if b == b'J' {
-                        cuts.push(i);
-                    }
-                    self.state = State::Ground;
                 }
                 State::Osc => {
                     self.state = if b == b'7' {
@@ -263,5 +292,16 @@ mod tests {
         assert_eq!(clears, [1, 8]);
         s.scan(b"c", &mut clears, &mut cuts);
         assert_eq!(cuts, [9, 0], "RIS, also when split after its ESC");
+        // The forms vte reads the same way, split anywhere.
+        let (mut clears, mut cuts) = (Vec::new(), Vec::new());
+        let text = b"\x1b[03J\x1b[3;1J\x1b[3:2J\x1b[02J\x1b[2;0J\x1b[;3J\x1b[?3J\x1b[13J\x1b[3\nJ\x1b[3\x18J";
+        for (k, b) in text.iter().enumerate() {
+            let (mut c, mut u) = (Vec::new(), Vec::new());
+            s.scan(std::slice::from_ref(b), &mut c, &mut u);
+            clears.extend(c.iter().map(|x| x + k));
+            cuts.extend(u.iter().map(|x| x + k));
+        }
+        assert_eq!(clears.len(), 4, "03, 3;1, 3:2 and 3 after a C0: {clears:?}");
+        assert_eq!(cuts.len(), 2, "02 and 2;0: {cuts:?}");
     }
 }
