@@ -263,6 +263,8 @@ impl Pane {
             .and_then(|fd| {
                 let own = || ptyio::dup(fd).map_err(|e| SpawnError::Pty(e.to_string()));
                 let (reader, writer, direct) = (own()?, own()?, own()?);
+                // Shared by every fd of the master, portable-pty's own included: its blocking
+                // reader and writer (`try_clone_reader`, `take_writer`) must not be used.
                 ptyio::set_nonblocking(reader.as_fd())
                     .map_err(|e| SpawnError::Pty(e.to_string()))?;
                 Ok((reader, writer, direct))
