@@ -742,13 +742,18 @@ impl Server {
         let Some(meta) = self.lock().ws.pane(id).cloned() else {
             return false;
         };
-        let kind = crate::ai::kind_of(&p.argv);
-        let quick = p.started.elapsed() < Duration::from_secs(15);
-        let resumed = p.argv.iter().any(|a| a == "--session");
-        if kind != Some(quil_ai::Kind::OpenCode) || status == 0 || !quick || !resumed {
+        let Some(kind) = crate::ai::kind_of(&p.argv) else {
             return false;
-        }
-        if !p.screen_text().contains("Session not found") {
+        };
+        // What each CLI says when the conversation it was asked to reopen is not there: for
+        // Claude, a kill before it wrote the transcript out.
+        let (flag, message) = match kind {
+            quil_ai::Kind::OpenCode => ("--session", "Session not found"),
+            quil_ai::Kind::Claude => ("--resume", "No conversation found"),
+        };
+        let quick = p.started.elapsed() < Duration::from_secs(15);
+        let resumed = p.argv.iter().any(|a| a == flag);
+        if status == 0 || !quick || !resumed || !p.screen_text().contains(message) {
             return false;
         }
         let old = meta
@@ -756,13 +761,23 @@ impl Server {
             .get(crate::ai::SESSION_KEY)
             .cloned()
             .unwrap_or_default();
-        tracing::warn!(pane = %id, session = %old, "opencode session not found; starting a new one");
-        crate::ai::forget(&self.home, &meta, quil_ai::Kind::OpenCode);
-        if let Some(m) = self.lock().ws.pane_mut(id) {
-            m.plugin_state.remove(crate::ai::SESSION_KEY);
-        }
+        tracing::warn!(pane = %id, session = %old, "{kind:?} conversation not found; starting a new one");
+        crate::ai::forget(&self.home, &meta, kind);
         let mut fresh = meta.clone();
-        fresh.plugin_state.remove(crate::ai::SESSION_KEY);
+        match kind {
+            // A new Claude conversation still starts with a preassigned id.
+            quil_ai::Kind::Claude => {
+                fresh
+                    .plugin_state
+                    .insert(crate::ai::SESSION_KEY.into(), quil_plugin::new_session_id());
+            }
+            quil_ai::Kind::OpenCode => {
+                fresh.plugin_state.remove(crate::ai::SESSION_KEY);
+            }
+        }
+        if let Some(m) = self.lock().ws.pane_mut(id) {
+            m.plugin_state = fresh.plugin_state.clone();
+        }
         let mut preamble =
             crate::restore::preamble(&p.export_lines(10_000), "restored after a daemon restart");
         preamble.extend_from_slice(

@@ -375,6 +375,49 @@ fn opencode_session_not_found_starts_fresh() {
     assert!(!w.id_file("opencode", &p).exists());
 }
 
+/// The transcript path Claude's `SessionStart` hook recorded for `pane` (line 2 of its id file).
+fn claude_transcript(w: &World, pane: &str) -> PathBuf {
+    let text = eventually("the SessionStart hook", TURN, || {
+        std::fs::read_to_string(w.id_file("claude", pane))
+            .ok()
+            .filter(|t| t.lines().count() >= 2)
+    });
+    PathBuf::from(text.lines().nth(1).expect("a transcript path"))
+}
+
+/// Killed after a prompt but before Claude saved the conversation, a Claude pane cannot be
+/// reopened (`--resume` says "No conversation found"): it starts a new conversation and says so.
+#[test]
+fn claude_pane_without_its_transcript_starts_fresh() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new();
+    let p = w.new_pane("claude-code");
+    w.wait(&p, "❯", START);
+    w.send(&p, "hello MARKER5");
+    w.wait(&p, "MOCK-REPLY: hello MARKER5", TURN);
+    let transcript = claude_transcript(&w, &p);
+    eventually("Claude's transcript", TURN, || {
+        std::fs::read_to_string(&transcript)
+            .ok()
+            .filter(|t| t.contains("MOCK-REPLY: hello MARKER5"))
+    });
+    let old = w.argv(&p);
+    w.ok(&["daemon", "stop"]);
+    // As if the daemon had been killed before Claude wrote anything out.
+    std::fs::write(&transcript, "").expect("truncate the transcript");
+    w.ok(&["daemon", "start"]);
+    w.wait(&p, "no longer exists; started a new one", START);
+    w.wait(&p, "❯", START);
+    let argv = w.argv(&p);
+    let at = argv
+        .iter()
+        .position(|a| a == "--session-id")
+        .unwrap_or_else(|| panic!("a new preassigned id: {argv:?}"));
+    assert!(!old.contains(&argv[at + 1]), "a new id, not {old:?}");
+    assert!(!argv.iter().any(|a| a == "--resume"), "{argv:?}");
+    assert_eq!(w.pane(&p)["alive"], true);
+}
+
 #[test]
 fn claude_pane_reopens_its_own_conversation() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -414,6 +457,14 @@ fn claude_pane_reopens_its_own_conversation() {
     assert_ne!(id, id2);
     w.send(&p1, "hello MARKER3");
     w.wait(&p1, "MOCK-REPLY: hello MARKER3", TURN);
+    // Claude writes its transcript a moment after drawing the reply; a kill before that is
+    // the case `claude_pane_without_its_transcript_starts_fresh` covers.
+    let transcript = claude_transcript(&w, &p1);
+    eventually("the reply in Claude's transcript", TURN, || {
+        std::fs::read_to_string(&transcript)
+            .ok()
+            .filter(|t| t.contains("MOCK-REPLY: hello MARKER3"))
+    });
 
     w.kill_9_and_restart();
     let argv = w.argv(&p1);
