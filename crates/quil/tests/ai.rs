@@ -291,9 +291,7 @@ fn opencode_pane_reopens_its_own_conversation() {
     // The daemon wrote the tracker and injected the pane's environment.
     let tracker = w.path("q/opencodehook/quil-session-tracker.js");
     assert!(tracker.is_file());
-    let environ =
-        std::fs::read(format!("/proc/{}/environ", w.pane(&p1)["pid"])).unwrap_or_default();
-    let environ = String::from_utf8_lossy(&environ);
+    let environ = pane_environ(&w, &p1);
     assert!(environ.contains(&format!("QUIL_PANE_ID={p1}")), "{environ}");
     assert!(environ.contains(&format!("QUIL_HOME={}", w.path("q").display())));
     assert!(
@@ -307,10 +305,8 @@ fn opencode_pane_reopens_its_own_conversation() {
         .ok(&["new-tab", "--cwd", &proj, "--", "opencode"])
         .trim()
         .to_string();
-    let environ2 =
-        std::fs::read(format!("/proc/{}/environ", w.pane(&p2)["pid"])).unwrap_or_default();
     assert!(
-        String::from_utf8_lossy(&environ2).contains("quil-session-tracker.js"),
+        pane_environ(&w, &p2).contains("quil-session-tracker.js"),
         "the tracker is loaded"
     );
     w.wait(&p1, "Ask anything", START);
@@ -373,6 +369,17 @@ fn opencode_session_not_found_starts_fresh() {
     assert!(!argv.iter().any(|a| a == "--session"), "{argv:?}");
     assert_eq!(w.pane(&p)["alive"], true);
     assert!(!w.id_file("opencode", &p).exists());
+}
+
+/// The environment of `pane`'s process once it has exec'd (until then /proc shows the
+/// daemon's own, which has no `QUIL_PANE_ID`).
+fn pane_environ(w: &World, pane: &str) -> String {
+    let pid = w.pane(pane)["pid"].clone();
+    eventually("the pane's own environment", START, || {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        let environ = String::from_utf8_lossy(&environ).into_owned();
+        environ.contains("QUIL_PANE_ID=").then_some(environ)
+    })
 }
 
 /// The transcript path Claude's `SessionStart` hook recorded for `pane` (line 2 of its id file).
