@@ -6,7 +6,8 @@
 //! then encoding the row into the compact history is most of the daemon's work. Once the
 //! terminal is in a plain state (see `Terminal::can_enter_fast`: cursor at the start of a blank
 //! bottom row, full-screen scroll region, parser in ground state, ...), lines made only of
-//! width-1 characters, SGR sequences and `CSI K`, each ending in `\r\n`, are taken in here.
+//! width-1 characters, tabs (while the stops are the default ones), SGR sequences and `CSI K`,
+//! each ending in `\r\n`, are taken in here.
 //! They are encoded straight into the compact history once they would have scrolled off; only
 //! the last screenful is kept, as bytes, and replayed into alacritty when anything else needs
 //! its state ("materialising"). Meanwhile the screen is served from this logical view:
@@ -90,6 +91,8 @@ pub(crate) struct Fast {
     utf8: ([u8; 4], usize, usize),
     /// The last char taken since the fast path started: vte repeats it for REP (`CSI n b`).
     pub(crate) last_printed: Option<char>,
+    /// Tab stops are every 8 columns (else a tab makes the fast path hand over).
+    pub(crate) tabs_default: bool,
     /// Alacritty's cursor template, as of the last SGR.
     pub(crate) cur: Cell,
     cur_default: bool,
@@ -109,6 +112,7 @@ impl Default for Fast {
             scan: Scan::Text,
             utf8: ([0; 4], 0, 0),
             last_printed: None,
+            tabs_default: true,
             cur: Cell::default(),
             cur_default: true,
             spare: Vec::new(),
@@ -188,6 +192,24 @@ impl Fast {
                         continue;
                     }
                     match b {
+                        b'\t' => {
+                            // Alacritty marks the cell under the cursor as a tab and moves to
+                            // the next stop; the cells it passes stay blank, in the default
+                            // style whatever the colours. At the last column or two the cursor
+                            // would not simply move on.
+                            let w = self.partial.width;
+                            if !self.tabs_default || w + 2 >= cols {
+                                return Step::Bail;
+                            }
+                            let stop = ((w / 8 + 1) * 8).min(cols - 1);
+                            self.note_blank_style();
+                            let p = &mut self.partial;
+                            p.text.resize(p.text.len() + (stop - w), b' ');
+                            p.width = stop;
+                            p.raw.push(b);
+                            *i += 1;
+                            continue;
+                        }
                         b'\r' => self.scan = Scan::Cr,
                         0x1b => self.scan = Scan::Esc,
                         0xc2..=0xf4 => {
@@ -299,6 +321,16 @@ impl Fast {
         p.raw.extend_from_slice(run);
         p.text.extend_from_slice(run);
         p.width += run.len();
+    }
+
+    /// Before blanks alacritty leaves in the default style (a tab's): records that style.
+    fn note_blank_style(&mut self) {
+        let p = &mut self.partial;
+        if let Some((_, s)) = p.styles.last() {
+            if !is_default_template(s) {
+                p.styles.push((p.text.len(), Cell::default()));
+            }
+        }
     }
 
     /// Before printing at the current column: records the template if it is not the one in

@@ -46,6 +46,9 @@ pub(crate) struct Ground {
     csi_nparams: usize,
     /// The scroll region is known to be the whole screen.
     region_full: bool,
+    /// Tab stops are known to be the default ones, every 8 columns: none was set (HTS) or
+    /// cleared (TBC) since the start or the last reset.
+    tabs_default: bool,
     /// The start of a UTF-8 char that vte holds until its next call (see `utf8_need`).
     partial: [u8; 4],
     plen: usize,
@@ -60,6 +63,7 @@ impl Default for Ground {
             csi_params: [0; 2],
             csi_nparams: 0,
             region_full: true,
+            tabs_default: true,
             partial: [0; 4],
             plen: 0,
         }
@@ -82,7 +86,12 @@ impl Ground {
         }
     }
 
-    /// Alacritty resets the scroll region on resize.
+    /// Tab stops are every 8 columns.
+    pub(crate) fn tabs_default(&self) -> bool {
+        self.tabs_default
+    }
+
+    /// Alacritty resets the scroll region on resize (tab stops it keeps, adding defaults).
     pub(crate) fn on_resize(&mut self) {
         self.region_full = true;
     }
@@ -172,8 +181,14 @@ impl Ground {
                 }
                 b']' => State::Osc,
                 b'c' => {
-                    // RIS resets the scroll region.
+                    // RIS resets the scroll region and the tab stops.
                     self.region_full = true;
+                    self.tabs_default = true;
+                    State::Ground
+                }
+                b'H' => {
+                    // HTS: a tab stop set by hand.
+                    self.tabs_default = false;
                     State::Ground
                 }
                 0x30..=0x7e => State::Ground,
@@ -213,6 +228,10 @@ impl Ground {
                 0x40..=0x7e => {
                     if b == b'r' && !self.csi_marked {
                         self.set_region(rows);
+                    }
+                    // TBC, or anything else ending in `g`: the tab stops may have changed.
+                    if b == b'g' {
+                        self.tabs_default = false;
                     }
                     State::Ground
                 }

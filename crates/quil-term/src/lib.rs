@@ -270,6 +270,7 @@ impl Terminal {
             if self.fast_cooldown > 0 {
                 self.fast_cooldown -= 1;
             } else if self.can_enter_fast() {
+                self.fast.tabs_default = self.ground.tabs_default();
                 self.fast.enter(&self.term.grid().cursor.template);
             }
         }
@@ -867,6 +868,32 @@ mod tests {
         assert!(rev.len() > 4000);
     }
 
+    #[test]
+    fn fast_path_takes_tabbed_lines_unless_stops_changed() {
+        let lines: String = (0..2000)
+            .map(|i| format!("{i}\tname{i}\t\x1b[32mok\x1b[m\tdone\r\n"))
+            .collect();
+        for custom_stops in [false, true] {
+            let (mut fast, mut slow) = reference_pair(80, 24);
+            if custom_stops {
+                for t in [&mut fast, &mut slow] {
+                    t.feed(b"\x1b[3g\x1b[5G\x1bH\r");
+                }
+            }
+            for chunk in lines.as_bytes().chunks(4095) {
+                fast.feed(chunk);
+                slow.feed(chunk);
+                assert_eq!(observe(&fast), observe(&slow));
+            }
+            let taken = fast.fast.total_lines;
+            if custom_stops {
+                assert_eq!(taken, 0, "tabs with custom stops go the normal way");
+            } else {
+                assert!(taken > 1850, "{taken}");
+            }
+        }
+    }
+
     /// Cases a review found, each once a divergence from alacritty alone.
     #[test]
     fn fast_path_review_cases() {
@@ -1011,6 +1038,13 @@ mod tests {
         "\x1b[00K",
         "\x1b[;K",
         "\x1b[6n",
+        // Tabs, default and changed stops.
+        "\t\t",
+        "ab\tcd\r\n",
+        "\x1b[31mx\ty\x1b[m\r\n",
+        "\x1bH",
+        "\x1b[3g",
+        "\x1b[g",
     ];
 
     /// Sequences whose effect on the history depends on how input was sliced: rows scrolled
@@ -1028,7 +1062,8 @@ mod tests {
         proptest::collection::vec(
             proptest::prop_oneof![
                 6 => proptest::sample::select(vec!["plain text\r\n", "ok\r\n", "\r\n",
-                    "a line that is long enough to wrap\r\n", "\x1b[32mgreen\x1b[0m\r\n"]),
+                    "a line that is long enough to wrap\r\n", "\x1b[32mgreen\x1b[0m\r\n",
+                    "col\tumns\tof\tdata\r\n"]),
                 4 => proptest::sample::select(all),
             ],
             0..300,

@@ -91,6 +91,9 @@ impl Scanner {
                             State::Csi
                         }
                         b']' => State::Osc,
+                        // vte stays in its escape state over C0 controls (it executes them),
+                        // DEL and bytes from 0x80: `ESC \xc2\xad c` is a reset too.
+                        0x00..=0x17 | 0x19 | 0x1c..=0x1f | 0x7f..=0xff => State::Esc,
                         _ => State::Ground,
                     };
                 }
@@ -292,6 +295,13 @@ mod tests {
         assert_eq!(clears, [1, 8]);
         s.scan(b"c", &mut clears, &mut cuts);
         assert_eq!(cuts, [9, 0], "RIS, also when split after its ESC");
+        cuts.clear();
+        s.scan("\x1b\u{ad}\nc\x1b(c".as_bytes(), &mut clears, &mut cuts);
+        assert_eq!(
+            cuts,
+            [4],
+            "vte skips the bytes between ESC and c; ESC ( c is no reset"
+        );
         // The forms vte reads the same way, split anywhere.
         let (mut clears, mut cuts) = (Vec::new(), Vec::new());
         let text = b"\x1b[03J\x1b[3;1J\x1b[3:2J\x1b[02J\x1b[2;0J\x1b[;3J\x1b[?3J\x1b[13J\x1b[3\nJ\x1b[3\x18J";
