@@ -392,6 +392,22 @@ fn claude_transcript(w: &World, pane: &str) -> PathBuf {
     PathBuf::from(text.lines().nth(1).expect("a transcript path"))
 }
 
+/// Sends `prompt` to a Claude pane and waits until the reply is on screen *and* in the
+/// transcript: Claude writes it out a moment after drawing it, and a kill in between is the case
+/// `claude_pane_without_its_transcript_starts_fresh` covers. Returns the transcript's path.
+fn claude_prompt_saved(w: &World, pane: &str, prompt: &str) -> PathBuf {
+    let reply = format!("MOCK-REPLY: {prompt}");
+    w.send(pane, prompt);
+    w.wait(pane, &reply, TURN);
+    let transcript = claude_transcript(w, pane);
+    eventually("the reply in Claude's transcript", TURN, || {
+        std::fs::read_to_string(&transcript)
+            .ok()
+            .filter(|t| t.contains(&reply))
+    });
+    transcript
+}
+
 /// Killed after a prompt but before Claude saved the conversation, a Claude pane cannot be
 /// reopened (`--resume` says "No conversation found"): it starts a new conversation and says so.
 #[test]
@@ -400,14 +416,7 @@ fn claude_pane_without_its_transcript_starts_fresh() {
     let w = World::new();
     let p = w.new_pane("claude-code");
     w.wait(&p, "❯", START);
-    w.send(&p, "hello MARKER5");
-    w.wait(&p, "MOCK-REPLY: hello MARKER5", TURN);
-    let transcript = claude_transcript(&w, &p);
-    eventually("Claude's transcript", TURN, || {
-        std::fs::read_to_string(&transcript)
-            .ok()
-            .filter(|t| t.contains("MOCK-REPLY: hello MARKER5"))
-    });
+    let transcript = claude_prompt_saved(&w, &p, "hello MARKER5");
     let old = w.argv(&p);
     w.ok(&["daemon", "stop"]);
     // As if the daemon had been killed before Claude wrote anything out.
@@ -462,16 +471,7 @@ fn claude_pane_reopens_its_own_conversation() {
         first_line(&w.id_file("claude", &p2))
     });
     assert_ne!(id, id2);
-    w.send(&p1, "hello MARKER3");
-    w.wait(&p1, "MOCK-REPLY: hello MARKER3", TURN);
-    // Claude writes its transcript a moment after drawing the reply; a kill before that is
-    // the case `claude_pane_without_its_transcript_starts_fresh` covers.
-    let transcript = claude_transcript(&w, &p1);
-    eventually("the reply in Claude's transcript", TURN, || {
-        std::fs::read_to_string(&transcript)
-            .ok()
-            .filter(|t| t.contains("MOCK-REPLY: hello MARKER3"))
-    });
+    claude_prompt_saved(&w, &p1, "hello MARKER3");
 
     w.kill_9_and_restart();
     let argv = w.argv(&p1);
