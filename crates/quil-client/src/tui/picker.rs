@@ -66,13 +66,12 @@ pub enum PickerOutcome {
     },
 }
 
-const CATEGORY_ORDER: [&str; 4] = ["terminal", "ai", "tools", "remote"];
-
+/// Categories in the order the plugin model gives them; unknown ones last.
 fn category_rank(c: &str) -> usize {
-    CATEGORY_ORDER
-        .iter()
-        .position(|x| *x == c)
-        .unwrap_or(CATEGORY_ORDER.len())
+    let all = quil_plugin::Category::ALL;
+    all.iter()
+        .position(|x| x.as_str() == c)
+        .unwrap_or(all.len())
 }
 
 pub fn category_title(c: &str) -> String {
