@@ -13,14 +13,9 @@ use std::path::{Path, PathBuf};
 
 pub const SESSION_KEY: &str = "session_id";
 
-/// The AI CLI a pane runs, from its argv.
+/// The AI CLI a pane runs, from its argv (its program's file name: `opencode`, `claude`).
 pub fn kind_of(argv: &[String]) -> Option<Kind> {
-    kind_of_program(argv.first()?)
-}
-
-/// The AI CLI `program` is, judged by its file name (`opencode`, `claude`).
-pub fn kind_of_program(program: &str) -> Option<Kind> {
-    Kind::of_program(Path::new(program).file_name()?.to_str()?)
+    Kind::of_program(argv.first()?)
 }
 
 /// Extra argv and environment an AI pane needs to record its conversation.
@@ -146,11 +141,7 @@ pub fn plan(
 pub fn recorded_state(home: &Path, meta: &PaneMeta, kind: Kind) -> Option<&'static str> {
     let path = kind.state_file(home, &meta.id.to_string());
     match quil_ai::read_state(&path) {
-        Ok(a) => a.map(|a| match a {
-            quil_ai::Attention::Working => "working",
-            quil_ai::Attention::Waiting => "waiting",
-            quil_ai::Attention::Idle => "idle",
-        }),
+        Ok(a) => a.map(quil_ai::Attention::as_str),
         Err(e) => {
             tracing::debug!(pane = %meta.id, "ignoring {}: {e}", path.display());
             None

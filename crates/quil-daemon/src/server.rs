@@ -1173,7 +1173,7 @@ fn ai_kind_in(reg: &quil_plugin::Registry, meta: &PaneMeta) -> Option<quil_ai::K
         Some(c) => c.as_str(),
         None => reg.get(&meta.kind)?.command.cmd.as_str(),
     };
-    crate::ai::kind_of_program(program)
+    quil_ai::Kind::of_program(program)
 }
 
 /// Undoes a worktree created for a pane that then failed to start.
