@@ -266,13 +266,8 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
             let pid = status(&mut c)?.pid as i32;
             c.request(Request::Shutdown)?;
             // Wait for the process itself to go, so `stop && start` never races the old daemon.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let pid = nix::unistd::Pid::from_raw(pid);
-            while nix::sys::signal::kill(pid, None).is_ok() && !is_zombie(pid.as_raw()) {
-                if Instant::now() >= deadline {
-                    bail!("quild (pid {pid}) is still running 10 s after being asked to stop");
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            if !wait_gone(pid, Duration::from_secs(10)) {
+                bail!("quild (pid {pid}) is still running 10 s after being asked to stop");
             }
             Ok(0)
         }
@@ -363,7 +358,7 @@ fn restart(home: &Path) -> Result<i32> {
             let _ = c.request(Request::Shutdown);
             Some(pid)
         }
-        Err(ClientError::NotRunning { .. }) => launch::daemon_pid(home),
+        // No daemon to ask (none running, or it would not talk to us): the pid file names it.
         Err(_) => launch::daemon_pid(home),
     };
     if let Some(pid) = old {
