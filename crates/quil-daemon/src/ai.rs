@@ -18,10 +18,11 @@ pub fn kind_of(argv: &[String]) -> Option<Kind> {
     Kind::of_program(argv.first()?)
 }
 
-/// Extra argv and environment an AI pane needs to record its conversation.
 /// Arguments and environment variables to add to a pane's command.
 pub type Extras = (Vec<String>, Vec<(String, String)>);
 
+/// Extra argv and environment an AI pane needs to record its conversation. `QUIL_PANE_ID` and
+/// `QUIL_HOME` are in every pane's environment already (`Server::spawn_args`).
 pub fn spawn_extras(home: &Path, meta: &PaneMeta, kind: Kind) -> Result<Extras, String> {
     let pane = meta.id.to_string();
     match kind {
@@ -37,13 +38,9 @@ pub fn spawn_extras(home: &Path, meta: &PaneMeta, kind: Kind) -> Result<Extras, 
         Kind::Claude => {
             let settings = quil_ai::claude_settings(home, &pane, &quil_binary())
                 .map_err(|e| format!("cannot write Claude Code settings for {pane}: {e}"))?;
-            let env = vec![
-                ("QUIL_PANE_ID".to_string(), pane),
-                ("QUIL_HOME".to_string(), home.display().to_string()),
-            ];
             Ok((
                 vec!["--settings".into(), settings.display().to_string()],
-                env,
+                Vec::new(),
             ))
         }
     }
