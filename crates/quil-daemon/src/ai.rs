@@ -116,22 +116,29 @@ pub fn plan(
         out[i] = Some(d);
     }
     for ((m, d), k) in metas.iter_mut().zip(&out).zip(&kinds) {
-        match d {
-            Some(Resume::Session(id)) | Some(Resume::SessionIdNew(id)) => {
-                m.plugin_state.insert(SESSION_KEY.into(), id.clone());
-            }
-            // A new Claude conversation still starts with a preassigned id.
-            Some(Resume::Fresh) if *k == Some(Kind::Claude) => {
-                m.plugin_state
-                    .insert(SESSION_KEY.into(), quil_plugin::new_session_id());
-            }
-            Some(Resume::Fresh) | Some(Resume::Continue) => {
-                m.plugin_state.remove(SESSION_KEY);
-            }
-            None => {}
+        if let (Some(d), Some(k)) = (d, k) {
+            set_session(m, *k, d);
         }
     }
     out
+}
+
+/// Sets the pane's session id to the one `decision` gives it: the conversation it reopens, a
+/// new preassigned id for a fresh Claude conversation, or none.
+pub fn set_session(meta: &mut PaneMeta, kind: Kind, decision: &Resume) {
+    match decision {
+        Resume::Session(id) | Resume::SessionIdNew(id) => {
+            meta.plugin_state.insert(SESSION_KEY.into(), id.clone());
+        }
+        // A new Claude conversation still starts with a preassigned id.
+        Resume::Fresh if kind == Kind::Claude => {
+            meta.plugin_state
+                .insert(SESSION_KEY.into(), quil_plugin::new_session_id());
+        }
+        Resume::Fresh | Resume::Continue => {
+            meta.plugin_state.remove(SESSION_KEY);
+        }
+    }
 }
 
 /// The attention state the CLI's hook or tracker last recorded.

@@ -763,18 +763,8 @@ impl Server {
             .unwrap_or_default();
         tracing::warn!(pane = %id, session = %old, "{kind:?} conversation not found; starting a new one");
         crate::ai::forget(&self.home, &meta, kind);
-        let mut fresh = meta.clone();
-        match kind {
-            // A new Claude conversation still starts with a preassigned id.
-            quil_ai::Kind::Claude => {
-                fresh
-                    .plugin_state
-                    .insert(crate::ai::SESSION_KEY.into(), quil_plugin::new_session_id());
-            }
-            quil_ai::Kind::OpenCode => {
-                fresh.plugin_state.remove(crate::ai::SESSION_KEY);
-            }
-        }
+        let mut fresh = meta;
+        crate::ai::set_session(&mut fresh, kind, &quil_ai::Resume::Fresh);
         if let Some(m) = self.lock().ws.pane_mut(id) {
             m.plugin_state = fresh.plugin_state.clone();
         }
