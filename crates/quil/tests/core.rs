@@ -106,13 +106,7 @@ fn send_keys_capture_scrollback_and_resize() {
     let h = Home::new();
     let p = h.new_tab(&[]);
     h.wait_for(&p, PROMPT);
-    h.ok(&[
-        "send",
-        "--pane",
-        &p,
-        "--enter",
-        "for i in $(seq 1 200); do echo line$i; done",
-    ]);
+    h.send_line(&p, "for i in $(seq 1 200); do echo line$i; done");
     h.wait_for(&p, "^line200$");
     let with_history = h.ok(&["capture", "--pane", &p, "--scrollback", "1000"]);
     let numbers: Vec<u32> = with_history
@@ -138,11 +132,11 @@ fn send_keys_capture_scrollback_and_resize() {
         child_named(shell, "sleep")
     });
     h.ok(&["send-keys", "--pane", &p, "C-c"]);
-    h.ok(&["send", "--pane", &p, "--enter", "echo after-interrupt"]);
+    h.send_line(&p, "echo after-interrupt");
     h.wait_for(&p, "^after-interrupt$");
 
     h.ok(&["resize", "--pane", &p, "50x10"]);
-    h.ok(&["send", "--pane", &p, "--enter", "stty size"]);
+    h.send_line(&p, "stty size");
     h.wait_for(&p, "^10 50$");
     assert_eq!(h.capture(&p).lines().count(), 10);
     let pj = h.pane_json(&p);
@@ -151,13 +145,7 @@ fn send_keys_capture_scrollback_and_resize() {
         (Some(50), Some(10))
     );
 
-    h.ok(&[
-        "send",
-        "--pane",
-        &p,
-        "--enter",
-        "printf '\\033[31mred\\033[0m\\n'",
-    ]);
+    h.send_line(&p, "printf '\\033[31mred\\033[0m\\n'");
     h.wait_for(&p, "^red$");
     let ansi = h.ok(&["capture", "--pane", &p, "--ansi"]);
     assert!(ansi.contains("\x1b[0;31mred\x1b[0m"), "{ansi:?}");
@@ -276,13 +264,7 @@ fn nesting_guard_refuses_attach_inside_a_pane() {
     let p = h.new_tab(&[]);
     h.wait_for(&p, PROMPT);
     let quil = QUIL;
-    h.ok(&[
-        "send",
-        "--pane",
-        &p,
-        "--enter",
-        &format!("{quil} send --enter 'echo nested-'ok"),
-    ]);
+    h.send_line(&p, &format!("{quil} send --enter 'echo nested-'ok"));
     h.wait_for(&p, "^nested-ok$");
 }
 
@@ -337,9 +319,9 @@ fn garbage_and_oversized_frames_close_only_that_connection() {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert!(matches!(read_frame(&mut s, MAX_FRAME), Ok(None) | Err(_)));
     // The daemon and its pane are unharmed.
-    h.ok(&["send", "--pane", &p, "--enter", "echo still-alive"]);
+    h.send_line(&p, "echo still-alive");
     h.wait_for(&p, "^still-alive$");
-    let log = std::fs::read_to_string(h.path().join("quild.log")).unwrap();
+    let log = h.log();
     assert!(log.contains("exceeds the 16777216-byte limit"), "{log}");
     assert!(log.contains("bad handshake"), "{log}");
 }
@@ -376,13 +358,10 @@ fn stalled_client_does_not_block_anyone() {
     attach_and_view(&mut buf, pane);
     stalled.write_all(&buf).unwrap();
     // Lots of changing output while the stalled client's socket buffer fills.
-    h.ok(&[
-        "send",
-        "--pane",
+    h.send_line(
         &p,
-        "--enter",
         "for i in $(seq 1 300000); do echo row$i; done; echo fin-ished",
-    ]);
+    );
     let started = Instant::now();
     h.wait_for(&p, "^fin-ished$");
     // Meanwhile other requests were served promptly.
@@ -404,13 +383,7 @@ fn flood_of_lines_keeps_every_line_and_colour() {
     let h = Home::new();
     let p = h.new_tab(&[]);
     h.wait_for(&p, PROMPT);
-    h.ok(&[
-        "send",
-        "--pane",
-        &p,
-        "--enter",
-        "for i in $(seq 1 30000); do if [ $((i % 7)) = 0 ]; then printf '\\033[31mred%s\\033[0m caf\\303\\251\\n' $i; else echo plain$i; fi; done; echo flood-done",
-    ]);
+    h.send_line(&p, "for i in $(seq 1 30000); do if [ $((i % 7)) = 0 ]; then printf '\\033[31mred%s\\033[0m caf\\303\\251\\n' $i; else echo plain$i; fi; done; echo flood-done");
     h.wait_for(&p, "^flood-done$");
     let text = h.ok(&["capture", "--pane", &p, "--scrollback", "40000"]);
     let numbers: Vec<u32> = text
@@ -448,13 +421,7 @@ fn output_reaches_clients_as_coalesced_screen_updates() {
     let mut buf = Vec::new();
     attach_and_view(&mut buf, pane);
     s.write_all(&buf).unwrap();
-    h.ok(&[
-        "send",
-        "--pane",
-        &p,
-        "--enter",
-        "seq 1 2000000 > /dev/null; seq 1 400000; echo big-done",
-    ]);
+    h.send_line(&p, "seq 1 2000000 > /dev/null; seq 1 400000; echo big-done");
     let start = Instant::now();
     let mut updates = 0u32;
     let mut full_first = None;
@@ -597,7 +564,7 @@ fn pane_that_stops_reading_input_is_flagged_and_blocks_nobody() {
         "{refused}"
     );
     // Other panes and the daemon carry on.
-    h.ok(&["send", "--pane", &other, "--enter", "echo unaffected"]);
+    h.send_line(&other, "echo unaffected");
     h.wait_for(&other, "^unaffected$");
     assert_eq!(h.pane_json(&other)["input_blocked"], false);
 }

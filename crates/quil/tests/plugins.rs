@@ -11,10 +11,22 @@ fn plugin_dir(h: &Home) -> PathBuf {
     h.path().join("plugins")
 }
 
+/// `quil plugin list --json`.
+fn plugin_types(h: &Home) -> serde_json::Value {
+    serde_json::from_str(&h.ok(&["plugin", "list", "--json"])).unwrap()
+}
+
 fn listed(h: &Home, name: &str) -> bool {
-    let types: serde_json::Value =
-        serde_json::from_str(&h.ok(&["plugin", "list", "--json"])).unwrap();
-    types.as_array().unwrap().iter().any(|t| t["name"] == name)
+    plugin_types(h)
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["name"] == name)
+}
+
+/// The pane's argv as `quil ls --json` reports it.
+fn pane_argv(h: &Home, pane: &str) -> Vec<String> {
+    serde_json::from_value(h.pane_json(pane)["argv"].clone()).unwrap()
 }
 
 const GREETER: &str = r#"
@@ -37,8 +49,7 @@ strategy = "rerun"
 #[test]
 fn defaults_are_listed_with_source_and_availability() {
     let h = Home::new();
-    let types: serde_json::Value =
-        serde_json::from_str(&h.ok(&["plugin", "list", "--json"])).unwrap();
+    let types = plugin_types(&h);
     let names: Vec<&str> = types
         .as_array()
         .unwrap()
@@ -104,7 +115,7 @@ fn new_plugin_file_hot_reload_spawn_typo_and_delete() {
         Duration::from_secs(1),
         || !listed(&h, "greeter"),
     );
-    let log = std::fs::read_to_string(h.path().join("quild.log")).unwrap();
+    let log = h.log();
     assert!(log.contains("did you mean `display_name`?"), "{log}");
     assert!(listed(&h, "terminal"));
     // Fixed again, then deleted: 5: deleting the file removes the type.
@@ -236,7 +247,7 @@ fn toggles_are_remembered_and_preassigned_ids_resume() {
     std::fs::write(plugin_dir(&h).join("agent.toml"), AGENT).unwrap();
     let p = h.new_tab(&["--type", "agent", "--toggle", "fast", "--toggle", "model_b"]);
     h.wait_for(&p, "^agent-args: ");
-    let argv: Vec<String> = serde_json::from_value(h.pane_json(&p)["argv"].clone()).unwrap();
+    let argv = pane_argv(&h, &p);
     let n = argv.len();
     assert_eq!(
         &argv[n - 5..n - 1],
@@ -252,7 +263,7 @@ fn toggles_are_remembered_and_preassigned_ids_resume() {
         "{saved}"
     );
     // Restored: the same toggles, and the same conversation by resume args.
-    let argv: Vec<String> = serde_json::from_value(h.pane_json(&p)["argv"].clone()).unwrap();
+    let argv = pane_argv(&h, &p);
     let n = argv.len();
     assert_eq!(
         &argv[n - 5..],
@@ -281,14 +292,6 @@ fn strategy_none_is_not_restored() {
     let shell = h.new_tab(&[]);
     h.ok(&["daemon", "stop"]);
     let ls = h.ls();
-    let ids: Vec<&str> = ls["panes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
-    assert!(
-        ids.contains(&shell.as_str()) && !ids.contains(&once.as_str()),
-        "{ls}"
-    );
+    let ids = pane_ids(&ls);
+    assert!(ids.contains(&shell) && !ids.contains(&once), "{ls}");
 }

@@ -32,15 +32,6 @@ fn saved(h: &Home, needle: &str) {
     );
 }
 
-fn pane_ids(ls: &serde_json::Value) -> Vec<String> {
-    ls["panes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// The scenario: two tabs, a split, names, a cwd with a space, some output; kill -9;
 /// everything comes back.
 #[test]
@@ -50,13 +41,10 @@ fn workspace_survives_kill_9() {
     std::fs::create_dir(&spaced).unwrap();
     let a = h.new_tab(&["--name", "editor"]);
     h.wait_for(&a, PROMPT);
-    h.ok(&[
-        "send",
-        "--pane",
+    h.send_line(
         &a,
-        "--enter",
         &format!("cd '{}' && echo marker-before-crash", spaced.display()),
-    ]);
+    );
     h.wait_for(&a, "^marker-before-crash$");
     // The shell reports its cwd (OSC 7): splits start there.
     eventually("live cwd", Duration::from_secs(10), || {
@@ -69,7 +57,7 @@ fn workspace_survives_kill_9() {
     assert_eq!(h.pane_json(&b)["cwd"], spaced.to_str().unwrap());
     let c = h.new_tab(&["--name", "logs"]);
     h.wait_for(&c, PROMPT);
-    h.ok(&["send", "--pane", &c, "--enter", "seq 1 300"]);
+    h.send_line(&c, "seq 1 300");
     h.wait_for(&c, "^300$");
     let before = h.ls();
     saved(&h, &c);
@@ -119,9 +107,9 @@ fn workspace_survives_kill_9() {
         "{history}"
     );
     // Live shells in the right directories.
-    h.ok(&["send", "--pane", &b, "--enter", "pwd"]);
+    h.send_line(&b, "pwd");
     h.wait_for(&b, &format!("^{}$", regex_escape(spaced.to_str().unwrap())));
-    h.ok(&["send", "--pane", &a, "--enter", "echo alive-after-restore"]);
+    h.send_line(&a, "echo alive-after-restore");
     h.wait_for(&a, "^alive-after-restore$");
 }
 
@@ -130,13 +118,7 @@ fn clean_stop_saves_a_final_snapshot_and_restores_on_start() {
     let h = Home::new();
     let a = h.new_tab(&["--name", "one"]);
     h.wait_for(&a, PROMPT);
-    h.ok(&[
-        "send",
-        "--pane",
-        &a,
-        "--enter",
-        "echo said-just-before-stop",
-    ]);
+    h.send_line(&a, "echo said-just-before-stop");
     h.wait_for(&a, "^said-just-before-stop$");
     // Stop at once: the final snapshot must hold the latest output, not a periodic one.
     h.ok(&["daemon", "stop"]);
@@ -168,7 +150,7 @@ fn corrupt_snapshot_restores_from_backup() {
     let ls = h.ls();
     let ids = pane_ids(&ls);
     assert!(ids.contains(&a), "{ls}");
-    let log = std::fs::read_to_string(h.path().join("quild.log")).unwrap();
+    let log = h.log();
     assert!(
         log.contains("corrupt") && log.contains("workspace.json.bak"),
         "{log}"
@@ -219,7 +201,7 @@ fn pane_that_cannot_start_again_shows_why_and_can_be_retried() {
     // Retry once the directory is back.
     std::fs::create_dir(&gone).unwrap();
     h.ok(&["respawn", "--pane", &p]);
-    h.ok(&["send", "--pane", &p, "--enter", "echo retried"]);
+    h.send_line(&p, "echo retried");
     h.wait_for(&p, "^retried$");
     assert!(h.pane_json(&p)["error"].is_null());
 }
@@ -256,13 +238,10 @@ fn alternate_screen_programs_restore_only_normal_history() {
     let h = Home::new();
     let p = h.new_tab(&[]);
     h.wait_for(&p, PROMPT);
-    h.ok(&[
-        "send",
-        "--pane",
+    h.send_line(
         &p,
-        "--enter",
         "echo normal-line; printf '\\033[?1049h\\033[HALT-SCREEN-CONTENT'; sleep 600",
-    ]);
+    );
     h.wait_for(&p, "ALT-SCREEN-CONTENT");
     h.ok(&["daemon", "stop"]);
     h.ok(&["daemon", "start"]);
@@ -283,7 +262,7 @@ fn quil_restart_stops_and_restores() {
     assert_ne!(old, new);
     assert!(!pid_alive(old));
     assert_eq!(h.ls()["tabs"][0]["name"], "kept");
-    h.ok(&["send", "--pane", &a, "--enter", "echo after-restart"]);
+    h.send_line(&a, "echo after-restart");
     h.wait_for(&a, "^after-restart$");
 }
 
@@ -308,13 +287,7 @@ fn zsh_reports_its_cwd_too() {
     let p = String::from_utf8_lossy(&p.stdout).trim().to_string();
     h.wait_for(&p, "user-zshrc-loaded");
     h.wait_for(&p, "zsh-ready");
-    h.ok(&[
-        "send",
-        "--pane",
-        &p,
-        "--enter",
-        &format!("cd '{}'", dir.display()),
-    ]);
+    h.send_line(&p, &format!("cd '{}'", dir.display()));
     eventually("zsh cwd", Duration::from_secs(10), || {
         h.pane_json(&p)["cwd"] == dir.to_str().unwrap()
     });
@@ -396,7 +369,7 @@ fn kill_9_during_churn_always_restores_a_valid_workspace() {
                 );
             }
         }
-        let log = std::fs::read_to_string(h.path().join("quild.log")).unwrap();
+        let log = h.log();
         assert!(
             !log.contains("starting with an empty workspace"),
             "round {round}: snapshot lost\n{log}"

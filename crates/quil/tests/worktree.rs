@@ -70,17 +70,14 @@ fn create_diff_keep() {
     assert!(!git(&r, &["status", "--porcelain"]).contains(".worktrees"));
     // The pane runs inside the worktree.
     assert_eq!(h.pane_json(&p)["cwd"], path.to_str().unwrap());
-    h.ok(&["send", "--pane", &p, "--enter", "pwd"]);
+    h.send_line(&p, "pwd");
     h.wait_for(&p, &format!("^{}$", regex_escape(path.to_str().unwrap())));
 
     // The agent edits a file and adds one.
-    h.ok(&[
-        "send",
-        "--pane",
+    h.send_line(
         &p,
-        "--enter",
         "sed -i s/two/TWO/ a.txt && echo fresh > new.txt && echo edited",
-    ]);
+    );
     h.wait_for(&p, "^edited$");
     let diff = h.ok(&["worktree", "diff", "--pane", &p]);
     assert!(diff.contains("+TWO") && diff.contains("-two"), "{diff}");
@@ -138,13 +135,7 @@ fn discard_leaves_main_tree_untouched() {
     let p = new_worktree_pane(&h, &r);
     let wt = worktree_of(&h, &p);
     let path = PathBuf::from(wt["path"].as_str().unwrap());
-    h.ok(&[
-        "send",
-        "--pane",
-        &p,
-        "--enter",
-        "echo junk > a.txt && echo done-editing",
-    ]);
+    h.send_line(&p, "echo junk > a.txt && echo done-editing");
     h.wait_for(&p, "^done-editing$");
     h.ok(&["worktree", "discard", "--pane", &p]);
     assert!(!path.exists());
@@ -162,13 +153,7 @@ fn conflicting_keep_fails_and_changes_nothing() {
     let r = repo(&h);
     let p = new_worktree_pane(&h, &r);
     let path = PathBuf::from(worktree_of(&h, &p)["path"].as_str().unwrap().to_string());
-    h.ok(&[
-        "send",
-        "--pane",
-        &p,
-        "--enter",
-        "sed -i s/two/agent/ a.txt && echo agent-done",
-    ]);
+    h.send_line(&p, "sed -i s/two/agent/ a.txt && echo agent-done");
     h.wait_for(&p, "^agent-done$");
     // Meanwhile the user changes the same line in the main tree.
     std::fs::write(r.join("a.txt"), "one\nuser\nthree\n").unwrap();
@@ -198,13 +183,7 @@ fn worktree_survives_daemon_restart() {
     h.ok(&["daemon", "stop"]);
     assert_eq!(worktree_of(&h, &p), wt);
     assert_eq!(h.pane_json(&p)["cwd"], wt["path"]);
-    h.ok(&[
-        "send",
-        "--pane",
-        &p,
-        "--enter",
-        "echo change > a.txt; echo ok-now",
-    ]);
+    h.send_line(&p, "echo change > a.txt; echo ok-now");
     h.wait_for(&p, "^ok-now$");
     assert!(h
         .ok(&["worktree", "diff", "--pane", &p])
@@ -232,20 +211,8 @@ fn two_isolated_panes_never_clobber_each_other() {
     assert_ne!(wa["path"], wb["path"]);
     assert_ne!(wa["branch"], wb["branch"]);
     h.wait_for(&b, PROMPT);
-    h.ok(&[
-        "send",
-        "--pane",
-        &a,
-        "--enter",
-        "echo from-a > a-only.txt; echo a-done",
-    ]);
-    h.ok(&[
-        "send",
-        "--pane",
-        &b,
-        "--enter",
-        "echo from-b > b-only.txt; echo b-done",
-    ]);
+    h.send_line(&a, "echo from-a > a-only.txt; echo a-done");
+    h.send_line(&b, "echo from-b > b-only.txt; echo b-done");
     h.wait_for(&a, "^a-done$");
     h.wait_for(&b, "^b-done$");
     let da = h.ok(&["worktree", "diff", "--pane", &a]);

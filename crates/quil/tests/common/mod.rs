@@ -90,6 +90,11 @@ impl Home {
             .unwrap_or_else(|| panic!("{pane} not in {ls}"))
     }
 
+    /// Types `line` into the pane, then Enter (`quil send --enter`).
+    pub fn send_line(&self, pane: &str, line: &str) {
+        self.ok(&["send", "--pane", pane, "--enter", line]);
+    }
+
     pub fn capture(&self, pane: &str) -> String {
         self.ok(&["capture", "--pane", pane])
     }
@@ -113,6 +118,11 @@ impl Home {
             .ok()
     }
 
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path().join("quild.log")).expect("read quild.log")
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.path().join("quild.sock")
     }
@@ -133,6 +143,16 @@ impl Drop for Home {
             );
         }
     }
+}
+
+/// The ids of the panes in `quil ls --json` output, in order.
+pub fn pane_ids(ls: &serde_json::Value) -> Vec<String> {
+    ls["panes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 pub fn pid_alive(pid: i32) -> bool {
