@@ -23,6 +23,19 @@ pub(crate) const STYLE_FLAGS: Flags = Flags::BOLD
 pub(crate) const SPACER_FLAGS: Flags =
     Flags::WIDE_CHAR_SPACER.union(Flags::LEADING_WIDE_CHAR_SPACER);
 
+/// Alacritty's cell flags and the protocol's style bits they map to, one to one (both ways).
+const FLAG_MAP: &[(Flags, u16)] = &[
+    (Flags::BOLD, flags::BOLD),
+    (Flags::DIM, flags::DIM),
+    (Flags::ITALIC, flags::ITALIC),
+    (Flags::UNDERLINE, flags::UNDERLINE),
+    (Flags::INVERSE, flags::INVERSE),
+    (Flags::HIDDEN, flags::HIDDEN),
+    (Flags::STRIKEOUT, flags::STRIKEOUT),
+    (Flags::DOUBLE_UNDERLINE, flags::DOUBLE_UNDERLINE),
+    (Flags::UNDERCURL, flags::UNDERCURL),
+];
+
 /// The cell is drawn in the default style (its char may still be anything).
 #[inline(always)]
 pub(crate) fn is_default_style(cell: &Cell) -> bool {
@@ -99,22 +112,14 @@ fn map_color(c: AColor, style_flags: &mut u16, dim: bool) -> Color {
 pub(crate) fn cell_style(cell: &Cell) -> Style {
     let f = cell.flags;
     let mut bits = 0u16;
-    for (from, to) in [
-        (Flags::BOLD, flags::BOLD),
-        (Flags::DIM, flags::DIM),
-        (Flags::ITALIC, flags::ITALIC),
-        (Flags::UNDERLINE, flags::UNDERLINE),
-        (Flags::DOTTED_UNDERLINE, flags::UNDERLINE),
-        (Flags::DASHED_UNDERLINE, flags::UNDERLINE),
-        (Flags::INVERSE, flags::INVERSE),
-        (Flags::HIDDEN, flags::HIDDEN),
-        (Flags::STRIKEOUT, flags::STRIKEOUT),
-        (Flags::DOUBLE_UNDERLINE, flags::DOUBLE_UNDERLINE),
-        (Flags::UNDERCURL, flags::UNDERCURL),
-    ] {
+    for &(from, to) in FLAG_MAP {
         if f.contains(from) {
             bits |= to;
         }
+    }
+    // The underline styles the protocol has no bit for are drawn as plain underlines.
+    if f.intersects(Flags::DOTTED_UNDERLINE | Flags::DASHED_UNDERLINE) {
+        bits |= flags::UNDERLINE;
     }
     let fg = map_color(cell.fg, &mut bits, true);
     let bg = map_color(cell.bg, &mut bits, false);
@@ -228,17 +233,7 @@ fn unmap_color(c: Color, default: AColor) -> AColor {
 /// A template cell drawn in `style`.
 fn style_cell(style: &Style) -> Cell {
     let mut f = Flags::empty();
-    for (from, to) in [
-        (flags::BOLD, Flags::BOLD),
-        (flags::DIM, Flags::DIM),
-        (flags::ITALIC, Flags::ITALIC),
-        (flags::UNDERLINE, Flags::UNDERLINE),
-        (flags::INVERSE, Flags::INVERSE),
-        (flags::HIDDEN, Flags::HIDDEN),
-        (flags::STRIKEOUT, Flags::STRIKEOUT),
-        (flags::DOUBLE_UNDERLINE, Flags::DOUBLE_UNDERLINE),
-        (flags::UNDERCURL, Flags::UNDERCURL),
-    ] {
+    for &(to, from) in FLAG_MAP {
         if style.flags & from != 0 {
             f |= to;
         }
