@@ -222,36 +222,21 @@ impl Scrollback {
         if self.cap == 0 || lines.is_empty() {
             return;
         }
-        let mut fresh: Vec<Chunk> = Vec::new();
+        // Built as a store of its own (over no budget), then put in front of this one.
+        let mut older = Scrollback::new(usize::MAX);
         let mut buf = Vec::new();
-        let mut added_len = 0;
-        let mut added_bytes = 0;
         for line in lines {
             encode_line(line, &mut buf);
-            let fits = fresh
-                .last()
-                .is_some_and(|c| c.data.capacity() - c.data.len() >= buf.len());
-            if !fits {
-                if let Some(last) = fresh.last_mut() {
-                    last.ends.shrink_to_fit();
-                }
-                fresh.push(Chunk::new(CHUNK_BYTES.max(buf.len())));
-            }
-            if let Some(chunk) = fresh.last_mut() {
-                chunk.push(&buf);
-            }
-            added_len += 1;
-            added_bytes += buf.len() + INDEX_COST;
+            older.push_encoded(&buf);
         }
-        if let Some(last) = fresh.last_mut() {
+        if let Some(last) = older.chunks.back_mut() {
             last.data.shrink_to_fit();
             last.ends.shrink_to_fit();
         }
-        for chunk in fresh.into_iter().rev() {
-            self.chunks.push_front(chunk);
-        }
-        self.len += added_len;
-        self.bytes += added_bytes;
+        older.chunks.append(&mut self.chunks);
+        self.chunks = older.chunks;
+        self.len += older.len;
+        self.bytes += older.bytes;
         self.evict();
     }
 }
