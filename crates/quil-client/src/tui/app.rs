@@ -6,7 +6,7 @@ use super::config::Keymap;
 use super::dialog::{Choice, CloseWorktree};
 use super::input::{encode_key, encode_mouse, encode_paste, wants_mouse, MouseKind};
 use super::keys::{Action, Chord};
-use super::mouse::{hit_test, Geometry, Hit};
+use super::mouse::{hit_test, pane_area, pane_rects, Geometry, Hit};
 use super::pane::{join_selection, PaneScreen};
 use super::picker::{Picker, PickerOutcome, Target};
 use super::scrollback::{Outcome, Scrollback};
@@ -304,10 +304,10 @@ impl App {
         }
     }
 
-    fn layout_of(&self, tab: &TabInfo) -> Layout {
+    fn layout_of<'a>(&'a self, tab: &'a TabInfo) -> &'a Layout {
         match &self.layout_override {
-            Some((id, l)) if *id == tab.id => l.clone(),
-            _ => tab.layout.clone(),
+            Some((id, l)) if *id == tab.id => l,
+            _ => &tab.layout,
         }
     }
 
@@ -352,12 +352,11 @@ impl App {
         let active = self.tab_index().unwrap_or(0);
         match self.current_tab() {
             Some(tab) => {
-                let layout = self.layout_of(tab);
                 let zoomed = tab.zoomed.then_some(tab.active_pane);
                 Geometry::new(
                     self.size.0,
                     self.size.1,
-                    Some(&layout),
+                    Some(self.layout_of(tab)),
                     zoomed,
                     &labels,
                     active,
@@ -367,8 +366,29 @@ impl App {
         }
     }
 
+    /// The visible panes and their rects, as in [`App::geometry`], without laying out the tab
+    /// bar: what the per-key paths (sizing, the view, mouse reports) need.
+    fn pane_rects(&self) -> Vec<(PaneId, Rect)> {
+        let Some(tab) = self.current_tab() else {
+            return Vec::new();
+        };
+        let area = pane_area(self.size.0, self.size.1);
+        pane_rects(
+            area,
+            Some(self.layout_of(tab)),
+            tab.zoomed.then_some(tab.active_pane),
+        )
+    }
+
+    fn pane_rect(&self, pane: PaneId) -> Option<Rect> {
+        self.pane_rects()
+            .into_iter()
+            .find(|(p, _)| *p == pane)
+            .map(|(_, r)| r)
+    }
+
     fn visible_panes(&self) -> Vec<PaneId> {
-        self.geometry().panes.into_iter().map(|(p, _)| p).collect()
+        self.pane_rects().into_iter().map(|(p, _)| p).collect()
     }
 
     // ----- view and size policy -----
@@ -395,7 +415,7 @@ impl App {
         if !active {
             return;
         }
-        for (pane, rect) in self.geometry().panes {
+        for (pane, rect) in self.pane_rects() {
             let inner = rect.inner();
             let want = (inner.w, inner.h);
             if want.0 == 0 || want.1 == 0 || self.pane_size(pane) == Some(want) {
@@ -714,7 +734,7 @@ impl App {
         };
         let pane = tab.active_pane;
         let layout = self.layout_of(tab);
-        let area = super::mouse::pane_area(self.size.0, self.size.1);
+        let area = pane_area(self.size.0, self.size.1);
         let rect = layout
             .rects(area)
             .into_iter()
@@ -850,7 +870,7 @@ impl App {
         let Some(tab) = self.current_tab() else {
             return;
         };
-        let area = super::mouse::pane_area(self.size.0, self.size.1);
+        let area = pane_area(self.size.0, self.size.1);
         if let Some(p) = self.layout_of(tab).neighbor(tab.active_pane, d, area) {
             self.focus(p);
         }
@@ -929,8 +949,7 @@ impl App {
             Action::ScrollUp => {
                 if let Some(p) = self.active_pane() {
                     let page = self
-                        .geometry()
-                        .rect_of(p)
+                        .pane_rect(p)
                         .map_or(10, |r| u32::from(r.inner().h.saturating_sub(1)));
                     self.enter_scroll(p, page.max(1));
                 }
@@ -990,7 +1009,7 @@ impl App {
     // ----- scrollback -----
 
     fn enter_scroll(&mut self, pane: PaneId, up: u32) {
-        let Some(rect) = self.geometry().rect_of(pane) else {
+        let Some(rect) = self.pane_rect(pane) else {
             return;
         };
         let inner = rect.inner();
@@ -1020,9 +1039,12 @@ impl App {
 
     /// Keeps the scrollback view's size in step with its pane's rect.
     fn refresh_scroll_view(&mut self) {
-        let g = self.geometry();
+        let rect = match &self.mode {
+            Mode::Scroll(sb) => self.pane_rect(sb.pane),
+            _ => None,
+        };
         if let Mode::Scroll(sb) = &mut self.mode {
-            match g.rect_of(sb.pane) {
+            match rect {
                 Some(r) => sb.set_view(r.inner().w, r.inner().h),
                 None => self.mode = Mode::Normal,
             }
@@ -1214,7 +1236,7 @@ impl App {
         y: u16,
         mods: KeyModifiers,
     ) -> bool {
-        let Some(rect) = self.geometry().rect_of(pane) else {
+        let Some(rect) = self.pane_rect(pane) else {
             return false;
         };
         let inner = rect.inner();
@@ -1317,7 +1339,7 @@ impl App {
                 }) => {
                     let pos = if dir == SplitDir::Horizontal { x } else { y };
                     if let Some(t) = self.ws.tabs.iter().find(|t| t.id == tab) {
-                        let mut layout = self.layout_of(t);
+                        let mut layout = self.layout_of(t).clone();
                         layout.set_divider(&path, area, pos);
                         self.layout_override = Some((tab, layout));
                         self.drag = Some(Drag::Divider {

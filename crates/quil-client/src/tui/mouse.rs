@@ -31,6 +31,19 @@ pub fn pane_area(w: u16, h: u16) -> Rect {
     Rect::new(0, 1, w, h.saturating_sub(2))
 }
 
+/// The visible panes' rects within `area`: the zoomed pane alone fills it.
+pub fn pane_rects(
+    area: Rect,
+    layout: Option<&Layout>,
+    zoomed: Option<PaneId>,
+) -> Vec<(PaneId, Rect)> {
+    match (layout, zoomed) {
+        (_, Some(p)) => vec![(p, area)],
+        (Some(l), None) => l.rects(area),
+        (None, None) => Vec::new(),
+    }
+}
+
 impl Geometry {
     pub fn new(
         w: u16,
@@ -41,16 +54,15 @@ impl Geometry {
         active_tab: usize,
     ) -> Geometry {
         let area = pane_area(w, h);
-        let (panes, dividers) = match (layout, zoomed) {
-            (_, Some(p)) => (vec![(p, area)], Vec::new()),
-            (Some(l), None) => (l.rects(area), l.dividers(area)),
-            (None, None) => (Vec::new(), Vec::new()),
+        let dividers = match (layout, zoomed) {
+            (Some(l), None) => l.dividers(area),
+            _ => Vec::new(),
         };
         Geometry {
             width: w,
             height: h,
             area,
-            panes,
+            panes: pane_rects(area, layout, zoomed),
             dividers,
             tabs: tab_segments(tab_labels, active_tab, w),
         }
