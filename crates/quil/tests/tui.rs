@@ -4,6 +4,9 @@
 //!
 //! The binary is the one cargo builds for this test target; tmux must be installed.
 
+mod common;
+
+use common::git;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -372,22 +375,6 @@ args_when_on = ["-c", "echo LO''UD; exec /bin/sh"]
     );
     let recent = std::fs::read_to_string(w.home.join("recent-dirs")).expect("recent-dirs");
     assert_eq!(recent.lines().next(), Some(dir_s.as_str()), "{recent}");
-}
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
