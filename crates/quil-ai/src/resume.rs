@@ -10,7 +10,7 @@
 //! - one conversation, one pane: an id already claimed by another pane is never resumed a second
 //!   time; the second pane starts fresh.
 
-use crate::{ids, Kind};
+use crate::Kind;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -73,10 +73,7 @@ pub fn chosen_id<'a>(
     file_id: Option<&'a str>,
     saved_id: Option<&'a str>,
 ) -> Option<&'a str> {
-    let valid = |s: &&str| match kind {
-        Kind::OpenCode => ids::is_valid_opencode_session_id(s),
-        Kind::Claude => ids::is_valid_claude_session_id(s),
-    };
+    let valid = |s: &&str| kind.is_valid_session_id(s);
     file_id.filter(valid).or(saved_id.filter(valid))
 }
 
