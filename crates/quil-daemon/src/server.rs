@@ -500,17 +500,14 @@ impl Server {
         if !meta.command.is_empty() {
             return Some(quil_plugin::Mode::Start); // rerun
         }
-        match self.plugin(&meta.kind) {
-            Ok(p) => {
-                let r = p.persistence.strategy.restore();
-                r.restored.then_some(if r.uses_resume_args {
-                    quil_plugin::Mode::Resume
-                } else {
-                    quil_plugin::Mode::Start
-                })
-            }
+        match self.with_plugin(&meta.kind, |p| p.persistence.strategy.restore()) {
+            Some(r) => r.restored.then_some(if r.uses_resume_args {
+                quil_plugin::Mode::Resume
+            } else {
+                quil_plugin::Mode::Start
+            }),
             // Unknown type (its plugin file was removed): restore it as a failed pane.
-            Err(_) => Some(quil_plugin::Mode::Start),
+            None => Some(quil_plugin::Mode::Start),
         }
     }
 
@@ -518,9 +515,18 @@ impl Server {
     fn keeps_scrollback(&self, meta: &PaneMeta) -> bool {
         !meta.command.is_empty()
             || self
-                .plugin(&meta.kind)
-                .map(|p| p.persistence.scrollback)
+                .with_plugin(&meta.kind, |p| p.persistence.scrollback)
                 .unwrap_or(true)
+    }
+
+    /// `f` of the pane type `kind`, read in place (the saver asks for every pane, every few
+    /// seconds: no copy of the plugin); `None` when there is no such type.
+    fn with_plugin<T>(&self, kind: &str, f: impl FnOnce(&quil_plugin::Plugin) -> T) -> Option<T> {
+        self.plugins
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(kind)
+            .map(f)
     }
 
     pub fn pane_types(&self) -> Vec<PaneTypeInfo> {
