@@ -297,11 +297,22 @@ impl Scrollback {
         let (a, b) = self.selection()?;
         let parts = (a.line..=b.line).filter_map(|i| {
             let line = self.line(i)?;
-            let from = if i == a.line { a.col } else { 0 };
-            let to = if i == b.line { b.col + 1 } else { u16::MAX };
+            let (from, to) = self.selected_cols(i, u16::MAX)?;
             Some((line, from, to))
         });
         Some(join_selection(parts))
+    }
+
+    /// Selected columns `[from, to)` on document line `i`; lines inside the selection are
+    /// selected up to `width`.
+    fn selected_cols(&self, i: u32, width: u16) -> Option<(u16, u16)> {
+        let (a, b) = self.selection()?;
+        if !(a.line..=b.line).contains(&i) {
+            return None;
+        }
+        let from = if i == a.line { a.col } else { 0 };
+        let to = if i == b.line { b.col + 1 } else { width };
+        Some((from, to))
     }
 
     fn selection(&self) -> Option<(Pos, Pos)> {
@@ -477,12 +488,8 @@ impl Scrollback {
                 ));
             }
         }
-        if let Some((a, b)) = self.selection() {
-            if (a.line..=b.line).contains(&i) {
-                let from = if i == a.line { a.col } else { 0 };
-                let to = if i == b.line { b.col + 1 } else { self.width };
-                out.push((from, to, Hl::Selection));
-            }
+        if let Some((from, to)) = self.selected_cols(i, self.width) {
+            out.push((from, to, Hl::Selection));
         }
         if self.cursor.line == i {
             out.push((self.cursor.col, self.cursor.col + 1, Hl::Cursor));
