@@ -64,7 +64,7 @@ pub fn watch(server: Arc<Server>) -> Option<notify::RecommendedWatcher> {
                 let diags = server.load_plugins(&dir(&server.home));
                 tracing::info!("plugins reloaded");
                 report(diags);
-                server.signals_meta();
+                server.changed();
             }
         });
     if let Err(e) = spawned {

@@ -121,12 +121,9 @@ impl Server {
             .ok_or_else(|| format!("unknown pane {id}"))
     }
 
-    /// Tells attached clients that something they show changed.
-    pub fn signals_meta(&self) {
-        self.changed();
-    }
-
-    fn changed(&self) {
+    /// Tells attached clients (and the saver) that the workspace or some pane's metadata
+    /// changed.
+    pub fn changed(&self) {
         self.signals.meta_changed();
     }
 
@@ -245,12 +242,7 @@ impl Server {
                 pos,
             } => {
                 let mut st = self.lock();
-                let t = st
-                    .ws
-                    .tabs
-                    .iter_mut()
-                    .find(|t| t.id == tab)
-                    .ok_or_else(|| format!("unknown tab {tab}"))?;
+                let t = tab_mut(&mut st.ws, tab)?;
                 if !t.layout.set_divider(&path, area, pos) {
                     return Err(format!("no split at that position in {tab}"));
                 }
@@ -260,12 +252,7 @@ impl Server {
             }
             Request::ToggleZoom { tab } => {
                 let mut st = self.lock();
-                let t = st
-                    .ws
-                    .tabs
-                    .iter_mut()
-                    .find(|t| t.id == tab)
-                    .ok_or_else(|| format!("unknown tab {tab}"))?;
+                let t = tab_mut(&mut st.ws, tab)?;
                 t.zoomed = !t.zoomed;
                 drop(st);
                 self.changed();
@@ -1170,6 +1157,14 @@ fn ai_kind_in(reg: &quil_plugin::Registry, meta: &PaneMeta) -> Option<quil_ai::K
         None => reg.get(&meta.kind)?.command.cmd.as_str(),
     };
     quil_ai::Kind::of_program(program)
+}
+
+/// The tab with id `tab`.
+fn tab_mut(ws: &mut Workspace, tab: TabId) -> Result<&mut quil_model::Tab, String> {
+    ws.tabs
+        .iter_mut()
+        .find(|t| t.id == tab)
+        .ok_or_else(|| format!("unknown tab {tab}"))
 }
 
 /// Undoes a worktree created for a pane that then failed to start.
