@@ -64,14 +64,6 @@ impl Sys {
             Sys::QuilTui => "quil TUI (`quil` in a PTY: type, wait for the drawn char)",
         }
     }
-    pub fn parse(s: &str) -> Result<Sys> {
-        ALL.into_iter().find(|x| x.key() == s).ok_or_else(|| {
-            anyhow!(
-                "unknown system {s:?} (known: {})",
-                ALL.map(|x| x.key()).join(", ")
-            )
-        })
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ mod stats;
 mod throughput;
 mod tmux;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -187,14 +187,22 @@ fn make_ctx(c: &Common) -> Result<(Ctx, cleanup::Guard)> {
     ))
 }
 
-fn parse_systems<T>(v: &[String], all: &[T], parse: fn(&str) -> Result<T>) -> Result<Vec<T>>
+/// The systems named by their keys, or all of them when none is named.
+fn parse_systems<T>(v: &[String], all: &[T], key: fn(T) -> &'static str) -> Result<Vec<T>>
 where
     T: Copy,
 {
     if v.is_empty() {
         return Ok(all.to_vec());
     }
-    v.iter().map(|s| parse(s)).collect()
+    v.iter()
+        .map(|s| {
+            all.iter().copied().find(|&x| key(x) == s).ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|&x| key(x)).collect();
+                anyhow!("unknown system {s:?} (known: {})", known.join(", "))
+            })
+        })
+        .collect()
 }
 
 fn print<T: serde::Serialize + std::fmt::Debug>(json: bool, v: &T) -> Result<()> {
@@ -283,7 +291,7 @@ fn run(cli: Cli) -> Result<()> {
             timeout,
         } => {
             let (ctx, _g) = make_ctx(c)?;
-            let sys = parse_systems(systems, &throughput::ALL, throughput::Sys::parse)?;
+            let sys = parse_systems(systems, &throughput::ALL, throughput::Sys::key)?;
             let rows = throughput::run(&ctx, file, *runs, &sys, Duration::from_secs(*timeout))?;
             print(c.json, &rows)
         }
@@ -293,7 +301,7 @@ fn run(cli: Cli) -> Result<()> {
             systems,
         } => {
             let (ctx, _g) = make_ctx(c)?;
-            let sys = parse_systems(systems, &latency::ALL, latency::Sys::parse)?;
+            let sys = parse_systems(systems, &latency::ALL, latency::Sys::key)?;
             let rows = latency::run(&ctx, *samples, Duration::from_millis(*gap_ms), &sys)?;
             print(c.json, &rows)
         }

@@ -61,14 +61,6 @@ impl Sys {
             Sys::QuilProto => "quil + protocol client (Attach/View, decodes every update)",
         }
     }
-    pub fn parse(s: &str) -> Result<Sys> {
-        ALL.into_iter().find(|x| x.key() == s).ok_or_else(|| {
-            anyhow!(
-                "unknown system {s:?} (known: {})",
-                ALL.map(|x| x.key()).join(", ")
-            )
-        })
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
