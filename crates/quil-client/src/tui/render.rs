@@ -385,7 +385,7 @@ fn draw_pane(buf: &mut Buffer, app: &App, pane: PaneId, area: RRect, active: boo
         let pos = if sb.loading() {
             " scrollback… ".to_string()
         } else {
-            format!(" [{}/{}] ", sb.offset_from_bottom(), sb.history_total())
+            format!(" [{}/{}] ", sb.offset_from_bottom(), sb.history_len())
         };
         right.push(Span::styled(
             pos,

@@ -129,17 +129,14 @@ impl Scrollback {
         self.base_total.is_none()
     }
 
-    fn history_len(&self) -> u32 {
+    /// History lines above the screen, as the first reply counted them (0 until it arrives).
+    pub fn history_len(&self) -> u32 {
         self.base_total.unwrap_or(0)
     }
 
     /// History lines plus screen lines.
     pub fn doc_len(&self) -> u32 {
         self.history_len() + self.screen.len() as u32
-    }
-
-    pub fn history_total(&self) -> u32 {
-        self.history_len()
     }
 
     fn max_top(&self) -> u32 {
