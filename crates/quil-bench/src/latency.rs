@@ -114,33 +114,12 @@ fn setup(ctx: &Ctx, dir: &std::path::Path, sys: Sys) -> Result<Live> {
         Sys::TmuxControl | Sys::TmuxClient => {
             let t = Tmux::start(&ctx.tmux, &dir.join(sys.key()), "lat")?;
             let pane = t.new_window("lat", PROGRAM, true)?;
-            wait_tty_raw(
-                || {
-                    t.run(&[
-                        "display-message",
-                        "-p",
-                        "-t",
-                        &pane,
-                        "#{pane_current_command}",
-                    ])
-                    .ok()
-                },
-                "cat",
-            )?;
+            wait_tty_raw(|| t.display(&pane, "#{pane_current_command}").ok(), "cat")?;
             let path: Box<dyn EchoPath> = if sys == Sys::TmuxControl {
                 Box::new(TmuxControl::start(&t, &pane)?)
             } else {
-                let mut c = Command::new(&t.bin);
-                c.arg("-S")
-                    .arg(&t.socket)
-                    .args(["attach", "-t", "lat"])
-                    .env("TERM", "xterm-256color")
-                    .env_remove("TMUX");
-                let pty = Pty::spawn(c, ctx.cols, ctx.rows)?;
-                proc::wait_for(Duration::from_secs(10), Duration::from_millis(10), || {
-                    (crate::pty::echo_off(pty.fd()) && t.clients() > 0).then_some(())
-                })
-                .ok_or_else(|| anyhow!("tmux client did not attach"))?;
+                let pty = Pty::spawn(t.attach_cmd("lat"), ctx.cols, ctx.rows)?;
+                t.wait_attached(pty.fd())?;
                 Box::new(PtyPath::new(pty))
             };
             Ok(live(path, Some(Box::new(t))))

@@ -216,10 +216,7 @@ fn tmux_idle(ctx: &Ctx, dir: &std::path::Path) -> (Vec<Row>, Option<anyhow::Erro
     let mut rows = Vec::new();
     let r = (|| -> Result<()> {
         let t = Tmux::start(&ctx.tmux, dir, "rss")?;
-        let mut panes = vec![t
-            .run(&["display-message", "-p", "-t", "rss", "#{pane_id}"])?
-            .trim()
-            .to_string()];
+        let mut panes = vec![t.display("rss", "#{pane_id}")?];
         for n in IDLE_COUNTS {
             while panes.len() < n {
                 panes.push(t.new_window("rss", "sh", false)?);
@@ -238,10 +235,7 @@ fn tmux_scrollback(ctx: &Ctx, dir: &std::path::Path) -> (Vec<Row>, Option<anyhow
     let mut rows = Vec::new();
     let r = (|| -> Result<()> {
         let t = Tmux::start(&ctx.tmux, dir, "rss")?;
-        let mut panes = vec![t
-            .run(&["display-message", "-p", "-t", "rss", "#{pane_id}"])?
-            .trim()
-            .to_string()];
+        let mut panes = vec![t.display("rss", "#{pane_id}")?];
         while panes.len() < SB_PANES {
             panes.push(t.new_window("rss", "sh", false)?);
         }
@@ -258,11 +252,7 @@ fn tmux_scrollback(ctx: &Ctx, dir: &std::path::Path) -> (Vec<Row>, Option<anyhow
         for pane in &panes {
             tmux_wait(&t, pane, seq_done, "the end of seq")?;
         }
-        let history = t
-            .run(&["display-message", "-p", "-t", &panes[0], "#{history_size}"])?
-            .trim()
-            .parse()
-            .ok();
+        let history = t.display(&panes[0], "#{history_size}")?.parse().ok();
         rows.push(measure(t.pid, "tmux", "scrollback", SB_PANES, history)?);
         Ok(())
     })();

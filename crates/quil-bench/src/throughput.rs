@@ -319,34 +319,16 @@ fn one(
             let attached = sys == Sys::TmuxAttached;
             let pane = t.new_window("bench", &script(&go, file, Some(&done_path)), attached)?;
             let client = if attached {
-                let mut c = Command::new(&t.bin);
-                c.arg("-S")
-                    .arg(&t.socket)
-                    .args(["attach", "-t", "bench"])
-                    .env("TERM", "xterm-256color")
-                    .env_remove("TMUX");
-                let pty = Pty::spawn(c, ctx.cols, ctx.rows)?;
+                let pty = Pty::spawn(t.attach_cmd("bench"), ctx.cols, ctx.rows)?;
                 let (pid, fd) = (pty.pid, pty.fd());
                 let d = pty.drain();
-                proc::wait_for(Duration::from_secs(10), Duration::from_millis(10), || {
-                    (crate::pty::echo_off(fd) && t.clients() > 0).then_some(())
-                })
-                .ok_or_else(|| anyhow!("tmux client did not attach"))?;
+                t.wait_attached(fd)?;
                 std::thread::sleep(Duration::from_millis(200));
                 Some((pid, d))
             } else {
                 None
             };
-            let size = t
-                .run(&[
-                    "display-message",
-                    "-p",
-                    "-t",
-                    &pane,
-                    "#{pane_width}x#{pane_height}",
-                ])?
-                .trim()
-                .to_string();
+            let size = t.display(&pane, "#{pane_width}x#{pane_height}")?;
             let s0 = proc::cpu_s(t.pid);
             let c0 = client.as_ref().and_then(|(pid, _)| proc::cpu_s(*pid));
             let b0 = client

@@ -2,7 +2,7 @@
 
 use crate::cleanup::Guard;
 use crate::proc;
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -91,6 +91,33 @@ impl Tmux {
             bail!("tmux new-window printed {id:?}");
         }
         Ok(id)
+    }
+
+    /// `display-message -p -t TARGET FORMAT`, trimmed.
+    pub fn display(&self, target: &str, format: &str) -> Result<String> {
+        Ok(self
+            .run(&["display-message", "-p", "-t", target, format])?
+            .trim()
+            .to_string())
+    }
+
+    /// A `tmux attach -t SESSION` client, to run on a PTY.
+    pub fn attach_cmd(&self, session: &str) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("-S")
+            .arg(&self.socket)
+            .args(["attach", "-t", session])
+            .env("TERM", "xterm-256color")
+            .env_remove("TMUX");
+        c
+    }
+
+    /// Waits until a client on the PTY `fd` has taken the terminal and is attached.
+    pub fn wait_attached(&self, fd: i32) -> Result<()> {
+        proc::wait_for(Duration::from_secs(10), Duration::from_millis(10), || {
+            (crate::pty::echo_off(fd) && self.clients() > 0).then_some(())
+        })
+        .ok_or_else(|| anyhow!("tmux client did not attach"))
     }
 
     pub fn clients(&self) -> usize {
