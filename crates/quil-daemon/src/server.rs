@@ -1102,11 +1102,14 @@ impl Server {
         // Borrowed for the whole pass: this runs every 250 ms for every pane.
         let reg = self.plugins.read().unwrap_or_else(|e| e.into_inner());
         for (p, m) in panes.iter().zip(metas) {
-            let kind = ai_kind_in(&reg, m);
-            let recorded = kind.and_then(|k| crate::ai::recorded_state(&self.home, m, k));
-            let plugin = reg
-                .get(&m.kind)
-                .filter(|pl| !pl.idle_handlers.is_empty() || !pl.error_handlers.is_empty());
+            // An exited pane is idle: nothing to read or match for it.
+            let alive = p.is_alive();
+            let recorded = ai_kind_in(&reg, m)
+                .filter(|_| alive)
+                .and_then(|k| crate::ai::recorded_state(&self.home, m, k));
+            let plugin = reg.get(&m.kind).filter(|pl| {
+                alive && (!pl.idle_handlers.is_empty() || !pl.error_handlers.is_empty())
+            });
             let matcher = |quiet: bool| -> Option<&'static str> {
                 let pl = plugin?;
                 pl.match_attention(&p.screen_text(), quiet)
@@ -1119,8 +1122,8 @@ impl Server {
             };
             let obs = crate::attention::Observation {
                 output_gen: p.output_gen(),
-                recorded: if p.is_alive() { recorded } else { None },
-                handlers: if p.is_alive() { handlers } else { None },
+                recorded,
+                handlers,
                 viewed: viewed.contains(&p.id),
                 now,
             };
