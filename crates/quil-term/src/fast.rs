@@ -28,6 +28,7 @@ use alacritty_terminal::term::cell::Cell;
 use alacritty_terminal::vte::ansi::{Color as AColor, NamedColor};
 use unicode_width::UnicodeWidthChar;
 
+use crate::ground::{utf8_len, ESC};
 use crate::scrollback::encode_text_row;
 
 /// Longest SGR or `CSI K` sequence taken in; longer ones go the normal way.
@@ -211,14 +212,9 @@ impl Fast {
                             continue;
                         }
                         b'\r' => self.scan = Scan::Cr,
-                        0x1b => self.scan = Scan::Esc,
+                        ESC => self.scan = Scan::Esc,
                         0xc2..=0xf4 => {
-                            let need = match b {
-                                0xc2..=0xdf => 2,
-                                0xe0..=0xef => 3,
-                                _ => 4,
-                            };
-                            self.utf8 = ([b, 0, 0, 0], 1, need);
+                            self.utf8 = ([b, 0, 0, 0], 1, utf8_len(b));
                             self.scan = Scan::Utf8;
                         }
                         _ => return Step::Bail,

@@ -11,10 +11,11 @@
 //! by the caller) that alacritty's scroll region changes. Anything it cannot read for sure marks
 //! the region as restricted, which only keeps the fast path off.
 
-const ESC: u8 = 0x1b;
-const CAN: u8 = 0x18;
-const SUB: u8 = 0x1a;
-const BEL: u8 = 0x07;
+/// The C0 controls that end or start sequences (shared with `scan.rs`).
+pub(crate) const ESC: u8 = 0x1b;
+pub(crate) const CAN: u8 = 0x18;
+pub(crate) const SUB: u8 = 0x1a;
+pub(crate) const BEL: u8 = 0x07;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum State {
@@ -292,7 +293,7 @@ impl Ground {
 }
 
 /// Length of the UTF-8 char that starts with `lead`.
-fn utf8_len(lead: u8) -> usize {
+pub(crate) fn utf8_len(lead: u8) -> usize {
     match lead {
         0xc0..=0xdf => 2,
         0xe0..=0xef => 3,

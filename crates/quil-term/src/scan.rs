@@ -11,12 +11,10 @@
 
 use memchr::{memchr, memchr3};
 
+use crate::ground::{BEL, CAN, ESC, SUB};
+
 /// Longest URI kept; longer ones are ignored.
 const MAX_URI: usize = 4096;
-
-const ESC: u8 = 0x1b;
-const BEL: u8 = 0x07;
-const CAN: u8 = 0x18;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum State {
@@ -124,7 +122,7 @@ impl Scanner {
                         }
                         // CAN and SUB abort the sequence; other C0 controls are executed inside
                         // it without ending it.
-                        0x18 | 0x1a => self.state = State::Ground,
+                        CAN | SUB => self.state = State::Ground,
                         _ => {}
                     }
                 }
