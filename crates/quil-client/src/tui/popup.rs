@@ -78,19 +78,23 @@ fn selected_style() -> Style {
 
 pub fn draw_picker(buf: &mut Buffer, p: &Picker) {
     let area = buf.area;
-    // Wide enough for the longest description when the screen allows it.
-    let want = p.types.as_ref().map_or(0, |types| {
-        let name_w = types
+    // The name column: the longest name, up to 20 columns.
+    let name_w = p.types.as_ref().map_or(0, |types| {
+        types
             .iter()
             .map(|t| t.display_name.width())
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .min(20) as u16
+    });
+    // Wide enough for the longest description when the screen allows it.
+    let want = p.types.as_ref().map_or(0, |types| {
         let desc_w = types
             .iter()
             .map(|t| t.description.width() + if t.available { 0 } else { 16 })
             .max()
             .unwrap_or(0);
-        name_w.min(20) + desc_w + 8
+        usize::from(name_w) + desc_w + 8
     });
     let width = (want.clamp(64, 100) as u16).min(area.width.saturating_sub(4));
     let notice = p
@@ -154,12 +158,6 @@ pub fn draw_picker(buf: &mut Buffer, p: &Picker) {
     let offset = p.selected.map_or(0, |s| {
         s.saturating_sub(usize::from(list_h).saturating_sub(1))
     });
-    let name_w = types
-        .iter()
-        .map(|t| t.display_name.width())
-        .max()
-        .unwrap_or(0)
-        .min(20) as u16;
     for (k, row) in p
         .rows
         .iter()
