@@ -307,8 +307,7 @@ impl EchoPath for PtyPath {
                 bail!("no echo within {ECHO_TIMEOUT:?}");
             }
             if let Some(n) = self.read(left)? {
-                let data = self.buf[..n].to_vec();
-                if self.strip.feed_find(&data, key) {
+                if self.strip.feed_find(&self.buf[..n], key) {
                     return Ok(());
                 }
             }
@@ -318,8 +317,7 @@ impl EchoPath for PtyPath {
         let deadline = Instant::now() + quiet + Duration::from_secs(2);
         while Instant::now() < deadline {
             if let Some(n) = self.read(quiet)? {
-                let data = self.buf[..n].to_vec();
-                self.strip.feed_find(&data, 0);
+                self.strip.feed_find(&self.buf[..n], 0);
             } else {
                 return Ok(());
             }
@@ -374,8 +372,8 @@ impl TmuxControl {
         Ok(())
     }
 
-    /// Reads what is available within `timeout`; returns complete lines.
-    fn lines(&mut self, timeout: Duration) -> Result<Vec<Vec<u8>>> {
+    /// Reads what arrives within `timeout` into `pending`; false if nothing did.
+    fn fill(&mut self, timeout: Duration) -> Result<bool> {
         let fd = self
             .child
             .stdout
@@ -383,9 +381,19 @@ impl TmuxControl {
             .ok_or_else(|| anyhow!("no stdout"))?
             .as_raw_fd();
         match crate::pty::read_fd(fd, &mut self.buf, timeout)? {
-            Read::Data(n) => self.pending.extend_from_slice(&self.buf[..n]),
-            Read::Timeout => return Ok(Vec::new()),
+            Read::Data(n) => {
+                self.pending.extend_from_slice(&self.buf[..n]);
+                Ok(true)
+            }
+            Read::Timeout => Ok(false),
             Read::Eof => bail!("tmux control client exited"),
+        }
+    }
+
+    /// Reads what is available within `timeout`; returns complete lines.
+    fn lines(&mut self, timeout: Duration) -> Result<Vec<Vec<u8>>> {
+        if !self.fill(timeout)? {
+            return Ok(Vec::new());
         }
         let mut out = Vec::new();
         while let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
@@ -422,19 +430,7 @@ impl EchoPath for TmuxControl {
     }
     fn settle(&mut self, quiet: Duration) -> Result<()> {
         let deadline = Instant::now() + quiet + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            let fd = self
-                .child
-                .stdout
-                .as_ref()
-                .ok_or_else(|| anyhow!("no stdout"))?
-                .as_raw_fd();
-            match crate::pty::read_fd(fd, &mut self.buf, quiet)? {
-                Read::Data(n) => self.pending.extend_from_slice(&self.buf[..n]),
-                Read::Timeout => break,
-                Read::Eof => bail!("tmux control client exited"),
-            }
-        }
+        while Instant::now() < deadline && self.fill(quiet)? {}
         self.pending.clear();
         Ok(())
     }
