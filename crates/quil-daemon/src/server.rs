@@ -1066,27 +1066,26 @@ impl Server {
 
     /// Periodic checks: stalled input, timed-out synchronized updates, attention states.
     pub fn housekeeping(&self) {
-        let (panes, metas): (Vec<Arc<Pane>>, Vec<PaneMeta>) = {
+        // Each pane with its own metadata (none for a pane already gone from the model).
+        let panes: Vec<(Arc<Pane>, Option<PaneMeta>)> = {
             let st = self.lock();
-            let panes: Vec<Arc<Pane>> = st.panes.values().cloned().collect();
-            let metas = panes
-                .iter()
-                .filter_map(|p| st.ws.pane(p.id).cloned())
-                .collect();
-            (panes, metas)
+            st.panes
+                .values()
+                .map(|p| (p.clone(), st.ws.pane(p.id).cloned()))
+                .collect()
         };
         let mut meta = false;
-        for p in &panes {
+        for (p, _) in &panes {
             meta |= p.check_input_stall();
             p.flush_sync(&*self.signals);
         }
-        meta |= self.update_attention(&panes, &metas);
+        meta |= self.update_attention(&panes);
         if meta {
             self.changed();
         }
     }
 
-    fn update_attention(&self, panes: &[Arc<Pane>], metas: &[PaneMeta]) -> bool {
+    fn update_attention(&self, panes: &[(Arc<Pane>, Option<PaneMeta>)]) -> bool {
         let viewed: std::collections::HashSet<PaneId> = self
             .views
             .lock()
@@ -1098,10 +1097,11 @@ impl Server {
         let now = Instant::now();
         let mut changed = false;
         let mut att = self.attention.lock().unwrap_or_else(|e| e.into_inner());
-        att.retain(|id, _| panes.iter().any(|p| p.id == *id));
+        att.retain(|id, _| panes.iter().any(|(p, _)| p.id == *id));
         // Borrowed for the whole pass: this runs every 250 ms for every pane.
         let reg = self.plugins.read().unwrap_or_else(|e| e.into_inner());
-        for (p, m) in panes.iter().zip(metas) {
+        for (p, m) in panes {
+            let Some(m) = m else { continue };
             // An exited pane is idle: nothing to read or match for it.
             let alive = p.is_alive();
             let recorded = ai_kind_in(&reg, m)
