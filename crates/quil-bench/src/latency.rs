@@ -447,11 +447,8 @@ struct ProtoPath {
 
 impl ProtoPath {
     fn start(q: &Quil, pane: PaneId) -> Result<ProtoPath> {
-        let mut p = q.connect()?;
-        p.request(Request::Attach)?;
-        p.request(Request::View { panes: vec![pane] })?;
         Ok(ProtoPath {
-            p,
+            p: Proto::viewing(&q.home, pane)?,
             pane,
             rows: Vec::new(),
             cursor_y: 0,

@@ -5,7 +5,7 @@
 use crate::cleanup::Guard;
 use crate::proc;
 use anyhow::{anyhow, bail, Context, Result};
-use quil_proto::codec::{encode_frame, encode_raw_frame, FrameDecoder, MAX_FRAME};
+use quil_proto::codec::{encode_raw_frame, write_msg, FrameDecoder, MAX_FRAME};
 use quil_proto::{
     decode, ClientMsg, Hello, HelloReply, PaneId, Reply, Request, ServerMsg, PROTOCOL_VERSION,
 };
@@ -146,6 +146,14 @@ impl Proto {
         }
     }
 
+    /// A connection attached as a client and viewing `pane`, so its updates stream in.
+    pub fn viewing(home: &Path, pane: PaneId) -> Result<Proto> {
+        let mut p = Proto::connect(home)?;
+        p.request(Request::Attach)?;
+        p.request(Request::View { panes: vec![pane] })?;
+        Ok(p)
+    }
+
     fn next_body(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -187,9 +195,7 @@ impl Proto {
     pub fn send(&mut self, req: Request) -> Result<u32> {
         let id = self.next_id;
         self.next_id += 1;
-        let mut buf = Vec::new();
-        encode_frame(&ClientMsg::Request { id, req }, &mut buf)?;
-        self.stream.write_all(&buf)?;
+        write_msg(&mut self.stream, &ClientMsg::Request { id, req })?;
         Ok(id)
     }
 

@@ -489,9 +489,7 @@ impl ProtoDrain {
             .name("proto-drain".into())
             .spawn(move || {
                 let setup = (|| {
-                    let mut p = Proto::connect(&home)?;
-                    p.request(Request::Attach)?;
-                    p.request(Request::View { panes: vec![pane] })?;
+                    let mut p = Proto::viewing(&home, pane)?;
                     let deadline = Instant::now() + Duration::from_secs(10);
                     loop {
                         match p.recv(Duration::from_millis(100))? {
