@@ -232,8 +232,8 @@ fn attach(home: &Path, force: bool) -> Result<i32> {
             bail!("refusing to attach inside quil pane {pane}: nesting shows quil inside itself; use --force to do it anyway");
         }
     }
-    launch::connect_or_start(home)?;
-    crate::tui::run(home, crate::tui::TuiOptions::default())?;
+    let client = launch::connect_or_start(home)?;
+    crate::tui::run(client, home, crate::tui::TuiOptions::default())?;
     Ok(0)
 }
 

@@ -152,11 +152,10 @@ fn cursor_style(shape: Option<CursorShape>) -> SetCursorStyle {
     }
 }
 
-/// Attaches a full-screen client to the daemon of `home` (which must be running).
-pub fn run(home: &Path, opts: TuiOptions) -> anyhow::Result<()> {
+/// Attaches a full-screen client over `client`, a fresh connection to the daemon of `home`.
+pub fn run(mut client: Client, home: &Path, opts: TuiOptions) -> anyhow::Result<()> {
     // Everything that can fail for a plain reason fails before the screen is taken over.
     let cfg = config::Config::load(home, opts.config.as_deref())?;
-    let mut client = Client::connect(home)?;
     // The workspace as of now, so the first frame does not wait for the daemon's next change.
     // Listed before attaching: once attached the daemon streams, and a streamed message that
     // arrives before a reply must not be waited on here (`Client::request` keeps it queued).
