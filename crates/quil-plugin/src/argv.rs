@@ -176,34 +176,27 @@ pub fn build_argv(p: &Plugin, ctx: &SpawnContext<'_>) -> Result<Argv, String> {
 }
 
 fn check_names(p: &Plugin, ctx: &SpawnContext<'_>) -> Result<(), String> {
-    for name in ctx.toggles.keys() {
-        if !p.command.toggles.iter().any(|t| &t.name == name) {
-            let known: Vec<&str> = p.command.toggles.iter().map(|t| t.name.as_str()).collect();
-            return Err(format!(
-                "{} has no toggle `{name}`{}",
-                p.display_name,
-                known_list(&known)
-            ));
-        }
-    }
-    for name in ctx.fields.keys() {
-        if !p.command.fields.iter().any(|f| &f.name == name) {
-            let known: Vec<&str> = p.command.fields.iter().map(|f| f.name.as_str()).collect();
-            return Err(format!(
-                "{} has no field `{name}`{}",
-                p.display_name,
-                known_list(&known)
-            ));
-        }
-    }
-    Ok(())
+    let toggles: Vec<&str> = p.command.toggles.iter().map(|t| t.name.as_str()).collect();
+    let fields: Vec<&str> = p.command.fields.iter().map(|f| f.name.as_str()).collect();
+    check_known(p, "toggle", ctx.toggles.keys(), &toggles)?;
+    check_known(p, "field", ctx.fields.keys(), &fields)
 }
 
-fn known_list(known: &[&str]) -> String {
-    if known.is_empty() {
-        String::new()
-    } else {
-        format!(" (it has {})", crate::diag::quoted_list(known))
+/// An error naming the first of `chosen` that is not in `known`.
+fn check_known<'a>(
+    p: &Plugin,
+    what: &str,
+    mut chosen: impl Iterator<Item = &'a String>,
+    known: &[&str],
+) -> Result<(), String> {
+    match chosen.find(|name| !known.contains(&name.as_str())) {
+        Some(name) if known.is_empty() => Err(format!("{} has no {what} `{name}`", p.display_name)),
+        Some(name) => Err(format!(
+            "{} has no {what} `{name}` (it has {})",
+            p.display_name,
+            crate::diag::quoted_list(known)
+        )),
+        None => Ok(()),
     }
 }
 
