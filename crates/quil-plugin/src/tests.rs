@@ -9,11 +9,7 @@ use std::path::Path;
 fn errors(text: &str) -> String {
     match parse("bad.toml", text) {
         Ok(_) => "(no errors)".to_string(),
-        Err(d) => d
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n"),
+        Err(d) => errors_of(&d),
     }
 }
 
