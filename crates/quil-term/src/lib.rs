@@ -382,13 +382,13 @@ impl Terminal {
         &self.title
     }
 
-    /// Path of the last OSC 7 `file://host/path`, percent-decoded.
     /// Whether the title or cwd changed since the last call: lets the caller skip comparing
     /// strings after every read of output.
     pub fn take_meta_changed(&mut self) -> bool {
         std::mem::take(&mut self.meta_changed)
     }
 
+    /// Path of the last OSC 7 `file://host/path`, percent-decoded.
     pub fn cwd(&self) -> Option<&str> {
         self.cwd.as_deref()
     }
@@ -532,16 +532,13 @@ impl Terminal {
             .map(|r| grid[GridLine(r as i32)][..].to_vec())
             .collect();
         grid.scroll_up(&(GridLine(0)..GridLine(rows as i32)), k);
-        if grid.history_size() != k {
-            // Not expected; leave the screen as it was and the history where it is.
-            grid.clear_history();
-            for (r, cells) in saved.iter().enumerate() {
-                grid[GridLine(r as i32)][..].clone_from_slice(cells);
-            }
-            return;
-        }
         for (r, cells) in saved.iter().enumerate() {
             grid[GridLine(r as i32)][..].clone_from_slice(cells);
+        }
+        if grid.history_size() != k {
+            // Not expected; leave the history where it is.
+            grid.clear_history();
+            return;
         }
         for (j, line) in lines.iter().enumerate() {
             fill_row(&mut grid[GridLine(j as i32 - k as i32)][..], line);
