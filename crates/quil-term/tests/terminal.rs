@@ -16,13 +16,14 @@ fn screen_text(t: &Terminal) -> Vec<String> {
     t.lines().iter().map(Line::text).collect()
 }
 
+/// The last `count` history lines (or fewer), oldest first, as text.
+fn history_text(t: &Terminal, count: usize) -> Vec<String> {
+    t.scrollback(0, count).iter().map(Line::text).collect()
+}
+
 /// History then screen, as text, with trailing empty screen rows dropped.
 fn all_text(t: &Terminal) -> Vec<String> {
-    let mut out: Vec<String> = t
-        .scrollback(0, t.scrollback_len())
-        .iter()
-        .map(Line::text)
-        .collect();
+    let mut out = history_text(t, t.scrollback_len());
     out.extend(screen_text(t));
     while out.last().is_some_and(|l| l.is_empty()) {
         out.pop();
@@ -260,8 +261,7 @@ fn restore_history_goes_above() {
     let mut t = term(20, 3);
     t.feed(b"a\r\nb\r\nc\r\nd");
     t.restore_history(vec![Line::plain("old1"), Line::plain("old2")]);
-    let hist: Vec<String> = t.scrollback(0, 10).iter().map(Line::text).collect();
-    assert_eq!(hist, ["old1", "old2", "a"]);
+    assert_eq!(history_text(&t, 10), ["old1", "old2", "a"]);
 }
 
 #[test]
@@ -421,13 +421,7 @@ fn resize_clamps_and_moves_rows_to_history() {
     t.resize(20, 2);
     assert_eq!(t.size(), (20, 2));
     assert_eq!(screen_text(&t), ["4", "5"]);
-    assert_eq!(
-        t.scrollback(0, 10)
-            .iter()
-            .map(Line::text)
-            .collect::<Vec<_>>(),
-        ["1", "2", "3"]
-    );
+    assert_eq!(history_text(&t, 10), ["1", "2", "3"]);
     t.resize(0, 0);
     assert_eq!(t.size(), (2, 1));
     assert_eq!(t.lines().len(), 1);
@@ -497,39 +491,15 @@ fn erase_saved_lines_clears_history() {
     assert_eq!(t.scrollback_len(), 0);
     assert_eq!(t.scrollback_bytes(), 0);
     t.feed(b"b\r\nc\r\nd\r\ne");
-    assert_eq!(
-        t.scrollback(0, 10)
-            .iter()
-            .map(Line::text)
-            .collect::<Vec<_>>(),
-        ["b"]
-    );
+    assert_eq!(history_text(&t, 10), ["b"]);
     // Lines that scroll off after the 3J in the same read are kept (the screen is not erased).
     t.feed(b"\r\nold1\r\nold2\r\nold3\r\n\x1b[3Jnew1\r\nnew2\r\nnew3\r\nnew4");
-    assert_eq!(
-        t.scrollback(0, 10)
-            .iter()
-            .map(Line::text)
-            .collect::<Vec<_>>(),
-        ["old2", "old3", "new1"]
-    );
+    assert_eq!(history_text(&t, 10), ["old2", "old3", "new1"]);
     // Inside a synchronized update it takes effect when the update is shown.
     t.feed(b"\x1b[?2026h\r\nx1\r\nx2\r\nx3\r\n\x1b[3Jy1\r\ny2\r\ny3\r\ny4");
-    assert_eq!(
-        t.scrollback(0, 10)
-            .iter()
-            .map(Line::text)
-            .collect::<Vec<_>>(),
-        ["old2", "old3", "new1"]
-    );
+    assert_eq!(history_text(&t, 10), ["old2", "old3", "new1"]);
     t.feed(b"\x1b[?2026l");
-    assert_eq!(
-        t.scrollback(0, 10)
-            .iter()
-            .map(Line::text)
-            .collect::<Vec<_>>(),
-        ["x2", "x3", "y1"]
-    );
+    assert_eq!(history_text(&t, 10), ["x2", "x3", "y1"]);
     // In the alternate screen it leaves the primary history alone.
     t.feed(b"\x1b[?1049h\x1b[3J\x1b[?1049l");
     assert_eq!(t.scrollback_len(), 3);
