@@ -317,34 +317,40 @@ impl App {
             .tabs
             .iter()
             .enumerate()
-            .map(|(i, t)| {
-                let states: Vec<&str> = t
-                    .panes
-                    .iter()
-                    .filter_map(|p| self.pane_info(*p))
-                    // A pane that could not start needs you as much as one that failed later.
-                    .map(|p| {
-                        if p.error.is_some() {
-                            "error"
-                        } else {
-                            p.state.as_str()
-                        }
-                    })
-                    .collect();
-                let mark = if states.contains(&"error") {
-                    " ✗"
-                } else if states.contains(&"waiting") {
-                    " !"
-                } else if states.contains(&"done") {
-                    " ✓"
-                } else if states.contains(&"working") {
-                    " …"
-                } else {
-                    ""
-                };
-                format!(" {}:{}{} ", i + 1, t.name, mark)
-            })
+            .map(|(i, t)| format!(" {}:{}{} ", i + 1, t.name, self.tab_mark(i)))
             .collect()
+    }
+
+    /// The mark for the most urgent attention state among tab `i`'s panes (`""` for none):
+    /// ` ✗` error, ` !` waiting, ` ✓` done, ` …` working.
+    pub fn tab_mark(&self, i: usize) -> &'static str {
+        let Some(t) = self.ws.tabs.get(i) else {
+            return "";
+        };
+        let states: Vec<&str> = t
+            .panes
+            .iter()
+            .filter_map(|p| self.pane_info(*p))
+            // A pane that could not start needs you as much as one that failed later.
+            .map(|p| {
+                if p.error.is_some() {
+                    "error"
+                } else {
+                    p.state.as_str()
+                }
+            })
+            .collect();
+        if states.contains(&"error") {
+            " ✗"
+        } else if states.contains(&"waiting") {
+            " !"
+        } else if states.contains(&"done") {
+            " ✓"
+        } else if states.contains(&"working") {
+            " …"
+        } else {
+            ""
+        }
     }
 
     pub fn geometry(&self) -> Geometry {

@@ -192,17 +192,19 @@ fn draw_tab_bar(buf: &mut Buffer, app: &App, g: &Geometry) {
     let bar = RRect::new(0, 0, g.width, 1).intersection(buf.area);
     buf.set_style(bar, Style::new().bg(Color::Black));
     for seg in &g.tabs {
+        // From the tabs' states, not the label text: a tab may be named `build !`.
+        let mark = app.tab_mark(seg.index);
         let style = if Some(seg.index) == active {
             Style::new()
                 .fg(Color::Black)
                 .bg(ACCENT)
                 .add_modifier(Modifier::BOLD)
-        } else if seg.label.contains(" ✗") {
+        } else if mark == " ✗" {
             Style::new()
                 .fg(Color::LightRed)
                 .bg(Color::DarkGray)
                 .add_modifier(Modifier::BOLD)
-        } else if seg.label.contains(" !") {
+        } else if mark == " !" {
             Style::new()
                 .fg(Color::Yellow)
                 .bg(Color::DarkGray)
@@ -797,6 +799,21 @@ mod tests {
 
     /// The screen as text, then every non-default style run per row, then the cursor: enough
     /// to see highlights and colours in a snapshot without a terminal.
+    /// A tab's colour comes from its panes' states, not from what its name happens to contain.
+    #[test]
+    fn tab_colour_follows_state_not_name() {
+        let mut ws = two_tabs();
+        ws.tabs[1].name = "build ! ✗".into();
+        let app = app_with(ws, (60, 10));
+        let mut term = Terminal::new(TestBackend::new(60, 10)).expect("test terminal");
+        term.draw(|f| draw(f, &app)).expect("draw");
+        let g = app.geometry();
+        let seg = &g.tabs[1];
+        let style = term.backend().buffer()[(seg.x + 1, 0)].style();
+        assert_eq!(style.fg, Some(Color::White), "{style:?}");
+        assert_eq!(app.tab_mark(1), "");
+    }
+
     fn dump(app: &App, w: u16, h: u16) -> String {
         let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
         term.draw(|f| draw(f, app)).expect("draw");
