@@ -29,6 +29,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Attach the full-screen client (the default).
+    #[command(visible_alias = "a")]
     Attach,
     /// Start, stop or query the daemon.
     #[command(subcommand)]
@@ -686,6 +687,12 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_attaches_as_in_tmux() {
+        let cli = Cli::try_parse_from(["quil", "a"]).expect("parses");
+        assert!(matches!(cli.command, Some(Cmd::Attach)));
     }
 
     #[test]
