@@ -769,14 +769,9 @@ impl Server {
             )
             .as_bytes(),
         );
-        match self.start_pane(&fresh, quil_plugin::Mode::Start, preamble, true) {
-            Ok(new) => {
-                self.lock().panes.insert(id, new);
-                self.changed();
-                true
-            }
-            Err(_) => false,
-        }
+        self.start_pane(&fresh, quil_plugin::Mode::Start, preamble, true)
+            .and_then(|new| self.replace_pane(id, new))
+            .is_ok()
     }
 
     /// Starts a pane's command again in place, keeping what its screen showed.
@@ -799,6 +794,12 @@ impl Server {
         }
         let meta = self.with_live_state(meta, old.as_deref());
         let pane = self.start_pane(&meta, quil_plugin::Mode::Start, preamble, false)?;
+        self.replace_pane(id, pane)
+    }
+
+    /// Puts a restarted process in place of pane `id`'s, unless the pane was closed while it
+    /// started (the new process is then hung up).
+    fn replace_pane(&self, id: PaneId, pane: Arc<Pane>) -> Result<(), String> {
         let mut st = self.lock();
         if st.ws.pane(id).is_none() {
             drop(st);
