@@ -466,23 +466,21 @@ fn respond(req: &Request, out: &mut TcpStream, shared: &Shared) -> io::Result<bo
             }
         );
     }
-    {
-        let mut log = shared.lock();
-        log.push(Recorded {
-            method: req.method.clone(),
-            path: req.path.clone(),
-            api,
-            body: body.clone(),
-            reply: reply.clone(),
-        });
-    }
-    shared.changed.notify_all();
     let model = body
         .get("model")
         .and_then(Value::as_str)
         .unwrap_or("mock")
         .to_string();
-    let text = reply.unwrap_or_default();
+    let text = reply.clone().unwrap_or_default();
+    // The body moves into the log: Claude Code's are a few hundred KiB.
+    shared.lock().push(Recorded {
+        method: req.method.clone(),
+        path: req.path.clone(),
+        api,
+        body,
+        reply,
+    });
+    shared.changed.notify_all();
     match api {
         Api::OpenAi if stream => {
             sse_head(out)?;
