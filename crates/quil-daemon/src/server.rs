@@ -776,7 +776,7 @@ impl Server {
 
     /// Starts a pane's command again in place, keeping what its screen showed.
     pub fn respawn(&self, id: PaneId) -> Result<(), String> {
-        let (meta, old) = {
+        let (mut meta, old) = {
             let st = self.lock();
             let meta = st
                 .ws
@@ -792,7 +792,7 @@ impl Server {
             }
             preamble = crate::restore::preamble(&old.export_lines(10_000), "respawned");
         }
-        let meta = self.with_live_state(meta, old.as_deref());
+        with_live_state(&mut meta, old.as_deref());
         let pane = self.start_pane(&meta, quil_plugin::Mode::Start, preamble, false)?;
         self.replace_pane(id, pane)
     }
@@ -812,20 +812,6 @@ impl Server {
         Ok(())
     }
 
-    /// `meta` with what the running pane knows now: live cwd and size.
-    fn with_live_state(&self, mut meta: PaneMeta, pane: Option<&Pane>) -> PaneMeta {
-        if let Some(p) = pane {
-            let st = p.shared.lock();
-            if let Some(cwd) = st.term.cwd() {
-                meta.cwd = PathBuf::from(cwd);
-            }
-            let (c, r) = st.term.size();
-            meta.cols = c;
-            meta.rows = r;
-        }
-        meta
-    }
-
     /// The workspace as it should be saved: metadata refreshed from the live panes.
     pub fn snapshot_workspace(&self) -> Workspace {
         let (mut ws, panes) = {
@@ -833,7 +819,7 @@ impl Server {
             (st.ws.clone(), st.panes.clone())
         };
         for meta in ws.panes.iter_mut() {
-            *meta = self.with_live_state(meta.clone(), panes.get(&meta.id).map(|p| &**p));
+            with_live_state(meta, panes.get(&meta.id).map(|p| &**p));
             // The conversation the CLI recorded, kept as a second source.
             if let Some(kind) = self.ai_kind(meta) {
                 if let Some(rec) = crate::ai::recorded(&self.home, meta, kind) {
@@ -1161,6 +1147,19 @@ fn ai_kind_in(reg: &quil_plugin::Registry, meta: &PaneMeta) -> Option<quil_ai::K
         None => reg.get(&meta.kind)?.command.cmd.as_str(),
     };
     quil_ai::Kind::of_program(program)
+}
+
+/// Updates `meta` with what the running pane knows now: live cwd and size.
+fn with_live_state(meta: &mut PaneMeta, pane: Option<&Pane>) {
+    if let Some(p) = pane {
+        let st = p.shared.lock();
+        if let Some(cwd) = st.term.cwd() {
+            meta.cwd = PathBuf::from(cwd);
+        }
+        let (c, r) = st.term.size();
+        meta.cols = c;
+        meta.rows = r;
+    }
 }
 
 /// The tab with id `tab`.
