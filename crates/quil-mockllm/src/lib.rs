@@ -729,6 +729,13 @@ mod tests {
         out
     }
 
+    /// The JSON payloads of the SSE `data:` lines of a response.
+    fn sse_data(out: &str) -> impl Iterator<Item = Value> + '_ {
+        out.lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+    }
+
     #[test]
     fn openai_stream_echoes_the_last_user_message() {
         let m = MockLlm::start().expect("start");
@@ -742,10 +749,7 @@ mod tests {
         assert!(out.starts_with("HTTP/1.1 200"), "{out}");
         assert!(out.contains("text/event-stream"));
         assert!(out.trim_end().ends_with("data: [DONE]"), "{out}");
-        let text: String = out
-            .lines()
-            .filter_map(|l| l.strip_prefix("data: "))
-            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        let text: String = sse_data(&out)
             .filter_map(|v| {
                 v["choices"][0]["delta"]["content"]
                     .as_str()
@@ -777,10 +781,7 @@ mod tests {
         expect.extend(["content_block_stop", "message_delta", "message_stop"]);
         assert_eq!(events, expect, "{out}");
         assert!(out.contains(r#""stop_reason":"end_turn""#));
-        let text: String = out
-            .lines()
-            .filter_map(|l| l.strip_prefix("data: "))
-            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        let text: String = sse_data(&out)
             .filter_map(|v| v["delta"]["text"].as_str().map(String::from))
             .collect();
         assert_eq!(text, "MOCK-REPLY: hi there");
