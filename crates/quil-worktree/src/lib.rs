@@ -413,10 +413,6 @@ fn snapshot_diff(wt: &Worktree, extra: &[&str]) -> Result<Vec<u8>, WorktreeError
 /// Copies a git index, giving the copy the original's mtime (git compares file mtimes with
 /// the index's own to spot entries that changed in the same instant it was written).
 fn copy_keeping_mtime(from: &Path, to: &Path) -> Result<(), WorktreeError> {
-    let io_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| WorktreeError::Io { path, source }
-    };
     let mut src = File::open(from).map_err(io_err(from))?;
     let mtime = src
         .metadata()
@@ -425,6 +421,12 @@ fn copy_keeping_mtime(from: &Path, to: &Path) -> Result<(), WorktreeError> {
     let mut dst = File::create(to).map_err(io_err(to))?;
     io::copy(&mut src, &mut dst).map_err(io_err(to))?;
     dst.set_modified(mtime).map_err(io_err(to))
+}
+
+/// An I/O error on `path`, for `map_err`.
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WorktreeError {
+    let path = path.to_owned();
+    move |source| WorktreeError::Io { path, source }
 }
 
 /// Full sha of `HEAD`, or [`WorktreeError::NoCommits`] if it is unborn.
@@ -481,10 +483,6 @@ fn ensure_excluded(repo: &Path) -> Result<(), WorktreeError> {
     let common = bytes_to_path(&git(repo, &["rev-parse", "--git-common-dir"])?);
     let info = repo.join(common).join("info");
     let file = info.join("exclude");
-    let io_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| WorktreeError::Io { path, source }
-    };
     let existing = match fs::read(&file) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
