@@ -114,6 +114,15 @@ fn wt_write(wt: &Worktree, rel: &str, text: &str) {
     fs::write(wt.path.join(rel), text).expect("write in worktree");
 }
 
+/// The bytes of the worktree's own index file.
+fn index_bytes(wt: &Worktree) -> Vec<u8> {
+    let path = git(
+        &wt.path,
+        &["rev-parse", "--path-format=absolute", "--git-path", "index"],
+    );
+    fs::read(path.trim()).expect("read index")
+}
+
 /// Every file under `dir` except git's object store and logs, relative to `dir`.
 fn files(dir: &Path) -> BTreeSet<PathBuf> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeSet<PathBuf>) {
@@ -250,14 +259,7 @@ fn diff_shows_edits_and_new_files_without_touching_the_index() {
     wt_write(&wt, "noise.log", "ignored\n");
     fs::remove_file(wt.path.join("b.txt")).expect("rm");
     let status_before = git(&wt.path, &["status", "--porcelain"]);
-    let index_before = fs::read(
-        git(
-            &wt.path,
-            &["rev-parse", "--path-format=absolute", "--git-path", "index"],
-        )
-        .trim(),
-    )
-    .expect("read index");
+    let index_before = index_bytes(&wt);
 
     let d = diff(&wt, false).expect("diff");
     assert!(d.contains("+brand new content"), "{d}");
@@ -275,14 +277,7 @@ fn diff_shows_edits_and_new_files_without_touching_the_index() {
     assert!(stat.contains("3 files changed"), "{stat}");
 
     assert_eq!(git(&wt.path, &["status", "--porcelain"]), status_before);
-    let index_after = fs::read(
-        git(
-            &wt.path,
-            &["rev-parse", "--path-format=absolute", "--git-path", "index"],
-        )
-        .trim(),
-    )
-    .expect("read index");
+    let index_after = index_bytes(&wt);
     assert_eq!(
         index_after, index_before,
         "diff must not touch the real index"
