@@ -1067,6 +1067,22 @@ mod tests {
         )
     }
 
+    /// `bytes` cut into reads of `cuts[0]`, `cuts[1]`, ... bytes (cycling), numbered from 0.
+    fn reads<'a>(
+        bytes: &'a [u8],
+        cuts: &'a [usize],
+    ) -> impl Iterator<Item = (usize, &'a [u8])> + 'a {
+        let mut rest = bytes;
+        cuts.iter().cycle().enumerate().map_while(move |(k, &n)| {
+            if rest.is_empty() {
+                return None;
+            }
+            let (read, after) = rest.split_at(n.min(rest.len()));
+            rest = after;
+            Some((k, read))
+        })
+    }
+
     /// Feeds `pieces` (with an invalid byte before piece `invalid`) cut by `cuts` to a terminal
     /// with the fast path and one without, calling `check` after every read.
     fn run_pair(
@@ -1088,14 +1104,10 @@ mod tests {
             }
             bytes.extend_from_slice(p.as_bytes());
         }
-        let (mut pos, mut k) = (0, 0);
-        while pos < bytes.len() {
-            let n = cuts[k % cuts.len()].min(bytes.len() - pos);
-            fast.feed(&bytes[pos..pos + n]);
-            slow.feed(&bytes[pos..pos + n]);
+        for (k, read) in reads(&bytes, cuts) {
+            fast.feed(read);
+            slow.feed(read);
             check(&mut fast, &mut slow, k)?;
-            pos += n;
-            k += 1;
         }
         for t in [&mut fast, &mut slow] {
             t.feed(b"\x1b[?2026l\x18");
@@ -1169,10 +1181,8 @@ mod tests {
             t.fast_enabled = fast_enabled;
             let bytes = pieces.concat().into_bytes();
             let mut copy = Vec::new();
-            let (mut pos, mut k) = (0, 0);
-            while pos < bytes.len() {
-                let n = cuts[k % cuts.len()].min(bytes.len() - pos);
-                t.feed(&bytes[pos..pos + n]);
+            for (k, read) in reads(&bytes, &cuts) {
+                t.feed(read);
                 if resize_at == Some(k) {
                     t.resize(cols + 2, rows + 1);
                 }
@@ -1185,8 +1195,6 @@ mod tests {
                     }
                 }
                 proptest::prop_assert_eq!(&copy, &t.lines(), "after read {}", k);
-                pos += n;
-                k += 1;
             }
         }
     }
