@@ -10,6 +10,7 @@ pub use ids::{IdError, PaneId, TabId};
 pub use layout::{Direction, Divider, Layout, Rect, SplitDir, MIN_PANE_COLS, MIN_PANE_ROWS};
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Errors from workspace operations. Each names the thing it is about.
@@ -47,17 +48,17 @@ pub struct PaneMeta {
     #[serde(default)]
     pub rows: u16,
     /// Instance arguments chosen at creation, kept across restarts: the pane type's toggles...
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub toggles: std::collections::BTreeMap<String, bool>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub toggles: BTreeMap<String, bool>,
     /// ...its form fields (e.g. ssh's `target`)...
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub fields: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
     /// ...and arguments appended to its command (`quil new-tab --type T -- ARGS`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_args: Vec<String>,
     /// Plugin state, e.g. `session_id`.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub plugin_state: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub plugin_state: BTreeMap<String, String>,
     /// The pane runs in its own git worktree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worktree: Option<WorktreeMeta>,
