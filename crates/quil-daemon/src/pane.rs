@@ -415,13 +415,7 @@ impl Pane {
         let st = self.shared.lock();
         let n = st.term.scrollback_len().min(max_history);
         let mut lines = st.term.scrollback(0, n);
-        if !st.term.is_alt_screen() {
-            let mut screen = st.term.lines();
-            while screen.last().is_some_and(|l| l.text().is_empty()) {
-                screen.pop();
-            }
-            lines.extend(screen);
-        }
+        lines.extend(saved_screen(&st.term));
         lines
     }
 
@@ -431,14 +425,7 @@ impl Pane {
     /// history (and the pane's output waits on the lock only that long).
     pub fn export_recent(&self, max_bytes: usize) -> Vec<Line> {
         let st = self.shared.lock();
-        let mut screen = if st.term.is_alt_screen() {
-            Vec::new()
-        } else {
-            st.term.lines()
-        };
-        while screen.last().is_some_and(|l| l.text().is_empty()) {
-            screen.pop();
-        }
+        let screen = saved_screen(&st.term);
         let mut total = 0;
         let mut newest_first = Vec::new();
         for line in screen
@@ -526,6 +513,19 @@ impl Pane {
             events.screen_dirty();
         }
     }
+}
+
+/// The part of the screen a pane's saved content keeps: its rows down to the last non-blank
+/// one, or nothing while a program is on the alternate screen.
+fn saved_screen(term: &Terminal) -> Vec<Line> {
+    if term.is_alt_screen() {
+        return Vec::new();
+    }
+    let mut screen = term.lines();
+    while screen.last().is_some_and(|l| l.text().is_empty()) {
+        screen.pop();
+    }
+    screen
 }
 
 /// Re-reads the terminal's visible rows and bumps versions of those that changed.
