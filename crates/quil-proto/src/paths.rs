@@ -19,7 +19,7 @@ pub enum HomeError {
 /// The absolute `$QUIL_HOME`. A relative value is made absolute against the current directory,
 /// so child processes and the daemon (which changes directory) agree on it.
 pub fn quil_home() -> Result<PathBuf, HomeError> {
-    match std::env::var_os("QUIL_HOME") {
+    match std::env::var_os(ENV_HOME) {
         Some(v) if !v.is_empty() => absolute_home(Path::new(&v)),
         _ => {
             let home = std::env::var_os("HOME")
