@@ -17,6 +17,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 
+/// History lines (besides the screen) that `[[persistence.scrape]]` rules look at: enough for
+/// an id printed at start to be found after a screenful or two of output.
+const SCRAPE_HISTORY: usize = 200;
+
 /// Wake-ups shared by every pane thread and client task.
 pub struct Signals {
     /// Bumped when some pane's screen became dirty.
@@ -71,6 +75,8 @@ pub struct Server {
     /// Pane types: the embedded defaults plus `$QUIL_HOME/plugins/`, reloaded on change.
     plugins: std::sync::RwLock<quil_plugin::Registry>,
     attention: Mutex<HashMap<PaneId, crate::attention::Attention>>,
+    /// For `session_scrape` panes: the output generation last scraped.
+    scraped: Mutex<HashMap<PaneId, u64>>,
     /// The panes each attached connection shows.
     views: Mutex<HashMap<u64, Vec<PaneId>>>,
 }
@@ -105,6 +111,7 @@ impl Server {
             restored: Mutex::new(Default::default()),
             plugins: std::sync::RwLock::new(quil_plugin::Registry::default()),
             attention: Mutex::new(HashMap::new()),
+            scraped: Mutex::new(HashMap::new()),
             views: Mutex::new(HashMap::new()),
         })
     }
@@ -1067,9 +1074,60 @@ impl Server {
             p.flush_sync(&*self.signals);
         }
         meta |= self.update_attention(&panes);
+        meta |= self.scrape_state(&panes);
         if meta {
             self.changed();
         }
+    }
+
+    /// `session_scrape` pane types: captures their state keys (`[[persistence.scrape]]`) from
+    /// what the pane shows and its recent history, whenever it printed something new, so that
+    /// a restart can resume it with `resume_args`. True when a value changed.
+    fn scrape_state(&self, panes: &[(Arc<Pane>, Option<PaneMeta>)]) -> bool {
+        let mut gens = self.scraped.lock().unwrap_or_else(|e| e.into_inner());
+        gens.retain(|id, _| panes.iter().any(|(p, _)| p.id == *id));
+        let mut found = Vec::new();
+        {
+            let reg = self.plugins.read().unwrap_or_else(|e| e.into_inner());
+            for (p, m) in panes {
+                let Some(m) = m.as_ref().filter(|m| m.command.is_empty()) else {
+                    continue;
+                };
+                let Some(pl) = reg.get(&m.kind).filter(|pl| {
+                    pl.persistence.strategy == quil_plugin::Strategy::SessionScrape
+                }) else {
+                    continue;
+                };
+                let gen = p.output_gen();
+                if gens.insert(p.id, gen) == Some(gen) {
+                    continue;
+                }
+                let text: Vec<String> = p
+                    .export_lines(SCRAPE_HISTORY)
+                    .iter()
+                    .map(|l| l.text())
+                    .collect();
+                let new: Vec<(String, String)> = pl
+                    .scrape(&text.join("\n"))
+                    .into_iter()
+                    .filter(|(k, v)| m.plugin_state.get(k) != Some(v))
+                    .collect();
+                if !new.is_empty() {
+                    found.push((p.id, new));
+                }
+            }
+        }
+        if found.is_empty() {
+            return false;
+        }
+        let mut st = self.lock();
+        for (id, values) in found {
+            if let Some(m) = st.ws.pane_mut(id) {
+                tracing::debug!(pane = %id, ?values, "scraped");
+                m.plugin_state.extend(values);
+            }
+        }
+        true
     }
 
     fn update_attention(&self, panes: &[(Arc<Pane>, Option<PaneMeta>)]) -> bool {

@@ -277,6 +277,52 @@ fn toggles_are_remembered_and_preassigned_ids_resume() {
     assert!(err.contains("model"), "{err}");
 }
 
+const SCRAPER: &str = r#"
+[plugin]
+name = "scraper"
+category = "tools"
+
+[command]
+cmd = "sh"
+args = ["-c", "echo args: \"$*\"; echo Session ID: s$$-ok; exec sleep 600", "scraper"]
+
+[persistence]
+strategy = "session_scrape"
+resume_args = ["--resume", "{session}"]
+
+[[persistence.scrape]]
+name = "session"
+pattern = 'Session ID: (s[0-9]+-ok)'
+"#;
+
+/// `session_scrape`: the id the program printed is captured from its output, saved, and given
+/// back through `resume_args` after a restart.
+#[test]
+fn scraped_session_ids_resume() {
+    let h = Home::new();
+    std::fs::create_dir_all(plugin_dir(&h)).unwrap();
+    std::fs::write(plugin_dir(&h).join("scraper.toml"), SCRAPER).unwrap();
+    let p = h.new_tab(&["--type", "scraper"]);
+    h.wait_for(&p, "^Session ID: s[0-9]+-ok$");
+    let screen = h.capture(&p);
+    let id = screen
+        .lines()
+        .find_map(|l| l.strip_prefix("Session ID: "))
+        .expect("the id on screen")
+        .to_string();
+    eventually("the scraped id saved", Duration::from_secs(5), || {
+        std::fs::read_to_string(h.path().join("workspace.json")).is_ok_and(|s| s.contains(&id))
+    });
+    h.ok(&["daemon", "stop"]);
+    let argv = pane_argv(&h, &p);
+    assert_eq!(
+        &argv[argv.len() - 2..],
+        ["--resume", id.as_str()],
+        "{argv:?}"
+    );
+    h.wait_for(&p, &format!("^args: --resume {id}$"));
+}
+
 #[test]
 fn strategy_none_is_not_restored() {
     let h = Home::new();
