@@ -768,13 +768,11 @@ impl Server {
         if let Some(m) = self.lock().ws.pane_mut(id) {
             m.plugin_state = fresh.plugin_state.clone();
         }
-        let mut preamble =
-            crate::restore::preamble(&p.export_lines(10_000), "restored after a daemon restart");
-        preamble.extend_from_slice(
-            format!(
-                "\x1b[0;33mquil: conversation {old} no longer exists; started a new one\x1b[0m\r\n"
-            )
-            .as_bytes(),
+        // The old screen already ends in the restore marker and the CLI's complaint; the marker
+        // after it says what happened next.
+        let preamble = crate::restore::preamble(
+            &p.export_lines(10_000),
+            &format!("conversation {old} no longer exists; started a new one"),
         );
         self.start_pane(&fresh, quil_plugin::Mode::Start, preamble, true)
             .and_then(|new| self.replace_pane(id, new))
@@ -1093,9 +1091,10 @@ impl Server {
                 let Some(m) = m.as_ref().filter(|m| m.command.is_empty()) else {
                     continue;
                 };
-                let Some(pl) = reg.get(&m.kind).filter(|pl| {
-                    pl.persistence.strategy == quil_plugin::Strategy::SessionScrape
-                }) else {
+                let Some(pl) = reg
+                    .get(&m.kind)
+                    .filter(|pl| pl.persistence.strategy == quil_plugin::Strategy::SessionScrape)
+                else {
                     continue;
                 };
                 let gen = p.output_gen();
