@@ -5,10 +5,8 @@
 use crate::cleanup::Guard;
 use crate::proc;
 use anyhow::{anyhow, bail, Context, Result};
-use quil_proto::codec::{encode_raw_frame, write_msg, FrameDecoder, MAX_FRAME};
-use quil_proto::{
-    decode, ClientMsg, Hello, HelloReply, PaneId, Reply, Request, ServerMsg, PROTOCOL_VERSION,
-};
+use quil_proto::codec::{write_msg, FrameDecoder, MAX_FRAME};
+use quil_proto::{decode, ClientMsg, Hello, HelloReply, PaneId, Reply, Request, ServerMsg};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -121,15 +119,7 @@ impl Proto {
         let mut stream =
             UnixStream::connect(&path).with_context(|| format!("connect {}", path.display()))?;
         stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-        let mut hello = Vec::new();
-        encode_raw_frame(
-            &Hello {
-                version: PROTOCOL_VERSION,
-            }
-            .encode(),
-            &mut hello,
-        )?;
-        stream.write_all(&hello)?;
+        stream.write_all(&Hello::CURRENT.frame())?;
         let mut p = Proto {
             stream,
             dec: FrameDecoder::new(MAX_FRAME),

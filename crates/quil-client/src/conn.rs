@@ -3,10 +3,8 @@
 //! The CLI uses [`Client::request`]. The TUI splits the connection: its loop polls a [`Reader`]
 //! for every [`ServerMsg`] and writes requests through a [`Writer`].
 
-use quil_proto::codec::{encode_raw_frame, read_frame, write_msg, FrameDecoder, MAX_FRAME};
-use quil_proto::{
-    decode, ClientMsg, Hello, HelloReply, ProtoError, Reply, Request, ServerMsg, PROTOCOL_VERSION,
-};
+use quil_proto::codec::{read_frame, write_msg, FrameDecoder, MAX_FRAME};
+use quil_proto::{decode, ClientMsg, Hello, HelloReply, ProtoError, Reply, Request, ServerMsg};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -53,15 +51,9 @@ impl Client {
                 source: e,
             },
         })?;
-        let mut hello = Vec::new();
-        encode_raw_frame(
-            &Hello {
-                version: PROTOCOL_VERSION,
-            }
-            .encode(),
-            &mut hello,
-        )?;
-        stream.write_all(&hello).map_err(ProtoError::from)?;
+        stream
+            .write_all(&Hello::CURRENT.frame())
+            .map_err(ProtoError::from)?;
         let body = read_frame(&mut stream, MAX_FRAME)?.ok_or(ClientError::Closed)?;
         match HelloReply::decode(&body)? {
             HelloReply::Accepted { .. } => Ok(Client {

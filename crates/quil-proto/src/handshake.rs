@@ -17,10 +17,23 @@ pub struct Hello {
 }
 
 impl Hello {
+    /// This build's hello.
+    pub const CURRENT: Hello = Hello {
+        version: PROTOCOL_VERSION,
+    };
+
     pub fn encode(&self) -> Vec<u8> {
         let mut v = MAGIC.to_vec();
         v.extend_from_slice(&self.version.to_le_bytes());
         v
+    }
+
+    /// The hello as a length-prefixed frame, ready to write to the socket.
+    pub fn frame(&self) -> Vec<u8> {
+        let body = self.encode();
+        let mut out = (body.len() as u32).to_le_bytes().to_vec();
+        out.extend_from_slice(&body);
+        out
     }
 
     pub fn decode(body: &[u8]) -> Result<Hello, ProtoError> {
@@ -96,6 +109,14 @@ impl HelloReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn current_frame_is_the_framed_hello() {
+        let mut framed = Vec::new();
+        crate::codec::encode_raw_frame(&Hello::CURRENT.encode(), &mut framed).expect("frame");
+        assert_eq!(Hello::CURRENT.frame(), framed);
+        assert_eq!(Hello::CURRENT.version, PROTOCOL_VERSION);
+    }
 
     #[test]
     fn matching_version_is_accepted() {

@@ -270,16 +270,7 @@ fn nesting_guard_refuses_attach_inside_a_pane() {
 
 fn raw_connect(h: &Home) -> UnixStream {
     let mut s = UnixStream::connect(h.socket()).unwrap();
-    let mut hello = Vec::new();
-    encode_raw_frame(
-        &Hello {
-            version: quil_proto::PROTOCOL_VERSION,
-        }
-        .encode(),
-        &mut hello,
-    )
-    .unwrap();
-    s.write_all(&hello).unwrap();
+    s.write_all(&Hello::CURRENT.frame()).unwrap();
     let body = read_frame(&mut s, MAX_FRAME).unwrap().unwrap();
     assert!(matches!(
         HelloReply::decode(&body).unwrap(),
