@@ -273,23 +273,6 @@ pub fn claude_transcript_path(config_dir: &Path, cwd: &Path, session_id: &str) -
         .join(format!("{session_id}.jsonl"))
 }
 
-/// A fresh random (version 4) UUID for `--session-id`, from `/dev/urandom`.
-pub fn new_claude_session_id() -> io::Result<String> {
-    let mut b = [0u8; 16];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,14 +461,5 @@ mod tests {
             claude_config_dir(Some("".as_ref()), Path::new("/h")),
             Path::new("/h/.claude")
         );
-    }
-
-    #[test]
-    fn fresh_uuids_are_valid_and_distinct() {
-        let a = new_claude_session_id().expect("uuid");
-        let b = new_claude_session_id().expect("uuid");
-        assert!(ids::is_valid_claude_session_id(&a), "{a}");
-        assert_ne!(a, b);
-        assert_eq!(&a[14..15], "4");
     }
 }

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 pub use claude::{
     claude_config_dir, claude_project_dir_name, claude_settings, claude_settings_with_hook,
-    claude_transcript_path, handle_claude_hook, new_claude_session_id,
+    claude_transcript_path, handle_claude_hook,
 };
 pub use ids::{is_valid_claude_session_id, is_valid_opencode_session_id, is_valid_pane_id};
 pub use opencode::{opencode_env, plugin_url, tracker_path, write_tracker, TRACKER_JS};

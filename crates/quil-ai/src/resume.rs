@@ -21,8 +21,8 @@ pub enum Resume {
     Session(String),
     /// opencode `--continue`: the project directory's most recent session.
     Continue,
-    /// A new conversation. For Claude, quild should still pick the id up front:
-    /// `--session-id <new_claude_session_id()>`.
+    /// A new conversation. For Claude, quild still picks the id up front:
+    /// `--session-id <quil_plugin::new_session_id()>`.
     Fresh,
     /// Claude `--session-id <id>`: that id never got a prompt, so it has no transcript yet.
     SessionIdNew(String),

@@ -167,3 +167,16 @@ pub fn mode_for(decision: &Resume) -> (quil_plugin::Mode, Vec<String>) {
         Resume::Continue => (quil_plugin::Mode::Start, vec!["--continue".into()]),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The ids quild preassigns to Claude panes are ones Claude and quil's checks accept.
+    #[test]
+    fn fresh_uuids_are_valid_and_distinct() {
+        let a = quil_plugin::new_session_id();
+        let b = quil_plugin::new_session_id();
+        assert!(quil_ai::is_valid_claude_session_id(&a), "{a}");
+        assert_ne!(a, b);
+        assert_eq!(&a[14..15], "4");
+    }
+}
