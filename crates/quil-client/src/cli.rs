@@ -211,7 +211,7 @@ pub fn main(cli: Cli) -> Result<i32> {
                 eprintln!("quil hook: unknown agent {agent:?} (known: claude)");
                 return Ok(0);
             }
-            let home = std::env::var_os("QUIL_HOME").map(PathBuf::from);
+            let home = std::env::var_os(quil_proto::paths::ENV_HOME).map(PathBuf::from);
             Ok(quil_ai::claude::run_hook_command(
                 home.as_deref(),
                 &pane,
