@@ -410,7 +410,8 @@ impl Server {
                 meta.plugin_state = plugin.initial_state();
             }
         }
-        let (argv, _) = self.command_for(&meta, quil_plugin::Mode::Start)?;
+        // Checked (and the pane named) before a worktree is made for it.
+        let (argv, _) = self.plain_command(&meta, quil_plugin::Mode::Start)?;
         if spec.worktree {
             let wt = quil_worktree::create(&meta.cwd, &meta.kind).map_err(|e| e.to_string())?;
             tracing::info!(pane = %id, path = %wt.path.display(), branch = %wt.branch, "worktree created");
@@ -443,16 +444,29 @@ impl Server {
 
     /// What to run for a pane: its explicit command, or its type's, for a start or a resume.
     fn command_for(&self, meta: &PaneMeta, mode: quil_plugin::Mode) -> Result<Launch, String> {
+        let (mut argv, mut env) = self.plain_command(meta, mode)?;
+        // A bare `opencode` or `claude` command is an AI pane too.
+        if let Some(kind) = crate::ai::kind_of(&argv) {
+            let (args, extra) = crate::ai::spawn_extras(&self.home, meta, kind)?;
+            argv.extend(args);
+            env.extend(extra);
+        }
+        // A plain shell gets quil's integration, which reports its cwd.
+        let shell = self.config.shell();
+        if meta.command.is_empty() && argv == [shell.clone()] {
+            let (argv, mut shell_env) = crate::shellinit::shell_command(&self.home, &shell);
+            shell_env.extend(env);
+            return Ok((argv, shell_env));
+        }
+        Ok((argv, env))
+    }
+
+    /// The pane's command line from its explicit command or its type, without what quil adds
+    /// around it (AI settings files, shell integration): enough to check it and to name the
+    /// pane, and writes nothing.
+    fn plain_command(&self, meta: &PaneMeta, mode: quil_plugin::Mode) -> Result<Launch, String> {
         if !meta.command.is_empty() {
-            // A bare `opencode` or `claude` command is an AI pane too.
-            let mut argv = meta.command.clone();
-            let mut env = Vec::new();
-            if let Some(kind) = crate::ai::kind_of(&argv) {
-                let (args, extra) = crate::ai::spawn_extras(&self.home, meta, kind)?;
-                argv.extend(args);
-                env = extra;
-            }
-            return Ok((argv, env));
+            return Ok((meta.command.clone(), Vec::new()));
         }
         let plugin = self.plugin(&meta.kind)?;
         let shell = self.config.shell();
@@ -465,18 +479,7 @@ impl Server {
             extra_args: &meta.extra_args,
             ..quil_plugin::SpawnContext::new(mode, &pane_id, &cwd, &shell)
         };
-        let mut built = quil_plugin::build_argv(&plugin, &ctx)?;
-        if let Some(kind) = crate::ai::kind_of(&built.argv) {
-            let (args, env) = crate::ai::spawn_extras(&self.home, meta, kind)?;
-            built.argv.extend(args);
-            built.env.extend(env);
-        }
-        // A plain shell gets quil's integration, which reports its cwd.
-        if built.argv == [shell.clone()] {
-            let (argv, mut env) = crate::shellinit::shell_command(&self.home, &shell);
-            env.extend(built.env);
-            return Ok((argv, env));
-        }
+        let built = quil_plugin::build_argv(&plugin, &ctx)?;
         Ok((built.argv, built.env))
     }
 
