@@ -426,22 +426,13 @@ impl Pane {
     pub fn export_recent(&self, max_bytes: usize) -> Vec<Line> {
         let st = self.shared.lock();
         let screen = saved_screen(&st.term);
-        let mut total = 0;
-        let mut newest_first = Vec::new();
-        for line in screen
-            .into_iter()
-            .rev()
-            .chain(st.term.scrollback_newest_first())
-        {
-            total += crate::persist::saved_size(&line);
-            if total > max_bytes {
-                break;
-            }
-            newest_first.push(line);
-        }
-        drop(st);
-        newest_first.reverse();
-        newest_first
+        crate::persist::fit_newest(
+            screen
+                .into_iter()
+                .rev()
+                .chain(st.term.scrollback_newest_first()),
+            max_bytes,
+        )
     }
 
     /// The visible screen as plain text, one line per row.

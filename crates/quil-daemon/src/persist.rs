@@ -160,7 +160,7 @@ pub fn load_workspace(home: &Path) -> Result<Loaded, PersistError> {
 }
 
 /// Bytes `line` takes in a saved buffer (an upper bound).
-pub fn saved_size(line: &Line) -> usize {
+fn saved_size(line: &Line) -> usize {
     postcard::experimental::serialized_size(line).unwrap_or(usize::MAX / 4) + 1
 }
 
@@ -171,21 +171,35 @@ pub fn save_buffer(
     lines: &[Line],
     max_bytes: usize,
 ) -> std::io::Result<()> {
-    let dir = buffers_dir(home);
-    std::fs::create_dir_all(&dir)?;
+    write_buffer(
+        home,
+        pane,
+        &fit_newest(lines.iter().rev().cloned(), max_bytes),
+    )
+}
+
+/// The first lines of `newest_first` whose saved form fits a buffer file of `max_bytes`,
+/// oldest first. Lazy: lines past the budget are never taken from the iterator.
+pub fn fit_newest(newest_first: impl Iterator<Item = Line>, max_bytes: usize) -> Vec<Line> {
     let mut total = BUFFER_MAGIC.len() + 8;
-    let mut start = lines.len();
-    for l in lines.iter().rev() {
-        let size = saved_size(l);
+    let mut kept = Vec::new();
+    for line in newest_first {
+        let size = saved_size(&line);
         if total + size > max_bytes {
             break;
         }
         total += size;
-        start -= 1;
+        kept.push(line);
     }
-    let kept = &lines[start..];
+    kept.reverse();
+    kept
+}
+
+/// Writes a pane's saved lines as they are (fit them with [`fit_newest`] first).
+pub fn write_buffer(home: &Path, pane: PaneId, lines: &[Line]) -> std::io::Result<()> {
+    std::fs::create_dir_all(buffers_dir(home))?;
     let mut out = BUFFER_MAGIC.to_vec();
-    out.extend(postcard::to_allocvec(&kept).map_err(std::io::Error::other)?);
+    out.extend(postcard::to_allocvec(&lines).map_err(std::io::Error::other)?);
     write_atomic(&buffer_path(home, pane), &out)
 }
 

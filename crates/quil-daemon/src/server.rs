@@ -995,14 +995,8 @@ impl Server {
             if !all_buffers && saved_gens.get(&p.id) == Some(&gen) {
                 continue;
             }
-            let budget = self.config.persist_scrollback_bytes;
-            let lines = p.export_recent(budget.saturating_sub(64));
-            match crate::persist::save_buffer(
-                &self.home,
-                p.id,
-                &lines,
-                self.config.persist_scrollback_bytes,
-            ) {
+            let lines = p.export_recent(self.config.persist_scrollback_bytes);
+            match crate::persist::write_buffer(&self.home, p.id, &lines) {
                 Ok(()) => {
                     saved_gens.insert(p.id, gen);
                 }
