@@ -1,10 +1,12 @@
 //! One pane: a process on a PTY, its terminal state, and its input queue.
 //!
-//! Threads per pane (waiting on the PTY stays off the tokio runtime):
-//! - the **reader** reads PTY output and feeds the pane's [`Terminal`]; it never waits on a
-//!   client, so output volume cannot flood anyone;
-//! - the **writer** drains the pane's ordered input queue into the PTY. If the program stops
-//!   reading its input, only this thread waits; the pane then reports `input_blocked`.
+//! Per pane:
+//! - a **reader** task on the daemon's runtime reads PTY output and feeds the pane's
+//!   [`Terminal`]; it never waits on a client, so output volume cannot flood anyone. Being on
+//!   the runtime (not a thread of its own) lets output wake the clients' connection tasks on
+//!   the same worker: one wake per echo instead of two;
+//! - a **writer** thread drains the pane's ordered input queue into the PTY. If the program
+//!   stops reading its input, only this thread waits; the pane then reports `input_blocked`.
 //!
 //! The PTY master is non-blocking (see [`crate::ptyio`]): input that arrives while nothing is
 //! queued is written at once by whoever has it, usually a client's connection task, which
@@ -22,6 +24,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 /// Input bytes a pane may have queued before further input is refused.
 pub const MAX_QUEUED_INPUT: usize = 1024 * 1024;
@@ -241,6 +245,10 @@ impl Pane {
             pixel_width: 0,
             pixel_height: 0,
         };
+        // The reader is a task on the daemon's runtime, not a thread: output then wakes the
+        // clients' connection tasks on the same worker, with no cross-thread wake per update.
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| SpawnError::Pty(format!("no runtime for the pane's reader: {e}")))?;
         let pair = portable_pty::native_pty_system()
             .openpty(size)
             .map_err(|e| SpawnError::Pty(e.to_string()))?;
@@ -266,6 +274,10 @@ impl Pane {
                 // Shared by every fd of the master, portable-pty's own included: its blocking
                 // reader and writer (`try_clone_reader`, `take_writer`) must not be used.
                 ptyio::set_nonblocking(reader.as_fd())
+                    .map_err(|e| SpawnError::Pty(e.to_string()))?;
+                let _enter = runtime.enter();
+                // SAFETY: an OwnedFd is open until dropped, and the AsyncFd owns it from here.
+                let reader = unsafe { AsyncFd::register_with_interest(reader, Interest::READABLE) }
                     .map_err(|e| SpawnError::Pty(e.to_string()))?;
                 Ok((reader, writer, direct))
             });
@@ -301,15 +313,17 @@ impl Pane {
         let id = args.id;
         let ev = events.clone();
         let sh = shared.clone();
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name(format!("{id}-writer"))
-            .spawn(move || writer_loop(writer, rx, sh, ev))
-            .map_err(|e| SpawnError::Pty(e.to_string()))?;
-        std::thread::Builder::new()
-            .name(format!("{id}-reader"))
-            .spawn(move || {
-                reader_loop(&reader, &shared, &events, &input);
-                // EOF: the process is gone (or closed the terminal); collect its status.
+            .spawn(move || writer_loop(writer, rx, sh, ev));
+        if let Err(e) = writer_thread {
+            let _ = child.kill();
+            return Err(SpawnError::Pty(e.to_string()));
+        }
+        runtime.spawn(async move {
+            read_output(reader, &shared, &events, &input).await;
+            // EOF: the process is gone (or closed the terminal); collect its status.
+            let _ = tokio::task::spawn_blocking(move || {
                 let status = match child.wait() {
                     Ok(s) if s.signal().is_some() => 128 + signal_number(s.signal().unwrap_or("")),
                     Ok(s) => s.exit_code() as i32,
@@ -319,7 +333,8 @@ impl Pane {
                 shared.alive.store(false, Ordering::SeqCst);
                 events.exited(id, status);
             })
-            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+            .await;
+        });
         Ok(pane)
     }
 
@@ -564,39 +579,58 @@ fn refresh(st: &mut TermState) {
     }
 }
 
-fn reader_loop(
-    reader: &OwnedFd,
+async fn read_output(
+    reader: AsyncFd<OwnedFd>,
     shared: &Arc<PaneShared>,
     events: &Arc<dyn PaneEvents>,
     input: &Input,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = match ptyio::read(reader, &mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
+        let Ok(mut ready) = reader.readable().await else {
+            return;
         };
-        let (responses, clip, meta) = {
-            let mut st = shared.lock();
-            st.term.feed(&buf[..n]);
-            let meta = st.term.take_meta_changed();
-            (st.term.take_responses(), st.term.take_clipboard(), meta)
+        let n = match ready.try_io(|fd| ptyio::read_now(fd.get_ref(), &mut buf)) {
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(n)) => n,
+            Err(_would_block) => continue,
         };
-        if !responses.is_empty() {
-            // Replies to the program's queries (cursor position, device attributes) go the
-            // same ordered way as keystrokes.
-            let _ = input.send(shared, responses);
+        if n < buf.len() {
+            // Drained: the next output raises a new edge. Saves a read that would only say
+            // EAGAIN before every wait, as tokio's own sockets do.
+            ready.clear_ready();
         }
-        if let Some(text) = clip {
-            events.clipboard(text);
+        drop(ready);
+        take_output(&buf[..n], shared, events, input);
+        if n == buf.len() {
+            // A flood: let this worker's other tasks (clients, other panes) run in between.
+            tokio::task::yield_now().await;
         }
-        if meta {
-            events.meta_changed();
-        }
-        shared.output_gen.fetch_add(1, Ordering::Relaxed);
-        if !shared.dirty.swap(true, Ordering::SeqCst) {
-            events.screen_dirty();
-        }
+    }
+}
+
+/// Feeds one read of output to the terminal and tells whoever needs to know.
+fn take_output(bytes: &[u8], shared: &PaneShared, events: &Arc<dyn PaneEvents>, input: &Input) {
+    let (responses, clip, meta) = {
+        let mut st = shared.lock();
+        st.term.feed(bytes);
+        let meta = st.term.take_meta_changed();
+        (st.term.take_responses(), st.term.take_clipboard(), meta)
+    };
+    if !responses.is_empty() {
+        // Replies to the program's queries (cursor position, device attributes) go the
+        // same ordered way as keystrokes.
+        let _ = input.send(shared, responses);
+    }
+    if let Some(text) = clip {
+        events.clipboard(text);
+    }
+    if meta {
+        events.meta_changed();
+    }
+    shared.output_gen.fetch_add(1, Ordering::Relaxed);
+    if !shared.dirty.swap(true, Ordering::SeqCst) {
+        events.screen_dirty();
     }
 }
 

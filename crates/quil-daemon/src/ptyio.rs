@@ -2,7 +2,7 @@
 //! can be written straight from the connection that received it, with no thread hop, whenever
 //! nothing is queued before it. Anything that does not go out at once (the program is not
 //! reading, or earlier input is still queued) goes to the pane's writer thread, which waits
-//! for the PTY with `poll`. The reader thread waits the same way.
+//! for the PTY with `poll`. The reader is a task that waits through the runtime's reactor.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -82,9 +82,9 @@ pub(crate) fn write_all(fd: &OwnedFd, mut data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// One read, waiting for data when there is none yet. `Ok(0)` at the end (no process left on
-/// the PTY: EOF or EIO).
-pub(crate) fn read(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+/// One read without waiting: `WouldBlock` when there is nothing yet, `Ok(0)` at the end (no
+/// process left on the PTY: EOF or EIO).
+pub(crate) fn read_now(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         // SAFETY: valid fd and buffer.
         let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
@@ -94,7 +94,6 @@ pub(crate) fn read(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
         let e = io::Error::last_os_error();
         match e.kind() {
             io::ErrorKind::Interrupted => {}
-            io::ErrorKind::WouldBlock => wait(fd.as_fd(), false)?,
             _ if e.raw_os_error() == Some(libc::EIO) => return Ok(0),
             _ => return Err(e),
         }
@@ -120,7 +119,7 @@ mod tests {
         let n = unsafe { libc::read(r.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
         assert_eq!(n, -1);
         assert_eq!(write(w.as_fd(), b"hi").unwrap(), 2);
-        assert_eq!(read(&r, &mut buf).unwrap(), 2);
+        assert_eq!(read_now(&r, &mut buf).unwrap(), 2);
         assert_eq!(&buf[..2], b"hi");
         // A full pipe makes `write` report WouldBlock; `write_all` waits for the reader.
         let big = vec![7u8; 1 << 20];
@@ -128,7 +127,13 @@ mod tests {
             let mut total = 0;
             let mut buf = vec![0u8; 1 << 16];
             while total < 1 << 20 {
-                total += read(&r, &mut buf).unwrap();
+                match read_now(&r, &mut buf) {
+                    Ok(n) => total += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait(r.as_fd(), false).unwrap()
+                    }
+                    Err(e) => panic!("{e}"),
+                }
             }
             total
         });

@@ -902,10 +902,13 @@ impl Server {
             .map_or(2, |n| n.get())
             .clamp(2, 8)
             * 2;
+        // Panes' readers are tasks on the runtime: the workers start them from its context.
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let panes: Vec<(PaneId, Arc<Pane>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers.min(plans.len()))
                 .map(|_| {
                     scope.spawn(|| {
+                        let _runtime = runtime.as_ref().map(|r| r.enter());
                         let mut done = Vec::new();
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
