@@ -280,12 +280,7 @@ fn event_loop(
     // the terminal has nothing left.
     let mut term_stalled = false;
     loop {
-        for out in app.take_outbox() {
-            let id = writer
-                .send(out.req)
-                .map_err(|e| anyhow::anyhow!("lost the daemon: {e}"))?;
-            app.register(id, out.pending);
-        }
+        send_outbox(&mut app, writer)?;
         if !app.clipboard.is_empty() {
             let mut o = stdout();
             for text in app.clipboard.drain(..) {
@@ -369,7 +364,12 @@ fn event_loop(
                     Err(e) => Err(e),
                 };
                 match ev {
-                    Ok(ev) => on_term_event(&mut app, &mut display, ev)?,
+                    Ok(ev) => {
+                        on_term_event(&mut app, &mut display, ev)?;
+                        // A key for the pane leaves now, not after asking the terminal for
+                        // more: that round trip would add to every keystroke's echo.
+                        send_outbox(&mut app, writer)?;
+                    }
                     Err(e) => {
                         app.quit = Some(Quit::Error(format!("cannot read the terminal: {e}")));
                         break;
@@ -383,6 +383,17 @@ fn event_loop(
         }
         app.tick(Instant::now());
     }
+}
+
+/// Sends every queued request, remembering which replies to route.
+fn send_outbox(app: &mut App, writer: &mut crate::conn::Writer) -> anyhow::Result<()> {
+    for out in app.take_outbox() {
+        let id = writer
+            .send(out.req)
+            .map_err(|e| anyhow::anyhow!("lost the daemon: {e}"))?;
+        app.register(id, out.pending);
+    }
+    Ok(())
 }
 
 fn on_term_event<W: Write>(
