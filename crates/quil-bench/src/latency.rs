@@ -27,14 +27,18 @@ const ECHO_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Sys {
     Raw,
+    Floor1,
+    Floor2,
     TmuxControl,
     TmuxClient,
     QuilProto,
     QuilTui,
 }
 
-pub const ALL: [Sys; 5] = [
+pub const ALL: [Sys; 7] = [
     Sys::Raw,
+    Sys::Floor1,
+    Sys::Floor2,
     Sys::TmuxControl,
     Sys::TmuxClient,
     Sys::QuilProto,
@@ -45,6 +49,8 @@ impl Sys {
     pub fn key(self) -> &'static str {
         match self {
             Sys::Raw => "raw",
+            Sys::Floor1 => "floor-1",
+            Sys::Floor2 => "floor-2",
             Sys::TmuxControl => "tmux-control",
             Sys::TmuxClient => "tmux-client",
             Sys::QuilProto => "quil-proto",
@@ -54,6 +60,12 @@ impl Sys {
     pub fn label(self) -> &'static str {
         match self {
             Sys::Raw => "raw PTY (write the master, read the master)",
+            Sys::Floor1 => {
+                "floor, one hop: a do-nothing relay process between a socket and the PTY"
+            }
+            Sys::Floor2 => {
+                "floor, two hops: PTY → relay → socket → relay → PTY, the shape of a client and a server"
+            }
             Sys::TmuxControl => "tmux control mode (`tmux -C`: `send-keys -l`, wait for `%output`)",
             Sys::TmuxClient => {
                 "tmux client (`tmux attach` in a PTY: type, wait for the drawn char)"
@@ -108,6 +120,16 @@ fn setup(ctx: &Ctx, dir: &std::path::Path, sys: Sys) -> Result<Live> {
         Sys::Raw => {
             let mut c = Command::new("sh");
             c.arg("-c").arg(PROGRAM);
+            let pty = Pty::spawn(c, ctx.cols, ctx.rows)?;
+            Ok(live(Box::new(PtyPath::new(pty)), None))
+        }
+        Sys::Floor1 => Ok(live(Box::new(SockPath::relay()?), None)),
+        Sys::Floor2 => {
+            let exe = std::env::current_exe()?;
+            let mut c = Command::new(&exe);
+            c.args(["relay", "--sock", "--"])
+                .arg(&exe)
+                .args(["relay", "--", "sh", "-c", PROGRAM]);
             let pty = Pty::spawn(c, ctx.cols, ctx.rows)?;
             Ok(live(Box::new(PtyPath::new(pty)), None))
         }
@@ -320,6 +342,64 @@ impl EchoPath for PtyPath {
                 self.strip.feed_find(&self.buf[..n], 0);
             } else {
                 return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A relay process on a Unix socket (the floor under a protocol client): keys go into the
+/// socket, the echo is the key coming back out of it.
+struct SockPath {
+    sock: std::os::unix::net::UnixStream,
+    _guard: crate::cleanup::Guard,
+    buf: Vec<u8>,
+}
+
+impl SockPath {
+    fn relay() -> Result<SockPath> {
+        let (mine, theirs) = std::os::unix::net::UnixStream::pair()?;
+        let mut c = Command::new(std::env::current_exe()?);
+        c.args(["relay", "--", "sh", "-c", PROGRAM])
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs.try_clone()?)))
+            .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+            .stderr(Stdio::null());
+        let child = c.spawn().context("start the relay")?;
+        let pid = child.id();
+        Ok(SockPath {
+            sock: mine,
+            _guard: crate::cleanup::Guard::new(move || proc::kill(pid, libc::SIGKILL)),
+            buf: vec![0; 64 * 1024],
+        })
+    }
+}
+
+impl EchoPath for SockPath {
+    fn send(&mut self, key: u8) -> Result<()> {
+        (&self.sock).write_all(&[key])?;
+        Ok(())
+    }
+    fn wait_echo(&mut self, key: u8, _col: usize) -> Result<()> {
+        let deadline = Instant::now() + ECHO_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!("no echo within {ECHO_TIMEOUT:?}");
+            }
+            match crate::pty::read_fd(self.sock.as_raw_fd(), &mut self.buf, left)? {
+                Read::Data(n) if self.buf[..n].contains(&key) => return Ok(()),
+                Read::Data(_) | Read::Timeout => {}
+                Read::Eof => bail!("the relay exited"),
+            }
+        }
+    }
+    fn settle(&mut self, quiet: Duration) -> Result<()> {
+        let deadline = Instant::now() + quiet + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            match crate::pty::read_fd(self.sock.as_raw_fd(), &mut self.buf, quiet)? {
+                Read::Data(_) => {}
+                Read::Timeout => return Ok(()),
+                Read::Eof => bail!("the relay exited"),
             }
         }
         Ok(())

@@ -12,6 +12,7 @@ mod latency;
 mod proc;
 mod pty;
 mod quil;
+mod relay;
 mod report;
 mod rss;
 mod stats;
@@ -80,7 +81,7 @@ enum Cmd {
         /// Quiet time before each key, in milliseconds.
         #[arg(long, default_value_t = 20)]
         gap_ms: u64,
-        /// Comma-separated: raw,tmux-control,tmux-client,quil-proto,quil-tui.
+        /// Comma-separated: raw,floor-1,floor-2,tmux-control,tmux-client,quil-proto,quil-tui.
         #[arg(long, value_delimiter = ',')]
         systems: Vec<String>,
     },
@@ -103,6 +104,15 @@ enum Cmd {
         /// The repository, for the git revision in the report.
         #[arg(long, default_value = ".")]
         repo: PathBuf,
+    },
+    /// Forward stdin to CMD and its output to stdout, doing nothing else: the latency floor.
+    #[command(hide = true)]
+    Relay {
+        /// CMD talks over a Unix socket pair instead of a PTY of its own.
+        #[arg(long)]
+        sock: bool,
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
     },
     /// Render a results file (and criterion output) as Markdown.
     Report {
@@ -305,6 +315,7 @@ fn run(cli: Cli) -> Result<()> {
             let rows = latency::run(&ctx, *samples, Duration::from_millis(*gap_ms), &sys)?;
             print(c.json, &rows)
         }
+        Cmd::Relay { sock, cmd } => relay::run(*sock, cmd),
         Cmd::Rss => {
             let (ctx, _g) = make_ctx(c)?;
             print(c.json, &rss::run(&ctx))

@@ -270,6 +270,23 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
         "Through a full-screen client the echo crosses the client's own terminal twice more than through the protocol client, \
          for tmux as for quil; quil's client also renders the update itself, where tmux's server writes to the client's terminal directly.\n"
     );
+    if let (Some(f1), Some(f2)) = (added("floor-1"), added("floor-2")) {
+        let _ = writeln!(
+            s,
+            "**The floor under the latency targets, measured in the same run.** A relay process that only forwards bytes \
+             (`poll`, `read`, `write`) between a socket and the pane's PTY adds **+{} ms** to the raw echo: the least any \
+             multiplexer with a server process can add on this machine, before it parses or draws anything. Two relays, \
+             shaped like a full-screen client and its server, add **+{} ms**. Over those floors, quil's protocol client adds \
+             {} ms and its TUI {} ms; tmux's control mode adds {} ms over one hop and `tmux attach` {} ms over two (its server \
+             writes the echo to the client's terminal itself, skipping the client on the way back).\n",
+            f(Some(f1), 3),
+            f(Some(f2), 3),
+            f(added("quil-proto").map(|q| q - f1), 3),
+            f(added("quil-tui").map(|q| q - f2), 3),
+            f(added(tmux_lat_key).map(|t| t - f1), 3),
+            f(added("tmux-client").map(|t| t - f2), 3),
+        );
+    }
 
     // ----- throughput -----
     let _ = writeln!(
@@ -496,7 +513,9 @@ typing faster than one key per 16 ms would), then writes one lowercase letter an
 written to and read from the master; tmux control mode — `send-keys -t %N -l x` on a `tmux -C attach` client's stdin \
 until a `%output %N` line carries it; tmux client / quil TUI — typed into the client's PTY until the letter appears \
 as drawn text (escape sequences are skipped); quil protocol client — `Request::Input` until a `PaneUpdate` shows it \
-at its column. Keys go along one line; every 100 keys a carriage return (not timed) returns to column 0. All paths \
+at its column; floor, one hop — written into a Unix socket whose other end is a relay process (`quil-bench relay`) \
+that copies it to the pane's PTY and the echo back, until the letter comes back out; floor, two hops — typed into a \
+PTY whose relay forwards over a socket pair to a second relay that owns the pane's PTY. Keys go along one line; every 100 keys a carriage return (not timed) returns to column 0. All paths \
 are set up first and sampled in turn (one key on each path per round), so load changes hit all paths \
 alike. The added latency is the multiplexer path's median minus the raw PTY median; on this VM the raw \
 median itself moves by ~0.1 ms between runs (vCPU wake-up after the idle gap), so differences of a few \
