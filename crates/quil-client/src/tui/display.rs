@@ -159,10 +159,14 @@ impl<B: Backend> Display<B> {
                 self.row_old.resize(seg);
                 let start = self.front.index_of(seg.x, seg.y);
                 let shown = &mut self.front.content[start..start + usize::from(seg.width)];
-                self.row_old.content.clone_from_slice(shown);
-                self.backend
-                    .draw(self.row_old.diff(&self.row_new).into_iter())?;
-                shown.clone_from_slice(&self.row_new.content);
+                // Swaps, not clones (a clone copies every cell's symbol): `row_old` takes what
+                // is shown, the front takes the new row, and `row_new` is reset before reuse.
+                shown.swap_with_slice(&mut self.row_old.content);
+                let drawn = self
+                    .backend
+                    .draw(self.row_old.diff(&self.row_new).into_iter());
+                shown.swap_with_slice(&mut self.row_new.content);
+                drawn?;
             }
         }
         self.finish(render::cursor_position(app, g))?;
