@@ -128,6 +128,24 @@ pub enum Cmd {
     },
     /// Kill a tab and its panes (id, 1-based index or name).
     KillTab { tab: String },
+    /// Rename a tab (id, 1-based index or name).
+    RenameTab { tab: String, name: String },
+    /// Rename a pane (its border shows the name).
+    RenamePane {
+        #[arg(long)]
+        pane: Option<String>,
+        name: String,
+    },
+    /// Make a pane the active one, and its tab the active tab (like tmux's select-pane).
+    SelectPane {
+        #[arg(long)]
+        pane: Option<String>,
+    },
+    /// Zoom a pane to its whole tab, or unzoom it (like tmux's resize-pane -Z).
+    Zoom {
+        #[arg(long)]
+        pane: Option<String>,
+    },
 }
 
 #[derive(Args, Debug, Default)]
@@ -626,6 +644,36 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             c.request(Request::KillTab { tab })?;
             Ok(0)
         }
+        Cmd::RenameTab { tab, name } => {
+            c.request(Request::RenameTab { tab, name })?;
+            Ok(0)
+        }
+        Cmd::RenamePane { pane, name } => {
+            let pane = pane_arg(pane)?;
+            c.request(Request::RenamePane { pane, name })?;
+            Ok(0)
+        }
+        Cmd::SelectPane { pane } => {
+            let pane = pane_arg(pane)?;
+            c.request(Request::Focus { pane })?;
+            Ok(0)
+        }
+        Cmd::Zoom { pane } => {
+            let pane = pane_arg(pane)?;
+            let Reply::List(ws) = c.request(Request::List)? else {
+                bail!("unexpected reply from the daemon to a list request");
+            };
+            let tab = ws
+                .panes
+                .iter()
+                .find(|p| p.id == pane)
+                .map(|p| p.tab_id)
+                .ok_or_else(|| anyhow!("unknown pane {pane}"))?;
+            // As tmux's `resize-pane -Z -t P`: the zoomed pane is the one named.
+            c.request(Request::Focus { pane })?;
+            c.request(Request::ToggleZoom { tab })?;
+            Ok(0)
+        }
     }
 }
 
@@ -653,7 +701,15 @@ pub fn format_ls(ws: &WorkspaceInfo) -> String {
         } else {
             ""
         };
-        out.push_str(&format!("{}: {} [{}]{}\n", i + 1, t.name, t.id, active));
+        let zoomed = if t.zoomed { " (zoomed)" } else { "" };
+        out.push_str(&format!(
+            "{}: {} [{}]{}{}\n",
+            i + 1,
+            t.name,
+            t.id,
+            active,
+            zoomed
+        ));
         for p in ws.panes.iter().filter(|p| p.tab_id == t.id) {
             let state = match (p.alive, p.exit_status) {
                 (true, _) => format!(

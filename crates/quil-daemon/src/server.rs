@@ -220,6 +220,7 @@ impl Server {
                 Ok(Reply::Ok)
             }
             Request::RenameTab { tab, name } => {
+                let name = valid_name("tab", &name)?;
                 let mut st = self.lock();
                 let i = st.ws.find_tab(&tab).map_err(|e| e.to_string())?;
                 st.ws.tabs[i].name = name;
@@ -228,6 +229,7 @@ impl Server {
                 Ok(Reply::Ok)
             }
             Request::RenamePane { pane, name } => {
+                let name = valid_name("pane", &name)?;
                 let mut st = self.lock();
                 st.ws
                     .pane_mut(pane)
@@ -643,6 +645,8 @@ impl Server {
     }
 
     pub fn new_tab(&self, name: Option<String>, spec: SpawnSpec) -> Result<PaneId, String> {
+        // Checked before anything starts, so a bad name leaves nothing behind.
+        let name = name.map(|n| valid_name("tab", &n)).transpose()?;
         let (pid, tid) = Self::fresh_ids(&self.lock());
         let meta = self.new_meta(pid, &spec, None)?;
         let pane = self
@@ -1217,6 +1221,21 @@ fn with_live_state(meta: &mut PaneMeta, pane: Option<&Pane>) {
         meta.cols = c;
         meta.rows = r;
     }
+}
+
+/// A tab or pane name as given, trimmed; refused when empty or holding control characters
+/// (they would break `quil ls` and the tab bar).
+fn valid_name(what: &str, name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("a {what} name cannot be empty"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!(
+            "a {what} name cannot contain control characters: {name:?}"
+        ));
+    }
+    Ok(name.to_string())
 }
 
 /// The tab with id `tab`.

@@ -182,6 +182,66 @@ fn kill_pane_and_tab() {
 }
 
 #[test]
+fn rename_select_and_zoom_like_tmux() {
+    let h = Home::new();
+    let a = h.new_tab(&["--name", "one"]);
+    let b = h
+        .ok(&["split", "--pane", &a, "--vertical"])
+        .trim()
+        .to_string();
+    let other = h.new_tab(&["--name", "two"]);
+    assert_eq!(h.ls()["active_tab"], 1);
+
+    // select-pane focuses the pane and switches to its tab.
+    h.ok(&["select-pane", "--pane", &a]);
+    let ls = h.ls();
+    assert_eq!(ls["active_tab"], 0);
+    assert_eq!(ls["tabs"][0]["active_pane"], a.as_str());
+
+    // zoom zooms the named pane (focusing it), and again unzooms.
+    h.ok(&["zoom", "--pane", &b]);
+    let ls = h.ls();
+    assert_eq!(ls["tabs"][0]["zoomed"], true);
+    assert_eq!(ls["tabs"][0]["active_pane"], b.as_str());
+    assert!(h.ok(&["ls"]).contains("(zoomed)"));
+    h.ok(&["zoom", "--pane", &b]);
+    assert_eq!(h.ls()["tabs"][0]["zoomed"], false);
+    assert_eq!(
+        h.ls()["tabs"][1]["zoomed"],
+        false,
+        "{other}'s tab untouched"
+    );
+
+    // Names are trimmed; blank names and control characters are refused, naming the problem.
+    h.ok(&["rename-tab", "one", "  build  "]);
+    h.ok(&["rename-pane", "--pane", &a, "editor"]);
+    let ls = h.ls();
+    assert_eq!(ls["tabs"][0]["name"], "build");
+    assert_eq!(h.pane_json(&a)["name"], "editor");
+    assert!(h
+        .fails(&["rename-tab", "build", " "])
+        .contains("a tab name cannot be empty"));
+    assert!(h
+        .fails(&["rename-pane", "--pane", &a, "x\ny"])
+        .contains("a pane name cannot contain control characters"));
+    assert!(h
+        .fails(&["new-tab", "--name", "x\ty"])
+        .contains("a tab name cannot contain control characters"));
+    assert_eq!(
+        h.ls()["panes"].as_array().map(Vec::len),
+        Some(3),
+        "no pane left behind"
+    );
+    assert!(h
+        .fails(&["rename-tab", "nosuchtab", "x"])
+        .contains("nosuchtab"));
+    for cmd in ["select-pane", "zoom"] {
+        let err = h.fails(&[cmd, "--pane", "pane-00000000"]);
+        assert!(err.contains("unknown pane pane-00000000"), "{cmd}: {err}");
+    }
+}
+
+#[test]
 fn daemon_lifecycle_single_instance_and_stop() {
     let h = Home::new();
     // status neither starts the daemon nor succeeds without one.
