@@ -702,6 +702,23 @@ impl Server {
                 .clone()
                 .ok_or_else(|| format!("pane {id} has no worktree"))?
         };
+        if !matches!(op, quil_proto::WorktreeOp::Diff { .. }) {
+            let others = self.panes_inside(&wt.path, id);
+            if !others.is_empty() {
+                let names: Vec<String> = others.iter().map(ToString::to_string).collect();
+                let (is, them) = if others.len() == 1 {
+                    ("is", "it")
+                } else {
+                    ("are", "them")
+                };
+                return Err(format!(
+                    "{} {is} still in the worktree {}: close {them} or cd out of it first \
+                     (files written there would be lost)",
+                    names.join(", "),
+                    wt.path.display(),
+                ));
+            }
+        }
         match op {
             quil_proto::WorktreeOp::Diff { stat } => {
                 let text = quil_worktree::diff(&wt, stat).map_err(|e| e.to_string())?;
@@ -720,6 +737,43 @@ impl Server {
                 Ok(Reply::Ok)
             }
         }
+    }
+
+    /// Panes other than `except` whose program is in `dir` or below it: by the cwd its shell
+    /// reports and its process's own cwd, or, when neither is known, the one it started in.
+    fn panes_inside(&self, dir: &Path, except: PaneId) -> Vec<PaneId> {
+        let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        // Collected first: pane locks are never taken under the workspace lock here.
+        let candidates: Vec<(PaneId, PathBuf, Option<Arc<Pane>>)> = {
+            let st = self.lock();
+            st.ws
+                .panes
+                .iter()
+                .filter(|m| m.id != except)
+                .map(|m| (m.id, m.cwd.clone(), st.panes.get(&m.id).cloned()))
+                .collect()
+        };
+        candidates
+            .into_iter()
+            .filter(|(_, started_in, pane)| {
+                let reported = pane
+                    .as_ref()
+                    .and_then(|p| p.shared.lock().term.cwd().map(PathBuf::from));
+                let process = pane
+                    .as_ref()
+                    .filter(|p| p.is_alive())
+                    .and_then(|p| p.pid)
+                    .and_then(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).ok());
+                let known: Vec<PathBuf> = [reported, process].into_iter().flatten().collect();
+                let inside = |c: &PathBuf| c.starts_with(dir) || c.starts_with(&real);
+                if known.is_empty() {
+                    inside(started_in)
+                } else {
+                    known.iter().any(inside)
+                }
+            })
+            .map(|(id, _, _)| id)
+            .collect()
     }
 
     /// Removes a pane from the workspace and stops its process, waiting briefly for it to go.

@@ -128,6 +128,42 @@ fn discard_leaves_main_tree_untouched() {
 }
 
 #[test]
+fn a_pane_left_inside_blocks_keep_and_discard() {
+    let h = Home::new();
+    let r = repo(&h);
+    let p = new_worktree_pane(&h, &r);
+    let path = PathBuf::from(worktree_of(&h, &p)["path"].as_str().unwrap().to_string());
+    h.send_line(&p, "echo kept > k.txt && echo wrote-it");
+    h.wait_for(&p, "^wrote-it$");
+    // A split opens where the pane it splits is: inside the worktree.
+    let other = h
+        .ok(&["split", "--pane", &p, "--vertical", "--", "bash", "--norc"])
+        .trim()
+        .to_string();
+    for op in ["keep", "discard"] {
+        let err = h.fails(&["worktree", op, "--pane", &p]);
+        assert!(
+            err.contains(&other) && err.contains("still in the worktree"),
+            "{op}: {err}"
+        );
+        assert!(path.join("k.txt").exists(), "{op} touched the worktree");
+        assert!(
+            h.pane_json(&p)["alive"].as_bool().unwrap_or(false),
+            "{op} closed the pane"
+        );
+    }
+    // Once that pane leaves, keep goes through.
+    h.send_line(
+        &other,
+        &format!("cd {:?} && echo left", r.to_str().unwrap()),
+    );
+    h.wait_for(&other, "^left$");
+    h.ok(&["worktree", "keep", "--pane", &p]);
+    assert!(!path.exists());
+    assert!(git(&r, &["diff", "--cached", "--stat"]).contains("k.txt"));
+}
+
+#[test]
 fn conflicting_keep_fails_and_changes_nothing() {
     let h = Home::new();
     let r = repo(&h);
