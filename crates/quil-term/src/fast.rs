@@ -72,6 +72,9 @@ pub(crate) struct Partial {
     pub(crate) text: Vec<u8>,
     /// Columns used.
     pub(crate) width: usize,
+    /// A char reached it (not only tabs, whose columns `text` holds as spaces): replaying
+    /// `raw` then leaves that char for vte's REP.
+    pub(crate) printed: bool,
     /// From which byte of `text` which template applies; empty while everything is in the
     /// default style.
     pub(crate) styles: Vec<(usize, Cell)>,
@@ -166,6 +169,7 @@ impl Fast {
         p.raw.clear();
         p.text.clear();
         p.width = 0;
+        p.printed = false;
         p.styles.clear();
         p.start = self.cur.clone();
     }
@@ -299,6 +303,7 @@ impl Fast {
                     self.note_style();
                     self.partial.text.extend_from_slice(&buf[..need]);
                     self.partial.width += 1;
+                    self.partial.printed = true;
                     self.last_printed = Some(c);
                     self.scan = Scan::Text;
                 }
@@ -317,6 +322,7 @@ impl Fast {
         p.raw.extend_from_slice(run);
         p.text.extend_from_slice(run);
         p.width += run.len();
+        p.printed = true;
     }
 
     /// Before blanks alacritty leaves in the default style (a tab's): records that style.
@@ -344,7 +350,7 @@ impl Fast {
     pub(crate) fn finish_line(&mut self) {
         let mut line = self.spare.pop().unwrap_or_default();
         self.encode_partial(&mut line.encoded);
-        line.printed = !self.partial.text.is_empty();
+        line.printed = self.partial.printed;
         std::mem::swap(&mut line.raw, &mut self.partial.raw);
         line.start = std::mem::take(&mut self.partial.start);
         self.tail.push_back(line);

@@ -681,8 +681,7 @@ impl Terminal {
             self.cache_live = true;
         }
         grid.cursor.point = Point::new(GridLine((rows - 1 - consumed) as i32), Column(0));
-        let replay_prints =
-            self.fast.tail.iter().any(|l| l.printed) || !self.fast.partial.text.is_empty();
+        let replay_prints = self.fast.tail.iter().any(|l| l.printed) || self.fast.partial.printed;
         if let (false, Some(c)) = (replay_prints, self.fast.last_printed) {
             self.set_preceding_char(c);
         }
@@ -934,6 +933,25 @@ mod tests {
                 assert_eq!(observe(&fast), observe(&slow), "{reads:?} after {read:?}");
             }
         }
+    }
+
+    /// REP after lines the fast path took that hold only tabs: replaying them prints nothing,
+    /// so vte must still be told the last char printed (a proptest failure, a byte per read).
+    #[test]
+    fn rep_after_tab_only_lines() {
+        let pieces = [
+            "\x1b[32mgreen\x1b[0m\r\n",
+            "\x1b[32mgreen\x1b[0m\r\n",
+            "plain text\r\n",
+            "\t\r\n\r\n",
+            "\x1b[b",
+            "plain text\r\n",
+        ];
+        run_pair(&pieces, None, &[1], (10, 3), |fast, slow, k| {
+            proptest::prop_assert_eq!(observe(fast), observe(slow), "after read {}", k);
+            Ok(())
+        })
+        .unwrap();
     }
 
     #[test]
