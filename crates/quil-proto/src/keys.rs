@@ -32,18 +32,23 @@ fn ctrl(rest: &str) -> Option<u8> {
             _ => None,
         };
     }
-    match c {
-        'a'..='z' => Some(c as u8 - b'a' + 1),
-        'A'..='Z' => Some(c as u8 - b'A' + 1),
-        '@' | ' ' | '2' => Some(0),
-        '[' | '3' => Some(0x1b),
-        '\\' | '4' => Some(0x1c),
-        ']' | '5' => Some(0x1d),
-        '^' | '6' => Some(0x1e),
-        '_' | '/' | '7' => Some(0x1f),
-        '?' | '8' => Some(0x7f),
-        _ => None,
-    }
+    ctrl_byte(c)
+}
+
+/// The control byte for Ctrl+`c`, as xterm sends it (shared by `send-keys` and the TUI).
+pub fn ctrl_byte(c: char) -> Option<u8> {
+    Some(match c {
+        'a'..='z' => c as u8 - b'a' + 1,
+        'A'..='Z' => c as u8 - b'A' + 1,
+        '@' | ' ' | '2' => 0,
+        '[' | '3' => 0x1b,
+        '\\' | '4' => 0x1c,
+        ']' | '5' => 0x1d,
+        '^' | '6' => 0x1e,
+        '_' | '/' | '7' | '-' => 0x1f,
+        '?' | '8' => 0x7f,
+        _ => return None,
+    })
 }
 
 fn named(name: &str, app_cursor: bool) -> Option<Vec<u8>> {
@@ -108,6 +113,9 @@ mod tests {
             ("S-Tab", false, b"\x1b[Z"),
             ("hello", false, b"hello"),
             ("C-", false, b"C-"),
+            ("C--", false, b"\x1f"),
+            ("C-_", false, b"\x1f"),
+            ("C-Space", false, b"\0"),
         ];
         for (name, app, want) in cases {
             assert_eq!(encode_key(name, *app), want.to_vec(), "{name}");

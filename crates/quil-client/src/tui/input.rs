@@ -3,6 +3,7 @@
 //! reports.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton};
+use quil_proto::keys::ctrl_byte;
 use quil_proto::modes;
 
 /// xterm's modifier parameter: 1 + Shift(1) + Alt(2) + Ctrl(4) + Super(8).
@@ -11,22 +12,6 @@ fn mod_param(m: KeyModifiers) -> u8 {
         + 2 * u8::from(m.contains(KeyModifiers::ALT))
         + 4 * u8::from(m.contains(KeyModifiers::CONTROL))
         + 8 * u8::from(m.contains(KeyModifiers::SUPER))
-}
-
-/// The control byte for Ctrl+`c`, as xterm sends it.
-fn ctrl_byte(c: char) -> Option<u8> {
-    Some(match c {
-        'a'..='z' => c as u8 - b'a' + 1,
-        'A'..='Z' => c as u8 - b'A' + 1,
-        '@' | ' ' | '2' => 0,
-        '[' | '3' => 0x1b,
-        '\\' | '4' => 0x1c,
-        ']' | '5' => 0x1d,
-        '^' | '6' => 0x1e,
-        '_' | '/' | '7' | '-' => 0x1f,
-        '?' | '8' => 0x7f,
-        _ => return None,
-    })
 }
 
 /// Encodes a key press for a pane whose terminal modes are `pane_modes`. `kitty_outer` says the
