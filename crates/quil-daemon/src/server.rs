@@ -739,30 +739,28 @@ impl Server {
         }
     }
 
-    /// Panes other than `except` whose program is in `dir` or below it: by the cwd its shell
-    /// reports and its process's own cwd, or, when neither is known, the one it started in.
+    /// Running panes other than `except` whose program is in `dir` or below it: by the cwd its
+    /// shell reports and its process's own cwd, or, when neither is known, the one it started
+    /// in. (An exited pane writes nothing; respawned there, it would say the directory is gone.)
     fn panes_inside(&self, dir: &Path, except: PaneId) -> Vec<PaneId> {
         let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         // Collected first: pane locks are never taken under the workspace lock here.
-        let candidates: Vec<(PaneId, PathBuf, Option<Arc<Pane>>)> = {
+        let candidates: Vec<(PaneId, PathBuf, Arc<Pane>)> = {
             let st = self.lock();
             st.ws
                 .panes
                 .iter()
                 .filter(|m| m.id != except)
-                .map(|m| (m.id, m.cwd.clone(), st.panes.get(&m.id).cloned()))
+                .filter_map(|m| Some((m.id, m.cwd.clone(), st.panes.get(&m.id)?.clone())))
+                .filter(|(_, _, p)| p.is_alive())
                 .collect()
         };
         candidates
             .into_iter()
             .filter(|(_, started_in, pane)| {
-                let reported = pane
-                    .as_ref()
-                    .and_then(|p| p.shared.lock().term.cwd().map(PathBuf::from));
+                let reported = pane.shared.lock().term.cwd().map(PathBuf::from);
                 let process = pane
-                    .as_ref()
-                    .filter(|p| p.is_alive())
-                    .and_then(|p| p.pid)
+                    .pid
                     .and_then(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).ok());
                 let known: Vec<PathBuf> = [reported, process].into_iter().flatten().collect();
                 let inside = |c: &PathBuf| c.starts_with(dir) || c.starts_with(&real);

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A repo with one commit, a user's uncommitted edit and an untracked file.
 fn repo(h: &Home) -> PathBuf {
@@ -152,7 +153,26 @@ fn a_pane_left_inside_blocks_keep_and_discard() {
             "{op} closed the pane"
         );
     }
-    // Once that pane leaves, keep goes through.
+    // Once that pane leaves, keep goes through; a pane that exited inside does not count.
+    let done = h
+        .ok(&[
+            "split",
+            "--pane",
+            &p,
+            "--vertical",
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
+        ])
+        .trim()
+        .to_string();
+    eventually(
+        "the short-lived pane to exit",
+        Duration::from_secs(10),
+        // Kept (it failed), and no longer running.
+        || h.pane_json(&done)["alive"] == serde_json::json!(false),
+    );
     h.send_line(
         &other,
         &format!("cd {:?} && echo left", r.to_str().unwrap()),
