@@ -136,6 +136,8 @@ pub enum Cmd {
         pane: Option<String>,
         name: String,
     },
+    /// Make a tab the active one (id, 1-based index or name; like tmux's select-window).
+    SelectTab { tab: String },
     /// Make a pane the active one, and its tab the active tab (like tmux's select-pane).
     SelectPane {
         #[arg(long)]
@@ -651,6 +653,18 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
         Cmd::RenamePane { pane, name } => {
             let pane = pane_arg(pane)?;
             c.request(Request::RenamePane { pane, name })?;
+            Ok(0)
+        }
+        Cmd::SelectTab { tab } => {
+            let Reply::List(ws) = c.request(Request::List)? else {
+                bail!("unexpected reply from the daemon to a list request");
+            };
+            let i = quil_model::find_tab(ws.tabs.iter().map(|t| (t.id, t.name.as_str())), &tab)
+                .map_err(|e| anyhow!("{e}"))?;
+            // A tab is shown by focusing its active pane, as the TUI does.
+            c.request(Request::Focus {
+                pane: ws.tabs[i].active_pane,
+            })?;
             Ok(0)
         }
         Cmd::SelectPane { pane } => {

@@ -109,18 +109,7 @@ impl Workspace {
 
     /// Finds a tab by id (`tab-1a2b3c4d`), by 1-based index as shown in the tab bar, or by name.
     pub fn find_tab(&self, key: &str) -> Result<usize, ModelError> {
-        if let Ok(id) = key.parse::<TabId>() {
-            if let Some(i) = self.tabs.iter().position(|t| t.id == id) {
-                return Ok(i);
-            }
-        } else if let Ok(n) = key.parse::<usize>() {
-            if n >= 1 && n <= self.tabs.len() {
-                return Ok(n - 1);
-            }
-        } else if let Some(i) = self.tabs.iter().position(|t| t.name == key) {
-            return Ok(i);
-        }
-        Err(ModelError::UnknownTab(key.to_string()))
+        find_tab(self.tabs.iter().map(|t| (t.id, t.name.as_str())), key)
     }
 
     /// Adds a tab holding the single pane `meta` and makes it active.
@@ -251,6 +240,29 @@ impl Workspace {
         }
         Ok(())
     }
+}
+
+/// The position of the tab `key` names among `tabs` (id and name, in tab-bar order): its id
+/// (`tab-1a2b3c4d`), its 1-based index as shown in the tab bar, or its name. Shared by the
+/// daemon and clients, so a tab is named the same way everywhere.
+pub fn find_tab<'a>(
+    tabs: impl ExactSizeIterator<Item = (TabId, &'a str)>,
+    key: &str,
+) -> Result<usize, ModelError> {
+    let count = tabs.len();
+    let mut tabs = tabs;
+    if let Ok(id) = key.parse::<TabId>() {
+        if let Some(i) = tabs.position(|(t, _)| t == id) {
+            return Ok(i);
+        }
+    } else if let Ok(n) = key.parse::<usize>() {
+        if n >= 1 && n <= count {
+            return Ok(n - 1);
+        }
+    } else if let Some(i) = tabs.position(|(_, name)| name == key) {
+        return Ok(i);
+    }
+    Err(ModelError::UnknownTab(key.to_string()))
 }
 
 #[cfg(test)]

@@ -192,6 +192,22 @@ fn rename_select_and_zoom_like_tmux() {
     let other = h.new_tab(&["--name", "two"]);
     assert_eq!(h.ls()["active_tab"], 1);
 
+    // select-tab switches by name, index or id, as kill-tab names tabs.
+    h.ok(&["select-tab", "one"]);
+    assert_eq!(h.ls()["active_tab"], 0);
+    h.ok(&["select-tab", "2"]);
+    assert_eq!(h.ls()["active_tab"], 1);
+    let first_id = h.ls()["tabs"][0]["id"].as_str().unwrap().to_string();
+    h.ok(&["select-tab", &first_id]);
+    assert_eq!(h.ls()["active_tab"], 0);
+    h.ok(&["select-tab", "two"]);
+    assert!(h.fails(&["select-tab", "nosuchtab"]).contains("nosuchtab"));
+    assert_eq!(
+        h.ls()["active_tab"],
+        1,
+        "a failed select-tab changes nothing"
+    );
+
     // select-pane focuses the pane and switches to its tab.
     h.ok(&["select-pane", "--pane", &a]);
     let ls = h.ls();
