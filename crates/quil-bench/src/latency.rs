@@ -71,7 +71,7 @@ impl Sys {
                 "tmux client (`tmux attach` in a PTY: type, wait for the drawn char)"
             }
             Sys::QuilProto => {
-                "quil protocol client (`Request::Input`, wait for the `PaneUpdate` row)"
+                "quil protocol client (`Request::Input` notification, wait for the `PaneUpdate` row)"
             }
             Sys::QuilTui => "quil TUI (`quil` in a PTY: type, wait for the drawn char)",
         }
@@ -558,7 +558,8 @@ impl ProtoPath {
 
 impl EchoPath for ProtoPath {
     fn send(&mut self, key: u8) -> Result<()> {
-        self.p.send(Request::Input {
+        // As the TUI sends keys: a notification, answered only if it fails.
+        self.p.notify(Request::Input {
             pane: self.pane,
             data: vec![key],
         })?;

@@ -189,6 +189,14 @@ impl Proto {
         Ok(id)
     }
 
+    /// Sends a request that is answered only if it fails, as the TUI sends keystrokes.
+    pub fn notify(&mut self, req: Request) -> Result<()> {
+        let id = self.next_id;
+        self.next_id += 1;
+        write_msg(&mut self.stream, &ClientMsg::Notify { id, req })?;
+        Ok(())
+    }
+
     /// Sends a request and waits for its reply, dropping streamed messages meanwhile.
     pub fn request(&mut self, req: Request) -> Result<Reply> {
         let id = self.send(req)?;

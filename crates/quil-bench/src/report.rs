@@ -512,8 +512,8 @@ been quiet for {gap:.0} ms (longer than quil's 16 ms frame interval, so a key ne
 typing faster than one key per 16 ms would), then writes one lowercase letter and times until it is seen: raw PTY — \
 written to and read from the master; tmux control mode — `send-keys -t %N -l x` on a `tmux -C attach` client's stdin \
 until a `%output %N` line carries it; tmux client / quil TUI — typed into the client's PTY until the letter appears \
-as drawn text (escape sequences are skipped); quil protocol client — `Request::Input` until a `PaneUpdate` shows it \
-at its column; floor, one hop — written into a Unix socket whose other end is a relay process (`quil-bench relay`) \
+as drawn text (escape sequences are skipped); quil protocol client — `Request::Input`, sent as a notification (no reply unless it \
+fails, as the TUI sends keys), until a `PaneUpdate` shows it at its column; floor, one hop — written into a Unix socket whose other end is a relay process (`quil-bench relay`) \
 that copies it to the pane's PTY and the echo back, until the letter comes back out; floor, two hops — typed into a \
 PTY whose relay forwards over a socket pair to a second relay that owns the pane's PTY. Keys go along one line; every 100 keys a carriage return (not timed) returns to column 0. All paths \
 are set up first and sampled in turn (one key on each path per round), so load changes hit all paths \

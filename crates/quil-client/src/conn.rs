@@ -169,10 +169,22 @@ pub struct Writer {
 impl Writer {
     /// Sends a request without waiting; returns its id. The reply arrives on the reader.
     pub fn send(&mut self, req: Request) -> Result<u32, ClientError> {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1) | 0x8000_0000;
+        let id = self.take_id();
         write_msg(&mut self.stream, &ClientMsg::Request { id, req })?;
         Ok(id)
+    }
+
+    /// Sends a request whose reply arrives only if it fails; returns its id.
+    pub fn notify(&mut self, req: Request) -> Result<u32, ClientError> {
+        let id = self.take_id();
+        write_msg(&mut self.stream, &ClientMsg::Notify { id, req })?;
+        Ok(id)
+    }
+
+    fn take_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1) | 0x8000_0000;
+        id
     }
 }
 

@@ -136,8 +136,9 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                         Ok(None) => break,
                         Err(e) => { close = Some(e.to_string()); break; }
                     };
-                    let ClientMsg::Request { id, req } = match decode::<ClientMsg>(&body) {
-                        Ok(m) => m,
+                    let (id, req, quiet) = match decode::<ClientMsg>(&body) {
+                        Ok(ClientMsg::Request { id, req }) => (id, req, false),
+                        Ok(ClientMsg::Notify { id, req }) => (id, req, true),
                         Err(e) => { close = Some(e.to_string()); break; }
                     };
                     let result = match req {
@@ -173,6 +174,9 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                         // fast path with no thread hop.
                         other => server.handle(other),
                     };
+                    if quiet && result.is_ok() {
+                        continue;
+                    }
                     if !out.send(&ServerMsg::Reply { id, result }) {
                         close = Some("writer gone".into());
                         break;

@@ -246,7 +246,13 @@ mod tests {
             }),
             ".{0,12}".prop_map(|tab| Request::KillTab { tab }),
         ];
-        (any::<u32>(), req).prop_map(|(id, req)| ClientMsg::Request { id, req })
+        (any::<u32>(), req, any::<bool>()).prop_map(|(id, req, notify)| {
+            if notify {
+                ClientMsg::Notify { id, req }
+            } else {
+                ClientMsg::Request { id, req }
+            }
+        })
     }
 
     proptest! {

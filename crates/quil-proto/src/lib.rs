@@ -189,7 +189,11 @@ pub struct PaneTypeInfo {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ClientMsg {
+    /// Answered with a [`ServerMsg::Reply`] carrying `id`.
     Request { id: u32, req: Request },
+    /// Answered only when it fails. For what a client fires and forgets, such as keystrokes:
+    /// a reply per key would wake the client once more for every echo.
+    Notify { id: u32, req: Request },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

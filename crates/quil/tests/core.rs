@@ -405,12 +405,63 @@ fn other_protocol_version_gets_a_one_line_reason() {
     match HelloReply::decode(&body).unwrap() {
         HelloReply::Refused { reason, .. } => {
             assert!(
-                reason.contains("v999") && reason.contains("v1") && !reason.contains('\n'),
+                reason.contains("v999")
+                    && reason.contains(&format!("v{}", quil_proto::PROTOCOL_VERSION))
+                    && !reason.contains('\n'),
                 "{reason}"
             )
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+/// A notification (what the TUI sends keystrokes as) gets no reply when it works, and the usual
+/// one-line error reply, with its id, when it does not.
+#[test]
+fn notifications_reply_only_on_failure() {
+    let h = Home::new();
+    let p = h.new_tab(&[]);
+    h.wait_for(&p, PROMPT);
+    let mut s = raw_connect(&h);
+    let pane: quil_proto::PaneId = p.parse().unwrap();
+    let mut buf = Vec::new();
+    attach_and_view(&mut buf, pane);
+    for (id, pane, data) in [
+        (10, pane, b"echo notif$((40+2))\r".to_vec()),
+        (11, "pane-0badc0de".parse().unwrap(), b"x".to_vec()),
+    ] {
+        encode_frame(
+            &ClientMsg::Notify {
+                id,
+                req: Request::Input { pane, data },
+            },
+            &mut buf,
+        )
+        .unwrap();
+    }
+    s.write_all(&buf).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (mut echoed, mut refused, mut replies) = (false, None, Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(echoed && refused.is_some()) && Instant::now() < deadline {
+        let body = read_frame(&mut s, MAX_FRAME)
+            .unwrap()
+            .expect("daemon closed");
+        match decode::<ServerMsg>(&body).unwrap() {
+            ServerMsg::PaneUpdate(u) => {
+                echoed |= u.lines.iter().any(|(_, l)| l.text() == "notif42");
+            }
+            ServerMsg::Reply { id: 11, result } => refused = Some(result),
+            ServerMsg::Reply { id, .. } => replies.push(id),
+            _ => {}
+        }
+    }
+    assert!(echoed, "the notified keystrokes reached the pane");
+    let err = refused
+        .expect("a failed notification is answered")
+        .unwrap_err();
+    assert!(err.contains("pane-0badc0de"), "{err}");
+    assert_eq!(replies, [1, 2], "only Attach and View are answered");
 }
 
 /// A client that attaches and then never reads must not slow the daemon, the pane or others.

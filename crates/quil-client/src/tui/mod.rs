@@ -385,12 +385,16 @@ fn event_loop(
     }
 }
 
-/// Sends every queued request, remembering which replies to route.
+/// Sends every queued request, remembering which replies to route. Requests whose reply only
+/// matters when they fail (keystrokes, mostly) go as notifications: no reply, no extra wake.
 fn send_outbox(app: &mut App, writer: &mut crate::conn::Writer) -> anyhow::Result<()> {
     for out in app.take_outbox() {
-        let id = writer
-            .send(out.req)
-            .map_err(|e| anyhow::anyhow!("lost the daemon: {e}"))?;
+        let sent = if out.pending == app::Pending::Plain {
+            writer.notify(out.req)
+        } else {
+            writer.send(out.req)
+        };
+        let id = sent.map_err(|e| anyhow::anyhow!("lost the daemon: {e}"))?;
         app.register(id, out.pending);
     }
     Ok(())
