@@ -358,13 +358,10 @@ struct SockPath {
 
 impl SockPath {
     fn relay() -> Result<SockPath> {
-        let (mine, theirs) = std::os::unix::net::UnixStream::pair()?;
         let mut c = Command::new(std::env::current_exe()?);
         c.args(["relay", "--", "sh", "-c", PROGRAM])
-            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs.try_clone()?)))
-            .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
             .stderr(Stdio::null());
-        let child = c.spawn().context("start the relay")?;
+        let (mine, child) = crate::relay::spawn_on_socket(c).context("start the relay")?;
         let pid = child.id();
         Ok(SockPath {
             sock: mine,
@@ -417,11 +414,7 @@ struct TmuxControl {
 
 impl TmuxControl {
     fn start(t: &Tmux, pane: &str) -> Result<TmuxControl> {
-        let mut c = Command::new(&t.bin);
-        c.arg("-S")
-            .arg(&t.socket)
-            .args(["-C", "attach", "-t", "lat"])
-            .env_remove("TMUX");
+        let mut c = t.cmd(&["-C", "attach", "-t", "lat"]);
         c.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());

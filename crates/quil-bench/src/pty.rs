@@ -89,20 +89,8 @@ impl Pty {
         read_fd(self.fd(), buf, timeout)
     }
 
-    pub fn write_all(&self, mut data: &[u8]) -> Result<()> {
-        while !data.is_empty() {
-            // SAFETY: valid buffer and fd.
-            let n = unsafe { libc::write(self.fd(), data.as_ptr().cast(), data.len()) };
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e).context("write to pty");
-            }
-            data = &data[n as usize..];
-        }
-        Ok(())
+    pub fn write_all(&self, data: &[u8]) -> Result<()> {
+        write_fd(self.fd(), data)
     }
 
     /// Waits for the child to exit (after EOF), up to `timeout`.
@@ -162,6 +150,23 @@ pub fn echo_off(fd: i32) -> bool {
     let mut t: libc::termios = unsafe { std::mem::zeroed() };
     // SAFETY: valid fd and pointer.
     unsafe { libc::tcgetattr(fd, &mut t) == 0 && t.c_lflag & libc::ECHO == 0 }
+}
+
+/// Writes all of `data` to a blocking `fd`.
+pub fn write_fd(fd: i32, mut data: &[u8]) -> Result<()> {
+    while !data.is_empty() {
+        // SAFETY: valid buffer and fd.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e).context("write to pty");
+        }
+        data = &data[n as usize..];
+    }
+    Ok(())
 }
 
 /// One blocking read (no poll): `Eof` once every slave fd is closed.

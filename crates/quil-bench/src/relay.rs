@@ -8,11 +8,11 @@
 //! client talking to its server). A terminal on stdin is put in raw mode first, as a
 //! full-screen client does.
 
-use crate::pty::Pty;
+use crate::pty::{read_blocking, write_fd, Pty, Read};
 use anyhow::{bail, Context, Result};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// Runs the relay until either side closes.
 pub fn run(sock: bool, cmd: &[String]) -> Result<()> {
@@ -23,14 +23,7 @@ pub fn run(sock: bool, cmd: &[String]) -> Result<()> {
     let mut c = Command::new(program);
     c.args(args);
     if sock {
-        let (mine, theirs) = UnixStream::pair().context("socketpair")?;
-        let out = OwnedFd::from(theirs.try_clone()?);
-        c.stdin(Stdio::from(OwnedFd::from(theirs)))
-            .stdout(Stdio::from(out));
-        let mut child = c
-            .spawn()
-            .with_context(|| format!("cannot start {program}"))?;
-        drop(c);
+        let (mine, mut child) = spawn_on_socket(c)?;
         let r = forward(mine.as_raw_fd());
         drop(mine);
         let _ = child.wait();
@@ -39,6 +32,18 @@ pub fn run(sock: bool, cmd: &[String]) -> Result<()> {
         let pty = Pty::spawn(c, 120, 40)?;
         forward(pty.fd())
     }
+}
+
+/// Starts `c` with its stdin and stdout on one end of a Unix socket pair; returns the other.
+pub fn spawn_on_socket(mut c: Command) -> Result<(UnixStream, Child)> {
+    let (mine, theirs) = UnixStream::pair().context("socketpair")?;
+    let out = OwnedFd::from(theirs.try_clone()?);
+    c.stdin(Stdio::from(OwnedFd::from(theirs)))
+        .stdout(Stdio::from(out));
+    let child = c
+        .spawn()
+        .with_context(|| format!("cannot start {:?}", c.get_program()))?;
+    Ok((mine, child))
 }
 
 /// Copies stdin to `down` and `down` to stdout until one of them ends.
@@ -69,31 +74,13 @@ fn forward(down: i32) -> Result<()> {
             if fds[i].revents == 0 {
                 continue;
             }
-            // SAFETY: valid fd and buffer.
-            let n = unsafe { libc::read(from, buf.as_mut_ptr().cast(), buf.len()) };
-            if n <= 0 {
+            match read_blocking(from, &mut buf)? {
+                Read::Data(n) => write_fd(to, &buf[..n])?,
                 // EOF, or EIO from a PTY whose program is gone: the relay is done.
-                return Ok(());
+                Read::Eof | Read::Timeout => return Ok(()),
             }
-            write_all(to, &buf[..n as usize])?;
         }
     }
-}
-
-fn write_all(fd: i32, mut data: &[u8]) -> Result<()> {
-    while !data.is_empty() {
-        // SAFETY: valid fd and buffer.
-        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e).context("relay write");
-        }
-        data = &data[n as usize..];
-    }
-    Ok(())
 }
 
 /// Raw mode on `fd` if it is a terminal, so keys pass through unchanged and are not echoed.

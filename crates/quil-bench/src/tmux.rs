@@ -103,12 +103,8 @@ impl Tmux {
 
     /// A `tmux attach -t SESSION` client, to run on a PTY.
     pub fn attach_cmd(&self, session: &str) -> Command {
-        let mut c = Command::new(&self.bin);
-        c.arg("-S")
-            .arg(&self.socket)
-            .args(["attach", "-t", session])
-            .env("TERM", "xterm-256color")
-            .env_remove("TMUX");
+        let mut c = self.cmd(&["attach", "-t", session]);
+        c.env("TERM", "xterm-256color");
         c
     }
 
