@@ -246,11 +246,10 @@ impl Workspace {
 /// (`tab-1a2b3c4d`), its 1-based index as shown in the tab bar, or its name. Shared by the
 /// daemon and clients, so a tab is named the same way everywhere.
 pub fn find_tab<'a>(
-    tabs: impl ExactSizeIterator<Item = (TabId, &'a str)>,
+    mut tabs: impl ExactSizeIterator<Item = (TabId, &'a str)>,
     key: &str,
 ) -> Result<usize, ModelError> {
     let count = tabs.len();
-    let mut tabs = tabs;
     if let Ok(id) = key.parse::<TabId>() {
         if let Some(i) = tabs.position(|(t, _)| t == id) {
             return Ok(i);

@@ -44,8 +44,8 @@ struct Csi {
     separators: u32,
 }
 
-/// More parameters than this and the sequence is left alone (vte ignores beyond 32).
-const MAX_SEPARATORS: u32 = 16;
+/// More separators than this (33 parameters) and vte ignores the sequence: it keeps 32.
+const MAX_SEPARATORS: u32 = 31;
 
 #[derive(Debug, Default)]
 pub(crate) struct Scanner {
@@ -226,6 +226,20 @@ mod tests {
 
     fn scan(s: &mut Scanner, bytes: &[u8]) -> Option<String> {
         s.scan(bytes, &mut Vec::new(), &mut Vec::new())
+    }
+
+    /// vte runs an ED with up to 32 parameters and ignores one with more; so must the marks.
+    #[test]
+    fn ed_marks_follow_vtes_parameter_limit() {
+        let marks = |separators: usize| {
+            let seq = format!("\x1b[3{}J", ";".repeat(separators));
+            let mut clears = Vec::new();
+            Scanner::default().scan(seq.as_bytes(), &mut clears, &mut Vec::new());
+            clears.len()
+        };
+        assert_eq!(marks(20), 1);
+        assert_eq!(marks(31), 1);
+        assert_eq!(marks(32), 0);
     }
 
     #[test]
