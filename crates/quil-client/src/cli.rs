@@ -422,6 +422,13 @@ fn status(c: &mut Client) -> Result<quil_proto::StatusInfo> {
     }
 }
 
+fn list(c: &mut Client) -> Result<WorkspaceInfo> {
+    match c.request(Request::List)? {
+        Reply::List(ws) => Ok(ws),
+        other => Err(unexpected(&other)),
+    }
+}
+
 fn unexpected(r: &Reply) -> anyhow::Error {
     anyhow!("unexpected reply from the daemon: {r:?}")
 }
@@ -539,9 +546,7 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::Ls { json } => {
-            let Reply::List(ws) = c.request(Request::List)? else {
-                bail!("unexpected reply to ls")
-            };
+            let ws = list(c)?;
             if json {
                 println!("{}", serde_json::to_string(&ws)?);
             } else {
@@ -656,9 +661,7 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::SelectTab { tab } => {
-            let Reply::List(ws) = c.request(Request::List)? else {
-                bail!("unexpected reply from the daemon to a list request");
-            };
+            let ws = list(c)?;
             let i = quil_model::find_tab(ws.tabs.iter().map(|t| (t.id, t.name.as_str())), &tab)
                 .map_err(|e| anyhow!("{e}"))?;
             // A tab is shown by focusing its active pane, as the TUI does.
@@ -674,9 +677,7 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
         }
         Cmd::Zoom { pane } => {
             let pane = pane_arg(pane)?;
-            let Reply::List(ws) = c.request(Request::List)? else {
-                bail!("unexpected reply from the daemon to a list request");
-            };
+            let ws = list(c)?;
             let tab = ws
                 .panes
                 .iter()

@@ -22,7 +22,8 @@ pub fn kind_of(argv: &[String]) -> Option<Kind> {
 pub type Extras = (Vec<String>, Vec<(String, String)>);
 
 /// Extra argv and environment an AI pane needs to record its conversation. `QUIL_PANE_ID` and
-/// `QUIL_HOME` are in every pane's environment already (`Server::spawn_args`).
+/// `QUIL_HOME` are in every pane's environment already (`Server::spawn_args`); opencode's
+/// extras repeat them, with the same values, as `quil_ai::opencode_env` documents its whole env.
 pub fn spawn_extras(home: &Path, meta: &PaneMeta, kind: Kind) -> Result<Extras, String> {
     let pane = meta.id.to_string();
     match kind {

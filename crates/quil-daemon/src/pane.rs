@@ -20,6 +20,7 @@ use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize};
 use quil_proto::{Line, PaneId, PaneUpdate};
 use quil_term::{TermConfig, Terminal};
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -275,7 +276,6 @@ impl Pane {
                 // reader and writer (`try_clone_reader`, `take_writer`) must not be used.
                 ptyio::set_nonblocking(reader.as_fd())
                     .map_err(|e| SpawnError::Pty(e.to_string()))?;
-                let _enter = runtime.enter();
                 // SAFETY: an OwnedFd is open until dropped, and the AsyncFd owns it from here.
                 let reader = unsafe { AsyncFd::register_with_interest(reader, Interest::READABLE) }
                     .map_err(|e| SpawnError::Pty(e.to_string()))?;
@@ -435,7 +435,7 @@ impl Pane {
     }
 
     /// The newest lines (screen, then history) whose saved form fits in `max_bytes`, oldest
-    /// first: what `persist::save_buffer` keeps. Lines are decoded newest first and only as
+    /// first: what `persist::fit_newest` keeps. Lines are decoded newest first and only as
     /// far as the budget reaches, so saving after a flood neither decodes nor holds the whole
     /// history (and the pane's output waits on the lock only that long).
     pub fn export_recent(&self, max_bytes: usize) -> Vec<Line> {
@@ -448,6 +448,11 @@ impl Pane {
                 .chain(st.term.scrollback_newest_first()),
             max_bytes,
         )
+    }
+
+    /// The cwd the pane's shell last reported (OSC 7), if any.
+    pub fn reported_cwd(&self) -> Option<PathBuf> {
+        self.shared.lock().term.cwd().map(PathBuf::from)
     }
 
     /// The visible screen as plain text, one line per row.

@@ -165,6 +165,8 @@ fn saved_size(line: &Line) -> usize {
 }
 
 /// Saves a pane's recent lines (oldest first), keeping the newest that fit in `max_bytes`.
+/// (The daemon fits lines as it decodes them, `Pane::export_recent`; this is for tests.)
+#[cfg(test)]
 pub fn save_buffer(
     home: &Path,
     pane: PaneId,

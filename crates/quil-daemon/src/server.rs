@@ -670,10 +670,7 @@ impl Server {
                 .ws
                 .pane(target)
                 .ok_or_else(|| format!("unknown pane {target}"))?;
-            let live = st
-                .panes
-                .get(&target)
-                .and_then(|p| p.shared.lock().term.cwd().map(PathBuf::from));
+            let live = st.panes.get(&target).and_then(|p| p.reported_cwd());
             live.filter(|p| p.is_dir())
                 .unwrap_or_else(|| meta.cwd.clone())
         };
@@ -758,16 +755,14 @@ impl Server {
         candidates
             .into_iter()
             .filter(|(_, started_in, pane)| {
-                let reported = pane.shared.lock().term.cwd().map(PathBuf::from);
+                let reported = pane.reported_cwd();
                 let process = pane
                     .pid
                     .and_then(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).ok());
-                let known: Vec<PathBuf> = [reported, process].into_iter().flatten().collect();
                 let inside = |c: &PathBuf| c.starts_with(dir) || c.starts_with(&real);
-                if known.is_empty() {
-                    inside(started_in)
-                } else {
-                    known.iter().any(inside)
+                match (reported, process) {
+                    (None, None) => inside(started_in),
+                    (r, p) => r.iter().chain(&p).any(inside),
                 }
             })
             .map(|(id, _, _)| id)
