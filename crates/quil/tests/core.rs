@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use quil_proto::codec::{encode_frame, encode_raw_frame, read_frame, MAX_FRAME};
+use quil_proto::codec::{encode_frame, read_frame, MAX_FRAME};
 use quil_proto::{decode, ClientMsg, Hello, HelloReply, Request, ServerMsg};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
@@ -20,10 +20,7 @@ fn scripted_session_end_to_end() {
     let screen = h.capture(&p1);
     assert!(screen.lines().any(|l| l == "hi"), "{screen}");
 
-    let p2 = h
-        .ok(&["split", "--pane", &p1, "--horizontal"])
-        .trim()
-        .to_string();
+    let p2 = h.split(&p1, &["--horizontal"]);
     assert_ne!(p1, p2);
     let ls = h.ls();
     assert_eq!(ls["tabs"].as_array().map(Vec::len), Some(1));
@@ -155,10 +152,7 @@ fn send_keys_capture_scrollback_and_resize() {
 fn kill_pane_and_tab() {
     let h = Home::new();
     let a = h.new_tab(&["--name", "one"]);
-    let b = h
-        .ok(&["split", "--pane", &a, "--vertical"])
-        .trim()
-        .to_string();
+    let b = h.split(&a, &["--vertical"]);
     let c = h.new_tab(&["--name", "two"]);
     let pid_b = h.pane_json(&b)["pid"].as_i64().unwrap() as i32;
     h.ok(&["kill-pane", &b]);
@@ -185,10 +179,7 @@ fn kill_pane_and_tab() {
 fn rename_select_and_zoom_like_tmux() {
     let h = Home::new();
     let a = h.new_tab(&["--name", "one"]);
-    let b = h
-        .ok(&["split", "--pane", &a, "--vertical"])
-        .trim()
-        .to_string();
+    let b = h.split(&a, &["--vertical"]);
     let other = h.new_tab(&["--name", "two"]);
     assert_eq!(h.ls()["active_tab"], 1);
 
@@ -398,9 +389,7 @@ fn other_protocol_version_gets_a_one_line_reason() {
     let h = Home::new();
     h.ok(&["daemon", "start"]);
     let mut s = UnixStream::connect(h.socket()).unwrap();
-    let mut hello = Vec::new();
-    encode_raw_frame(&Hello { version: 999 }.encode(), &mut hello).unwrap();
-    s.write_all(&hello).unwrap();
+    s.write_all(&Hello { version: 999 }.frame()).unwrap();
     let body = read_frame(&mut s, MAX_FRAME).unwrap().unwrap();
     match HelloReply::decode(&body).unwrap() {
         HelloReply::Refused { reason, .. } => {

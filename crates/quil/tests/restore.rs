@@ -50,10 +50,7 @@ fn workspace_survives_kill_9() {
     eventually("live cwd", Duration::from_secs(10), || {
         h.pane_json(&a)["cwd"] == spaced.to_str().unwrap()
     });
-    let b = h
-        .ok(&["split", "--pane", &a, "--vertical"])
-        .trim()
-        .to_string();
+    let b = h.split(&a, &["--vertical"]);
     assert_eq!(h.pane_json(&b)["cwd"], spaced.to_str().unwrap());
     let c = h.new_tab(&["--name", "logs"]);
     h.wait_for(&c, PROMPT);

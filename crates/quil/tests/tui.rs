@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::git;
+use common::{eventually, git};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -280,17 +280,6 @@ fn second_client_sees_live_updates() {
     assert!(has_line(&sb, "from-b"), "b still shows its tab:\n{sb}");
 }
 
-/// Polls `cond` until it holds; fails with `what` after the deadline.
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        if start.elapsed() > DEADLINE {
-            panic!("timed out waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn tab_bar(s: &str) -> &str {
     s.lines().next().unwrap_or_default()
 }
@@ -411,7 +400,7 @@ fn worktree_pane_closed_with_discard() {
     });
     type_text(&a, "echo new > new.txt");
     keys(&a, &["Enter"]);
-    wait_until("the file in the worktree", || {
+    eventually("the file in the worktree", DEADLINE, || {
         w.panes()
             .iter()
             .find(|p| p["id"] == iso.as_str())

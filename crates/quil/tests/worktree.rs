@@ -24,6 +24,14 @@ fn worktree_of(h: &Home, pane: &str) -> serde_json::Value {
     h.pane_json(pane)["worktree"].clone()
 }
 
+fn worktree_path(h: &Home, pane: &str) -> PathBuf {
+    PathBuf::from(
+        worktree_of(h, pane)["path"]
+            .as_str()
+            .expect("worktree path"),
+    )
+}
+
 fn new_worktree_pane(h: &Home, r: &Path) -> String {
     let p = h.new_tab(&["--worktree", "--cwd", r.to_str().unwrap()]);
     h.wait_for(&p, PROMPT);
@@ -133,14 +141,11 @@ fn a_pane_left_inside_blocks_keep_and_discard() {
     let h = Home::new();
     let r = repo(&h);
     let p = new_worktree_pane(&h, &r);
-    let path = PathBuf::from(worktree_of(&h, &p)["path"].as_str().unwrap().to_string());
+    let path = worktree_path(&h, &p);
     h.send_line(&p, "echo kept > k.txt && echo wrote-it");
     h.wait_for(&p, "^wrote-it$");
     // A split opens where the pane it splits is: inside the worktree.
-    let other = h
-        .ok(&["split", "--pane", &p, "--vertical", "--", "bash", "--norc"])
-        .trim()
-        .to_string();
+    let other = h.split(&p, &["--vertical", "--", "bash", "--norc"]);
     for op in ["keep", "discard"] {
         let err = h.fails(&["worktree", op, "--pane", &p]);
         assert!(
@@ -154,19 +159,7 @@ fn a_pane_left_inside_blocks_keep_and_discard() {
         );
     }
     // Once that pane leaves, keep goes through; a pane that exited inside does not count.
-    let done = h
-        .ok(&[
-            "split",
-            "--pane",
-            &p,
-            "--vertical",
-            "--",
-            "sh",
-            "-c",
-            "exit 3",
-        ])
-        .trim()
-        .to_string();
+    let done = h.split(&p, &["--vertical", "--", "sh", "-c", "exit 3"]);
     eventually(
         "the short-lived pane to exit",
         Duration::from_secs(10),
@@ -188,7 +181,7 @@ fn conflicting_keep_fails_and_changes_nothing() {
     let h = Home::new();
     let r = repo(&h);
     let p = new_worktree_pane(&h, &r);
-    let path = PathBuf::from(worktree_of(&h, &p)["path"].as_str().unwrap().to_string());
+    let path = worktree_path(&h, &p);
     h.send_line(&p, "sed -i s/two/agent/ a.txt && echo agent-done");
     h.wait_for(&p, "^agent-done$");
     // Meanwhile the user changes the same line in the main tree.
@@ -231,18 +224,10 @@ fn two_isolated_panes_never_clobber_each_other() {
     let h = Home::new();
     let r = repo(&h);
     let a = new_worktree_pane(&h, &r);
-    let b = h
-        .ok(&[
-            "split",
-            "--pane",
-            &a,
-            "--vertical",
-            "--worktree",
-            "--cwd",
-            r.to_str().unwrap(),
-        ])
-        .trim()
-        .to_string();
+    let b = h.split(
+        &a,
+        &["--vertical", "--worktree", "--cwd", r.to_str().unwrap()],
+    );
     let (wa, wb) = (worktree_of(&h, &a), worktree_of(&h, &b));
     assert_ne!(wa["path"], wb["path"]);
     assert_ne!(wa["branch"], wb["branch"]);

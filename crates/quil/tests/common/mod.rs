@@ -78,6 +78,13 @@ impl Home {
         self.ok(&args).trim().to_string()
     }
 
+    /// `quil split --pane PANE EXTRA...`; the new pane's id.
+    pub fn split(&self, pane: &str, extra: &[&str]) -> String {
+        let mut args = vec!["split", "--pane", pane];
+        args.extend_from_slice(extra);
+        self.ok(&args).trim().to_string()
+    }
+
     pub fn ls(&self) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["ls", "--json"])).expect("ls --json is JSON")
     }
