@@ -373,6 +373,12 @@ impl Server {
         spec: &SpawnSpec,
         default_cwd: Option<PathBuf>,
     ) -> Result<PaneMeta, String> {
+        // Checked first, so a bad name leaves no worktree or process behind.
+        let name = spec
+            .name
+            .as_deref()
+            .map(|n| valid_name("pane", n))
+            .transpose()?;
         let cwd = match &spec.cwd {
             Some(c) => PathBuf::from(c),
             None => default_cwd.unwrap_or_else(home_dir),
@@ -420,7 +426,7 @@ impl Server {
             meta.cwd = wt.path.clone();
             meta.worktree = Some(wt);
         }
-        meta.name = spec.name.clone().unwrap_or_else(|| {
+        meta.name = name.unwrap_or_else(|| {
             Path::new(&argv[0])
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())

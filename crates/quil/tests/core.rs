@@ -234,6 +234,20 @@ fn rename_select_and_zoom_like_tmux() {
     assert!(h
         .fails(&["new-tab", "--name", "x\ty"])
         .contains("a tab name cannot contain control characters"));
+    // A pane name given when spawning (raw protocol; the TUI's forms) is checked the same way.
+    let err = quil_client_for(&h)
+        .request(Request::NewTab {
+            name: None,
+            spawn: quil_proto::SpawnSpec {
+                name: Some("a\nb".into()),
+                ..Default::default()
+            },
+        })
+        .unwrap_err();
+    assert!(
+        err.contains("a pane name cannot contain control characters"),
+        "{err}"
+    );
     assert_eq!(
         h.ls()["panes"].as_array().map(Vec::len),
         Some(3),
