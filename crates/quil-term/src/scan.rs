@@ -40,7 +40,6 @@ struct Csi {
     first: u32,
     /// The first parameter has ended (`;` or `:` seen).
     first_done: bool,
-    marked: bool,
     separators: u32,
 }
 
@@ -96,6 +95,9 @@ impl Scanner {
                     };
                 }
                 State::Csi => {
+                    // Once the sequence can no longer be ED 2 or ED 3 the rest of it does not
+                    // matter here: back to Ground, where only ESC counts, as inside a CSI. So
+                    // SGR and cursor moves, most of every CSI, cost a byte or two.
                     let csi = &mut self.csi;
                     match b {
                         b'0'..=b'9' if !csi.first_done => {
@@ -103,15 +105,21 @@ impl Scanner {
                                 .first
                                 .saturating_mul(10)
                                 .saturating_add(u32::from(b - b'0'));
+                            if csi.first > 3 {
+                                self.state = State::Ground;
+                            }
                         }
                         b'0'..=b'9' => {}
                         b';' | b':' => {
+                            if !(2..=3).contains(&csi.first) {
+                                self.state = State::Ground;
+                            }
                             csi.first_done = true;
                             csi.separators += 1;
                         }
-                        0x20..=0x2f | 0x3c..=0x3f => csi.marked = true,
+                        0x20..=0x2f | 0x3c..=0x3f => self.state = State::Ground,
                         0x40..=0x7e => {
-                            if b == b'J' && !csi.marked && csi.separators <= MAX_SEPARATORS {
+                            if b == b'J' && csi.separators <= MAX_SEPARATORS {
                                 match csi.first {
                                     3 => clears.push(i + 1),
                                     2 => cuts.push(i),
@@ -123,6 +131,8 @@ impl Scanner {
                         // CAN and SUB abort the sequence; other C0 controls are executed inside
                         // it without ending it.
                         CAN | SUB => self.state = State::Ground,
+                        // As everywhere in vte, ESC abandons the sequence and starts another.
+                        ESC => self.state = State::Esc,
                         _ => {}
                     }
                 }
@@ -226,6 +236,14 @@ mod tests {
 
     fn scan(s: &mut Scanner, bytes: &[u8]) -> Option<String> {
         s.scan(bytes, &mut Vec::new(), &mut Vec::new())
+    }
+
+    /// ESC inside a CSI starts a new sequence, as in vte: `CSI 2 ESC [ 3 J` is ED 3.
+    #[test]
+    fn esc_inside_a_csi_starts_over() {
+        let mut clears = Vec::new();
+        Scanner::default().scan(b"\x1b[2\x1b[3J", &mut clears, &mut Vec::new());
+        assert_eq!(clears, [7]);
     }
 
     /// vte runs an ED with up to 32 parameters and ignores one with more; so must the marks.
