@@ -797,8 +797,6 @@ mod tests {
     use ratatui::Terminal;
     use std::fmt::Write;
 
-    /// The screen as text, then every non-default style run per row, then the cursor: enough
-    /// to see highlights and colours in a snapshot without a terminal.
     /// A tab's colour comes from its panes' states, not from what its name happens to contain.
     #[test]
     fn tab_colour_follows_state_not_name() {
@@ -814,6 +812,8 @@ mod tests {
         assert_eq!(app.tab_mark(1), "");
     }
 
+    /// The screen as text, then every non-default style run per row, then the cursor: enough
+    /// to see highlights and colours in a snapshot without a terminal.
     fn dump(app: &App, w: u16, h: u16) -> String {
         let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
         term.draw(|f| draw(f, app)).expect("draw");
