@@ -12,8 +12,9 @@
 //! prompt).
 
 use crate::fsutil::{append_log, unix_now, write_atomic_if_changed};
-use crate::store::{read_session, Attention};
+use crate::store::read_session;
 use crate::{ids, sessions_dir, AiError, Kind};
+use quil_model::Attention;
 use serde_json::{json, Value};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};

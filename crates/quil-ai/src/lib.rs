@@ -24,6 +24,7 @@
 pub mod claude;
 mod fsutil;
 pub mod ids;
+pub mod mechanism;
 pub mod opencode;
 pub mod resume;
 pub mod store;
@@ -35,11 +36,13 @@ pub use claude::{
     claude_transcript_path, handle_claude_hook,
 };
 pub use ids::{is_valid_claude_session_id, is_valid_opencode_session_id, is_valid_pane_id};
+pub use mechanism::SpawnExtras;
 pub use opencode::{opencode_env, plugin_url, tracker_path, write_tracker, TRACKER_JS};
 pub use resume::{chosen_id, decide, plan_resumes, restore_argv, Resume, ResumeInput};
-pub use store::{read_session, read_session_id, read_state, Attention, SessionRecord};
+pub use store::{read_session, read_session_id, read_state, SessionRecord};
 
-/// Which AI CLI a pane runs.
+/// Which built-in mechanism recorded a pane's files (each plugin selects one by name in
+/// `[integration]`; see [`mechanism`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// opencode (`opencode`).
@@ -54,17 +57,6 @@ impl Kind {
         match self {
             Kind::OpenCode => "opencode",
             Kind::Claude => "claude",
-        }
-    }
-
-    /// The kind of a pane's command, by the file name of its program (`opencode`, `claude`,
-    /// `claude.exe`), or `None` for anything else.
-    pub fn of_program(program: &str) -> Option<Kind> {
-        let base = Path::new(program).file_name()?.to_str()?;
-        match base {
-            "opencode" => Some(Kind::OpenCode),
-            "claude" | "claude.exe" => Some(Kind::Claude),
-            _ => None,
         }
     }
 
@@ -170,15 +162,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kinds_of_programs() {
-        assert_eq!(Kind::of_program("opencode"), Some(Kind::OpenCode));
-        assert_eq!(
-            Kind::of_program("/x/node_modules/@anthropic-ai/claude-code/bin/claude.exe"),
-            Some(Kind::Claude)
-        );
-        assert_eq!(Kind::of_program("/usr/bin/claude"), Some(Kind::Claude));
-        assert_eq!(Kind::of_program("bash"), None);
-        assert_eq!(Kind::of_program(""), None);
+    fn file_names() {
         let h = Path::new("/q");
         assert_eq!(
             Kind::OpenCode.id_file(h, "pane-1a2b3c4d"),

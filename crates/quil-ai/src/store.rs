@@ -7,6 +7,7 @@
 
 use crate::fsutil::read_nofollow;
 use crate::{AiError, Kind};
+use quil_model::Attention;
 use std::path::{Path, PathBuf};
 
 /// The largest id or state file accepted.
@@ -57,39 +58,6 @@ pub fn read_session(path: &Path, kind: Kind) -> Result<Option<SessionRecord>, Ai
 /// The id alone; see [`read_session`].
 pub fn read_session_id(path: &Path, kind: Kind) -> Result<Option<String>, AiError> {
     Ok(read_session(path, kind)?.map(|r| r.id))
-}
-
-/// The attention state an AI pane reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Attention {
-    /// The agent is working on a prompt (opencode `session.status` busy/retry, Claude
-    /// `UserPromptSubmit`).
-    Working,
-    /// The agent waits for the user: a permission prompt or a notification (Claude
-    /// `Notification`).
-    Waiting,
-    /// Done with the turn, or not started (opencode `session.idle`, Claude `Stop`,
-    /// `SessionStart`, `SessionEnd`).
-    Idle,
-}
-
-impl Attention {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Attention::Working => "working",
-            Attention::Waiting => "waiting",
-            Attention::Idle => "idle",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Attention> {
-        match s.trim() {
-            "working" => Some(Attention::Working),
-            "waiting" => Some(Attention::Waiting),
-            "idle" => Some(Attention::Idle),
-            _ => None,
-        }
-    }
 }
 
 /// Reads a state file (same safety rules as id files). `Ok(None)` when missing or unknown.

@@ -4,7 +4,10 @@
 //! for every [`ServerMsg`] and writes requests through a [`Writer`].
 
 use quil_proto::codec::{read_frame, write_msg, FrameDecoder, MAX_FRAME};
-use quil_proto::{decode, ClientMsg, Hello, HelloReply, ProtoError, Reply, Request, ServerMsg};
+use quil_proto::{
+    decode, ClientMsg, ErrorKind, ErrorReply, Hello, HelloReply, ProtoError, Reply, Request,
+    ServerMsg,
+};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -22,9 +25,9 @@ pub enum ClientError {
     },
     #[error("{0}")]
     Refused(String),
-    /// The daemon answered the request with an error (a one-line reason).
+    /// The daemon answered the request with an error (its kind and a one-line reason).
     #[error("{0}")]
-    Daemon(String),
+    Daemon(ErrorReply),
     #[error("the daemon closed the connection")]
     Closed,
     #[error(transparent)]
@@ -76,7 +79,12 @@ impl Client {
                 ServerMsg::Reply { id: rid, result } if rid == id => {
                     return result.map_err(ClientError::Daemon);
                 }
-                ServerMsg::Bye(reason) => return Err(ClientError::Daemon(reason)),
+                ServerMsg::Bye(reason) => {
+                    return Err(ClientError::Daemon(ErrorReply::new(
+                        ErrorKind::Failed,
+                        reason,
+                    )))
+                }
                 other => self.backlog.push_back(other),
             }
         }

@@ -1,28 +1,41 @@
 //! Attention states: is a pane `working`, `waiting` for the user, `done` (finished while the
-//! user looked elsewhere), in `error`, or `idle`?
+//! user looked elsewhere), in `error`, or `idle`? One [`Attention`] enum from the tracker to the
+//! wire.
 //!
-//! Sources, best first: what the AI CLI's own hook or tracker recorded; then the pane type's
-//! `error_handlers` (on output) and `idle_handlers` (once output stops) matched against the
-//! screen; then output activity alone, for pane types that declare handlers.
+//! Sources, best first: what the agent CLI reported itself (its integration's mechanism); then
+//! the pane type's `error_handlers` (on output) and `idle_handlers` (once output stops) matched
+//! against the screen; then output activity alone, for pane types that declare handlers.
+//! Panes with none of these have no state at all.
 
+use quil_model::Attention;
 use std::time::{Duration, Instant};
 
 /// Output stopped for this long: the pane is quiet.
 pub const QUIET: Duration = Duration::from_millis(1500);
 
+/// A handler matched against the screen: `quiet` → the state and its title.
+pub type Handlers<'a> = &'a dyn Fn(bool) -> Option<(Attention, String)>;
+
+/// One pane's attention state and what it has seen so far.
 #[derive(Debug, Clone)]
-pub struct Attention {
-    pub state: &'static str,
+pub struct Tracker {
+    pub state: Attention,
+    /// Why, in a few words (a handler's title, the CLI's reason).
+    pub detail: Option<String>,
+    /// When `state` was entered (unix seconds).
+    pub since: u64,
     last_gen: u64,
     last_output: Instant,
 }
 
-impl Default for Attention {
-    fn default() -> Self {
-        Attention {
-            state: "idle",
+impl Tracker {
+    pub fn new(now: Instant, unix_now: u64) -> Tracker {
+        Tracker {
+            state: Attention::Idle,
+            detail: None,
+            since: unix_now,
             last_gen: 0,
-            last_output: Instant::now(),
+            last_output: now,
         }
     }
 }
@@ -30,35 +43,47 @@ impl Default for Attention {
 /// What is known about a pane at one housekeeping tick.
 pub struct Observation<'a> {
     pub output_gen: u64,
-    /// The state the CLI recorded itself (AI panes), if any.
-    pub recorded: Option<&'static str>,
-    /// The pane type's handlers matched against the screen: `(state, quiet)` -> match.
-    pub handlers: Option<&'a dyn Fn(bool) -> Option<&'static str>>,
+    /// The state the CLI reported itself, if any.
+    pub recorded: Option<Attention>,
+    pub handlers: Option<Handlers<'a>>,
     /// A client is showing this pane.
     pub viewed: bool,
     pub now: Instant,
+    pub unix_now: u64,
 }
 
-impl Attention {
-    /// Folds in one observation; true when the state changed.
+impl Tracker {
+    /// Folds in one observation; true when the state or its detail changed.
     pub fn update(&mut self, o: &Observation<'_>) -> bool {
         if o.output_gen != self.last_gen {
             self.last_gen = o.output_gen;
             self.last_output = o.now;
         }
         let quiet = o.now.duration_since(self.last_output) >= QUIET;
-        let next = match (o.recorded, o.handlers) {
-            (Some(s), _) => s,
-            (None, Some(h)) => h(quiet).unwrap_or(if quiet { "idle" } else { "working" }),
-            (None, None) => "idle",
+        let (next, detail) = match (o.recorded, o.handlers) {
+            (Some(s), _) => (s, None),
+            (None, Some(h)) => match h(quiet) {
+                Some((s, title)) => (s, Some(title)),
+                None if quiet => (Attention::Idle, None),
+                None => (Attention::Working, None),
+            },
+            (None, None) => (Attention::Idle, None),
         };
-        // Finished while nobody watched: say so until someone looks.
+        // Finished (or stopped waiting) while nobody watched: say so until someone looks.
         let next = match (self.state, next) {
-            ("working", "idle") | ("done", "idle") if !o.viewed => "done",
+            (Attention::Working | Attention::Waiting | Attention::Done, Attention::Idle)
+                if !o.viewed =>
+            {
+                Attention::Done
+            }
             _ => next,
         };
-        let changed = next != self.state;
+        let changed = next != self.state || detail != self.detail;
+        if next != self.state {
+            self.since = o.unix_now;
+        }
         self.state = next;
+        self.detail = detail;
         changed
     }
 }
@@ -66,10 +91,11 @@ impl Attention {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Attention::*;
 
     fn obs<'a>(
         gen: u64,
-        recorded: Option<&'static str>,
+        recorded: Option<Attention>,
         viewed: bool,
         now: Instant,
     ) -> Observation<'a> {
@@ -79,47 +105,55 @@ mod tests {
             handlers: None,
             viewed,
             now,
+            unix_now: 1000 + gen,
         }
     }
 
     #[test]
     fn recorded_states_win_and_done_needs_an_absent_user() {
         let t0 = Instant::now();
-        let mut a = Attention::default();
-        assert!(a.update(&obs(1, Some("working"), false, t0)));
-        assert_eq!(a.state, "working");
-        assert!(a.update(&obs(2, Some("idle"), false, t0)));
-        assert_eq!(a.state, "done", "finished while nobody watched");
-        assert!(!a.update(&obs(2, Some("idle"), false, t0)));
-        assert!(a.update(&obs(2, Some("idle"), true, t0)));
-        assert_eq!(a.state, "idle", "seen: done clears");
-        a.update(&obs(3, Some("working"), true, t0));
-        a.update(&obs(3, Some("idle"), true, t0));
-        assert_eq!(a.state, "idle", "finished in view: just idle");
-        a.update(&obs(3, Some("waiting"), false, t0));
-        assert_eq!(a.state, "waiting");
+        let mut a = Tracker::new(t0, 1000);
+        assert!(a.update(&obs(1, Some(Working), false, t0)));
+        assert_eq!((a.state, a.since), (Working, 1001));
+        assert!(a.update(&obs(2, Some(Idle), false, t0)));
+        assert_eq!(a.state, Done, "finished while nobody watched");
+        assert!(!a.update(&obs(2, Some(Idle), false, t0)));
+        assert_eq!(a.since, 1002, "since is when the state began");
+        assert!(a.update(&obs(2, Some(Idle), true, t0)));
+        assert_eq!(a.state, Idle, "seen: done clears");
+        a.update(&obs(3, Some(Working), true, t0));
+        a.update(&obs(3, Some(Idle), true, t0));
+        assert_eq!(a.state, Idle, "finished in view: just idle");
+        a.update(&obs(3, Some(Waiting), false, t0));
+        assert_eq!(a.state, Waiting);
+        a.update(&obs(4, Some(Error), false, t0));
+        assert_eq!(a.state, Error, "an error is reported as is");
     }
 
     #[test]
     fn handlers_and_activity() {
         let t0 = Instant::now();
-        let waiting_when_quiet = |quiet: bool| quiet.then_some("waiting");
-        let mut a = Attention::default();
-        let h: &dyn Fn(bool) -> Option<&'static str> = &waiting_when_quiet;
+        let waiting_when_quiet = |quiet: bool| quiet.then(|| (Waiting, "asks".to_string()));
+        let mut a = Tracker::new(t0, 0);
         let mut o = Observation {
             output_gen: 1,
             recorded: None,
-            handlers: Some(h),
+            handlers: Some(&waiting_when_quiet),
             viewed: true,
             now: t0,
+            unix_now: 0,
         };
         a.update(&o);
-        assert_eq!(a.state, "working", "output is flowing");
+        assert_eq!(a.state, Working, "output is flowing");
         o.now = t0 + QUIET;
         a.update(&o);
-        assert_eq!(a.state, "waiting", "quiet, and the idle pattern matches");
-        let mut plain = Attention::default();
+        assert_eq!(
+            (a.state, a.detail.as_deref()),
+            (Waiting, Some("asks")),
+            "quiet, and the idle pattern matches"
+        );
+        let mut plain = Tracker::new(t0, 0);
         plain.update(&obs(5, None, true, t0));
-        assert_eq!(plain.state, "idle", "panes without handlers stay idle");
+        assert_eq!(plain.state, Idle);
     }
 }

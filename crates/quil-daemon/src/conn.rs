@@ -168,12 +168,13 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                             // Spawning a pane forks and execs, worktree operations run git: keep
                             // them off the async workers.
                             tokio::task::spawn_blocking(move || s.handle(req)).await
-                                .unwrap_or_else(|e| Err(format!("internal error: {e}")))
+                                .unwrap_or_else(|e| Err(crate::error::Error::Internal(e.to_string())))
                         }
                         // Everything else is quick and lock-bounded; input stays on the
                         // fast path with no thread hop.
                         other => server.handle(other),
                     };
+                    let result = result.map_err(quil_proto::ErrorReply::from);
                     if quiet && result.is_ok() {
                         continue;
                     }

@@ -2,14 +2,15 @@
 //! `$QUIL_HOME/quild.sock`. See `docs/architecture.md` for the code map.
 //!
 //! Tasks and threads: a tokio runtime runs the accept loop, one task per client connection
-//! ([`conn`]), a housekeeping tick and the exit watcher; each pane has a blocking reader and
+//! ([`conn`]), a housekeeping tick and the exit watcher; each pane has a reader task and a
 //! writer thread ([`pane`]).
 
-pub mod ai;
 pub mod attention;
 pub mod config;
 mod conn;
+pub mod error;
 pub mod home;
+pub mod integration;
 pub mod pane;
 pub mod persist;
 pub mod plugins;
@@ -89,10 +90,8 @@ async fn serve(
         path: shellinit::dir(&home_dir),
         source: e,
     })?;
-    quil_ai::write_tracker(&home_dir).map_err(|e| DaemonError::Write {
-        path: quil_ai::tracker_path(&home_dir),
-        source: e,
-    })?;
+    quil_ai::mechanism::install(&home_dir)
+        .map_err(|(path, source)| DaemonError::Write { path, source })?;
     // A snapshot from a newer quil stops us here, before anything could overwrite it.
     let loaded = persist::load_workspace(&home_dir)?;
     let server = server::Server::new(home_dir, config, exit_tx);

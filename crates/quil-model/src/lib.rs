@@ -3,8 +3,11 @@
 //! Pure logic with no I/O, so both the daemon (which owns the real workspace) and the client
 //! (which lays out what the daemon tells it) can use it, and it can be tested exhaustively.
 
+mod attention;
 mod ids;
 mod layout;
+
+pub use attention::Attention;
 
 pub use ids::{IdError, PaneId, TabId};
 pub use layout::{Direction, Divider, Layout, Rect, SplitDir, MIN_PANE_COLS, MIN_PANE_ROWS};

@@ -47,8 +47,9 @@ mod template;
 pub use argv::{build_argv, Argv, Mode, SpawnContext};
 pub use diag::{Diagnostic, Level};
 pub use model::{
-    Category, Color, Command, Display, Field, Handler, NamedColor, Pattern, Persistence, Plugin,
-    Restore, Scrape, Severity, Source, State, StateSource, Strategy, Toggle,
+    Category, Color, Command, Display, Field, Handler, Integration, Mechanism, NamedColor, Pattern,
+    Persistence, Plugin, Restore, Scrape, SessionArgs, Severity, Source, State, StateSource,
+    Strategy, Toggle, HANDLER_STATES,
 };
 pub use parse::{parse, parse_file, BUILTIN_PLACEHOLDERS, MAX_FILE_SIZE};
 pub use registry::{

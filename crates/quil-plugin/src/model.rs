@@ -23,6 +23,8 @@ pub struct Plugin {
     pub enabled: bool,
     pub command: Command,
     pub persistence: Persistence,
+    /// How an agent CLI tells quil which conversation it is in and what it is doing.
+    pub integration: Integration,
     /// Checked when the pane goes quiet; the first match sets the attention state.
     pub idle_handlers: Vec<Handler>,
     /// Checked whenever output arrives; the first match sets the attention state.
@@ -151,6 +153,83 @@ pub struct Persistence {
     pub scrape: Vec<Scrape>,
 }
 
+/// `[integration]`: what quil knows of an agent CLI, as data. The daemon recognises no program
+/// by name; everything agent-specific it does comes from here.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Integration {
+    /// How the CLI reports its conversation and state to quil (a hook it runs, a tracker
+    /// plugin it loads); `None` for programs that report nothing.
+    pub mechanism: Option<Mechanism>,
+    /// What a valid session id of this CLI looks like (matched whole); anything else that a
+    /// hook or file reports is ignored, so it can never become an option or a path.
+    pub session_id_pattern: Option<Pattern>,
+    /// Printed by the CLI when `resume_args` name a conversation that no longer exists: quil
+    /// then starts the pane fresh.
+    pub not_found: Option<String>,
+    /// Arguments that reopen the directory's latest conversation, for a pane whose own id is
+    /// unknown (used only when no other pane of the type in that directory has one).
+    pub continue_args: Vec<String>,
+    /// Arguments that start a new conversation continuing a copy of `{session_id}`.
+    pub fork_args: Vec<String>,
+    /// The CLI's own arguments that pick a conversation: dropped from a pane's command when
+    /// quil picks one on restore.
+    pub session_args: SessionArgs,
+}
+
+impl Integration {
+    /// Whether the plugin declares any integration at all.
+    pub fn is_declared(&self) -> bool {
+        self.mechanism.is_some() || self.session_id_pattern.is_some()
+    }
+
+    /// Whether `id` has the shape of this CLI's session ids (any non-empty id without
+    /// white space or a leading `-` when no pattern is declared).
+    pub fn valid_session_id(&self, id: &str) -> bool {
+        match &self.session_id_pattern {
+            Some(p) => p.regex.is_match(id),
+            None => {
+                !id.is_empty()
+                    && id.len() <= 256
+                    && !id.starts_with('-')
+                    && !id.contains(['/', '\\'])
+                    && !id.chars().any(|c| c.is_whitespace() || c.is_control())
+            }
+        }
+    }
+}
+
+/// `[integration.session_args]`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SessionArgs {
+    /// Flags without a value (`--continue`).
+    pub flags: Vec<String>,
+    /// Options followed by a value (`--session X`, or `--session=X`).
+    pub with_value: Vec<String>,
+    /// Options whose value is optional (`--resume [X]`).
+    pub optional_value: Vec<String>,
+}
+
+/// A built-in way for a CLI to report to quil, selected by name in `[integration]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mechanism {
+    /// The CLI runs `quil hook` for its events, registered through a per-pane `--settings`
+    /// file (Claude Code's hooks).
+    ClaudeHooks,
+    /// The CLI loads quil's tracker plugin through `OPENCODE_CONFIG_CONTENT` (opencode).
+    OpencodeTracker,
+}
+
+impl Mechanism {
+    pub const ALL: [Mechanism; 2] = [Mechanism::ClaudeHooks, Mechanism::OpencodeTracker];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mechanism::ClaudeHooks => "claude_hooks",
+            Mechanism::OpencodeTracker => "opencode_tracker",
+        }
+    }
+}
+
 /// `[[persistence.scrape]]`: capture a state key from the pane's output.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scrape {
@@ -242,27 +321,12 @@ impl Strategy {
     }
 }
 
-/// A pane's attention state, as set by a [`Handler`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Working,
-    Waiting,
-    Done,
-    Error,
-}
+/// A pane's attention state, as set by a [`Handler`]: the one enum shared with the daemon,
+/// the wire and the TUI.
+pub use quil_model::Attention as State;
 
-impl State {
-    pub const ALL: [State; 4] = [State::Working, State::Waiting, State::Done, State::Error];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Working => "working",
-            State::Waiting => "waiting",
-            State::Done => "done",
-            State::Error => "error",
-        }
-    }
-}
+/// The states a handler may set (`idle` is what no match means).
+pub const HANDLER_STATES: [State; 4] = [State::Working, State::Waiting, State::Done, State::Error];
 
 /// How loudly to announce a handler's match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -113,6 +113,8 @@ enum Loc {
     FieldTemplate,
     StartArgs,
     ResumeArgs,
+    ContinueArgs,
+    ForkArgs,
 }
 
 impl Loc {
@@ -125,6 +127,8 @@ impl Loc {
             Loc::FieldTemplate => "arg_template",
             Loc::StartArgs => "start_args",
             Loc::ResumeArgs => "resume_args",
+            Loc::ContinueArgs => "continue_args",
+            Loc::ForkArgs => "fork_args",
         }
     }
 }
@@ -253,7 +257,8 @@ impl Names {
     fn allowed(&self, loc: Loc) -> Vec<&str> {
         let mut v: Vec<&str> = BUILTIN_PLACEHOLDERS.to_vec();
         v.extend(self.fields.iter().map(String::as_str));
-        if self.strategy == Strategy::PreassignId || loc == Loc::ResumeArgs {
+        if self.strategy == Strategy::PreassignId || matches!(loc, Loc::ResumeArgs | Loc::ForkArgs)
+        {
             v.extend(self.state_keys());
         }
         v
@@ -365,6 +370,7 @@ impl Builder<'_> {
         let (pt, pspan) = table("plugin");
         let (ct, _) = table("command");
         let (pe, _) = table("persistence");
+        let (it, _) = table("integration");
         let (dt, _) = table("display");
 
         // [plugin]
@@ -421,6 +427,7 @@ impl Builder<'_> {
             .iter()
             .map(|(a, s)| Tpl::new(Loc::ResumeArgs, a, s.clone()));
         templates.extend(resume_t);
+        let integration = self.integration(it, &mut templates);
         let (scrape, scraped, first_scrape) = self.scrape(pe, &fields);
         self.strategy_rules(
             strategy,
@@ -486,6 +493,7 @@ impl Builder<'_> {
                 resume_args: strings(&resume_args),
                 scrape,
             },
+            integration,
             idle_handlers,
             error_handlers,
             display: Display { border_color },
@@ -795,7 +803,7 @@ impl Builder<'_> {
         }
         if strategy == Strategy::PreassignId {
             let passes_id = templates.iter().any(|t| {
-                t.loc != Loc::ResumeArgs
+                !matches!(t.loc, Loc::ResumeArgs | Loc::ForkArgs)
                     && template::placeholders(&t.text)
                         .is_ok_and(|p| p.iter().any(|n| n == "session_id"))
             });
@@ -910,6 +918,39 @@ impl Builder<'_> {
         }
     }
 
+    /// `[integration]`; its argument lists join the placeholder pass.
+    fn integration(&mut self, it: &DeTable<'_>, templates: &mut Vec<Tpl>) -> Integration {
+        let mechanism = self.enum_of(it, "mechanism", &Mechanism::ALL, Mechanism::as_str);
+        let session_id_pattern = get_str(it, "session_id_pattern")
+            .and_then(|(p, span)| self.regex("session_id_pattern", p, &span, true));
+        let not_found = get_str(it, "not_found").map(|(n, span)| {
+            self.non_empty("not_found", n, &span);
+            n.to_string()
+        });
+        let mut args = |key: &str, loc: Loc| {
+            let list = get_list(it, key);
+            templates.extend(list.iter().map(|(a, s)| Tpl::new(loc, a, s.clone())));
+            strings(&list)
+        };
+        let continue_args = args("continue_args", Loc::ContinueArgs);
+        let fork_args = args("fork_args", Loc::ForkArgs);
+        let empty = DeTable::new();
+        let sa = get_table(it, "session_args").map_or(&empty, |(t, _)| t);
+        let session_args = SessionArgs {
+            flags: strings(&get_list(sa, "flags")),
+            with_value: strings(&get_list(sa, "with_value")),
+            optional_value: strings(&get_list(sa, "optional_value")),
+        };
+        Integration {
+            mechanism,
+            session_id_pattern,
+            not_found,
+            continue_args,
+            fork_args,
+            session_args,
+        }
+    }
+
     fn handlers(
         &mut self,
         root: &DeTable<'_>,
@@ -920,18 +961,19 @@ impl Builder<'_> {
         let mut out = Vec::new();
         for (ht, _) in get_tables(root, key) {
             let state = self
-                .enum_of(ht, "state", &State::ALL, State::as_str)
+                .enum_of(ht, "state", &HANDLER_STATES, State::as_str)
                 .unwrap_or(default_state);
             let severity = self
                 .enum_of(ht, "severity", &Severity::ALL, Severity::as_str)
                 .unwrap_or(match state {
-                    State::Working | State::Done => Severity::Info,
+                    State::Idle | State::Working | State::Done => Severity::Info,
                     State::Waiting => Severity::Warning,
                     State::Error => Severity::Error,
                 });
             let title = get_str(ht, "title").map_or_else(
                 || {
                     let what = match state {
+                        State::Idle => "is idle",
                         State::Working => "is working",
                         State::Waiting => "is waiting for input",
                         State::Done => "is done",

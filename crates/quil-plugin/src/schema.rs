@@ -99,12 +99,28 @@ pub(crate) const HANDLER: &[Key] = &[
     key("state", Kind::Str),
 ];
 
+pub(crate) const SESSION_ARGS: &[Key] = &[
+    key("flags", Kind::StrList),
+    key("with_value", Kind::StrList),
+    key("optional_value", Kind::StrList),
+];
+
+pub(crate) const INTEGRATION: &[Key] = &[
+    key("mechanism", Kind::Str),
+    key("session_id_pattern", Kind::Str),
+    key("not_found", Kind::Str),
+    key("continue_args", Kind::StrList),
+    key("fork_args", Kind::StrList),
+    key("session_args", Kind::Table(SESSION_ARGS)),
+];
+
 pub(crate) const DISPLAY: &[Key] = &[key("border_color", Kind::Str)];
 
 pub(crate) const ROOT: &[Key] = &[
     required("plugin", Kind::Table(PLUGIN)),
     required("command", Kind::Table(COMMAND)),
     key("persistence", Kind::Table(PERSISTENCE)),
+    key("integration", Kind::Table(INTEGRATION)),
     key("idle_handlers", Kind::TableList(HANDLER)),
     key("error_handlers", Kind::TableList(HANDLER)),
     key("display", Kind::Table(DISPLAY)),
@@ -370,6 +386,8 @@ mod tests {
                 "command.fields",
                 "persistence",
                 "persistence.scrape",
+                "integration",
+                "integration.session_args",
                 "idle_handlers",
                 "error_handlers",
                 "display"

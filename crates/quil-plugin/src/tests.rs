@@ -514,6 +514,87 @@ args = ["-c", "echo {{}} {{cwd}}"]
     }
 }
 
+mod integration {
+    use super::*;
+
+    const AGENT: &str = r#"[plugin]
+name = "agent"
+category = "ai"
+
+[command]
+cmd = "agent"
+
+[persistence]
+strategy = "session_file"
+resume_args = ["resume", "{session_id}"]
+"#;
+
+    #[test]
+    fn shipped_agents_declare_theirs() {
+        let claude = embedded_plugin("claude-code");
+        let i = &claude.integration;
+        assert_eq!(i.mechanism, Some(Mechanism::ClaudeHooks));
+        assert!(i.valid_session_id("f35e1f56-d5c4-48c8-ad89-6831c5784b88"));
+        assert!(!i.valid_session_id("f35e1f56-d5c4-48c8-ad89-6831c5784b88x"));
+        assert!(!i.valid_session_id("--help"));
+        assert_eq!(i.not_found.as_deref(), Some("No conversation found"));
+        assert!(i
+            .session_args
+            .optional_value
+            .contains(&"--resume".to_string()));
+        let oc = embedded_plugin("opencode");
+        assert_eq!(oc.integration.mechanism, Some(Mechanism::OpencodeTracker));
+        assert_eq!(oc.integration.continue_args, ["--continue"]);
+        assert!(oc
+            .integration
+            .valid_session_id("ses_e007f40e2ffeHizcOUqvCwmQgb"));
+        assert!(!embedded_plugin("terminal").integration.is_declared());
+    }
+
+    #[test]
+    fn a_new_agent_is_data_only() {
+        let p = ok(&format!(
+            "{AGENT}\n[integration]\nmechanism = \"opencode_tracker\"\n\
+             session_id_pattern = 'id-[0-9]+'\nnot_found = \"no such session\"\n\
+             continue_args = [\"--last\"]\nfork_args = [\"fork\", \"{{session_id}}\"]\n\
+             [integration.session_args]\nflags = [\"--last\"]\nwith_value = [\"--id\"]\n"
+        ));
+        let i = &p.integration;
+        assert!(i.valid_session_id("id-42") && !i.valid_session_id("id-42 --x"));
+        assert_eq!(i.fork_args, ["fork", "{session_id}"]);
+        assert_eq!(i.session_args.with_value, ["--id"]);
+        // Without a pattern, ids are only kept from becoming options or paths.
+        let bare = ok(AGENT);
+        assert!(bare.integration.valid_session_id("abc-1"));
+        for bad in ["", "-x", "a/b", "a b", "a\nb"] {
+            assert!(!bare.integration.valid_session_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mistakes_are_reported_where_they_are() {
+        let e = errors(&format!(
+            "{AGENT}\n[integration]\nmechanism = \"hooks\"\nsession_id_pattern = '('\n\
+             not_found = \" \"\nfork_args = [\"{{sesion_id}}\"]\n[integration.session_args]\nflag = []\n"
+        ));
+        for want in [
+            "unknown mechanism `hooks`",
+            "invalid regex in `session_id_pattern`",
+            "`not_found` must not be empty",
+            "`{sesion_id}` in `fork_args`",
+            "unknown key `flag` in [integration.session_args]",
+        ] {
+            assert!(e.contains(want), "{want:?} not in:\n{e}");
+        }
+        // A fork needs a session id, which a strategy without one never has.
+        let e = errors(
+            "[plugin]\nname = \"x\"\ncategory = \"ai\"\n[command]\ncmd = \"x\"\n\
+             [integration]\nfork_args = [\"--fork\", \"{session_id}\"]\n",
+        );
+        assert!(e.contains("strategy `none` has no session id"), "{e}");
+    }
+}
+
 mod argv {
     use super::*;
 
@@ -1197,19 +1278,19 @@ mod defaults {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         install_defaults(d).unwrap();
-        // An edited copy older than quil's default. The defaults are at schema 1, so the
-        // user's file stands in for an older one with schema_version = 0.
+        // An edited copy older than quil's default: opencode.toml is at schema 2 (it gained
+        // [integration]), so the user's file stands in for an older one with schema 1.
         let oc = d.join("opencode.toml");
         let theirs = std::fs::read_to_string(&oc)
             .unwrap()
-            .replace("schema_version = 1", "schema_version = 0")
+            .replace("schema_version = 2", "schema_version = 1")
             .replace("cyan", "magenta");
         std::fs::write(&oc, &theirs).unwrap();
         let notices = install_defaults(d).unwrap();
         assert_eq!(
             notices,
             [format!(
-                "{}: quil ships a newer version (schema 1, yours 0); see {}.new",
+                "{}: quil ships a newer version (schema 2, yours 1); see {}.new",
                 oc.display(),
                 oc.display()
             )]
@@ -1232,7 +1313,7 @@ mod defaults {
         std::fs::write(&oc, "not [toml").unwrap();
         let notices = install_defaults(d).unwrap();
         assert!(
-            notices[0].contains("(schema 1, yours is not valid TOML)"),
+            notices[0].contains("(schema 2, yours is not valid TOML)"),
             "{notices:?}"
         );
         // `.new` files are not plugins.
@@ -1536,7 +1617,11 @@ mod json_schema {
         let handler = node(&root, "idle_handlers");
         assert_eq!(
             enum_of(&handler["properties"]["state"]),
-            strs(&State::ALL.map(State::as_str))
+            strs(&HANDLER_STATES.map(State::as_str))
+        );
+        assert_eq!(
+            enum_of(&node(&root, "integration")["properties"]["mechanism"]),
+            strs(&Mechanism::ALL.map(Mechanism::as_str))
         );
         assert_eq!(
             enum_of(&handler["properties"]["severity"]),

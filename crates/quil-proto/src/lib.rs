@@ -16,7 +16,7 @@ pub mod screen;
 
 pub use codec::{decode, encode_frame, FrameDecoder, ProtoError, MAX_FRAME};
 pub use handshake::{Hello, HelloReply, PROTOCOL_VERSION};
-pub use quil_model::{Direction, Layout, PaneId, Rect, SplitDir, TabId};
+pub use quil_model::{Attention, Direction, Layout, PaneId, Rect, SplitDir, TabId};
 pub use screen::{Color, Cursor, CursorShape, Line, Run, Style};
 
 use serde::{Deserialize, Serialize};
@@ -198,10 +198,11 @@ pub enum ClientMsg {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ServerMsg {
-    /// `Err` carries a one-line reason naming the thing (e.g. the unknown pane id).
+    /// `Err` says what kind of failure it was and gives a one-line reason naming the thing
+    /// (e.g. the unknown pane id).
     Reply {
         id: u32,
-        result: Result<Reply, String>,
+        result: Result<Reply, ErrorReply>,
     },
     /// The workspace structure and pane metadata changed (sent to attached clients).
     Workspace(WorkspaceInfo),
@@ -211,6 +212,52 @@ pub enum ServerMsg {
     Clipboard(String),
     /// The daemon is going away; the text says why.
     Bye(String),
+}
+
+/// A failed request: what kind of failure, and a one-line reason naming the thing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ErrorReply {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ErrorReply {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ErrorReply {
+        ErrorReply {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The kinds of failure a script may want to tell apart (`quil --json` prints it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// No such pane, tab or pane type.
+    NotFound,
+    /// The request itself is wrong: a bad name, value or argument.
+    Invalid,
+    /// The pane cannot take it now: it has exited, its input queue is full, another pane
+    /// is in the way.
+    Conflict,
+    /// A program, directory or file the request needs is missing or cannot be started.
+    Unavailable,
+    /// Something failed inside the daemon or the system (I/O, git).
+    Failed,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -261,8 +308,14 @@ pub struct PaneInfo {
     pub title: String,
     /// The pane's input queue is full: its program is not reading its input.
     pub input_blocked: bool,
-    /// Attention state: `idle`, `working`, `waiting`, `done`.
-    pub state: String,
+    /// Attention state; `None` for panes whose type reports none (a plain shell).
+    pub state: Option<Attention>,
+    /// Why, in a few words: `permission: Bash`, `question`, `api error: 529 overloaded`.
+    #[serde(default)]
+    pub state_detail: Option<String>,
+    /// When the pane entered `state` (unix seconds).
+    #[serde(default)]
+    pub state_since: Option<u64>,
     /// Why the pane's command could not start (it waits for `quil respawn`).
     #[serde(default)]
     pub error: Option<String>,

@@ -245,7 +245,8 @@ fn rename_select_and_zoom_like_tmux() {
         })
         .unwrap_err();
     assert!(
-        err.contains("a pane name cannot contain control characters"),
+        err.message
+            .contains("a pane name cannot contain control characters"),
         "{err}"
     );
     assert_eq!(
@@ -463,7 +464,8 @@ fn notifications_reply_only_on_failure() {
     let err = refused
         .expect("a failed notification is answered")
         .unwrap_err();
-    assert!(err.contains("pane-0badc0de"), "{err}");
+    assert!(err.message.contains("pane-0badc0de"), "{err}");
+    assert_eq!(err.kind, quil_proto::ErrorKind::NotFound);
     assert_eq!(replies, [1, 2], "only Attach and View are answered");
 }
 
@@ -724,7 +726,7 @@ struct ClientLite {
 }
 
 impl ClientLite {
-    fn request(&mut self, req: Request) -> Result<quil_proto::Reply, String> {
+    fn request(&mut self, req: Request) -> Result<quil_proto::Reply, quil_proto::ErrorReply> {
         self.id += 1;
         let mut buf = Vec::new();
         encode_frame(&ClientMsg::Request { id: self.id, req }, &mut buf).unwrap();

@@ -14,10 +14,10 @@ use super::setup::{needs_form, Setup, SetupOutcome};
 use crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
-use quil_model::{Direction, Layout, Rect};
+use quil_model::{Attention, Direction, Layout, Rect};
 use quil_proto::{
-    modes, PaneId, PaneInfo, PaneTypeInfo, Reply, Request, ServerMsg, SpawnSpec, SplitDir, TabId,
-    TabInfo, WorkspaceInfo, WorktreeOp,
+    modes, ErrorReply, PaneId, PaneInfo, PaneTypeInfo, Reply, Request, ServerMsg, SpawnSpec,
+    SplitDir, TabId, TabInfo, WorkspaceInfo, WorktreeOp,
 };
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -322,34 +322,25 @@ impl App {
     }
 
     /// The mark for the most urgent attention state among tab `i`'s panes (`""` for none):
-    /// ` ✗` error, ` !` waiting, ` ✓` done, ` …` working.
+    /// The mark of the most urgent pane of tab `i`: ` ✗` error, ` !` waiting, ` ✓` done,
+    /// ` …` working.
     pub fn tab_mark(&self, i: usize) -> &'static str {
         let Some(t) = self.ws.tabs.get(i) else {
             return "";
         };
-        let states: Vec<&str> = t
+        let most = t
             .panes
             .iter()
             .filter_map(|p| self.pane_info(*p))
             // A pane that could not start needs you as much as one that failed later.
-            .map(|p| {
-                if p.error.is_some() {
-                    "error"
-                } else {
-                    p.state.as_str()
-                }
-            })
-            .collect();
-        if states.contains(&"error") {
-            " ✗"
-        } else if states.contains(&"waiting") {
-            " !"
-        } else if states.contains(&"done") {
-            " ✓"
-        } else if states.contains(&"working") {
-            " …"
-        } else {
-            ""
+            .filter_map(|p| p.error.as_ref().map(|_| Attention::Error).or(p.state))
+            .max();
+        match most {
+            Some(Attention::Error) => " ✗",
+            Some(Attention::Waiting) => " !",
+            Some(Attention::Done) => " ✓",
+            Some(Attention::Working) => " …",
+            Some(Attention::Idle) | None => "",
         }
     }
 
@@ -557,7 +548,8 @@ impl App {
         self.sync_sizes(sized_by_us);
     }
 
-    fn on_reply(&mut self, id: u32, result: Result<Reply, String>) {
+    fn on_reply(&mut self, id: u32, result: Result<Reply, ErrorReply>) {
+        let result = result.map_err(|e| e.message);
         let pending = self.pending.remove(&id).unwrap_or(Pending::Plain);
         match (pending, result) {
             (Pending::Scrollback(_), Err(e)) => {
@@ -1547,7 +1539,9 @@ pub(crate) mod tests {
             rows: 0,
             title: String::new(),
             input_blocked: false,
-            state: "idle".into(),
+            state: None,
+            state_detail: None,
+            state_since: None,
             error: None,
             restored: false,
             worktree: None,
@@ -1833,7 +1827,10 @@ pub(crate) mod tests {
         let mut app = app_with(two_tabs(), (100, 30));
         app.on_server(ServerMsg::Reply {
             id: 99,
-            result: Err("unknown pane pane-00000009".into()),
+            result: Err(quil_proto::ErrorReply::new(
+                quil_proto::ErrorKind::Failed,
+                "unknown pane pane-00000009",
+            )),
         });
         assert_eq!(
             app.status.as_ref().map(|s| (s.text.as_str(), s.error)),
@@ -2139,7 +2136,10 @@ pub(crate) mod tests {
         app.register(41, pending.clone());
         app.on_server(ServerMsg::Reply {
             id: 41,
-            result: Err("/srv/app is not in a git repository".into()),
+            result: Err(quil_proto::ErrorReply::new(
+                quil_proto::ErrorKind::Failed,
+                "/srv/app is not in a git repository",
+            )),
         });
         match &app.mode {
             Mode::Setup(s) => {
@@ -2224,7 +2224,10 @@ pub(crate) mod tests {
         app.register(51, out[0].pending.clone());
         app.on_server(ServerMsg::Reply {
             id: 51,
-            result: Err("error: patch failed: a.txt:1".into()),
+            result: Err(quil_proto::ErrorReply::new(
+                quil_proto::ErrorKind::Failed,
+                "error: patch failed: a.txt:1",
+            )),
         });
         match &app.mode {
             Mode::CloseWorktree(d) => {
@@ -2309,9 +2312,9 @@ pub(crate) mod tests {
     #[test]
     fn tab_marks_put_errors_first() {
         let mut ws = two_tabs();
-        ws.panes[0].state = "waiting".into();
+        ws.panes[0].state = Some(Attention::Waiting);
         ws.panes[1].error = Some("boom".into());
-        ws.panes[2].state = "done".into();
+        ws.panes[2].state = Some(Attention::Done);
         let app = app_with(ws, (100, 30));
         assert_eq!(app.tab_labels(), [" 1:main ✗ ", " 2:logs ✓ "]);
     }

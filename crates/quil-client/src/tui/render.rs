@@ -9,7 +9,7 @@ use super::popup;
 use super::scrollback::{Hl, Scrollback};
 use super::setup::shorten;
 use quil_proto::screen::flags;
-use quil_proto::{CursorShape, Line, PaneId, PaneInfo};
+use quil_proto::{Attention, CursorShape, Line, PaneId, PaneInfo};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect as RRect;
 use ratatui::style::{Color, Modifier, Style};
@@ -244,23 +244,24 @@ fn pane_state(info: &PaneInfo) -> Option<(String, Style)> {
             Style::new().fg(Color::Black).bg(Color::Yellow),
         ));
     }
-    let style = match info.state.as_str() {
-        "" | "idle" => return None,
-        "waiting" => Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
-        "done" => Style::new().fg(Color::Green),
-        "error" => Style::new()
+    let state = info.state?;
+    let style = match state {
+        Attention::Idle => return None,
+        Attention::Waiting => Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        Attention::Done => Style::new().fg(Color::Green),
+        Attention::Error => Style::new()
             .fg(Color::LightRed)
             .add_modifier(Modifier::BOLD),
-        _ => Style::new().fg(Color::LightBlue),
+        Attention::Working => Style::new().fg(Color::LightBlue),
     };
-    Some((format!(" {} ", info.state), style))
+    Some((format!(" {state} "), style))
 }
 
 /// An inactive pane's border colour: panes that need you stand out even when not focused.
 fn idle_border(info: Option<&PaneInfo>) -> Color {
     match info {
-        Some(i) if i.error.is_some() || i.state == "error" => Color::Red,
-        Some(i) if i.alive && i.state == "waiting" => Color::Yellow,
+        Some(i) if i.error.is_some() || i.state == Some(Attention::Error) => Color::Red,
+        Some(i) if i.alive && i.state == Some(Attention::Waiting) => Color::Yellow,
         _ => Color::DarkGray,
     }
 }
@@ -1008,7 +1009,7 @@ mod tests {
         let mut ws = two_tabs();
         ws.tabs.push(tab(3, "agents", Layout::Pane(PaneId(4))));
         let mut agent = pane_info(4, 3, "claude");
-        agent.state = "waiting".into();
+        agent.state = Some(Attention::Waiting);
         ws.panes.push(agent);
         let mut app = app_with(ws, (50, 6));
         app.home_dir = Some("/home/me".into());
@@ -1252,11 +1253,11 @@ mod tests {
         app.register(6, out[0].pending.clone());
         app.on_server(ServerMsg::Reply {
             id: 6,
-            result: Err(
+            result: Err(quil_proto::ErrorReply::new(
+                quil_proto::ErrorKind::Conflict,
                 "cannot keep quil/claude-code-20250101T120000Z: its changes do not apply to \
-                 /home/me/src/app: src/main.rs: patch does not apply"
-                    .into(),
-            ),
+                 /home/me/src/app: src/main.rs: patch does not apply",
+            )),
         });
         app.on_key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE));
         insta::assert_snapshot!("close_worktree_dialog", dump(&app, 80, 24));
@@ -1309,13 +1310,13 @@ mod tests {
             .expect("split");
         let mut panes = Vec::new();
         for (id, name, state) in [
-            (1, "claude", "working"),
-            (2, "opencode", "waiting"),
-            (3, "build", "done"),
-            (4, "ssh", "error"),
+            (1, "claude", Attention::Working),
+            (2, "opencode", Attention::Waiting),
+            (3, "build", Attention::Done),
+            (4, "ssh", Attention::Error),
         ] {
             let mut p = pane_info(id, 1, name);
-            p.state = state.into();
+            p.state = Some(state);
             panes.push(p);
         }
         panes[0].worktree = Some(crate::tui::dialog::sample_worktree());
@@ -1327,7 +1328,7 @@ mod tests {
             ],
             panes: {
                 let mut p5 = pane_info(5, 2, "waiter");
-                p5.state = "waiting".into();
+                p5.state = Some(Attention::Waiting);
                 panes.push(p5);
                 panes
             },

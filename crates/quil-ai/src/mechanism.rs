@@ -1,0 +1,92 @@
+//! The built-in integration mechanisms behind one interface that names no CLI: what quild calls
+//! for a pane whose type selects `[integration] mechanism = "..."`. Everything else quild knows
+//! of an agent comes from the plugin file.
+
+use crate::store::{read_session, read_state, SessionRecord};
+use crate::{AiError, Kind};
+use quil_model::Attention;
+use quil_plugin::Mechanism;
+use std::path::{Path, PathBuf};
+
+impl From<Mechanism> for Kind {
+    fn from(m: Mechanism) -> Kind {
+        match m {
+            Mechanism::ClaudeHooks => Kind::Claude,
+            Mechanism::OpencodeTracker => Kind::OpenCode,
+        }
+    }
+}
+
+/// What a pane's command needs added so its CLI reports to quil.
+#[derive(Debug, Default)]
+pub struct SpawnExtras {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Something the user should know (logged by the daemon), e.g. their own config had to be
+    /// set aside.
+    pub warning: Option<String>,
+}
+
+/// Writes the files every mechanism needs once per daemon start (the tracker plugin). On
+/// failure, returns the path that could not be written.
+pub fn install(home: &Path) -> Result<(), (PathBuf, std::io::Error)> {
+    crate::opencode::write_tracker(home)
+        .map(drop)
+        .map_err(|e| (crate::opencode::tracker_path(home), e))
+}
+
+/// The arguments and environment that make the pane's CLI report to quil. `quil_bin` is the
+/// `quil` executable a hook runs; `user_env` reads the daemon's environment (the user's own
+/// settings that must be merged, not replaced).
+pub fn spawn_extras(
+    m: Mechanism,
+    home: &Path,
+    pane_id: &str,
+    quil_bin: &Path,
+    user_env: impl Fn(&str) -> Option<String>,
+) -> Result<SpawnExtras, AiError> {
+    match m {
+        Mechanism::OpencodeTracker => {
+            let user = user_env(crate::opencode::CONFIG_CONTENT_VAR);
+            let (env, warning) = crate::opencode_env(home, pane_id, user.as_deref())?;
+            Ok(SpawnExtras {
+                args: Vec::new(),
+                env,
+                warning,
+            })
+        }
+        Mechanism::ClaudeHooks => {
+            let settings = crate::claude_settings(home, pane_id, quil_bin)
+                .map_err(|e| AiError::io(&crate::claude::settings_path(home, pane_id), e))?;
+            Ok(SpawnExtras {
+                args: vec!["--settings".into(), settings.display().to_string()],
+                env: Vec::new(),
+                warning: None,
+            })
+        }
+    }
+}
+
+/// The conversation the CLI reported for the pane, if the file is there and sound.
+pub fn recorded(
+    m: Mechanism,
+    home: &Path,
+    pane_id: &str,
+) -> Result<Option<SessionRecord>, AiError> {
+    let kind = Kind::from(m);
+    read_session(&kind.id_file(home, pane_id), kind)
+}
+
+/// The attention state the CLI last reported for the pane.
+pub fn recorded_state(
+    m: Mechanism,
+    home: &Path,
+    pane_id: &str,
+) -> Result<Option<Attention>, AiError> {
+    read_state(&Kind::from(m).state_file(home, pane_id))
+}
+
+/// Forgets the pane's reported conversation (it no longer exists).
+pub fn forget(m: Mechanism, home: &Path, pane_id: &str) {
+    let _ = std::fs::remove_file(Kind::from(m).id_file(home, pane_id));
+}

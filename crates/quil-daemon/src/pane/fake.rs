@@ -1,0 +1,150 @@
+//! An in-memory pane and spawner for unit tests: no process, no PTY. A test feeds a pane's
+//! output, reads the input it was sent, and ends it with a status, while the daemon's
+//! workspace logic runs exactly as it does against real processes.
+
+use super::{Pane, PaneError, PaneEvents, PaneShared, SpawnArgs, SpawnError, Spawner};
+use quil_proto::PaneId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+pub struct FakePane {
+    pub args: SpawnArgs,
+    shared: PaneShared,
+    events: Arc<dyn PaneEvents>,
+    started: Instant,
+    input: Mutex<Vec<u8>>,
+    size: Mutex<(u16, u16)>,
+    hung_up: Mutex<bool>,
+}
+
+impl FakePane {
+    /// Output from the "program": fed to the terminal as a PTY read would be.
+    pub fn output(&self, bytes: &[u8]) {
+        // Replies the emulator owes go to the program, as they would on a PTY.
+        let replies = self.shared.feed(bytes, self.events.as_ref());
+        lock(&self.input).extend(replies);
+    }
+
+    /// Everything the pane was sent so far.
+    pub fn input(&self) -> Vec<u8> {
+        lock(&self.input).clone()
+    }
+
+    /// The process's terminal size as last set.
+    pub fn process_size(&self) -> (u16, u16) {
+        *lock(&self.size)
+    }
+
+    /// The "program" exits.
+    pub fn exit(&self, status: i32) {
+        self.shared.set_exited(status);
+        self.events.exited(self.args.id, status);
+    }
+
+    pub fn hung_up(&self) -> bool {
+        *lock(&self.hung_up)
+    }
+}
+
+impl Pane for FakePane {
+    fn id(&self) -> PaneId {
+        self.args.id
+    }
+    fn shared(&self) -> &PaneShared {
+        &self.shared
+    }
+    fn argv(&self) -> &[String] {
+        &self.args.argv
+    }
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+    fn started(&self) -> Instant {
+        self.started
+    }
+    fn write_input(&self, data: Vec<u8>) -> Result<(), PaneError> {
+        if !self.is_alive() {
+            return Err(PaneError::Exited(self.args.id));
+        }
+        lock(&self.input).extend(data);
+        Ok(())
+    }
+    fn resize_process(&self, cols: u16, rows: u16) -> Result<(), PaneError> {
+        *lock(&self.size) = (cols, rows);
+        Ok(())
+    }
+    fn hangup(&self) {
+        *lock(&self.hung_up) = true;
+        if self.is_alive() {
+            self.exit(129);
+        }
+    }
+    fn force_kill(&self) {
+        self.hangup();
+    }
+}
+
+/// Starts [`FakePane`]s and remembers every one, in order. Programs named in `missing` fail
+/// to start, as a missing binary would.
+#[derive(Default)]
+pub struct FakeSpawner {
+    panes: Mutex<Vec<Arc<FakePane>>>,
+    pub missing: Mutex<Vec<String>>,
+}
+
+impl FakeSpawner {
+    /// Every pane started so far, oldest first (respawns included).
+    pub fn spawned(&self) -> Vec<Arc<FakePane>> {
+        lock(&self.panes).clone()
+    }
+
+    /// The latest process started for pane `id`.
+    pub fn pane(&self, id: PaneId) -> Arc<FakePane> {
+        let panes = lock(&self.panes);
+        let found = panes.iter().rev().find(|p| p.args.id == id);
+        match found {
+            Some(p) => p.clone(),
+            None => panic!("no fake pane {id} was started"),
+        }
+    }
+
+    /// The latest processes by pane.
+    pub fn by_id(&self) -> HashMap<PaneId, Arc<FakePane>> {
+        lock(&self.panes)
+            .iter()
+            .map(|p| (p.args.id, p.clone()))
+            .collect()
+    }
+}
+
+impl Spawner for FakeSpawner {
+    fn spawn(
+        &self,
+        args: SpawnArgs,
+        events: Arc<dyn PaneEvents>,
+    ) -> Result<Arc<dyn Pane>, SpawnError> {
+        let program = args.argv.first().cloned().unwrap_or_default();
+        if lock(&self.missing).contains(&program) {
+            return Err(SpawnError::Start {
+                program,
+                reason: "No such file or directory".into(),
+            });
+        }
+        let pane = Arc::new(FakePane {
+            shared: PaneShared::new(args.cols, args.rows, args.scrollback_bytes, &args.preamble),
+            size: Mutex::new((args.cols, args.rows)),
+            args,
+            events,
+            started: Instant::now(),
+            input: Mutex::new(Vec::new()),
+            hung_up: Mutex::new(false),
+        });
+        lock(&self.panes).push(pane.clone());
+        Ok(pane)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

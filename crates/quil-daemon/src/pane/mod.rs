@@ -1,0 +1,507 @@
+//! Panes: a process (or none) and its terminal state, behind one trait.
+//!
+//! [`Pane`] is the seam the rest of the daemon sees, in the role wezterm's `Pane` trait plays:
+//! the workspace logic holds `Arc<dyn Pane>` and never knows whether a PTY is behind it. The
+//! terminal side ([`PaneShared`]: the emulator, the versioned screen snapshot, liveness and
+//! input flags) is the same code for every pane; only the process side differs:
+//!
+//! - [`pty`]: a real process on a PTY, started by [`PtySpawner`];
+//! - [`Placeholder`]: a pane whose command could not start; it shows why and waits for
+//!   `quil respawn`;
+//! - `fake` (tests): an in-memory pane whose output a test feeds and whose input it reads, so
+//!   workspace operations are tested without processes.
+//!
+//! Clients never see the raw byte stream: [`Pane::update_since`] turns the terminal's screen
+//! into versioned rows, so each client gets exactly the rows changed since the version it has.
+
+#[cfg(test)]
+pub mod fake;
+pub mod pty;
+
+pub use pty::PtySpawner;
+
+use quil_proto::{Line, PaneId, PaneUpdate};
+use quil_term::{TermConfig, Terminal};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Input bytes a pane may have queued before further input is refused.
+pub const MAX_QUEUED_INPUT: usize = 1024 * 1024;
+/// A write stuck this long means the program is not reading its input.
+pub const INPUT_STALL: Duration = Duration::from_millis(1000);
+
+/// Signals from panes to the server.
+pub trait PaneEvents: Send + Sync + 'static {
+    /// The screen changed (called once per clean→dirty transition).
+    fn screen_dirty(&self);
+    /// Title, cwd, input state or liveness changed.
+    fn meta_changed(&self);
+    /// The pane's process exited with this status.
+    fn exited(&self, pane: PaneId, status: i32);
+    /// The program asked to set the clipboard (OSC 52).
+    fn clipboard(&self, text: String);
+}
+
+/// Why a pane refused input or a resize.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaneError {
+    #[error("pane {0} has no process; retry with `quil respawn --pane {0}`")]
+    NoProcess(PaneId),
+    #[error("pane {0} has exited")]
+    Exited(PaneId),
+    #[error("pane {0} is not accepting input (its input queue is full)")]
+    Full(PaneId),
+    #[error("cannot resize pane {0}: {1}")]
+    Resize(PaneId, String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("cannot start {program}: {reason}")]
+    Start { program: String, reason: String },
+    #[error("cannot open a pty: {0}")]
+    Pty(String),
+}
+
+/// Everything needed to start a pane's process.
+#[derive(Debug, Clone)]
+pub struct SpawnArgs {
+    pub id: PaneId,
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub cols: u16,
+    pub rows: u16,
+    pub scrollback_bytes: usize,
+    /// Fed to the terminal before the process starts: restored content.
+    pub preamble: Vec<u8>,
+}
+
+/// Starts panes: the one place the daemon creates processes.
+pub trait Spawner: Send + Sync {
+    fn spawn(
+        &self,
+        args: SpawnArgs,
+        events: Arc<dyn PaneEvents>,
+    ) -> Result<Arc<dyn Pane>, SpawnError>;
+}
+
+/// A pane, whatever runs in it.
+pub trait Pane: Send + Sync {
+    fn id(&self) -> PaneId;
+    /// The terminal state and flags shared with the pane's output reader.
+    fn shared(&self) -> &PaneShared;
+    /// Exactly what the process was started with.
+    fn argv(&self) -> &[String];
+    fn pid(&self) -> Option<u32>;
+    fn started(&self) -> Instant;
+    /// Why the command could not start (the pane waits for `quil respawn`).
+    fn error(&self) -> Option<&str> {
+        None
+    }
+    /// Queues input; order is preserved. Refused when the queue is full.
+    fn write_input(&self, data: Vec<u8>) -> Result<(), PaneError>;
+    /// Tells the process its terminal has a new size.
+    fn resize_process(&self, cols: u16, rows: u16) -> Result<(), PaneError>;
+    /// Asks the process to end (SIGHUP to its process group).
+    fn hangup(&self);
+    fn force_kill(&self);
+
+    /// Resizes the terminal (and then the process); clamps to sane bounds.
+    fn resize(&self, cols: u16, rows: u16) -> Result<(), PaneError> {
+        let (cols, rows) = (cols.clamp(2, 1000), rows.clamp(1, 500));
+        if self.shared().resize(cols, rows) {
+            self.resize_process(cols, rows)?;
+        }
+        Ok(())
+    }
+    fn is_alive(&self) -> bool {
+        self.shared().alive.load(Ordering::SeqCst)
+    }
+    fn exit_status(&self) -> Option<i32> {
+        *self
+            .shared()
+            .exit_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+    fn output_gen(&self) -> u64 {
+        self.shared().output_gen.load(Ordering::Relaxed)
+    }
+    /// Screen rows changed since `since` (0 = never sent: full), or `None` when the client
+    /// is current.
+    fn update_since(&self, since: u64) -> Option<PaneUpdate> {
+        self.shared().update_since(self.id(), since)
+    }
+}
+
+/// Screen rows as last sent, with the version at which each row last changed.
+struct Snapshot {
+    lines: Vec<Line>,
+    row_version: Vec<u64>,
+    version: u64,
+    /// Version at which the size changed; a client older than this gets a full update.
+    full_version: u64,
+    cursor: quil_proto::Cursor,
+    modes: u32,
+    title: String,
+}
+
+pub struct TermState {
+    pub term: Terminal,
+    snap: Snapshot,
+}
+
+/// A pane's terminal side: the same for every kind of pane.
+pub struct PaneShared {
+    state: Mutex<TermState>,
+    dirty: AtomicBool,
+    pub alive: AtomicBool,
+    pub exit_status: Mutex<Option<i32>>,
+    queued_input: AtomicUsize,
+    /// Millis since `epoch` at which the current PTY write began; 0 when idle.
+    write_started: AtomicU64,
+    epoch: Instant,
+    pub input_blocked: AtomicBool,
+    /// Bumped on every read of output; the snapshot saver compares it to what it saved.
+    pub output_gen: AtomicU64,
+}
+
+impl PaneShared {
+    /// A terminal of this size that has been fed `preamble` (restored content).
+    pub fn new(cols: u16, rows: u16, scrollback_bytes: usize, preamble: &[u8]) -> PaneShared {
+        let mut term = Terminal::new(TermConfig {
+            cols,
+            rows,
+            scrollback_bytes,
+        });
+        term.feed(preamble);
+        // Replies the emulator owes to the restored bytes are not for the new process.
+        let _ = term.take_responses();
+        let rows = term.size().1 as usize;
+        let snap = Snapshot {
+            lines: vec![Line::default(); rows],
+            row_version: vec![0; rows],
+            version: 1,
+            full_version: 1,
+            cursor: Default::default(),
+            modes: 0,
+            title: String::new(),
+        };
+        PaneShared {
+            state: Mutex::new(TermState { term, snap }),
+            dirty: AtomicBool::new(true),
+            alive: AtomicBool::new(true),
+            exit_status: Mutex::new(None),
+            queued_input: AtomicUsize::new(0),
+            write_started: AtomicU64::new(0),
+            epoch: Instant::now(),
+            input_blocked: AtomicBool::new(false),
+            output_gen: AtomicU64::new(1),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, TermState> {
+        // A panic while holding the lock must not take the whole daemon down with poison.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Feeds one read of output to the terminal and tells whoever needs to know. Returns the
+    /// replies the emulator owes the program (cursor position reports and the like), which
+    /// go back the same ordered way as keystrokes.
+    pub fn feed(&self, bytes: &[u8], events: &dyn PaneEvents) -> Vec<u8> {
+        let (responses, clip, meta) = {
+            let mut st = self.lock();
+            st.term.feed(bytes);
+            let meta = st.term.take_meta_changed();
+            (st.term.take_responses(), st.term.take_clipboard(), meta)
+        };
+        if let Some(text) = clip {
+            events.clipboard(text);
+        }
+        if meta {
+            events.meta_changed();
+        }
+        self.output_gen.fetch_add(1, Ordering::Relaxed);
+        if !self.dirty.swap(true, Ordering::SeqCst) {
+            events.screen_dirty();
+        }
+        responses
+    }
+
+    /// The process ended with `status`.
+    pub fn set_exited(&self, status: i32) {
+        *self.exit_status.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
+        self.alive.store(false, Ordering::SeqCst);
+    }
+
+    /// Resizes the terminal; true when the size changed.
+    fn resize(&self, cols: u16, rows: u16) -> bool {
+        {
+            let mut st = self.lock();
+            if st.term.size() == (cols, rows) {
+                return false;
+            }
+            st.term.resize(cols, rows);
+            st.snap.version += 1;
+            st.snap.full_version = st.snap.version;
+            st.snap.lines = vec![Line::default(); rows as usize];
+            st.snap.row_version = vec![st.snap.version; rows as usize];
+        }
+        self.dirty.store(true, Ordering::SeqCst);
+        true
+    }
+
+    pub fn size(&self) -> (u16, u16) {
+        self.lock().term.size()
+    }
+
+    /// Re-evaluates whether the program is reading its input; true if the state flipped.
+    pub fn check_input_stall(&self) -> bool {
+        let started = self.write_started.load(Ordering::SeqCst);
+        let stalled = started != 0
+            && self.epoch.elapsed().as_millis() as u64 - started >= INPUT_STALL.as_millis() as u64;
+        let full = self.queued_input.load(Ordering::SeqCst) >= MAX_QUEUED_INPUT / 2;
+        let blocked = stalled || full;
+        self.input_blocked.swap(blocked, Ordering::SeqCst) != blocked
+    }
+
+    /// The pane's content for persisting, oldest first: up to `max_history` history lines,
+    /// then the screen down to its last non-blank row. A program on the alternate screen
+    /// contributes only the normal-screen history.
+    pub fn export_lines(&self, max_history: usize) -> Vec<Line> {
+        let st = self.lock();
+        let n = st.term.scrollback_len().min(max_history);
+        let mut lines = st.term.scrollback(0, n);
+        lines.extend(saved_screen(&st.term));
+        lines
+    }
+
+    /// The newest lines (screen, then history) whose saved form fits in `max_bytes`, oldest
+    /// first: what `persist::fit_newest` keeps. Lines are decoded newest first and only as
+    /// far as the budget reaches, so saving after a flood neither decodes nor holds the whole
+    /// history (and the pane's output waits on the lock only that long).
+    pub fn export_recent(&self, max_bytes: usize) -> Vec<Line> {
+        let st = self.lock();
+        let screen = saved_screen(&st.term);
+        crate::persist::fit_newest(
+            screen
+                .into_iter()
+                .rev()
+                .chain(st.term.scrollback_newest_first()),
+            max_bytes,
+        )
+    }
+
+    /// The cwd the pane's shell last reported (OSC 7), if any.
+    pub fn reported_cwd(&self) -> Option<PathBuf> {
+        self.lock().term.cwd().map(PathBuf::from)
+    }
+
+    /// The visible screen as plain text, one line per row.
+    pub fn screen_text(&self) -> String {
+        let lines: Vec<String> = self.lock().term.lines().iter().map(|l| l.text()).collect();
+        lines.join("\n")
+    }
+
+    /// The screen as lines (text, or with SGR when `ansi`), after up to `scrollback` lines of
+    /// history.
+    pub fn capture(&self, scrollback: usize, ansi: bool) -> Vec<String> {
+        let st = self.lock();
+        let n = scrollback.min(st.term.scrollback_len());
+        let mut lines = st.term.scrollback(0, n);
+        lines.extend(st.term.lines());
+        let render = |l: &Line| if ansi { l.ansi() } else { l.text() };
+        lines.iter().map(render).collect()
+    }
+
+    /// `count` history lines ending `offset` lines above the screen, and the history's length.
+    pub fn scrollback(&self, offset: usize, count: usize) -> (Vec<Line>, usize) {
+        let st = self.lock();
+        (st.term.scrollback(offset, count), st.term.scrollback_len())
+    }
+
+    /// Size, title and reported cwd, read under one lock.
+    pub fn info(&self) -> (u16, u16, String, Option<String>) {
+        let st = self.lock();
+        let (c, r) = st.term.size();
+        (
+            c,
+            r,
+            st.term.title().to_string(),
+            st.term.cwd().map(str::to_string),
+        )
+    }
+
+    pub fn modes(&self) -> u32 {
+        self.lock().term.modes()
+    }
+
+    /// Folds pending terminal changes into the versioned snapshot, then returns the rows
+    /// changed since `since`.
+    fn update_since(&self, pane: PaneId, since: u64) -> Option<PaneUpdate> {
+        let mut st = self.lock();
+        if self.dirty.swap(false, Ordering::SeqCst) {
+            refresh(&mut st);
+        }
+        let snap = &st.snap;
+        if since >= snap.version {
+            return None;
+        }
+        let full = since < snap.full_version;
+        let lines = snap
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| full || snap.row_version[*i] > since)
+            .map(|(i, l)| (i as u16, l.clone()))
+            .collect();
+        let (cols, rows) = st.term.size();
+        Some(PaneUpdate {
+            pane,
+            version: snap.version,
+            cols,
+            rows,
+            full,
+            lines,
+            cursor: snap.cursor,
+            modes: snap.modes,
+            title: snap.title.clone(),
+        })
+    }
+
+    /// Ends a timed-out synchronized update so its content shows.
+    pub fn flush_sync(&self, events: &dyn PaneEvents) {
+        let flushed = self.lock().term.flush_sync_if_expired();
+        if flushed && !self.dirty.swap(true, Ordering::SeqCst) {
+            events.screen_dirty();
+        }
+    }
+}
+
+/// A pane whose command could not start: its screen shows the restored content (if any) and
+/// the reason, and it waits for `quil respawn`.
+pub struct Placeholder {
+    id: PaneId,
+    shared: PaneShared,
+    argv: Vec<String>,
+    started: Instant,
+    error: String,
+}
+
+impl Placeholder {
+    pub fn showing(args: SpawnArgs, reason: &str) -> Arc<dyn Pane> {
+        let mut pre = args.preamble;
+        pre.extend_from_slice(
+            format!(
+                "\x1b[0;1;31mquil: cannot start {}: {reason}\x1b[0m\r\n\x1b[2mRetry with: quil respawn --pane {}\x1b[0m\r\n",
+                args.argv.join(" "),
+                args.id
+            )
+            .as_bytes(),
+        );
+        let shared = PaneShared::new(
+            args.cols.max(2),
+            args.rows.max(1),
+            args.scrollback_bytes,
+            &pre,
+        );
+        shared.alive.store(false, Ordering::SeqCst);
+        Arc::new(Placeholder {
+            id: args.id,
+            shared,
+            argv: args.argv,
+            started: Instant::now(),
+            error: reason.to_string(),
+        })
+    }
+}
+
+impl Pane for Placeholder {
+    fn id(&self) -> PaneId {
+        self.id
+    }
+    fn shared(&self) -> &PaneShared {
+        &self.shared
+    }
+    fn argv(&self) -> &[String] {
+        &self.argv
+    }
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+    fn started(&self) -> Instant {
+        self.started
+    }
+    fn error(&self) -> Option<&str> {
+        Some(&self.error)
+    }
+    fn write_input(&self, _data: Vec<u8>) -> Result<(), PaneError> {
+        Err(PaneError::NoProcess(self.id))
+    }
+    fn resize_process(&self, _cols: u16, _rows: u16) -> Result<(), PaneError> {
+        Ok(())
+    }
+    fn hangup(&self) {}
+    fn force_kill(&self) {}
+}
+
+/// The part of the screen a pane's saved content keeps: its rows down to the last non-blank
+/// one, or nothing while a program is on the alternate screen.
+fn saved_screen(term: &Terminal) -> Vec<Line> {
+    if term.is_alt_screen() {
+        return Vec::new();
+    }
+    let mut screen = term.lines();
+    while screen.last().is_some_and(|l| l.text().is_empty()) {
+        screen.pop();
+    }
+    screen
+}
+
+/// Re-reads the terminal's visible rows and bumps versions of those that changed.
+fn refresh(st: &mut TermState) {
+    let TermState { term, snap } = st;
+    let next = snap.version + 1;
+    let mut changed = false;
+    let rows = term.size().1 as usize;
+    // Only the rows the terminal says may have changed are converted and compared: a key's
+    // echo touches one row, and converting all of them cost ~30 us per frame.
+    let damaged = term.take_damage();
+    if snap.lines.len() != rows {
+        snap.lines.resize(rows, Line::default());
+        snap.row_version.resize(rows, next);
+        snap.full_version = next;
+        changed = true;
+    }
+    let all: Vec<u16>;
+    let to_check = match &damaged {
+        Some(list) if !changed => list.as_slice(),
+        _ => {
+            all = (0..rows as u16).collect();
+            all.as_slice()
+        }
+    };
+    for &row in to_check {
+        let row = row as usize;
+        let line = term.line(row as u16);
+        if line != snap.lines[row] {
+            snap.lines[row] = line;
+            snap.row_version[row] = next;
+            changed = true;
+        }
+    }
+    let cursor = term.cursor();
+    let modes = term.modes();
+    if cursor != snap.cursor || modes != snap.modes || term.title() != snap.title {
+        snap.cursor = cursor;
+        snap.modes = modes;
+        snap.title = term.title().to_string();
+        changed = true;
+    }
+    if changed {
+        snap.version = next;
+    }
+}

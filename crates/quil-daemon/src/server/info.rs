@@ -1,0 +1,115 @@
+//! What `quil ls`, `quil daemon status` and the pane-type pickers show.
+
+use super::Server;
+use quil_proto::{PaneInfo, PaneTypeInfo, StatusInfo, TabInfo, WorkspaceInfo};
+use std::sync::atomic::Ordering;
+
+impl Server {
+    pub(super) fn status(&self) -> StatusInfo {
+        StatusInfo {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            protocol: quil_proto::PROTOCOL_VERSION,
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            panes: self.lock().panes.len() as u32,
+            clients: self.clients.load(Ordering::SeqCst),
+            home: self.home.display().to_string(),
+        }
+    }
+
+    pub fn workspace_info(&self) -> WorkspaceInfo {
+        let st = self.lock();
+        let tabs = st
+            .ws
+            .tabs
+            .iter()
+            .map(|t| TabInfo {
+                id: t.id,
+                name: t.name.clone(),
+                panes: t.layout.panes(),
+                active_pane: t.active_pane,
+                layout: t.layout.clone(),
+                zoomed: t.zoomed,
+            })
+            .collect::<Vec<_>>();
+        let mut panes = Vec::new();
+        for tab in &st.ws.tabs {
+            for id in tab.layout.panes() {
+                let (Some(meta), Some(live)) = (st.ws.pane(id), st.panes.get(&id)) else {
+                    continue;
+                };
+                let p = &live.pane;
+                let (cols, rows, title, live_cwd) = p.shared().info();
+                let att = live.attention.as_ref();
+                panes.push(PaneInfo {
+                    id,
+                    tab_id: tab.id,
+                    name: meta.name.clone(),
+                    kind: meta.kind.clone(),
+                    cwd: live_cwd.unwrap_or_else(|| meta.cwd.display().to_string()),
+                    pid: p.pid(),
+                    argv: p.argv().to_vec(),
+                    alive: p.is_alive(),
+                    exit_status: p.exit_status(),
+                    cols,
+                    rows,
+                    title,
+                    input_blocked: p.shared().input_blocked.load(Ordering::SeqCst),
+                    state: att.map(|a| a.state),
+                    state_detail: att.and_then(|a| a.detail.clone()),
+                    state_since: att.map(|a| a.since),
+                    error: p.error().map(str::to_string),
+                    restored: live.restored,
+                    worktree: meta.worktree.clone(),
+                });
+            }
+        }
+        WorkspaceInfo {
+            tabs,
+            panes,
+            active_tab: st.ws.active_tab as u32,
+        }
+    }
+
+    pub fn pane_types(&self) -> Vec<PaneTypeInfo> {
+        let reg = self.plugins();
+        reg.list()
+            .into_iter()
+            .map(|p| {
+                let available = p.available();
+                PaneTypeInfo {
+                    name: p.name.clone(),
+                    display_name: p.display_name.clone(),
+                    category: p.category.as_str().to_string(),
+                    description: p.description.clone(),
+                    available,
+                    source: match &p.source {
+                        quil_plugin::Source::Embedded(f) => format!("embedded:{f}"),
+                        quil_plugin::Source::File(f) => f.display().to_string(),
+                    },
+                    prompts_cwd: p.command.prompts_cwd,
+                    toggles: p
+                        .command
+                        .toggles
+                        .iter()
+                        .map(|t| (t.name.clone(), t.label.clone(), t.default, t.group.clone()))
+                        .collect(),
+                    fields: p
+                        .command
+                        .fields
+                        .iter()
+                        .map(|f| {
+                            (
+                                f.name.clone(),
+                                f.label.clone(),
+                                f.required,
+                                f.default.clone(),
+                            )
+                        })
+                        .collect(),
+                    missing: (!available).then(|| p.missing_binary_error()),
+                }
+            })
+            .collect()
+    }
+}

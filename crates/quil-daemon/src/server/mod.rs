@@ -1,0 +1,349 @@
+//! The daemon's state (the workspace model and its live panes) and everything done to it.
+//!
+//! | module | does |
+//! |---|---|
+//! | `mod.rs` | [`Server`], [`State`], the lock order, exits, views |
+//! | [`requests`] | one request → one change, answered with a typed [`Error`] |
+//! | [`spawn`] | a pane's command line from its type or command; new tabs, splits, respawns |
+//! | [`saving`] | snapshots of the workspace and scrollback, and restoring them |
+//! | [`watch`] | the housekeeping tick: input stalls, attention states, scraped state |
+//! | [`info`] | what `quil ls`, `status` and the pane-type pickers show |
+//! | [`worktrees`] | diff, keep and discard of a pane's worktree |
+//!
+//! # Lock order
+//!
+//! Three locks, always taken in this order, each held briefly and never across I/O:
+//!
+//! 1. `saver`: held for a whole save, so two saves never interleave;
+//! 2. `state`: the workspace model, the live panes with their attention trackers, and what
+//!    each client shows;
+//! 3. a pane's own terminal lock (`PaneShared::lock`), which may be taken under `state` to
+//!    read a pane's screen or size.
+//!
+//! `plugins` (a read-mostly `RwLock`) is never held together with `state`: take what you need
+//! from it and let go first. Pane output readers take only their pane's lock.
+
+mod info;
+mod requests;
+mod saving;
+mod spawn;
+#[cfg(test)]
+mod tests;
+mod watch;
+mod worktrees;
+
+use crate::attention::Tracker;
+use crate::config::{Config, ExitPolicy};
+use crate::error::{Error, Result};
+use crate::pane::{Pane, PaneEvents, PtySpawner, Spawner};
+use quil_model::{PaneMeta, TabId, Workspace};
+use quil_proto::PaneId;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, watch as tokio_watch};
+
+/// Wake-ups shared by every pane and client task.
+pub struct Signals {
+    /// Bumped when some pane's screen became dirty.
+    pub screen: tokio_watch::Sender<u64>,
+    /// Bumped when the workspace structure or any pane's metadata changed.
+    pub meta: tokio_watch::Sender<u64>,
+    pub clipboard: broadcast::Sender<String>,
+    pub exits: mpsc::UnboundedSender<(PaneId, i32)>,
+}
+
+impl PaneEvents for Signals {
+    fn screen_dirty(&self) {
+        self.screen.send_modify(|v| *v = v.wrapping_add(1));
+    }
+    fn meta_changed(&self) {
+        self.meta.send_modify(|v| *v = v.wrapping_add(1));
+    }
+    fn exited(&self, pane: PaneId, status: i32) {
+        let _ = self.exits.send((pane, status));
+    }
+    fn clipboard(&self, text: String) {
+        let _ = self.clipboard.send(text);
+    }
+}
+
+/// A pane of the workspace that has a process (or a placeholder for one).
+pub struct Live {
+    pub pane: Arc<dyn Pane>,
+    /// Brought back by a restore and not used since (shown as such).
+    pub restored: bool,
+    /// `None` for panes whose type reports no state.
+    pub attention: Option<Tracker>,
+    /// For `session_scrape` panes: the output generation last scraped.
+    scraped_gen: u64,
+}
+
+impl Live {
+    fn new(pane: Arc<dyn Pane>) -> Live {
+        Live {
+            pane,
+            restored: false,
+            attention: None,
+            scraped_gen: 0,
+        }
+    }
+}
+
+/// Everything under the `state` lock.
+#[derive(Default)]
+pub struct State {
+    pub ws: Workspace,
+    pub panes: HashMap<PaneId, Live>,
+    /// The panes each attached connection shows.
+    views: HashMap<u64, Vec<PaneId>>,
+}
+
+impl State {
+    /// The pane `id`'s process side.
+    pub fn pane(&self, id: PaneId) -> Result<&Arc<dyn Pane>> {
+        self.panes
+            .get(&id)
+            .map(|l| &l.pane)
+            .ok_or(Error::UnknownPane(id))
+    }
+
+    pub fn meta(&self, id: PaneId) -> Result<&PaneMeta> {
+        self.ws.pane(id).ok_or(Error::UnknownPane(id))
+    }
+
+    pub fn tab_mut(&mut self, tab: TabId) -> Result<&mut quil_model::Tab> {
+        self.ws
+            .tabs
+            .iter_mut()
+            .find(|t| t.id == tab)
+            .ok_or(Error::UnknownTab(tab))
+    }
+
+    /// Every pane some client shows.
+    fn viewed(&self) -> std::collections::HashSet<PaneId> {
+        self.views.values().flatten().copied().collect()
+    }
+}
+
+/// What the saver remembers between saves (under the `saver` lock).
+#[derive(Default)]
+struct Saver {
+    /// The workspace JSON last written.
+    last_saved: String,
+    /// Output generation of each pane's last saved scrollback.
+    buffer_gens: HashMap<PaneId, u64>,
+}
+
+pub struct Server {
+    pub home: PathBuf,
+    pub config: Config,
+    pub signals: Arc<Signals>,
+    spawner: Arc<dyn Spawner>,
+    state: Mutex<State>,
+    /// Pane types: the embedded defaults plus `$QUIL_HOME/plugins/`, reloaded on change.
+    plugins: RwLock<quil_plugin::Registry>,
+    saver: Mutex<Saver>,
+    started: Instant,
+    pub clients: AtomicU32,
+    pub shutdown: tokio_watch::Sender<bool>,
+    /// Set once a clean stop begins: exits no longer close panes, so the final snapshot keeps
+    /// them.
+    pub stopping: AtomicBool,
+}
+
+impl Server {
+    /// A server whose panes are processes on real PTYs.
+    pub fn new(
+        home: PathBuf,
+        config: Config,
+        exits: mpsc::UnboundedSender<(PaneId, i32)>,
+    ) -> Arc<Server> {
+        Server::with_spawner(home, config, exits, Arc::new(PtySpawner))
+    }
+
+    /// A server whose panes `spawner` starts (tests pass an in-memory one).
+    pub fn with_spawner(
+        home: PathBuf,
+        config: Config,
+        exits: mpsc::UnboundedSender<(PaneId, i32)>,
+        spawner: Arc<dyn Spawner>,
+    ) -> Arc<Server> {
+        let signals = Arc::new(Signals {
+            screen: tokio_watch::channel(0).0,
+            meta: tokio_watch::channel(0).0,
+            clipboard: broadcast::channel(16).0,
+            exits,
+        });
+        Arc::new(Server {
+            home,
+            config,
+            signals,
+            spawner,
+            state: Mutex::new(State::default()),
+            plugins: RwLock::new(quil_plugin::Registry::default()),
+            saver: Mutex::new(Saver::default()),
+            started: Instant::now(),
+            clients: AtomicU32::new(0),
+            shutdown: tokio_watch::channel(false).0,
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn plugins(&self) -> RwLockReadGuard<'_, quil_plugin::Registry> {
+        self.plugins.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn pane(&self, id: PaneId) -> Result<Arc<dyn Pane>> {
+        self.lock().pane(id).cloned()
+    }
+
+    /// Tells attached clients (and the saver) that the workspace or some pane's metadata
+    /// changed.
+    pub fn changed(&self) {
+        self.signals.meta_changed();
+    }
+
+    /// Replaces the pane types with what `dir` holds now; returns the problems found.
+    pub fn load_plugins(&self, dir: &Path) -> Vec<quil_plugin::Diagnostic> {
+        let (reg, diags) = quil_plugin::Registry::load(dir);
+        *self.plugins.write().unwrap_or_else(|e| e.into_inner()) = reg;
+        diags
+    }
+
+    /// A pane's process exited: keep it showing its status, or close it, per the config.
+    pub fn on_exit(&self, pane: PaneId, status: i32) {
+        if self.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if self.session_not_found(pane, status) {
+            return;
+        }
+        let close = match self.config.exited_panes {
+            ExitPolicy::Close => true,
+            ExitPolicy::Keep => false,
+            ExitPolicy::Failed => status == 0,
+        };
+        if close {
+            let mut st = self.lock();
+            if st.ws.remove_pane(pane).is_ok() {
+                st.panes.remove(&pane);
+            }
+        }
+        tracing::info!(%pane, status, closed = close, "pane exited");
+        self.changed();
+    }
+
+    /// Someone typed in a restored pane: it is in use again, no longer just "restored".
+    fn seen(&self, pane: PaneId) {
+        let was = self
+            .lock()
+            .panes
+            .get_mut(&pane)
+            .is_some_and(|l| std::mem::take(&mut l.restored));
+        if was {
+            self.changed();
+        }
+    }
+
+    /// Which panes a connection shows (empty when it leaves).
+    pub fn set_view(&self, conn: u64, panes: Vec<PaneId>) {
+        let mut st = self.lock();
+        if panes.is_empty() {
+            st.views.remove(&conn);
+        } else {
+            st.views.insert(conn, panes);
+        }
+    }
+
+    /// Removes a pane from the workspace and stops its process, waiting briefly for it to go.
+    fn close_pane(&self, id: PaneId) {
+        let p = {
+            let mut st = self.lock();
+            let _ = st.ws.remove_pane(id);
+            st.panes.remove(&id)
+        };
+        if let Some(Live { pane: p, .. }) = p {
+            p.hangup();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while p.is_alive() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if p.is_alive() {
+                p.force_kill();
+            }
+        }
+        self.changed();
+    }
+
+    /// Hangs up every pane, waits up to `grace` for them to exit, then kills what is left.
+    pub fn stop_panes(&self, grace: Duration) {
+        let panes: Vec<Arc<dyn Pane>> =
+            self.lock().panes.values().map(|l| l.pane.clone()).collect();
+        for p in &panes {
+            p.hangup();
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && panes.iter().any(|p| p.is_alive()) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for p in panes.iter().filter(|p| p.is_alive()) {
+            tracing::warn!(pane = %p.id(), "pane did not exit after SIGHUP; killing it");
+            p.force_kill();
+        }
+    }
+}
+
+/// Updates `meta` with what the running pane knows now: live cwd and size.
+fn with_live_state(meta: &mut PaneMeta, pane: Option<&dyn Pane>) {
+    if let Some(p) = pane {
+        let (c, r, _, cwd) = p.shared().info();
+        if let Some(cwd) = cwd {
+            meta.cwd = PathBuf::from(cwd);
+        }
+        meta.cols = c;
+        meta.rows = r;
+    }
+}
+
+/// A tab or pane name as given, trimmed; refused when empty or holding control characters
+/// (they would break `quil ls` and the tab bar).
+fn valid_name(what: &str, name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::Invalid(format!("a {what} name cannot be empty")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!(
+            "a {what} name cannot contain control characters: {name:?}"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Random bits for ids, without a dependency: the std hasher is randomly keyed per process.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}

@@ -1,0 +1,140 @@
+//! One request, one change: the daemon's verbs, each answered with a typed error naming the
+//! thing when it fails.
+
+use super::{valid_name, Live, Server};
+use crate::error::{Error, Result};
+use quil_proto::{Reply, Request};
+use std::sync::Arc;
+
+impl Server {
+    /// Handles one request.
+    pub fn handle(&self, req: Request) -> Result<Reply> {
+        match req {
+            Request::Status => Ok(Reply::Status(self.status())),
+            Request::List => Ok(Reply::List(self.workspace_info())),
+            Request::NewTab { name, spawn } => self.new_tab(name, spawn).map(Reply::Pane),
+            Request::Split { pane, dir, spawn } => self.split(pane, dir, spawn).map(Reply::Pane),
+            Request::Input { pane, data } => {
+                self.pane(pane)?.write_input(data)?;
+                self.seen(pane);
+                Ok(Reply::Ok)
+            }
+            Request::SendKeys { pane, keys } => {
+                let p = self.pane(pane)?;
+                let app_cursor = p.shared().modes() & quil_proto::modes::APP_CURSOR != 0;
+                let mut data = Vec::new();
+                for k in &keys {
+                    data.extend(quil_proto::keys::encode_key(k, app_cursor));
+                }
+                p.write_input(data)?;
+                Ok(Reply::Ok)
+            }
+            Request::Capture {
+                pane,
+                scrollback,
+                ansi,
+            } => {
+                let lines = self.pane(pane)?.shared().capture(scrollback as usize, ansi);
+                Ok(Reply::Text(lines))
+            }
+            Request::Scrollback {
+                pane,
+                offset,
+                count,
+            } => {
+                let count = (count as usize).min(10_000);
+                let (lines, total) = self.pane(pane)?.shared().scrollback(offset as usize, count);
+                Ok(Reply::Scrollback {
+                    lines,
+                    total: total as u32,
+                })
+            }
+            Request::Worktree { pane, op } => self.worktree(pane, op),
+            Request::Respawn { pane } => {
+                self.respawn(pane)?;
+                self.seen(pane);
+                Ok(Reply::Ok)
+            }
+            Request::Resize { pane, cols, rows } => {
+                self.pane(pane)?.resize(cols, rows)?;
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::KillPane { pane } => {
+                let p = {
+                    let mut st = self.lock();
+                    st.ws.remove_pane(pane)?;
+                    st.panes.remove(&pane)
+                };
+                if let Some(Live { pane: p, .. }) = p {
+                    p.hangup();
+                }
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::KillTab { tab } => {
+                let removed: Vec<Arc<dyn crate::pane::Pane>> = {
+                    let mut st = self.lock();
+                    let i = st.ws.find_tab(&tab)?;
+                    let ids = st.ws.remove_tab(i);
+                    ids.iter()
+                        .filter_map(|id| st.panes.remove(id))
+                        .map(|l| l.pane)
+                        .collect()
+                };
+                for p in removed {
+                    p.hangup();
+                }
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::RenameTab { tab, name } => {
+                let name = valid_name("tab", &name)?;
+                let mut st = self.lock();
+                let i = st.ws.find_tab(&tab)?;
+                st.ws.tabs[i].name = name;
+                drop(st);
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::RenamePane { pane, name } => {
+                let name = valid_name("pane", &name)?;
+                let mut st = self.lock();
+                st.ws.pane_mut(pane).ok_or(Error::UnknownPane(pane))?.name = name;
+                drop(st);
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::Focus { pane } => {
+                self.lock().ws.focus(pane)?;
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::SetDivider {
+                tab,
+                path,
+                area,
+                pos,
+            } => {
+                let mut st = self.lock();
+                if !st.tab_mut(tab)?.layout.set_divider(&path, area, pos) {
+                    return Err(Error::NoSuchDivider(tab));
+                }
+                drop(st);
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::ToggleZoom { tab } => {
+                let mut st = self.lock();
+                let t = st.tab_mut(tab)?;
+                t.zoomed = !t.zoomed;
+                drop(st);
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::PaneTypes => Ok(Reply::PaneTypes(self.pane_types())),
+            // Handled by the connection (they concern the client, not the workspace).
+            Request::Attach | Request::View { .. } | Request::Shutdown => Ok(Reply::Ok),
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Snapshots of the workspace and each pane's scrollback, and bringing them back after a
+//! restart (see docs/persistence.md).
+
+use super::{with_live_state, Live, Server};
+use crate::integration;
+use crate::pane::Pane;
+use quil_model::{PaneMeta, Workspace};
+use quil_plugin::Mode;
+use quil_proto::PaneId;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+impl Server {
+    /// The workspace as it should be saved: metadata refreshed from the live panes, and each
+    /// agent pane's conversation as its CLI reported it.
+    pub fn snapshot_workspace(&self) -> Workspace {
+        let (mut ws, panes) = {
+            let st = self.lock();
+            let panes: HashMap<PaneId, Arc<dyn Pane>> = st
+                .panes
+                .iter()
+                .map(|(id, l)| (*id, l.pane.clone()))
+                .collect();
+            (st.ws.clone(), panes)
+        };
+        {
+            let reg = self.plugins();
+            for meta in ws.panes.iter_mut() {
+                with_live_state(meta, panes.get(&meta.id).map(|p| &**p));
+                // The conversation the CLI recorded, kept as a second source.
+                let rec = integration::plugin_for(&reg, meta)
+                    .and_then(|p| integration::recorded(&self.home, meta, p));
+                if let Some(rec) = rec {
+                    meta.plugin_state
+                        .insert(integration::SESSION_KEY.into(), rec.id);
+                }
+            }
+        }
+        // Keep the live model in step, so a later restore or respawn sees the same id.
+        let mut st = self.lock();
+        for m in &ws.panes {
+            if let Some(live) = st.ws.pane_mut(m.id) {
+                live.plugin_state = m.plugin_state.clone();
+            }
+        }
+        ws
+    }
+
+    /// Brings back a saved workspace: same ids, layout and names; every pane started again
+    /// concurrently, each showing its saved content. Returns how many panes it started.
+    pub fn restore(&self, mut ws: Workspace) -> usize {
+        let started = Instant::now();
+        // Pane types with strategy `none` are not brought back.
+        let gone: Vec<PaneId> = ws
+            .panes
+            .iter()
+            .filter(|m| self.restore_mode(m).is_none())
+            .map(|m| m.id)
+            .collect();
+        for id in gone {
+            tracing::info!(pane = %id, "not restored (its pane type's strategy is none)");
+            let _ = ws.remove_pane(id);
+        }
+        let plans = self.resume_plans(&mut ws);
+        // A few workers, not a thread per pane: on a small machine 50 concurrent forks mostly
+        // contend with each other.
+        let next = AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 8)
+            * 2;
+        // Panes' readers are tasks on the runtime: the workers start them from its context.
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let panes: Vec<(PaneId, Arc<dyn Pane>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers.min(plans.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let _runtime = runtime.as_ref().map(|r| r.enter());
+                        let mut done = Vec::new();
+                        while let Some((meta, mode)) =
+                            plans.get(next.fetch_add(1, Ordering::Relaxed))
+                        {
+                            let lines = if self.keeps_scrollback(meta) {
+                                crate::persist::load_buffer(&self.home, meta.id).unwrap_or_default()
+                            } else {
+                                Vec::new()
+                            };
+                            let preamble =
+                                crate::restore::preamble(&lines, "restored after a daemon restart");
+                            // keep_failed: a pane that cannot start is kept, showing why.
+                            if let Ok(p) = self.start_pane(meta, *mode, preamble, true) {
+                                done.push((meta.id, p));
+                            }
+                        }
+                        done
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().ok())
+                .flatten()
+                .collect()
+        });
+        let n = panes.len();
+        {
+            let mut st = self.lock();
+            st.ws = ws;
+            for (id, p) in panes {
+                let mut live = Live::new(p);
+                live.restored = true;
+                st.panes.insert(id, live);
+            }
+        }
+        tracing::info!(
+            panes = n,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "workspace restored"
+        );
+        self.changed();
+        n
+    }
+
+    /// How each saved pane starts again: agent panes each resume their own conversation (none
+    /// resumes another's, `integration::plan`); others start or resume per their type. The
+    /// returned metadata is for this start only: the saved pane keeps its own arguments.
+    fn resume_plans(&self, ws: &mut Workspace) -> Vec<(PaneMeta, Mode)> {
+        let reg = self.plugins();
+        let mut metas = ws.panes.clone();
+        let decisions = integration::plan(&self.home, &mut metas, &reg);
+        for m in &metas {
+            if let Some(saved) = ws.pane_mut(m.id) {
+                saved.plugin_state = m.plugin_state.clone();
+            }
+        }
+        let mut plans = Vec::with_capacity(metas.len());
+        for (mut m, d) in metas.into_iter().zip(decisions) {
+            let plugin = d
+                .as_ref()
+                .and_then(|_| integration::plugin_for(&reg, &m))
+                .cloned();
+            let mode = match (d, plugin) {
+                (Some(d), Some(plugin)) => {
+                    tracing::info!(pane = %m.id, decision = ?d, "resuming agent pane");
+                    integration::apply(&mut m, &plugin, &d)
+                }
+                // Strategy `none` panes were dropped above.
+                _ => super::spawn::restore_mode_in(&reg, &m).unwrap_or(Mode::Start),
+            };
+            plans.push((m, mode));
+        }
+        plans
+    }
+
+    /// Saves the workspace if it changed since the last save.
+    pub fn save_workspace_only(&self) {
+        let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
+        self.save_ws_locked(&mut saver);
+    }
+
+    fn save_ws_locked(&self, saver: &mut super::Saver) -> Workspace {
+        let ws = self.snapshot_workspace();
+        let json = serde_json::to_string(&ws).unwrap_or_default();
+        if saver.last_saved != json {
+            match crate::persist::save_workspace(&self.home, &ws) {
+                Ok(()) => saver.last_saved = json,
+                Err(e) => tracing::error!(
+                    "cannot save {}: {e}",
+                    crate::persist::workspace_path(&self.home).display()
+                ),
+            }
+        }
+        ws
+    }
+
+    /// Saves the workspace (when it changed) and the scrollback of panes with new output.
+    /// `all_buffers` saves every pane's scrollback (a clean stop).
+    pub fn save(&self, all_buffers: bool) {
+        let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
+        let ws = self.save_ws_locked(&mut saver);
+        let panes: Vec<Arc<dyn Pane>> =
+            self.lock().panes.values().map(|l| l.pane.clone()).collect();
+        for p in &panes {
+            let id = p.id();
+            if !ws.pane(id).is_some_and(|m| self.keeps_scrollback(m)) {
+                continue;
+            }
+            let gen = p.output_gen();
+            if !all_buffers && saver.buffer_gens.get(&id) == Some(&gen) {
+                continue;
+            }
+            let lines = p
+                .shared()
+                .export_recent(self.config.persist_scrollback_bytes);
+            match crate::persist::write_buffer(&self.home, id, &lines) {
+                Ok(()) => {
+                    saver.buffer_gens.insert(id, gen);
+                }
+                Err(e) => tracing::error!(pane = %id, "cannot save scrollback: {e}"),
+            }
+        }
+        let ids: Vec<PaneId> = ws.panes.iter().map(|m| m.id).collect();
+        saver.buffer_gens.retain(|id, _| ids.contains(id));
+        crate::persist::prune_buffers(&self.home, &ids);
+    }
+}

@@ -1,0 +1,466 @@
+//! The workspace logic against in-memory panes (`pane::fake`): no processes, no PTYs, no
+//! socket. The real seams (PTYs, the socket, the real agent CLIs) are covered end to end in
+//! `crates/quil/tests`.
+
+use super::*;
+use crate::integration;
+use crate::pane::fake::FakeSpawner;
+use quil_model::Attention;
+use quil_proto::{ErrorKind, ErrorReply, Reply, Request, SpawnSpec, SplitDir};
+use std::fs;
+
+const UUID1: &str = "f35e1f56-d5c4-48c8-ad89-6831c5784b88";
+const SES1: &str = "ses_e007f40e2ffeHizcOUqvCwmQgb";
+
+struct Harness {
+    server: Arc<Server>,
+    fake: Arc<FakeSpawner>,
+    exits: mpsc::UnboundedReceiver<(PaneId, i32)>,
+    home: tempfile::TempDir,
+}
+
+/// Agent pane types written the way a user would: the shipped plugin files with another name
+/// and another program. Nothing in the daemon knows them.
+fn agent_plugins(dir: &Path) {
+    fs::create_dir_all(dir).expect("plugins dir");
+    for (file, name) in [("claude-code.toml", "hooked"), ("opencode.toml", "tracked")] {
+        let (_, text) = quil_plugin::embedded()
+            .iter()
+            .find(|(f, _)| *f == file)
+            .expect("embedded plugin");
+        let text = text
+            .replacen(
+                &format!("name = \"{}\"", file.trim_end_matches(".toml")),
+                &format!("name = \"{name}\""),
+                1,
+            )
+            .replace("cmd = \"claude\"", "cmd = \"/bin/true\"")
+            .replace("cmd = \"opencode\"", "cmd = \"/bin/echo\"")
+            .replace("detect = \"claude\"", "detect = \"/bin/true\"")
+            .replace("detect = \"opencode\"", "detect = \"/bin/echo\"");
+        fs::write(dir.join(format!("{name}.toml")), text).expect("write plugin");
+    }
+}
+
+fn harness_in(home: tempfile::TempDir) -> Harness {
+    quil_ai::mechanism::install(home.path()).expect("tracker");
+    agent_plugins(&home.path().join("plugins"));
+    let (tx, exits) = mpsc::unbounded_channel();
+    let fake = Arc::new(FakeSpawner::default());
+    let server = Server::with_spawner(home.path().into(), Config::default(), tx, fake.clone());
+    let diags = server.load_plugins(&home.path().join("plugins"));
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+    Harness {
+        server,
+        fake,
+        exits,
+        home,
+    }
+}
+
+fn harness() -> Harness {
+    harness_in(tempfile::tempdir().expect("tempdir"))
+}
+
+impl Harness {
+    fn req(&self, req: Request) -> Result<Reply, ErrorReply> {
+        self.server.handle(req).map_err(ErrorReply::from)
+    }
+
+    fn spawn(&self, kind: Option<&str>, command: &[&str], cwd: &Path) -> PaneId {
+        let spec = SpawnSpec {
+            kind: kind.map(str::to_string),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            cwd: Some(cwd.display().to_string()),
+            ..Default::default()
+        };
+        match self.req(Request::NewTab {
+            name: None,
+            spawn: spec,
+        }) {
+            Ok(Reply::Pane(p)) => p,
+            other => panic!("new tab: {other:?}"),
+        }
+    }
+
+    /// What the daemon's exit watcher does: hands each exit to `on_exit`.
+    fn pump_exits(&mut self) {
+        while let Ok((pane, status)) = self.exits.try_recv() {
+            self.server.on_exit(pane, status);
+        }
+    }
+
+    fn argv(&self, id: PaneId) -> Vec<String> {
+        self.fake.pane(id).args.argv.clone()
+    }
+
+    fn info(&self, id: PaneId) -> quil_proto::PaneInfo {
+        let ws = self.server.workspace_info();
+        ws.panes
+            .into_iter()
+            .find(|p| p.id == id)
+            .expect("pane listed")
+    }
+
+    /// A new daemon on the same home, restoring what this one saved.
+    fn restart(self) -> Harness {
+        self.server.save(true);
+        let Harness { home, .. } = self;
+        let h = harness_in(home);
+        match crate::persist::load_workspace(h.home.path()).expect("load") {
+            crate::persist::Loaded::Workspace(ws) => {
+                h.server.restore(ws);
+            }
+            _ => panic!("no saved workspace"),
+        }
+        h
+    }
+}
+
+#[test]
+fn tabs_splits_and_kills_drive_processes() {
+    let h = harness();
+    let dir = h.home.path();
+    let a = h.spawn(None, &["sh"], dir);
+    let Ok(Reply::Pane(b)) = h.req(Request::Split {
+        pane: a,
+        dir: SplitDir::Horizontal,
+        spawn: SpawnSpec::default(),
+    }) else {
+        panic!("split")
+    };
+    // The split starts where the first pane's shell says it is.
+    h.fake.pane(a).output(b"\x1b]7;file://host/tmp\x07");
+    let Ok(Reply::Pane(c)) = h.req(Request::Split {
+        pane: a,
+        dir: SplitDir::Vertical,
+        spawn: SpawnSpec::default(),
+    }) else {
+        panic!("split")
+    };
+    assert_eq!(h.fake.pane(c).args.cwd, Path::new("/tmp"));
+    let ws = h.server.workspace_info();
+    assert_eq!(ws.tabs.len(), 1);
+    assert_eq!(ws.tabs[0].panes.len(), 3);
+    // A split of the default type runs the user's shell with quil's cwd reporting.
+    assert_eq!(h.fake.pane(b).args.argv[0], h.server.config.shell());
+    h.req(Request::KillPane { pane: b }).expect("kill");
+    assert!(h.fake.pane(b).hung_up());
+    assert_eq!(h.server.workspace_info().tabs[0].panes, [a, c]);
+    h.req(Request::KillTab { tab: "1".into() })
+        .expect("kill tab");
+    assert!(h.fake.pane(a).hung_up() && h.fake.pane(c).hung_up());
+    assert!(h.server.workspace_info().tabs.is_empty());
+}
+
+#[test]
+fn errors_have_kinds_and_name_the_thing() {
+    let h = harness();
+    let dir = h.home.path();
+    let ghost = PaneId(0x0bad_c0de);
+    let e = h
+        .req(Request::Input {
+            pane: ghost,
+            data: b"x".to_vec(),
+        })
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (ErrorKind::NotFound, "unknown pane pane-0badc0de")
+    );
+    let e = h
+        .req(Request::RenameTab {
+            tab: "1".into(),
+            name: "x".into(),
+        })
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    let p = h.spawn(None, &["sh"], dir);
+    let e = h
+        .req(Request::RenamePane {
+            pane: p,
+            name: "a\x1bb".into(),
+        })
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    assert!(e.message.contains("control characters"), "{e}");
+    let spec = SpawnSpec {
+        kind: Some("no-such-type".into()),
+        ..Default::default()
+    };
+    let e = h
+        .req(Request::NewTab {
+            name: None,
+            spawn: spec,
+        })
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    assert!(
+        e.message.contains("no-such-type") && e.message.contains("hooked"),
+        "{e}"
+    );
+    let spec = SpawnSpec {
+        cwd: Some("/no/such/dir".into()),
+        ..Default::default()
+    };
+    let e = h
+        .req(Request::NewTab {
+            name: None,
+            spawn: spec,
+        })
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unavailable);
+    // A program that cannot start is refused and leaves nothing behind.
+    h.fake.missing.lock().expect("lock").push("nope".into());
+    let e = h
+        .req(Request::NewTab {
+            name: None,
+            spawn: SpawnSpec {
+                command: vec!["nope".into()],
+                ..Default::default()
+            },
+        })
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unavailable);
+    assert_eq!(h.server.workspace_info().tabs.len(), 1);
+    // Input to a pane whose program exited.
+    h.fake.pane(p).exit(3);
+    let e = h
+        .req(Request::Input {
+            pane: p,
+            data: b"x".to_vec(),
+        })
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Conflict);
+}
+
+#[test]
+fn input_resize_and_capture_reach_the_pane() {
+    let h = harness();
+    let p = h.spawn(None, &["sh"], h.home.path());
+    h.req(Request::Input {
+        pane: p,
+        data: b"ls\r".to_vec(),
+    })
+    .expect("input");
+    h.req(Request::SendKeys {
+        pane: p,
+        keys: vec!["C-c".into(), "Up".into()],
+    })
+    .expect("keys");
+    assert_eq!(h.fake.pane(p).input(), b"ls\r\x03\x1b[A");
+    h.req(Request::Resize {
+        pane: p,
+        cols: 80,
+        rows: 20,
+    })
+    .expect("resize");
+    assert_eq!(h.fake.pane(p).process_size(), (80, 20));
+    h.fake.pane(p).output(b"hello\r\nworld");
+    let Ok(Reply::Text(lines)) = h.req(Request::Capture {
+        pane: p,
+        scrollback: 0,
+        ansi: false,
+    }) else {
+        panic!("capture")
+    };
+    assert_eq!(&lines[..2], ["hello", "world"]);
+    assert_eq!(lines.len(), 20);
+}
+
+#[test]
+fn exits_close_or_keep_per_policy() {
+    let mut h = harness();
+    let ok = h.spawn(None, &["a"], h.home.path());
+    let failed = h.spawn(None, &["b"], h.home.path());
+    h.fake.pane(ok).exit(0);
+    h.fake.pane(failed).exit(2);
+    h.pump_exits();
+    let ws = h.server.workspace_info();
+    assert_eq!(
+        ws.panes.len(),
+        1,
+        "the default policy closes clean exits only"
+    );
+    assert_eq!((ws.panes[0].id, ws.panes[0].exit_status), (failed, Some(2)));
+    // Respawn starts it again in place, keeping what it showed.
+    h.fake.pane(failed).output(b"before\r\n");
+    h.req(Request::Respawn { pane: failed }).expect("respawn");
+    let again = h.fake.pane(failed);
+    assert!(again.is_alive());
+    assert!(String::from_utf8_lossy(&again.args.preamble).contains("before"));
+}
+
+#[test]
+fn agent_types_from_plugin_data_get_their_integration() {
+    let h = harness();
+    let dir = h.home.path();
+    let hooked = h.spawn(Some("hooked"), &[], dir);
+    let argv = h.argv(hooked);
+    // Preassigned id, passed by `start_args`; the hooks come through `--settings`.
+    let id =
+        h.server.lock().meta(hooked).expect("meta").plugin_state[integration::SESSION_KEY].clone();
+    assert_eq!(argv[..3], ["/bin/true", "--session-id", id.as_str()]);
+    let settings = argv
+        .iter()
+        .position(|a| a == "--settings")
+        .expect("--settings");
+    assert!(Path::new(&argv[settings + 1]).is_file());
+    let tracked = h.spawn(Some("tracked"), &[], dir);
+    let env = &h.fake.pane(tracked).args.env;
+    assert!(env
+        .iter()
+        .any(|(k, v)| k == "OPENCODE_CONFIG_CONTENT" && v.contains("tracker")));
+    // A bare command running a type's program is tracked like a pane of that type.
+    let bare = h.spawn(None, &["/bin/echo", "--model", "x"], dir);
+    let env = &h.fake.pane(bare).args.env;
+    assert!(env.iter().any(|(k, _)| k == "OPENCODE_CONFIG_CONTENT"));
+    // A plain command is not.
+    let plain = h.spawn(None, &["/bin/cat"], dir);
+    assert!(!h
+        .fake
+        .pane(plain)
+        .args
+        .env
+        .iter()
+        .any(|(k, _)| k == "OPENCODE_CONFIG_CONTENT"));
+    assert_eq!(
+        h.info(plain).state,
+        None,
+        "no integration, no handlers: no state"
+    );
+}
+
+#[test]
+fn restore_resumes_each_pane_in_its_own_conversation() {
+    let h = harness();
+    let dir = h.home.path().join("proj");
+    fs::create_dir_all(&dir).expect("dir");
+    let sessions = h.home.path().join("sessions");
+    // A hook-tracked pane that got a prompt (its transcript exists) and one that never did.
+    let used = h.spawn(Some("hooked"), &[], &dir);
+    let unused = h.spawn(Some("hooked"), &[], &dir);
+    let transcript = h.home.path().join("t.jsonl");
+    fs::write(&transcript, "{}\n").expect("transcript");
+    fs::write(
+        sessions.join(format!("claude-{used}.id")),
+        format!("{UUID1}\n{}\n", transcript.display()),
+    )
+    .expect("id file");
+    let unused_id = h.server.lock().meta(unused).expect("meta").plugin_state["session_id"].clone();
+    fs::write(
+        sessions.join(format!("claude-{unused}.id")),
+        format!(
+            "{unused_id}\n{}\n",
+            h.home.path().join("missing.jsonl").display()
+        ),
+    )
+    .expect("id file");
+    // Tracker-reported panes: one with an id, two without in one directory.
+    let with_id = h.spawn(Some("tracked"), &[], &dir);
+    fs::write(
+        sessions.join(format!("opencode-{with_id}.id")),
+        format!("{SES1}\n"),
+    )
+    .expect("id");
+    let other = h.home.path().join("other");
+    fs::create_dir_all(&other).expect("dir");
+    let first = h.spawn(Some("tracked"), &[], &other);
+    let second = h.spawn(Some("tracked"), &[], &other);
+    // A bare command whose own flags picked a conversation.
+    let bare = h.spawn(None, &["/bin/echo", "--continue", "--model", "m"], &dir);
+    fs::write(
+        sessions.join(format!("opencode-{bare}.id")),
+        "ses_e00392ab1ffeoTyTMCMU5uQAmo\n",
+    )
+    .expect("id");
+
+    let h = h.restart();
+    assert_eq!(h.argv(used)[1..3], ["--resume", UUID1]);
+    assert_eq!(h.argv(unused)[1..3], ["--session-id", unused_id.as_str()]);
+    assert_eq!(h.argv(with_id)[1..3], ["--session", SES1]);
+    // Only one pane may take the directory's latest conversation; SES1 is in another one.
+    assert_eq!(h.argv(first)[1..], ["--continue"]);
+    assert!(h.argv(second).len() == 1, "{:?}", h.argv(second));
+    assert_eq!(
+        h.argv(bare),
+        [
+            "/bin/echo",
+            "--model",
+            "m",
+            "--session",
+            "ses_e00392ab1ffeoTyTMCMU5uQAmo"
+        ]
+    );
+    assert!(h.server.workspace_info().panes.iter().all(|p| p.restored));
+    // The saved pane keeps its own arguments; only that start was rewritten.
+    let meta = h.server.lock().meta(bare).expect("meta").clone();
+    assert_eq!(meta.command, ["/bin/echo", "--continue", "--model", "m"]);
+}
+
+#[test]
+fn a_conversation_that_is_gone_starts_fresh() {
+    let h = harness();
+    let p = h.spawn(Some("tracked"), &[], h.home.path());
+    let sessions = h.home.path().join("sessions");
+    fs::create_dir_all(&sessions).expect("sessions");
+    fs::write(
+        sessions.join(format!("opencode-{p}.id")),
+        format!("{SES1}\n"),
+    )
+    .expect("id");
+    let mut h = h.restart();
+    let resumed = h.fake.pane(p);
+    assert_eq!(resumed.args.argv[1..3], ["--session", SES1]);
+    resumed.output(b"Error: Session not found\r\n");
+    resumed.exit(1);
+    h.pump_exits();
+    let fresh = h.fake.pane(p);
+    assert_eq!(fresh.args.argv.len(), 1, "{:?}", fresh.args.argv);
+    assert!(fresh.is_alive());
+    assert!(
+        !sessions.join(format!("opencode-{p}.id")).exists(),
+        "forgotten"
+    );
+    assert!(String::from_utf8_lossy(&fresh.args.preamble).contains("no longer exists"));
+    // A fresh start that fails the same way is not retried for ever.
+    fresh.output(b"Error: Session not found\r\n");
+    fresh.exit(1);
+    h.pump_exits();
+    assert_eq!(
+        h.fake.spawned().len(),
+        2,
+        "the restored start and one fresh start"
+    );
+    assert_eq!(h.info(p).exit_status, Some(1), "kept, showing why");
+}
+
+#[test]
+fn attention_from_the_cli_report_and_who_is_looking() {
+    let h = harness();
+    let p = h.spawn(Some("hooked"), &[], h.home.path());
+    let state = h.home.path().join(format!("sessions/claude-{p}.state"));
+    let tick = |s: &str| {
+        fs::write(&state, format!("{s}\n")).expect("state");
+        h.server.housekeeping();
+        let i = h.info(p);
+        (i.state, i.state_since.is_some())
+    };
+    assert_eq!(tick("working"), (Some(Attention::Working), true));
+    assert_eq!(tick("waiting").0, Some(Attention::Waiting));
+    assert_eq!(
+        tick("idle").0,
+        Some(Attention::Done),
+        "finished while nobody looked"
+    );
+    h.server.set_view(1, vec![p]);
+    assert_eq!(tick("idle").0, Some(Attention::Idle), "seen");
+    assert_eq!(tick("working").0, Some(Attention::Working));
+    assert_eq!(tick("idle").0, Some(Attention::Idle), "finished in view");
+    h.server.set_view(1, Vec::new());
+    assert_eq!(tick("error").0, Some(Attention::Error));
+    // A shell has no state at all.
+    let sh = h.spawn(None, &["sh"], h.home.path());
+    h.server.housekeeping();
+    assert_eq!(h.info(sh).state, None);
+}

@@ -1,0 +1,153 @@
+//! The housekeeping tick (every 250 ms): stalled input, timed-out synchronized updates,
+//! attention states and state scraped from output.
+
+use super::{unix_now, Server};
+use crate::attention::{Observation, Tracker};
+use crate::integration;
+use crate::pane::Pane;
+use quil_model::{Attention, PaneMeta};
+use quil_plugin::Strategy;
+use quil_proto::PaneId;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// History lines (besides the screen) that `[[persistence.scrape]]` rules look at: enough for
+/// an id printed at start to be found after a screenful or two of output.
+const SCRAPE_HISTORY: usize = 200;
+
+/// One pane as the tick sees it: its process, metadata, and what the tick keeps for it.
+struct Seen {
+    pane: Arc<dyn Pane>,
+    meta: PaneMeta,
+    viewed: bool,
+    attention: Option<Tracker>,
+    scraped_gen: u64,
+}
+
+impl Server {
+    /// Periodic checks: stalled input, timed-out synchronized updates, attention states.
+    pub fn housekeeping(&self) {
+        let mut seen: Vec<Seen> = {
+            let st = self.lock();
+            let viewed = st.viewed();
+            st.panes
+                .iter()
+                .filter_map(|(id, l)| {
+                    Some(Seen {
+                        pane: l.pane.clone(),
+                        meta: st.ws.pane(*id)?.clone(),
+                        viewed: viewed.contains(id),
+                        attention: l.attention.clone(),
+                        scraped_gen: l.scraped_gen,
+                    })
+                })
+                .collect()
+        };
+        let mut meta = false;
+        for s in &seen {
+            meta |= s.pane.shared().check_input_stall();
+            s.pane.shared().flush_sync(&*self.signals);
+        }
+        let scraped = self.scrape_state(&mut seen);
+        meta |= self.update_attention(&mut seen);
+        // Write back what changed, for panes still there.
+        let mut st = self.lock();
+        for s in seen {
+            if let Some(live) = st.panes.get_mut(&s.meta.id) {
+                live.attention = s.attention;
+                live.scraped_gen = s.scraped_gen;
+            }
+        }
+        for (id, values) in &scraped {
+            if let Some(m) = st.ws.pane_mut(*id) {
+                tracing::debug!(pane = %id, ?values, "scraped");
+                m.plugin_state.extend(values.iter().cloned());
+            }
+        }
+        drop(st);
+        if meta || !scraped.is_empty() {
+            self.changed();
+        }
+    }
+
+    /// `session_scrape` pane types: captures their state keys (`[[persistence.scrape]]`) from
+    /// what the pane shows and its recent history, whenever it printed something new, so that
+    /// a restart can resume it with `resume_args`. Returns the values that changed.
+    fn scrape_state(&self, seen: &mut [Seen]) -> Vec<(PaneId, Vec<(String, String)>)> {
+        let reg = self.plugins();
+        let mut found = Vec::new();
+        for s in seen.iter_mut().filter(|s| s.meta.command.is_empty()) {
+            let Some(pl) = reg
+                .get(&s.meta.kind)
+                .filter(|pl| pl.persistence.strategy == Strategy::SessionScrape)
+            else {
+                continue;
+            };
+            let gen = s.pane.output_gen();
+            if std::mem::replace(&mut s.scraped_gen, gen) == gen {
+                continue;
+            }
+            let text: Vec<String> = s
+                .pane
+                .shared()
+                .export_lines(SCRAPE_HISTORY)
+                .iter()
+                .map(|l| l.text())
+                .collect();
+            let new: Vec<(String, String)> = pl
+                .scrape(&text.join("\n"))
+                .into_iter()
+                .filter(|(k, v)| s.meta.plugin_state.get(k) != Some(v))
+                .collect();
+            if !new.is_empty() {
+                found.push((s.meta.id, new));
+            }
+        }
+        found
+    }
+
+    /// Folds this tick's observations into each pane's attention state. Panes whose type
+    /// reports no state (no integration, no handlers) have none. True when any changed.
+    fn update_attention(&self, seen: &mut [Seen]) -> bool {
+        let now = Instant::now();
+        let unix = unix_now();
+        let mut changed = false;
+        // Borrowed for the whole pass: this runs every 250 ms for every pane.
+        let reg = self.plugins();
+        for s in seen.iter_mut() {
+            let plugin = integration::plugin_for(&reg, &s.meta);
+            let mechanism = integration::mechanism(plugin);
+            let handlers =
+                plugin.filter(|pl| !pl.idle_handlers.is_empty() || !pl.error_handlers.is_empty());
+            if mechanism.is_none() && handlers.is_none() {
+                changed |= s.attention.take().is_some();
+                continue;
+            }
+            // An exited pane is idle: nothing to read or match for it.
+            let alive = s.pane.is_alive();
+            let recorded = mechanism
+                .filter(|_| alive)
+                .and_then(|m| integration::recorded_state(&self.home, &s.meta, m));
+            let pane = &s.pane;
+            let matcher = |quiet: bool| -> Option<(Attention, String)> {
+                let pl = handlers.filter(|_| alive)?;
+                pl.match_attention(&pane.shared().screen_text(), quiet)
+                    .map(|(st, h)| (st, h.title.clone()))
+            };
+            let obs = Observation {
+                output_gen: s.pane.output_gen(),
+                recorded,
+                handlers: handlers.is_some().then_some(&matcher as _),
+                viewed: s.viewed,
+                now,
+                unix_now: unix,
+            };
+            let a = s.attention.get_or_insert_with(|| Tracker::new(now, unix));
+            if a.update(&obs) {
+                tracing::debug!(pane = %s.meta.id, state = %a.state, "attention");
+                changed = true;
+            }
+        }
+        changed
+    }
+}
