@@ -8,7 +8,10 @@ use crate::conn::{Client, ClientError};
 use crate::launch;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use quil_proto::{PaneId, Reply, Request, SpawnSpec, SplitDir, WorkspaceInfo};
+use quil_proto::{
+    Attention, EventKind, PaneId, Reply, Request, ServerMsg, SpawnSpec, SplitDir, WorkspaceInfo,
+};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -87,15 +90,40 @@ pub enum Cmd {
         #[arg(long)]
         ansi: bool,
     },
-    /// Wait until a pane's screen matches a regex.
+    /// Wait until a pane's screen matches a regex, or its agent is in one of the given states.
+    #[command(group = clap::ArgGroup::new("until").required(true).args(["text", "state"]))]
     Wait {
         #[arg(long)]
         pane: Option<String>,
+        /// A regex over the screen (`^`/`$` match at lines).
         #[arg(long)]
-        text: String,
+        text: Option<String>,
+        /// Attention states, comma-separated: waiting, done, idle, error, working.
+        #[arg(long, value_delimiter = ',')]
+        state: Vec<String>,
         /// Seconds before giving up.
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
+    },
+    /// Stream what happens (panes and tabs created, closed, renamed; attention states;
+    /// notifications; worktrees), one line per event, until interrupted.
+    Events {
+        /// One JSON object per line: {"type","time","pane","tab",...}.
+        #[arg(long)]
+        json: bool,
+        /// Only events of these panes.
+        #[arg(long, value_delimiter = ',')]
+        pane: Vec<String>,
+        /// Only events of these types (e.g. state,pane_exited).
+        #[arg(long = "type", value_delimiter = ',')]
+        types: Vec<String>,
+    },
+    /// Go to the agent pane that has waited longest: print its id and make it the active pane
+    /// (attached clients show it).
+    Next {
+        /// Attention states to look for, comma-separated (default: waiting).
+        #[arg(long, value_delimiter = ',')]
+        state: Vec<String>,
     },
     /// Resize a pane's terminal: COLSxROWS.
     Resize {
@@ -609,32 +637,52 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
         Cmd::Wait {
             pane,
             text,
+            state,
             timeout,
         } => {
             let pane = pane_arg(pane)?;
-            // Multi-line, so `^` and `$` anchor at screen lines, as in grep.
-            let re = regex::RegexBuilder::new(&text)
-                .multi_line(true)
-                .build()
-                .map_err(|e| anyhow!("invalid --text regex: {}", one_line(&e.to_string())))?;
             let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
+            match text {
+                Some(text) => wait_text(c, pane, &text, timeout, deadline),
+                None => wait_state(c, pane, &parse_states(&state)?, timeout, deadline),
+            }
+        }
+        Cmd::Events { json, pane, types } => {
+            let panes = pane
+                .iter()
+                .map(|p| p.parse::<PaneId>().map_err(|e| anyhow!("{e}")))
+                .collect::<Result<Vec<_>>>()?;
+            c.request(Request::Events { panes, types })?;
+            let mut out = std::io::stdout().lock();
             loop {
-                let Reply::Text(lines) = c.request(Request::Capture {
-                    pane,
-                    scrollback: 0,
-                    ansi: false,
-                })?
-                else {
-                    bail!("unexpected reply to capture")
+                let ServerMsg::Event(ev) = c.recv()? else {
+                    continue;
                 };
-                if re.is_match(&lines.join("\n")) {
+                let line = if json {
+                    ev.to_json().to_string()
+                } else {
+                    format_event(&ev)
+                };
+                // A reader that went away (`| head -1`) ends the stream quietly.
+                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
                     return Ok(0);
                 }
-                if Instant::now() >= deadline {
-                    bail!("timed out after {timeout}s waiting for /{text}/ in {pane}");
-                }
-                std::thread::sleep(Duration::from_millis(25));
             }
+        }
+        Cmd::Next { state } => {
+            let states = if state.is_empty() {
+                vec![Attention::Waiting]
+            } else {
+                parse_states(&state)?
+            };
+            let ws = list(c)?;
+            let Some(p) = longest_in(&ws, &states) else {
+                let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+                bail!("no pane is {}", names.join(" or "));
+            };
+            c.request(Request::Focus { pane: p })?;
+            println!("{p}");
+            Ok(0)
         }
         Cmd::Resize { pane, size } => {
             let pane = pane_arg(pane)?;
@@ -690,6 +738,147 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// Polls the screen until `text` matches.
+fn wait_text(
+    c: &mut Client,
+    pane: PaneId,
+    text: &str,
+    timeout: f64,
+    deadline: Instant,
+) -> Result<i32> {
+    // Multi-line, so `^` and `$` anchor at screen lines, as in grep.
+    let re = regex::RegexBuilder::new(text)
+        .multi_line(true)
+        .build()
+        .map_err(|e| anyhow!("invalid --text regex: {}", one_line(&e.to_string())))?;
+    loop {
+        let Reply::Text(lines) = c.request(Request::Capture {
+            pane,
+            scrollback: 0,
+            ansi: false,
+        })?
+        else {
+            bail!("unexpected reply to capture")
+        };
+        if re.is_match(&lines.join("\n")) {
+            return Ok(0);
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout}s waiting for /{text}/ in {pane}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Waits on the event stream until the pane is in one of `states`; fails when it exits or
+/// closes first, or on timeout.
+fn wait_state(
+    c: &mut Client,
+    pane: PaneId,
+    states: &[Attention],
+    timeout: f64,
+    deadline: Instant,
+) -> Result<i32> {
+    let names = states
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" or ");
+    // Subscribed before looking, so no change falls between the two.
+    c.request(Request::Events {
+        panes: vec![pane],
+        types: vec!["state".into(), "pane_exited".into(), "pane_closed".into()],
+    })?;
+    let ws = list(c)?;
+    let info = ws
+        .panes
+        .iter()
+        .find(|p| p.id == pane)
+        .ok_or_else(|| anyhow!("unknown pane {pane}"))?;
+    if info.state.is_some_and(|s| states.contains(&s)) {
+        return Ok(0);
+    }
+    if !info.alive {
+        bail!("pane {pane} has exited; it will never be {names}");
+    }
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            bail!("timed out after {timeout}s waiting for {pane} to be {names}");
+        }
+        c.set_read_timeout(Some(left))?;
+        let msg = match c.recv() {
+            Ok(m) => m,
+            Err(ClientError::Proto(quil_proto::ProtoError::Io(e)))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                bail!("timed out after {timeout}s waiting for {pane} to be {names}");
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let ServerMsg::Event(ev) = msg else { continue };
+        match ev.kind {
+            EventKind::State { state: Some(s), .. } if states.contains(&s) => return Ok(0),
+            EventKind::PaneExited { status } => {
+                bail!("pane {pane} exited with status {status} before it was {names}")
+            }
+            EventKind::PaneClosed => bail!("pane {pane} was closed before it was {names}"),
+            _ => {}
+        }
+    }
+}
+
+fn parse_states(names: &[String]) -> Result<Vec<Attention>> {
+    names
+        .iter()
+        .map(|n| {
+            Attention::parse(n).ok_or_else(|| {
+                let known: Vec<&str> = Attention::ALL.iter().map(|a| a.as_str()).collect();
+                anyhow!("unknown state {n:?} (known: {})", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+/// The pane in one of `states` that has been in it longest (the earliest `state_since`).
+pub fn longest_in(ws: &WorkspaceInfo, states: &[Attention]) -> Option<PaneId> {
+    ws.panes
+        .iter()
+        .filter(|p| p.state.is_some_and(|s| states.contains(&s)))
+        .min_by_key(|p| p.state_since.unwrap_or(u64::MAX))
+        .map(|p| p.id)
+}
+
+/// `12:03:04.120 state pane-1a2b3c4d tab-00000001 state=waiting detail=permission: Bash`.
+fn format_event(ev: &quil_proto::Event) -> String {
+    let secs = ev.time / 1000;
+    let mut line = format!(
+        "{:02}:{:02}:{:02}.{:03} {} {} {}",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60,
+        ev.time % 1000,
+        ev.kind.name(),
+        ev.pane.map_or("-".into(), |p| p.to_string()),
+        ev.tab.map_or("-".into(), |t| t.to_string()),
+    );
+    if let serde_json::Value::Object(fields) = ev.to_json() {
+        for (k, v) in fields {
+            if matches!(k.as_str(), "type" | "time" | "pane" | "tab") || v.is_null() {
+                continue;
+            }
+            match v {
+                serde_json::Value::String(s) => line.push_str(&format!(" {k}={s}")),
+                other => line.push_str(&format!(" {k}={other}")),
+            }
+        }
+    }
+    line
 }
 
 fn one_line(s: &str) -> String {

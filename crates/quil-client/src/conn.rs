@@ -90,6 +90,14 @@ impl Client {
         }
     }
 
+    /// Bounds how long [`Client::recv`] waits (`None`: for ever). A read that times out fails
+    /// with an `Io` error of kind `WouldBlock` or `TimedOut`.
+    pub fn set_read_timeout(&self, t: Option<std::time::Duration>) -> Result<(), ClientError> {
+        self.stream
+            .set_read_timeout(t)
+            .map_err(|e| ClientError::Proto(ProtoError::Io(e)))
+    }
+
     fn read_msg(&mut self) -> Result<ServerMsg, ClientError> {
         let body = read_frame(&mut self.stream, MAX_FRAME)?.ok_or(ClientError::Closed)?;
         Ok(decode(&body)?)

@@ -26,6 +26,10 @@ pub struct Tracker {
     pub since: u64,
     last_gen: u64,
     last_output: Instant,
+    /// The CLI's last report, to tell a new report from the same one read again.
+    last_recorded: Option<Attention>,
+    /// The user answered while the pane was waiting: working until the CLI reports again.
+    answered: bool,
 }
 
 impl Tracker {
@@ -36,7 +40,22 @@ impl Tracker {
             since: unix_now,
             last_gen: 0,
             last_output: now,
+            last_recorded: None,
+            answered: false,
         }
+    }
+
+    /// The user typed into the pane: a pane waiting for them is working again at once, not
+    /// when the CLI gets round to saying so. True when the state changed.
+    pub fn answered(&mut self, unix_now: u64) -> bool {
+        if self.state != Attention::Waiting {
+            return false;
+        }
+        self.state = Attention::Working;
+        self.detail = None;
+        self.since = unix_now;
+        self.answered = true;
+        true
     }
 }
 
@@ -55,11 +74,21 @@ pub struct Observation<'a> {
 impl Tracker {
     /// Folds in one observation; true when the state or its detail changed.
     pub fn update(&mut self, o: &Observation<'_>) -> bool {
-        if o.output_gen != self.last_gen {
+        let new_output = o.output_gen != self.last_gen;
+        if new_output {
             self.last_gen = o.output_gen;
             self.last_output = o.now;
         }
         let quiet = o.now.duration_since(self.last_output) >= QUIET;
+        // An answer holds until the CLI reports something new (or, for screen patterns, until
+        // the program prints something).
+        if o.recorded != self.last_recorded || (o.recorded.is_none() && new_output) {
+            self.last_recorded = o.recorded;
+            self.answered = false;
+        }
+        if self.answered {
+            return false;
+        }
         let (next, detail) = match (o.recorded, o.handlers) {
             (Some(s), _) => (s, None),
             (None, Some(h)) => match h(quiet) {
@@ -128,6 +157,26 @@ mod tests {
         assert_eq!(a.state, Waiting);
         a.update(&obs(4, Some(Error), false, t0));
         assert_eq!(a.state, Error, "an error is reported as is");
+    }
+
+    #[test]
+    fn answering_leaves_waiting_until_the_cli_reports_again() {
+        let t0 = Instant::now();
+        let mut a = Tracker::new(t0, 0);
+        a.update(&obs(1, Some(Waiting), false, t0));
+        assert!(
+            !Tracker::new(t0, 0).answered(5),
+            "only a waiting pane is answered"
+        );
+        assert!(a.answered(7));
+        assert_eq!((a.state, a.since), (Working, 7));
+        assert!(
+            !a.update(&obs(2, Some(Waiting), false, t0)),
+            "the old report is stale"
+        );
+        assert_eq!(a.state, Working);
+        a.update(&obs(3, Some(Idle), false, t0));
+        assert_eq!(a.state, Done, "the next report counts");
     }
 
     #[test]

@@ -20,6 +20,8 @@ use tokio::time::{sleep_until, Instant};
 
 pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
 const MAX_INFLIGHT: usize = 1024 * 1024;
+/// Unsent bytes past which an event reader loses events (a few thousand of them).
+const MAX_EVENTS_INFLIGHT: usize = 256 * 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Outbox {
@@ -39,7 +41,83 @@ impl Outbox {
     }
 
     fn congested(&self) -> bool {
-        self.inflight.load(Ordering::SeqCst) > MAX_INFLIGHT
+        self.unsent() > MAX_INFLIGHT
+    }
+
+    /// Bytes queued for this client and not yet written to its socket.
+    fn unsent(&self) -> usize {
+        self.inflight.load(Ordering::SeqCst)
+    }
+}
+
+/// A connection's subscription to the event stream.
+struct EventFeed {
+    rx: tokio::sync::broadcast::Receiver<quil_proto::Event>,
+    panes: Vec<PaneId>,
+    types: Vec<String>,
+    /// Events dropped for this reader since it last got one.
+    lost: u64,
+}
+
+impl EventFeed {
+    fn new(
+        server: &Server,
+        panes: Vec<PaneId>,
+        types: Vec<String>,
+    ) -> Result<EventFeed, crate::error::Error> {
+        if let Some(bad) = types
+            .iter()
+            .find(|t| !quil_proto::EventKind::NAMES.contains(&t.as_str()))
+        {
+            return Err(crate::error::Error::Invalid(format!(
+                "unknown event type {bad:?} (known: {})",
+                quil_proto::EventKind::NAMES.join(", ")
+            )));
+        }
+        Ok(EventFeed {
+            rx: server.signals.events.subscribe(),
+            panes,
+            types,
+            lost: 0,
+        })
+    }
+
+    /// Sends one event if it passes the filter. A reader that falls behind, in the daemon's
+    /// queue or in its own socket, loses events rather than slowing anyone, and is told how
+    /// many before the next one it gets.
+    fn forward(
+        &mut self,
+        ev: Result<quil_proto::Event, tokio::sync::broadcast::error::RecvError>,
+        out: &Outbox,
+    ) {
+        use tokio::sync::broadcast::error::RecvError;
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(RecvError::Lagged(n)) => {
+                self.lost += n;
+                return;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let wanted = (self.panes.is_empty() || ev.pane.is_some_and(|p| self.panes.contains(&p)))
+            && (self.types.is_empty() || self.types.iter().any(|t| t == ev.kind.name()));
+        if !wanted {
+            return;
+        }
+        if out.unsent() > MAX_EVENTS_INFLIGHT {
+            self.lost += 1;
+            return;
+        }
+        if self.lost > 0 {
+            out.send(&ServerMsg::Event(quil_proto::Event {
+                time: ev.time,
+                pane: None,
+                tab: None,
+                kind: quil_proto::EventKind::Lost { count: self.lost },
+            }));
+            self.lost = 0;
+        }
+        out.send(&ServerMsg::Event(ev));
     }
 }
 
@@ -112,6 +190,10 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
     let mut screen_rx = server.signals.screen.subscribe();
     let mut meta_rx = server.signals.meta.subscribe();
     let mut clip_rx = server.signals.clipboard.subscribe();
+    let mut notify_rx = server.signals.notify.subscribe();
+    let mut follow_rx = server.signals.follow.subscribe();
+    // Subscribed on `Request::Events`: the filter, the receiver, and how many were lost.
+    let mut events: Option<EventFeed> = None;
     let mut shutdown_rx = server.shutdown.subscribe();
     let mut attached = false;
     let mut view: Vec<PaneId> = Vec::new();
@@ -141,6 +223,10 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                         Ok(ClientMsg::Notify { id, req }) => (id, req, true),
                         Err(e) => { close = Some(e.to_string()); break; }
                     };
+                    let focused = match &req {
+                        Request::Focus { pane } => Some(*pane),
+                        _ => None,
+                    };
                     let result = match req {
                         Request::Attach => {
                             attached = true;
@@ -154,6 +240,15 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                             view = panes;
                             frame_due = Some(Instant::now());
                             Ok(Reply::Ok)
+                        }
+                        Request::Events { panes, types } => {
+                            match EventFeed::new(server, panes, types) {
+                                Ok(feed) => {
+                                    events = Some(feed);
+                                    Ok(Reply::Ok)
+                                }
+                                Err(e) => Err(e),
+                            }
                         }
                         Request::Shutdown => {
                             out.send(&ServerMsg::Reply { id, result: Ok(Reply::Ok) });
@@ -175,6 +270,10 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                         other => server.handle(other),
                     };
                     let result = result.map_err(quil_proto::ErrorReply::from);
+                    if let (Ok(_), Some(pane), false) = (&result, focused, attached) {
+                        // A script moved the focus: attached clients follow it.
+                        let _ = server.signals.follow.send(pane);
+                    }
                     if quiet && result.is_ok() {
                         continue;
                     }
@@ -196,6 +295,26 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                 meta_due = true;
                 if frame_due.is_none() {
                     frame_due = Some((last_frame + FRAME_INTERVAL).max(Instant::now()));
+                }
+            }
+            ev = async {
+                match events.as_mut() {
+                    Some(f) => f.rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            }, if events.is_some() => {
+                if let Some(feed) = events.as_mut() {
+                    feed.forward(ev, &out);
+                }
+            }
+            n = notify_rx.recv(), if attached => {
+                if let Ok(n) = n {
+                    out.send(&ServerMsg::Notify(n));
+                }
+            }
+            p = follow_rx.recv(), if attached => {
+                if let Ok(p) = p {
+                    out.send(&ServerMsg::Focus(p));
                 }
             }
             clip = clip_rx.recv(), if attached => {

@@ -10,6 +10,7 @@ pub mod config;
 mod conn;
 pub mod error;
 pub mod home;
+pub mod hooks;
 pub mod integration;
 pub mod pane;
 pub mod persist;
@@ -97,6 +98,8 @@ async fn serve(
     let server = server::Server::new(home_dir, config, exit_tx);
     plugins::load(&server);
     let _plugin_watcher = plugins::watch(server.clone());
+    // Before the restore, so hooks hear of it.
+    tokio::spawn(hooks::react(server.clone()));
     let restore_server = server.clone();
     let _ = tokio::task::spawn_blocking(move || match loaded {
         persist::Loaded::Empty => {}

@@ -9,12 +9,14 @@
 //! Output reaches clients as screen state ([`PaneUpdate`]), never as the raw PTY stream.
 
 pub mod codec;
+pub mod events;
 pub mod handshake;
 pub mod keys;
 pub mod paths;
 pub mod screen;
 
 pub use codec::{decode, encode_frame, FrameDecoder, ProtoError, MAX_FRAME};
+pub use events::{Event, EventKind};
 pub use handshake::{Hello, HelloReply, PROTOCOL_VERSION};
 pub use quil_model::{Attention, Direction, Layout, PaneId, Rect, SplitDir, TabId};
 pub use screen::{Color, Cursor, CursorShape, Line, Run, Style};
@@ -133,6 +135,12 @@ pub enum Request {
     },
     /// The pane types (plugins) the daemon knows, for pickers and `quil plugin list`.
     PaneTypes,
+    /// Streams [`ServerMsg::Event`]s from now on: those of `panes` (all when empty) and of the
+    /// `types` named (all when empty; see [`EventKind::NAMES`]).
+    Events {
+        panes: Vec<PaneId>,
+        types: Vec<String>,
+    },
     /// Stops the daemon: panes are hung up, then killed.
     Shutdown,
 }
@@ -210,8 +218,66 @@ pub enum ServerMsg {
     PaneUpdate(PaneUpdate),
     /// A pane asked for text to go to the clipboard (OSC 52).
     Clipboard(String),
+    /// Something happened (after [`Request::Events`]).
+    Event(Event),
+    /// Tell the user, wherever they look (an attached client writes it to its terminal as a
+    /// desktop notification): a pane no client shows needs them.
+    Notify(Notification),
+    /// A script focused this pane (`quil select-pane`, `quil next`): show it.
+    Focus(PaneId),
     /// The daemon is going away; the text says why.
     Bye(String),
+}
+
+/// A notification for the user's terminal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub pane: PaneId,
+    pub title: String,
+    pub body: String,
+    /// How the terminal is told; `None`: only the bell, if `bell`.
+    pub method: Option<NotifyMethod>,
+    /// Ring the bell too.
+    pub bell: bool,
+}
+
+/// The escape sequence a client writes for a desktop notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NotifyMethod {
+    /// `OSC 9 ; text BEL` (iTerm2, WezTerm, Windows Terminal, kitty, foot, ...).
+    Osc9,
+    /// `OSC 777 ; notify ; title ; body BEL` (urxvt, VTE terminals, WezTerm, Ghostty).
+    Osc777,
+}
+
+impl Notification {
+    /// The bytes a client writes to its terminal: the notification (with its text stripped of
+    /// control characters and `;`-free where the format splits on it), then the bell.
+    pub fn escape(&self) -> String {
+        let clean = |s: &str, semi: bool| -> String {
+            s.chars()
+                .filter(|c| !(c.is_control() || (semi && *c == ';')))
+                .take(400)
+                .collect()
+        };
+        let mut out = match self.method {
+            Some(NotifyMethod::Osc9) => format!(
+                "\x1b]9;{}: {}\x07",
+                clean(&self.title, false),
+                clean(&self.body, false)
+            ),
+            Some(NotifyMethod::Osc777) => format!(
+                "\x1b]777;notify;{};{}\x07",
+                clean(&self.title, true),
+                clean(&self.body, true)
+            ),
+            None => String::new(),
+        };
+        if self.bell {
+            out.push('\x07');
+        }
+        out
+    }
 }
 
 /// A failed request: what kind of failure, and a one-line reason naming the thing.
@@ -367,6 +433,26 @@ pub struct PaneUpdate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notifications_cannot_smuggle_escapes() {
+        let mut n = Notification {
+            pane: PaneId(1),
+            title: "quil: build".into(),
+            body: "waiting\x1b]52;c;evil\x07; now".into(),
+            method: Some(NotifyMethod::Osc9),
+            bell: false,
+        };
+        assert_eq!(n.escape(), "\x1b]9;quil: build: waiting]52;c;evil; now\x07");
+        n.method = Some(NotifyMethod::Osc777);
+        n.bell = true;
+        assert_eq!(
+            n.escape(),
+            "\x1b]777;notify;quil: build;waiting]52cevil now\x07\x07"
+        );
+        n.method = None;
+        assert_eq!(n.escape(), "\x07");
+    }
 
     #[test]
     fn request_roundtrip() {

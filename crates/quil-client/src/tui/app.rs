@@ -170,6 +170,9 @@ pub struct App {
     pending: HashMap<u32, Pending>,
     /// Text for the system clipboard (OSC 52), taken by the main loop.
     pub clipboard: Vec<String>,
+    /// Escape sequences for the outer terminal (desktop notifications), written by the main
+    /// loop.
+    pub terminal_out: Vec<String>,
     pub quit: Option<Quit>,
     /// A layout being changed by a divider drag, shown until the daemon confirms it.
     layout_override: Option<(TabId, Layout)>,
@@ -213,6 +216,7 @@ impl App {
             outbox: Vec::new(),
             pending: HashMap::new(),
             clipboard: Vec::new(),
+            terminal_out: Vec::new(),
             quit: None,
             layout_override: None,
             drag: None,
@@ -473,8 +477,22 @@ impl App {
             }
             ServerMsg::Reply { id, result } => self.on_reply(id, result),
             ServerMsg::Clipboard(text) => self.clipboard.push(text),
+            ServerMsg::Notify(n) => self.terminal_out.push(n.escape()),
+            ServerMsg::Focus(pane) => self.follow_focus(pane),
+            // The TUI does not subscribe to the event stream.
+            ServerMsg::Event(_) => {}
             ServerMsg::Bye(reason) => self.quit = Some(Quit::Message(reason)),
         }
+    }
+
+    /// A script focused `pane`: show its tab, with it active.
+    fn follow_focus(&mut self, pane: PaneId) {
+        let Some(ti) = self.ws.tabs.iter().position(|t| t.panes.contains(&pane)) else {
+            return;
+        };
+        self.ws.tabs[ti].active_pane = pane;
+        let id = self.ws.tabs[ti].id;
+        self.set_tab(id);
     }
 
     fn on_workspace(&mut self, ws: WorkspaceInfo) {

@@ -281,10 +281,13 @@ fn event_loop(
     let mut term_stalled = false;
     loop {
         send_outbox(&mut app, writer)?;
-        if !app.clipboard.is_empty() {
+        if !app.clipboard.is_empty() || !app.terminal_out.is_empty() {
             let mut o = stdout();
             for text in app.clipboard.drain(..) {
                 o.write_all(osc52(&text).as_bytes())?;
+            }
+            for seq in app.terminal_out.drain(..) {
+                o.write_all(seq.as_bytes())?;
             }
             o.flush()?;
         }

@@ -36,8 +36,8 @@ use crate::attention::Tracker;
 use crate::config::{Config, ExitPolicy};
 use crate::error::{Error, Result};
 use crate::pane::{Pane, PaneEvents, PtySpawner, Spawner};
-use quil_model::{PaneMeta, TabId, Workspace};
-use quil_proto::PaneId;
+use quil_model::{Attention, PaneMeta, TabId, Workspace};
+use quil_proto::{Event, EventKind, PaneId};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -53,7 +53,17 @@ pub struct Signals {
     pub meta: tokio_watch::Sender<u64>,
     pub clipboard: broadcast::Sender<String>,
     pub exits: mpsc::UnboundedSender<(PaneId, i32)>,
+    /// Everything that happens, for `quil events`, hooks and notifications. Bounded: a reader
+    /// that falls behind loses the oldest and is told how many.
+    pub events: broadcast::Sender<Event>,
+    /// Desktop notifications for attached clients to show.
+    pub notify: broadcast::Sender<quil_proto::Notification>,
+    /// Panes a script focused, for attached clients to show.
+    pub follow: broadcast::Sender<PaneId>,
 }
+
+/// Events a reader may fall behind by before it loses some.
+pub const EVENT_QUEUE: usize = 1024;
 
 impl PaneEvents for Signals {
     fn screen_dirty(&self) {
@@ -122,6 +132,19 @@ impl State {
             .ok_or(Error::UnknownTab(tab))
     }
 
+    /// The id of the tab `pane` is in.
+    pub fn tab_of(&self, pane: PaneId) -> Option<TabId> {
+        self.ws
+            .tab_of(pane)
+            .and_then(|i| self.ws.tabs.get(i))
+            .map(|t| t.id)
+    }
+
+    /// Whether some attached client shows `pane`.
+    pub fn is_viewed(&self, pane: PaneId) -> bool {
+        self.views.values().any(|v| v.contains(&pane))
+    }
+
     /// Every pane some client shows.
     fn viewed(&self) -> std::collections::HashSet<PaneId> {
         self.views.values().flatten().copied().collect()
@@ -176,6 +199,9 @@ impl Server {
             meta: tokio_watch::channel(0).0,
             clipboard: broadcast::channel(16).0,
             exits,
+            events: broadcast::channel(EVENT_QUEUE).0,
+            notify: broadcast::channel(64).0,
+            follow: broadcast::channel(16).0,
         });
         Arc::new(Server {
             home,
@@ -210,6 +236,21 @@ impl Server {
         self.signals.meta_changed();
     }
 
+    /// Publishes an event (nobody listening is fine).
+    pub fn emit(&self, pane: Option<PaneId>, tab: Option<TabId>, kind: EventKind) {
+        let _ = self.signals.events.send(Event {
+            time: unix_now_ms(),
+            pane,
+            tab,
+            kind,
+        });
+    }
+
+    /// Publishes an event about `pane`, naming its tab.
+    pub fn emit_pane(&self, st: &State, pane: PaneId, kind: EventKind) {
+        self.emit(Some(pane), st.tab_of(pane), kind);
+    }
+
     /// Replaces the pane types with what `dir` holds now; returns the problems found.
     pub fn load_plugins(&self, dir: &Path) -> Vec<quil_plugin::Diagnostic> {
         let (reg, diags) = quil_plugin::Registry::load(dir);
@@ -230,24 +271,54 @@ impl Server {
             ExitPolicy::Keep => false,
             ExitPolicy::Failed => status == 0,
         };
-        if close {
+        {
             let mut st = self.lock();
-            if st.ws.remove_pane(pane).is_ok() {
-                st.panes.remove(&pane);
+            self.emit_pane(&st, pane, EventKind::PaneExited { status });
+            if close {
+                self.remove_pane_locked(&mut st, pane);
             }
         }
         tracing::info!(%pane, status, closed = close, "pane exited");
         self.changed();
     }
 
-    /// Someone typed in a restored pane: it is in use again, no longer just "restored".
+    /// Removes `pane` from the workspace (and its tab, if it was the last), saying so; returns
+    /// its process side.
+    fn remove_pane_locked(&self, st: &mut State, pane: PaneId) -> Option<Arc<dyn Pane>> {
+        let tab = st.tab_of(pane);
+        let tab_gone = st.ws.remove_pane(pane).ok()?;
+        self.emit(Some(pane), tab, EventKind::PaneClosed);
+        if tab_gone {
+            self.emit(None, tab, EventKind::TabClosed);
+        }
+        st.panes.remove(&pane).map(|l| l.pane)
+    }
+
+    /// Someone typed in a pane: a restored pane is in use again, no longer just "restored",
+    /// and a pane waiting for its user got its answer.
     fn seen(&self, pane: PaneId) {
-        let was = self
-            .lock()
-            .panes
-            .get_mut(&pane)
-            .is_some_and(|l| std::mem::take(&mut l.restored));
-        if was {
+        let mut st = self.lock();
+        let Some(live) = st.panes.get_mut(&pane) else {
+            return;
+        };
+        let was_restored = std::mem::take(&mut live.restored);
+        let answered = live
+            .attention
+            .as_mut()
+            .is_some_and(|a| a.answered(unix_now()));
+        if answered {
+            self.emit_pane(
+                &st,
+                pane,
+                EventKind::State {
+                    state: Some(Attention::Working),
+                    previous: Some(Attention::Waiting),
+                    detail: None,
+                },
+            );
+        }
+        drop(st);
+        if was_restored || answered {
             self.changed();
         }
     }
@@ -266,10 +337,9 @@ impl Server {
     fn close_pane(&self, id: PaneId) {
         let p = {
             let mut st = self.lock();
-            let _ = st.ws.remove_pane(id);
-            st.panes.remove(&id)
+            self.remove_pane_locked(&mut st, id)
         };
-        if let Some(Live { pane: p, .. }) = p {
+        if let Some(p) = p {
             p.hangup();
             let deadline = Instant::now() + Duration::from_secs(2);
             while p.is_alive() && Instant::now() < deadline {
@@ -325,6 +395,12 @@ fn valid_name(what: &str, name: &str) -> Result<String> {
         )));
     }
     Ok(name.to_string())
+}
+
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn unix_now() -> u64 {

@@ -1,9 +1,9 @@
 //! One request, one change: the daemon's verbs, each answered with a typed error naming the
 //! thing when it fails.
 
-use super::{valid_name, Live, Server};
+use super::{valid_name, Server};
 use crate::error::{Error, Result};
-use quil_proto::{Reply, Request};
+use quil_proto::{EventKind, Reply, Request};
 use std::sync::Arc;
 
 impl Server {
@@ -63,10 +63,10 @@ impl Server {
             Request::KillPane { pane } => {
                 let p = {
                     let mut st = self.lock();
-                    st.ws.remove_pane(pane)?;
-                    st.panes.remove(&pane)
+                    st.meta(pane)?;
+                    self.remove_pane_locked(&mut st, pane)
                 };
-                if let Some(Live { pane: p, .. }) = p {
+                if let Some(p) = p {
                     p.hangup();
                 }
                 self.changed();
@@ -76,7 +76,12 @@ impl Server {
                 let removed: Vec<Arc<dyn crate::pane::Pane>> = {
                     let mut st = self.lock();
                     let i = st.ws.find_tab(&tab)?;
+                    let tab = st.ws.tabs[i].id;
                     let ids = st.ws.remove_tab(i);
+                    for id in &ids {
+                        self.emit(Some(*id), Some(tab), EventKind::PaneClosed);
+                    }
+                    self.emit(None, Some(tab), EventKind::TabClosed);
                     ids.iter()
                         .filter_map(|id| st.panes.remove(id))
                         .map(|l| l.pane)
@@ -92,7 +97,8 @@ impl Server {
                 let name = valid_name("tab", &name)?;
                 let mut st = self.lock();
                 let i = st.ws.find_tab(&tab)?;
-                st.ws.tabs[i].name = name;
+                st.ws.tabs[i].name = name.clone();
+                self.emit(None, Some(st.ws.tabs[i].id), EventKind::TabRenamed { name });
                 drop(st);
                 self.changed();
                 Ok(Reply::Ok)
@@ -100,13 +106,17 @@ impl Server {
             Request::RenamePane { pane, name } => {
                 let name = valid_name("pane", &name)?;
                 let mut st = self.lock();
-                st.ws.pane_mut(pane).ok_or(Error::UnknownPane(pane))?.name = name;
+                st.ws.pane_mut(pane).ok_or(Error::UnknownPane(pane))?.name = name.clone();
+                self.emit_pane(&st, pane, EventKind::PaneRenamed { name });
                 drop(st);
                 self.changed();
                 Ok(Reply::Ok)
             }
             Request::Focus { pane } => {
-                self.lock().ws.focus(pane)?;
+                let mut st = self.lock();
+                st.ws.focus(pane)?;
+                self.emit_pane(&st, pane, EventKind::PaneFocused);
+                drop(st);
                 self.changed();
                 Ok(Reply::Ok)
             }
@@ -134,7 +144,9 @@ impl Server {
             }
             Request::PaneTypes => Ok(Reply::PaneTypes(self.pane_types())),
             // Handled by the connection (they concern the client, not the workspace).
-            Request::Attach | Request::View { .. } | Request::Shutdown => Ok(Reply::Ok),
+            Request::Attach | Request::View { .. } | Request::Events { .. } | Request::Shutdown => {
+                Ok(Reply::Ok)
+            }
         }
     }
 }

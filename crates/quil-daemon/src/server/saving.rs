@@ -6,7 +6,7 @@ use crate::integration;
 use crate::pane::Pane;
 use quil_model::{PaneMeta, Workspace};
 use quil_plugin::Mode;
-use quil_proto::PaneId;
+use quil_proto::{EventKind, PaneId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -119,6 +119,7 @@ impl Server {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "workspace restored"
         );
+        self.emit(None, None, EventKind::Restored { panes: n as u32 });
         self.changed();
         n
     }

@@ -8,7 +8,7 @@ use crate::integration;
 use crate::pane::{Pane, Placeholder, SpawnArgs};
 use quil_model::{PaneMeta, SplitDir, TabId};
 use quil_plugin::Mode;
-use quil_proto::{PaneId, SpawnSpec};
+use quil_proto::{EventKind, PaneId, SpawnSpec};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -267,12 +267,17 @@ impl Server {
             .inspect_err(|_| discard_worktree(&meta))?;
         let mut st = self.lock();
         let tab_name = name.unwrap_or_else(|| meta.name.clone());
-        if let Err(e) = st.ws.add_tab(tid, tab_name, meta) {
+        let created = self.created_events(&meta);
+        if let Err(e) = st.ws.add_tab(tid, tab_name.clone(), meta) {
             drop(st);
             pane.hangup();
             return Err(e.into());
         }
         st.panes.insert(pid, Live::new(pane));
+        self.emit(None, Some(tid), EventKind::TabCreated { name: tab_name });
+        for kind in created {
+            self.emit(Some(pid), Some(tid), kind);
+        }
         drop(st);
         self.changed();
         Ok(pid)
@@ -295,15 +300,34 @@ impl Server {
             .start_pane(&meta, Mode::Start, Vec::new(), false)
             .inspect_err(|_| discard_worktree(&meta))?;
         let mut st = self.lock();
+        let created = self.created_events(&meta);
         if let Err(e) = st.ws.split(target, dir, meta) {
             drop(st);
             pane.hangup();
             return Err(e.into());
         }
         st.panes.insert(pid, Live::new(pane));
+        for kind in created {
+            self.emit_pane(&st, pid, kind);
+        }
         drop(st);
         self.changed();
         Ok(pid)
+    }
+
+    /// What to announce for a new pane: it exists, and so does its worktree.
+    fn created_events(&self, meta: &PaneMeta) -> Vec<EventKind> {
+        let mut v = vec![EventKind::PaneCreated {
+            name: meta.name.clone(),
+            pane_type: meta.kind.clone(),
+        }];
+        if let Some(wt) = &meta.worktree {
+            v.push(EventKind::WorktreeCreated {
+                path: wt.path.display().to_string(),
+                branch: wt.branch.clone(),
+            });
+        }
+        v
     }
 
     /// Starts a pane's command again in place, keeping what its screen showed.

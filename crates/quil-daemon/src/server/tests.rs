@@ -43,11 +43,15 @@ fn agent_plugins(dir: &Path) {
 }
 
 fn harness_in(home: tempfile::TempDir) -> Harness {
+    harness_with(home, Config::default())
+}
+
+fn harness_with(home: tempfile::TempDir, config: Config) -> Harness {
     quil_ai::mechanism::install(home.path()).expect("tracker");
     agent_plugins(&home.path().join("plugins"));
     let (tx, exits) = mpsc::unbounded_channel();
     let fake = Arc::new(FakeSpawner::default());
-    let server = Server::with_spawner(home.path().into(), Config::default(), tx, fake.clone());
+    let server = Server::with_spawner(home.path().into(), config, tx, fake.clone());
     let diags = server.load_plugins(&home.path().join("plugins"));
     assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
     Harness {
@@ -463,4 +467,191 @@ fn attention_from_the_cli_report_and_who_is_looking() {
     let sh = h.spawn(None, &["sh"], h.home.path());
     h.server.housekeeping();
     assert_eq!(h.info(sh).state, None);
+}
+
+/// Events of a scripted scenario, in order, as `quil events` would stream them.
+#[test]
+fn the_workspace_tells_what_happens_in_order() {
+    let mut h = harness();
+    let mut rx = h.server.signals.events.subscribe();
+    let dir = h.home.path();
+    let a = h.spawn(None, &["sh"], dir);
+    let Ok(Reply::Pane(b)) = h.req(Request::Split {
+        pane: a,
+        dir: SplitDir::Horizontal,
+        spawn: SpawnSpec::default(),
+    }) else {
+        panic!("split")
+    };
+    h.req(Request::RenamePane {
+        pane: b,
+        name: "logs".into(),
+    })
+    .expect("rename");
+    let agent = h.spawn(Some("hooked"), &[], dir);
+    let state = h.home.path().join(format!("sessions/claude-{agent}.state"));
+    fs::write(&state, "working\n").expect("state");
+    h.server.housekeeping();
+    fs::write(&state, "idle\n").expect("state");
+    h.server.housekeeping();
+    h.fake.pane(b).exit(0);
+    h.pump_exits();
+    h.req(Request::KillTab { tab: "2".into() })
+        .expect("kill tab");
+    let mut seen = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        let j = ev.to_json();
+        let extra = j
+            .get("state")
+            .or(j.get("name"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        seen.push(format!("{} {}", ev.kind.name(), extra).trim().to_string());
+    }
+    let shell = h.server.config.shell();
+    let shell = Path::new(&shell)
+        .file_name()
+        .expect("shell name")
+        .to_string_lossy();
+    assert_eq!(
+        seen,
+        [
+            "tab_created sh",
+            "pane_created sh",
+            &format!("pane_created {shell}"),
+            "pane_renamed logs",
+            "tab_created true",
+            "pane_created true",
+            "state working",
+            "state done",
+            "pane_exited",
+            "pane_closed",
+            "pane_closed",
+            "tab_closed",
+        ],
+        "{seen:#?}"
+    );
+}
+
+#[test]
+fn hooks_and_notifications_react_to_events() {
+    let mut config = Config::default();
+    config.hooks = vec![
+        crate::config::Hook {
+            on: "state".into(),
+            pane_type: Some("hooked".into()),
+            state: Some(Attention::Waiting),
+            run: vec!["/bin/echo".into(), "waiting".into()],
+            timeout: 3.0,
+        },
+        crate::config::Hook {
+            on: "pane_created".into(),
+            pane_type: None,
+            state: None,
+            run: vec!["/bin/true".into()],
+            timeout: 1.0,
+        },
+    ];
+    config.notify.command = vec!["notify-send".into(), "quil".into()];
+    let h = harness_with(tempfile::tempdir().expect("tempdir"), config);
+    let p = h.spawn(Some("hooked"), &[], h.home.path());
+    let tab = h.server.lock().tab_of(p);
+    let ev = |state, previous| quil_proto::Event {
+        time: 5,
+        pane: Some(p),
+        tab,
+        kind: quil_proto::EventKind::State {
+            state: Some(state),
+            previous: Some(previous),
+            detail: Some("permission: Bash".into()),
+        },
+    };
+    let mut quiet = crate::hooks::Quiet::default();
+    let t0 = std::time::Instant::now();
+    let r = h
+        .server
+        .reactions(&ev(Attention::Waiting, Attention::Working), &mut quiet, t0);
+    let names: Vec<&str> = r.runs.iter().map(|r| r.what.as_str()).collect();
+    assert_eq!(names, ["[[hooks]] #1", "[notify] command"]);
+    let env = |k: &str| {
+        r.runs[1]
+            .env
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(env("QUIL_STATE").as_deref(), Some("waiting"));
+    assert_eq!(env("QUIL_PANE_ID"), Some(p.to_string()));
+    assert_eq!(env("QUIL_DETAIL").as_deref(), Some("permission: Bash"));
+    assert_eq!(
+        env("QUIL_MESSAGE").as_deref(),
+        Some("true is waiting for you: permission: Bash")
+    );
+    let stdin: serde_json::Value = serde_json::from_str(&r.runs[0].stdin).expect("json");
+    assert_eq!(stdin["type"], "state");
+    let n = r.notification.expect("a notification");
+    assert_eq!(
+        n.escape(),
+        "\x1b]9;quil: true is waiting for you: permission: Bash\x07"
+    );
+    // Within the quiet period the same pane does not notify again; later it does.
+    let again = h
+        .server
+        .reactions(&ev(Attention::Done, Attention::Waiting), &mut quiet, t0);
+    assert!(again.notification.is_none() && again.runs.is_empty());
+    let later = t0 + std::time::Duration::from_secs(6);
+    let r = h
+        .server
+        .reactions(&ev(Attention::Done, Attention::Waiting), &mut quiet, later);
+    assert!(r.notification.is_some());
+    // Nobody needs telling about a pane a client shows.
+    h.server.set_view(7, vec![p]);
+    let r = h.server.reactions(
+        &ev(Attention::Error, Attention::Done),
+        &mut quiet,
+        later + std::time::Duration::from_secs(60),
+    );
+    assert!(r.notification.is_none(), "viewed");
+}
+
+/// A hook program really runs, with the event on stdin and its fields in the environment.
+#[tokio::test]
+async fn a_hook_runs_without_a_shell_and_is_timed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let script = format!(
+        "cat > {0}.json; printf '%s %s' \"$QUIL_EVENT\" \"$QUIL_STATE\" > {0}",
+        out.display()
+    );
+    let r = crate::hooks::Run {
+        what: "test".into(),
+        argv: vec!["/bin/sh".into(), "-c".into(), script],
+        env: vec![
+            ("QUIL_EVENT".into(), "state".into()),
+            ("QUIL_STATE".into(), "waiting".into()),
+        ],
+        stdin: "{\"type\":\"state\"}".into(),
+        timeout: std::time::Duration::from_secs(5),
+    };
+    crate::hooks::run(&r).await.expect("runs");
+    assert_eq!(fs::read_to_string(&out).expect("out"), "state waiting");
+    assert_eq!(
+        fs::read_to_string(format!("{}.json", out.display())).expect("stdin"),
+        "{\"type\":\"state\"}\n"
+    );
+    let slow = crate::hooks::Run {
+        argv: vec!["/bin/sleep".into(), "5".into()],
+        timeout: std::time::Duration::from_millis(100),
+        ..r.clone()
+    };
+    let e = crate::hooks::run(&slow).await.unwrap_err();
+    assert!(e.contains("killed after"), "{e}");
+    let missing = crate::hooks::Run {
+        argv: vec!["/no/such/program".into()],
+        ..r
+    };
+    assert!(crate::hooks::run(&missing)
+        .await
+        .unwrap_err()
+        .contains("cannot start"));
 }

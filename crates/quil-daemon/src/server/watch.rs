@@ -7,7 +7,7 @@ use crate::integration;
 use crate::pane::Pane;
 use quil_model::{Attention, PaneMeta};
 use quil_plugin::Strategy;
-use quil_proto::PaneId;
+use quil_proto::{EventKind, PaneId};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -49,9 +49,15 @@ impl Server {
             s.pane.shared().flush_sync(&*self.signals);
         }
         let scraped = self.scrape_state(&mut seen);
-        meta |= self.update_attention(&mut seen);
+        let transitions = self.update_attention(&mut seen);
+        meta |= !transitions.is_empty();
         // Write back what changed, for panes still there.
         let mut st = self.lock();
+        for (id, kind) in transitions {
+            if st.panes.contains_key(&id) {
+                self.emit_pane(&st, id, kind);
+            }
+        }
         for s in seen {
             if let Some(live) = st.panes.get_mut(&s.meta.id) {
                 live.attention = s.attention;
@@ -107,11 +113,12 @@ impl Server {
     }
 
     /// Folds this tick's observations into each pane's attention state. Panes whose type
-    /// reports no state (no integration, no handlers) have none. True when any changed.
-    fn update_attention(&self, seen: &mut [Seen]) -> bool {
+    /// reports no state (no integration, no handlers) have none. Returns the changes, as
+    /// events.
+    fn update_attention(&self, seen: &mut [Seen]) -> Vec<(PaneId, EventKind)> {
         let now = Instant::now();
         let unix = unix_now();
-        let mut changed = false;
+        let mut changes = Vec::new();
         // Borrowed for the whole pass: this runs every 250 ms for every pane.
         let reg = self.plugins();
         for s in seen.iter_mut() {
@@ -120,7 +127,9 @@ impl Server {
             let handlers =
                 plugin.filter(|pl| !pl.idle_handlers.is_empty() || !pl.error_handlers.is_empty());
             if mechanism.is_none() && handlers.is_none() {
-                changed |= s.attention.take().is_some();
+                if let Some(old) = s.attention.take() {
+                    changes.push((s.meta.id, state_event(None, Some(old.state), None)));
+                }
                 continue;
             }
             // An exited pane is idle: nothing to read or match for it.
@@ -142,12 +151,27 @@ impl Server {
                 now,
                 unix_now: unix,
             };
+            let fresh = s.attention.is_none();
             let a = s.attention.get_or_insert_with(|| Tracker::new(now, unix));
-            if a.update(&obs) {
+            let before = (!fresh).then_some(a.state);
+            if a.update(&obs) || fresh {
                 tracing::debug!(pane = %s.meta.id, state = %a.state, "attention");
-                changed = true;
+                let kind = state_event(Some(a.state), before, a.detail.clone());
+                changes.push((s.meta.id, kind));
             }
         }
-        changed
+        changes
+    }
+}
+
+fn state_event(
+    state: Option<Attention>,
+    previous: Option<Attention>,
+    detail: Option<String>,
+) -> EventKind {
+    EventKind::State {
+        state,
+        previous,
+        detail,
     }
 }

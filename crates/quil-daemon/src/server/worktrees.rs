@@ -3,7 +3,7 @@
 use super::Server;
 use crate::error::{Error, Result};
 use crate::pane::Pane;
-use quil_proto::{PaneId, Reply, WorktreeOp};
+use quil_proto::{EventKind, PaneId, Reply, WorktreeOp};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,13 +32,16 @@ impl Server {
             WorktreeOp::Keep => {
                 // Keep first: if the patch does not apply, nothing changes, the pane included.
                 quil_worktree::keep(&wt)?;
+                self.emit_pane(&self.lock(), id, EventKind::WorktreeKept);
                 self.close_pane(id);
                 Ok(Reply::Ok)
             }
             WorktreeOp::Discard => {
                 // Stop the pane first, so nothing writes into the tree being removed.
+                let tab = self.lock().tab_of(id);
                 self.close_pane(id);
                 quil_worktree::discard(&wt)?;
+                self.emit(Some(id), tab, EventKind::WorktreeDiscarded);
                 Ok(Reply::Ok)
             }
         }

@@ -1,0 +1,557 @@
+//! Driving quil from scripts, through the real binaries: a new agent type written only from
+//! docs/plugin-reference.md (against a tiny fake agent CLI this file writes), `quil events`,
+//! `quil wait --state`, `quil next`, `[[hooks]]`, the `[notify]` command, and an attached
+//! TUI's desktop notifications.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A tiny agent CLI: it keeps each conversation in a file, runs its hook command (read from
+/// the `--settings` file quil passes, as Claude Code does) for each event, and answers each
+/// line typed with the turn number. `ask` makes it wait for the user.
+const TINY_AGENT: &str = r#"#!/bin/bash
+id=""; settings=""; resume=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --session-id) id="$2"; shift 2 ;;
+    --resume) id="$2"; resume=1; shift 2 ;;
+    --settings) settings="$2"; shift 2 ;;
+    *) shift ;;
+  esac
+done
+transcript="$TINY_AGENT_DIR/$id.log"
+if [ -n "$resume" ] && [ ! -f "$transcript" ]; then
+  echo "No conversation found with session ID: $id"; exit 1
+fi
+hook=$(sed -n 's/.*"command": "\([^"]*\)".*/\1/p' "$settings" | head -1)
+event() {
+  printf '{"hook_event_name":"%s","session_id":"%s","transcript_path":"%s"}' "$1" "$id" "$transcript" | eval "$hook"
+}
+event SessionStart
+if [ -f "$transcript" ]; then echo "history:"; cat "$transcript"; fi
+echo "ready $id"
+while IFS= read -r line; do
+  if [ "$line" = ask ]; then
+    event Notification; echo "allow? (y/n)"; continue
+  fi
+  event UserPromptSubmit
+  echo "$line" >> "$transcript"
+  sleep 0.5
+  echo "reply to: $line (turn $(wc -l < "$transcript"))"
+  event Stop
+done
+"#;
+
+/// Writes the tiny agent and a pane type for it, as a user would from the plugin reference.
+fn tiny_agent(h: &Home) -> PathBuf {
+    let dir = h.dir.path().join("agent");
+    std::fs::create_dir_all(&dir).expect("agent dir");
+    let script = dir.join("tiny-agent");
+    std::fs::write(&script, TINY_AGENT).expect("script");
+    set_mode(&script, 0o755);
+    let plugins = h.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugins dir");
+    let toml = format!(
+        r#"#:schema ./plugin.schema.json
+[plugin]
+name = "tiny-agent"
+category = "ai"
+
+[command]
+cmd = "{script}"
+env = ["TINY_AGENT_DIR={dir}"]
+
+[persistence]
+strategy = "preassign_id"
+start_args = ["--session-id", "{{session_id}}"]
+resume_args = ["--resume", "{{session_id}}"]
+
+[integration]
+mechanism = "claude_hooks"
+session_id_pattern = '[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}'
+not_found = "No conversation found"
+"#,
+        script = script.display(),
+        dir = dir.display()
+    );
+    std::fs::write(plugins.join("tiny-agent.toml"), toml).expect("plugin");
+    dir
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// `quil events --json` in the background; its lines arrive on the channel.
+struct Events {
+    child: Child,
+    lines: mpsc::Receiver<serde_json::Value>,
+}
+
+impl Events {
+    fn start(h: &Home, args: &[&str]) -> Events {
+        let mut all = vec!["events", "--json"];
+        all.extend_from_slice(args);
+        let mut child = h
+            .cmd(&all)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("quil events");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        // Subscribed once it has seen the daemon answer: give it a moment.
+        std::thread::sleep(Duration::from_millis(300));
+        Events { child, lines }
+    }
+
+    /// Events until one matches `f` (which is included); panics after 20 s.
+    fn until(&self, what: &str, f: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    let done = f(&v);
+                    seen.push(v);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no event {what} in {seen:#?}");
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn is_state(v: &serde_json::Value, pane: &str, state: &str) -> bool {
+    v["type"] == "state" && v["pane"] == pane && v["state"] == state
+}
+
+fn wait_state(h: &Home, pane: &str, state: &str) {
+    h.ok(&["wait", "--pane", pane, "--state", state, "--timeout", "20"]);
+}
+
+/// The issue's test for integrations as data: a pane type written only from the reference
+/// gets session tracking, attention states and resume, against a CLI quil has never heard of.
+#[test]
+fn a_new_agent_type_is_tracked_and_resumed_from_its_plugin_file_alone() {
+    let h = Home::new();
+    let agent_dir = tiny_agent(&h);
+    h.ok(&[
+        "plugin",
+        "validate",
+        h.path().join("plugins/tiny-agent.toml").to_str().unwrap(),
+    ]);
+    let events = Events::start(&h, &[]);
+    let p = h.new_tab(&["--type", "tiny-agent"]);
+    h.wait_for(&p, "^ready ");
+    let id = h.pane_json(&p)["argv"][2].as_str().unwrap().to_string();
+    wait_state(&h, &p, "idle");
+    h.send_line(&p, "hello one");
+    // Nobody is attached, so the end of the turn is "done".
+    wait_state(&h, &p, "done");
+    h.wait_for(&p, r"reply to: hello one \(turn 1\)");
+    let seen = events.until("done", |v| is_state(v, &p, "done"));
+    let kinds: Vec<String> = seen
+        .iter()
+        .filter(|v| v["pane"] == p.as_str())
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["type"].as_str().unwrap(),
+                v["state"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["pane_created ", "state idle", "state working", "state done"],
+        "{seen:#?}"
+    );
+    let info = h.pane_json(&p);
+    assert!(info["state_since"].as_u64().is_some(), "{info}");
+
+    // The daemon dies; the pane comes back in its own conversation.
+    let pid = h.daemon_pid().expect("daemon pid");
+    drop(events);
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    eventually("the daemon is gone", Duration::from_secs(5), || {
+        !pid_alive(pid)
+    });
+    let argv: Vec<String> = serde_json::from_value(h.pane_json(&p)["argv"].clone()).unwrap();
+    assert_eq!(argv[1..3], ["--resume".to_string(), id.clone()], "{argv:?}");
+    h.wait_for(&p, "^hello one$");
+    h.wait_for(&p, "^ready ");
+    h.send_line(&p, "hello two");
+    h.wait_for(&p, r"reply to: hello two \(turn 2\)");
+    // The conversation's history is gone, and the hook said where it would be: the same id
+    // starts again with `start_args` rather than failing to resume.
+    std::fs::remove_file(agent_dir.join(format!("{id}.log"))).expect("rm transcript");
+    let kill = || {
+        let pid = h.daemon_pid().expect("daemon pid");
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        eventually("the daemon is gone", Duration::from_secs(5), || {
+            !pid_alive(pid)
+        });
+    };
+    kill();
+    let argv: Vec<String> = serde_json::from_value(h.pane_json(&p)["argv"].clone()).unwrap();
+    assert_eq!(
+        argv[1..3],
+        ["--session-id".to_string(), id.clone()],
+        "{argv:?}"
+    );
+    h.wait_for(&p, "^ready ");
+    // Without what the hook recorded, quil resumes the id it saved; the CLI says the
+    // conversation is gone (`not_found`), and the pane starts a new one.
+    std::fs::remove_file(h.path().join(format!("sessions/claude-{p}.id"))).expect("rm id");
+    kill();
+    h.ok(&["ls"]);
+    h.wait_for(&p, "no longer exists; started a new one");
+    let argv: Vec<String> = serde_json::from_value(h.pane_json(&p)["argv"].clone()).unwrap();
+    assert_eq!(argv[1], "--session-id", "{argv:?}");
+    assert_ne!(argv[2], id, "a new conversation");
+}
+
+#[test]
+fn wait_next_hooks_and_the_notify_command() {
+    let h = Home::new();
+    tiny_agent(&h);
+    let out = h.dir.path().join("hook-out");
+    let hook = h.dir.path().join("hook.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nprintf '%s %s %s|' \"$1\" \"$QUIL_STATE\" \"$QUIL_PANE_ID\" >> {0}\ncat >> {0}.json\n",
+            out.display()
+        ),
+    )
+    .expect("hook");
+    set_mode(&hook, 0o755);
+    let hook = hook.display().to_string();
+    std::fs::create_dir_all(h.path()).expect("home");
+    std::fs::write(
+        h.path().join("config.toml"),
+        format!(
+            "[notify]\nstates = [\"waiting\"]\ncommand = [\"{hook}\", \"notify\"]\n\n\
+             [[hooks]]\non = \"state\"\nstate = \"done\"\npane_type = \"tiny-agent\"\nrun = [\"{hook}\", \"hook\"]\n"
+        ),
+    )
+    .expect("config");
+    let a = h.new_tab(&["--type", "tiny-agent"]);
+    let b = h.new_tab(&["--type", "tiny-agent"]);
+    h.wait_for(&a, "^ready ");
+    h.wait_for(&b, "^ready ");
+    // A pane that exits while someone waits for a state fails the wait.
+    let sh = h.new_tab(&["--", "sh", "-c", "sleep 1; exit 3"]);
+    let e = h.fails(&["wait", "--pane", &sh, "--state", "done", "--timeout", "20"]);
+    assert!(e.contains("exited") && e.contains("done"), "{e}");
+    let e = h.fails(&["wait", "--pane", &a, "--state", "error", "--timeout", "0.5"]);
+    assert!(e.contains("timed out"), "{e}");
+    let e = h.fails(&["wait", "--pane", &a, "--state", "busy"]);
+    assert!(e.contains("unknown state \"busy\""), "{e}");
+
+    // Both end a turn, a first, then b: a has been done longest.
+    h.send_line(&a, "one");
+    wait_state(&h, &a, "done");
+    std::thread::sleep(Duration::from_millis(1100));
+    h.send_line(&b, "one");
+    wait_state(&h, &b, "done");
+    assert_eq!(h.ok(&["next", "--state", "done"]).trim(), a);
+    let e = h.fails(&["next"]);
+    assert!(e.contains("no pane is waiting"), "{e}");
+    // Each "done" ran the hook once, with the event on stdin.
+    eventually("two hook runs", Duration::from_secs(10), || {
+        std::fs::read_to_string(&out).is_ok_and(|s| s.matches("hook done").count() == 2)
+    });
+    let runs = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        runs.contains(&format!("hook done {a}|")) && runs.contains(&format!("hook done {b}|")),
+        "{runs}"
+    );
+    let json = std::fs::read_to_string(format!("{}.json", out.display())).unwrap();
+    for line in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("event JSON on stdin");
+        assert_eq!(
+            (v["type"].as_str(), v["state"].as_str()),
+            (Some("state"), Some("done"))
+        );
+    }
+    // Waiting for the user: the notify command runs once, with no client attached; typing the
+    // answer leaves "waiting" at once.
+    h.send_line(&a, "ask");
+    wait_state(&h, &a, "waiting");
+    eventually("the notify command", Duration::from_secs(10), || {
+        std::fs::read_to_string(&out).is_ok_and(|s| s.contains(&format!("notify waiting {a}|")))
+    });
+    assert_eq!(h.ok(&["next"]).trim(), a);
+    h.send_line(&a, "y");
+    assert_eq!(h.pane_json(&a)["state"], "working", "answered");
+    std::thread::sleep(Duration::from_millis(300));
+    let runs = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(runs.matches("notify waiting").count(), 1, "{runs}");
+}
+
+#[test]
+fn a_stalled_event_reader_loses_events_instead_of_slowing_the_daemon() {
+    let h = Home::new();
+    let p = h.new_tab(&["--", "sleep", "600"]);
+    // A reader that never reads: its pipe, its socket and then its queue in the daemon fill.
+    let mut stalled = h
+        .cmd(&["events", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("quil events");
+    std::thread::sleep(Duration::from_millis(300));
+    // One connection, many requests: through the raw protocol, as fast as the daemon answers.
+    let started = Instant::now();
+    let mut c = raw::Client::connect(&h.socket());
+    for i in 0..20_000 {
+        c.rename(
+            &p,
+            &format!("a-rather-long-pane-name-to-fill-the-queue-{i}"),
+        );
+    }
+    let ls = Instant::now();
+    h.ok(&["ls"]);
+    assert!(
+        ls.elapsed() < Duration::from_secs(2),
+        "ls took {:?} with a stalled reader",
+        ls.elapsed()
+    );
+    eprintln!("20000 renames in {:?}", started.elapsed());
+    // Now read: what fit is there, then a `lost` event before the next one.
+    let mut out = stalled.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = vec![0; 1 << 16];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut text = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut nudged = 0;
+    while !String::from_utf8_lossy(&text).contains("\"type\":\"lost\"") {
+        assert!(Instant::now() < deadline, "no lost event");
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(chunk) => text.extend(chunk),
+            Err(_) => {
+                nudged += 1;
+                h.ok(&["rename-pane", "--pane", &p, &format!("nudge-{nudged}")]);
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&text);
+    let lost = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "lost")
+        .expect("a lost line");
+    assert!(lost["count"].as_u64().unwrap() > 0, "{lost}");
+    let _ = stalled.kill();
+    let _ = stalled.wait();
+}
+
+/// An attached TUI writes a desktop notification (OSC 9) when an agent in another tab starts
+/// waiting, and none for the pane it shows.
+#[test]
+fn an_attached_tui_notifies_about_panes_it_does_not_show() {
+    let h = Home::new();
+    tiny_agent(&h);
+    let shown = h.new_tab(&["--type", "tiny-agent"]);
+    h.wait_for(&shown, "^ready ");
+    let tui = tui::Tui::attach(&h, 100, 30);
+    tui.wait_for("ready");
+    let hidden = h.new_tab(&["--type", "tiny-agent"]);
+    h.wait_for(&hidden, "^ready ");
+    // `quil new-tab` from a script moves no client: the TUI still shows the first tab.
+    h.send_line(&shown, "ask");
+    wait_state(&h, &shown, "waiting");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !tui.output().contains("\x1b]9;"),
+        "no notification for the pane on screen"
+    );
+    h.send_line(&hidden, "ask");
+    wait_state(&h, &hidden, "waiting");
+    tui.wait_for("\x1b]9;quil: tiny-agent is waiting for you\x07");
+    assert_eq!(h.ok(&["next"]).trim(), shown, "waited longest");
+    // Answered where it is shown: the end of its turn is seen, so it is idle, not done.
+    h.send_line(&shown, "y");
+    wait_state(&h, &shown, "idle");
+    // `quil next` takes the attached client to the other tab: that pane's turn is seen too.
+    assert_eq!(h.ok(&["next"]).trim(), hidden);
+    std::thread::sleep(Duration::from_millis(500));
+    h.send_line(&hidden, "y");
+    h.wait_for(&hidden, r"reply to: y \(turn 1\)");
+    wait_state(&h, &hidden, "idle");
+}
+
+/// Just enough of the wire protocol to send many requests on one connection.
+mod raw {
+    use quil_proto::codec::{encode_frame, read_frame, MAX_FRAME};
+    use quil_proto::{decode, ClientMsg, Hello, Request, ServerMsg};
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    pub struct Client {
+        s: UnixStream,
+        id: u32,
+    }
+
+    impl Client {
+        pub fn connect(path: &std::path::Path) -> Client {
+            let mut s = UnixStream::connect(path).expect("connect");
+            s.write_all(&Hello::CURRENT.frame()).expect("hello");
+            read_frame(&mut s, MAX_FRAME)
+                .expect("hello reply")
+                .expect("open");
+            Client { s, id: 0 }
+        }
+
+        pub fn rename(&mut self, pane: &str, name: &str) {
+            self.id += 1;
+            let req = Request::RenamePane {
+                pane: pane.parse().expect("pane id"),
+                name: name.into(),
+            };
+            let mut buf = Vec::new();
+            encode_frame(&ClientMsg::Request { id: self.id, req }, &mut buf).expect("encode");
+            self.s.write_all(&buf).expect("send");
+            loop {
+                let body = read_frame(&mut self.s, MAX_FRAME)
+                    .expect("read")
+                    .expect("open");
+                if let ServerMsg::Reply { id, result } = decode::<ServerMsg>(&body).expect("decode")
+                {
+                    if id == self.id {
+                        result.expect("renamed");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The TUI on a real PTY, its raw output collected (escape sequences included).
+mod tui {
+    use super::common::{Home, QUIL, QUILD};
+    use portable_pty::{CommandBuilder, PtySize};
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    pub struct Tui {
+        out: Arc<Mutex<Vec<u8>>>,
+        child: Box<dyn portable_pty::Child + Send + Sync>,
+        _master: Box<dyn portable_pty::MasterPty + Send>,
+    }
+
+    impl Tui {
+        pub fn attach(h: &Home, cols: u16, rows: u16) -> Tui {
+            let pair = portable_pty::native_pty_system()
+                .openpty(PtySize {
+                    rows,
+                    cols,
+                    pixel_width: 0,
+                    pixel_height: 0,
+                })
+                .expect("pty");
+            let mut cmd = CommandBuilder::new(QUIL);
+            cmd.arg("attach");
+            cmd.env("QUIL_HOME", h.path());
+            cmd.env("QUIL_DAEMON_BIN", QUILD);
+            cmd.env("HOME", h.user_home());
+            cmd.env("TERM", "xterm-256color");
+            cmd.env_remove("QUIL_PANE_ID");
+            let child = pair.slave.spawn_command(cmd).expect("spawn quil");
+            drop(pair.slave);
+            let mut reader = pair.master.try_clone_reader().expect("reader");
+            let out = Arc::new(Mutex::new(Vec::new()));
+            let sink = out.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = reader.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    sink.lock().expect("lock").extend_from_slice(&buf[..n]);
+                }
+            });
+            // Answer the terminal queries crossterm makes at start (cursor position, kitty
+            // keyboard): a real terminal would.
+            let mut writer = pair.master.take_writer().expect("writer");
+            let probe = out.clone();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let mut answered = 0;
+                while Instant::now() < deadline {
+                    let n = String::from_utf8_lossy(&probe.lock().expect("lock"))
+                        .matches("\x1b[6n")
+                        .count();
+                    while answered < n {
+                        let _ = writer.write_all(b"\x1b[1;1R");
+                        answered += 1;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+            Tui {
+                out,
+                child,
+                _master: pair.master,
+            }
+        }
+
+        pub fn output(&self) -> String {
+            String::from_utf8_lossy(&self.out.lock().expect("lock")).into_owned()
+        }
+
+        pub fn wait_for(&self, text: &str) {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !self.output().contains(text) {
+                assert!(
+                    Instant::now() < deadline,
+                    "the TUI never wrote {text:?}; it wrote {:?}",
+                    self.output().chars().rev().take(2000).collect::<String>()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    impl Drop for Tui {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
