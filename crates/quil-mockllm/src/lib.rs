@@ -11,9 +11,25 @@
 //!   (`text_delta`), `content_block_stop`, `message_delta` (`stop_reason: end_turn`, usage),
 //!   `message_stop`; or not; plus `POST /v1/messages/count_tokens`.
 //!
-//! The reply text is always `MOCK-REPLY: <last user message>` (one line, at most 200 chars), so
-//! a test can see on screen that its prompt made the round trip. Anything else gets a harmless
-//! reply (`200 {}` for known-safe probes, `404` JSON error otherwise) and is logged.
+//! By default the reply text is `MOCK-REPLY: <last user message>` (one line, at most 200
+//! chars), so a test can see on screen that its prompt made the round trip. Markers in the
+//! prompt script other replies (see [`script`] for the grammar):
+//!
+//! | marker in the prompt      | reply (agent requests, i.e. requests that offer tools)       |
+//! |---------------------------|--------------------------------------------------------------|
+//! | `TOOL:bash:<command>`     | a call of the shell tool (`Bash` / `bash`)                   |
+//! | `TOOL:question:<text>`    | `AskUserQuestion` / `question`, options `Yes` and `No`       |
+//! | `TOOL:plan:<text>`        | `ExitPlanMode` (loaded with `ToolSearch` first if deferred)  |
+//! | `TOOL:<Name>:<arg>`       | the tool `<Name>`, `<arg>` a JSON object or its one string   |
+//! | `ERROR:<status>`          | an HTTP error with the API's JSON error body (529 overloaded)|
+//! | `ERROR:<status>:stream`   | a 200 stream that breaks off with an in-band error event     |
+//! | `SLOW:<ms>`               | waits before each reply of the turn (combines with the rest) |
+//!
+//! After a scripted tool call, the request carrying its result gets the text
+//! `MOCK-REPLY: tool done: <result>`, ending the turn.
+//!
+//! Anything else gets a harmless reply (`200 {}` for known-safe probes, `404` JSON error
+//! otherwise) and is logged.
 //!
 //! Every request is recorded ([`MockLlm::log`]); the JSON bodies of model calls are
 //! [`MockLlm::requests`], so a test can assert that a later prompt arrives with the earlier turn
@@ -22,6 +38,9 @@
 //! Lifetime is bounded: the server stops when the [`MockLlm`] is dropped, and by itself after
 //! [`Options::idle_timeout`] without a request.
 
+pub mod script;
+
+pub use script::{parse as parse_markers, Action, Reply, Script, ToolKind};
 use serde_json::{json, Value};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -57,7 +76,8 @@ pub struct Recorded {
     pub api: Api,
     /// The body parsed as JSON; `Value::Null` when empty or not JSON.
     pub body: Value,
-    /// The reply text sent for a model call.
+    /// A summary of the reply to a model call ([`Reply::summary`]): the text, `tool <name>
+    /// <input>` or `error <status>`.
     pub reply: Option<String>,
 }
 
@@ -70,6 +90,8 @@ pub struct Options {
     pub verbose: bool,
     /// Port to bind on 127.0.0.1; 0 for an ephemeral one.
     pub port: u16,
+    /// Write each request body to `<dir>/<n>.json` (for inspecting what a CLI sends).
+    pub dump_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -78,6 +100,7 @@ impl Default for Options {
             idle_timeout: Some(Duration::from_secs(600)),
             verbose: false,
             port: 0,
+            dump_dir: None,
         }
     }
 }
@@ -91,6 +114,7 @@ struct Shared {
     epoch: Instant,
     verbose: bool,
     seq: AtomicU64,
+    dump_dir: Option<std::path::PathBuf>,
 }
 
 impl Shared {
@@ -130,6 +154,7 @@ impl MockLlm {
             epoch: Instant::now(),
             verbose: opts.verbose,
             seq: AtomicU64::new(0),
+            dump_dir: opts.dump_dir.clone(),
         });
         let sh = shared.clone();
         let idle = opts.idle_timeout;
@@ -449,9 +474,17 @@ fn respond(req: &Request, out: &mut TcpStream, shared: &Shared) -> io::Result<bo
     let api = classify(&req.method, &req.path);
     let n = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let reply = match api {
-        Api::OpenAi | Api::Anthropic => Some(reply_text(&body)),
-        Api::Other => None,
+    if let Some(dir) = &shared.dump_dir {
+        if let Err(e) = std::fs::write(dir.join(format!("{n:04}.json")), &req.body) {
+            eprintln!("quil-mockllm: cannot dump request #{n}: {e}");
+        }
+    }
+    let (reply, delay) = match api {
+        Api::OpenAi | Api::Anthropic => {
+            let (r, d) = script::reply_for(api, &body);
+            (Some(r), d)
+        }
+        Api::Other => (None, Duration::ZERO),
     };
     if shared.verbose || api == Api::Other {
         eprintln!(
@@ -459,10 +492,9 @@ fn respond(req: &Request, out: &mut TcpStream, shared: &Shared) -> io::Result<bo
             req.method,
             req.path,
             if stream { " (stream)" } else { "" },
-            if api == Api::Other {
-                " (unknown path)"
-            } else {
-                ""
+            match &reply {
+                Some(r) => format!(" -> {}", script::one_line(&r.summary(), 160)),
+                None => " (unknown path)".to_string(),
             }
         );
     }
@@ -471,65 +503,85 @@ fn respond(req: &Request, out: &mut TcpStream, shared: &Shared) -> io::Result<bo
         .and_then(Value::as_str)
         .unwrap_or("mock")
         .to_string();
-    let text = reply.clone().unwrap_or_default();
     // The body moves into the log: Claude Code's are a few hundred KiB.
     shared.lock().push(Recorded {
         method: req.method.clone(),
         path: req.path.clone(),
         api,
         body,
-        reply,
+        reply: reply.as_ref().map(Reply::summary),
     });
     shared.changed.notify_all();
-    match api {
-        Api::OpenAi if stream => {
-            sse_head(out)?;
-            for ev in openai_stream(n, &model, &text) {
-                write!(out, "data: {ev}\n\n")?;
-                out.flush()?;
+    let Some(reply) = reply else {
+        return respond_other(req, out);
+    };
+    let http_error = matches!(
+        reply,
+        Reply::Error {
+            in_stream: false,
+            ..
+        }
+    );
+    if stream && !http_error {
+        sse_head(out)?;
+        let events = match api {
+            Api::OpenAi => openai_stream(n, &model, &reply),
+            _ => anthropic_stream(n, &model, &reply),
+        };
+        for (i, ev) in events.iter().enumerate() {
+            if i == 1 {
+                pause(shared, delay);
             }
-            write!(out, "data: [DONE]\n\n")?;
-            Ok(true)
-        }
-        Api::OpenAi => {
-            json_reply(out, 200, &openai_full(n, &model, &text))?;
-            Ok(false)
-        }
-        Api::Anthropic if stream => {
-            sse_head(out)?;
-            for (name, ev) in anthropic_stream(n, &model, &text) {
-                write!(out, "event: {name}\ndata: {ev}\n\n")?;
-                out.flush()?;
+            match ev.event {
+                Some(name) => write!(out, "event: {name}\ndata: {}\n\n", ev.data)?,
+                None => write!(out, "data: {}\n\n", ev.data)?,
             }
-            Ok(true)
+            out.flush()?;
         }
-        Api::Anthropic => {
-            json_reply(out, 200, &anthropic_full(n, &model, &text))?;
-            Ok(false)
+        return Ok(true);
+    }
+    pause(shared, delay);
+    let (status, v) = match api {
+        Api::OpenAi => openai_full(n, &model, &reply),
+        _ => anthropic_full(n, &model, &reply),
+    };
+    json_reply(out, status, &v)?;
+    Ok(false)
+}
+
+/// Answers a request that is not a model call.
+fn respond_other(req: &Request, out: &mut TcpStream) -> io::Result<bool> {
+    let p = req.path.split('?').next().unwrap_or_default();
+    if req.method == "POST" && p.ends_with("/messages/count_tokens") {
+        json_reply(out, 200, &json!({"input_tokens": 10}))?;
+    } else if req.method == "HEAD" || (req.method == "GET" && (p == "/" || p.ends_with("/health")))
+    {
+        json_reply(out, 200, &json!({}))?;
+    } else if req.method == "GET" && p.ends_with("/models") {
+        json_reply(
+            out,
+            200,
+            &json!({"object": "list", "data": [{"id": "m", "object": "model", "type": "model", "display_name": "Mock"}], "has_more": false}),
+        )?;
+    } else {
+        json_reply(
+            out,
+            404,
+            &json!({"type": "error", "error": {"type": "not_found_error", "message": format!("quil-mockllm: no route for {} {}", req.method, p)}}),
+        )?;
+    }
+    Ok(false)
+}
+
+/// Sleeps for `delay`, or until the server stops.
+fn pause(shared: &Shared, delay: Duration) {
+    let end = Instant::now() + delay;
+    while !shared.stop.load(Ordering::SeqCst) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
         }
-        Api::Other => {
-            let p = req.path.split('?').next().unwrap_or_default();
-            if req.method == "POST" && p.ends_with("/messages/count_tokens") {
-                json_reply(out, 200, &json!({"input_tokens": 10}))?;
-            } else if req.method == "HEAD"
-                || (req.method == "GET" && (p == "/" || p.ends_with("/health")))
-            {
-                json_reply(out, 200, &json!({}))?;
-            } else if req.method == "GET" && p.ends_with("/models") {
-                json_reply(
-                    out,
-                    200,
-                    &json!({"object": "list", "data": [{"id": "m", "object": "model", "type": "model", "display_name": "Mock"}], "has_more": false}),
-                )?;
-            } else {
-                json_reply(
-                    out,
-                    404,
-                    &json!({"type": "error", "error": {"type": "not_found_error", "message": format!("quil-mockllm: no route for {} {}", req.method, p)}}),
-                )?;
-            }
-            Ok(false)
-        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
     }
 }
 
@@ -542,11 +594,7 @@ fn sse_head(out: &mut TcpStream) -> io::Result<()> {
 
 fn json_reply(out: &mut TcpStream, status: u16, v: &Value) -> io::Result<()> {
     let body = v.to_string();
-    let reason = match status {
-        200 => "OK",
-        404 => "Not Found",
-        _ => "Error",
-    };
+    let reason = script::reason(status);
     write!(
         out,
         "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -637,78 +685,217 @@ fn usage_tokens(text: &str) -> u64 {
     (text.split_whitespace().count() as u64).max(1)
 }
 
-fn openai_stream(n: u64, model: &str, text: &str) -> Vec<Value> {
+/// One server-sent event: an optional `event:` name and its `data:`.
+struct Sse {
+    event: Option<&'static str>,
+    data: String,
+}
+
+fn sse(event: &'static str, data: Value) -> Sse {
+    Sse {
+        event: Some(event),
+        data: data.to_string(),
+    }
+}
+
+fn openai_error_body(status: u16) -> Value {
+    let (kind, code, message) = script::openai_error(status);
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+}
+
+fn anthropic_error_body(n: u64, status: u16) -> Value {
+    let (kind, message) = script::anthropic_error(status);
+    json!({"type": "error", "error": {"type": kind, "message": message},
+           "request_id": format!("req_mock{n}")})
+}
+
+/// The `data:` chunks of an OpenAI streaming reply, `[DONE]` included (not after an error).
+fn openai_stream(n: u64, model: &str, reply: &Reply) -> Vec<Sse> {
     let id = format!("chatcmpl-mock{n}");
     let created = now_secs();
-    let chunk = |delta: Value, finish: Value| {
-        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    let chunk = |delta: Value, finish: Value| Sse {
+        event: None,
+        data: json!({"id": id, "object": "chat.completion.chunk", "created": created,
+                     "model": model,
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        .to_string(),
     };
-    let mut v = vec![chunk(
-        json!({"role": "assistant", "content": ""}),
-        Value::Null,
-    )];
-    for part in halves(text) {
-        v.push(chunk(json!({"content": part}), Value::Null));
+    let usage = |out: &str| {
+        json!({"prompt_tokens": 10, "completion_tokens": usage_tokens(out),
+               "total_tokens": 10 + usage_tokens(out)})
+    };
+    let mut v = Vec::new();
+    let (finish, out_text) = match reply {
+        Reply::Text(text) => {
+            v.push(chunk(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            ));
+            for part in halves(text) {
+                v.push(chunk(json!({"content": part}), Value::Null));
+            }
+            ("stop", text.clone())
+        }
+        Reply::ToolCall { name, input } => {
+            let args = input.to_string();
+            v.push(chunk(
+                json!({"role": "assistant", "content": null, "tool_calls": [
+                    {"index": 0, "id": format!("call_mock{n}"), "type": "function",
+                     "function": {"name": name, "arguments": ""}}]}),
+                Value::Null,
+            ));
+            for part in halves(&args) {
+                v.push(chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
+                    Value::Null,
+                ));
+            }
+            ("tool_calls", args)
+        }
+        Reply::Error { status, .. } => {
+            v.push(chunk(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            ));
+            v.push(Sse {
+                event: None,
+                data: openai_error_body(*status).to_string(),
+            });
+            return v;
+        }
+    };
+    let mut last = chunk(json!({}), json!(finish));
+    if let Ok(mut data) = serde_json::from_str::<Value>(&last.data) {
+        data["usage"] = usage(&out_text);
+        last.data = data.to_string();
     }
-    let mut last = chunk(json!({}), json!("stop"));
-    last["usage"] = json!({"prompt_tokens": 10, "completion_tokens": usage_tokens(text),
-                           "total_tokens": 10 + usage_tokens(text)});
     v.push(last);
+    v.push(Sse {
+        event: None,
+        data: "[DONE]".into(),
+    });
     v
 }
 
-fn openai_full(n: u64, model: &str, text: &str) -> Value {
-    json!({"id": format!("chatcmpl-mock{n}"), "object": "chat.completion", "created": now_secs(),
-           "model": model,
-           "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop"}],
-           "usage": {"prompt_tokens": 10, "completion_tokens": usage_tokens(text),
-                     "total_tokens": 10 + usage_tokens(text)}})
+/// The status and body of a non-streaming OpenAI reply.
+fn openai_full(n: u64, model: &str, reply: &Reply) -> (u16, Value) {
+    let (message, finish, out_text) = match reply {
+        Reply::Text(text) => (
+            json!({"role": "assistant", "content": text}),
+            "stop",
+            text.clone(),
+        ),
+        Reply::ToolCall { name, input } => {
+            let args = input.to_string();
+            (
+                json!({"role": "assistant", "content": null, "tool_calls": [
+                    {"id": format!("call_mock{n}"), "type": "function",
+                     "function": {"name": name, "arguments": args}}]}),
+                "tool_calls",
+                args,
+            )
+        }
+        Reply::Error { status, .. } => return (*status, openai_error_body(*status)),
+    };
+    (
+        200,
+        json!({"id": format!("chatcmpl-mock{n}"), "object": "chat.completion",
+               "created": now_secs(), "model": model,
+               "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+               "usage": {"prompt_tokens": 10, "completion_tokens": usage_tokens(&out_text),
+                         "total_tokens": 10 + usage_tokens(&out_text)}}),
+    )
 }
 
-fn anthropic_stream(n: u64, model: &str, text: &str) -> Vec<(&'static str, Value)> {
-    let mut v = vec![
-        (
-            "message_start",
-            json!({"type": "message_start", "message": {
-                "id": format!("msg_mock{n}"), "type": "message", "role": "assistant",
-                "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": 10, "output_tokens": 1,
-                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}),
-        ),
-        (
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 0,
-                   "content_block": {"type": "text", "text": ""}}),
-        ),
-    ];
-    for part in halves(text) {
-        v.push((
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 0,
-                   "delta": {"type": "text_delta", "text": part}}),
-        ));
-    }
-    v.push((
+/// The events of an Anthropic streaming reply.
+fn anthropic_stream(n: u64, model: &str, reply: &Reply) -> Vec<Sse> {
+    let mut v = vec![sse(
+        "message_start",
+        json!({"type": "message_start", "message": {
+            "id": format!("msg_mock{n}"), "type": "message", "role": "assistant",
+            "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 10, "output_tokens": 1,
+                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}),
+    )];
+    let (stop_reason, out_text) = match reply {
+        Reply::Text(text) => {
+            v.push(sse(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0,
+                       "content_block": {"type": "text", "text": ""}}),
+            ));
+            for part in halves(text) {
+                v.push(sse(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": 0,
+                           "delta": {"type": "text_delta", "text": part}}),
+                ));
+            }
+            ("end_turn", text.clone())
+        }
+        Reply::ToolCall { name, input } => {
+            let args = input.to_string();
+            v.push(sse(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0,
+                       "content_block": {"type": "tool_use", "id": format!("toolu_mock{n}"),
+                                         "name": name, "input": {}}}),
+            ));
+            for part in halves(&args) {
+                v.push(sse(
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": 0,
+                           "delta": {"type": "input_json_delta", "partial_json": part}}),
+                ));
+            }
+            ("tool_use", args)
+        }
+        Reply::Error { status, .. } => {
+            let mut body = anthropic_error_body(n, *status);
+            if let Some(o) = body.as_object_mut() {
+                o.remove("request_id");
+            }
+            v.push(sse("error", body));
+            return v;
+        }
+    };
+    v.push(sse(
         "content_block_stop",
         json!({"type": "content_block_stop", "index": 0}),
     ));
-    v.push((
+    v.push(sse(
         "message_delta",
         json!({"type": "message_delta",
-               "delta": {"stop_reason": "end_turn", "stop_sequence": null},
-               "usage": {"output_tokens": usage_tokens(text)}}),
+               "delta": {"stop_reason": stop_reason, "stop_sequence": null},
+               "usage": {"output_tokens": usage_tokens(&out_text)}}),
     ));
-    v.push(("message_stop", json!({"type": "message_stop"})));
+    v.push(sse("message_stop", json!({"type": "message_stop"})));
     v
 }
 
-fn anthropic_full(n: u64, model: &str, text: &str) -> Value {
-    json!({"id": format!("msg_mock{n}"), "type": "message", "role": "assistant", "model": model,
-           "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-           "stop_sequence": null,
-           "usage": {"input_tokens": 10, "output_tokens": usage_tokens(text)}})
+/// The status and body of a non-streaming Anthropic reply.
+fn anthropic_full(n: u64, model: &str, reply: &Reply) -> (u16, Value) {
+    let (content, stop_reason, out_text) = match reply {
+        Reply::Text(text) => (
+            json!([{"type": "text", "text": text}]),
+            "end_turn",
+            text.clone(),
+        ),
+        Reply::ToolCall { name, input } => (
+            json!([{"type": "tool_use", "id": format!("toolu_mock{n}"), "name": name,
+                    "input": input}]),
+            "tool_use",
+            input.to_string(),
+        ),
+        Reply::Error { status, .. } => return (*status, anthropic_error_body(n, *status)),
+    };
+    (
+        200,
+        json!({"id": format!("msg_mock{n}"), "type": "message", "role": "assistant",
+               "model": model, "content": content, "stop_reason": stop_reason,
+               "stop_sequence": null,
+               "usage": {"input_tokens": 10, "output_tokens": usage_tokens(&out_text)}}),
+    )
 }
 
 #[cfg(test)]
@@ -814,6 +1001,272 @@ mod tests {
         assert_eq!(log[1].path, "/nope");
         assert_eq!(log[1].api, Api::Other);
         assert_eq!(m.requests().len(), 1);
+    }
+
+    fn claude_tools() -> Value {
+        json!([{"name": "Bash", "input_schema": {"type": "object", "properties": {
+                    "command": {"type": "string"}, "description": {"type": "string"}},
+                    "required": ["command"]}}])
+    }
+
+    fn opencode_tools() -> Value {
+        json!([{"type": "function", "function": {"name": "bash", "parameters": {
+                    "type": "object", "properties": {"command": {"type": "string"}},
+                    "required": ["command"]}}}])
+    }
+
+    /// The `event:` names of an Anthropic stream, and the concatenation of its JSON deltas.
+    fn anthropic_events(out: &str) -> (Vec<&str>, String) {
+        let names = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .collect();
+        let json: String = sse_data(out)
+            .filter_map(|v| v["delta"]["partial_json"].as_str().map(String::from))
+            .collect();
+        (names, json)
+    }
+
+    #[test]
+    fn anthropic_tool_call_stream_is_well_formed() {
+        let m = MockLlm::start().expect("start");
+        let prompt =
+            json!({"role": "user", "content": [{"type": "text", "text": "TOOL:bash:mkdir foo"}]});
+        let out = post(
+            m.port,
+            "/v1/messages?beta=true",
+            &json!({"model": "claude", "stream": true, "messages": [prompt],
+                    "tools": claude_tools()}),
+        );
+        let (names, input) = anthropic_events(&out);
+        assert_eq!(
+            names,
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ],
+            "{out}"
+        );
+        let start = sse_data(&out).nth(1).unwrap_or_default();
+        assert_eq!(start["content_block"]["type"], "tool_use");
+        assert_eq!(start["content_block"]["name"], "Bash");
+        assert_eq!(start["content_block"]["input"], json!({}));
+        let input: Value = serde_json::from_str(&input).expect("input JSON");
+        assert_eq!(input["command"], "mkdir foo");
+        assert!(input["description"].is_string());
+        assert!(out.contains(r#""stop_reason":"tool_use""#), "{out}");
+        let id = start["content_block"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(
+            m.log()[0]
+                .reply
+                .as_deref()
+                .map(|r| r.starts_with("tool Bash ")),
+            Some(true)
+        );
+
+        // The tool result ends the turn with text.
+        let out = post(
+            m.port,
+            "/v1/messages?beta=true",
+            &json!({"model": "claude", "stream": true, "tools": claude_tools(), "messages": [
+                prompt,
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": id, "name": "Bash", "input": input}]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": id, "content": "made it"},
+                    {"type": "text", "text": "<system-reminder>x</system-reminder>"}]}]}),
+        );
+        let text: String = sse_data(&out)
+            .filter_map(|v| v["delta"]["text"].as_str().map(String::from))
+            .collect();
+        assert_eq!(text, "MOCK-REPLY: tool done: made it");
+        assert!(out.contains(r#""stop_reason":"end_turn""#), "{out}");
+    }
+
+    #[test]
+    fn openai_tool_call_stream_is_well_formed() {
+        let m = MockLlm::start().expect("start");
+        let out = post(
+            m.port,
+            "/v1/chat/completions",
+            &json!({"model": "m", "stream": true, "tools": opencode_tools(), "messages": [
+                {"role": "system", "content": "sys"},
+                {"role": "user", "content": "run TOOL:bash:echo hi"}]}),
+        );
+        assert!(out.trim_end().ends_with("data: [DONE]"), "{out}");
+        let chunks: Vec<Value> = sse_data(&out).collect();
+        let calls: Vec<&Value> = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].get(0))
+            .collect();
+        assert_eq!(calls[0]["id"], "call_mock1");
+        assert_eq!(calls[0]["type"], "function");
+        assert_eq!(calls[0]["function"]["name"], "bash");
+        assert!(calls.iter().all(|c| c["index"] == 0));
+        let args: String = calls
+            .iter()
+            .filter_map(|c| c["function"]["arguments"].as_str())
+            .collect();
+        assert_eq!(
+            serde_json::from_str::<Value>(&args).ok(),
+            Some(json!({"command": "echo hi"}))
+        );
+        let last = chunks.last().cloned().unwrap_or_default();
+        assert_eq!(last["choices"][0]["finish_reason"], "tool_calls");
+        assert!(last["usage"]["total_tokens"].is_u64());
+        assert!(chunks[..chunks.len() - 1]
+            .iter()
+            .all(|c| c["choices"][0]["finish_reason"].is_null()));
+    }
+
+    #[test]
+    fn non_streaming_tool_calls() {
+        let m = MockLlm::start().expect("start");
+        let out = post(
+            m.port,
+            "/v1/messages",
+            &json!({"model": "claude", "tools": claude_tools(),
+                    "messages": [{"role": "user", "content": "TOOL:bash:ls"}]}),
+        );
+        let body: Value = out
+            .split_once("\r\n\r\n")
+            .and_then(|(_, b)| serde_json::from_str(b).ok())
+            .unwrap_or_default();
+        assert_eq!(body["stop_reason"], "tool_use");
+        assert_eq!(body["content"][0]["name"], "Bash");
+        assert_eq!(body["content"][0]["input"]["command"], "ls");
+        let out = post(
+            m.port,
+            "/v1/chat/completions",
+            &json!({"model": "m", "tools": opencode_tools(),
+                    "messages": [{"role": "user", "content": "TOOL:bash:ls"}]}),
+        );
+        let body: Value = out
+            .split_once("\r\n\r\n")
+            .and_then(|(_, b)| serde_json::from_str(b).ok())
+            .unwrap_or_default();
+        let choice = &body["choices"][0];
+        assert_eq!(choice["finish_reason"], "tool_calls");
+        assert_eq!(
+            choice["message"]["tool_calls"][0]["function"]["name"],
+            "bash"
+        );
+        assert_eq!(
+            choice["message"]["tool_calls"][0]["function"]["arguments"],
+            r#"{"command":"ls"}"#
+        );
+    }
+
+    #[test]
+    fn http_errors_have_the_apis_bodies() {
+        let m = MockLlm::start().expect("start");
+        let out = post(
+            m.port,
+            "/v1/messages?beta=true",
+            &json!({"model": "claude", "stream": true, "tools": claude_tools(),
+                    "messages": [{"role": "user", "content": "ERROR:529"}]}),
+        );
+        assert!(out.starts_with("HTTP/1.1 529 Overloaded\r\n"), "{out}");
+        assert!(out.contains("Content-Type: application/json"), "{out}");
+        let body: Value = out
+            .split_once("\r\n\r\n")
+            .and_then(|(_, b)| serde_json::from_str(b).ok())
+            .unwrap_or_default();
+        assert_eq!(body["type"], "error");
+        assert_eq!(body["error"]["type"], "overloaded_error");
+        assert_eq!(body["error"]["message"], "Overloaded");
+        assert_eq!(m.log()[0].reply.as_deref(), Some("error 529"));
+
+        let out = post(
+            m.port,
+            "/v1/chat/completions",
+            &json!({"model": "m", "stream": true, "tools": opencode_tools(),
+                    "messages": [{"role": "user", "content": "ERROR:500"}]}),
+        );
+        assert!(
+            out.starts_with("HTTP/1.1 500 Internal Server Error\r\n"),
+            "{out}"
+        );
+        let body: Value = out
+            .split_once("\r\n\r\n")
+            .and_then(|(_, b)| serde_json::from_str(b).ok())
+            .unwrap_or_default();
+        assert_eq!(body["error"]["type"], "server_error");
+        assert!(body["error"]["message"].is_string());
+        // Without tools (a side call), no error.
+        let out = post(
+            m.port,
+            "/v1/chat/completions",
+            &json!({"model": "m", "messages": [{"role": "user", "content": "ERROR:500"}]}),
+        );
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    }
+
+    #[test]
+    fn errors_in_the_stream() {
+        let m = MockLlm::start().expect("start");
+        let out = post(
+            m.port,
+            "/v1/messages?beta=true",
+            &json!({"model": "claude", "stream": true, "tools": claude_tools(),
+                    "messages": [{"role": "user", "content": "ERROR:529:stream"}]}),
+        );
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        let (names, _) = anthropic_events(&out);
+        assert_eq!(names, ["message_start", "error"], "{out}");
+        let err = sse_data(&out).last().unwrap_or_default();
+        assert_eq!(err["type"], "error");
+        assert_eq!(err["error"]["type"], "overloaded_error");
+
+        let out = post(
+            m.port,
+            "/v1/chat/completions",
+            &json!({"model": "m", "stream": true, "tools": opencode_tools(),
+                    "messages": [{"role": "user", "content": "ERROR:429:stream"}]}),
+        );
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        assert!(!out.contains("[DONE]"), "{out}");
+        let err = sse_data(&out).last().unwrap_or_default();
+        assert_eq!(err["error"]["code"], "rate_limit_exceeded");
+    }
+
+    #[test]
+    fn slow_delays_the_reply() {
+        let m = MockLlm::start().expect("start");
+        let t = Instant::now();
+        let out = post(
+            m.port,
+            "/v1/chat/completions",
+            &json!({"model": "m", "stream": true, "tools": opencode_tools(),
+                    "messages": [{"role": "user", "content": "SLOW:300 hi"}]}),
+        );
+        assert!(t.elapsed() >= Duration::from_millis(300));
+        assert!(out.contains("MOCK-RE"), "{out}");
+        // A stop ends the wait early.
+        let mut m = MockLlm::start().expect("start");
+        let port = m.port;
+        let client = std::thread::spawn(move || {
+            post(
+                port,
+                "/v1/chat/completions",
+                &json!({"model": "m", "tools": opencode_tools(),
+                        "messages": [{"role": "user", "content": "SLOW:600000 hi"}]}),
+            )
+        });
+        assert!(m.wait_until(Duration::from_secs(5), |l| !l.is_empty()));
+        let t = Instant::now();
+        m.stop();
+        let out = client.join().unwrap_or_default();
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(out.contains("MOCK-REPLY: SLOW:600000 hi"), "{out}");
     }
 
     #[test]

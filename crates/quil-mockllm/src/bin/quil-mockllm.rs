@@ -1,4 +1,4 @@
-//! `quil-mockllm [--port N] [--idle-timeout SECS] [--quiet]`: runs the mock LLM on 127.0.0.1,
+//! `quil-mockllm [--port N] [--idle-timeout SECS] [--quiet] [--dump DIR]`: runs the mock LLM on 127.0.0.1,
 //! prints `port <N>` and the base URLs, and serves until killed (or idle for SECS).
 
 use quil_mockllm::{MockLlm, Options};
@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 fn usage() -> ! {
-    eprintln!("usage: quil-mockllm [--port N] [--idle-timeout SECS] [--quiet]");
+    eprintln!("usage: quil-mockllm [--port N] [--idle-timeout SECS] [--quiet] [--dump DIR]");
     std::process::exit(2);
 }
 
@@ -15,6 +15,7 @@ fn main() {
         idle_timeout: None,
         verbose: true,
         port: 0,
+        dump_dir: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -33,6 +34,7 @@ fn main() {
                 opts.idle_timeout = Some(Duration::from_secs(secs));
             }
             "--quiet" => opts.verbose = false,
+            "--dump" => opts.dump_dir = Some(args.next().unwrap_or_else(|| usage()).into()),
             _ => usage(),
         }
     }
