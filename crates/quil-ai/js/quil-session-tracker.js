@@ -6,7 +6,9 @@
 // reopens its own conversation (`opencode --session <id>`), and whether the agent is working.
 //
 //   $QUIL_HOME/sessions/opencode-<pane id>.id     the session id (one line), mode 0600
-//   $QUIL_HOME/sessions/opencode-<pane id>.state  "working" or "idle" (one line)
+//   $QUIL_HOME/sessions/opencode-<pane id>.state  the attention state ("working", "waiting",
+//                                                 "idle" or "error"), then a short detail
+//                                                 line ("permission: bash", "api error: 401 ...")
 //   $QUIL_HOME/opencodehook/hook.log              one line per recorded, rotated or cleared id
 //                                                 (capped at 1 MB, one rotation: hook.log.1)
 //
@@ -105,22 +107,45 @@ export const QuilSessionTracker = async () => {
     let state = null;
     const children = new Set();
 
-    const setState = (s) => {
-      if (s === state) return;
-      writeAtomic(stateFile, `${s}\n`);
-      state = s;
+    // One line of detail: no control characters, at most 120 chars.
+    const clean = (d) =>
+      String(d ?? "")
+        .replace(/[\u0000-\u001f\u007f]/g, " ")
+        .slice(0, 120)
+        .trim();
+    const setState = (s, detail = "") => {
+      const text = detail ? `${s}\n${clean(detail)}\n` : `${s}\n`;
+      if (text === state) return;
+      writeAtomic(stateFile, text);
+      state = text;
     };
+    const stateIs = (s) => state !== null && state.startsWith(`${s}\n`);
+    // What blocks the user, from this pane's session or one of its sub-agents: the user answers
+    // it in this pane either way.
+    const ours = (id) => id === current || children.has(id) || current === null;
 
     const handle = (event) => {
       if (!event || typeof event.type !== "string") return;
       const type = event.type;
-      // Only session events: other events carry other things in `info` (message.updated's
-      // info.parentID is the parent *message*, and must not mark the session as a sub-agent).
-      if (!type.startsWith("session.")) return;
+      // Only session, permission and question events: others carry other things in `info`
+      // (message.updated's info.parentID is the parent *message*, and must not mark the session
+      // as a sub-agent).
+      if (!/^(session|permission|question)\./.test(type)) return;
       const p = event.properties || {};
       const info = p.info && typeof p.info === "object" ? p.info : {};
       const id = p.sessionID ?? info.id;
       if (!matches("opencode_session", id)) return;
+      if (type === "permission.asked" || type === "question.asked") {
+        if (!ours(id)) return;
+        setState("waiting", type === "question.asked" ? "question" : `permission: ${p.permission || "tool"}`);
+        return;
+      }
+      if (type === "permission.replied" || type === "question.replied") {
+        // Answered: the turn goes on (a rejected permission ends it with an idle status).
+        if (ours(id) && stateIs("waiting")) setState("working");
+        return;
+      }
+      if (type === "question.rejected") return;
       if (info.parentID) {
         children.add(id);
         return;
@@ -134,7 +159,14 @@ export const QuilSessionTracker = async () => {
           log(current === null || current === id ? `recorded ${id}` : `rotated ${current} -> ${id}`);
           current = id;
         }
-        if (type === "session.idle") setState("idle");
+        // An error is reported until the next turn starts, not undone by the idle after it.
+        if (type === "session.idle" && !stateIs("error")) setState("idle");
+      } else if (type === "session.error") {
+        const e = p.error || {};
+        const d = e.data || {};
+        const status = typeof d.statusCode === "number" ? ` ${d.statusCode}` : "";
+        const what = d.message || e.name || "error";
+        setState("error", `api error:${status} ${what}`);
       } else if (type === "session.deleted") {
         if (id === current) {
           try {
@@ -144,9 +176,16 @@ export const QuilSessionTracker = async () => {
           current = null;
         }
       } else if (type === "session.status") {
-        const t = p.status && p.status.type;
-        if (t === "idle") setState("idle");
-        else if (typeof t === "string") setState("working");
+        const st = p.status || {};
+        const t = st.type;
+        if (t === "idle") {
+          if (!stateIs("error")) setState("idle");
+        } else if (t === "retry") {
+          // Retrying an API error: still working, and saying why.
+          setState("working", `retrying (${st.attempt ?? "?"}): ${st.message || "api error"}`);
+        } else if (typeof t === "string" && !stateIs("waiting")) {
+          setState("working");
+        }
       }
     };
 

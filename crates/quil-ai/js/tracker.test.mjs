@@ -15,6 +15,7 @@ const vectors = JSON.parse(
 const PANE = "pane-1a2b3c4d";
 const A = "ses_e007f40e2ffeHizcOUqvCwmQgb";
 const B = "ses_e00392ab1ffeoTyTMCMU5uQAmo";
+const C = "ses_e00392ab1ffeoTyTMCMU5uQAzz";
 
 let scratch;
 let mod;
@@ -265,13 +266,51 @@ test("attention state: working while busy, idle when done", async () => {
   await p.event(ev("session.status", { sessionID: A, status: { type: "idle" } }));
   assert.equal(read(stateFile(home)), "idle\n");
   await p.event(ev("session.status", { sessionID: A, status: { type: "retry" } }));
-  assert.equal(read(stateFile(home)), "working\n");
+  assert.equal(read(stateFile(home)), "working\nretrying (?): api error\n");
   await p.event(ev("session.idle", { sessionID: A }));
   assert.equal(read(stateFile(home)), "idle\n");
   // A sub-agent's status does not count.
   await p.event(created(B, { parentID: A }));
   await p.event(ev("session.status", { sessionID: B, status: { type: "busy" } }));
   assert.equal(read(stateFile(home)), "idle\n");
+});
+
+test("attention: permissions, questions, errors and retries (checked with opencode 1.18.34)", async () => {
+  const home = freshHome();
+  const p = await plugin(home);
+  await p.event(created(A));
+  const busy = () => ev("session.status", { sessionID: A, status: { type: "busy" } });
+  await p.event(busy());
+  await p.event(ev("permission.asked", { id: "per_1", sessionID: A, permission: "bash", patterns: ["mkdir x"] }));
+  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n");
+  // Busy is reported while the dialog is open: still waiting.
+  await p.event(busy());
+  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n");
+  await p.event(ev("permission.replied", { sessionID: A, requestID: "per_1", reply: "once" }));
+  assert.equal(read(stateFile(home)), "working\n");
+  await p.event(ev("question.asked", { id: "que_1", sessionID: A, questions: [] }));
+  assert.equal(read(stateFile(home)), "waiting\nquestion\n");
+  await p.event(ev("question.replied", { sessionID: A, requestID: "que_1", answers: [["Yes"]] }));
+  assert.equal(read(stateFile(home)), "working\n");
+  // A sub-agent's permission blocks the user in this pane too.
+  await p.event(created(B, { parentID: A }));
+  await p.event(ev("permission.asked", { id: "per_2", sessionID: B, permission: "bash" }));
+  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n");
+  // Another pane's session is not ours.
+  await p.event(ev("permission.replied", { sessionID: C, requestID: "per_2", reply: "once" }));
+  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n");
+  await p.event(ev("permission.replied", { sessionID: B, requestID: "per_2", reply: "once" }));
+  assert.equal(read(stateFile(home)), "working\n");
+  // Retries say why; a non-retryable error stays until the next turn.
+  await p.event(ev("session.status", { sessionID: A, status: { type: "retry", attempt: 2, message: "Internal \x1b[31m error" } }));
+  assert.equal(read(stateFile(home)), "working\nretrying (2): Internal  [31m error\n");
+  const apiError = { name: "APIError", data: { statusCode: 401, message: "unauthorized" } };
+  await p.event(ev("session.error", { sessionID: A, error: apiError }));
+  await p.event(ev("session.status", { sessionID: A, status: { type: "idle" } }));
+  await p.event(ev("session.idle", { sessionID: A }));
+  assert.equal(read(stateFile(home)), "error\napi error: 401 unauthorized\n");
+  await p.event(busy());
+  assert.equal(read(stateFile(home)), "working\n");
 });
 
 test("the log is capped at 1 MB with one rotation", async () => {

@@ -1,9 +1,9 @@
 //! Claude Code panes: quil's hooks and where the conversations are.
 //!
 //! quild spawns every Claude pane with `--settings $QUIL_HOME/sessions/claude-<pane>.settings.json`
-//! ([`claude_settings`]), which registers `<quil> hook claude --pane <pane>` for `SessionStart`,
-//! `UserPromptSubmit`, `Stop`, `Notification` and `SessionEnd` (merged with the user's own
-//! hooks). Claude runs the command through a shell with the event as JSON on stdin;
+//! ([`claude_settings`]), which registers `<quil> hook claude --pane <pane>` for every event in
+//! [`HOOK_EVENTS`] (merged with the user's own hooks; docs/agent-events.md has what each
+//! carries). Claude runs the command through a shell with the event as JSON on stdin;
 //! `quil hook claude` hands it to [`handle_claude_hook`], which records the session id (and
 //! every rotation: `/clear` starts a new id) and the pane's attention state.
 //!
@@ -12,19 +12,24 @@
 //! prompt).
 
 use crate::fsutil::{append_log, unix_now, write_atomic_if_changed};
-use crate::store::read_session;
+use crate::store::{read_session, StateRecord};
 use crate::{ids, sessions_dir, AiError, Kind};
 use quil_model::Attention;
 use serde_json::{json, Value};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-/// The hook events quil registers.
-pub const HOOK_EVENTS: [&str; 5] = [
+/// The hook events quil registers: the session's id, and every event that moves its
+/// attention state (docs/agent-events.md).
+pub const HOOK_EVENTS: [&str; 9] = [
     "SessionStart",
     "UserPromptSubmit",
-    "Stop",
+    "PreToolUse",
+    "PermissionRequest",
+    "PostToolUse",
     "Notification",
+    "Stop",
+    "StopFailure",
     "SessionEnd",
 ];
 
@@ -118,10 +123,9 @@ fn valid_transcript(p: &str) -> bool {
 ///   `$QUIL_HOME/sessions/claude-<pane>.id` = id on line 1, transcript path on line 2, written
 ///   atomically and only when changed; a new id (after `/clear`, or `/resume` of another
 ///   conversation) replaces the old one and is logged as a rotation;
-/// - the attention state goes to `claude-<pane>.state`: `UserPromptSubmit` → working, `Stop` →
-///   idle, `Notification` → waiting, `SessionStart`/`SessionEnd` → idle. `SessionEnd` keeps the
-///   id (`/clear` ends the old session just before starting the new one; an exit keeps the
-///   conversation resumable).
+/// - the attention state (and its detail) goes to `claude-<pane>.state`, per `state_of`.
+///   `SessionEnd` keeps the id (`/clear` ends the old session just before starting the new
+///   one; an exit keeps the conversation resumable).
 ///
 /// Logs one line per event to `$QUIL_HOME/sessions/hook.log` (capped at 1 MB, one rotation).
 /// Unknown events are logged and otherwise ignored.
@@ -149,16 +153,10 @@ pub fn handle_claude_hook(home: &Path, pane_id: &str, stdin_json: &str) -> Resul
     let id = ids::is_valid_claude_session_id(raw_id).then_some(raw_id);
     let shown_id = id.unwrap_or("-");
 
-    let state = match event {
-        "SessionStart" | "SessionEnd" | "Stop" => Some(Attention::Idle),
-        "UserPromptSubmit" => Some(Attention::Working),
-        "Notification" => Some(Attention::Waiting),
-        _ => None,
-    };
-    if state.is_none() {
+    let Some(state) = state_of(event, &v) else {
         log(&format!("{} {shown_id} ignored", printable(event)));
         return Ok(());
-    }
+    };
 
     let mut detail = String::new();
     if matches!(event, "SessionStart" | "UserPromptSubmit") {
@@ -199,14 +197,85 @@ pub fn handle_claude_hook(home: &Path, pane_id: &str, stdin_json: &str) -> Resul
             detail.push_str(&format!(" reason={}", printable(r)));
         }
     }
-    if let Some(state) = state {
-        let f = Kind::Claude.state_file(&home, pane_id);
-        write_atomic_if_changed(&f, format!("{}\n", state.as_str()).as_bytes())
-            .map_err(|e| AiError::io(&f, e))?;
-        detail.push_str(&format!(" state={}", state.as_str()));
+    let f = Kind::Claude.state_file(&home, pane_id);
+    write_atomic_if_changed(&f, state.to_file().as_bytes()).map_err(|e| AiError::io(&f, e))?;
+    detail.push_str(&format!(" state={}", state.state));
+    if let Some(d) = &state.detail {
+        detail.push_str(&format!(" ({})", printable(d)));
     }
     log(&format!("{event} {shown_id}{detail}"));
     Ok(())
+}
+
+/// The attention state a hook event means, or `None` for events that change nothing.
+///
+/// - `UserPromptSubmit`, `PreToolUse`, `PostToolUse` (a permission granted, a question
+///   answered): working;
+/// - `PermissionRequest`: waiting, with what for (a question, a plan to approve, a tool);
+///   `Notification` of a permission prompt says the same, later (a backup);
+/// - `Stop`: idle, unless background tasks (subagents) still run; `StopFailure`: error, with
+///   the API's status;
+/// - `Notification` of an idle prompt (60 s after the turn): idle, which also ends a turn
+///   that was interrupted or refused (those fire no hook of their own);
+/// - `SessionStart`, `SessionEnd`: idle.
+fn state_of(event: &str, v: &Value) -> Option<StateRecord> {
+    let at = |state, detail: Option<String>| Some(StateRecord { state, detail });
+    match event {
+        "SessionStart" | "SessionEnd" => at(Attention::Idle, None),
+        "UserPromptSubmit" | "PreToolUse" | "PostToolUse" => at(Attention::Working, None),
+        "PermissionRequest" => at(
+            Attention::Waiting,
+            Some(waiting_for(v["tool_name"].as_str().unwrap_or(""))),
+        ),
+        "Notification" => match v["notification_type"].as_str() {
+            Some("permission_prompt") => at(Attention::Waiting, Some("permission".into())),
+            Some("idle_prompt") => at(Attention::Idle, None),
+            _ => None,
+        },
+        "Stop" => {
+            let busy = v["background_tasks"]
+                .as_array()
+                .is_some_and(|t| !t.is_empty());
+            if busy {
+                at(Attention::Working, Some("background agents".into()))
+            } else {
+                at(Attention::Idle, None)
+            }
+        }
+        "StopFailure" => at(Attention::Error, Some(api_error(v))),
+        _ => None,
+    }
+}
+
+/// What a `PermissionRequest` waits for.
+fn waiting_for(tool: &str) -> String {
+    match tool {
+        "AskUserQuestion" => "question".into(),
+        "ExitPlanMode" => "plan approval".into(),
+        "" => "permission".into(),
+        t => format!("permission: {t}"),
+    }
+}
+
+/// `api error: 529 server_error`: the status is only in the message text (`API Error: 529
+/// ...` or `API Error: Request rejected (429) ...`).
+fn api_error(v: &Value) -> String {
+    let kind = v["error"].as_str().unwrap_or("unknown");
+    let text = v["last_assistant_message"].as_str().unwrap_or("");
+    let status = text.strip_prefix("API Error: ").and_then(|rest| {
+        let digits = |s: &str| -> Option<String> {
+            let d: String = s.chars().take_while(char::is_ascii_digit).collect();
+            (d.len() == 3).then_some(d)
+        };
+        digits(rest).or_else(|| {
+            let head = rest.split('·').next().unwrap_or(rest);
+            head.split_once('(').and_then(|(_, r)| digits(r))
+        })
+    });
+    match status {
+        Some(s) => format!("api error: {s} {kind}"),
+        None => format!("api error: {kind}"),
+    }
 }
 
 /// What goes into a log line: no control characters, at most 64 chars.
@@ -349,30 +418,21 @@ mod tests {
             fs::read_to_string(&idf).expect("id"),
             format!("{ID1}\n/c/projects/-w/{ID1}.jsonl\n")
         );
-        assert_eq!(
-            read_state(&Kind::Claude.state_file(&home, PANE)).expect("state"),
-            Some(Attention::Idle)
-        );
+        let state = || {
+            read_state(&Kind::Claude.state_file(&home, PANE))
+                .expect("state")
+                .map(|r| r.state)
+        };
+        assert_eq!(state(), Some(Attention::Idle));
         handle_claude_hook(
             &home,
             PANE,
             &ev("UserPromptSubmit", ID1, json!({"prompt": "x"})),
         )
         .expect("prompt");
-        assert_eq!(
-            read_state(&Kind::Claude.state_file(&home, PANE)).expect("state"),
-            Some(Attention::Working)
-        );
-        handle_claude_hook(&home, PANE, &ev("Notification", ID1, json!({}))).expect("n");
-        assert_eq!(
-            read_state(&Kind::Claude.state_file(&home, PANE)).expect("state"),
-            Some(Attention::Waiting)
-        );
+        assert_eq!(state(), Some(Attention::Working));
         handle_claude_hook(&home, PANE, &ev("Stop", ID1, json!({}))).expect("stop");
-        assert_eq!(
-            read_state(&Kind::Claude.state_file(&home, PANE)).expect("state"),
-            Some(Attention::Idle)
-        );
+        assert_eq!(state(), Some(Attention::Idle));
         // /clear: SessionEnd for the old id (which keeps the file), SessionStart for a new one.
         handle_claude_hook(
             &home,
@@ -393,17 +453,89 @@ mod tests {
         assert_eq!(r.id, ID2);
         let log = fs::read_to_string(hook_log_path(&home)).expect("log");
         let lines: Vec<&str> = log.lines().collect();
-        assert_eq!(lines.len(), 6, "{log}");
+        assert_eq!(lines.len(), 5, "{log}");
         assert!(
             lines[0].contains("SessionStart") && lines[0].contains("recorded"),
             "{log}"
         );
         assert!(lines[0].contains("source=startup"));
-        assert!(lines[4].contains("reason=clear"), "{log}");
+        assert!(lines[3].contains("reason=clear"), "{log}");
         assert!(
-            lines[5].contains(&format!("{ID2} rotated from {ID1}")),
+            lines[4].contains(&format!("{ID2} rotated from {ID1}")),
             "{log}"
         );
+    }
+
+    /// Each event's state and detail, as checked with the real CLI (docs/agent-events.md).
+    #[test]
+    fn events_drive_exact_states() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let home = d.path().join("q");
+        let after = |event: &str, extra: Value| {
+            handle_claude_hook(&home, PANE, &ev(event, ID1, extra)).expect("hook");
+            let r = read_state(&Kind::Claude.state_file(&home, PANE))
+                .expect("state")
+                .expect("some");
+            (r.state.as_str(), r.detail.unwrap_or_default())
+        };
+        assert_eq!(
+            after("UserPromptSubmit", json!({})),
+            ("working", String::new())
+        );
+        let bash = json!({"tool_name": "Bash", "tool_input": {"command": "mkdir x"}});
+        assert_eq!(
+            after("PreToolUse", bash.clone()),
+            ("working", String::new())
+        );
+        assert_eq!(
+            after("PermissionRequest", bash.clone()),
+            ("waiting", "permission: Bash".into())
+        );
+        assert_eq!(after("PostToolUse", bash), ("working", String::new()));
+        let q = json!({"tool_name": "AskUserQuestion"});
+        assert_eq!(
+            after("PermissionRequest", q),
+            ("waiting", "question".into())
+        );
+        let plan = json!({"tool_name": "ExitPlanMode"});
+        assert_eq!(
+            after("PermissionRequest", plan),
+            ("waiting", "plan approval".into())
+        );
+        let n = json!({"notification_type": "permission_prompt", "message": "m"});
+        assert_eq!(after("Notification", n), ("waiting", "permission".into()));
+        let bg = json!({"background_tasks": [{"id": "a", "type": "subagent"}]});
+        assert_eq!(after("Stop", bg), ("working", "background agents".into()));
+        assert_eq!(
+            after("Stop", json!({"background_tasks": []})),
+            ("idle", String::new())
+        );
+        let idle = json!({"notification_type": "idle_prompt"});
+        assert_eq!(after("Notification", idle), ("idle", String::new()));
+        for (text, err, want) in [
+            (
+                "API Error: 529 Overloaded. This is a server-side issue (127.0.0.1:9)",
+                "server_error",
+                "api error: 529 server_error",
+            ),
+            (
+                "API Error: Request rejected (429) · slow down",
+                "rate_limit",
+                "api error: 429 rate_limit",
+            ),
+            ("API Error: 400 bad", "unknown", "api error: 400 unknown"),
+            ("something else", "overloaded", "api error: overloaded"),
+        ] {
+            let f = json!({"error": err, "last_assistant_message": text});
+            assert_eq!(
+                after("StopFailure", f),
+                ("error", want.to_string()),
+                "{text}"
+            );
+        }
+        // Other notifications change nothing.
+        let other = json!({"notification_type": "auth_success"});
+        assert_eq!(after("Notification", other).0, "error");
     }
 
     #[test]
@@ -432,10 +564,10 @@ mod tests {
             format!("{ID1}\n")
         );
         // Unknown events are only logged.
-        handle_claude_hook(&home, PANE, &ev("PreToolUse", ID1, json!({}))).expect("ignored");
+        handle_claude_hook(&home, PANE, &ev("PreCompact", ID1, json!({}))).expect("ignored");
         assert!(fs::read_to_string(hook_log_path(&home))
             .expect("log")
-            .contains("PreToolUse"));
+            .contains("PreCompact"));
         // The command wrapper always exits 0.
         assert_eq!(run_hook_command(None, PANE, "{}".as_bytes()), 0);
         assert_eq!(run_hook_command(Some(&home), PANE, "garbage".as_bytes()), 0);

@@ -39,7 +39,7 @@ pub use ids::{is_valid_claude_session_id, is_valid_opencode_session_id, is_valid
 pub use mechanism::SpawnExtras;
 pub use opencode::{opencode_env, plugin_url, tracker_path, write_tracker, TRACKER_JS};
 pub use resume::{chosen_id, decide, plan_resumes, restore_argv, Resume, ResumeInput};
-pub use store::{read_session, read_session_id, read_state, SessionRecord};
+pub use store::{read_session, read_session_id, read_state, SessionRecord, StateRecord};
 
 /// Which built-in mechanism recorded a pane's files (each plugin selects one by name in
 /// `[integration]`; see [`mechanism`]).

@@ -2,9 +2,8 @@
 //! for a pane whose type selects `[integration] mechanism = "..."`. Everything else quild knows
 //! of an agent comes from the plugin file.
 
-use crate::store::{read_session, read_state, SessionRecord};
+use crate::store::{read_session, read_state, SessionRecord, StateRecord};
 use crate::{AiError, Kind};
-use quil_model::Attention;
 use quil_plugin::Mechanism;
 use std::path::{Path, PathBuf};
 
@@ -77,12 +76,12 @@ pub fn recorded(
     read_session(&kind.id_file(home, pane_id), kind)
 }
 
-/// The attention state the CLI last reported for the pane.
+/// The attention state (and its detail) the CLI last reported for the pane.
 pub fn recorded_state(
     m: Mechanism,
     home: &Path,
     pane_id: &str,
-) -> Result<Option<Attention>, AiError> {
+) -> Result<Option<StateRecord>, AiError> {
     read_state(&Kind::from(m).state_file(home, pane_id))
 }
 

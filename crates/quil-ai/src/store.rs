@@ -60,12 +60,54 @@ pub fn read_session_id(path: &Path, kind: Kind) -> Result<Option<String>, AiErro
     Ok(read_session(path, kind)?.map(|r| r.id))
 }
 
+/// What a state file holds: the state on line 1, an optional short detail on line 2
+/// (`permission: Bash`, `api error: 529 server_error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRecord {
+    pub state: Attention,
+    pub detail: Option<String>,
+}
+
+/// The longest detail kept (a line of a notification, not a log).
+pub const MAX_DETAIL: usize = 120;
+
+impl StateRecord {
+    /// `state\ndetail\n`, the detail cleaned of control characters and capped.
+    pub fn to_file(&self) -> String {
+        match self
+            .detail
+            .as_deref()
+            .map(clean_detail)
+            .filter(|d| !d.is_empty())
+        {
+            Some(d) => format!("{}\n{d}\n", self.state),
+            None => format!("{}\n", self.state),
+        }
+    }
+}
+
+/// A detail as stored and shown: no control characters, at most [`MAX_DETAIL`] chars.
+pub fn clean_detail(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_DETAIL)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 /// Reads a state file (same safety rules as id files). `Ok(None)` when missing or unknown.
-pub fn read_state(path: &Path) -> Result<Option<Attention>, AiError> {
+pub fn read_state(path: &Path) -> Result<Option<StateRecord>, AiError> {
     let Some(bytes) = read_nofollow(path, MAX_ID_FILE)? else {
         return Ok(None);
     };
-    Ok(Attention::parse(&String::from_utf8_lossy(&bytes)))
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines = text.lines();
+    let Some(state) = lines.next().and_then(Attention::parse) else {
+        return Ok(None);
+    };
+    let detail = lines.next().map(clean_detail).filter(|d| !d.is_empty());
+    Ok(Some(StateRecord { state, detail }))
 }
 
 #[cfg(test)]
@@ -153,10 +195,27 @@ mod tests {
         let d = tempfile::tempdir().expect("tempdir");
         let p = d.path().join("s");
         assert_eq!(read_state(&p).expect("missing"), None);
-        for a in [Attention::Working, Attention::Waiting, Attention::Idle] {
-            fs::write(&p, format!("{}\n", a.as_str())).expect("write");
-            assert_eq!(read_state(&p).expect("ok"), Some(a));
+        for state in Attention::ALL {
+            fs::write(&p, format!("{}\n", state.as_str())).expect("write");
+            let r = StateRecord {
+                state,
+                detail: None,
+            };
+            assert_eq!(read_state(&p).expect("ok"), Some(r));
         }
+        let r = StateRecord {
+            state: Attention::Waiting,
+            detail: Some("permission: \x1b[31mBash".into()),
+        };
+        assert_eq!(r.to_file(), "waiting\npermission:  [31mBash\n");
+        fs::write(&p, r.to_file()).expect("write");
+        let back = read_state(&p).expect("ok").expect("some");
+        assert_eq!(back.detail.as_deref(), Some("permission:  [31mBash"));
+        let long = StateRecord {
+            state: Attention::Error,
+            detail: Some("x".repeat(500)),
+        };
+        assert_eq!(long.to_file().len(), "error\n".len() + MAX_DETAIL + 1);
         fs::write(&p, "bogus").expect("write");
         assert_eq!(read_state(&p).expect("ok"), None);
     }

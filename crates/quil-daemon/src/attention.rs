@@ -27,7 +27,7 @@ pub struct Tracker {
     last_gen: u64,
     last_output: Instant,
     /// The CLI's last report, to tell a new report from the same one read again.
-    last_recorded: Option<Attention>,
+    last_recorded: Option<Recorded>,
     /// The user answered while the pane was waiting: working until the CLI reports again.
     answered: bool,
 }
@@ -59,11 +59,14 @@ impl Tracker {
     }
 }
 
+/// A state the CLI reported itself, with its detail.
+pub type Recorded = (Attention, Option<String>);
+
 /// What is known about a pane at one housekeeping tick.
 pub struct Observation<'a> {
     pub output_gen: u64,
     /// The state the CLI reported itself, if any.
-    pub recorded: Option<Attention>,
+    pub recorded: Option<Recorded>,
     pub handlers: Option<Handlers<'a>>,
     /// A client is showing this pane.
     pub viewed: bool,
@@ -83,14 +86,14 @@ impl Tracker {
         // An answer holds until the CLI reports something new (or, for screen patterns, until
         // the program prints something).
         if o.recorded != self.last_recorded || (o.recorded.is_none() && new_output) {
-            self.last_recorded = o.recorded;
+            self.last_recorded = o.recorded.clone();
             self.answered = false;
         }
         if self.answered {
             return false;
         }
-        let (next, detail) = match (o.recorded, o.handlers) {
-            (Some(s), _) => (s, None),
+        let (next, detail) = match (&o.recorded, o.handlers) {
+            (Some((s, d)), _) => (*s, d.clone()),
             (None, Some(h)) => match h(quiet) {
                 Some((s, title)) => (s, Some(title)),
                 None if quiet => (Attention::Idle, None),
@@ -130,7 +133,7 @@ mod tests {
     ) -> Observation<'a> {
         Observation {
             output_gen: gen,
-            recorded,
+            recorded: recorded.map(|s| (s, None)),
             handlers: None,
             viewed,
             now,

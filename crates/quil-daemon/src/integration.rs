@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use quil_ai::{Resume, SessionRecord};
-use quil_model::{Attention, PaneMeta};
+use quil_model::PaneMeta;
 use quil_plugin::{Mechanism, Mode, Plugin, Registry, Strategy};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -79,10 +79,14 @@ pub fn recorded(home: &Path, meta: &PaneMeta, plugin: &Plugin) -> Option<Session
     }
 }
 
-/// The attention state the CLI's mechanism last recorded.
-pub fn recorded_state(home: &Path, meta: &PaneMeta, m: Mechanism) -> Option<Attention> {
+/// The attention state (and its detail) the CLI's mechanism last recorded.
+pub fn recorded_state(
+    home: &Path,
+    meta: &PaneMeta,
+    m: Mechanism,
+) -> Option<crate::attention::Recorded> {
     match quil_ai::mechanism::recorded_state(m, home, &meta.id.to_string()) {
-        Ok(a) => a,
+        Ok(r) => r.map(|r| (r.state, r.detail)),
         Err(e) => {
             tracing::debug!(pane = %meta.id, "ignoring the recorded state: {e}");
             None

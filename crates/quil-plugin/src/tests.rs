@@ -185,7 +185,8 @@ idle_handlers = [{ pattern = "ready" }]
         assert_eq!(v["persistence"]["strategy"], "preassign_id");
         assert_eq!(v["source"]["embedded"], "claude-code.toml");
         assert_eq!(v["display"]["border_color"], "#d97757");
-        assert!(v["idle_handlers"][0]["pattern"].is_string());
+        assert_eq!(v["integration"]["mechanism"], "claude_hooks");
+        assert!(v["integration"]["session_id_pattern"].is_string());
         assert!(v.get("name_pos").is_none());
     }
 
@@ -1012,9 +1013,46 @@ arg_template = ["-J", "{jump}"]
 mod attention {
     use super::*;
 
+    /// A screen-scraping agent type (what claude-code.toml held before its hooks reported
+    /// exact states).
+    const SCRAPED: &str = r#"
+[plugin]
+name = "scraped"
+display_name = "Claude Code"
+category = "ai"
+[command]
+cmd = "claude"
+[[idle_handlers]]
+pattern = 'Do you want to|Would you like to'
+state = "waiting"
+severity = "warning"
+title = "Claude Code asks for permission"
+[[idle_handlers]]
+pattern = 'esc to interrupt'
+state = "working"
+[[idle_handlers]]
+pattern = '(?m)^\s*[│|]?\s*[❯>]\s'
+state = "waiting"
+severity = "info"
+title = "Claude Code is waiting for input"
+[[error_handlers]]
+pattern = '(?m)^\s*⎿\s+API Error'
+"#;
+
     #[test]
-    fn claude_prompts() {
-        let p = embedded_plugin("claude-code");
+    fn the_shipped_agents_scrape_no_screen() {
+        for name in ["claude-code", "opencode"] {
+            let p = embedded_plugin(name);
+            assert!(
+                p.idle_handlers.is_empty() && p.error_handlers.is_empty(),
+                "{name} reports its states through its integration"
+            );
+        }
+    }
+
+    #[test]
+    fn screen_patterns_in_order() {
+        let p = ok(SCRAPED);
         let permission = "Edit file src/main.rs\n Do you want to make this edit to main.rs?\n ❯ 1. Yes\n   2. No\n";
         let (state, h) = p.match_attention(permission, true).unwrap();
         assert_eq!(state, State::Waiting);
@@ -1053,13 +1091,7 @@ mod attention {
     }
 
     #[test]
-    fn opencode_and_ssh() {
-        let oc = embedded_plugin("opencode");
-        assert_eq!(
-            oc.match_attention("┃  Ask anything... \"Fix a TODO\"\n", true)
-                .map(|x| x.0),
-            Some(State::Waiting)
-        );
+    fn ssh() {
         let ssh = embedded_plugin("ssh");
         assert_eq!(
             ssh.match_attention("me@host's password: ", true)

@@ -2,6 +2,8 @@
 //! (installed by `scripts/install-ai-clis.sh`), in real quil panes, against the project's own
 //! loopback mock LLM (`quil-mockllm`), across `kill -9` of the daemon.
 
+mod common;
+
 use quil_mockllm::{history_text, last_user_text, MockLlm};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -499,4 +501,178 @@ fn claude_pane_reopens_its_own_conversation() {
     w.wait(&p1, "MOCK-REPLY: next MARKER4", TURN);
     let history = history_text(&w.request_with("MARKER4"));
     assert!(history.contains("hello MARKER3"), "{history}");
+}
+
+/// `quil events --json --pane P` in the background; its state events, collected.
+struct StateLog {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<Value>,
+}
+
+impl StateLog {
+    fn start(w: &World, pane: &str) -> StateLog {
+        use std::io::BufRead;
+        let mut child = Command::new(QUIL)
+            .args(["events", "--json", "--type", "state", "--pane", pane])
+            .env_clear()
+            .envs(w.env.iter().map(|(k, v)| (k, v)))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("quil events");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&l) {
+                    if tx.send(v).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        StateLog { child, lines }
+    }
+
+    /// `state(detail)` strings until `last` is seen (included); panics after `secs`.
+    fn until(&self, last: &str, secs: u64) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(v) = self.lines.recv_timeout(left) else {
+                break;
+            };
+            let s = match v["detail"].as_str() {
+                Some(d) => format!("{}({d})", v["state"].as_str().unwrap_or("null")),
+                None => v["state"].as_str().unwrap_or("null").to_string(),
+            };
+            seen.push(s.clone());
+            if s == last || s.starts_with(&format!("{last}(")) {
+                return seen;
+            }
+        }
+        panic!("no state {last} within {secs} s; saw {seen:?}");
+    }
+}
+
+impl Drop for StateLog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl World {
+    /// Waits (quil wait --state) until the pane is in `state`; within `secs`.
+    fn wait_state(&self, pane: &str, state: &str, secs: u64) {
+        let t = secs.to_string();
+        let out = self.run(&["wait", "--pane", pane, "--state", state, "--timeout", &t]);
+        assert!(
+            out.status.success(),
+            "{pane} never {state} within {secs} s: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.pane(pane)
+        );
+    }
+}
+
+/// Claude Code's own hooks drive the pane's state: a Bash call that needs permission makes it
+/// `waiting` (naming the tool) as the dialog shows, the answer makes it `working`, the end of the
+/// turn `done` (nobody is looking), a client showing it `idle`, and an API error `error`.
+#[test]
+fn claude_pane_states_come_from_its_hooks() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut w = World::new();
+    // The classic permission dialog, and an API error that ends the turn at once.
+    std::fs::write(
+        w.path("cc/settings.json"),
+        r#"{"permissions": {"defaultMode": "default", "disableAutoMode": "disable"}}"#,
+    )
+    .expect("settings");
+    w.set_env("CLAUDE_CODE_MAX_RETRIES", "0");
+    let p = w.new_pane("claude-code");
+    w.wait(&p, "❯", START);
+    w.wait_state(&p, "idle", 10);
+    let log = StateLog::start(&w, &p);
+    w.send(&p, "make it TOOL:bash:mkdir made-by-claude");
+    w.wait(&p, "Do you want to proceed", TURN);
+    // Within 2 s of the dialog showing.
+    w.wait_state(&p, "waiting", 2);
+    assert_eq!(w.pane(&p)["state_detail"], "permission: Bash");
+    // Allow it (option 1). The dialog can drop a key that comes while it is still drawing:
+    // press again while it shows.
+    eventually("the tool to run", TURN, || {
+        if w.proj().join("made-by-claude").is_dir() {
+            return Some(());
+        }
+        if String::from_utf8_lossy(&w.run(&["capture", "--pane", &p]).stdout)
+            .contains("Do you want to proceed")
+        {
+            w.ok(&["send-keys", "--pane", &p, "Enter"]);
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        None
+    });
+    w.wait_state(&p, "done", TURN);
+    let states = log.until("done", 5);
+    assert_eq!(
+        states
+            .iter()
+            .filter(|s| !s.starts_with("working"))
+            .cloned()
+            .collect::<Vec<_>>(),
+        ["waiting(permission: Bash)", "done"],
+        "{states:?}"
+    );
+    let answered = states
+        .iter()
+        .position(|s| s.starts_with("waiting"))
+        .unwrap_or_else(|| panic!("no waiting in {states:?}"));
+    assert!(states[answered + 1].starts_with("working"), "{states:?}");
+    // A client showing the pane: done becomes idle.
+    let tui = common::Tui::attach(&w.path("q"), &w.path("u"), 120, 40);
+    tui.wait_for("made-by-claude");
+    w.wait_state(&p, "idle", 10);
+    drop(tui);
+    // An API error ends the turn in `error`, with the status.
+    w.send(&p, "fail now ERROR:529");
+    w.wait_state(&p, "error", TURN);
+    assert_eq!(w.pane(&p)["state_detail"], "api error: 529 server_error");
+}
+
+/// opencode's tracker reports the same states from opencode's bus: a permission ask, the
+/// reply, the end of the turn, and an API error.
+#[test]
+fn opencode_pane_states_come_from_its_tracker() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new();
+    // opencode asks before bash only when configured to.
+    let cfg = w.path("xdg/config/opencode/opencode.json");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).expect("config")).expect("json");
+    config["permission"] = serde_json::json!({"bash": "ask"});
+    std::fs::write(&cfg, config.to_string()).expect("config");
+    let p = w.new_pane("opencode");
+    w.wait(&p, "Ask anything", START);
+    let log = StateLog::start(&w, &p);
+    w.send(&p, "make it TOOL:bash:mkdir made-by-opencode");
+    w.wait_state(&p, "waiting", TURN);
+    assert_eq!(w.pane(&p)["state_detail"], "permission: bash");
+    w.ok(&["send-keys", "--pane", &p, "Enter"]);
+    w.wait_state(&p, "done", TURN);
+    assert!(w.proj().join("made-by-opencode").is_dir(), "the tool ran");
+    let states = log.until("done", 5);
+    let answered = states
+        .iter()
+        .position(|s| s.starts_with("waiting"))
+        .unwrap_or_else(|| panic!("no waiting in {states:?}"));
+    assert!(states[answered + 1].starts_with("working"), "{states:?}");
+    // A 4xx ends the turn with an error, which stays until the next turn.
+    w.send(&p, "fail now ERROR:401");
+    w.wait_state(&p, "error", TURN);
+    let detail = w.pane(&p)["state_detail"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(detail.starts_with("api error: 401"), "{detail}");
 }

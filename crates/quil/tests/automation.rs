@@ -386,7 +386,7 @@ fn an_attached_tui_notifies_about_panes_it_does_not_show() {
     tiny_agent(&h);
     let shown = h.new_tab(&["--type", "tiny-agent"]);
     h.wait_for(&shown, "^ready ");
-    let tui = tui::Tui::attach(&h, 100, 30);
+    let tui = Tui::attach(&h.path(), &h.user_home(), 100, 30);
     tui.wait_for("ready");
     let hidden = h.new_tab(&["--type", "tiny-agent"]);
     h.wait_for(&hidden, "^ready ");
@@ -456,102 +456,6 @@ mod raw {
                     }
                 }
             }
-        }
-    }
-}
-
-/// The TUI on a real PTY, its raw output collected (escape sequences included).
-mod tui {
-    use super::common::{Home, QUIL, QUILD};
-    use portable_pty::{CommandBuilder, PtySize};
-    use std::io::Read;
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
-
-    pub struct Tui {
-        out: Arc<Mutex<Vec<u8>>>,
-        child: Box<dyn portable_pty::Child + Send + Sync>,
-        _master: Box<dyn portable_pty::MasterPty + Send>,
-    }
-
-    impl Tui {
-        pub fn attach(h: &Home, cols: u16, rows: u16) -> Tui {
-            let pair = portable_pty::native_pty_system()
-                .openpty(PtySize {
-                    rows,
-                    cols,
-                    pixel_width: 0,
-                    pixel_height: 0,
-                })
-                .expect("pty");
-            let mut cmd = CommandBuilder::new(QUIL);
-            cmd.arg("attach");
-            cmd.env("QUIL_HOME", h.path());
-            cmd.env("QUIL_DAEMON_BIN", QUILD);
-            cmd.env("HOME", h.user_home());
-            cmd.env("TERM", "xterm-256color");
-            cmd.env_remove("QUIL_PANE_ID");
-            let child = pair.slave.spawn_command(cmd).expect("spawn quil");
-            drop(pair.slave);
-            let mut reader = pair.master.try_clone_reader().expect("reader");
-            let out = Arc::new(Mutex::new(Vec::new()));
-            let sink = out.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = reader.read(&mut buf) {
-                    if n == 0 {
-                        return;
-                    }
-                    sink.lock().expect("lock").extend_from_slice(&buf[..n]);
-                }
-            });
-            // Answer the terminal queries crossterm makes at start (cursor position, kitty
-            // keyboard): a real terminal would.
-            let mut writer = pair.master.take_writer().expect("writer");
-            let probe = out.clone();
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let deadline = Instant::now() + Duration::from_secs(5);
-                let mut answered = 0;
-                while Instant::now() < deadline {
-                    let n = String::from_utf8_lossy(&probe.lock().expect("lock"))
-                        .matches("\x1b[6n")
-                        .count();
-                    while answered < n {
-                        let _ = writer.write_all(b"\x1b[1;1R");
-                        answered += 1;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            });
-            Tui {
-                out,
-                child,
-                _master: pair.master,
-            }
-        }
-
-        pub fn output(&self) -> String {
-            String::from_utf8_lossy(&self.out.lock().expect("lock")).into_owned()
-        }
-
-        pub fn wait_for(&self, text: &str) {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while !self.output().contains(text) {
-                assert!(
-                    Instant::now() < deadline,
-                    "the TUI never wrote {text:?}; it wrote {:?}",
-                    self.output().chars().rev().take(2000).collect::<String>()
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-
-    impl Drop for Tui {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
         }
     }
 }

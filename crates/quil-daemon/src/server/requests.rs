@@ -27,6 +27,7 @@ impl Server {
                     data.extend(quil_proto::keys::encode_key(k, app_cursor));
                 }
                 p.write_input(data)?;
+                self.seen(pane);
                 Ok(Reply::Ok)
             }
             Request::Capture {

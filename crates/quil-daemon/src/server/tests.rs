@@ -463,6 +463,10 @@ fn attention_from_the_cli_report_and_who_is_looking() {
     assert_eq!(tick("idle").0, Some(Attention::Idle), "finished in view");
     h.server.set_view(1, Vec::new());
     assert_eq!(tick("error").0, Some(Attention::Error));
+    fs::write(&state, "waiting\npermission: Bash\n").expect("state");
+    h.server.housekeeping();
+    assert_eq!(h.info(p).state, Some(Attention::Waiting));
+    assert_eq!(h.info(p).state_detail.as_deref(), Some("permission: Bash"));
     // A shell has no state at all.
     let sh = h.spawn(None, &["sh"], h.home.path());
     h.server.housekeeping();
