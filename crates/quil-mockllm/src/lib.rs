@@ -1,7 +1,7 @@
 //! quil's own loopback mock LLM, for driving the real opencode and Claude Code CLIs offline.
 //!
 //! A std-only HTTP/1.1 server on `127.0.0.1:<ephemeral>` (one thread per connection) that speaks
-//! just enough of two APIs:
+//! just enough of four APIs (Codex's Responses API and Gemini's in their own modules):
 //!
 //! - OpenAI-compatible `POST /v1/chat/completions` (what opencode's `@ai-sdk/openai-compatible`
 //!   provider sends), streaming (`stream: true`, SSE `data:` chunks ending with `data: [DONE]`)
@@ -49,6 +49,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod gemini;
+pub mod responses;
+#[cfg(test)]
+mod test_http;
+
 /// The prefix of every reply text.
 pub const REPLY_PREFIX: &str = "MOCK-REPLY: ";
 /// Longest request head (request line and headers) accepted.
@@ -63,6 +68,11 @@ pub enum Api {
     OpenAi,
     /// `POST /v1/messages`.
     Anthropic,
+    /// `POST /v1/responses` (OpenAI Responses API; Codex CLI).
+    Responses,
+    /// `POST /v1beta/models/<model>:{streamGenerateContent,generateContent,countTokens}`
+    /// (Gemini CLI).
+    Gemini,
     /// Anything else.
     Other,
 }
@@ -464,6 +474,8 @@ fn classify(method: &str, path: &str) -> Api {
     match (method, p) {
         ("POST", "/v1/chat/completions" | "/chat/completions") => Api::OpenAi,
         ("POST", "/v1/messages" | "/messages") => Api::Anthropic,
+        ("POST", "/v1/responses" | "/responses") => Api::Responses,
+        _ if gemini::is_gemini(method, p) => Api::Gemini,
         _ => Api::Other,
     }
 }
@@ -484,6 +496,18 @@ fn respond(req: &Request, out: &mut TcpStream, shared: &Shared) -> io::Result<bo
             let (r, d) = script::reply_for(api, &body);
             (Some(r), d)
         }
+        // Codex and Gemini get the echo (no tool scripting for them yet).
+        Api::Responses => (
+            Some(Reply::Text(responses::reply_text(&body))),
+            Duration::ZERO,
+        ),
+        Api::Gemini => (
+            Some(Reply::Text(gemini::answer_text(
+                &body,
+                &gemini::reply_text(&body),
+            ))),
+            Duration::ZERO,
+        ),
         Api::Other => (None, Duration::ZERO),
     };
     if shared.verbose || api == Api::Other {
@@ -515,6 +539,12 @@ fn respond(req: &Request, out: &mut TcpStream, shared: &Shared) -> io::Result<bo
     let Some(reply) = reply else {
         return respond_other(req, out);
     };
+    if let (Api::Responses | Api::Gemini, Reply::Text(text)) = (api, &reply) {
+        return match api {
+            Api::Responses => responses::respond(out, n, &model, text, stream),
+            _ => gemini::respond(out, n, &req.path, text),
+        };
+    }
     let http_error = matches!(
         reply,
         Reply::Error {

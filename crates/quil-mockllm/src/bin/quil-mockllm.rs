@@ -49,6 +49,8 @@ fn main() {
     let _ = writeln!(out, "port {}", m.port);
     let _ = writeln!(out, "openai    {}/v1", m.base_url());
     let _ = writeln!(out, "anthropic {}", m.base_url());
+    let _ = writeln!(out, "responses {}/v1", m.base_url());
+    let _ = writeln!(out, "gemini    {}", m.base_url());
     let _ = out.flush();
     m.serve_forever();
 }
