@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use quil_proto::{
     Attention, EventKind, PaneId, Reply, Request, ServerMsg, SpawnSpec, SplitDir, WorkspaceInfo,
 };
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -71,6 +72,30 @@ pub enum Cmd {
         enter: bool,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         text: Vec<String>,
+    },
+    /// Type a prompt into an agent pane as the user would (the text, then Enter), with nothing
+    /// else typed in between; with --wait, wait for the turn to end and print what it added.
+    Prompt {
+        #[arg(long)]
+        pane: Option<String>,
+        /// Wait until the agent's turn ends (done, idle, waiting or error) and print the lines
+        /// the turn added to the screen and scrollback.
+        #[arg(long)]
+        wait: bool,
+        /// Seconds --wait waits before giving up.
+        #[arg(long, default_value_t = 300.0)]
+        timeout: f64,
+        /// The prompt; `-` reads it from stdin.
+        #[arg(required = true, allow_hyphen_values = true, trailing_var_arg = true)]
+        text: Vec<String>,
+    },
+    /// Open a new pane beside an agent pane, continuing a copy of its conversation.
+    Fork {
+        #[arg(long)]
+        pane: Option<String>,
+        /// Run the fork in its own new git worktree.
+        #[arg(long)]
+        worktree: bool,
     },
     /// Press named keys in a pane: Enter, Escape, Tab, C-c, Up, F5, ...
     SendKeys {
@@ -610,6 +635,31 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             c.request(Request::Input { pane, data })?;
             Ok(0)
         }
+        Cmd::Prompt {
+            pane,
+            wait,
+            timeout,
+            text,
+        } => {
+            let pane = pane_arg(pane)?;
+            let text = if text == ["-"] {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .context("cannot read the prompt from stdin")?;
+                s.trim_end_matches('\n').to_string()
+            } else {
+                text.join(" ")
+            };
+            if !wait {
+                c.request(Request::Prompt { pane, text })?;
+                return Ok(0);
+            }
+            prompt_and_wait(c, pane, text, timeout)
+        }
+        Cmd::Fork { pane, worktree } => {
+            let pane = pane_arg(pane)?;
+            print_pane(c.request(Request::Fork { pane, worktree })?)
+        }
         Cmd::SendKeys { pane, keys } => {
             let pane = pane_arg(pane)?;
             c.request(Request::SendKeys { pane, keys })?;
@@ -804,24 +854,9 @@ fn wait_state(
         bail!("pane {pane} has exited; it will never be {names}");
     }
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            bail!("timed out after {timeout}s waiting for {pane} to be {names}");
-        }
-        c.set_read_timeout(Some(left))?;
-        let msg = match c.recv() {
-            Ok(m) => m,
-            Err(ClientError::Proto(quil_proto::ProtoError::Io(e)))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                bail!("timed out after {timeout}s waiting for {pane} to be {names}");
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let ServerMsg::Event(ev) = msg else { continue };
+        let ev = next_event(c, deadline, || {
+            format!("timed out after {timeout}s waiting for {pane} to be {names}")
+        })?;
         match ev.kind {
             EventKind::State { state: Some(s), .. } if states.contains(&s) => return Ok(0),
             EventKind::PaneExited { status } => {
@@ -829,6 +864,115 @@ fn wait_state(
             }
             EventKind::PaneClosed => bail!("pane {pane} was closed before it was {names}"),
             _ => {}
+        }
+    }
+}
+
+/// Lines of history plus screen that `prompt --wait` compares before and after a turn.
+const TURN_LINES: u32 = 5000;
+
+/// `quil prompt --wait`: sends the prompt, waits for the turn to start and then end, and prints
+/// the lines the turn added (those of the screen and recent history that were not there
+/// before, in order).
+fn prompt_and_wait(c: &mut Client, pane: PaneId, text: String, timeout: f64) -> Result<i32> {
+    let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
+    let capture = |c: &mut Client| -> Result<Vec<String>> {
+        match c.request(Request::Capture {
+            pane,
+            scrollback: TURN_LINES,
+            ansi: false,
+        })? {
+            Reply::Text(lines) => Ok(lines),
+            other => Err(unexpected(&other)),
+        }
+    };
+    c.request(Request::Events {
+        panes: vec![pane],
+        types: vec!["state".into(), "pane_exited".into(), "pane_closed".into()],
+    })?;
+    let before = capture(c)?;
+    // Its first line, as an agent echoes it (at most one screen line of it).
+    let prompt_line: String = text.lines().next().unwrap_or("").chars().take(40).collect();
+    c.request(Request::Prompt { pane, text })?;
+    let mut started = false;
+    loop {
+        let ev = next_event(c, deadline, || {
+            format!("timed out after {timeout}s waiting for the turn in {pane} to end")
+        })?;
+        match ev.kind {
+            EventKind::State {
+                state: Some(Attention::Working),
+                ..
+            } => started = true,
+            EventKind::State { state: Some(s), .. } if started && s != Attention::Working => break,
+            EventKind::PaneExited { status } => bail!("pane {pane} exited with status {status}"),
+            EventKind::PaneClosed => bail!("pane {pane} was closed"),
+            _ => {}
+        }
+    }
+    c.set_read_timeout(None)?;
+    let after = capture(c)?;
+    // Agents redraw their whole screen: of the new lines, the turn is what follows the
+    // prompt's own echo.
+    let added = added_lines(&before, &after);
+    let first = prompt_line.trim();
+    let from = added
+        .iter()
+        .position(|l| !first.is_empty() && l.contains(first))
+        .map_or(0, |i| i + 1);
+    let mut out = std::io::stdout().lock();
+    for line in &added[from..] {
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+    Ok(0)
+}
+
+/// The non-blank lines of `after` that `before` did not have (as many times as it did not).
+fn added_lines<'a>(before: &[String], after: &'a [String]) -> Vec<&'a str> {
+    let mut had: HashMap<&str, usize> = HashMap::new();
+    for l in before {
+        *had.entry(l.trim_end()).or_default() += 1;
+    }
+    after
+        .iter()
+        .map(|l| l.trim_end())
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| match had.get_mut(l) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        })
+        .collect()
+}
+
+/// The next event on a subscribed connection; fails with `timed_out()` at `deadline`.
+fn next_event(
+    c: &mut Client,
+    deadline: Instant,
+    timed_out: impl Fn() -> String,
+) -> Result<quil_proto::Event> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            bail!(timed_out());
+        }
+        c.set_read_timeout(Some(left))?;
+        match c.recv() {
+            Ok(ServerMsg::Event(ev)) => return Ok(ev),
+            Ok(_) => {}
+            Err(ClientError::Proto(quil_proto::ProtoError::Io(e)))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                bail!(timed_out())
+            }
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -947,6 +1091,17 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_turn_adds_the_lines_it_printed() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let before = s(&["$ ask", "", "> ", "ok"]);
+        let after = s(&["$ ask", "> hi", "MOCK-REPLY: hi  ", "", "> ", "ok", "ok"]);
+        assert_eq!(
+            added_lines(&before, &after),
+            ["> hi", "MOCK-REPLY: hi", "ok"]
+        );
     }
 
     #[test]

@@ -257,6 +257,7 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                         }
                         req @ (Request::NewTab { .. }
                         | Request::Split { .. }
+                        | Request::Fork { .. }
                         | Request::Respawn { .. }
                         | Request::Worktree { .. }) => {
                             let s = server.clone();

@@ -65,6 +65,19 @@ pub enum Request {
         pane: PaneId,
         data: Vec<u8>,
     },
+    /// A prompt for an agent, typed as the user would: the text (as a bracketed paste when the
+    /// program asked for that), a pause for it to land, then Enter; no other input comes
+    /// between.
+    Prompt {
+        pane: PaneId,
+        text: String,
+    },
+    /// A new pane beside `pane`, continuing a copy of its conversation (its type's
+    /// `fork_args`); in a new git worktree when `worktree`.
+    Fork {
+        pane: PaneId,
+        worktree: bool,
+    },
     /// Named keys (`Enter`, `C-c`, `Up`, ...), encoded by the daemon for the pane's modes.
     SendKeys {
         pane: PaneId,

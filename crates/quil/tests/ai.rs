@@ -676,3 +676,65 @@ fn opencode_pane_states_come_from_its_tracker() {
         .to_string();
     assert!(detail.starts_with("api error: 401"), "{detail}");
 }
+
+/// `quil fork` gives a second pane whose conversation starts with the first one's history,
+/// with an id of its own.
+#[test]
+fn fork_continues_a_copy_of_the_conversation() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new();
+    for (kind, files, ready) in [
+        ("claude-code", "claude", "❯"),
+        ("opencode", "opencode", "Ask anything"),
+    ] {
+        let p = w.new_pane(kind);
+        w.wait(&p, ready, START);
+        w.send(&p, &format!("remember FORKBASE{files}"));
+        w.wait(&p, &format!("MOCK-REPLY: remember FORKBASE{files}"), TURN);
+        let id = eventually("the conversation recorded", TURN, || {
+            first_line(&w.id_file(files, &p))
+        });
+        let f = w.ok(&["fork", "--pane", &p]).trim().to_string();
+        w.wait(&f, ready, START);
+        // The copied conversation is on screen: the fork is ready for the next prompt.
+        w.wait(&f, &format!("MOCK-REPLY: remember FORKBASE{files}"), START);
+        std::thread::sleep(Duration::from_secs(1));
+        w.send(&f, &format!("and FORKNEXT{files}"));
+        w.wait(&f, &format!("MOCK-REPLY: and FORKNEXT{files}"), TURN);
+        let req = w.request_with(&format!("FORKNEXT{files}"));
+        assert!(
+            history_text(&req).contains(&format!("FORKBASE{files}")),
+            "{kind}: the fork's request lacks the original's history"
+        );
+        let fork_id = eventually("the fork's own conversation", TURN, || {
+            first_line(&w.id_file(files, &f)).filter(|f| *f != id)
+        });
+        assert_ne!(fork_id, id);
+    }
+}
+
+/// `quil prompt --wait` types a prompt into a real agent and prints what the turn added.
+#[test]
+fn prompt_and_wait_prints_the_reply() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new();
+    let p = w.new_pane("claude-code");
+    w.wait(&p, "❯", START);
+    let out = w.ok(&[
+        "prompt",
+        "--pane",
+        &p,
+        "--wait",
+        "--timeout",
+        "90",
+        "hello PROMPTWAIT",
+    ]);
+    assert!(out.contains("MOCK-REPLY: hello PROMPTWAIT"), "{out}");
+    let echo = out
+        .lines()
+        .any(|l| l.trim_start_matches(['❯', '>', ' ']) == "hello PROMPTWAIT");
+    assert!(
+        !out.contains("Claude Code v") && !echo,
+        "only what the turn added, after the prompt: {out}"
+    );
+}

@@ -31,14 +31,14 @@ if [ -n "$resume" ] && [ ! -f "$transcript" ]; then
 fi
 hook=$(sed -n 's/.*"command": "\([^"]*\)".*/\1/p' "$settings" | head -1)
 event() {
-  printf '{"hook_event_name":"%s","session_id":"%s","transcript_path":"%s"}' "$1" "$id" "$transcript" | eval "$hook"
+  printf '{"hook_event_name":"%s","session_id":"%s","transcript_path":"%s","tool_name":"Bash"}' "$1" "$id" "$transcript" | eval "$hook"
 }
 event SessionStart
 if [ -f "$transcript" ]; then echo "history:"; cat "$transcript"; fi
 echo "ready $id"
 while IFS= read -r line; do
   if [ "$line" = ask ]; then
-    event Notification; echo "allow? (y/n)"; continue
+    event PermissionRequest; echo "allow? (y/n)"; continue
   fi
   event UserPromptSubmit
   echo "$line" >> "$transcript"
@@ -400,7 +400,7 @@ fn an_attached_tui_notifies_about_panes_it_does_not_show() {
     );
     h.send_line(&hidden, "ask");
     wait_state(&h, &hidden, "waiting");
-    tui.wait_for("\x1b]9;quil: tiny-agent is waiting for you\x07");
+    tui.wait_for("\x1b]9;quil: tiny-agent is waiting for you: permission: Bash\x07");
     assert_eq!(h.ok(&["next"]).trim(), shown, "waited longest");
     // Answered where it is shown: the end of its turn is seen, so it is idle, not done.
     h.send_line(&shown, "y");

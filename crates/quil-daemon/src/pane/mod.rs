@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 pub const MAX_QUEUED_INPUT: usize = 1024 * 1024;
 /// A write stuck this long means the program is not reading its input.
 pub const INPUT_STALL: Duration = Duration::from_millis(1000);
+/// Between a prompt's text and its Enter: long enough for an agent's TUI to take the text.
+pub const PROMPT_PAUSE: Duration = Duration::from_millis(300);
 
 /// Signals from panes to the server.
 pub trait PaneEvents: Send + Sync + 'static {
@@ -103,6 +105,14 @@ pub trait Pane: Send + Sync {
     }
     /// Queues input; order is preserved. Refused when the queue is full.
     fn write_input(&self, data: Vec<u8>) -> Result<(), PaneError>;
+    /// Writes `parts` in order, pausing after each as long as it says, with no other input
+    /// between them (a prompt: its text, a pause for the program to take it, then Enter).
+    fn write_parts(&self, parts: Vec<(Vec<u8>, Duration)>) -> Result<(), PaneError> {
+        for (data, _) in parts {
+            self.write_input(data)?;
+        }
+        Ok(())
+    }
     /// Tells the process its terminal has a new size.
     fn resize_process(&self, cols: u16, rows: u16) -> Result<(), PaneError>;
     /// Asks the process to end (SIGHUP to its process group).
@@ -129,6 +139,22 @@ pub trait Pane: Send + Sync {
     }
     fn output_gen(&self) -> u64 {
         self.shared().output_gen.load(Ordering::Relaxed)
+    }
+    /// Types `text` as a prompt: a bracketed paste when the program asked for one (with any
+    /// paste terminator inside taken out), then Enter on its own after a pause, because agent
+    /// TUIs take text and a carriage return written together as a paste and do not submit it.
+    fn prompt(&self, text: &str) -> Result<(), PaneError> {
+        let text = text.replace("\x1b[201~", "");
+        let paste = self.shared().modes() & quil_proto::modes::BRACKETED_PASTE != 0;
+        let body = if paste {
+            format!("\x1b[200~{text}\x1b[201~")
+        } else {
+            text
+        };
+        self.write_parts(vec![
+            (body.into_bytes(), PROMPT_PAUSE),
+            (b"\r".to_vec(), Duration::ZERO),
+        ])
     }
     /// Screen rows changed since `since` (0 = never sent: full), or `None` when the client
     /// is current.

@@ -21,7 +21,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -40,7 +40,13 @@ struct Input {
     /// Held while choosing between the two, so input keeps its order.
     order: Mutex<()>,
     fd: OwnedFd,
-    queue: mpsc::Sender<Vec<u8>>,
+    queue: mpsc::Sender<Queued>,
+}
+
+/// Bytes for the writer thread, and how long to wait after writing them.
+struct Queued {
+    data: Vec<u8>,
+    then: Duration,
 }
 
 enum Refused {
@@ -68,7 +74,32 @@ impl Input {
             shared.input_blocked.store(true, Ordering::SeqCst);
             return Err(Refused::Full);
         }
-        self.queue.send(data).map_err(|_| Refused::Gone)
+        let then = Duration::ZERO;
+        self.queue
+            .send(Queued { data, then })
+            .map_err(|_| Refused::Gone)
+    }
+
+    /// Queues `parts` in order, each followed by its pause, with nothing else between them:
+    /// input that arrives meanwhile waits behind the last part.
+    fn send_parts(
+        &self,
+        shared: &PaneShared,
+        parts: Vec<(Vec<u8>, Duration)>,
+    ) -> Result<(), Refused> {
+        let _order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        let len: usize = parts.iter().map(|(d, _)| d.len()).sum();
+        let queued = shared.queued_input.fetch_add(len, Ordering::SeqCst);
+        if queued + len > MAX_QUEUED_INPUT {
+            shared.queued_input.fetch_sub(len, Ordering::SeqCst);
+            return Err(Refused::Full);
+        }
+        for (data, then) in parts {
+            self.queue
+                .send(Queued { data, then })
+                .map_err(|_| Refused::Gone)?;
+        }
+        Ok(())
     }
 }
 
@@ -165,7 +196,7 @@ impl PtyPane {
             args.scrollback_bytes,
             &args.preamble,
         ));
-        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let (tx, rx) = mpsc::channel::<Queued>();
         let input = Arc::new(Input {
             order: Mutex::new(()),
             fd: direct,
@@ -240,6 +271,19 @@ impl Pane for PtyPane {
             Refused::Full => PaneError::Full(self.id),
             Refused::Gone => PaneError::Exited(self.id),
         })
+    }
+
+    fn write_parts(&self, parts: Vec<(Vec<u8>, Duration)>) -> Result<(), PaneError> {
+        if !self.is_alive() {
+            return Err(PaneError::Exited(self.id));
+        }
+        self.io
+            .input
+            .send_parts(&self.shared, parts)
+            .map_err(|e| match e {
+                Refused::Full => PaneError::Full(self.id),
+                Refused::Gone => PaneError::Exited(self.id),
+            })
     }
 
     fn resize_process(&self, cols: u16, rows: u16) -> Result<(), PaneError> {
@@ -320,11 +364,11 @@ fn take_output(bytes: &[u8], shared: &PaneShared, events: &Arc<dyn PaneEvents>, 
 
 fn writer_loop(
     writer: OwnedFd,
-    rx: mpsc::Receiver<Vec<u8>>,
+    rx: mpsc::Receiver<Queued>,
     shared: Arc<PaneShared>,
     events: Arc<dyn PaneEvents>,
 ) {
-    for data in rx {
+    for Queued { data, then } in rx {
         let now = (shared.epoch.elapsed().as_millis() as u64).max(1);
         shared.write_started.store(now, Ordering::SeqCst);
         let ok = ptyio::write_all(&writer, &data).is_ok();
@@ -339,6 +383,9 @@ fn writer_loop(
         if !ok {
             // The PTY is gone; the reader reports the exit. Drain so senders never block.
             continue;
+        }
+        if !then.is_zero() {
+            std::thread::sleep(then);
         }
     }
 }

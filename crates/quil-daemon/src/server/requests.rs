@@ -19,6 +19,12 @@ impl Server {
                 self.seen(pane);
                 Ok(Reply::Ok)
             }
+            Request::Prompt { pane, text } => {
+                self.pane(pane)?.prompt(&text)?;
+                self.seen(pane);
+                Ok(Reply::Ok)
+            }
+            Request::Fork { pane, worktree } => self.fork(pane, worktree).map(Reply::Pane),
             Request::SendKeys { pane, keys } => {
                 let p = self.pane(pane)?;
                 let app_cursor = p.shared().modes() & quil_proto::modes::APP_CURSOR != 0;

@@ -315,6 +315,103 @@ impl Server {
         Ok(pid)
     }
 
+    /// A new pane beside `source` (split side by side) that continues a copy of its
+    /// conversation: same type and choices, started with the type's `fork_args` for the
+    /// source's session id; in a new worktree of the source's repository when `worktree`.
+    pub fn fork(&self, source: PaneId, worktree: bool) -> Result<PaneId> {
+        let (meta, cwd) = {
+            let st = self.lock();
+            let meta = st.meta(source)?.clone();
+            let live = st.pane(source).ok().and_then(|p| p.shared().reported_cwd());
+            let cwd = live
+                .filter(|p| p.is_dir())
+                .unwrap_or_else(|| meta.cwd.clone());
+            (meta, cwd)
+        };
+        let plugin = integration::plugin_for(&self.plugins(), &meta).cloned();
+        let Some(plugin) = plugin.filter(|p| !p.integration.fork_args.is_empty()) else {
+            return Err(Error::Invalid(format!(
+                "pane {source} ({}) cannot be forked: its type declares no fork_args",
+                meta.kind
+            )));
+        };
+        let session = plugin
+            .integration
+            .mechanism
+            .and(integration::recorded(&self.home, &meta, &plugin))
+            .map(|r| r.id)
+            .or_else(|| meta.plugin_state.get(integration::SESSION_KEY).cloned())
+            .filter(|id| plugin.integration.valid_session_id(id))
+            .ok_or_else(|| {
+                Error::Invalid(format!("pane {source} has no conversation to fork yet"))
+            })?;
+        let fork_args: Vec<String> = plugin
+            .integration
+            .fork_args
+            .iter()
+            .filter_map(|a| {
+                quil_plugin::expand(a, |k| {
+                    (k == integration::SESSION_KEY).then(|| session.clone())
+                })
+                .ok()
+            })
+            .collect();
+        let spec = SpawnSpec {
+            kind: meta.command.is_empty().then(|| meta.kind.clone()),
+            cwd: Some(cwd.display().to_string()),
+            command: if meta.command.is_empty() {
+                meta.extra_args.clone()
+            } else {
+                meta.command.clone()
+            },
+            env: meta.env.clone(),
+            worktree,
+            toggles: meta.toggles.clone().into_iter().collect(),
+            fields: meta.fields.clone().into_iter().collect(),
+            ..Default::default()
+        };
+        let (pid, _) = Self::fresh_ids(&self.lock());
+        let mut new = self.new_meta(pid, &spec, None)?;
+        // The fork's own id comes from its CLI once it starts (a fork is a new conversation):
+        // no preassigned one, which would name a conversation that is not there.
+        new.plugin_state.remove(integration::SESSION_KEY);
+        // The fork arguments are for this start only; a restore resumes the fork's own id.
+        let mut launch = new.clone();
+        if launch.command.is_empty() {
+            launch.extra_args = quil_ai::restore_argv(
+                &plugin.integration.session_args,
+                &[String::new()]
+                    .into_iter()
+                    .chain(launch.extra_args)
+                    .collect::<Vec<_>>(),
+                fork_args,
+            )
+            .into_iter()
+            .skip(1)
+            .collect();
+        } else {
+            launch.command =
+                quil_ai::restore_argv(&plugin.integration.session_args, &launch.command, fork_args);
+        }
+        let pane = self
+            .start_pane(&launch, Mode::Start, Vec::new(), false)
+            .inspect_err(|_| discard_worktree(&new))?;
+        let mut st = self.lock();
+        let created = self.created_events(&new);
+        if let Err(e) = st.ws.split(source, SplitDir::Horizontal, new) {
+            drop(st);
+            pane.hangup();
+            return Err(e.into());
+        }
+        st.panes.insert(pid, Live::new(pane));
+        for kind in created {
+            self.emit_pane(&st, pid, kind);
+        }
+        drop(st);
+        self.changed();
+        Ok(pid)
+    }
+
     /// What to announce for a new pane: it exists, and so does its worktree.
     fn created_events(&self, meta: &PaneMeta) -> Vec<EventKind> {
         let mut v = vec![EventKind::PaneCreated {

@@ -659,3 +659,90 @@ async fn a_hook_runs_without_a_shell_and_is_timed() {
         .unwrap_err()
         .contains("cannot start"));
 }
+
+#[test]
+fn a_prompt_is_typed_as_a_paste_then_enter() {
+    let h = harness();
+    let p = h.spawn(None, &["sh"], h.home.path());
+    h.req(Request::Prompt {
+        pane: p,
+        text: "hello".into(),
+    })
+    .expect("prompt");
+    assert_eq!(h.fake.pane(p).input(), b"hello\r");
+    // The program asked for bracketed paste; a terminator inside the text cannot end it early.
+    h.fake.pane(p).output(b"\x1b[?2004h");
+    h.req(Request::Prompt {
+        pane: p,
+        text: "a\x1b[201~b".into(),
+    })
+    .expect("prompt");
+    assert_eq!(
+        h.fake.pane(p).input(),
+        b"hello\r\x1b[200~ab\x1b[201~\r".to_vec()
+    );
+}
+
+#[test]
+fn a_fork_continues_a_copy_of_the_conversation_beside_it() {
+    let h = harness();
+    let dir = h.home.path();
+    let sessions = dir.join("sessions");
+    let hooked = h.spawn(Some("hooked"), &[], dir);
+    // Nothing recorded yet, but the preassigned id names the conversation.
+    let id = h.server.lock().meta(hooked).expect("meta").plugin_state["session_id"].clone();
+    let Ok(Reply::Pane(fork)) = h.req(Request::Fork {
+        pane: hooked,
+        worktree: false,
+    }) else {
+        panic!("fork")
+    };
+    let argv = h.argv(fork);
+    assert_eq!(
+        argv[..4],
+        ["/bin/true", "--resume", id.as_str(), "--fork-session"]
+    );
+    assert!(!argv.contains(&"--session-id".to_string()), "{argv:?}");
+    // Beside the original, in the same tab, with no id of its own until its CLI reports one.
+    let ws = h.server.workspace_info();
+    assert_eq!(ws.tabs[0].panes, [hooked, fork]);
+    assert!(h
+        .server
+        .lock()
+        .meta(fork)
+        .expect("meta")
+        .plugin_state
+        .is_empty());
+    // A tracked type forks the id its tracker recorded.
+    let tracked = h.spawn(Some("tracked"), &[], dir);
+    let e = h
+        .req(Request::Fork {
+            pane: tracked,
+            worktree: false,
+        })
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    assert!(e.message.contains("no conversation to fork yet"), "{e}");
+    fs::create_dir_all(&sessions).expect("sessions");
+    fs::write(
+        sessions.join(format!("opencode-{tracked}.id")),
+        format!("{SES1}\n"),
+    )
+    .expect("id");
+    let Ok(Reply::Pane(fork)) = h.req(Request::Fork {
+        pane: tracked,
+        worktree: false,
+    }) else {
+        panic!("fork")
+    };
+    assert_eq!(h.argv(fork)[1..], ["--session", SES1, "--fork"]);
+    // A shell has nothing to fork.
+    let sh = h.spawn(None, &["sh"], dir);
+    let e = h
+        .req(Request::Fork {
+            pane: sh,
+            worktree: false,
+        })
+        .unwrap_err();
+    assert!(e.message.contains("declares no fork_args"), "{e}");
+}
