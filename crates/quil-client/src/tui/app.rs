@@ -2,6 +2,7 @@
 //! pastes. No I/O happens here: requests are queued in an outbox the main loop sends, so the
 //! whole update logic can be driven by tests.
 
+use super::agents::{AgentRow, AgentsOutcome, AgentsView};
 use super::config::Keymap;
 use super::dialog::{Choice, CloseWorktree};
 use super::input::{encode_key, encode_mouse, encode_paste, wants_mouse, MouseKind};
@@ -20,7 +21,7 @@ use quil_proto::{
     SplitDir, TabId, TabInfo, WorkspaceInfo, WorktreeOp,
 };
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long a status message stays.
 pub const STATUS_TTL: Duration = Duration::from_secs(5);
@@ -30,6 +31,15 @@ const ACTIVE_WINDOW: Duration = Duration::from_secs(2);
 const RESIZE_RETRY: Duration = Duration::from_secs(1);
 /// Lines per wheel step.
 const WHEEL_LINES: u32 = 3;
+/// The agents view redraws this often, so the ages in it stay true.
+const AGES_REFRESH: Duration = Duration::from_secs(1);
+
+/// The wall clock in unix seconds, the unit of `PaneInfo::state_since`.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// `v` as an offset into `start..start + len`, pinned to its ends (0 when empty).
 fn clamp_into(v: u16, start: u16, len: u16) -> u16 {
@@ -88,6 +98,8 @@ pub enum Mode {
     /// Closing a pane that has a git worktree.
     CloseWorktree(Box<CloseWorktree>),
     Scroll(Box<Scrollback>),
+    /// The agents view over the panes.
+    Agents(AgentsView),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -194,6 +206,10 @@ pub struct App {
     /// Rows of pane screens changed since the last draw, and nothing else did (unless
     /// `dirty`): the next frame only redraws these (see `display`).
     pub damage: HashMap<PaneId, Vec<u16>>,
+    /// Unix seconds now; tests put a fixed clock here.
+    pub clock: fn() -> u64,
+    /// When the agents view last redrew for its ages.
+    ages_drawn: Instant,
 }
 
 impl App {
@@ -231,6 +247,8 @@ impl App {
             touched: HashSet::new(),
             dirty: true,
             damage: HashMap::new(),
+            clock: unix_now,
+            ages_drawn: Instant::now(),
         }
     }
 
@@ -261,9 +279,11 @@ impl App {
         self.dirty = true;
     }
 
-    /// When the next timed change (a status message expiring) is due.
+    /// When the next timed change (a status message expiring, the agents view's ages) is due.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.status.as_ref().map(|s| s.since + STATUS_TTL)
+        let status = self.status.as_ref().map(|s| s.since + STATUS_TTL);
+        let ages = matches!(self.mode, Mode::Agents(_)).then(|| self.ages_drawn + AGES_REFRESH);
+        status.into_iter().chain(ages).min()
     }
 
     pub fn tick(&mut self, now: Instant) {
@@ -273,6 +293,10 @@ impl App {
             .is_some_and(|s| now >= s.since + STATUS_TTL)
         {
             self.status = None;
+            self.dirty = true;
+        }
+        if matches!(self.mode, Mode::Agents(_)) && now >= self.ages_drawn + AGES_REFRESH {
+            self.ages_drawn = now;
             self.dirty = true;
         }
     }
@@ -346,6 +370,20 @@ impl App {
             Some(Attention::Working) => " …",
             Some(Attention::Idle) | None => "",
         }
+    }
+
+    /// The agents view's rows, most urgent first (see [`super::agents::ordered`]).
+    pub fn agent_rows(&self) -> Vec<AgentRow> {
+        super::agents::rows(&self.ws, &self.screens, (self.clock)())
+    }
+
+    /// How many panes are waiting for the user.
+    pub fn waiting_count(&self) -> usize {
+        self.ws
+            .panes
+            .iter()
+            .filter(|p| p.state == Some(Attention::Waiting))
+            .count()
     }
 
     pub fn geometry(&self) -> Geometry {
@@ -723,6 +761,35 @@ impl App {
         self.sync_sizes(true);
     }
 
+    /// Shows `pane` wherever it is: its tab, with it active (tells the daemon, as a tab switch
+    /// does, so the next attach starts there).
+    fn go_to(&mut self, pane: PaneId) {
+        let Some(ti) = self.ws.tabs.iter().position(|t| t.panes.contains(&pane)) else {
+            self.set_status("that pane is gone", true);
+            return;
+        };
+        let id = self.ws.tabs[ti].id;
+        let moved = self.tab != Some(id);
+        self.set_tab(id);
+        if self.ws.tabs[ti].active_pane != pane {
+            self.focus(pane);
+        } else if moved {
+            self.send(Request::Focus { pane }, Pending::Plain);
+        }
+    }
+
+    /// The pane waiting longest, as `quil next` picks it; else the oldest error, else the
+    /// oldest finished turn.
+    fn next_waiting(&mut self) {
+        let next = [Attention::Waiting, Attention::Error, Attention::Done]
+            .into_iter()
+            .find_map(|s| crate::cli::longest_in(&self.ws, &[s]));
+        match next {
+            Some(pane) => self.go_to(pane),
+            None => self.set_status("no pane is waiting, in error or done", false),
+        }
+    }
+
     fn active_cwd(&self) -> Option<String> {
         let p = self.pane_info(self.active_pane()?)?;
         (!p.cwd.is_empty()).then(|| p.cwd.clone())
@@ -977,6 +1044,13 @@ impl App {
                 }
             }
             Action::Detach => self.quit = Some(Quit::Detach),
+            Action::Agents => {
+                // Start on the pane that needs you most.
+                let selected = self.agent_rows().first().map(|r| r.pane);
+                self.mode = Mode::Agents(AgentsView { selected });
+                self.ages_drawn = Instant::now();
+            }
+            Action::NextWaiting => self.next_waiting(),
             Action::SendPrefix => {
                 if let Some(prefix) = self.keys.prefix {
                     self.send_key_to_pane(&KeyEvent::new(prefix.code, prefix.mods));
@@ -1185,6 +1259,23 @@ impl App {
                 Some(choice) => self.close_worktree_choice(d, choice),
                 None => self.mode = Mode::CloseWorktree(d),
             },
+            Mode::Agents(mut v) => {
+                let rows = self.agent_rows();
+                let outcome = match self.keys.direct.get(&chord).copied() {
+                    // Its own key closes it again; the other agent key and detach still work.
+                    Some(Action::Agents) => AgentsOutcome::Close,
+                    Some(a @ (Action::NextWaiting | Action::Detach)) => {
+                        self.act(a);
+                        AgentsOutcome::Close
+                    }
+                    _ => v.key(&ev, &rows),
+                };
+                match outcome {
+                    AgentsOutcome::Stay => self.mode = Mode::Agents(v),
+                    AgentsOutcome::Close => {}
+                    AgentsOutcome::Go(pane) => self.go_to(pane),
+                }
+            }
             Mode::Scroll(mut sb) => {
                 let bound = self.keys.direct.get(&chord).copied();
                 let outcome = match bound {
@@ -1229,7 +1320,7 @@ impl App {
                 }
             }
             Mode::Setup(s) => s.paste(&text),
-            Mode::Picker(_) | Mode::Confirm(_) | Mode::CloseWorktree(_) => {}
+            Mode::Picker(_) | Mode::Confirm(_) | Mode::CloseWorktree(_) | Mode::Agents(_) => {}
             Mode::Normal | Mode::Prefix => {
                 self.mode = Mode::Normal;
                 if let Some(pane) = self.active_pane() {
@@ -1294,6 +1385,7 @@ impl App {
                     Mode::Picker(_)
                         | Mode::Setup(_)
                         | Mode::CloseWorktree(_)
+                        | Mode::Agents(_)
                         | Mode::Confirm(_)
                         | Mode::Rename { .. }
                         | Mode::Prefix
@@ -1590,6 +1682,63 @@ pub(crate) mod tests {
                 pane_info(2, 1, "agent"),
                 pane_info(3, 2, "tail"),
             ],
+            active_tab: 0,
+        }
+    }
+
+    /// The clock of [`agents_ws`]: every `state_since` there is before it.
+    pub(crate) const AGENTS_NOW: u64 = 10_000;
+
+    /// Agents in every state across four tabs (`AGENTS_NOW` is 10 000):
+    /// 1. main: shell (no state) | claude, waiting 10s on "permission: Bash"
+    /// 2. logs: opencode, waiting 16m on "question"
+    /// 3. build: codex, error 8m ("rate limited") | review, done 1m
+    /// 4. bg: tests, working 1s | notes, idle 1h
+    pub(crate) fn agents_ws() -> WorkspaceInfo {
+        let pair = |a: u32, b: u32| {
+            let mut l = Layout::Pane(PaneId(a));
+            l.split(PaneId(a), SplitDir::Horizontal, PaneId(b))
+                .expect("split");
+            l
+        };
+        let mut panes = vec![pane_info(1, 1, "shell")];
+        for (id, tab, name, state, since, detail) in [
+            (
+                2,
+                1,
+                "claude",
+                Attention::Waiting,
+                9_990,
+                Some("permission: Bash"),
+            ),
+            (
+                3,
+                2,
+                "opencode",
+                Attention::Waiting,
+                9_000,
+                Some("question"),
+            ),
+            (4, 3, "codex", Attention::Error, 9_500, Some("rate limited")),
+            (5, 3, "review", Attention::Done, 9_940, None),
+            (6, 4, "tests", Attention::Working, 9_999, None),
+            (7, 4, "notes", Attention::Idle, 3_000, None),
+        ] {
+            let mut p = pane_info(id, tab, name);
+            p.kind = "claude-code".into();
+            p.state = Some(state);
+            p.state_since = Some(since);
+            p.state_detail = detail.map(String::from);
+            panes.push(p);
+        }
+        WorkspaceInfo {
+            tabs: vec![
+                tab(1, "main", pair(1, 2)),
+                tab(2, "logs", Layout::Pane(PaneId(3))),
+                tab(3, "build", pair(4, 5)),
+                tab(4, "bg", pair(6, 7)),
+            ],
+            panes,
             active_tab: 0,
         }
     }
@@ -2335,5 +2484,211 @@ pub(crate) mod tests {
         ws.panes[2].state = Some(Attention::Done);
         let app = app_with(ws, (100, 30));
         assert_eq!(app.tab_labels(), [" 1:main ✗ ", " 2:logs ✓ "]);
+    }
+
+    /// Alt+Shift+letter as a legacy terminal reports it (ESC + capital).
+    fn alt_shift(c: char) -> KeyEvent {
+        key(
+            KeyCode::Char(c.to_ascii_uppercase()),
+            KeyModifiers::ALT | KeyModifiers::SHIFT,
+        )
+    }
+
+    fn agents_app() -> App {
+        let mut app = app_with(agents_ws(), (100, 30));
+        app.clock = || AGENTS_NOW;
+        app
+    }
+
+    #[test]
+    fn agents_view_lists_states_newest_waiting_first() {
+        let mut app = agents_app();
+        // Only panes this client views have a screen: their last line is shown, no others.
+        app.on_server(update(
+            2,
+            48,
+            26,
+            true,
+            vec![(0, "Run ls?"), (1, "  1. Yes  "), (2, "   ")],
+        ));
+        let rows = app.agent_rows();
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.pane.0,
+                    r.state,
+                    r.age.as_str(),
+                    r.tab.as_str(),
+                    r.name.as_str(),
+                    r.detail.as_str(),
+                    r.last.as_deref(),
+                )
+            })
+            .collect();
+        use Attention::*;
+        assert_eq!(
+            got,
+            [
+                (
+                    2,
+                    Waiting,
+                    "10s",
+                    "main",
+                    "claude",
+                    "permission: Bash",
+                    Some("1. Yes")
+                ),
+                (3, Waiting, "16m", "logs", "opencode", "question", None),
+                (4, Error, "8m", "build", "codex", "rate limited", None),
+                (5, Done, "1m", "build", "review", "", None),
+                (6, Working, "1s", "bg", "tests", "", None),
+                (7, Idle, "1h", "bg", "notes", "", None),
+            ]
+        );
+        app.on_key(alt_shift('i'));
+        assert!(
+            matches!(&app.mode, Mode::Agents(v) if v.selected == Some(PaneId(2))),
+            "starts on the most urgent: {:?}",
+            app.mode
+        );
+        assert!(app.next_deadline().is_some(), "ages are redrawn");
+        // Esc closes; its own key closes it too.
+        app.on_key(key(KeyCode::Esc, KeyModifiers::NONE));
+        assert!(matches!(app.mode, Mode::Normal));
+        app.on_key(alt_shift('i'));
+        app.on_key(alt_shift('i'));
+        assert!(matches!(app.mode, Mode::Normal));
+    }
+
+    #[test]
+    fn enter_in_the_agents_view_goes_to_the_pane() {
+        let mut app = agents_app();
+        reqs(&mut app);
+        app.on_key(alt_shift('i'));
+        // Down, j, k, Down: the third row (codex, the active pane of tab 3).
+        for c in [
+            KeyCode::Down,
+            KeyCode::Char('j'),
+            KeyCode::Char('k'),
+            KeyCode::Down,
+        ] {
+            app.on_key(key(c, KeyModifiers::NONE));
+        }
+        assert_eq!(reqs(&mut app), vec![], "moving sends nothing");
+        app.on_key(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert!(matches!(app.mode, Mode::Normal));
+        assert_eq!(app.tab, Some(TabId(3)));
+        assert_eq!(app.active_pane(), Some(PaneId(4)));
+        let r = reqs(&mut app);
+        assert!(
+            r.contains(&Request::View {
+                panes: vec![PaneId(4), PaneId(5)]
+            }),
+            "{r:?}"
+        );
+        assert!(r.contains(&Request::Focus { pane: PaneId(4) }), "{r:?}");
+
+        // A pane that is not its tab's active one is focused there (review, in tab 3).
+        app.on_key(alt_shift('i'));
+        for _ in 0..3 {
+            app.on_key(key(KeyCode::Down, KeyModifiers::NONE));
+        }
+        app.on_key(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(app.active_pane(), Some(PaneId(5)));
+        assert_eq!(
+            reqs(&mut app)
+                .into_iter()
+                .filter(|q| matches!(q, Request::Focus { .. }))
+                .collect::<Vec<_>>(),
+            [Request::Focus { pane: PaneId(5) }]
+        );
+
+        // Up from the first row wraps to the last: notes, in tab 4.
+        app.on_key(alt_shift('i'));
+        app.on_key(key(KeyCode::Up, KeyModifiers::NONE));
+        app.on_key(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(
+            (app.tab, app.active_pane()),
+            (Some(TabId(4)), Some(PaneId(7)))
+        );
+    }
+
+    #[test]
+    fn agents_view_selection_follows_its_pane() {
+        let mut app = agents_app();
+        app.on_key(alt_shift('i'));
+        app.on_key(key(KeyCode::Down, KeyModifiers::NONE));
+        // opencode (second row) is answered: it is working now, and further down the list.
+        let mut ws = agents_ws();
+        ws.panes[2].state = Some(Attention::Working);
+        ws.panes[2].state_since = Some(AGENTS_NOW);
+        app.on_server(ServerMsg::Workspace(ws));
+        app.on_key(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(app.active_pane(), Some(PaneId(3)));
+
+        // No agents: the view is empty and Enter does nothing.
+        let mut app = app_with(two_tabs(), (100, 30));
+        app.on_key(alt_shift('i'));
+        assert!(app.agent_rows().is_empty());
+        reqs(&mut app);
+        app.on_key(key(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(reqs(&mut app), vec![]);
+    }
+
+    #[test]
+    fn next_waiting_goes_to_the_longest_waiting_then_errors_then_done() {
+        let mut app = agents_app();
+        reqs(&mut app);
+        app.on_key(alt_shift('j'));
+        // opencode has waited 16m, claude 10s.
+        assert_eq!(
+            (app.tab, app.active_pane()),
+            (Some(TabId(2)), Some(PaneId(3)))
+        );
+        assert!(reqs(&mut app).contains(&Request::Focus { pane: PaneId(3) }));
+
+        // Nobody waits: the error; then the finished turn.
+        let mut ws = agents_ws();
+        for p in &mut ws.panes[1..3] {
+            p.state = Some(Attention::Working);
+        }
+        app.on_server(ServerMsg::Workspace(ws.clone()));
+        app.on_key(alt_shift('j'));
+        assert_eq!(app.active_pane(), Some(PaneId(4)));
+        ws.panes[3].state = Some(Attention::Idle);
+        app.on_server(ServerMsg::Workspace(ws.clone()));
+        app.on_key(alt_shift('j'));
+        assert_eq!(app.active_pane(), Some(PaneId(5)));
+
+        // Nothing needs you: say so, go nowhere.
+        ws.panes[4].state = Some(Attention::Idle);
+        app.on_server(ServerMsg::Workspace(ws));
+        reqs(&mut app);
+        app.on_key(alt_shift('j'));
+        assert_eq!(reqs(&mut app), vec![]);
+        assert!(app
+            .status
+            .as_ref()
+            .is_some_and(|s| s.text == "no pane is waiting, in error or done" && !s.error));
+    }
+
+    #[test]
+    fn tmux_prefix_a_and_shift_n() {
+        let cfg = Config::parse(
+            "[keys]\npreset = \"tmux\"\n",
+            std::path::Path::new("c.toml"),
+        )
+        .expect("config");
+        let mut app = App::new(cfg.keys, false, (100, 30));
+        app.clock = || AGENTS_NOW;
+        app.on_server(ServerMsg::Workspace(agents_ws()));
+        app.on_key(key(KeyCode::Char('b'), KeyModifiers::CONTROL));
+        app.on_key(key(KeyCode::Char('a'), KeyModifiers::NONE));
+        assert!(matches!(app.mode, Mode::Agents(_)));
+        app.on_key(key(KeyCode::Esc, KeyModifiers::NONE));
+        app.on_key(key(KeyCode::Char('b'), KeyModifiers::CONTROL));
+        app.on_key(key(KeyCode::Char('N'), KeyModifiers::SHIFT));
+        assert_eq!(app.active_pane(), Some(PaneId(3)));
     }
 }

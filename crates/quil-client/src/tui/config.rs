@@ -84,6 +84,12 @@ impl Keymap {
                     ("Alt+PageUp", Action::ScrollUp),
                     ("Alt+PageDown", Action::ScrollDown),
                     ("Ctrl+Q", Action::Detach),
+                    // Alt+Shift+I/J: bash sends ESC+capital to the lowercase binding, and
+                    // M-i, M-j are unbound there; zsh binds neither case; opencode binds
+                    // Alt+Shift only with a, e, b, f and arrows; Claude Code's Alt keys are
+                    // other letters; vim maps no Alt key by default.
+                    ("Alt+Shift+I", Action::Agents),
+                    ("Alt+Shift+J", Action::NextWaiting),
                 ] {
                     k.direct.insert(ch(key), action);
                 }
@@ -116,6 +122,9 @@ impl Keymap {
                     ("d", Action::Detach),
                     ("Ctrl+B", Action::SendPrefix),
                     ("Ctrl+N", Action::NewPane),
+                    // Neither is bound in tmux's own prefix table (`n` is next-window).
+                    ("a", Action::Agents),
+                    ("N", Action::NextWaiting),
                 ] {
                     k.prefixed.insert(ch(key), action);
                 }
@@ -266,11 +275,96 @@ mod tests {
         assert_eq!(k.direct.get(&c("Alt+Shift+V")), Some(&Action::SplitDown));
         assert_eq!(k.direct.get(&c("Alt+3")), Some(&Action::Tab(3)));
         assert_eq!(k.direct.get(&c("Ctrl+Q")), Some(&Action::Detach));
-        // Keys that must reach the pane stay unbound.
-        for free in ["Tab", "Shift+Tab", "Ctrl+Left", "Alt+x", "Ctrl+C"] {
+        assert_eq!(k.key_for(Action::Agents).as_deref(), Some("Alt+Shift+I"));
+        assert_eq!(
+            k.key_for(Action::NextWaiting).as_deref(),
+            Some("Alt+Shift+J")
+        );
+        // Keys that must reach the pane stay unbound: readline's and zsh's Alt keys, opencode's
+        // Alt+Shift selections, Claude Code's Alt+P (model) and Alt+T (thinking).
+        for free in [
+            "Tab",
+            "Shift+Tab",
+            "Ctrl+Left",
+            "Alt+x",
+            "Ctrl+C",
+            "Alt+a",
+            "Alt+Shift+A",
+            "Alt+Shift+E",
+            "Alt+Shift+B",
+            "Alt+Shift+F",
+            "Alt+Shift+N",
+            "Alt+Shift+W",
+            "Alt+p",
+            "Alt+t",
+            "Alt+m",
+            "Alt+i",
+            "Alt+j",
+        ] {
             assert_eq!(k.direct.get(&c(free)), None, "{free}");
         }
         assert_eq!(k.key_for(Action::Zoom).as_deref(), Some("Ctrl+E"));
+    }
+
+    /// Two preset entries on one key would leave one action without any: each keeps its key.
+    #[test]
+    fn preset_keys_do_not_collide() {
+        for (name, actions) in [
+            (
+                "default",
+                &[
+                    Action::NewPane,
+                    Action::NewTab,
+                    Action::ClosePane,
+                    Action::SplitRight,
+                    Action::SplitDown,
+                    Action::FocusLeft,
+                    Action::FocusRight,
+                    Action::FocusUp,
+                    Action::FocusDown,
+                    Action::Zoom,
+                    Action::RenameTab,
+                    Action::ScrollUp,
+                    Action::ScrollDown,
+                    Action::Detach,
+                    Action::Agents,
+                    Action::NextWaiting,
+                ][..],
+            ),
+            (
+                "tmux",
+                &[
+                    Action::SplitRight,
+                    Action::SplitDown,
+                    Action::NewTab,
+                    Action::ClosePane,
+                    Action::FocusLeft,
+                    Action::FocusRight,
+                    Action::FocusUp,
+                    Action::FocusDown,
+                    Action::FocusNext,
+                    Action::Zoom,
+                    Action::NextTab,
+                    Action::PrevTab,
+                    Action::RenameTab,
+                    Action::CopyMode,
+                    Action::ScrollUp,
+                    Action::Detach,
+                    Action::SendPrefix,
+                    Action::NewPane,
+                    Action::Agents,
+                    Action::NextWaiting,
+                ][..],
+            ),
+        ] {
+            let k = Keymap::preset(name).unwrap();
+            for a in actions {
+                assert!(k.key_for(*a).is_some(), "{name}: {a:?} lost its key");
+            }
+            let tabs = if name == "tmux" { 10 } else { 9 };
+            let bound = k.direct.len() + k.prefixed.len();
+            assert_eq!(bound, actions.len() + tabs, "{name}: a key is bound twice");
+        }
     }
 
     #[test]
@@ -287,6 +381,12 @@ mod tests {
         assert_eq!(k.prefixed.get(&c("[")), Some(&Action::CopyMode));
         assert_eq!(k.prefixed.get(&c("Ctrl+B")), Some(&Action::SendPrefix));
         assert_eq!(k.key_for(Action::SplitRight).as_deref(), Some("Ctrl+B %"));
+        assert_eq!(k.prefixed.get(&c("n")), Some(&Action::NextTab));
+        assert_eq!(k.key_for(Action::Agents).as_deref(), Some("Ctrl+B a"));
+        assert_eq!(
+            k.key_for(Action::NextWaiting).as_deref(),
+            Some("Ctrl+B Shift+N")
+        );
     }
 
     #[test]

@@ -205,6 +205,10 @@ pub enum Action {
     /// Scrollback view at the bottom, for copying.
     CopyMode,
     Detach,
+    /// The agents view: every pane with an attention state, most urgent first.
+    Agents,
+    /// Go to the pane waiting longest (as `quil next`), else the oldest error, else done.
+    NextWaiting,
     /// Send the prefix key itself to the pane (prefix, prefix).
     SendPrefix,
     /// Unbinds a key so it goes to the pane.
@@ -232,6 +236,8 @@ impl Action {
             "scroll-down" => Action::ScrollDown,
             "copy-mode" | "scrollback" => Action::CopyMode,
             "detach" => Action::Detach,
+            "agents" => Action::Agents,
+            "next-waiting" => Action::NextWaiting,
             "send-prefix" => Action::SendPrefix,
             "none" => Action::Unbound,
             other => {
@@ -246,7 +252,8 @@ impl Action {
                 return Err(format!(
                     "unknown action {other:?} (expected one of: new-pane, new-tab, close-pane, split-right, \
                      split-down, focus-left, focus-right, focus-up, focus-down, focus-next, zoom, tab-1 .. tab-99, \
-                     next-tab, prev-tab, rename-tab, scroll-up, scroll-down, copy-mode, detach, send-prefix, none)"
+                     next-tab, prev-tab, rename-tab, scroll-up, scroll-down, copy-mode, detach, agents, next-waiting, \
+                     send-prefix, none)"
                 ));
             }
         })
@@ -351,6 +358,8 @@ mod tests {
     fn action_names() {
         assert_eq!(Action::parse("split-horizontal"), Ok(Action::SplitRight));
         assert_eq!(Action::parse("tab-3"), Ok(Action::Tab(3)));
+        assert_eq!(Action::parse("agents"), Ok(Action::Agents));
+        assert_eq!(Action::parse("next-waiting"), Ok(Action::NextWaiting));
         assert!(Action::parse("tab-0").is_err());
         assert!(Action::parse("explode")
             .unwrap_err()

@@ -3,6 +3,7 @@
 //! One thread waits on the terminal and the daemon's socket together (`poll`), owns all state
 //! ([`app::App`]) and redraws only when something changed, so an idle client uses no CPU.
 
+pub mod agents;
 pub mod app;
 pub mod config;
 pub mod dialog;

@@ -1,9 +1,11 @@
-//! Drawing the popups over the panes: the new-pane picker, the new-pane form and the
-//! close-worktree dialog. Pure functions of their state, like the rest of `render`.
+//! Drawing the popups over the panes: the new-pane picker, the new-pane form, the
+//! close-worktree dialog and the agents view. Pure functions of their state, like the rest of
+//! `render`.
 
+use super::agents::{AgentRow, AgentsView};
 use super::dialog::{Choice, CloseWorktree};
 use super::picker::{category_title, Picker, Row};
-use super::render::{put, truncate, ACCENT};
+use super::render::{put, state_style, truncate, ACCENT};
 use super::setup::{shorten, Item, Setup};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect as RRect;
@@ -582,6 +584,117 @@ pub fn draw_close_worktree(buf: &mut Buffer, d: &CloseWorktree, home: Option<&st
                 &text[..1],
                 Style::new().fg(ACCENT).add_modifier(Modifier::BOLD),
             );
+        }
+    }
+}
+
+// ----- the agents view -----
+
+/// `text` cut to `width` columns, with `…` when something was cut.
+fn clip(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_string();
+    }
+    let mut t = truncate(text, width.saturating_sub(1));
+    t.push('…');
+    t
+}
+
+pub fn draw_agents(buf: &mut Buffer, v: &AgentsView, rows: &[AgentRow]) {
+    let area = buf.area;
+    let width = area.width.saturating_sub(4).min(120);
+    let Some(popup) = centered(area, width, rows.len().max(1) as u16 + 2) else {
+        return;
+    };
+    Clear.render(popup, buf);
+    let block = frame(" Agents ".into(), None);
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    if rows.is_empty() {
+        put(
+            buf,
+            inner.x + 1,
+            inner.y,
+            inner.width.saturating_sub(1),
+            "no agent panes",
+            Style::new().fg(Color::DarkGray),
+        );
+        return;
+    }
+    // Columns as wide as their longest entry, within a cap, so rows line up; the last line
+    // of output takes what is left.
+    let col = |f: fn(&AgentRow) -> &str, cap: usize| {
+        rows.iter()
+            .map(|r| f(r).width())
+            .max()
+            .unwrap_or(0)
+            .min(cap)
+    };
+    let widths = [
+        "waiting".len(),
+        col(|r| &r.age, 4),
+        col(|r| &r.tab, 16),
+        col(|r| &r.name, 20),
+        col(|r| &r.detail, 32),
+    ];
+    let selected = v.index(rows);
+    let list_h = usize::from(inner.height);
+    let offset = selected.map_or(0, |s| s.saturating_sub(list_h.saturating_sub(1)));
+    for (k, row) in rows.iter().enumerate().skip(offset).take(list_h) {
+        let y = inner.y + (k - offset) as u16;
+        let is_sel = selected == Some(k);
+        let pick = |st: Style| {
+            if is_sel {
+                selected_style().add_modifier(st.add_modifier)
+            } else {
+                st
+            }
+        };
+        if is_sel {
+            buf.set_style(RRect::new(inner.x, y, inner.width, 1), selected_style());
+        }
+        let cells = [
+            (row.state.as_str().to_string(), state_style(row.state)),
+            (
+                format!("{:>w$}", row.age, w = widths[1]),
+                Style::new().fg(Color::Gray),
+            ),
+            (row.tab.clone(), Style::new().fg(Color::Gray)),
+            (
+                row.name.clone(),
+                Style::new().fg(Color::White).add_modifier(Modifier::BOLD),
+            ),
+            (row.detail.clone(), Style::new().fg(Color::White)),
+        ];
+        let mut x = inner.x + 1;
+        let right = inner.x + inner.width.saturating_sub(1);
+        for ((text, style), w) in cells.iter().zip(widths) {
+            let room = usize::from(right.saturating_sub(x));
+            if w == 0 || room == 0 {
+                continue;
+            }
+            put(
+                buf,
+                x,
+                y,
+                room as u16,
+                &clip(text, w.min(room)),
+                pick(*style),
+            );
+            x = x.saturating_add(w as u16 + 2);
+        }
+        if let Some(last) = &row.last {
+            let room = usize::from(right.saturating_sub(x));
+            if room > 1 {
+                put(
+                    buf,
+                    x,
+                    y,
+                    room as u16,
+                    &clip(last, room),
+                    pick(Style::new().fg(Color::DarkGray)),
+                );
+            }
         }
     }
 }

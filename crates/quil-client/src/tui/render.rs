@@ -122,6 +122,7 @@ pub fn draw_buffer(buf: &mut Buffer, app: &App, g: &Geometry) -> Option<(u16, u1
         Mode::Picker(p) => popup::draw_picker(buf, p),
         Mode::Setup(s) => popup::draw_setup(buf, s),
         Mode::CloseWorktree(d) => popup::draw_close_worktree(buf, d, app.home_dir.as_deref()),
+        Mode::Agents(v) => popup::draw_agents(buf, v, &app.agent_rows()),
         _ => {}
     }
     cursor
@@ -142,7 +143,9 @@ pub enum ScreenArea {
 /// Where a full frame of the screen `area`, laid out as `g`, draws `pane`'s screen lines.
 pub fn screen_area(app: &App, g: &Geometry, area: RRect, pane: PaneId) -> ScreenArea {
     match &app.mode {
-        Mode::Picker(_) | Mode::Setup(_) | Mode::CloseWorktree(_) => return ScreenArea::Covered,
+        Mode::Picker(_) | Mode::Setup(_) | Mode::CloseWorktree(_) | Mode::Agents(_) => {
+            return ScreenArea::Covered
+        }
         Mode::Scroll(sb) if sb.pane == pane => return ScreenArea::Covered,
         _ => {}
     }
@@ -245,16 +248,23 @@ fn pane_state(info: &PaneInfo) -> Option<(String, Style)> {
         ));
     }
     let state = info.state?;
-    let style = match state {
-        Attention::Idle => return None,
+    if state == Attention::Idle {
+        return None;
+    }
+    Some((format!(" {state} "), state_style(state)))
+}
+
+/// How an attention state is written, on a border and in the agents view.
+pub fn state_style(state: Attention) -> Style {
+    match state {
+        Attention::Idle => Style::new().fg(Color::Gray),
         Attention::Waiting => Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
         Attention::Done => Style::new().fg(Color::Green),
         Attention::Error => Style::new()
             .fg(Color::LightRed)
             .add_modifier(Modifier::BOLD),
         Attention::Working => Style::new().fg(Color::LightBlue),
-    };
-    Some((format!(" {state} "), style))
+    }
 }
 
 /// An inactive pane's border colour: panes that need you stand out even when not focused.
@@ -522,6 +532,7 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
         (Action::ScrollUp, "scroll"),
         (Action::CopyMode, "copy"),
         (Action::RenameTab, "rename"),
+        (Action::Agents, "agents"),
         (Action::ClosePane, "close"),
         (Action::Detach, "detach"),
     ] {
@@ -560,6 +571,39 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
     };
     let key = |t: String| Span::styled(t, Style::new().fg(ACCENT).add_modifier(Modifier::BOLD));
     let dim = |t: String| Span::styled(t, Style::new().fg(Color::Gray));
+    let item_w = |item: &[Span]| -> u16 { item.iter().map(|s| s.content.width() as u16).sum() };
+    let total_w = |items: &[Vec<Span>]| -> u16 { items.iter().map(|i| item_w(i)).sum() };
+    // Panes waiting for you, and the key that lists them: `2 waiting  Alt+Shift+I agents`.
+    let waiting = match app.waiting_count() {
+        0 => Vec::new(),
+        n => {
+            let mut v = vec![vec![tag(&format!("{n} waiting"))]];
+            if let Some(k) = app.keys.key_for(Action::Agents) {
+                v.push(vec![key(format!(" {k}")), dim(" agents ".into())]);
+            }
+            v
+        }
+    };
+    // The active pane's id on the right, for scripting (`quil send-keys --pane ...`), unless
+    // only one of it and the waiting count fits: then the count, which is news.
+    let right = match (&app.mode, app.active_pane()) {
+        (Mode::Normal, Some(p)) => {
+            let id = format!(" {p} ");
+            let count_w = waiting.first().map_or(0, |i| item_w(i));
+            if count_w > 0 && count_w + id.width() as u16 + 1 > w {
+                String::new()
+            } else {
+                id
+            }
+        }
+        _ => String::new(),
+    };
+    let right_w = right.width() as u16;
+    let left_w = if right_w > 0 {
+        w.saturating_sub(right_w + 1)
+    } else {
+        w
+    };
     // Items are drawn whole or not at all (except the first), so hints never end mid-word.
     let mut items: Vec<Vec<Span>> = Vec::new();
     let hint_items = |items: &mut Vec<Vec<Span>>, pairs: Vec<(String, &'static str)>| {
@@ -627,6 +671,17 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
             pairs.extend([("Enter".into(), "open"), ("Esc".into(), "cancel")]);
             hint_items(&mut items, pairs);
         }
+        Mode::Agents(_) => {
+            items.push(vec![tag("AGENTS")]);
+            hint_items(
+                &mut items,
+                vec![
+                    ("↑↓".into(), "choose"),
+                    ("Enter".into(), "go to"),
+                    ("Esc".into(), "close"),
+                ],
+            );
+        }
         Mode::CloseWorktree(_) => {
             items.push(vec![tag("CLOSE")]);
             hint_items(
@@ -682,12 +737,18 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
                     format!(" {}", s.text),
                     style.bg(Color::Black),
                 )]);
+                items.extend(waiting);
             }
             None => {
+                let mut hint_row: Vec<Vec<Span>> = Vec::new();
                 // Prefixed keys are listed once after "<prefix> then".
                 let prefix = app.keys.prefix.map(|p| format!("{p} "));
                 let mut said_prefix = false;
-                for (k, label) in hints(app) {
+                // The waiting count already names the agents key.
+                let shown = hints(app)
+                    .into_iter()
+                    .filter(|(_, l)| waiting.is_empty() || *l != "agents");
+                for (k, label) in shown {
                     match prefix.as_deref().and_then(|p| k.strip_prefix(p)) {
                         Some(rest) => {
                             let mut item = Vec::new();
@@ -701,28 +762,29 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
                             }
                             item.push(key(format!(" {rest}")));
                             item.push(dim(format!(" {label} ")));
-                            items.push(item);
+                            hint_row.push(item);
                         }
-                        None => items.push(vec![key(format!(" {k}")), dim(format!(" {label} "))]),
+                        None => {
+                            hint_row.push(vec![key(format!(" {k}")), dim(format!(" {label} "))])
+                        }
                     }
                 }
+                // The waiting count goes first. Where every hint fits without it, the last
+                // (detach) stays: hints before it make room, never the way out.
+                if !waiting.is_empty() && total_w(&hint_row) <= left_w {
+                    let room = left_w.saturating_sub(total_w(&waiting));
+                    while hint_row.len() > 2 && total_w(&hint_row) > room {
+                        hint_row.remove(hint_row.len() - 2);
+                    }
+                }
+                items.extend(waiting);
+                items.extend(hint_row);
             }
         },
     }
-    // The active pane's id on the right, for scripting (`quil send-keys --pane ...`).
-    let right = match (&app.mode, app.active_pane()) {
-        (Mode::Normal, Some(p)) => format!(" {p} "),
-        _ => String::new(),
-    };
-    let right_w = right.width() as u16;
-    let left_w = if right_w > 0 {
-        w.saturating_sub(right_w + 1)
-    } else {
-        w
-    };
     let mut x = 0;
     for (i, item) in items.iter().enumerate() {
-        let item_w: u16 = item.iter().map(|s| s.content.width() as u16).sum();
+        let item_w = item_w(item);
         if i > 0 && x + item_w > left_w {
             break;
         }
@@ -756,7 +818,7 @@ pub fn cursor_position(app: &App, g: &Geometry) -> Option<(u16, u16)> {
         )),
         Mode::Scroll(sb) => sb.prompt.as_ref().map(|(_, q)| ((1 + q.width()) as u16, y)),
         Mode::Setup(f) => popup::setup_cursor(g.width, g.height, f),
-        Mode::Picker(_) | Mode::CloseWorktree(_) => None,
+        Mode::Picker(_) | Mode::CloseWorktree(_) | Mode::Agents(_) => None,
         Mode::Normal | Mode::Prefix | Mode::Confirm(_) => {
             let pane = app.active_pane()?;
             if app.pane_info(pane).is_some_and(|i| !i.alive) {
@@ -785,7 +847,7 @@ pub fn cursor_shape(app: &App) -> Option<CursorShape> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::app::tests::{app_with, pane_info, tab, two_tabs};
+    use crate::tui::app::tests::{agents_ws, app_with, pane_info, tab, two_tabs, AGENTS_NOW};
     use crate::tui::app::{Pending, Selection};
     use crate::tui::picker::sample_types;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -1337,5 +1399,126 @@ mod tests {
         let mut app = app_with(ws, (100, 12));
         app.home_dir = Some("/home/me".into());
         insta::assert_snapshot!("attention_states", dump(&app, 100, 12));
+    }
+
+    fn agents_app(w: u16, h: u16) -> App {
+        let mut app = app_with(agents_ws(), (w, h));
+        app.home_dir = Some("/home/me".into());
+        app.clock = || AGENTS_NOW;
+        app
+    }
+
+    fn alt_shift(c: char) -> KeyEvent {
+        KeyEvent::new(
+            KeyCode::Char(c.to_ascii_uppercase()),
+            KeyModifiers::ALT | KeyModifiers::SHIFT,
+        )
+    }
+
+    #[test]
+    fn agents_view_with_states_details_ages_and_last_lines() {
+        let mut app = agents_app(100, 14);
+        // claude's screen is streamed (tab 1 is shown): its last line is listed.
+        screen(
+            &mut app,
+            2,
+            48,
+            10,
+            vec![
+                Line::plain("Bash command: cargo test -p quil-client"),
+                Line::plain("Do you want to proceed?"),
+                Line::plain("❯ 1. Yes   "),
+            ],
+            (0, 2),
+        );
+        app.on_key(alt_shift('i'));
+        app.on_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+        insta::assert_snapshot!("agents_view", dump(&app, 100, 14));
+    }
+
+    #[test]
+    fn agents_view_narrow_and_empty() {
+        // Long names and details are cut with an ellipsis, never past the frame.
+        let mut ws = agents_ws();
+        ws.panes[1].state_detail = Some("permission: Bash(rm -rf target && cargo build)".into());
+        ws.tabs[0].name = "a-very-long-tab-name-indeed".into();
+        let mut app = app_with(ws, (60, 12));
+        app.clock = || AGENTS_NOW;
+        app.on_key(alt_shift('i'));
+        insta::assert_snapshot!("agents_view_narrow", dump(&app, 60, 12));
+
+        let mut app = app_with(one_pane(), (60, 8));
+        app.on_key(alt_shift('i'));
+        let text = dump(&app, 60, 8);
+        assert!(text.contains("│ no agent panes"), "{text}");
+        assert!(text.contains(" AGENTS "), "{text}");
+    }
+
+    /// The status bar's line of a `w`-wide screen.
+    fn status_line(app: &mut App, w: u16) -> String {
+        app.on_resize(w, 8);
+        let text = dump(app, w, 8);
+        text.lines()
+            .nth(7)
+            .unwrap_or_default()
+            .trim_end()
+            .to_string()
+    }
+
+    #[test]
+    fn waiting_count_in_the_status_bar_keeps_the_detach_hint() {
+        let mut app = agents_app(200, 8);
+        let wide = status_line(&mut app, 200);
+        assert!(
+            wide.starts_with(" 2 waiting  Alt+Shift+I agents  Ctrl+N new pane"),
+            "{wide}"
+        );
+        assert!(wide.contains("Ctrl+Q detach"), "{wide}");
+        assert_eq!(wide.matches("Alt+Shift+I").count(), 1, "{wide}");
+        // Just wide enough for every hint with nothing waiting: with the count, hints before
+        // detach make room for it.
+        let mut calm = app_with(one_pane(), (300, 8));
+        let hints_w = status_line(&mut calm, 300)
+            .trim_end_matches("pane-00000001")
+            .trim_end()
+            .width() as u16;
+        let just = hints_w + 2 + " pane-00000001 ".width() as u16;
+        let all = status_line(&mut calm, just);
+        assert!(all.ends_with("Ctrl+Q detach   pane-00000001"), "{all}");
+        let tight = status_line(&mut app, just);
+        assert!(
+            tight.starts_with(" 2 waiting  Alt+Shift+I agents "),
+            "{tight}"
+        );
+        assert!(tight.contains("Ctrl+Q detach"), "{tight}");
+        assert!(!tight.contains("close"), "{tight}");
+        // Narrow screens keep the count, then the pane id, then the agents key.
+        for w in [60, 47] {
+            let line = status_line(&mut app, w);
+            assert!(
+                line.starts_with(" 2 waiting  Alt+Shift+I agents"),
+                "{w}: {line}"
+            );
+            assert!(line.ends_with("pane-00000001"), "{w}: {line}");
+        }
+        assert_eq!(
+            status_line(&mut app, 40),
+            format!(" 2 waiting {:15}pane-00000001", "")
+        );
+        assert_eq!(status_line(&mut app, 20), " 2 waiting");
+        // A status message keeps it too.
+        app.set_status("copied 3 characters", false);
+        let line = status_line(&mut app, 80);
+        assert!(
+            line.starts_with(" copied 3 characters 2 waiting  Alt+Shift+I agents"),
+            "{line}"
+        );
+        // Nothing waiting, no count.
+        let mut ws = agents_ws();
+        ws.panes[1].state = Some(Attention::Working);
+        ws.panes[2].state = Some(Attention::Done);
+        app.on_server(ServerMsg::Workspace(ws));
+        app.status = None;
+        assert!(!status_line(&mut app, 100).contains("waiting"));
     }
 }
