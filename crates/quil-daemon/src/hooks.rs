@@ -101,6 +101,17 @@ impl Server {
             }
         }
         let n = &self.config.notify;
+        if let (EventKind::Bell, Some(pane)) = (&ev.kind, ev.pane) {
+            // A pane's own bell rings in the attached terminals (rate-limited at the pane).
+            out.notification = Some(Notification {
+                pane,
+                title: String::new(),
+                body: String::new(),
+                method: None,
+                bell: true,
+            });
+            return out;
+        }
         let (EventKind::State { previous, .. }, Some(pane), Some(state)) =
             (&ev.kind, ev.pane, state)
         else {
@@ -195,14 +206,17 @@ pub async fn react(server: Arc<Server>) {
         let r = server.reactions(&ev, &mut quiet, Instant::now());
         if let Some(n) = r.notification {
             let _ = server.signals.notify.send(n.clone());
-            server.emit(
-                ev.pane,
-                ev.tab,
-                EventKind::Notification {
-                    title: n.title,
-                    body: n.body,
-                },
-            );
+            // A bell is an event of its own already; a desktop notification is announced.
+            if n.method.is_some() {
+                server.emit(
+                    ev.pane,
+                    ev.tab,
+                    EventKind::Notification {
+                        title: n.title,
+                        body: n.body,
+                    },
+                );
+            }
         }
         for run_it in r.runs {
             let Ok(permit) = running.clone().try_acquire_owned() else {

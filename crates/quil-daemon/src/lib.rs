@@ -86,7 +86,7 @@ async fn serve(
         .map_err(DaemonError::Runtime)?;
     let listener =
         tokio::net::UnixListener::from_std(std_listener).map_err(DaemonError::Runtime)?;
-    let (exit_tx, mut exit_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (notice_tx, mut notice_rx) = tokio::sync::mpsc::unbounded_channel();
     shellinit::install(&home_dir).map_err(|e| DaemonError::Write {
         path: shellinit::dir(&home_dir),
         source: e,
@@ -95,7 +95,7 @@ async fn serve(
         .map_err(|(path, source)| DaemonError::Write { path, source })?;
     // A snapshot from a newer quil stops us here, before anything could overwrite it.
     let loaded = persist::load_workspace(&home_dir)?;
-    let server = server::Server::new(home_dir, config, exit_tx);
+    let server = server::Server::new(home_dir, config, notice_tx);
     plugins::load(&server);
     let _plugin_watcher = plugins::watch(server.clone());
     // Before the restore, so hooks hear of it.
@@ -119,8 +119,8 @@ async fn serve(
 
     let s = server.clone();
     tokio::spawn(async move {
-        while let Some((pane, status)) = exit_rx.recv().await {
-            s.on_exit(pane, status);
+        while let Some(notice) = notice_rx.recv().await {
+            s.on_notice(notice);
         }
     });
     let s = server.clone();

@@ -44,7 +44,12 @@ pub trait PaneEvents: Send + Sync + 'static {
     fn exited(&self, pane: PaneId, status: i32);
     /// The program asked to set the clipboard (OSC 52).
     fn clipboard(&self, text: String);
+    /// The program rang the bell (at most once per [`BELL_EVERY`] per pane).
+    fn bell(&self, pane: PaneId);
 }
+
+/// A pane's bells pass on at most this often, however many it rings.
+pub const BELL_EVERY: Duration = Duration::from_secs(1);
 
 /// Why a pane refused input or a resize.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -193,6 +198,8 @@ pub struct PaneShared {
     pub input_blocked: AtomicBool,
     /// Bumped on every read of output; the snapshot saver compares it to what it saved.
     pub output_gen: AtomicU64,
+    /// Millis since `epoch` of the last bell passed on; 0 for never.
+    last_bell: AtomicU64,
 }
 
 impl PaneShared {
@@ -226,6 +233,7 @@ impl PaneShared {
             epoch: Instant::now(),
             input_blocked: AtomicBool::new(false),
             output_gen: AtomicU64::new(1),
+            last_bell: AtomicU64::new(0),
         }
     }
 
@@ -237,13 +245,27 @@ impl PaneShared {
     /// Feeds one read of output to the terminal and tells whoever needs to know. Returns the
     /// replies the emulator owes the program (cursor position reports and the like), which
     /// go back the same ordered way as keystrokes.
-    pub fn feed(&self, bytes: &[u8], events: &dyn PaneEvents) -> Vec<u8> {
-        let (responses, clip, meta) = {
+    pub fn feed(&self, pane: PaneId, bytes: &[u8], events: &dyn PaneEvents) -> Vec<u8> {
+        let (responses, clip, meta, bell) = {
             let mut st = self.lock();
             st.term.feed(bytes);
             let meta = st.term.take_meta_changed();
-            (st.term.take_responses(), st.term.take_clipboard(), meta)
+            let bell = st.term.take_bell();
+            (
+                st.term.take_responses(),
+                st.term.take_clipboard(),
+                meta,
+                bell,
+            )
         };
+        if bell {
+            let now = (self.epoch.elapsed().as_millis() as u64).max(1);
+            let last = self.last_bell.load(Ordering::Relaxed);
+            if last == 0 || now.saturating_sub(last) >= BELL_EVERY.as_millis() as u64 {
+                self.last_bell.store(now, Ordering::Relaxed);
+                events.bell(pane);
+            }
+        }
         if let Some(text) = clip {
             events.clipboard(text);
         }

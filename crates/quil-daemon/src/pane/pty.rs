@@ -226,7 +226,7 @@ impl PtyPane {
             return Err(SpawnError::Pty(e.to_string()));
         }
         runtime.spawn(async move {
-            read_output(reader, &shared, &events, &input).await;
+            read_output(id, reader, &shared, &events, &input).await;
             // EOF: the process is gone (or closed the terminal); collect its status.
             let _ = tokio::task::spawn_blocking(move || {
                 let status = match child.wait() {
@@ -324,6 +324,7 @@ impl Pane for PtyPane {
 }
 
 async fn read_output(
+    pane: PaneId,
     reader: AsyncFd<OwnedFd>,
     shared: &Arc<PaneShared>,
     events: &Arc<dyn PaneEvents>,
@@ -345,7 +346,7 @@ async fn read_output(
             ready.clear_ready();
         }
         drop(ready);
-        take_output(&buf[..n], shared, events, input);
+        take_output(pane, &buf[..n], shared, events, input);
         if n == buf.len() {
             // A flood: let this worker's other tasks (clients, other panes) run in between.
             tokio::task::yield_now().await;
@@ -355,8 +356,14 @@ async fn read_output(
 
 /// Feeds one read of output to the terminal; replies the emulator owes the program go the
 /// same ordered way as keystrokes.
-fn take_output(bytes: &[u8], shared: &PaneShared, events: &Arc<dyn PaneEvents>, input: &Input) {
-    let responses = shared.feed(bytes, events.as_ref());
+fn take_output(
+    pane: PaneId,
+    bytes: &[u8],
+    shared: &PaneShared,
+    events: &Arc<dyn PaneEvents>,
+    input: &Input,
+) {
+    let responses = shared.feed(pane, bytes, events.as_ref());
     if !responses.is_empty() {
         let _ = input.send(shared, responses);
     }

@@ -52,7 +52,8 @@ pub struct Signals {
     /// Bumped when the workspace structure or any pane's metadata changed.
     pub meta: tokio_watch::Sender<u64>,
     pub clipboard: broadcast::Sender<String>,
-    pub exits: mpsc::UnboundedSender<(PaneId, i32)>,
+    /// Exits and bells, for the daemon's watcher task (which calls [`Server::on_notice`]).
+    pub notices: mpsc::UnboundedSender<Notice>,
     /// Everything that happens, for `quil events`, hooks and notifications. Bounded: a reader
     /// that falls behind loses the oldest and is told how many.
     pub events: broadcast::Sender<Event>,
@@ -73,11 +74,22 @@ impl PaneEvents for Signals {
         self.meta.send_modify(|v| *v = v.wrapping_add(1));
     }
     fn exited(&self, pane: PaneId, status: i32) {
-        let _ = self.exits.send((pane, status));
+        let _ = self.notices.send(Notice::Exited(pane, status));
     }
     fn clipboard(&self, text: String) {
         let _ = self.clipboard.send(text);
     }
+    fn bell(&self, pane: PaneId) {
+        let _ = self.notices.send(Notice::Bell(pane));
+    }
+}
+
+/// What a pane tells the server that needs the workspace to act on (bells are rate-limited
+/// at the pane, so the channel stays small).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    Exited(PaneId, i32),
+    Bell(PaneId),
 }
 
 /// A pane of the workspace that has a process (or a placeholder for one).
@@ -182,23 +194,23 @@ impl Server {
     pub fn new(
         home: PathBuf,
         config: Config,
-        exits: mpsc::UnboundedSender<(PaneId, i32)>,
+        notices: mpsc::UnboundedSender<Notice>,
     ) -> Arc<Server> {
-        Server::with_spawner(home, config, exits, Arc::new(PtySpawner))
+        Server::with_spawner(home, config, notices, Arc::new(PtySpawner))
     }
 
     /// A server whose panes `spawner` starts (tests pass an in-memory one).
     pub fn with_spawner(
         home: PathBuf,
         config: Config,
-        exits: mpsc::UnboundedSender<(PaneId, i32)>,
+        notices: mpsc::UnboundedSender<Notice>,
         spawner: Arc<dyn Spawner>,
     ) -> Arc<Server> {
         let signals = Arc::new(Signals {
             screen: tokio_watch::channel(0).0,
             meta: tokio_watch::channel(0).0,
             clipboard: broadcast::channel(16).0,
-            exits,
+            notices,
             events: broadcast::channel(EVENT_QUEUE).0,
             notify: broadcast::channel(64).0,
             follow: broadcast::channel(16).0,
@@ -256,6 +268,19 @@ impl Server {
         let (reg, diags) = quil_plugin::Registry::load(dir);
         *self.plugins.write().unwrap_or_else(|e| e.into_inner()) = reg;
         diags
+    }
+
+    /// Acts on what a pane told: an exit, a bell.
+    pub fn on_notice(&self, notice: Notice) {
+        match notice {
+            Notice::Exited(pane, status) => self.on_exit(pane, status),
+            Notice::Bell(pane) => {
+                let st = self.lock();
+                if st.panes.contains_key(&pane) {
+                    self.emit_pane(&st, pane, EventKind::Bell);
+                }
+            }
+        }
     }
 
     /// A pane's process exited: keep it showing its status, or close it, per the config.

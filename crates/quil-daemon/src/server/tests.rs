@@ -5,6 +5,7 @@
 use super::*;
 use crate::integration;
 use crate::pane::fake::FakeSpawner;
+use crate::server::Notice;
 use quil_model::Attention;
 use quil_proto::{ErrorKind, ErrorReply, Reply, Request, SpawnSpec, SplitDir};
 use std::fs;
@@ -15,7 +16,7 @@ const SES1: &str = "ses_e007f40e2ffeHizcOUqvCwmQgb";
 struct Harness {
     server: Arc<Server>,
     fake: Arc<FakeSpawner>,
-    exits: mpsc::UnboundedReceiver<(PaneId, i32)>,
+    exits: mpsc::UnboundedReceiver<Notice>,
     home: tempfile::TempDir,
 }
 
@@ -89,8 +90,8 @@ impl Harness {
 
     /// What the daemon's exit watcher does: hands each exit to `on_exit`.
     fn pump_exits(&mut self) {
-        while let Ok((pane, status)) = self.exits.try_recv() {
-            self.server.on_exit(pane, status);
+        while let Ok(notice) = self.exits.try_recv() {
+            self.server.on_notice(notice);
         }
     }
 
@@ -745,4 +746,30 @@ fn a_fork_continues_a_copy_of_the_conversation_beside_it() {
         })
         .unwrap_err();
     assert!(e.message.contains("declares no fork_args"), "{e}");
+}
+
+#[test]
+fn a_pane_bell_rings_in_attached_terminals_at_most_once_a_second() {
+    let mut h = harness();
+    let mut rx = h.server.signals.events.subscribe();
+    let p = h.spawn(None, &["sh"], h.home.path());
+    for _ in 0..50 {
+        h.fake.pane(p).output(b"ding\x07");
+    }
+    h.pump_exits();
+    let bells: Vec<quil_proto::Event> = std::iter::from_fn(|| rx.try_recv().ok())
+        .filter(|e| e.kind == quil_proto::EventKind::Bell)
+        .collect();
+    assert_eq!(bells.len(), 1, "rate-limited");
+    assert_eq!(
+        (bells[0].pane, bells[0].tab),
+        (Some(p), h.server.lock().tab_of(p))
+    );
+    let r = h.server.reactions(
+        &bells[0],
+        &mut crate::hooks::Quiet::default(),
+        std::time::Instant::now(),
+    );
+    let n = r.notification.expect("the bell passes on");
+    assert_eq!(n.escape(), "\x07");
 }
