@@ -407,6 +407,43 @@ impl Terminal {
         self.events.lock().clipboard.take()
     }
 
+    /// Desktop notifications the program asked for since the last call (OSC 9, OSC 777
+    /// `notify`, OSC 99), as (title, body), control characters removed. ConEmu's OSC 9
+    /// sub-commands (`9;4;...` progress and the like) are not notifications.
+    pub fn take_notifications(&mut self) -> Vec<(String, String)> {
+        let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
+        self.scanner
+            .take_notes()
+            .into_iter()
+            .filter_map(|(osc, text)| match osc {
+                9 => {
+                    let sub = text.split_once(';').is_some_and(|(n, _)| {
+                        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+                    });
+                    (!sub && !text.is_empty()).then(|| (String::new(), clean(&text)))
+                }
+                777 => {
+                    let rest = text.strip_prefix("notify;")?;
+                    let (title, body) = rest.split_once(';').unwrap_or((rest, ""));
+                    Some((clean(title), clean(body)))
+                }
+                // kitty: `metadata;payload`; the payload is the title unless `p=body`.
+                99 => {
+                    let (meta, payload) = text.split_once(';')?;
+                    if payload.is_empty() {
+                        return None;
+                    }
+                    if meta.split(':').any(|kv| kv == "p=body") {
+                        Some((String::new(), clean(payload)))
+                    } else {
+                        Some((clean(payload), String::new()))
+                    }
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Whether a BEL happened since the last call.
     pub fn take_bell(&mut self) -> bool {
         std::mem::take(&mut self.events.lock().bell)

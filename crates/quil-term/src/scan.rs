@@ -1,6 +1,8 @@
 //! A scanner over the raw PTY bytes for the sequences quil handles itself:
 //!
 //! - OSC 7 (`ESC ] 7 ; <uri> (BEL | ESC \)`), the current directory, which alacritty ignores;
+//! - OSC 9, OSC 777 and OSC 99, a program's desktop notifications (alacritty ignores them
+//!   too), kept for the daemon to pass on;
 //! - `CSI 3 J` (erase saved lines, sent by `clear`), which alacritty applies to its own history
 //!   only: the compact history must be cleared at the same point of the stream;
 //! - `CSI 2 J` and RIS (`ESC c`), which act on alacritty's history too: rows scrolled off before
@@ -15,6 +17,10 @@ use crate::ground::{BEL, CAN, ESC, SUB};
 
 /// Longest URI kept; longer ones are ignored.
 const MAX_URI: usize = 4096;
+/// Longest notification kept; longer ones are ignored.
+const MAX_NOTE: usize = 1024;
+/// Notifications kept between two `take_notes`; more are dropped.
+const MAX_NOTES: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum State {
@@ -24,12 +30,12 @@ enum State {
     Esc,
     /// Inside a CSI (see `Csi` for what is noted of it).
     Csi,
-    /// After `ESC ]`.
+    /// After `ESC ]`, reading the command's number.
     Osc,
-    /// After `ESC ] 7`.
-    Osc7,
     /// Collecting the URI after `ESC ] 7 ;`.
     Uri,
+    /// Collecting a notification after `ESC ] 9 ;`, `ESC ] 777 ;` or `ESC ] 99 ;`.
+    Note,
 }
 
 /// What decides whether a CSI ending in `J` is `ED 2` or `ED 3` for vte: its first parameter
@@ -52,6 +58,11 @@ pub(crate) struct Scanner {
     csi: Csi,
     uri: Vec<u8>,
     too_long: bool,
+    /// The OSC's number so far (capped: no command quil reads has more than 3 digits).
+    osc: u32,
+    /// The notification being read: its OSC number and text.
+    note: (u32, Vec<u8>),
+    notes: Vec<(u32, String)>,
 }
 
 impl Scanner {
@@ -87,7 +98,10 @@ impl Scanner {
                             self.csi = Csi::default();
                             State::Csi
                         }
-                        b']' => State::Osc,
+                        b']' => {
+                            self.osc = 0;
+                            State::Osc
+                        }
                         // vte stays in its escape state over C0 controls (it executes them),
                         // DEL and bytes from 0x80: `ESC \xc2\xad c` is a reset too.
                         0x00..=0x17 | 0x19 | 0x1c..=0x1f | 0x7f..=0xff => State::Esc,
@@ -137,20 +151,48 @@ impl Scanner {
                     }
                 }
                 State::Osc => {
-                    self.state = if b == b'7' {
-                        State::Osc7
-                    } else {
-                        State::Ground
+                    self.state = match b {
+                        b'0'..=b'9' if self.osc < 1000 => {
+                            self.osc = self.osc * 10 + u32::from(b - b'0');
+                            State::Osc
+                        }
+                        b';' if self.osc == 7 => {
+                            self.uri.clear();
+                            self.too_long = false;
+                            State::Uri
+                        }
+                        b';' if matches!(self.osc, 9 | 99 | 777) => {
+                            self.note = (self.osc, Vec::new());
+                            self.too_long = false;
+                            State::Note
+                        }
+                        _ => State::Ground,
                     }
                 }
-                State::Osc7 => {
-                    self.state = if b == b';' {
-                        self.uri.clear();
-                        self.too_long = false;
-                        State::Uri
+                State::Note => {
+                    let rest = &bytes[i..];
+                    let end = memchr3(BEL, ESC, CAN, rest);
+                    let chunk = &rest[..end.unwrap_or(rest.len())];
+                    if self.note.1.len() + chunk.len() > MAX_NOTE {
+                        self.too_long = true;
+                        self.note.1.clear();
+                    } else if !self.too_long {
+                        self.note.1.extend_from_slice(chunk);
+                    }
+                    let Some(end) = end else { return found };
+                    let term = rest[end];
+                    i += end + 1;
+                    if term != CAN && !self.too_long && self.notes.len() < MAX_NOTES {
+                        let text = String::from_utf8_lossy(&self.note.1).into_owned();
+                        self.notes.push((self.note.0, text));
+                    }
+                    self.note.1.clear();
+                    self.state = if term == ESC {
+                        State::Esc
                     } else {
                         State::Ground
                     };
+                    continue;
                 }
                 State::Uri => {
                     let rest = &bytes[i..];
@@ -188,6 +230,13 @@ impl Scanner {
             i += 1;
         }
         found
+    }
+}
+
+impl Scanner {
+    /// The notifications seen since the last call: their OSC number (9, 99 or 777) and text.
+    pub(crate) fn take_notes(&mut self) -> Vec<(u32, String)> {
+        std::mem::take(&mut self.notes)
     }
 }
 
@@ -258,6 +307,39 @@ mod tests {
         assert_eq!(marks(20), 1);
         assert_eq!(marks(31), 1);
         assert_eq!(marks(32), 0);
+    }
+
+    #[test]
+    fn notifications_are_kept_whole_across_reads() {
+        let mut s = Scanner::default();
+        scan(&mut s, b"x\x1b]9;build d");
+        scan(
+            &mut s,
+            b"one\x07\x1b]777;notify;Title;Body\x1b\\\x1b]99;i=1;hi\x07",
+        );
+        scan(
+            &mut s,
+            b"\x1b]7;file://h/tmp\x07\x1b]2;title\x07\x1b]9;cut\x18",
+        );
+        assert_eq!(
+            s.take_notes(),
+            [
+                (9, "build done".to_string()),
+                (777, "notify;Title;Body".to_string()),
+                (99, "i=1;hi".to_string()),
+            ]
+        );
+        assert!(s.take_notes().is_empty());
+        let long = format!("\x1b]9;{}\x07", "x".repeat(MAX_NOTE + 1));
+        scan(&mut s, long.as_bytes());
+        for _ in 0..20 {
+            scan(&mut s, b"\x1b]9;n\x07");
+        }
+        assert_eq!(
+            s.take_notes().len(),
+            MAX_NOTES,
+            "too long dropped; the rest capped"
+        );
     }
 
     #[test]

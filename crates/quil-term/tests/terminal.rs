@@ -377,6 +377,28 @@ fn responses_clipboard_bell() {
 }
 
 #[test]
+fn desktop_notifications_from_programs() {
+    let mut t = term(20, 5);
+    t.feed(b"\x1b]9;build done\x07\x1b]9;4;3;50\x07");
+    t.feed(b"\x1b]777;notify;CI;tests \x1bx passed\x1b\\");
+    t.feed(b"\x1b]99;i=1:p=body;the body\x07\x1b]99;;a title\x07\x1b]777;other;x\x07");
+    assert_eq!(
+        t.take_notifications(),
+        [
+            (String::new(), "build done".to_string()),
+            ("CI".to_string(), "tests ".to_string()),
+            (String::new(), "the body".to_string()),
+            ("a title".to_string(), String::new()),
+        ],
+        "ConEmu progress, a cut-off body and other OSC 777 commands are not notifications"
+    );
+    assert!(t.take_notifications().is_empty());
+    assert!(!t.take_bell(), "a BEL ending an OSC is not a bell");
+    // An ESC ends the string, as in vte: what follows `ESC x` is printed.
+    assert_eq!(t.line(0).text(), " passed");
+}
+
+#[test]
 fn synchronized_output() {
     let mut t = term(20, 3);
     t.feed(b"before");

@@ -411,6 +411,14 @@ fn an_attached_tui_notifies_about_panes_it_does_not_show() {
     h.send_line(&hidden, "y");
     h.wait_for(&hidden, r"reply to: y \(turn 1\)");
     wait_state(&h, &hidden, "idle");
+    // A program's own desktop notification passes through, titled by its pane.
+    h.new_tab(&[
+        "--",
+        "sh",
+        "-c",
+        "sleep 0.5; printf '\\033]9;from a program\\007'; sleep 60",
+    ]);
+    tui.wait_for("\x1b]9;sh: from a program\x07");
 }
 
 /// Just enough of the wire protocol to send many requests on one connection.

@@ -46,9 +46,12 @@ pub trait PaneEvents: Send + Sync + 'static {
     fn clipboard(&self, text: String);
     /// The program rang the bell (at most once per [`BELL_EVERY`] per pane).
     fn bell(&self, pane: PaneId);
+    /// The program asked for a desktop notification (OSC 9 / 777 / 99), as (title, body); at
+    /// most once per [`BELL_EVERY`] per pane.
+    fn notification(&self, pane: PaneId, title: String, body: String);
 }
 
-/// A pane's bells pass on at most this often, however many it rings.
+/// A pane's bells (and notifications) pass on at most this often, however many it sends.
 pub const BELL_EVERY: Duration = Duration::from_secs(1);
 
 /// Why a pane refused input or a resize.
@@ -200,6 +203,8 @@ pub struct PaneShared {
     pub output_gen: AtomicU64,
     /// Millis since `epoch` of the last bell passed on; 0 for never.
     last_bell: AtomicU64,
+    /// The same for desktop notifications.
+    last_note: AtomicU64,
 }
 
 impl PaneShared {
@@ -234,6 +239,7 @@ impl PaneShared {
             input_blocked: AtomicBool::new(false),
             output_gen: AtomicU64::new(1),
             last_bell: AtomicU64::new(0),
+            last_note: AtomicU64::new(0),
         }
     }
 
@@ -246,24 +252,22 @@ impl PaneShared {
     /// replies the emulator owes the program (cursor position reports and the like), which
     /// go back the same ordered way as keystrokes.
     pub fn feed(&self, pane: PaneId, bytes: &[u8], events: &dyn PaneEvents) -> Vec<u8> {
-        let (responses, clip, meta, bell) = {
+        let (responses, clip, meta, bell, notes) = {
             let mut st = self.lock();
             st.term.feed(bytes);
             let meta = st.term.take_meta_changed();
             let bell = st.term.take_bell();
-            (
-                st.term.take_responses(),
-                st.term.take_clipboard(),
-                meta,
-                bell,
-            )
+            let notes = st.term.take_notifications();
+            let clip = st.term.take_clipboard();
+            (st.term.take_responses(), clip, meta, bell, notes)
         };
-        if bell {
-            let now = (self.epoch.elapsed().as_millis() as u64).max(1);
-            let last = self.last_bell.load(Ordering::Relaxed);
-            if last == 0 || now.saturating_sub(last) >= BELL_EVERY.as_millis() as u64 {
-                self.last_bell.store(now, Ordering::Relaxed);
-                events.bell(pane);
+        if bell && self.may_pass_on(&self.last_bell) {
+            events.bell(pane);
+        }
+        // The newest of a burst is the one worth showing.
+        if let Some((title, body)) = notes.into_iter().last() {
+            if self.may_pass_on(&self.last_note) {
+                events.notification(pane, title, body);
             }
         }
         if let Some(text) = clip {
@@ -277,6 +281,18 @@ impl PaneShared {
             events.screen_dirty();
         }
         responses
+    }
+
+    /// Whether something last passed on at `last` may pass on again now ([`BELL_EVERY`]); if
+    /// so, notes the time.
+    fn may_pass_on(&self, last: &AtomicU64) -> bool {
+        let now = (self.epoch.elapsed().as_millis() as u64).max(1);
+        let then = last.load(Ordering::Relaxed);
+        if then != 0 && now.saturating_sub(then) < BELL_EVERY.as_millis() as u64 {
+            return false;
+        }
+        last.store(now, Ordering::Relaxed);
+        true
     }
 
     /// The process ended with `status`.

@@ -82,14 +82,19 @@ impl PaneEvents for Signals {
     fn bell(&self, pane: PaneId) {
         let _ = self.notices.send(Notice::Bell(pane));
     }
+    fn notification(&self, pane: PaneId, title: String, body: String) {
+        let _ = self.notices.send(Notice::Note(pane, title, body));
+    }
 }
 
 /// What a pane tells the server that needs the workspace to act on (bells are rate-limited
 /// at the pane, so the channel stays small).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     Exited(PaneId, i32),
     Bell(PaneId),
+    /// A desktop notification the program asked for: (title, body).
+    Note(PaneId, String, String),
 }
 
 /// A pane of the workspace that has a process (or a placeholder for one).
@@ -280,7 +285,41 @@ impl Server {
                     self.emit_pane(&st, pane, EventKind::Bell);
                 }
             }
+            Notice::Note(pane, title, body) => self.pass_on_note(pane, title, body),
         }
+    }
+
+    /// A program's own desktop notification goes to the attached clients' terminals (as
+    /// `[notify] method` says), titled with its pane when it has no title, and is an event.
+    fn pass_on_note(&self, pane: PaneId, title: String, body: String) {
+        let st = self.lock();
+        let Some(meta) = st.ws.pane(pane) else { return };
+        let title = if title.is_empty() {
+            meta.name.clone()
+        } else {
+            title
+        };
+        self.emit_pane(
+            &st,
+            pane,
+            EventKind::Notification {
+                title: title.clone(),
+                body: body.clone(),
+            },
+        );
+        drop(st);
+        let method = match self.config.notify.method {
+            crate::config::Method::Osc9 => quil_proto::NotifyMethod::Osc9,
+            crate::config::Method::Osc777 => quil_proto::NotifyMethod::Osc777,
+            crate::config::Method::Off => return,
+        };
+        let _ = self.signals.notify.send(quil_proto::Notification {
+            pane,
+            title,
+            body,
+            method: Some(method),
+            bell: false,
+        });
     }
 
     /// A pane's process exited: keep it showing its status, or close it, per the config.

@@ -773,3 +773,30 @@ fn a_pane_bell_rings_in_attached_terminals_at_most_once_a_second() {
     let n = r.notification.expect("the bell passes on");
     assert_eq!(n.escape(), "\x07");
 }
+
+#[test]
+fn a_programs_own_notifications_reach_attached_terminals() {
+    let mut h = harness();
+    let mut events = h.server.signals.events.subscribe();
+    let mut notify = h.server.signals.notify.subscribe();
+    let p = h.spawn(None, &["sh"], h.home.path());
+    h.fake
+        .pane(p)
+        .output(b"\x1b]9;tests passed\x07\x1b]9;and again\x07");
+    h.fake
+        .pane(p)
+        .output(b"\x1b]777;notify;later;within the second\x07");
+    h.pump_exits();
+    let n = notify.try_recv().expect("passed on");
+    assert_eq!(
+        n.escape(),
+        "\x1b]9;sh: and again\x07",
+        "the newest, titled by its pane"
+    );
+    assert!(notify.try_recv().is_err(), "at most one a second per pane");
+    let ev: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
+        .filter(|e| e.kind.name() == "notification")
+        .collect();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].to_json()["body"], "and again");
+}

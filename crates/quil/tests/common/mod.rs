@@ -255,6 +255,7 @@ pub fn child_named(parent: i32, name: &str) -> bool {
 pub struct Tui {
     out: Arc<Mutex<Vec<u8>>>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
+    _writer: Arc<Mutex<Box<dyn std::io::Write + Send>>>,
     _master: Box<dyn portable_pty::MasterPty + Send>,
 }
 
@@ -291,7 +292,10 @@ impl Tui {
         });
         // Answer the terminal queries crossterm makes at start (cursor position, kitty
         // keyboard): a real terminal would.
-        let mut writer = pair.master.take_writer().expect("writer");
+        // Kept for the TUI's whole life: portable-pty's writer, when dropped, types a newline
+        // and an EOF into the terminal, which the TUI would pass on to its pane.
+        let writer = Arc::new(Mutex::new(pair.master.take_writer().expect("writer")));
+        let answers = writer.clone();
         let probe = out.clone();
         std::thread::spawn(move || {
             use std::io::Write;
@@ -302,7 +306,7 @@ impl Tui {
                     .matches("\x1b[6n")
                     .count();
                 while answered < n {
-                    let _ = writer.write_all(b"\x1b[1;1R");
+                    let _ = answers.lock().expect("lock").write_all(b"\x1b[1;1R");
                     answered += 1;
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -311,6 +315,7 @@ impl Tui {
         Tui {
             out,
             child,
+            _writer: writer,
             _master: pair.master,
         }
     }
