@@ -6,6 +6,7 @@
 
 use crate::conn::{Client, ClientError};
 use crate::launch;
+use crate::wait;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use quil_proto::{
@@ -201,6 +202,9 @@ pub enum Cmd {
         #[arg(long)]
         pane: Option<String>,
     },
+    /// Serve the Model Context Protocol on stdin/stdout, so AI agents can drive quil with
+    /// tools (see docs/mcp.md).
+    Mcp,
 }
 
 #[derive(Args, Debug, Default)]
@@ -293,6 +297,8 @@ pub fn main(cli: Cli) -> Result<i32> {
         }
         // Validation reads files only: it works without (and never starts) a daemon.
         Some(Cmd::Plugin(PluginCmd::Validate { files })) => validate_plugins(&home, files),
+        // The server lives in quil-mcp, which depends on this crate: the binary runs it.
+        Some(Cmd::Mcp) => bail!("quil mcp is served by the quil binary"),
         Some(cmd) => {
             let mut client = launch::connect_or_start(&home)?;
             run(&mut client, cmd)
@@ -476,10 +482,7 @@ fn status(c: &mut Client) -> Result<quil_proto::StatusInfo> {
 }
 
 fn list(c: &mut Client) -> Result<WorkspaceInfo> {
-    match c.request(Request::List)? {
-        Reply::List(ws) => Ok(ws),
-        other => Err(unexpected(&other)),
-    }
+    Ok(wait::list(c)?)
 }
 
 fn unexpected(r: &Reply) -> anyhow::Error {
@@ -558,7 +561,9 @@ fn print_pane(reply: Reply) -> Result<i32> {
 
 fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
     match cmd {
-        Cmd::Attach | Cmd::Daemon(_) | Cmd::Restart => unreachable!("handled by main"),
+        Cmd::Attach | Cmd::Daemon(_) | Cmd::Restart | Cmd::Mcp => {
+            unreachable!("handled by main")
+        }
         Cmd::Plugin(PluginCmd::Validate { .. }) | Cmd::Hook { .. } => {
             unreachable!("handled by main")
         }
@@ -691,10 +696,14 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             timeout,
         } => {
             let pane = pane_arg(pane)?;
-            let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
+            let timeout = Duration::try_from_secs_f64(timeout.max(0.0))
+                .map_err(|_| anyhow!("invalid --timeout {timeout}"))?;
             match text {
-                Some(text) => wait_text(c, pane, &text, timeout, deadline),
-                None => wait_state(c, pane, &parse_states(&state)?, timeout, deadline),
+                Some(text) => wait_text(c, pane, &text, timeout),
+                None => {
+                    wait::state(c, pane, &parse_states(&state)?, timeout)?;
+                    Ok(0)
+                }
             }
         }
         Cmd::Events { json, pane, types } => {
@@ -791,81 +800,14 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
 }
 
 /// Polls the screen until `text` matches.
-fn wait_text(
-    c: &mut Client,
-    pane: PaneId,
-    text: &str,
-    timeout: f64,
-    deadline: Instant,
-) -> Result<i32> {
+fn wait_text(c: &mut Client, pane: PaneId, text: &str, timeout: Duration) -> Result<i32> {
     // Multi-line, so `^` and `$` anchor at screen lines, as in grep.
     let re = regex::RegexBuilder::new(text)
         .multi_line(true)
         .build()
         .map_err(|e| anyhow!("invalid --text regex: {}", one_line(&e.to_string())))?;
-    loop {
-        let Reply::Text(lines) = c.request(Request::Capture {
-            pane,
-            scrollback: 0,
-            ansi: false,
-        })?
-        else {
-            bail!("unexpected reply to capture")
-        };
-        if re.is_match(&lines.join("\n")) {
-            return Ok(0);
-        }
-        if Instant::now() >= deadline {
-            bail!("timed out after {timeout}s waiting for /{text}/ in {pane}");
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-/// Waits on the event stream until the pane is in one of `states`; fails when it exits or
-/// closes first, or on timeout.
-fn wait_state(
-    c: &mut Client,
-    pane: PaneId,
-    states: &[Attention],
-    timeout: f64,
-    deadline: Instant,
-) -> Result<i32> {
-    let names = states
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(" or ");
-    // Subscribed before looking, so no change falls between the two.
-    c.request(Request::Events {
-        panes: vec![pane],
-        types: vec!["state".into(), "pane_exited".into(), "pane_closed".into()],
-    })?;
-    let ws = list(c)?;
-    let info = ws
-        .panes
-        .iter()
-        .find(|p| p.id == pane)
-        .ok_or_else(|| anyhow!("unknown pane {pane}"))?;
-    if info.state.is_some_and(|s| states.contains(&s)) {
-        return Ok(0);
-    }
-    if !info.alive {
-        bail!("pane {pane} has exited; it will never be {names}");
-    }
-    loop {
-        let ev = next_event(c, deadline, || {
-            format!("timed out after {timeout}s waiting for {pane} to be {names}")
-        })?;
-        match ev.kind {
-            EventKind::State { state: Some(s), .. } if states.contains(&s) => return Ok(0),
-            EventKind::PaneExited { status } => {
-                bail!("pane {pane} exited with status {status} before it was {names}")
-            }
-            EventKind::PaneClosed => bail!("pane {pane} was closed before it was {names}"),
-            _ => {}
-        }
-    }
+    wait::text(c, pane, &re, timeout)?;
+    Ok(0)
 }
 
 /// Lines of history plus screen that `prompt --wait` compares before and after a turn.

@@ -13,6 +13,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -108,6 +109,33 @@ impl Client {
         match self.backlog.pop_front() {
             Some(m) => Ok(m),
             None => self.read_msg(),
+        }
+    }
+
+    /// The next message, waiting no later than `deadline`; `None` when it passes first. A
+    /// deadline that passes in the middle of a frame leaves the stream unusable: callers give
+    /// up on the connection when this returns `None`.
+    pub fn recv_until(&mut self, deadline: Instant) -> Result<Option<ServerMsg>, ClientError> {
+        if let Some(m) = self.backlog.pop_front() {
+            return Ok(Some(m));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        self.set_read_timeout(Some(left))?;
+        let msg = self.read_msg();
+        self.set_read_timeout(None)?;
+        match msg {
+            Err(ClientError::Proto(ProtoError::Io(e)))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(None)
+            }
+            other => other.map(Some),
         }
     }
 

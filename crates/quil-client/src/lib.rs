@@ -5,3 +5,4 @@ pub mod cli;
 pub mod conn;
 pub mod launch;
 pub mod tui;
+pub mod wait;

@@ -1,9 +1,18 @@
-//! `quil`: the client and scripting CLI. All logic lives in `quil-client`.
+//! `quil`: the client and scripting CLI. All logic lives in `quil-client`, and the MCP server
+//! (`quil mcp`) in `quil-mcp`.
 use clap::Parser;
+use quil_client::cli::{Cli, Cmd};
 
 fn main() {
-    let cli = quil_client::cli::Cli::parse();
-    match quil_client::cli::main(cli) {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Cmd::Mcp) => quil_proto::paths::quil_home()
+            .map_err(anyhow::Error::from)
+            .and_then(|home| Ok(quil_mcp::serve_stdio(home)?))
+            .map(|()| 0),
+        _ => quil_client::cli::main(cli),
+    };
+    match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             // One line, naming the thing: the error chain joined.

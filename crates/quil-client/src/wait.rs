@@ -1,0 +1,239 @@
+//! Waiting on a pane: for a regex on its screen, or for its agent to be in an attention state.
+//! `quil wait` and `quil mcp` both wait this way.
+
+use crate::conn::{Client, ClientError};
+use quil_proto::{Attention, EventKind, PaneId, Reply, Request, ServerMsg, WorkspaceInfo};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("timed out after {}s waiting for /{text}/ in {pane}", .timeout.as_secs_f64())]
+    TextTimeout {
+        timeout: Duration,
+        text: String,
+        pane: PaneId,
+    },
+    #[error("timed out after {}s waiting for {pane} to be {states}", .timeout.as_secs_f64())]
+    StateTimeout {
+        timeout: Duration,
+        pane: PaneId,
+        states: String,
+    },
+    #[error("unknown pane {0}")]
+    UnknownPane(PaneId),
+    #[error("pane {pane} has exited; it will never be {states}")]
+    AlreadyExited { pane: PaneId, states: String },
+    #[error("pane {pane} exited with status {status} before it was {states}")]
+    Exited {
+        pane: PaneId,
+        status: i32,
+        states: String,
+    },
+    #[error("pane {pane} was closed before it was {states}")]
+    Closed { pane: PaneId, states: String },
+    #[error("pane {pane} ({kind}) reports no attention state, so nothing tells when its turn ends; wait for text on its screen instead")]
+    NoState { pane: PaneId, kind: String },
+    #[error("unexpected reply from the daemon: {0}")]
+    Unexpected(String),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// The pane's screen, one string per line.
+pub fn screen(c: &mut Client, pane: PaneId, scrollback: u32) -> Result<Vec<String>, WaitError> {
+    match c.request(Request::Capture {
+        pane,
+        scrollback,
+        ansi: false,
+    })? {
+        Reply::Text(lines) => Ok(lines),
+        other => Err(WaitError::Unexpected(format!("{other:?}"))),
+    }
+}
+
+pub fn list(c: &mut Client) -> Result<WorkspaceInfo, WaitError> {
+    match c.request(Request::List)? {
+        Reply::List(ws) => Ok(ws),
+        other => Err(WaitError::Unexpected(format!("{other:?}"))),
+    }
+}
+
+/// Polls the screen until `re` matches it (joined with newlines; build `re` multi-line so `^`
+/// and `$` anchor at screen lines). Returns the matching screen.
+pub fn text(
+    c: &mut Client,
+    pane: PaneId,
+    re: &regex::Regex,
+    timeout: Duration,
+) -> Result<Vec<String>, WaitError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let lines = screen(c, pane, 0)?;
+        if re.is_match(&lines.join("\n")) {
+            return Ok(lines);
+        }
+        if Instant::now() >= deadline {
+            return Err(WaitError::TextTimeout {
+                timeout,
+                text: re.as_str().to_string(),
+                pane,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// `waiting or done`, for messages.
+pub fn state_names(states: &[Attention]) -> String {
+    states
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// The event types a state wait listens to: the state, and the pane going away.
+fn state_event_types() -> Vec<String> {
+    vec!["state".into(), "pane_exited".into(), "pane_closed".into()]
+}
+
+/// Waits on the event stream until the pane is in one of `states` (at once if it already is);
+/// fails when it exits or closes first, or on timeout. Returns the state. The connection stays
+/// subscribed to the pane's events.
+pub fn state(
+    c: &mut Client,
+    pane: PaneId,
+    states: &[Attention],
+    timeout: Duration,
+) -> Result<Attention, WaitError> {
+    let deadline = Instant::now() + timeout;
+    let names = state_names(states);
+    // Subscribed before looking, so no change falls between the two.
+    c.request(Request::Events {
+        panes: vec![pane],
+        types: state_event_types(),
+    })?;
+    let ws = list(c)?;
+    let info = ws
+        .panes
+        .iter()
+        .find(|p| p.id == pane)
+        .ok_or(WaitError::UnknownPane(pane))?;
+    if let Some(s) = info.state.filter(|s| states.contains(s)) {
+        return Ok(s);
+    }
+    if !info.alive {
+        return Err(WaitError::AlreadyExited {
+            pane,
+            states: names,
+        });
+    }
+    let timed_out = || WaitError::StateTimeout {
+        timeout,
+        pane,
+        states: state_names(states),
+    };
+    state_events(c, pane, states, deadline, timed_out, |_| true)
+}
+
+/// Reads the pane's events (after a `Request::Events` subscription with `state_event_types`)
+/// until a state in `states` that `accept` takes; fails when the pane exits or closes, and with
+/// `timed_out()` at the deadline. `accept` sees every state event first.
+fn state_events(
+    c: &mut Client,
+    pane: PaneId,
+    states: &[Attention],
+    deadline: Instant,
+    timed_out: impl Fn() -> WaitError,
+    mut accept: impl FnMut(Option<Attention>) -> bool,
+) -> Result<Attention, WaitError> {
+    loop {
+        let Some(msg) = c.recv_until(deadline)? else {
+            return Err(timed_out());
+        };
+        let ServerMsg::Event(ev) = msg else { continue };
+        if ev.pane != Some(pane) {
+            continue;
+        }
+        match ev.kind {
+            EventKind::State { state, .. } => {
+                let taken = accept(state);
+                if let Some(s) = state.filter(|s| taken && states.contains(s)) {
+                    return Ok(s);
+                }
+            }
+            EventKind::PaneExited { status } => {
+                return Err(WaitError::Exited {
+                    pane,
+                    status,
+                    states: state_names(states),
+                })
+            }
+            EventKind::PaneClosed => {
+                return Err(WaitError::Closed {
+                    pane,
+                    states: state_names(states),
+                })
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Sends one turn to an agent pane as its TUI needs it: the text, then Enter as a separate
+/// key press after `gap` (agent TUIs take text and CR written together as a paste, and do not
+/// submit it). With `until`, then waits for the turn to start (`working`) and end in one of
+/// those states, and returns it.
+pub fn prompt(
+    c: &mut Client,
+    pane: PaneId,
+    text: &str,
+    gap: Duration,
+    until: Option<(&[Attention], Duration)>,
+) -> Result<Option<Attention>, WaitError> {
+    if until.is_some() {
+        // Subscribed before typing, so the turn's first state change is seen.
+        c.request(Request::Events {
+            panes: vec![pane],
+            types: state_event_types(),
+        })?;
+        let ws = list(c)?;
+        let info = ws
+            .panes
+            .iter()
+            .find(|p| p.id == pane)
+            .ok_or(WaitError::UnknownPane(pane))?;
+        if info.state.is_none() {
+            return Err(WaitError::NoState {
+                pane,
+                kind: info.kind.clone(),
+            });
+        }
+    }
+    let started = Instant::now();
+    c.request(Request::Input {
+        pane,
+        data: text.as_bytes().to_vec(),
+    })?;
+    std::thread::sleep(gap);
+    c.request(Request::SendKeys {
+        pane,
+        keys: vec!["Enter".into()],
+    })?;
+    let Some((states, timeout)) = until else {
+        return Ok(None);
+    };
+    // A state event from before the turn began (a `done` seen by a client becoming `idle`)
+    // must not end the wait: only states after `working` count.
+    let mut working = false;
+    let timed_out = || WaitError::StateTimeout {
+        timeout,
+        pane,
+        states: state_names(states),
+    };
+    state_events(c, pane, states, started + timeout, timed_out, |s| {
+        working |= s == Some(Attention::Working);
+        working && s != Some(Attention::Working)
+    })
+    .map(Some)
+}
