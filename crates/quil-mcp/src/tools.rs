@@ -169,7 +169,7 @@ pub struct SendKeysArgs {
     pub pane: String,
     /// Named keys, pressed in order: `Enter`, `Escape`, `Tab`, `BSpace`, `Up`, `Down`, `Left`,
     /// `Right`, `Home`, `End`, `PageUp`, `PageDown`, `F1`..`F12`, `C-c` (Ctrl), `M-x` (Alt),
-    /// or a single character.
+    /// or a single character. Any other text is typed as it is, as tmux does.
     pub keys: Vec<String>,
 }
 
@@ -185,6 +185,8 @@ pub struct PromptArgs {
     #[serde(default = "yes")]
     pub wait: bool,
     /// Seconds to wait for the turn to end (default 600).
+    #[serde(default)]
+    #[schemars(with = "f64")]
     pub timeout: Option<f64>,
 }
 
@@ -200,6 +202,8 @@ pub struct WaitTextArgs {
     /// A regular expression (Rust syntax) over the screen; `^` and `$` match at line ends.
     pub regex: String,
     /// Seconds before giving up (default 10).
+    #[serde(default)]
+    #[schemars(with = "f64")]
     pub timeout: Option<f64>,
 }
 
@@ -211,6 +215,8 @@ pub struct WaitStateArgs {
     /// Any of `idle`, `working`, `done`, `waiting`, `error`.
     pub states: Vec<String>,
     /// Seconds before giving up (default 10).
+    #[serde(default)]
+    #[schemars(with = "f64")]
     pub timeout: Option<f64>,
 }
 
@@ -218,11 +224,16 @@ pub struct WaitStateArgs {
 #[serde(deny_unknown_fields)]
 pub struct NewTabArgs {
     /// The tab's name (default: from the command).
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub name: Option<String>,
     /// Pane type, e.g. `claude-code`, `opencode`, `terminal` (see `quil plugin list`).
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
+    #[schemars(with = "String")]
     pub kind: Option<String>,
     /// Working directory (default: this server's; relative paths are taken from there).
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub cwd: Option<String>,
     /// Command and arguments, replacing the pane type's command.
     #[serde(default)]
@@ -250,9 +261,12 @@ pub struct SplitArgs {
     /// `horizontal` (side by side) or `vertical` (top and bottom).
     pub direction: Direction,
     /// Pane type (default: a terminal).
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
+    #[schemars(with = "String")]
     pub kind: Option<String>,
     /// Working directory (default: the split pane's).
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub cwd: Option<String>,
     /// Command and arguments, replacing the pane type's command.
     #[serde(default)]
@@ -303,8 +317,12 @@ pub struct EventsArgs {
     #[serde(default)]
     pub types: Vec<String>,
     /// At most this many events (default 100, at most 1000).
+    #[serde(default)]
+    #[schemars(with = "u32")]
     pub limit: Option<u32>,
     /// Seconds to wait for a first matching event when there is none yet (default 0).
+    #[serde(default)]
+    #[schemars(with = "f64")]
     pub wait: Option<f64>,
 }
 

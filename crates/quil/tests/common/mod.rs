@@ -343,3 +343,80 @@ impl Drop for Tui {
         let _ = self.child.wait();
     }
 }
+
+/// A tiny agent CLI: it keeps each conversation in a file, runs its hook command (read from
+/// the `--settings` file quil passes, as Claude Code does) for each event, and answers each
+/// line typed with the turn number. `ask` makes it wait for the user.
+pub const TINY_AGENT: &str = r#"#!/bin/bash
+id=""; settings=""; resume=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --session-id) id="$2"; shift 2 ;;
+    --resume) id="$2"; resume=1; shift 2 ;;
+    --settings) settings="$2"; shift 2 ;;
+    *) shift ;;
+  esac
+done
+transcript="$TINY_AGENT_DIR/$id.log"
+if [ -n "$resume" ] && [ ! -f "$transcript" ]; then
+  echo "No conversation found with session ID: $id"; exit 1
+fi
+hook=$(sed -n 's/.*"command": "\([^"]*\)".*/\1/p' "$settings" | head -1)
+event() {
+  printf '{"hook_event_name":"%s","session_id":"%s","transcript_path":"%s","tool_name":"Bash"}' "$1" "$id" "$transcript" | eval "$hook"
+}
+event SessionStart
+if [ -f "$transcript" ]; then echo "history:"; cat "$transcript"; fi
+echo "ready $id"
+while IFS= read -r line; do
+  if [ "$line" = ask ]; then
+    event PermissionRequest; echo "allow? (y/n)"; continue
+  fi
+  event UserPromptSubmit
+  echo "$line" >> "$transcript"
+  sleep 0.5
+  echo "reply to: $line (turn $(wc -l < "$transcript"))"
+  event Stop
+done
+"#;
+
+/// Writes the tiny agent and a pane type for it, as a user would from the plugin reference.
+pub fn tiny_agent(h: &Home) -> PathBuf {
+    let dir = h.dir.path().join("agent");
+    std::fs::create_dir_all(&dir).expect("agent dir");
+    let script = dir.join("tiny-agent");
+    std::fs::write(&script, TINY_AGENT).expect("script");
+    set_mode(&script, 0o755);
+    let plugins = h.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugins dir");
+    let toml = format!(
+        r#"#:schema ./plugin.schema.json
+[plugin]
+name = "tiny-agent"
+category = "ai"
+
+[command]
+cmd = "{script}"
+env = ["TINY_AGENT_DIR={dir}"]
+
+[persistence]
+strategy = "preassign_id"
+start_args = ["--session-id", "{{session_id}}"]
+resume_args = ["--resume", "{{session_id}}"]
+
+[integration]
+mechanism = "claude_hooks"
+session_id_pattern = '[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}'
+not_found = "No conversation found"
+"#,
+        script = script.display(),
+        dir = dir.display()
+    );
+    std::fs::write(plugins.join("tiny-agent.toml"), toml).expect("plugin");
+    dir
+}
+
+pub fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
