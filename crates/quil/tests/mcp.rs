@@ -407,7 +407,8 @@ fn a_shell_is_driven_through_the_tools() {
     assert!(typed.contains(&pane), "{typed}");
     let screen = s.ok(
         "wait_for_text",
-        json!({"pane": pane, "regex": "^made-by-42$", "timeout": 20}),
+        // The output, then the next prompt: the screen has settled for the comparison below.
+        json!({"pane": pane, "regex": "^made-by-42\n.+[$#]", "timeout": 20}),
     );
     assert!(screen.contains("echo made-by-$((6*7))"), "{screen}");
     assert!(h.capture(&pane).contains("\nmade-by-42\n"));
