@@ -712,29 +712,3 @@ fn fork_continues_a_copy_of_the_conversation() {
         assert_ne!(fork_id, id);
     }
 }
-
-/// `quil prompt --wait` types a prompt into a real agent and prints what the turn added.
-#[test]
-fn prompt_and_wait_prints_the_reply() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let w = World::new();
-    let p = w.new_pane("claude-code");
-    w.wait(&p, "❯", START);
-    let out = w.ok(&[
-        "prompt",
-        "--pane",
-        &p,
-        "--wait",
-        "--timeout",
-        "90",
-        "hello PROMPTWAIT",
-    ]);
-    assert!(out.contains("MOCK-REPLY: hello PROMPTWAIT"), "{out}");
-    let echo = out
-        .lines()
-        .any(|l| l.trim_start_matches(['❯', '>', ' ']) == "hello PROMPTWAIT");
-    assert!(
-        !out.contains("Claude Code v") && !echo,
-        "only what the turn added, after the prompt: {out}"
-    );
-}
