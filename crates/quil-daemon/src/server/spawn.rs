@@ -299,20 +299,7 @@ impl Server {
         let pane = self
             .start_pane(&meta, Mode::Start, Vec::new(), false)
             .inspect_err(|_| discard_worktree(&meta))?;
-        let mut st = self.lock();
-        let created = self.created_events(&meta);
-        if let Err(e) = st.ws.split(target, dir, meta) {
-            drop(st);
-            pane.hangup();
-            return Err(e.into());
-        }
-        st.panes.insert(pid, Live::new(pane));
-        for kind in created {
-            self.emit_pane(&st, pid, kind);
-        }
-        drop(st);
-        self.changed();
-        Ok(pid)
+        self.place_split(target, dir, meta, pane)
     }
 
     /// A new pane beside `source` (split side by side) that continues a copy of its
@@ -396,9 +383,22 @@ impl Server {
         let pane = self
             .start_pane(&launch, Mode::Start, Vec::new(), false)
             .inspect_err(|_| discard_worktree(&new))?;
+        self.place_split(source, SplitDir::Horizontal, new, pane)
+    }
+
+    /// Puts a started pane into the layout beside `target` and announces it; a pane the
+    /// layout cannot take (the target is gone, or too small) is hung up.
+    fn place_split(
+        &self,
+        target: PaneId,
+        dir: SplitDir,
+        meta: PaneMeta,
+        pane: Arc<dyn Pane>,
+    ) -> Result<PaneId> {
+        let pid = meta.id;
         let mut st = self.lock();
-        let created = self.created_events(&new);
-        if let Err(e) = st.ws.split(source, SplitDir::Horizontal, new) {
+        let created = self.created_events(&meta);
+        if let Err(e) = st.ws.split(target, dir, meta) {
             drop(st);
             pane.hangup();
             return Err(e.into());
