@@ -10,7 +10,7 @@ use crate::wait;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use quil_proto::{
-    Attention, EventKind, PaneId, Reply, Request, ServerMsg, SpawnSpec, SplitDir, WorkspaceInfo,
+    Attention, PaneId, Reply, Request, ServerMsg, SpawnSpec, SplitDir, WorkspaceInfo,
 };
 use std::collections::HashMap;
 use std::io::Write;
@@ -817,7 +817,6 @@ const TURN_LINES: u32 = 5000;
 /// the lines the turn added (those of the screen and recent history that were not there
 /// before, in order).
 fn prompt_and_wait(c: &mut Client, pane: PaneId, text: String, timeout: f64) -> Result<i32> {
-    let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
     let capture = |c: &mut Client| -> Result<Vec<String>> {
         match c.request(Request::Capture {
             pane,
@@ -828,30 +827,17 @@ fn prompt_and_wait(c: &mut Client, pane: PaneId, text: String, timeout: f64) -> 
             other => Err(unexpected(&other)),
         }
     };
-    c.request(Request::Events {
-        panes: vec![pane],
-        types: vec!["state".into(), "pane_exited".into(), "pane_closed".into()],
-    })?;
     let before = capture(c)?;
     // Its first line, as an agent echoes it (at most one screen line of it).
     let prompt_line: String = text.lines().next().unwrap_or("").chars().take(40).collect();
-    c.request(Request::Prompt { pane, text })?;
-    let mut started = false;
-    loop {
-        let ev = next_event(c, deadline, || {
-            format!("timed out after {timeout}s waiting for the turn in {pane} to end")
-        })?;
-        match ev.kind {
-            EventKind::State {
-                state: Some(Attention::Working),
-                ..
-            } => started = true,
-            EventKind::State { state: Some(s), .. } if started && s != Attention::Working => break,
-            EventKind::PaneExited { status } => bail!("pane {pane} exited with status {status}"),
-            EventKind::PaneClosed => bail!("pane {pane} was closed"),
-            _ => {}
-        }
-    }
+    let ends = [
+        Attention::Done,
+        Attention::Idle,
+        Attention::Waiting,
+        Attention::Error,
+    ];
+    let limit = Duration::from_secs_f64(timeout.max(0.0));
+    wait::prompt(c, pane, &text, Some((&ends, limit)))?;
     c.set_read_timeout(None)?;
     let after = capture(c)?;
     // Agents redraw their whole screen: of the new lines, the turn is what follows the
@@ -889,34 +875,6 @@ fn added_lines<'a>(before: &[String], after: &'a [String]) -> Vec<&'a str> {
             _ => true,
         })
         .collect()
-}
-
-/// The next event on a subscribed connection; fails with `timed_out()` at `deadline`.
-fn next_event(
-    c: &mut Client,
-    deadline: Instant,
-    timed_out: impl Fn() -> String,
-) -> Result<quil_proto::Event> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            bail!(timed_out());
-        }
-        c.set_read_timeout(Some(left))?;
-        match c.recv() {
-            Ok(ServerMsg::Event(ev)) => return Ok(ev),
-            Ok(_) => {}
-            Err(ClientError::Proto(quil_proto::ProtoError::Io(e)))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                bail!(timed_out())
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
 }
 
 fn parse_states(names: &[String]) -> Result<Vec<Attention>> {

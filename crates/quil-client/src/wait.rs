@@ -180,15 +180,13 @@ fn state_events(
     }
 }
 
-/// Sends one turn to an agent pane as its TUI needs it: the text, then Enter as a separate
-/// key press after `gap` (agent TUIs take text and CR written together as a paste, and do not
-/// submit it). With `until`, then waits for the turn to start (`working`) and end in one of
-/// those states, and returns it.
+/// Sends one turn to an agent pane (`Request::Prompt`: the daemon types it as the TUI needs
+/// it, text then Enter, with nothing between). With `until`, then waits for the turn to start
+/// (`working`) and end in one of those states, and returns it.
 pub fn prompt(
     c: &mut Client,
     pane: PaneId,
     text: &str,
-    gap: Duration,
     until: Option<(&[Attention], Duration)>,
 ) -> Result<Option<Attention>, WaitError> {
     if until.is_some() {
@@ -211,14 +209,9 @@ pub fn prompt(
         }
     }
     let started = Instant::now();
-    c.request(Request::Input {
+    c.request(Request::Prompt {
         pane,
-        data: text.as_bytes().to_vec(),
-    })?;
-    std::thread::sleep(gap);
-    c.request(Request::SendKeys {
-        pane,
-        keys: vec!["Enter".into()],
+        text: text.to_string(),
     })?;
     let Some((states, timeout)) = until else {
         return Ok(None);

@@ -18,8 +18,6 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Agent TUIs take text and a CR written together as a paste; Enter goes this long after.
-const PROMPT_GAP: Duration = Duration::from_millis(300);
 /// The longest any call may wait, in seconds.
 const MAX_WAIT: f64 = 3600.0;
 
@@ -483,7 +481,7 @@ impl Quil {
                 Attention::Error,
             ];
             let until = a.wait.then_some((&ends[..], timeout));
-            match wait::prompt(c, pane, &a.text, PROMPT_GAP, until)? {
+            match wait::prompt(c, pane, &a.text, until)? {
                 None => Ok(format!("sent the prompt to {pane}")),
                 Some(state) => {
                     let detail = wait::list(c)?
