@@ -634,15 +634,7 @@ fn json_reply(out: &mut TcpStream, status: u16, v: &Value) -> io::Result<()> {
 
 /// `MOCK-REPLY: <last user message>`, one line, at most 200 chars.
 pub fn reply_text(body: &Value) -> String {
-    let last = last_user_text(body).unwrap_or_default();
-    let one_line: String = last
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(200)
-        .collect();
-    format!("{REPLY_PREFIX}{one_line}")
+    responses::reply_for(&last_user_text(body).unwrap_or_default())
 }
 
 /// The text of the last user message of an OpenAI or Anthropic request body. Claude Code adds
