@@ -125,8 +125,26 @@ pub fn gemini_env(
     text.push('\n');
     write_atomic_if_changed(&path, text.as_bytes()).map_err(|e| AiError::io(&path, e))?;
     Ok(SpawnExtras {
+        args: Vec::new(),
         env: vec![(SYSTEM_SETTINGS_VAR.to_string(), path.display().to_string())],
-        ..SpawnExtras::default()
+        warning: insecure_parent(&path).map(|dir| {
+            format!(
+                "Gemini will skip {} (so report no state): its parent {} is writable by group \
+                 or others; move QUIL_HOME, or tighten that directory",
+                path.display(),
+                dir.display()
+            )
+        }),
+    })
+}
+
+/// The first parent directory of `path` that group or others can write to: Gemini skips a
+/// system settings file below one (seen with 0.61.0 under `/tmp`, sticky bit or not).
+pub fn insecure_parent(path: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    path.ancestors().skip(1).find_map(|dir| {
+        let mode = std::fs::metadata(dir).ok()?.permissions().mode();
+        (mode & 0o022 != 0).then(|| dir.to_path_buf())
     })
 }
 
@@ -245,7 +263,16 @@ mod tests {
             (k == SYSTEM_SETTINGS_VAR).then(|| none.clone())
         })
         .expect("env");
-        assert_eq!(x.warning, None);
+        // Under a world-writable directory (the tempdir is under /tmp) Gemini would skip the
+        // file: quil says so.
+        assert!(
+            x.warning
+                .as_deref()
+                .is_some_and(|w| w.contains("Gemini will skip")),
+            "{:?}",
+            x.warning
+        );
+        assert_eq!(insecure_parent(Path::new("/")), None);
         let file = settings_path(&home, PANE);
         assert_eq!(
             x.env,
