@@ -185,12 +185,9 @@ pub fn transcript_error(rollout: &Path) -> Option<String> {
                 if e.is_null() {
                     return None;
                 }
-                let msg = e["message"].as_str().unwrap_or("").trim();
-                return Some(if msg.is_empty() {
-                    "api error".to_string()
-                } else {
-                    format!("api error: {msg}")
-                });
+                return Some(crate::hooks::api_error_detail(
+                    e["message"].as_str().unwrap_or(""),
+                ));
             }
             _ => continue,
         }
@@ -351,13 +348,17 @@ mod tests {
         let item = r#"{"timestamp":"t","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"task_complete"}]}}"#;
         let ok = r#"{"timestamp":"t","type":"event_msg","payload":{"type":"task_complete","turn_id":"a","last_agent_message":"hi"}}"#;
         let failed = r#"{"timestamp":"t","type":"event_msg","payload":{"type":"task_complete","turn_id":"a","last_agent_message":null,"error":{"message":"unexpected status 400 Bad Request: {\"error\":{\"message\":\"bad\"}}"}}}"#;
+        // As Codex 0.171.0 recorded a 400 from quil-mockllm: the body as the message.
+        let seen = r#"{"timestamp":"t","type":"event_msg","payload":{"type":"task_complete","turn_id":"b","last_agent_message":null,"error":{"message":"{\"error\":{\"code\":\"invalid_request\",\"message\":\"mock: invalid request\",\"param\":null,\"type\":\"invalid_request_error\"}}"}}}"#;
         fs::write(&f, format!("{started}\n{item}\n{ok}\n")).expect("write");
         assert_eq!(transcript_error(&f), None);
         fs::write(&f, format!("{started}\n{item}\n{failed}\n")).expect("write");
         let detail = transcript_error(&f).expect("an error");
-        assert!(
-            detail.starts_with("api error: unexpected status 400"),
-            "{detail}"
+        assert_eq!(detail, "api error: bad");
+        fs::write(&f, format!("{started}\n{seen}\n")).expect("write");
+        assert_eq!(
+            transcript_error(&f).as_deref(),
+            Some("api error: mock: invalid request")
         );
         // A new turn after the failed one: running, not failed.
         fs::write(&f, format!("{failed}\n{started}\n{item}\n")).expect("write");

@@ -207,12 +207,10 @@ pub fn transcript_error(transcript: &Path) -> Option<String> {
         };
         match v["type"].as_str() {
             Some("error") => {
-                let text = v["content"].as_str().unwrap_or("");
-                let text = text
-                    .trim()
-                    .trim_start_matches("[API Error: ")
-                    .trim_end_matches(']');
-                return Some(format!("api error: {text}"));
+                let text = v["content"].as_str().unwrap_or("").trim();
+                let text = text.strip_prefix("[API Error: ").unwrap_or(text);
+                let text = text.strip_suffix(']').unwrap_or(text);
+                return Some(crate::hooks::api_error_detail(text));
             }
             Some("user" | "gemini") => return None,
             _ => continue,
@@ -379,6 +377,16 @@ mod tests {
         assert_eq!(
             transcript_error(&f).as_deref(),
             Some("api error: 400 bad request")
+        );
+        // As Gemini 0.61.0 recorded a 400 from quil-mockllm.
+        fs::write(
+            &f,
+            r#"{"id":"2","type":"error","content":"[API Error: {\"error\":{\"code\":400,\"message\":\"quil-mockllm: scripted error 400\",\"status\":\"INVALID_ARGUMENT\"}}]"}"#,
+        )
+        .expect("write");
+        assert_eq!(
+            transcript_error(&f).as_deref(),
+            Some("api error: 400 quil-mockllm: scripted error 400")
         );
         fs::write(&f, r#"{"id":"1","type":"user","content":"x"}"#).expect("write");
         assert_eq!(transcript_error(&f), None);

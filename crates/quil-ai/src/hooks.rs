@@ -181,6 +181,29 @@ pub fn handle_hook(
     Ok(())
 }
 
+/// A state detail for an API error the CLI recorded as text: `api error: <status> <message>`
+/// when the text is (or ends in) the API's JSON error body (`{"error": {"code", "message"}}`,
+/// as Codex and Gemini record it), else `api error: <text>`.
+pub(crate) fn api_error_detail(text: &str) -> String {
+    let text = text.trim();
+    let body = text
+        .find('{')
+        .and_then(|at| serde_json::from_str::<Value>(&text[at..]).ok());
+    if let Some(e) = body.as_ref().map(|b| &b["error"]).filter(|e| e.is_object()) {
+        if let Some(message) = e["message"].as_str() {
+            return match e["code"].as_u64() {
+                Some(code) => format!("api error: {code} {message}"),
+                None => format!("api error: {message}"),
+            };
+        }
+    }
+    if text.is_empty() {
+        "api error".to_string()
+    } else {
+        format!("api error: {text}")
+    }
+}
+
 /// What goes into a log line: no control characters, at most 64 chars.
 pub(crate) fn printable(s: &str) -> String {
     s.chars()

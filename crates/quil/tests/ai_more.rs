@@ -258,7 +258,8 @@ fn gemini_pane_reopens_its_own_conversation() {
 }
 
 /// Checks that a prompt makes the pane `working`, then `done` (nobody is looking), as its
-/// hooks report them.
+/// hooks report them. The prompt should slow the mock down (`SLOW:<ms>`): quil samples the
+/// recorded state every 250 ms, and a turn quicker than that shows only as `idle`.
 fn states_through_a_turn(w: &World, pane: &str, prompt: &str) {
     let log = StateLog::start(w, pane);
     submit(w, pane, prompt);
@@ -277,7 +278,18 @@ fn codex_pane_states_come_from_its_hooks() {
     let (w, _codex_home) = codex_world();
     let p = w.new_pane("codex");
     w.wait(&p, CODEX_READY, START);
-    states_through_a_turn(&w, &p, "state CODEX-MARK-3");
+    states_through_a_turn(&w, &p, "SLOW:1500 state CODEX-MARK-3");
+    // An API error fires no Codex hook; the rollout's failed turn makes the pane `error`.
+    w.ok(&["send", "--pane", &p, "fail now ERROR:400"]);
+    w.wait(&p, "fail now ERROR:400", TURN);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    w.ok(&["send-keys", "--pane", &p, "Enter"]);
+    w.wait_state(&p, "error", TURN);
+    let detail = w.pane(&p)["state_detail"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(detail, "api error: mock: invalid request");
     let log = std::fs::read_to_string(w.path("q/sessions/hook.log")).expect("hook log");
     for event in ["SessionStart", "UserPromptSubmit", "Stop"] {
         assert!(
@@ -294,7 +306,18 @@ fn gemini_pane_states_come_from_its_hooks() {
     let p = w.new_pane("gemini");
     w.wait(&p, GEMINI_READY, START);
     w.wait_state(&p, "idle", TURN);
-    states_through_a_turn(&w, &p, "state GEMINI-MARK-3");
+    states_through_a_turn(&w, &p, "SLOW:1500 state GEMINI-MARK-3");
+    // An API error: AfterAgent reports "[no response text]", and the pane is `error`.
+    w.ok(&["send", "--pane", &p, "fail now ERROR:400"]);
+    w.wait(&p, "fail now ERROR:400", TURN);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    w.ok(&["send-keys", "--pane", &p, "Enter"]);
+    w.wait_state(&p, "error", TURN);
+    let detail = w.pane(&p)["state_detail"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(detail, "api error: 400 quil-mockllm: scripted error 400");
     let log = std::fs::read_to_string(w.path("q/sessions/hook.log")).expect("hook log");
     for event in ["SessionStart", "BeforeAgent", "AfterAgent"] {
         assert!(
