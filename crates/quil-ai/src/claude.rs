@@ -11,8 +11,10 @@
 //! conversation's context) and must exit 0 (exit 2 from `UserPromptSubmit` would block the
 //! prompt).
 
-use crate::fsutil::{append_log, unix_now, write_atomic_if_changed};
-use crate::store::{read_session, StateRecord};
+use crate::fsutil::write_atomic_if_changed;
+use crate::hooks::hook_command_of;
+pub use crate::hooks::{hook_log_path, shell_quote, HOOK_LOG_CAP};
+use crate::store::StateRecord;
 use crate::{ids, sessions_dir, AiError, Kind};
 use quil_model::Attention;
 use serde_json::{json, Value};
@@ -36,30 +38,9 @@ pub const HOOK_EVENTS: [&str; 9] = [
 /// Seconds Claude gives a hook before killing it.
 pub const HOOK_TIMEOUT_SECS: u64 = 10;
 
-/// Cap of `$QUIL_HOME/sessions/hook.log` (one rotation, `hook.log.1`).
-pub const HOOK_LOG_CAP: u64 = 1024 * 1024;
-
 /// `$QUIL_HOME/sessions/claude-<pane>.settings.json`.
 pub fn settings_path(home: &Path, pane_id: &str) -> PathBuf {
     sessions_dir(home).join(format!("claude-{pane_id}.settings.json"))
-}
-
-/// `$QUIL_HOME/sessions/hook.log`.
-pub fn hook_log_path(home: &Path) -> PathBuf {
-    sessions_dir(home).join("hook.log")
-}
-
-/// Quotes one word for `sh`: as is when it is made of safe characters only, else in single
-/// quotes.
-pub fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-./:@%+=,".contains(&b));
-    if safe {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }
 
 /// Writes the pane's settings file registering `<quil_bin> hook claude --pane <pane>` for every
@@ -84,18 +65,8 @@ pub fn claude_settings_with_hook(
     if !ids::is_valid_pane_id(pane_id) {
         return Err(AiError::InvalidPaneId(pane_id.to_string()).into());
     }
-    if hook_argv.is_empty() || hook_argv.iter().any(|w| w.contains(['\0', '\n', '\r'])) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the hook command is empty or has a NUL or newline",
-        ));
-    }
     let home = crate::absolute_home(home)?;
-    let command = hook_argv
-        .iter()
-        .map(|w| shell_quote(w))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = hook_command_of(hook_argv)?;
     let entry = json!([{ "hooks": [{
         "type": "command",
         "command": command,
@@ -113,99 +84,18 @@ pub fn claude_settings_with_hook(
     Ok(path)
 }
 
-fn valid_transcript(p: &str) -> bool {
-    p.starts_with('/') && p.len() <= 4096 && !p.chars().any(char::is_control)
-}
-
-/// Handles one Claude hook event (the JSON Claude writes on the hook's stdin) for `pane_id`:
-///
-/// - `SessionStart` (and `UserPromptSubmit`, in case a start was missed) record the session:
-///   `$QUIL_HOME/sessions/claude-<pane>.id` = id on line 1, transcript path on line 2, written
-///   atomically and only when changed; a new id (after `/clear`, or `/resume` of another
-///   conversation) replaces the old one and is logged as a rotation;
-/// - the attention state (and its detail) goes to `claude-<pane>.state`, per `state_of`.
-///   `SessionEnd` keeps the id (`/clear` ends the old session just before starting the new
-///   one; an exit keeps the conversation resumable).
-///
-/// Logs one line per event to `$QUIL_HOME/sessions/hook.log` (capped at 1 MB, one rotation).
-/// Unknown events are logged and otherwise ignored.
+/// Handles one Claude hook event for `pane_id`; see [`crate::hooks::handle_hook`].
+/// `SessionStart` and `UserPromptSubmit` (in case a start was missed) record the session;
+/// `SessionEnd` keeps the id (`/clear` ends the old session just before starting the new one;
+/// an exit keeps the conversation resumable).
 pub fn handle_claude_hook(home: &Path, pane_id: &str, stdin_json: &str) -> Result<(), AiError> {
-    if !ids::is_valid_pane_id(pane_id) {
-        return Err(AiError::InvalidPaneId(pane_id.to_string()));
-    }
-    let home = crate::absolute_home(home)?;
-    let log = |line: &str| {
-        append_log(
-            &hook_log_path(&home),
-            &format!("{} {pane_id} {line}", unix_now()),
-            HOOK_LOG_CAP,
-        )
-    };
-    let v: Value = match serde_json::from_str(stdin_json) {
-        Ok(v) => v,
-        Err(e) => {
-            log(&format!("error: input is not JSON ({e})"));
-            return Err(AiError::BadHookInput(format!("not JSON: {e}")));
-        }
-    };
-    let event = v["hook_event_name"].as_str().unwrap_or_default();
-    let raw_id = v["session_id"].as_str().unwrap_or_default();
-    let id = ids::is_valid_claude_session_id(raw_id).then_some(raw_id);
-    let shown_id = id.unwrap_or("-");
-
-    let Some(state) = state_of(event, &v) else {
-        log(&format!("{} {shown_id} ignored", printable(event)));
-        return Ok(());
-    };
-
-    let mut detail = String::new();
-    if matches!(event, "SessionStart" | "UserPromptSubmit") {
-        let Some(id) = id else {
-            log(&format!(
-                "{event} error: invalid session id {:?}",
-                printable(raw_id)
-            ));
-            return Err(AiError::BadHookInput(format!(
-                "{event} without a valid session_id ({:?})",
-                printable(raw_id)
-            )));
-        };
-        let transcript = v["transcript_path"]
-            .as_str()
-            .filter(|p| valid_transcript(p));
-        let id_file = Kind::Claude.id_file(&home, pane_id);
-        let previous = read_session(&id_file, Kind::Claude).ok().flatten();
-        let content = match transcript {
-            Some(t) => format!("{id}\n{t}\n"),
-            None => format!("{id}\n"),
-        };
-        let wrote = write_atomic_if_changed(&id_file, content.as_bytes())
-            .map_err(|e| AiError::io(&id_file, e))?;
-        detail = match (&previous, wrote) {
-            (Some(p), _) if p.id != id => format!(" rotated from {}", p.id),
-            (None, true) => " recorded".to_string(),
-            _ => String::new(),
-        };
-    }
-    if event == "SessionStart" {
-        if let Some(src) = v["source"].as_str() {
-            detail.push_str(&format!(" source={}", printable(src)));
-        }
-    }
-    if event == "SessionEnd" {
-        if let Some(r) = v["reason"].as_str() {
-            detail.push_str(&format!(" reason={}", printable(r)));
-        }
-    }
-    let f = Kind::Claude.state_file(&home, pane_id);
-    write_atomic_if_changed(&f, state.to_file().as_bytes()).map_err(|e| AiError::io(&f, e))?;
-    detail.push_str(&format!(" state={}", state.state));
-    if let Some(d) = &state.detail {
-        detail.push_str(&format!(" ({})", printable(d)));
-    }
-    log(&format!("{event} {shown_id}{detail}"));
-    Ok(())
+    crate::hooks::handle_hook(Kind::Claude, home, pane_id, stdin_json)
 }
+
+pub(crate) const RULES: crate::hooks::Rules = crate::hooks::Rules {
+    id_events: &["SessionStart", "UserPromptSubmit"],
+    state_of,
+};
 
 /// The attention state a hook event means, or `None` for events that change nothing.
 ///
@@ -278,31 +168,9 @@ fn api_error(v: &Value) -> String {
     }
 }
 
-/// What goes into a log line: no control characters, at most 64 chars.
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .take(64)
-        .collect()
-}
-
-/// The body of a `quil hook claude --pane P` command: reads the event from stdin (capped at
-/// 16 MiB), handles it with `QUIL_HOME` from the environment, and returns the exit status to
-/// use, always 0; problems go to stderr (Claude shows hook stderr only in its transcript view).
+/// The body of a `quil hook claude --pane P` command; see [`crate::hooks::run_hook_command`].
 pub fn run_hook_command(home: Option<&Path>, pane_id: &str, stdin: impl Read) -> i32 {
-    let mut input = String::new();
-    if let Err(e) = stdin.take(16 * 1024 * 1024).read_to_string(&mut input) {
-        eprintln!("quil hook claude: cannot read stdin: {e}");
-        return 0;
-    }
-    let Some(home) = home else {
-        eprintln!("quil hook claude: QUIL_HOME is not set");
-        return 0;
-    };
-    if let Err(e) = handle_claude_hook(home, pane_id, &input) {
-        eprintln!("quil hook claude: {e}");
-    }
-    0
+    crate::hooks::run_hook_command(Kind::Claude, home, pane_id, stdin)
 }
 
 /// Claude's config dir: `$CLAUDE_CONFIG_DIR` when set and non-empty, else `<user home>/.claude`.
@@ -346,7 +214,7 @@ pub fn claude_transcript_path(config_dir: &Path, cwd: &Path, session_id: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::read_state;
+    use crate::store::{read_session, read_state};
     use std::fs;
 
     const PANE: &str = "pane-1a2b3c4d";

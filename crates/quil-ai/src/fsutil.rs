@@ -26,6 +26,36 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// The last `max` bytes of a regular file (not following a symlink), from the first whole
+/// line on; `None` when it cannot be read. For peeking at the end of a CLI's transcript, which
+/// can be large.
+pub fn read_tail(path: &Path, max: u64) -> Option<String> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let start = meta.len().saturating_sub(max);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut buf = Vec::new();
+    Read::by_ref(&mut file)
+        .take(max)
+        .read_to_end(&mut buf)
+        .ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    // A cut first line is not JSON: drop it.
+    Some(match (start > 0, text.find('\n')) {
+        (true, Some(nl)) => text[nl + 1..].to_string(),
+        (true, None) => String::new(),
+        (false, _) => text,
+    })
+}
+
 /// Reads a regular file without following a symlink, refusing more than `cap` bytes.
 /// `Ok(None)` when it does not exist.
 pub fn read_nofollow(path: &Path, cap: u64) -> Result<Option<Vec<u8>>, AiError> {

@@ -1,5 +1,5 @@
-//! AI panes: which opencode or Claude Code conversation each quil pane is in, so a pane can
-//! reopen *its own* conversation after any daemon restart.
+//! AI panes: which opencode, Claude Code, Codex CLI or Gemini CLI conversation each quil pane
+//! is in, so a pane can reopen *its own* conversation after any daemon restart.
 //!
 //! - [`ids`]: the id rules (opencode session ids, Claude session UUIDs, pane ids). One source of
 //!   truth: a JSON block inside the embedded opencode tracker, `js/quil-session-tracker.js`.
@@ -7,6 +7,11 @@
 //!   environment that loads it (`OPENCODE_CONFIG_CONTENT`).
 //! - [`claude`]: the per-pane `--settings` file registering quil's hooks, the hook handler behind
 //!   `quil hook claude`, and transcript paths.
+//! - [`codex`]: the `-c` overrides registering and trusting quil's hooks (Codex's trust hash),
+//!   what Codex's events mean, and the error its transcript records.
+//! - [`gemini`]: the per-pane system settings file registering quil's hooks, and what Gemini's
+//!   events mean.
+//! - [`hooks`]: the hook handler the three share (`quil hook <agent>`).
 //! - [`resume`]: the pure decision of how a pane reopens (`--session`, `--resume`,
 //!   `--session-id`, `--continue` or fresh).
 //! - [`store`]: reading the id and state files safely (`O_NOFOLLOW`, size cap, shape checks).
@@ -19,10 +24,16 @@
 //! | `opencodehook/hook.log` | the tracker |
 //! | `sessions/opencode-<pane>.id`, `.state` | the tracker |
 //! | `sessions/claude-<pane>.settings.json` | [`claude::claude_settings`] (quild) |
-//! | `sessions/claude-<pane>.id`, `.state`, `sessions/hook.log` | [`claude::handle_claude_hook`] |
+//! | `sessions/claude-<pane>.id`, `.state`, `sessions/hook.log` | [`hooks::handle_hook`] |
+//! | `sessions/codex-<pane>.id`, `.state` | [`hooks::handle_hook`] |
+//! | `sessions/gemini-<pane>.settings.json` | [`gemini::gemini_settings`] (quild) |
+//! | `sessions/gemini-<pane>.id`, `.state` | [`hooks::handle_hook`] |
 
 pub mod claude;
+pub mod codex;
 mod fsutil;
+pub mod gemini;
+pub mod hooks;
 pub mod ids;
 pub mod mechanism;
 pub mod opencode;
@@ -49,14 +60,21 @@ pub enum Kind {
     OpenCode,
     /// Claude Code (`claude`).
     Claude,
+    /// Codex CLI (`codex`).
+    Codex,
+    /// Gemini CLI (`gemini`).
+    Gemini,
 }
 
 impl Kind {
-    /// `"opencode"` or `"claude"`: the prefix of this kind's files in `$QUIL_HOME/sessions`.
+    /// `"opencode"`, `"claude"`, `"codex"` or `"gemini"`: the prefix of this kind's files in
+    /// `$QUIL_HOME/sessions`, and the agent name of `quil hook <agent>`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::OpenCode => "opencode",
             Kind::Claude => "claude",
+            Kind::Codex => "codex",
+            Kind::Gemini => "gemini",
         }
     }
 
@@ -64,7 +82,8 @@ impl Kind {
     pub fn is_valid_session_id(self, id: &str) -> bool {
         match self {
             Kind::OpenCode => is_valid_opencode_session_id(id),
-            Kind::Claude => is_valid_claude_session_id(id),
+            // Codex (v7) and Gemini (v4) ids are UUIDs too: the same rule.
+            Kind::Claude | Kind::Codex | Kind::Gemini => is_valid_claude_session_id(id),
         }
     }
 
@@ -107,8 +126,12 @@ pub enum AiError {
         kind: &'static str,
         found: String,
     },
-    #[error("claude hook input: {0}")]
+    #[error("hook input: {0}")]
     BadHookInput(String),
+    #[error("the hook command is empty or has a NUL or newline")]
+    BadHookCommand,
+    #[error("{0} reports through no hook")]
+    NoHooks(&'static str),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -12,6 +12,8 @@ impl From<Mechanism> for Kind {
         match m {
             Mechanism::ClaudeHooks => Kind::Claude,
             Mechanism::OpencodeTracker => Kind::OpenCode,
+            Mechanism::CodexHooks => Kind::Codex,
+            Mechanism::GeminiHooks => Kind::Gemini,
         }
     }
 }
@@ -63,6 +65,12 @@ pub fn spawn_extras(
                 warning: None,
             })
         }
+        Mechanism::CodexHooks => Ok(SpawnExtras {
+            args: crate::codex::codex_args(pane_id, quil_bin)?,
+            env: Vec::new(),
+            warning: None,
+        }),
+        Mechanism::GeminiHooks => crate::gemini::gemini_env(home, pane_id, quil_bin, user_env),
     }
 }
 
@@ -77,12 +85,35 @@ pub fn recorded(
 }
 
 /// The attention state (and its detail) the CLI last reported for the pane.
+///
+/// Codex reports no API error through a hook: a turn that failed leaves the pane `working`,
+/// and only its rollout says how the turn ended. So while a Codex pane is `working`, the end
+/// of its rollout (the transcript its hook reported) is checked too.
 pub fn recorded_state(
     m: Mechanism,
     home: &Path,
     pane_id: &str,
 ) -> Result<Option<StateRecord>, AiError> {
-    read_state(&Kind::from(m).state_file(home, pane_id))
+    let kind = Kind::from(m);
+    let state = read_state(&kind.state_file(home, pane_id))?;
+    if m == Mechanism::CodexHooks {
+        if let Some(StateRecord {
+            state: quil_model::Attention::Working,
+            ..
+        }) = state
+        {
+            let failed = read_session(&kind.id_file(home, pane_id), kind)?
+                .and_then(|r| r.transcript)
+                .and_then(|t| crate::codex::transcript_error(&t));
+            if let Some(detail) = failed {
+                return Ok(Some(StateRecord {
+                    state: quil_model::Attention::Error,
+                    detail: Some(detail),
+                }));
+            }
+        }
+    }
+    Ok(state)
 }
 
 /// Forgets the pane's reported conversation (it no longer exists).

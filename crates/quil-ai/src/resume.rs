@@ -362,6 +362,25 @@ mod tests {
             restore_argv(&claude, &v(&["claude", "--", "-c"]), resume),
             v(&["claude", "--resume", CL1, "--", "-c"])
         );
+        // Codex resumes with a subcommand: `resume [ID]` is dropped whole, its flags too.
+        let codex = SessionArgs {
+            flags: v(&["--last", "--all", "--include-non-interactive"]),
+            with_value: Vec::new(),
+            optional_value: v(&["resume", "fork"]),
+        };
+        let id = "01a2425e-0fed-7e61-ae56-35e7df98f324";
+        for old in [
+            v(&["codex", "-m", "o3", "resume", CL2]),
+            v(&["codex", "-m", "o3", "resume", "--last"]),
+            v(&["codex", "-m", "o3", "fork", CL2]),
+            v(&["codex", "-m", "o3"]),
+        ] {
+            assert_eq!(
+                restore_argv(&codex, &old, v(&["resume", id])),
+                v(&["codex", "-m", "o3", "resume", id]),
+                "{old:?}"
+            );
+        }
         // No session arguments declared: only `extra` is added.
         assert_eq!(
             restore_argv(&SessionArgs::default(), &v(&["x", "-c"]), v(&["-r", "1"])),

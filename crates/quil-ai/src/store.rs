@@ -18,7 +18,8 @@ pub const MAX_ID_FILE: u64 = 4096;
 pub struct SessionRecord {
     /// The session id, valid for its kind.
     pub id: String,
-    /// Claude only: the transcript path the hook reported (line 2), when absolute.
+    /// The transcript path the hook reported (line 2), when absolute (the hook kinds: Claude,
+    /// Codex, Gemini).
     pub transcript: Option<PathBuf>,
 }
 
@@ -42,7 +43,7 @@ pub fn read_session(path: &Path, kind: Kind) -> Result<Option<SessionRecord>, Ai
         });
     }
     let transcript = match kind {
-        Kind::Claude => lines
+        Kind::Claude | Kind::Codex | Kind::Gemini => lines
             .next()
             .map(str::trim)
             .filter(|l| l.starts_with('/'))

@@ -175,7 +175,7 @@ pub enum Cmd {
     /// Called by AI CLIs' hooks to record their conversation (internal).
     #[command(hide = true)]
     Hook {
-        /// `claude`
+        /// `claude`, `codex` or `gemini`
         agent: String,
         #[arg(long)]
         pane: String,
@@ -281,15 +281,16 @@ pub fn main(cli: Cli) -> Result<i32> {
         None | Some(Cmd::Attach) => attach(&home, cli.force),
         Some(Cmd::Daemon(cmd)) => daemon(&home, cmd),
         Some(Cmd::Restart) => restart(&home),
-        // Claude Code runs this for its hooks: it must print nothing on stdout (SessionStart's
-        // stdout joins the conversation) and always exit 0 (2 would block the prompt).
+        // Agent CLIs run this for their hooks: it must print nothing on stdout (SessionStart's
+        // stdout joins the conversation) and always exit 0 (non-zero can block a prompt).
         Some(Cmd::Hook { agent, pane }) => {
-            if agent != "claude" {
-                eprintln!("quil hook: unknown agent {agent:?} (known: claude)");
+            let Some(kind) = quil_ai::hooks::hook_kind(&agent) else {
+                eprintln!("quil hook: unknown agent {agent:?} (known: claude, codex, gemini)");
                 return Ok(0);
-            }
+            };
             let home = std::env::var_os(quil_proto::paths::ENV_HOME).map(PathBuf::from);
-            Ok(quil_ai::claude::run_hook_command(
+            Ok(quil_ai::hooks::run_hook_command(
+                kind,
                 home.as_deref(),
                 &pane,
                 std::io::stdin(),

@@ -25,6 +25,9 @@
 //! | `ERROR:<status>:stream`   | a 200 stream that breaks off with an in-band error event     |
 //! | `SLOW:<ms>`               | waits before each reply of the turn (combines with the rest) |
 //!
+//! Codex (Responses API) and Gemini turns take `ERROR:<status>` (not `:stream`) and `SLOW:<ms>`;
+//! they get no tool calls yet.
+//!
 //! After a scripted tool call, the request carrying its result gets the text
 //! `MOCK-REPLY: tool done: <result>`, ending the turn.
 //!
@@ -496,18 +499,24 @@ fn respond(req: &Request, out: &mut TcpStream, shared: &Shared) -> io::Result<bo
             let (r, d) = script::reply_for(api, &body);
             (Some(r), d)
         }
-        // Codex and Gemini get the echo (no tool scripting for them yet).
-        Api::Responses => (
-            Some(Reply::Text(responses::reply_text(&body))),
-            Duration::ZERO,
-        ),
-        Api::Gemini => (
-            Some(Reply::Text(gemini::answer_text(
-                &body,
-                &gemini::reply_text(&body),
-            ))),
-            Duration::ZERO,
-        ),
+        // Codex and Gemini get the echo, or an HTTP error for `ERROR:<status>` in a turn's
+        // prompt, after `SLOW:<ms>` (no tool scripting for them yet).
+        Api::Responses | Api::Gemini => {
+            let script = turn_script(api, &body);
+            let delay = script.as_ref().map_or(Duration::ZERO, |s| s.delay);
+            let reply = match script.map(|s| s.action) {
+                Some(Action::Error {
+                    status,
+                    in_stream: false,
+                }) => Reply::Error {
+                    status,
+                    in_stream: false,
+                },
+                _ if api == Api::Responses => Reply::Text(responses::reply_text(&body)),
+                _ => Reply::Text(gemini::answer_text(&body, &gemini::reply_text(&body))),
+            };
+            (Some(reply), delay)
+        }
         Api::Other => (None, Duration::ZERO),
     };
     if shared.verbose || api == Api::Other {
@@ -540,6 +549,7 @@ fn respond(req: &Request, out: &mut TcpStream, shared: &Shared) -> io::Result<bo
         return respond_other(req, out);
     };
     if let (Api::Responses | Api::Gemini, Reply::Text(text)) = (api, &reply) {
+        pause(shared, delay);
         return match api {
             Api::Responses => responses::respond(out, n, &model, text, stream),
             _ => gemini::respond(out, n, &req.path, text),
@@ -571,8 +581,11 @@ fn respond(req: &Request, out: &mut TcpStream, shared: &Shared) -> io::Result<bo
         return Ok(true);
     }
     pause(shared, delay);
-    let (status, v) = match api {
-        Api::OpenAi => openai_full(n, &model, &reply),
+    let (status, v) = match (api, &reply) {
+        (Api::OpenAi, _) => openai_full(n, &model, &reply),
+        // The Responses API answers errors as OpenAI does.
+        (Api::Responses, Reply::Error { status, .. }) => (*status, openai_error_body(*status)),
+        (Api::Gemini, Reply::Error { status, .. }) => (*status, gemini_error_body(*status)),
         _ => anthropic_full(n, &model, &reply),
     };
     json_reply(out, status, &v)?;
@@ -723,6 +736,35 @@ fn sse(event: &'static str, data: Value) -> Sse {
 fn openai_error_body(status: u16) -> Value {
     let (kind, code, message) = script::openai_error(status);
     json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+}
+
+/// Google's error shape: `{"error": {"code", "message", "status"}}`.
+fn gemini_error_body(status: u16) -> Value {
+    let kind = match status {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        429 => "RESOURCE_EXHAUSTED",
+        503 => "UNAVAILABLE",
+        _ => "INTERNAL",
+    };
+    json!({"error": {"code": status, "message": format!("quil-mockllm: scripted error {status}"),
+                     "status": kind}})
+}
+
+/// The markers of a Codex or Gemini turn request's prompt (one that offers tools, so not a
+/// title or routing side call).
+fn turn_script(api: Api, body: &Value) -> Option<Script> {
+    if body["tools"].as_array().is_none_or(|t| t.is_empty()) {
+        return None;
+    }
+    let prompt = match api {
+        Api::Responses => responses::last_user_text(body),
+        Api::Gemini => gemini::last_user_text(body),
+        _ => None,
+    }?;
+    Some(script::parse(&prompt))
 }
 
 fn anthropic_error_body(n: u64, status: u16) -> Value {
@@ -1185,6 +1227,46 @@ mod tests {
             choice["message"]["tool_calls"][0]["function"]["arguments"],
             r#"{"command":"ls"}"#
         );
+    }
+
+    /// Codex (Responses API) and Gemini turns take `ERROR:<status>` too, each with its API's
+    /// error body; their side calls (no tools) never fail.
+    #[test]
+    fn codex_and_gemini_turns_take_error_markers() {
+        let m = MockLlm::start().expect("start");
+        let body_of = |out: &str| -> Value {
+            out.split_once("\r\n\r\n")
+                .and_then(|(_, b)| serde_json::from_str(b).ok())
+                .unwrap_or_default()
+        };
+        let turn = |text: &str| {
+            json!({"model": "mock-model", "stream": true,
+                   "tools": [{"type": "function", "name": "exec_command"}],
+                   "input": [{"role": "user", "content": [{"type": "input_text", "text": text}]}]})
+        };
+        let out = post(m.port, "/v1/responses", &turn("fail ERROR:400"));
+        assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
+        assert_eq!(body_of(&out)["error"]["type"], "invalid_request_error");
+        let mut side = turn("fail ERROR:400");
+        side["tools"] = json!([]);
+        let out = post(m.port, "/v1/responses", &side);
+        assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
+        let gem = |text: &str, tools: Value| json!({"contents": [{"role": "user", "parts": [{"text": text}]}], "tools": tools});
+        let path = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse";
+        let decl = json!([{"functionDeclarations": [{"name": "run_shell_command"}]}]);
+        let out = post(m.port, path, &gem("fail ERROR:400", decl));
+        assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
+        let e = &body_of(&out)["error"];
+        assert_eq!(
+            (e["code"].as_u64(), e["status"].as_str()),
+            (Some(400), Some("INVALID_ARGUMENT"))
+        );
+        let out = post(
+            m.port,
+            "/v1beta/models/gemini-2.5-flash-lite:generateContent",
+            &gem("fail ERROR:400", json!(null)),
+        );
+        assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
     }
 
     #[test]

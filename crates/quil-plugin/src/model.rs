@@ -218,14 +218,27 @@ pub enum Mechanism {
     ClaudeHooks,
     /// The CLI loads quil's tracker plugin through `OPENCODE_CONFIG_CONTENT` (opencode).
     OpencodeTracker,
+    /// The CLI runs `quil hook codex` for its events, registered (and trusted) with `-c`
+    /// overrides on its command line (Codex CLI's hooks).
+    CodexHooks,
+    /// The CLI runs `quil hook gemini` for its events, registered in a per-pane settings file
+    /// named by `GEMINI_CLI_SYSTEM_SETTINGS_PATH` (Gemini CLI's hooks).
+    GeminiHooks,
 }
 
 impl Mechanism {
-    pub const ALL: [Mechanism; 2] = [Mechanism::ClaudeHooks, Mechanism::OpencodeTracker];
+    pub const ALL: [Mechanism; 4] = [
+        Mechanism::ClaudeHooks,
+        Mechanism::OpencodeTracker,
+        Mechanism::CodexHooks,
+        Mechanism::GeminiHooks,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Mechanism::ClaudeHooks => "claude_hooks",
             Mechanism::OpencodeTracker => "opencode_tracker",
+            Mechanism::CodexHooks => "codex_hooks",
+            Mechanism::GeminiHooks => "gemini_hooks",
         }
     }
 }

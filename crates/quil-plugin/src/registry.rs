@@ -14,6 +14,8 @@ const EMBEDDED: &[(&str, &str)] = &[
         "claude-code.toml",
         include_str!("../../../plugins/claude-code.toml"),
     ),
+    ("codex.toml", include_str!("../../../plugins/codex.toml")),
+    ("gemini.toml", include_str!("../../../plugins/gemini.toml")),
     (
         "opencode.toml",
         include_str!("../../../plugins/opencode.toml"),

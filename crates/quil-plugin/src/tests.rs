@@ -550,6 +550,29 @@ resume_args = ["resume", "{session_id}"]
             .integration
             .valid_session_id("ses_e007f40e2ffeHizcOUqvCwmQgb"));
         assert!(!embedded_plugin("terminal").integration.is_declared());
+        // Codex resumes and forks with subcommands, and picks its own ids.
+        let codex = embedded_plugin("codex");
+        assert_eq!(codex.integration.mechanism, Some(Mechanism::CodexHooks));
+        assert_eq!(codex.persistence.strategy, Strategy::SessionFile);
+        assert_eq!(codex.persistence.resume_args, ["resume", "{session_id}"]);
+        assert_eq!(codex.integration.fork_args, ["fork", "{session_id}"]);
+        assert!(codex
+            .integration
+            .valid_session_id("01a2425e-0fed-7e61-ae56-35e7df98f324"));
+        assert!(codex.integration.continue_args.is_empty());
+        // Gemini takes a preassigned id.
+        let gemini = embedded_plugin("gemini");
+        assert_eq!(gemini.integration.mechanism, Some(Mechanism::GeminiHooks));
+        assert_eq!(gemini.persistence.strategy, Strategy::PreassignId);
+        assert_eq!(
+            gemini.persistence.start_args,
+            ["--session-id", "{session_id}"]
+        );
+        assert_eq!(gemini.persistence.resume_args, ["--resume", "{session_id}"]);
+        assert_eq!(
+            gemini.integration.not_found.as_deref(),
+            Some("Invalid session identifier")
+        );
     }
 
     #[test]
@@ -1202,7 +1225,17 @@ mod defaults {
         let (reg, diags) = Registry::load(Path::new("/nonexistent/quil-plugins"));
         assert!(diags.is_empty(), "{}", errors_of(&diags));
         let names: Vec<&str> = reg.list().iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["terminal", "claude-code", "opencode", "ssh"]);
+        assert_eq!(
+            names,
+            [
+                "terminal",
+                "claude-code",
+                "codex",
+                "gemini",
+                "opencode",
+                "ssh"
+            ]
+        );
     }
 
     #[test]
@@ -1350,7 +1383,7 @@ mod defaults {
         );
         // `.new` files are not plugins.
         let (reg, _) = Registry::load(d);
-        assert_eq!(reg.len(), 4);
+        assert_eq!(reg.len(), 6);
     }
 
     #[test]
@@ -1462,7 +1495,15 @@ cmd = "claude"
         let names: Vec<&str> = reg.list().iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,
-            ["terminal", "claude-code", "opencode", "htop", "ssh"]
+            [
+                "terminal",
+                "claude-code",
+                "codex",
+                "gemini",
+                "opencode",
+                "htop",
+                "ssh"
+            ]
         );
 
         let text = errors_of(&diags);
@@ -1504,7 +1545,7 @@ cmd = "claude"
         let file = dir.path().join("file");
         std::fs::write(&file, "").unwrap();
         let (reg, diags) = Registry::load(&file);
-        assert_eq!(reg.len(), 4);
+        assert_eq!(reg.len(), 6);
         assert_eq!(diags.len(), 1);
         assert!(diags[0].message.starts_with("cannot list plugin directory"));
     }

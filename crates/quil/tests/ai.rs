@@ -2,110 +2,26 @@
 //! (installed by `scripts/install-ai-clis.sh`), in real quil panes, against the project's own
 //! loopback mock LLM (`quil-mockllm`), across `kill -9` of the daemon.
 
+mod agents;
 mod common;
 
-use quil_mockllm::{history_text, last_user_text, MockLlm};
+use agents::{eventually, first_line, pane_environ, StateLog, World, SERIAL, START, TURN};
+use quil_mockllm::history_text;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-const QUIL: &str = env!("CARGO_BIN_EXE_quil");
-const QUILD: &str = env!("CARGO_BIN_EXE_quild");
-/// First paint / resumed conversation on a loaded 2-core machine (seen up to 12 s).
-const START: u64 = 60;
-const TURN: u64 = 45;
-
-/// The CLIs are heavy; run one scenario at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn clis_bin() -> PathBuf {
-    let dir = std::env::var_os("QUIL_AI_CLIS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.test-cache/ai-clis/bin")
-        });
-    for cli in ["opencode", "claude"] {
-        assert!(
-            dir.join(cli).exists(),
-            "{} not found: run scripts/install-ai-clis.sh (scripts/test.sh does)",
-            dir.join(cli).display()
-        );
-    }
-    dir
-}
-
-struct World {
-    dir: tempfile::TempDir,
-    mock: MockLlm,
-    env: Vec<(String, String)>,
+/// A world with opencode and Claude Code set up against the mock.
+fn world() -> World {
+    let mut w = World::new(&["opencode", "claude"]);
+    // A user's own OPENCODE_CONFIG_CONTENT: quil merges its tracker into it.
+    w.set_env("OPENCODE_CONFIG_CONTENT", r#"{"theme":"opencode"}"#);
+    w.setup_opencode();
+    w.setup_claude();
+    w
 }
 
 impl World {
-    fn new() -> World {
-        let clis = clis_bin();
-        let dir = tempfile::Builder::new()
-            .prefix("qa")
-            .tempdir_in("/tmp")
-            .expect("tempdir");
-        let mock = MockLlm::start().expect("mock llm");
-        let p = |s: &str| dir.path().join(s).display().to_string();
-        for d in [
-            "q",
-            "u",
-            "xdg/config",
-            "xdg/data",
-            "xdg/cache",
-            "xdg/state",
-            "proj",
-            "cc",
-        ] {
-            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-        }
-        let env = vec![
-            (
-                "PATH".into(),
-                format!("{}:/usr/local/bin:/usr/bin:/bin", clis.display()),
-            ),
-            ("HOME".into(), p("u")),
-            (
-                "USER".into(),
-                std::env::var("USER").unwrap_or_else(|_| "root".into()),
-            ),
-            ("LANG".into(), "C.UTF-8".into()),
-            ("SHELL".into(), "/bin/bash".into()),
-            ("QUIL_HOME".into(), p("q")),
-            ("QUIL_DAEMON_BIN".into(), QUILD.into()),
-            ("XDG_CONFIG_HOME".into(), p("xdg/config")),
-            ("XDG_DATA_HOME".into(), p("xdg/data")),
-            ("XDG_CACHE_HOME".into(), p("xdg/cache")),
-            ("XDG_STATE_HOME".into(), p("xdg/state")),
-            // A user's own OPENCODE_CONFIG_CONTENT: quil merges its tracker into it.
-            (
-                "OPENCODE_CONFIG_CONTENT".into(),
-                r#"{"theme":"opencode"}"#.into(),
-            ),
-        ];
-        let mut w = World { dir, mock, env };
-        w.setup_opencode();
-        w.setup_claude();
-        w
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn proj(&self) -> PathBuf {
-        self.path("proj")
-    }
-
-    fn set_env(&mut self, k: &str, v: &str) {
-        self.env.retain(|(key, _)| key != k);
-        self.env.push((k.to_string(), v.to_string()));
-    }
-
     /// opencode's config: the mock provider, and the pre-created package files that stop its
     /// ~70 s offline attempt to npm-install its plugin package.
     fn setup_opencode(&mut self) {
@@ -159,136 +75,12 @@ impl World {
             self.set_env(k, v);
         }
     }
-
-    /// Runs quil with exactly this world's environment (the daemon it starts inherits it).
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(QUIL)
-            .args(args)
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(self.proj())
-            .output()
-            .expect("run quil")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "quil {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn new_pane(&self, kind: &str) -> String {
-        let proj = self.proj().display().to_string();
-        self.ok(&["new-tab", "--type", kind, "--cwd", &proj])
-            .trim()
-            .to_string()
-    }
-
-    fn pane(&self, id: &str) -> Value {
-        let ls: Value = serde_json::from_str(&self.ok(&["ls", "--json"])).expect("ls --json");
-        ls["panes"]
-            .as_array()
-            .and_then(|a| a.iter().find(|p| p["id"] == id).cloned())
-            .unwrap_or(Value::Null)
-    }
-
-    fn argv(&self, id: &str) -> Vec<String> {
-        serde_json::from_value(self.pane(id)["argv"].clone()).unwrap_or_default()
-    }
-
-    fn wait(&self, pane: &str, regex: &str, secs: u64) {
-        let t = secs.to_string();
-        let out = self.run(&["wait", "--pane", pane, "--text", regex, "--timeout", &t]);
-        if !out.status.success() {
-            let screen = String::from_utf8_lossy(&self.run(&["capture", "--pane", pane]).stdout)
-                .into_owned();
-            let log = std::fs::read_to_string(self.path("q/quild.log")).unwrap_or_default();
-            panic!(
-                "waiting {secs} s for /{regex}/ in {pane}: {}\nscreen:\n{screen}\nquild.log:\n{log}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-    }
-
-    fn send(&self, pane: &str, text: &str) {
-        self.ok(&["send", "--pane", pane, text]);
-        // The TUIs take Enter as a separate key press.
-        std::thread::sleep(Duration::from_millis(300));
-        self.ok(&["send-keys", "--pane", pane, "Enter"]);
-    }
-
-    fn kill_9_and_restart(&self) {
-        let pid: i32 = std::fs::read_to_string(self.path("q/quild.pid"))
-            .expect("pid")
-            .trim()
-            .parse()
-            .expect("pid");
-        // SAFETY: kill(2) of the daemon this test started.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::path::Path::new(&format!("/proc/{pid}")).exists()
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z")
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.ok(&["daemon", "start"]);
-    }
-
-    fn id_file(&self, kind: &str, pane: &str) -> PathBuf {
-        self.path(&format!("q/sessions/{kind}-{pane}.id"))
-    }
-
-    /// The last model request whose last user message carries `marker`.
-    fn request_with(&self, marker: &str) -> Value {
-        self.mock
-            .requests()
-            .into_iter()
-            .rev()
-            .find(|b| last_user_text(b).is_some_and(|t| t.contains(marker)))
-            .unwrap_or_else(|| panic!("no request carried {marker}"))
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        let _ = self.run(&["daemon", "stop"]);
-    }
-}
-
-fn eventually<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn first_line(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()?
-        .lines()
-        .next()
-        .map(str::to_string)
-        .filter(|l| !l.is_empty())
 }
 
 #[test]
 fn opencode_pane_reopens_its_own_conversation() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let w = World::new();
+    let w = world();
     let p1 = w.new_pane("opencode");
     // The daemon wrote the tracker and injected the pane's environment.
     let tracker = w.path("q/opencodehook/quil-session-tracker.js");
@@ -353,7 +145,7 @@ fn opencode_pane_reopens_its_own_conversation() {
 #[test]
 fn opencode_session_not_found_starts_fresh() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let w = World::new();
+    let w = world();
     let p = w.new_pane("opencode");
     w.wait(&p, "Ask anything", START);
     w.ok(&["daemon", "stop"]);
@@ -371,17 +163,6 @@ fn opencode_session_not_found_starts_fresh() {
     assert!(!argv.iter().any(|a| a == "--session"), "{argv:?}");
     assert_eq!(w.pane(&p)["alive"], true);
     assert!(!w.id_file("opencode", &p).exists());
-}
-
-/// The environment of `pane`'s process once it has exec'd (until then /proc shows the
-/// daemon's own, which has no `QUIL_PANE_ID`).
-fn pane_environ(w: &World, pane: &str) -> String {
-    let pid = w.pane(pane)["pid"].clone();
-    eventually("the pane's own environment", START, || {
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-        let environ = String::from_utf8_lossy(&environ).into_owned();
-        environ.contains("QUIL_PANE_ID=").then_some(environ)
-    })
 }
 
 /// The transcript path Claude's `SessionStart` hook recorded for `pane` (line 2 of its id file).
@@ -415,7 +196,7 @@ fn claude_prompt_saved(w: &World, pane: &str, prompt: &str) -> PathBuf {
 #[test]
 fn claude_pane_without_its_transcript_starts_fresh() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let w = World::new();
+    let w = world();
     let p = w.new_pane("claude-code");
     w.wait(&p, "❯", START);
     let transcript = claude_prompt_saved(&w, &p, "hello MARKER5");
@@ -439,7 +220,7 @@ fn claude_pane_without_its_transcript_starts_fresh() {
 #[test]
 fn claude_pane_reopens_its_own_conversation() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let w = World::new();
+    let w = world();
     let p1 = w.new_pane("claude-code");
     let p2 = w.new_pane("claude-code");
     // Started with a preassigned id and quil's hook settings.
@@ -503,86 +284,13 @@ fn claude_pane_reopens_its_own_conversation() {
     assert!(history.contains("hello MARKER3"), "{history}");
 }
 
-/// `quil events --json --pane P` in the background; its state events, collected.
-struct StateLog {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<Value>,
-}
-
-impl StateLog {
-    fn start(w: &World, pane: &str) -> StateLog {
-        use std::io::BufRead;
-        let mut child = Command::new(QUIL)
-            .args(["events", "--json", "--type", "state", "--pane", pane])
-            .env_clear()
-            .envs(w.env.iter().map(|(k, v)| (k, v)))
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("quil events");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&l) {
-                    if tx.send(v).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        std::thread::sleep(Duration::from_millis(300));
-        StateLog { child, lines }
-    }
-
-    /// `state(detail)` strings until `last` is seen (included); panics after `secs`.
-    fn until(&self, last: &str, secs: u64) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            let Ok(v) = self.lines.recv_timeout(left) else {
-                break;
-            };
-            let s = match v["detail"].as_str() {
-                Some(d) => format!("{}({d})", v["state"].as_str().unwrap_or("null")),
-                None => v["state"].as_str().unwrap_or("null").to_string(),
-            };
-            seen.push(s.clone());
-            if s == last || s.starts_with(&format!("{last}(")) {
-                return seen;
-            }
-        }
-        panic!("no state {last} within {secs} s; saw {seen:?}");
-    }
-}
-
-impl Drop for StateLog {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl World {
-    /// Waits (quil wait --state) until the pane is in `state`; within `secs`.
-    fn wait_state(&self, pane: &str, state: &str, secs: u64) {
-        let t = secs.to_string();
-        let out = self.run(&["wait", "--pane", pane, "--state", state, "--timeout", &t]);
-        assert!(
-            out.status.success(),
-            "{pane} never {state} within {secs} s: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.pane(pane)
-        );
-    }
-}
-
 /// Claude Code's own hooks drive the pane's state: a Bash call that needs permission makes it
 /// `waiting` (naming the tool) as the dialog shows, the answer makes it `working`, the end of the
 /// turn `done` (nobody is looking), a client showing it `idle`, and an API error `error`.
 #[test]
 fn claude_pane_states_come_from_its_hooks() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut w = World::new();
+    let mut w = world();
     // The classic permission dialog, and an API error that ends the turn at once.
     std::fs::write(
         w.path("cc/settings.json"),
@@ -645,7 +353,7 @@ fn claude_pane_states_come_from_its_hooks() {
 #[test]
 fn opencode_pane_states_come_from_its_tracker() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let w = World::new();
+    let w = world();
     // opencode asks before bash only when configured to.
     let cfg = w.path("xdg/config/opencode/opencode.json");
     let mut config: Value =
@@ -682,7 +390,7 @@ fn opencode_pane_states_come_from_its_tracker() {
 #[test]
 fn fork_continues_a_copy_of_the_conversation() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let w = World::new();
+    let w = world();
     for (kind, files, ready) in [
         ("claude-code", "claude", "❯"),
         ("opencode", "opencode", "Ask anything"),

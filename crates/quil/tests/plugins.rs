@@ -56,7 +56,14 @@ fn defaults_are_listed_with_source_and_availability() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    for want in ["terminal", "claude-code", "opencode", "ssh"] {
+    for want in [
+        "terminal",
+        "claude-code",
+        "codex",
+        "gemini",
+        "opencode",
+        "ssh",
+    ] {
         assert!(names.contains(&want), "{names:?}");
     }
     let term = types
@@ -169,7 +176,7 @@ fn validate_defaults_and_broken_files() {
         out.lines()
             .filter(|l| l.ends_with(": ok (terminal)") || l.contains(": ok ("))
             .count(),
-        4,
+        6,
         "{out}"
     );
     let bad = h.dir.path().join("bad.toml");
