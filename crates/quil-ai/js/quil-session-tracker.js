@@ -105,6 +105,9 @@ export const QuilSessionTracker = async () => {
     const prev = readSmall(idFile);
     if (prev !== null && matches("opencode_session", prev.trim())) current = prev.trim();
     let state = null;
+    // Turns started in this pane (line 3 of the state file), carried on from an earlier run, so
+    // quild sees a whole turn that began and ended between two of its reads.
+    let turn = Number.parseInt((readSmall(stateFile) ?? "").split("\n")[2], 10) || 0;
     const children = new Set();
 
     // One line of detail: no control characters, at most 120 chars.
@@ -114,7 +117,9 @@ export const QuilSessionTracker = async () => {
         .slice(0, 120)
         .trim();
     const setState = (s, detail = "") => {
-      const text = detail ? `${s}\n${clean(detail)}\n` : `${s}\n`;
+      // A turn starts on working from anything but working or waiting (an answer goes on).
+      if (s === "working" && !stateIs("working") && !stateIs("waiting")) turn += 1;
+      const text = `${s}\n${clean(detail)}\n${turn}\n`;
       if (text === state) return;
       writeAtomic(stateFile, text);
       state = text;

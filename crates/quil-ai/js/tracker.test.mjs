@@ -176,7 +176,7 @@ test("a message's parentID does not make its session a sub-agent", async () => {
   await p.event(ev("session.status", { sessionID: A, status: { type: "busy" } }));
   await p.event(ev("message.updated", { sessionID: A, info: { id: "msg_2", parentID: "msg_1", sessionID: A } }));
   await p.event(ev("session.status", { sessionID: A, status: { type: "idle" } }));
-  assert.equal(read(stateFile(home)), "idle\n");
+  assert.equal(read(stateFile(home)), "idle\n\n1\n");
   await p.event(created(B));
   assert.equal(read(idFile(home)), `${B}\n`);
 });
@@ -258,21 +258,25 @@ test("attention state: working while busy, idle when done", async () => {
   const home = freshHome();
   const p = await plugin(home);
   await p.event(ev("session.status", { sessionID: A, status: { type: "busy" } }));
-  assert.equal(read(stateFile(home)), "working\n");
+  assert.equal(read(stateFile(home)), "working\n\n1\n");
   assert.equal(fs.statSync(stateFile(home)).mode & 0o777, 0o600);
   const ino = fs.statSync(stateFile(home)).ino;
   await p.event(ev("session.status", { sessionID: A, status: { type: "busy" } }));
   assert.equal(fs.statSync(stateFile(home)).ino, ino, "unchanged state is not rewritten");
   await p.event(ev("session.status", { sessionID: A, status: { type: "idle" } }));
-  assert.equal(read(stateFile(home)), "idle\n");
+  assert.equal(read(stateFile(home)), "idle\n\n1\n");
   await p.event(ev("session.status", { sessionID: A, status: { type: "retry" } }));
-  assert.equal(read(stateFile(home)), "working\nretrying (?): api error\n");
+  assert.equal(read(stateFile(home)), "working\nretrying (?): api error\n2\n");
   await p.event(ev("session.idle", { sessionID: A }));
-  assert.equal(read(stateFile(home)), "idle\n");
+  assert.equal(read(stateFile(home)), "idle\n\n2\n");
   // A sub-agent's status does not count.
   await p.event(created(B, { parentID: A }));
   await p.event(ev("session.status", { sessionID: B, status: { type: "busy" } }));
-  assert.equal(read(stateFile(home)), "idle\n");
+  assert.equal(read(stateFile(home)), "idle\n\n2\n");
+  // opencode restarted in the same pane: the count goes on.
+  const again = await plugin(home);
+  await again.event(ev("session.status", { sessionID: A, status: { type: "busy" } }));
+  assert.equal(read(stateFile(home)), "working\n\n3\n");
 });
 
 test("attention: permissions, questions, errors and retries (checked with opencode 1.18.34)", async () => {
@@ -282,35 +286,35 @@ test("attention: permissions, questions, errors and retries (checked with openco
   const busy = () => ev("session.status", { sessionID: A, status: { type: "busy" } });
   await p.event(busy());
   await p.event(ev("permission.asked", { id: "per_1", sessionID: A, permission: "bash", patterns: ["mkdir x"] }));
-  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n");
+  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n1\n");
   // Busy is reported while the dialog is open: still waiting.
   await p.event(busy());
-  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n");
+  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n1\n");
   await p.event(ev("permission.replied", { sessionID: A, requestID: "per_1", reply: "once" }));
-  assert.equal(read(stateFile(home)), "working\n");
+  assert.equal(read(stateFile(home)), "working\n\n1\n");
   await p.event(ev("question.asked", { id: "que_1", sessionID: A, questions: [] }));
-  assert.equal(read(stateFile(home)), "waiting\nquestion\n");
+  assert.equal(read(stateFile(home)), "waiting\nquestion\n1\n");
   await p.event(ev("question.replied", { sessionID: A, requestID: "que_1", answers: [["Yes"]] }));
-  assert.equal(read(stateFile(home)), "working\n");
+  assert.equal(read(stateFile(home)), "working\n\n1\n");
   // A sub-agent's permission blocks the user in this pane too.
   await p.event(created(B, { parentID: A }));
   await p.event(ev("permission.asked", { id: "per_2", sessionID: B, permission: "bash" }));
-  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n");
+  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n1\n");
   // Another pane's session is not ours.
   await p.event(ev("permission.replied", { sessionID: C, requestID: "per_2", reply: "once" }));
-  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n");
+  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n1\n");
   await p.event(ev("permission.replied", { sessionID: B, requestID: "per_2", reply: "once" }));
-  assert.equal(read(stateFile(home)), "working\n");
+  assert.equal(read(stateFile(home)), "working\n\n1\n");
   // Retries say why; a non-retryable error stays until the next turn.
   await p.event(ev("session.status", { sessionID: A, status: { type: "retry", attempt: 2, message: "Internal \x1b[31m error" } }));
-  assert.equal(read(stateFile(home)), "working\nretrying (2): Internal  [31m error\n");
+  assert.equal(read(stateFile(home)), "working\nretrying (2): Internal  [31m error\n1\n");
   const apiError = { name: "APIError", data: { statusCode: 401, message: "unauthorized" } };
   await p.event(ev("session.error", { sessionID: A, error: apiError }));
   await p.event(ev("session.status", { sessionID: A, status: { type: "idle" } }));
   await p.event(ev("session.idle", { sessionID: A }));
-  assert.equal(read(stateFile(home)), "error\napi error: 401 unauthorized\n");
+  assert.equal(read(stateFile(home)), "error\napi error: 401 unauthorized\n1\n");
   await p.event(busy());
-  assert.equal(read(stateFile(home)), "working\n");
+  assert.equal(read(stateFile(home)), "working\n\n2\n");
 });
 
 test("the log is capped at 1 MB with one rotation", async () => {

@@ -109,7 +109,7 @@ pub(crate) const RULES: crate::hooks::Rules = crate::hooks::Rules {
 ///   that was interrupted or refused (those fire no hook of their own);
 /// - `SessionStart`, `SessionEnd`: idle.
 fn state_of(event: &str, v: &Value) -> Option<StateRecord> {
-    let at = |state, detail: Option<String>| Some(StateRecord { state, detail });
+    let at = |state, detail: Option<String>| Some(StateRecord::new(state, detail));
     match event {
         "SessionStart" | "SessionEnd" => at(Attention::Idle, None),
         "UserPromptSubmit" | "PreToolUse" | "PostToolUse" => at(Attention::Working, None),

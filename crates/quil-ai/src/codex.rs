@@ -140,7 +140,7 @@ pub(crate) const RULES: crate::hooks::Rules = crate::hooks::Rules {
 ///
 /// An API error ends the turn with no hook at all; [`transcript_error`] covers it.
 fn state_of(event: &str, v: &Value) -> Option<StateRecord> {
-    let at = |state, detail: Option<String>| Some(StateRecord { state, detail });
+    let at = |state, detail: Option<String>| Some(StateRecord::new(state, detail));
     match event {
         "SessionStart" | "SessionEnd" | "Stop" => at(Attention::Idle, None),
         "UserPromptSubmit" | "PreToolUse" | "PostToolUse" => at(Attention::Working, None),

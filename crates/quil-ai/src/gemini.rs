@@ -162,7 +162,7 @@ pub(crate) const RULES: crate::hooks::Rules = crate::hooks::Rules {
 ///   what an API error leaves), with the error from the transcript when it is there;
 /// - `SessionStart`, `SessionEnd`: idle.
 fn state_of(event: &str, v: &Value) -> Option<StateRecord> {
-    let at = |state, detail: Option<String>| Some(StateRecord { state, detail });
+    let at = |state, detail: Option<String>| Some(StateRecord::new(state, detail));
     match event {
         "SessionStart" | "SessionEnd" => at(Attention::Idle, None),
         "BeforeAgent" | "BeforeTool" | "AfterTool" => at(Attention::Working, None),

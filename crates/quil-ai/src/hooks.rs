@@ -10,7 +10,7 @@
 //! conversation) and always exits 0 (a non-zero exit can block a prompt or a tool).
 
 use crate::fsutil::{append_log, unix_now, write_atomic_if_changed};
-use crate::store::{read_session, StateRecord};
+use crate::store::{read_session, read_state, StateRecord};
 use crate::{ids, sessions_dir, AiError, Kind};
 use serde_json::Value;
 use std::io::Read;
@@ -172,6 +172,7 @@ pub fn handle_hook(
         }
     }
     let f = kind.state_file(&home, pane_id);
+    let state = state.after(read_state(&f).ok().flatten().as_ref());
     write_atomic_if_changed(&f, state.to_file().as_bytes()).map_err(|e| AiError::io(&f, e))?;
     detail.push_str(&format!(" state={}", state.state));
     if let Some(d) = &state.detail {

@@ -105,10 +105,11 @@ pub fn recorded_state(
             let failed = read_session(&kind.id_file(home, pane_id), kind)?
                 .and_then(|r| r.transcript)
                 .and_then(|t| crate::codex::transcript_error(&t));
-            if let Some(detail) = failed {
+            if let (Some(detail), Some(working)) = (failed, &state) {
                 return Ok(Some(StateRecord {
                     state: quil_model::Attention::Error,
                     detail: Some(detail),
+                    turn: working.turn,
                 }));
             }
         }

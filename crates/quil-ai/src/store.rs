@@ -62,28 +62,47 @@ pub fn read_session_id(path: &Path, kind: Kind) -> Result<Option<String>, AiErro
 }
 
 /// What a state file holds: the state on line 1, an optional short detail on line 2
-/// (`permission: Bash`, `api error: 529 server_error`).
+/// (`permission: Bash`, `api error: 529 server_error`), and on line 3 the number of turns the
+/// pane has started. The count lets the daemon see a whole turn that began and ended between
+/// two of its reads (it only ever sees the last write).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateRecord {
     pub state: Attention,
     pub detail: Option<String>,
+    pub turn: u64,
 }
 
 /// The longest detail kept (a line of a notification, not a log).
 pub const MAX_DETAIL: usize = 120;
 
 impl StateRecord {
-    /// `state\ndetail\n`, the detail cleaned of control characters and capped.
-    pub fn to_file(&self) -> String {
-        match self
-            .detail
-            .as_deref()
-            .map(clean_detail)
-            .filter(|d| !d.is_empty())
-        {
-            Some(d) => format!("{}\n{d}\n", self.state),
-            None => format!("{}\n", self.state),
+    /// A record of turn 0; [`StateRecord::after`] numbers it.
+    pub fn new(state: Attention, detail: Option<String>) -> StateRecord {
+        StateRecord {
+            state,
+            detail,
+            turn: 0,
         }
+    }
+
+    /// This record written after `previous`: a turn starts when the pane goes to `working`
+    /// from anything but `working` or `waiting` (an answered prompt goes on with its turn).
+    pub fn after(mut self, previous: Option<&StateRecord>) -> StateRecord {
+        let (turn, busy) = previous.map_or((0, false), |p| {
+            (
+                p.turn,
+                matches!(p.state, Attention::Working | Attention::Waiting),
+            )
+        });
+        self.turn = turn + u64::from(self.state == Attention::Working && !busy);
+        self
+    }
+
+    /// `state\ndetail\nturn\n`, the detail cleaned of control characters and capped (an
+    /// empty line when there is none).
+    pub fn to_file(&self) -> String {
+        let detail = self.detail.as_deref().map(clean_detail).unwrap_or_default();
+        format!("{}\n{detail}\n{}\n", self.state, self.turn)
     }
 }
 
@@ -108,7 +127,16 @@ pub fn read_state(path: &Path) -> Result<Option<StateRecord>, AiError> {
         return Ok(None);
     };
     let detail = lines.next().map(clean_detail).filter(|d| !d.is_empty());
-    Ok(Some(StateRecord { state, detail }))
+    // Files written before turns were counted have no third line.
+    let turn = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    Ok(Some(StateRecord {
+        state,
+        detail,
+        turn,
+    }))
 }
 
 #[cfg(test)]
@@ -197,27 +225,41 @@ mod tests {
         let p = d.path().join("s");
         assert_eq!(read_state(&p).expect("missing"), None);
         for state in Attention::ALL {
+            // As written before turns were counted.
             fs::write(&p, format!("{}\n", state.as_str())).expect("write");
-            let r = StateRecord {
-                state,
-                detail: None,
-            };
-            assert_eq!(read_state(&p).expect("ok"), Some(r));
+            assert_eq!(
+                read_state(&p).expect("ok"),
+                Some(StateRecord::new(state, None))
+            );
         }
-        let r = StateRecord {
-            state: Attention::Waiting,
-            detail: Some("permission: \x1b[31mBash".into()),
-        };
-        assert_eq!(r.to_file(), "waiting\npermission:  [31mBash\n");
+        let r = StateRecord::new(Attention::Waiting, Some("permission: \x1b[31mBash".into()));
+        assert_eq!(r.to_file(), "waiting\npermission:  [31mBash\n0\n");
         fs::write(&p, r.to_file()).expect("write");
         let back = read_state(&p).expect("ok").expect("some");
         assert_eq!(back.detail.as_deref(), Some("permission:  [31mBash"));
-        let long = StateRecord {
-            state: Attention::Error,
-            detail: Some("x".repeat(500)),
-        };
-        assert_eq!(long.to_file().len(), "error\n".len() + MAX_DETAIL + 1);
+        let long = StateRecord::new(Attention::Error, Some("x".repeat(500)));
+        assert_eq!(long.to_file().len(), "error\n".len() + MAX_DETAIL + 1 + 2);
         fs::write(&p, "bogus").expect("write");
         assert_eq!(read_state(&p).expect("ok"), None);
+    }
+
+    #[test]
+    fn turns_are_counted_when_work_starts() {
+        use Attention::*;
+        let mut last: Option<StateRecord> = None;
+        let mut turns = vec![];
+        for s in [
+            Idle, Working, Waiting, Working, Idle, Working, Error, Working, Idle,
+        ] {
+            let r = StateRecord::new(s, None).after(last.as_ref());
+            turns.push(r.turn);
+            last = Some(r);
+        }
+        assert_eq!(turns, [0, 1, 1, 1, 1, 2, 2, 3, 3]);
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("s");
+        let r = StateRecord::new(Idle, None).after(last.as_ref());
+        fs::write(&p, r.to_file()).expect("write");
+        assert_eq!(read_state(&p).expect("ok"), Some(r));
     }
 }

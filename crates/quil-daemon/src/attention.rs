@@ -59,8 +59,16 @@ impl Tracker {
     }
 }
 
-/// A state the CLI reported itself, with its detail.
-pub type Recorded = (Attention, Option<String>);
+/// A state the CLI reported itself, with its detail and the number of turns it has started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub state: Attention,
+    pub detail: Option<String>,
+    pub turn: u64,
+}
+
+/// A state the tracker entered, with its detail.
+pub type Step = (Attention, Option<String>);
 
 /// What is known about a pane at one housekeeping tick.
 pub struct Observation<'a> {
@@ -75,8 +83,43 @@ pub struct Observation<'a> {
 }
 
 impl Tracker {
-    /// Folds in one observation; true when the state or its detail changed.
-    pub fn update(&mut self, o: &Observation<'_>) -> bool {
+    /// Folds in one observation. Returns the states entered, in order; empty when nothing
+    /// changed. A whole turn that started and ended between two reads (the CLI's count of
+    /// turns went up, and it is no longer busy) is a `working` step before the turn's end, so
+    /// whoever waits for a turn to end sees one.
+    pub fn update(&mut self, o: &Observation<'_>) -> Vec<Step> {
+        let mut steps = Vec::new();
+        let missed = match (&o.recorded, &self.last_recorded) {
+            (Some(r), Some(last)) => {
+                r.turn > last.turn && !matches!(r.state, Attention::Working | Attention::Waiting)
+            }
+            _ => false,
+        };
+        if let Some(r) = o.recorded.as_ref().filter(|_| missed) {
+            let working = Observation {
+                output_gen: o.output_gen,
+                recorded: Some(Recorded {
+                    state: Attention::Working,
+                    detail: None,
+                    turn: r.turn,
+                }),
+                handlers: o.handlers,
+                viewed: o.viewed,
+                now: o.now,
+                unix_now: o.unix_now,
+            };
+            if self.step(&working) {
+                steps.push((self.state, self.detail.clone()));
+            }
+        }
+        if self.step(o) {
+            steps.push((self.state, self.detail.clone()));
+        }
+        steps
+    }
+
+    /// [`Tracker::update`] for one observation; true when the state or its detail changed.
+    fn step(&mut self, o: &Observation<'_>) -> bool {
         let new_output = o.output_gen != self.last_gen;
         if new_output {
             self.last_gen = o.output_gen;
@@ -93,7 +136,7 @@ impl Tracker {
             return false;
         }
         let (next, detail) = match (&o.recorded, o.handlers) {
-            (Some((s, d)), _) => (*s, d.clone()),
+            (Some(r), _) => (r.state, r.detail.clone()),
             (None, Some(h)) => match h(quiet) {
                 Some((s, title)) => (s, Some(title)),
                 None if quiet => (Attention::Idle, None),
@@ -133,7 +176,11 @@ mod tests {
     ) -> Observation<'a> {
         Observation {
             output_gen: gen,
-            recorded: recorded.map(|s| (s, None)),
+            recorded: recorded.map(|state| Recorded {
+                state,
+                detail: None,
+                turn: 0,
+            }),
             handlers: None,
             viewed,
             now,
@@ -145,13 +192,13 @@ mod tests {
     fn recorded_states_win_and_done_needs_an_absent_user() {
         let t0 = Instant::now();
         let mut a = Tracker::new(t0, 1000);
-        assert!(a.update(&obs(1, Some(Working), false, t0)));
+        assert!(!a.update(&obs(1, Some(Working), false, t0)).is_empty());
         assert_eq!((a.state, a.since), (Working, 1001));
-        assert!(a.update(&obs(2, Some(Idle), false, t0)));
+        assert!(!a.update(&obs(2, Some(Idle), false, t0)).is_empty());
         assert_eq!(a.state, Done, "finished while nobody watched");
-        assert!(!a.update(&obs(2, Some(Idle), false, t0)));
+        assert!(a.update(&obs(2, Some(Idle), false, t0)).is_empty());
         assert_eq!(a.since, 1002, "since is when the state began");
-        assert!(a.update(&obs(2, Some(Idle), true, t0)));
+        assert!(!a.update(&obs(2, Some(Idle), true, t0)).is_empty());
         assert_eq!(a.state, Idle, "seen: done clears");
         a.update(&obs(3, Some(Working), true, t0));
         a.update(&obs(3, Some(Idle), true, t0));
@@ -174,12 +221,53 @@ mod tests {
         assert!(a.answered(7));
         assert_eq!((a.state, a.since), (Working, 7));
         assert!(
-            !a.update(&obs(2, Some(Waiting), false, t0)),
+            a.update(&obs(2, Some(Waiting), false, t0)).is_empty(),
             "the old report is stale"
         );
         assert_eq!(a.state, Working);
         a.update(&obs(3, Some(Idle), false, t0));
         assert_eq!(a.state, Done, "the next report counts");
+    }
+
+    #[test]
+    fn a_turn_between_two_reads_is_seen() {
+        let t0 = Instant::now();
+        let at = |state, turn| Observation {
+            output_gen: 1,
+            recorded: Some(Recorded {
+                state,
+                detail: None,
+                turn,
+            }),
+            handlers: None,
+            viewed: true,
+            now: t0,
+            unix_now: 0,
+        };
+        let mut a = Tracker::new(t0, 0);
+        a.update(&at(Idle, 4));
+        assert_eq!(a.state, Idle);
+        assert_eq!(
+            a.update(&at(Idle, 5)),
+            vec![(Working, None), (Idle, None)],
+            "turn 5 went by unseen"
+        );
+        let mut away = at(Idle, 6);
+        away.viewed = false;
+        assert_eq!(a.update(&away), vec![(Working, None), (Done, None)]);
+        assert!(a.update(&at(Idle, 6)).len() == 1, "seen: idle");
+        a.update(&at(Waiting, 6));
+        assert_eq!(
+            a.update(&at(Error, 7)),
+            vec![(Working, None), (Error, None)],
+            "answered and failed"
+        );
+        assert_eq!(
+            a.update(&at(Working, 8)),
+            vec![(Working, None)],
+            "a turn seen starting is not doubled"
+        );
+        assert!(a.update(&at(Idle, 8)).len() == 1);
     }
 
     #[test]

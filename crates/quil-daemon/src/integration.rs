@@ -86,7 +86,11 @@ pub fn recorded_state(
     m: Mechanism,
 ) -> Option<crate::attention::Recorded> {
     match quil_ai::mechanism::recorded_state(m, home, &meta.id.to_string()) {
-        Ok(r) => r.map(|r| (r.state, r.detail)),
+        Ok(r) => r.map(|r| crate::attention::Recorded {
+            state: r.state,
+            detail: r.detail,
+            turn: r.turn,
+        }),
         Err(e) => {
             tracing::debug!(pane = %meta.id, "ignoring the recorded state: {e}");
             None

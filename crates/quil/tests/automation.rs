@@ -42,7 +42,11 @@ impl Events {
     }
 
     /// Events until one matches `f` (which is included); panics after 20 s.
-    fn until(&self, what: &str, f: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+    fn until(
+        &self,
+        what: &str,
+        mut f: impl FnMut(&serde_json::Value) -> bool,
+    ) -> Vec<serde_json::Value> {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut seen = Vec::new();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
@@ -156,6 +160,32 @@ fn a_new_agent_type_is_tracked_and_resumed_from_its_plugin_file_alone() {
     let argv: Vec<String> = serde_json::from_value(h.pane_json(&p)["argv"].clone()).unwrap();
     assert_eq!(argv[1], "--session-id", "{argv:?}");
     assert_ne!(argv[2], id, "a new conversation");
+}
+
+/// A turn far shorter than the daemon's 250 ms tick is still a turn: `quil prompt --wait`
+/// returns at its end, and the event stream shows it `working` then `idle`.
+#[test]
+fn turns_shorter_than_a_tick_are_seen() {
+    let h = Home::new();
+    tiny_agent(&h);
+    let a = h.new_tab(&["--type", "tiny-agent"]);
+    h.wait_for(&a, "^ready ");
+    wait_state(&h, &a, "idle");
+    let events = Events::start(&h, &["--pane", &a, "--type", "state"]);
+    for n in 1..=5 {
+        let text = format!("fast{n}");
+        let out = h.ok(&["prompt", "--pane", &a, "--wait", "--timeout", "10", &text]);
+        assert!(
+            out.contains(&format!("reply to: {text}")),
+            "turn {n}: {out}"
+        );
+    }
+    // Every turn went through `working`, whether the daemon read the file mid-turn or not.
+    let mut turns = 0;
+    events.until("five turns", |v| {
+        turns += usize::from(is_state(v, &a, "working"));
+        turns == 5
+    });
 }
 
 #[test]

@@ -153,11 +153,15 @@ impl Server {
             };
             let fresh = s.attention.is_none();
             let a = s.attention.get_or_insert_with(|| Tracker::new(now, unix));
-            let before = (!fresh).then_some(a.state);
-            if a.update(&obs) || fresh {
-                tracing::debug!(pane = %s.meta.id, state = %a.state, "attention");
-                let kind = state_event(Some(a.state), before, a.detail.clone());
-                changes.push((s.meta.id, kind));
+            let mut before = (!fresh).then_some(a.state);
+            let mut steps = a.update(&obs);
+            if fresh && steps.is_empty() {
+                steps.push((a.state, a.detail.clone()));
+            }
+            for (state, detail) in steps {
+                tracing::debug!(pane = %s.meta.id, %state, "attention");
+                changes.push((s.meta.id, state_event(Some(state), before, detail)));
+                before = Some(state);
             }
         }
         changes
