@@ -334,6 +334,34 @@ mod tests {
         );
     }
 
+    /// Claude does not wait for its `SessionStart` hooks: one that lands after the first
+    /// prompt (or one fired by a compaction mid-turn) must not end the turn.
+    #[test]
+    fn a_late_session_start_does_not_end_a_turn() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let home = d.path().join("q");
+        let state = |event: &str, extra: Value| {
+            handle_claude_hook(&home, PANE, &ev(event, ID1, extra)).expect("hook");
+            read_state(&Kind::Claude.state_file(&home, PANE))
+                .expect("state")
+                .map(|r| (r.state, r.turn))
+        };
+        assert_eq!(
+            state("UserPromptSubmit", json!({"prompt": "x"})),
+            Some((Attention::Working, 1))
+        );
+        assert_eq!(
+            state("SessionStart", json!({"source": "startup"})),
+            Some((Attention::Working, 1))
+        );
+        assert_eq!(state("Stop", json!({})), Some((Attention::Idle, 1)));
+        assert_eq!(
+            state("SessionStart", json!({"source": "clear"})),
+            Some((Attention::Idle, 1)),
+            "between turns a start is idle"
+        );
+    }
+
     /// Each event's state and detail, as checked with the real CLI (docs/agent-events.md).
     #[test]
     fn events_drive_exact_states() {

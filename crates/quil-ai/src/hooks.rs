@@ -12,6 +12,7 @@
 use crate::fsutil::{append_log, unix_now, write_atomic_if_changed};
 use crate::store::{read_session, read_state, StateRecord};
 use crate::{ids, sessions_dir, AiError, Kind};
+use quil_model::Attention;
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -172,7 +173,20 @@ pub fn handle_hook(
         }
     }
     let f = kind.state_file(&home, pane_id);
-    let state = state.after(read_state(&f).ok().flatten().as_ref());
+    let previous = read_state(&f).ok().flatten();
+    // A start never ends a turn: Claude runs its `SessionStart` hooks without waiting for
+    // them, so a slow one can land after the first prompt's `UserPromptSubmit`, and it fires
+    // again when a long turn is compacted. (The daemon clears the file when it starts the
+    // CLI, so a turn cut off by a crash is not "under way" here.)
+    let state = match previous.as_ref().map(|p| p.state) {
+        Some(Attention::Working | Attention::Waiting) if event == "SessionStart" => {
+            log(&format!(
+                "{event} {shown_id}{detail} state kept: a turn is under way"
+            ));
+            return Ok(());
+        }
+        _ => state.after(previous.as_ref()),
+    };
     write_atomic_if_changed(&f, state.to_file().as_bytes()).map_err(|e| AiError::io(&f, e))?;
     detail.push_str(&format!(" state={}", state.state));
     if let Some(d) = &state.detail {

@@ -46,6 +46,14 @@ pub fn spawn_extras(
     quil_bin: &Path,
     user_env: impl Fn(&str) -> Option<String>,
 ) -> Result<SpawnExtras, AiError> {
+    // What an earlier run of the CLI reported (a turn a crash cut off, say) is not this
+    // run's state: the pane has none until the new process reports.
+    let state = Kind::from(m).state_file(home, pane_id);
+    if let Err(e) = std::fs::remove_file(&state) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(AiError::io(&state, e));
+        }
+    }
     match m {
         Mechanism::OpencodeTracker => {
             let user = user_env(crate::opencode::CONFIG_CONTENT_VAR);
@@ -120,4 +128,36 @@ pub fn recorded_state(
 /// Forgets the pane's reported conversation (it no longer exists).
 pub fn forget(m: Mechanism, home: &Path, pane_id: &str) {
     let _ = std::fs::remove_file(Kind::from(m).id_file(home, pane_id));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_process_starts_without_the_old_ones_state() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let home = d.path().join("q");
+        let pane = "pane-1a2b3c4d";
+        let state = Kind::Claude.state_file(&home, pane);
+        std::fs::create_dir_all(state.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&state, "working\n\n3\n").expect("write");
+        spawn_extras(
+            Mechanism::ClaudeHooks,
+            &home,
+            pane,
+            Path::new("/bin/quil"),
+            |_| None,
+        )
+        .expect("extras");
+        assert!(!state.exists(), "the crashed run's `working` is gone");
+        spawn_extras(
+            Mechanism::ClaudeHooks,
+            &home,
+            pane,
+            Path::new("/bin/quil"),
+            |_| None,
+        )
+        .expect("no state file is fine");
+    }
 }

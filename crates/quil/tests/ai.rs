@@ -420,3 +420,27 @@ fn fork_continues_a_copy_of_the_conversation() {
         assert_ne!(fork_id, id);
     }
 }
+
+/// `quil prompt --wait` prints the reply of each CLI's turn, and only once the turn is over.
+#[test]
+fn prompt_wait_prints_the_turn() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = world();
+    for (kind, ready) in [("claude-code", "❯"), ("opencode", "Ask anything")] {
+        let p = w.new_pane(kind);
+        w.wait(&p, ready, START);
+        w.wait_state(&p, "idle", START);
+        let out = w.ok(&[
+            "prompt",
+            "--pane",
+            &p,
+            "--wait",
+            "--timeout",
+            "120",
+            "say PWAIT",
+        ]);
+        assert!(out.contains("MOCK-REPLY: say PWAIT"), "{kind}: {out}");
+        assert_ne!(w.pane(&p)["state"], "working", "{kind}: the turn is over");
+        w.ok(&["kill-pane", &p]);
+    }
+}
