@@ -1846,7 +1846,8 @@ fn attrs_from_sgr_parameters<H: Handler>(handler: &mut H, params: &mut ParamsIte
             [7] => Some(Attr::Reverse),
             [8] => Some(Attr::Hidden),
             [9] => Some(Attr::Strike),
-            [21] => Some(Attr::CancelBold),
+            // quil: SGR 21 is doubly underlined (ECMA-48, xterm), not bold off.
+            [21] => Some(Attr::DoubleUnderline),
             [22] => Some(Attr::CancelBoldDim),
             [23] => Some(Attr::CancelItalic),
             [24] => Some(Attr::CancelUnderline),

@@ -1056,6 +1056,59 @@ impl<T> Dimensions for Term<T> {
     }
 }
 
+impl<T: EventListener> Term<T> {
+    /// quil: the line `lines` above the cursor, stopping at the top margin if the cursor is at
+    /// or below it, else at the top of the screen.
+    fn line_up(&self, lines: usize) -> Line {
+        let line = self.grid.cursor.point.line;
+        let top = if line >= self.scroll_region.start { self.scroll_region.start } else { Line(0) };
+        cmp::max(line - lines, top)
+    }
+
+    /// quil: the line `lines` below the cursor, stopping at the bottom margin if the cursor is
+    /// at or above it, else at the bottom of the screen.
+    fn line_down(&self, lines: usize) -> Line {
+        let line = self.grid.cursor.point.line;
+        let bottom = if line < self.scroll_region.end {
+            self.scroll_region.end - 1
+        } else {
+            self.bottommost_line()
+        };
+        cmp::min(line + lines, bottom)
+    }
+
+    /// quil: moves the cursor to an absolute line and column, ending a pending wrap.
+    fn move_to_line(&mut self, line: Line, column: Column) {
+        self.damage_cursor();
+        self.grid.cursor.point.line = cmp::max(cmp::min(line, self.bottommost_line()), Line(0));
+        self.grid.cursor.point.column = cmp::min(column, self.last_column());
+        self.damage_cursor();
+        self.grid.cursor.input_needs_wrap = false;
+    }
+
+    /// quil: blanks the halves of wide chars an edit of row `line` split, as xterm does: a wide
+    /// char with no spacer after it, and a spacer with no wide char before it.
+    fn fix_split_wide_chars(&mut self, line: Line) {
+        let bg = self.grid.cursor.template.bg;
+        let row = &mut self.grid[line][..];
+        let columns = row.len();
+        for col in 0..columns {
+            let flags = row[col].flags;
+            if flags.contains(Flags::WIDE_CHAR) {
+                let whole = col + 1 < columns && row[col + 1].flags.contains(Flags::WIDE_CHAR_SPACER);
+                if !whole {
+                    row[col] = bg.into();
+                }
+            } else if flags.contains(Flags::WIDE_CHAR_SPACER) {
+                let whole = col > 0 && row[col - 1].flags.contains(Flags::WIDE_CHAR);
+                if !whole {
+                    row[col] = bg.into();
+                }
+            }
+        }
+    }
+}
+
 impl<T: EventListener> Handler for Term<T> {
     /// A character to be displayed.
     #[inline(never)]
@@ -1149,6 +1202,11 @@ impl<T: EventListener> Handler for Term<T> {
             }
         }
 
+        // quil: DECALN also sets the margins to the whole screen and homes the cursor (VT510,
+        // xterm's CASE_DECALN).
+        self.scroll_region = Line(0)..Line(self.screen_lines() as i32);
+        self.goto(0, 0);
+
         self.mark_fully_damaged();
     }
 
@@ -1209,24 +1267,30 @@ impl<T: EventListener> Handler for Term<T> {
         for cell in &mut row[source.0..destination] {
             *cell = bg.into();
         }
+
+        // quil: no half of a wide char left behind.
+        self.fix_split_wide_chars(line);
     }
 
     #[inline]
     fn move_up(&mut self, lines: usize) {
         trace!("Moving up: {lines}");
 
-        let line = self.grid.cursor.point.line - lines;
+        // quil: stop at the top margin when starting at or below it (xterm, DEC STD 070), in
+        // absolute coordinates: `goto` would add the origin-mode offset a second time.
         let column = self.grid.cursor.point.column;
-        self.goto(line.0, column.0)
+        let line = self.line_up(lines);
+        self.move_to_line(line, column);
     }
 
     #[inline]
     fn move_down(&mut self, lines: usize) {
         trace!("Moving down: {lines}");
 
-        let line = self.grid.cursor.point.line + lines;
+        // quil: stop at the bottom margin when starting at or above it.
         let column = self.grid.cursor.point.column;
-        self.goto(line.0, column.0)
+        let line = self.line_down(lines);
+        self.move_to_line(line, column);
     }
 
     #[inline]
@@ -1349,16 +1413,18 @@ impl<T: EventListener> Handler for Term<T> {
     fn move_down_and_cr(&mut self, lines: usize) {
         trace!("Moving down and cr: {lines}");
 
-        let line = self.grid.cursor.point.line + lines;
-        self.goto(line.0, 0)
+        // quil: CNL is CUD then CR (xterm), so it stops at the margin too.
+        let line = self.line_down(lines);
+        self.move_to_line(line, Column(0));
     }
 
     #[inline]
     fn move_up_and_cr(&mut self, lines: usize) {
         trace!("Moving up and cr: {lines}");
 
-        let line = self.grid.cursor.point.line - lines;
-        self.goto(line.0, 0)
+        // quil: CPL is CUU then CR.
+        let line = self.line_up(lines);
+        self.move_to_line(line, Column(0));
     }
 
     /// Insert tab at cursor position.
@@ -1532,6 +1598,9 @@ impl<T: EventListener> Handler for Term<T> {
         for cell in &mut row[start..end] {
             *cell = bg.into();
         }
+
+        // quil: no half of a wide char left behind.
+        self.fix_split_wide_chars(line);
     }
 
     #[inline]
@@ -1540,11 +1609,13 @@ impl<T: EventListener> Handler for Term<T> {
         let cursor = &self.grid.cursor;
         let bg = cursor.template.bg;
 
-        // Ensure deleting within terminal bounds.
-        let count = cmp::min(count, columns);
-
         let start = cursor.point.column.0;
-        let end = cmp::min(start + count, columns - 1);
+
+        // quil: at most the cells from the cursor to the end of the line; a larger count used to
+        // clear cells left of the cursor.
+        let count = cmp::min(count, columns - start);
+
+        let end = start + count;
         let num_cells = columns - end;
 
         let line = cursor.point.line;
@@ -1561,6 +1632,9 @@ impl<T: EventListener> Handler for Term<T> {
         for cell in &mut row[end..] {
             *cell = bg.into();
         }
+
+        // quil: no half of a wide char left behind.
+        self.fix_split_wide_chars(line);
     }
 
     #[inline]
@@ -1575,12 +1649,8 @@ impl<T: EventListener> Handler for Term<T> {
                 break;
             }
 
-            for i in (0..(col.0)).rev() {
-                if self.tabs[index::Column(i)] {
-                    col = index::Column(i);
-                    break;
-                }
-            }
+            // quil: with no tab stop to the left, CBT goes to the first column (xterm).
+            col = (0..col.0).rev().find(|&i| self.tabs[index::Column(i)]).map_or(Column(0), Column);
             self.grid.cursor.point.column = col;
         }
 
@@ -2010,6 +2080,9 @@ impl<T: EventListener> Handler for Term<T> {
                 if self.mode.contains(TermMode::ALT_SCREEN) {
                     self.swap_alt();
                 }
+                // quil: then restore the cursor as DECRC does, also when already on the normal
+                // screen (xterm): the cursor saved by `CSI ? 1049 h` comes back.
+                self.restore_cursor_position();
             },
             NamedPrivateMode::ShowCursor => self.mode.remove(TermMode::SHOW_CURSOR),
             NamedPrivateMode::CursorKeys => self.mode.remove(TermMode::APP_CURSOR),
