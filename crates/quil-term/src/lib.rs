@@ -1202,8 +1202,24 @@ mod tests {
         check(&mut fast, &mut slow, usize::MAX)
     }
 
+    /// The differential tests' configuration: a fixed seed, so CI runs the same cases every
+    /// time; `QUIL_FUZZ=1` turns them into a fuzzer (a random seed and 100 times the cases).
+    fn differential(cases: u32) -> proptest::prelude::ProptestConfig {
+        use proptest::test_runner::RngSeed;
+        let fuzz = std::env::var_os("QUIL_FUZZ").is_some_and(|v| v != "0");
+        proptest::prelude::ProptestConfig {
+            cases: if fuzz { cases * 100 } else { cases },
+            rng_seed: if fuzz {
+                RngSeed::Random
+            } else {
+                RngSeed::Fixed(0x0015_5eed)
+            },
+            ..proptest::prelude::ProptestConfig::default()
+        }
+    }
+
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        #![proptest_config(differential(300))]
 
         /// The fast path changes nothing anyone can see: screen, cursor, modes and history
         /// after every read are what alacritty alone gives, however the output is cut.
