@@ -224,9 +224,12 @@ fn history_is_rewrapped_on_resize() {
         let before = logical(t);
         t.resize(80, 5);
         let history = t.scrollback(0, usize::MAX);
-        assert!(history
+        assert!(history.iter().all(|l| l
+            .runs
             .iter()
-            .all(|l| l.runs.iter().map(|r| r.text.chars().count()).sum::<usize>() <= 80));
+            .map(|r| r.text.chars().count())
+            .sum::<usize>()
+            <= 80));
         assert!(history.iter().any(|l| l.wrapped));
         assert_eq!(logical(t), before);
         t.resize(150, 5);

@@ -149,10 +149,7 @@ fn vttest_menu_8_insert_delete() {
         return;
     }
     // The first seven screens are at 80 columns, the rest repeat them at 132.
-    insta::assert_snapshot!(
-        "vttest_8",
-        vttest_screens("8", &[0, 1, 2, 3, 4, 5, 6])
-    );
+    insta::assert_snapshot!("vttest_8", vttest_screens("8", &[0, 1, 2, 3, 4, 5, 6]));
 }
 
 /// The screens of every test in submenu `sub` of menu 11, with both daemons, which must agree.
