@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real tools the tests use: tmux (the outer terminal for TUI end-to-end tests), git, the shells
-# whose cwd reporting is tested (bash, zsh), and Node.js/npm for the AI CLIs and the tracker.
+# whose cwd reporting is tested (bash, zsh), Node.js/npm for the AI CLIs and the tracker, and
+# vttest for the conformance suite (crates/quil/tests/conformance.rs).
 missing=()
-for tool in tmux git bash zsh node npm; do
+for tool in tmux git bash zsh node npm vttest; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then

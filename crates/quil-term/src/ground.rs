@@ -45,6 +45,8 @@ pub(crate) struct Ground {
     csi_odd: bool,
     csi_params: [u32; 2],
     csi_nparams: usize,
+    /// In an escape sequence: its intermediates are exactly `#` so far (DECALN is `ESC # 8`).
+    esc_hash: bool,
     /// The scroll region is known to be the whole screen.
     region_full: bool,
     /// Tab stops are known to be the default ones, every 8 columns: none was set (HTS) or
@@ -63,6 +65,7 @@ impl Default for Ground {
             csi_odd: false,
             csi_params: [0; 2],
             csi_nparams: 0,
+            esc_hash: false,
             region_full: true,
             tabs_default: true,
             partial: [0; 4],
@@ -170,7 +173,10 @@ impl Ground {
         self.state = match self.state {
             State::Ground => State::Ground,
             State::Escape => match b {
-                0x20..=0x2f => State::EscapeIntermediate,
+                0x20..=0x2f => {
+                    self.esc_hash = b == b'#';
+                    State::EscapeIntermediate
+                }
                 b'P' => State::DcsEntry,
                 b'X' | b'^' | b'_' => State::String,
                 b'[' => {
@@ -196,8 +202,17 @@ impl Ground {
                 _ => State::Escape,
             },
             State::EscapeIntermediate => match b {
-                0x30..=0x7e => State::Ground,
-                _ => State::EscapeIntermediate,
+                0x30..=0x7e => {
+                    if self.esc_hash && b == b'8' {
+                        // DECALN sets the margins to the whole screen.
+                        self.region_full = true;
+                    }
+                    State::Ground
+                }
+                _ => {
+                    self.esc_hash = false;
+                    State::EscapeIntermediate
+                }
             },
             State::Csi => match b {
                 b'0'..=b'9' => {
@@ -378,5 +393,9 @@ mod tests {
         assert!(!after(b"\x1b[1:2;3r").is_clear());
         // RIS resets it.
         assert!(after(b"\x1b[2;10r\x1bc").is_clear());
+        // So does DECALN (`ESC # 8`), and nothing else spelled with `#`.
+        assert!(after(b"\x1b[2;10r\x1b#8").is_clear());
+        assert!(!after(b"\x1b[2;10r\x1b#3").is_clear());
+        assert!(!after(b"\x1b[2;10r\x1b##8").is_clear());
     }
 }

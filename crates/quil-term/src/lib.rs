@@ -153,7 +153,7 @@ pub struct Terminal {
     ground: Ground,
     /// The bulk-output fast path (see `fast.rs`).
     fast: Fast,
-    /// Off only in tests, to compare against alacritty alone.
+    /// On unless `QUIL_FAST_PATH=0` (see [`Terminal::set_fast_path`]).
     fast_enabled: bool,
     /// The screen changed in ways alacritty's damage tracking does not see (see `take_damage`).
     damage_all: bool,
@@ -196,7 +196,7 @@ impl Terminal {
             last_scroll: Instant::now(),
             ground: Ground::default(),
             fast: Fast::default(),
-            fast_enabled: true,
+            fast_enabled: fast_path_default(),
             fast_cooldown: 0,
             damage_all: true,
         }
@@ -291,8 +291,23 @@ impl Terminal {
         self.materialize();
         self.ground.on_resize();
         self.damage_all = true;
-        if rows > self.rows && !self.is_alt_screen() {
-            self.unscroll((rows - self.rows) as usize);
+        let alt = self.is_alt_screen();
+        // History lines alacritty is handed back before it resizes: the ones a taller screen
+        // shows again, and on a width change the start of a wrapped line that goes on at the
+        // top of the screen, so that alacritty's reflow joins it with the rest.
+        let mut back = 0;
+        if rows > self.rows && !alt {
+            back = (rows - self.rows) as usize;
+        }
+        if cols != self.cols && !alt {
+            back = back.max(self.history.wrapped_tail().min(ALACRITTY_HISTORY / 2));
+        }
+        if back > 0 {
+            self.unscroll(back);
+        }
+        if cols != self.cols {
+            // The rest of the history is reflowed here, as alacritty reflows the screen.
+            self.history.rewrap(self.cols as usize, cols as usize);
         }
         self.term.resize(Size {
             cols: cols as usize,
@@ -303,6 +318,16 @@ impl Terminal {
         // Shrinking pushes rows off the top; reflow can too.
         let drained = self.drain_history();
         self.trim_cache(drained, 0);
+    }
+
+    /// Turns the bulk-output fast path on or off. Off, every byte goes through alacritty alone;
+    /// what anyone can observe is the same either way (the differential tests hold the fast path
+    /// to that). New terminals have it on unless the environment has `QUIL_FAST_PATH=0`.
+    pub fn set_fast_path(&mut self, on: bool) {
+        if !on {
+            self.materialize();
+        }
+        self.fast_enabled = on;
     }
 
     /// (cols, rows), after clamping.
@@ -779,6 +804,12 @@ impl Terminal {
     }
 }
 
+/// Whether new terminals use the fast path: yes unless `QUIL_FAST_PATH=0` (read once).
+fn fast_path_default() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("QUIL_FAST_PATH").is_none_or(|v| v != "0"))
+}
+
 /// Length of the next slice of `bytes` to parse before draining history, and an upper bound on
 /// the rows it can scroll.
 ///
@@ -823,7 +854,8 @@ mod tests {
             rows,
             scrollback_bytes: 1 << 20,
         };
-        let fast = Terminal::new(cfg);
+        let mut fast = Terminal::new(cfg);
+        fast.fast_enabled = true;
         let mut slow = Terminal::new(cfg);
         slow.fast_enabled = false;
         (fast, slow)
@@ -1170,8 +1202,24 @@ mod tests {
         check(&mut fast, &mut slow, usize::MAX)
     }
 
+    /// The differential tests' configuration: a fixed seed, so CI runs the same cases every
+    /// time; `QUIL_FUZZ=1` turns them into a fuzzer (a random seed and 100 times the cases).
+    fn differential(cases: u32) -> proptest::prelude::ProptestConfig {
+        use proptest::test_runner::RngSeed;
+        let fuzz = std::env::var_os("QUIL_FUZZ").is_some_and(|v| v != "0");
+        proptest::prelude::ProptestConfig {
+            cases: if fuzz { cases * 100 } else { cases },
+            rng_seed: if fuzz {
+                RngSeed::Random
+            } else {
+                RngSeed::Fixed(0x0015_5eed)
+            },
+            ..proptest::prelude::ProptestConfig::default()
+        }
+    }
+
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        #![proptest_config(differential(300))]
 
         /// The fast path changes nothing anyone can see: screen, cursor, modes and history
         /// after every read are what alacritty alone gives, however the output is cut.

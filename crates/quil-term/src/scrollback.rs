@@ -18,8 +18,11 @@ use std::collections::VecDeque;
 use alacritty_terminal::term::cell::Cell;
 use quil_proto::screen::{Color, Line, Run, Style};
 
+use unicode_width::UnicodeWidthChar;
+
 use crate::convert::{
-    cell_char, cell_style, is_default_style, is_wrapped, trimmed_len, SPACER_FLAGS, STYLE_FLAGS,
+    cell_char, cell_style, is_default_style, is_wrapped, line_width, trimmed_len, SPACER_FLAGS,
+    STYLE_FLAGS,
 };
 
 const TAG_WRAPPED: u8 = 1;
@@ -217,6 +220,79 @@ impl Scrollback {
         out
     }
 
+    /// How many of the newest lines are wrapped, each continuing on the next: the start of a
+    /// logical line that goes on at the top of the screen.
+    pub(crate) fn wrapped_tail(&self) -> usize {
+        self.newest_first()
+            .take_while(|l| l.first().is_some_and(|&t| t & TAG_WRAPPED != 0))
+            .count()
+    }
+
+    /// Rewraps every line from `old_cols` to `cols` columns, as the screen is reflowed: rows
+    /// that continue one another are joined into their logical line, which is split again at
+    /// the new width (a wide char that does not fit in the last column moves to the next row).
+    ///
+    /// The encoding trims trailing blanks, also of wrapped rows; those blanks were on the screen
+    /// and are part of the logical line, so a wrapped row narrower than `old_cols` gets them
+    /// back, except when a wide char starts the next row (it did not fit: no blank was there).
+    pub(crate) fn rewrap(&mut self, old_cols: usize, cols: usize) {
+        let cols = cols.max(2);
+        // Nothing to do when no row is wrapped and every row fits (a row's UTF-8 length bounds
+        // its width).
+        let untouched = self.newest_first().all(|l| {
+            l.first().is_none_or(|&t| t & TAG_WRAPPED == 0) && l.len().saturating_sub(1) <= cols
+        });
+        if untouched {
+            return;
+        }
+        let old = std::mem::replace(self, Scrollback::new(self.cap));
+        let mut logical = Line::default();
+        let mut rows: Vec<Line> = Vec::new();
+        let mut buf = Vec::new();
+        let mut pad = 0;
+        let mut lines = old.oldest_first().map(decode).peekable();
+        while let Some(line) = lines.next() {
+            if pad > 0 {
+                let starts_wide = line
+                    .runs
+                    .iter()
+                    .flat_map(|r| r.text.chars())
+                    .next()
+                    .is_some_and(|c| c.width() == Some(2));
+                if !(pad == 1 && starts_wide) {
+                    push_text(&mut logical, Style::default(), &" ".repeat(pad));
+                }
+            }
+            let wrapped = line.wrapped;
+            pad = if wrapped {
+                old_cols.saturating_sub(line_width(&line))
+            } else {
+                0
+            };
+            for run in line.runs {
+                push_text(&mut logical, run.style, &run.text);
+            }
+            if wrapped && lines.peek().is_some() {
+                continue;
+            }
+            logical.wrapped = wrapped;
+            split_line(&logical, cols, &mut rows);
+            for row in rows.drain(..) {
+                encode_line(&row, &mut buf);
+                self.push_encoded(&buf);
+            }
+            logical = Line::default();
+            pad = 0;
+        }
+    }
+
+    /// The encoded lines, oldest first.
+    fn oldest_first(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.chunks
+            .iter()
+            .flat_map(|c| (c.first..c.ends.len()).map(move |i| c.line(i)))
+    }
+
     /// Inserts `lines` (oldest first) before everything stored, then evicts while over budget.
     pub(crate) fn prepend(&mut self, lines: &[Line]) {
         if self.cap == 0 || lines.is_empty() {
@@ -239,6 +315,57 @@ impl Scrollback {
         self.bytes += older.bytes;
         self.evict();
     }
+}
+
+/// Appends `text` in `style` to `line`, extending its last run when the style is the same.
+fn push_text(line: &mut Line, style: Style, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    match line.runs.last_mut() {
+        Some(run) if run.style == style => run.text.push_str(text),
+        _ => line.runs.push(Run {
+            style,
+            text: text.to_string(),
+        }),
+    }
+}
+
+/// Splits a logical line into rows of at most `cols` columns, all but the last wrapped (the
+/// last one too if `line` is), trailing default-styled blanks trimmed as the encoding of a
+/// screen row trims them.
+fn split_line(line: &Line, cols: usize, out: &mut Vec<Line>) {
+    let mut row = Line::default();
+    let mut width = 0;
+    for run in &line.runs {
+        for c in run.text.chars() {
+            let w = c.width().unwrap_or(0);
+            if w > 0 && width + w > cols {
+                row.wrapped = true;
+                out.push(trim_row(std::mem::take(&mut row)));
+                width = 0;
+            }
+            let mut b = [0u8; 4];
+            push_text(&mut row, run.style, c.encode_utf8(&mut b));
+            width += w;
+        }
+    }
+    row.wrapped = line.wrapped;
+    out.push(trim_row(row));
+}
+
+fn trim_row(mut row: Line) -> Line {
+    while let Some(run) = row.runs.last_mut() {
+        if run.style != Style::default() {
+            break;
+        }
+        run.text.truncate(run.text.trim_end_matches(' ').len());
+        if !run.text.is_empty() {
+            break;
+        }
+        row.runs.pop();
+    }
+    row
 }
 
 #[inline(always)]
