@@ -205,6 +205,17 @@ pub enum Cmd {
     /// Serve the Model Context Protocol on stdin/stdout, so AI agents can drive quil with
     /// tools (see docs/mcp.md).
     Mcp,
+    /// Print a completion script for a shell: `source <(quil completions bash)`. Pane and tab
+    /// ids are completed from the running daemon (bash, zsh and fish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, generated from this command line: `quil man | man -l -`.
+    Man,
+    /// Pane or tab ids of the running daemon, one per line, for completion scripts (internal).
+    #[command(hide = true, name = "__complete")]
+    Complete { what: String },
 }
 
 #[derive(Args, Debug, Default)]
@@ -298,6 +309,24 @@ pub fn main(cli: Cli) -> Result<i32> {
         }
         // Validation reads files only: it works without (and never starts) a daemon.
         Some(Cmd::Plugin(PluginCmd::Validate { files })) => validate_plugins(&home, files),
+        Some(Cmd::Completions { shell }) => {
+            crate::out!("{}", crate::complete::script(shell));
+            Ok(0)
+        }
+        Some(Cmd::Man) => {
+            crate::out!("{}", crate::complete::man_page()?);
+            Ok(0)
+        }
+        // Never starts a daemon: completing a word must not have side effects.
+        Some(Cmd::Complete { what }) => {
+            let Ok(mut c) = launch::connect(&home) else {
+                return Ok(0);
+            };
+            for word in crate::complete::words(&list(&mut c)?, &what) {
+                crate::outln!("{word}");
+            }
+            Ok(0)
+        }
         // The server lives in quil-mcp, which depends on this crate: the binary runs it.
         Some(Cmd::Mcp) => bail!("quil mcp is served by the quil binary"),
         Some(cmd) => {
@@ -324,12 +353,12 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
             match launch::connect(home) {
                 Ok(mut c) => {
                     let pid = status(&mut c)?.pid;
-                    println!("quild is already running (pid {pid})");
+                    crate::outln!("quild is already running (pid {pid})");
                 }
                 Err(ClientError::NotRunning { .. }) => {
                     launch::start(home)?;
                     let pid = status(&mut launch::connect(home)?)?.pid;
-                    println!("quild started (pid {pid})");
+                    crate::outln!("quild started (pid {pid})");
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -356,28 +385,31 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
             Ok(mut c) => {
                 let s = status(&mut c)?;
                 if json {
-                    println!(
+                    crate::outln!(
                         "{}",
                         serde_json::json!({"running": true, "pid": s.pid, "version": s.version,
                             "protocol": s.protocol, "uptime_ms": s.uptime_ms, "panes": s.panes,
                             "clients": s.clients, "home": s.home})
                     );
                 } else {
-                    println!(
+                    crate::outln!(
                         "quild running: pid {}, {} panes, {} clients, home {}",
-                        s.pid, s.panes, s.clients, s.home
+                        s.pid,
+                        s.panes,
+                        s.clients,
+                        s.home
                     );
                 }
                 Ok(0)
             }
             Err(ClientError::NotRunning { .. }) => {
                 if json {
-                    println!(
+                    crate::outln!(
                         "{}",
                         serde_json::json!({"running": false, "home": home.display().to_string()})
                     );
                 } else {
-                    println!("quild is not running (home {})", home.display());
+                    crate::outln!("quild is not running (home {})", home.display());
                 }
                 Ok(1)
             }
@@ -403,14 +435,14 @@ fn validate_plugins(home: &Path, files: Vec<PathBuf>) -> Result<i32> {
     let mut errors = 0;
     for f in &files {
         match quil_plugin::parse_file(f) {
-            Ok(p) => println!("{}: ok ({})", f.display(), p.name),
+            Ok(p) => crate::outln!("{}: ok ({})", f.display(), p.name),
             Err(diags) => {
                 for d in &diags {
                     errors += usize::from(d.is_error());
                     eprintln!("{d}");
                 }
                 if diags.iter().all(|d| !d.is_error()) {
-                    println!("{}: ok", f.display());
+                    crate::outln!("{}: ok", f.display());
                 }
             }
         }
@@ -458,9 +490,10 @@ fn restart(home: &Path) -> Result<i32> {
     }
     launch::start(home)?;
     let s = status(&mut launch::connect(home)?)?;
-    println!(
+    crate::outln!(
         "quild restarted (pid {}); {} panes restored",
-        s.pid, s.panes
+        s.pid,
+        s.panes
     );
     Ok(0)
 }
@@ -553,7 +586,7 @@ fn parse_toggle(t: &str) -> Result<(String, bool)> {
 fn print_pane(reply: Reply) -> Result<i32> {
     match reply {
         Reply::Pane(id) => {
-            println!("{id}");
+            crate::outln!("{id}");
             Ok(0)
         }
         other => Err(unexpected(&other)),
@@ -562,7 +595,13 @@ fn print_pane(reply: Reply) -> Result<i32> {
 
 fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
     match cmd {
-        Cmd::Attach | Cmd::Daemon(_) | Cmd::Restart | Cmd::Mcp => {
+        Cmd::Attach
+        | Cmd::Daemon(_)
+        | Cmd::Restart
+        | Cmd::Mcp
+        | Cmd::Completions { .. }
+        | Cmd::Man
+        | Cmd::Complete { .. } => {
             unreachable!("handled by main")
         }
         Cmd::Plugin(PluginCmd::Validate { .. }) | Cmd::Hook { .. } => {
@@ -573,13 +612,16 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
                 bail!("unexpected reply")
             };
             if json {
-                println!("{}", serde_json::to_string(&types)?);
+                crate::outln!("{}", serde_json::to_string(&types)?);
             } else {
                 for t in &types {
                     let avail = if t.available { "available" } else { "missing" };
-                    println!(
+                    crate::outln!(
                         "{:<14} {:<9} {:<10} {}",
-                        t.name, t.category, avail, t.source
+                        t.name,
+                        t.category,
+                        avail,
+                        t.source
                     );
                 }
             }
@@ -594,7 +636,7 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             let pane = pane_arg(pane)?;
             if let Reply::Text(lines) = c.request(Request::Worktree { pane, op })? {
                 for l in lines {
-                    println!("{l}");
+                    crate::outln!("{l}");
                 }
             }
             Ok(0)
@@ -607,9 +649,9 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
         Cmd::Ls { json } => {
             let ws = list(c)?;
             if json {
-                println!("{}", serde_json::to_string(&ws)?);
+                crate::outln!("{}", serde_json::to_string(&ws)?);
             } else {
-                print!("{}", format_ls(&ws));
+                crate::out!("{}", format_ls(&ws));
             }
             Ok(0)
         }
@@ -687,7 +729,7 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             };
             let mut out = lines.join("\n");
             out.push('\n');
-            print!("{out}");
+            crate::out!("{out}");
             Ok(0)
         }
         Cmd::Wait {
@@ -741,7 +783,7 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
                 bail!("no pane is {}", names.join(" or "));
             };
             c.request(Request::Focus { pane: p })?;
-            println!("{p}");
+            crate::outln!("{p}");
             Ok(0)
         }
         Cmd::Resize { pane, size } => {
