@@ -106,6 +106,13 @@ impl Server {
     /// A copy of the pane type `kind`.
     pub(super) fn plugin(&self, kind: &str) -> Result<quil_plugin::Plugin> {
         let reg = self.plugins();
+        if let (None, Some(f)) = (reg.get(kind), reg.failed(kind)) {
+            // Name the file and why, not just "unknown": the user wrote this type.
+            return Err(Error::BrokenPaneType {
+                name: kind.to_string(),
+                error: f.error.to_string().replace('\n', " "),
+            });
+        }
         reg.get(kind)
             .cloned()
             .ok_or_else(|| Error::UnknownPaneType {
