@@ -556,6 +556,8 @@ fn spawn_spec(a: SpawnArgs, here: bool) -> Result<SpawnSpec> {
         command: a.command,
         name: None,
         env: Vec::new(),
+        // The pane sees this shell's PATH, locale, agent socket... (docs/configuration.md).
+        client_env: quil_proto::env::forwarded(std::env::vars()),
         worktree: a.worktree,
         toggles: a
             .toggles

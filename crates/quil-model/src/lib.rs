@@ -46,6 +46,10 @@ pub struct PaneMeta {
     /// Extra environment given at creation, `KEY=VALUE`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
+    /// The forwarded environment of the client that created the pane, `KEY=VALUE` (`PATH`,
+    /// `LANG`, ...): kept, so a respawn or restore starts it the same way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_env: Vec<String>,
     #[serde(default)]
     pub cols: u16,
     #[serde(default)]

@@ -9,6 +9,7 @@
 //! Output reaches clients as screen state ([`PaneUpdate`]), never as the raw PTY stream.
 
 pub mod codec;
+pub mod env;
 pub mod events;
 pub mod handshake;
 pub mod keys;
@@ -36,6 +37,9 @@ pub struct SpawnSpec {
     pub name: Option<String>,
     /// Extra environment, `KEY=VALUE`.
     pub env: Vec<String>,
+    /// The asking client's [`env::FORWARDED`] variables, `KEY=VALUE`: the pane sees them over
+    /// the daemon's own (see [`env`]).
+    pub client_env: Vec<String>,
     /// Run the pane in its own new git worktree of the repository at `cwd`.
     pub worktree: bool,
     /// The pane type's toggles chosen for this pane (unset ones take their default).

@@ -161,6 +161,8 @@ enum Drag {
 
 pub struct App {
     pub keys: Keymap,
+    /// This client's forwarded environment, sent with every new tab and split.
+    pub client_env: Vec<String>,
     /// The outer terminal reports keys with the kitty protocol.
     pub kitty_outer: bool,
     /// `$HOME`, to show cwds as `~/...`.
@@ -217,6 +219,7 @@ impl App {
         App {
             keys,
             kitty_outer,
+            client_env: Vec::new(),
             home_dir: None,
             launch_dir: None,
             ws: WorkspaceInfo::default(),
@@ -254,7 +257,13 @@ impl App {
 
     // ----- outbox -----
 
-    fn send(&mut self, req: Request, pending: Pending) {
+    fn send(&mut self, mut req: Request, pending: Pending) {
+        // New panes see this client's PATH, locale, agent socket... (quil_proto::env).
+        if let Request::NewTab { spawn, .. } | Request::Split { spawn, .. } = &mut req {
+            if spawn.client_env.is_empty() {
+                spawn.client_env = self.client_env.clone();
+            }
+        }
         self.outbox.push(Out { req, pending });
     }
 

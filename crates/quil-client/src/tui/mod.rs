@@ -265,6 +265,7 @@ fn event_loop(
     let mut display = display::Display::new(stdout(), w, h);
     let mut app = App::new(cfg.keys, kitty, (w, h));
     app.home_dir = std::env::var("HOME").ok();
+    app.client_env = quil_proto::env::forwarded(std::env::vars());
     app.launch_dir = std::env::current_dir()
         .ok()
         .map(|d| d.display().to_string());

@@ -57,10 +57,21 @@ impl Server {
                 "environment entry {kv:?} is not KEY=VALUE"
             )));
         }
+        // Only the documented variables, whatever a client sends.
+        let client_env: Vec<String> = spec
+            .client_env
+            .iter()
+            .filter(|kv| {
+                kv.split_once('=')
+                    .is_some_and(|(k, _)| quil_proto::env::is_forwarded(k))
+            })
+            .cloned()
+            .collect();
         let mut meta = PaneMeta {
             id,
             cwd,
             env: spec.env.clone(),
+            client_env,
             cols: self.config.default_cols,
             rows: self.config.default_rows,
             ..Default::default()
@@ -76,8 +87,12 @@ impl Server {
                     .clone()
                     .unwrap_or_else(|| quil_plugin::DEFAULT_TYPE.into());
                 let plugin = self.plugin(&kind)?;
-                if !plugin.available() {
-                    return Err(Error::NotInstalled(plugin.missing_binary_error()));
+                // Looked up on the PATH the pane will have: the asking client's, else ours.
+                let path = pane_path(&meta);
+                if !plugin.available_in(path.as_deref()) {
+                    return Err(Error::NotInstalled(
+                        plugin.missing_binary_error_in(path.as_deref()),
+                    ));
                 }
                 meta.kind = kind;
                 meta.extra_args = spec.command.clone();
@@ -198,10 +213,20 @@ impl Server {
         extra: Vec<(String, String)>,
         preamble: Vec<u8>,
     ) -> SpawnArgs {
-        let mut env = vec![
+        let mut env: Vec<(String, String)> = meta
+            .client_env
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.extend([
             ("TERM".to_string(), "xterm-256color".to_string()),
             ("COLORTERM".to_string(), "truecolor".to_string()),
             ("TERM_PROGRAM".to_string(), "quil".to_string()),
+            (
+                "TERM_PROGRAM_VERSION".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
             (
                 quil_proto::paths::ENV_PANE_ID.to_string(),
                 meta.id.to_string(),
@@ -210,7 +235,7 @@ impl Server {
                 quil_proto::paths::ENV_HOME.to_string(),
                 self.home.display().to_string(),
             ),
-        ];
+        ]);
         env.extend(extra);
         env.extend(
             meta.env
@@ -359,6 +384,7 @@ impl Server {
                 meta.command.clone()
             },
             env: meta.env.clone(),
+            client_env: meta.client_env.clone(),
             worktree,
             toggles: meta.toggles.clone().into_iter().collect(),
             fields: meta.fields.clone().into_iter().collect(),
@@ -564,4 +590,13 @@ fn home_dir() -> PathBuf {
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
         .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// The `PATH` a pane of `meta` gets: its client's, else the daemon's.
+fn pane_path(meta: &PaneMeta) -> Option<std::ffi::OsString> {
+    meta.client_env
+        .iter()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .map(std::ffi::OsString::from)
+        .or_else(|| std::env::var_os("PATH"))
 }
