@@ -212,8 +212,8 @@ fn attach_type_split_detach_and_reattach() {
     keys(&a, &["Enter"]);
     wait_for(&a, "echo output", |s| has_line(s, "hello"));
 
-    // 3) Alt+Shift+H splits side by side: two bordered panes, both with a prompt.
-    keys(&a, &["M-H"]);
+    // 3) Alt+W v splits side by side: two bordered panes, both with a prompt.
+    keys(&a, &["M-w", "v"]);
     wait_for(&a, "two panes", |s| {
         panes_on_row(s, 1) == 2 && prompts(s) >= 3
     });
@@ -230,8 +230,8 @@ fn attach_type_split_detach_and_reattach() {
         "output is in the right pane: {row}"
     );
 
-    // 4) Ctrl+Q detaches: the client exits cleanly, panes keep running.
-    keys(&a, &["C-q"]);
+    // 4) Alt+W d detaches: the client exits cleanly, panes keep running.
+    keys(&a, &["M-w", "d"]);
     wait_for(&a, "the client to exit", |s| s.contains("QUIL-EXITED 0"));
     let ls = w.quil(&["ls"]);
     let ls = String::from_utf8_lossy(&ls.stdout).into_owned();
@@ -270,7 +270,7 @@ fn second_client_sees_live_updates() {
     });
 
     // Each client has its own view: a tab switch in one does not move the other.
-    keys(&a, &["C-t"]);
+    keys(&a, &["M-w", "t"]);
     wait_for(&a, "a second tab", |s| {
         s.lines().next().is_some_and(|l| l.contains("2:"))
     });
@@ -292,7 +292,7 @@ fn ctrl_n_picks_a_terminal_and_it_opens() {
     wait_for(&a, "the shell prompt", |s| {
         s.contains(PROMPT) && panes_on_row(s, 1) == 1
     });
-    keys(&a, &["C-n"]);
+    keys(&a, &["M-w", "n"]);
     // The picker lists types by category and starts on the terminal.
     wait_for(&a, "the picker", |s| {
         s.contains("New pane") && s.contains("Terminals") && s.contains("Terminal ")
@@ -339,7 +339,7 @@ args_when_on = ["-c", "echo LO''UD; exec /bin/sh"]
 
     let a = w.client(120, 40);
     wait_for(&a, "the shell prompt", |s| s.contains(PROMPT));
-    keys(&a, &["C-n"]);
+    keys(&a, &["M-w", "n"]);
     wait_for(&a, "the picker", |s| s.contains("E2E tool"));
     keys(&a, &["Up", "Enter"]);
     wait_for(&a, "the form", |s| {
@@ -394,7 +394,7 @@ fn worktree_pane_closed_with_discard() {
     assert_eq!(git(&repo, &["worktree", "list"]).lines().count(), 2);
 
     let a = w.client(120, 40);
-    keys(&a, &["M-2"]);
+    keys(&a, &["M-w", "2"]);
     wait_for(&a, "the worktree pane", |s| {
         s.contains("⎇ quil/") && s.contains(PROMPT)
     });
@@ -407,7 +407,7 @@ fn worktree_pane_closed_with_discard() {
             .and_then(|p| p["worktree"]["path"].as_str().map(PathBuf::from))
             .is_some_and(|p| p.join("new.txt").exists())
     });
-    keys(&a, &["C-w"]);
+    keys(&a, &["M-w", "x"]);
     // The dialog shows what the pane changed.
     wait_for(&a, "the close dialog with the diff stat", |s| {
         s.contains("leave the worktree for later") && s.contains("new.txt")
@@ -423,4 +423,44 @@ fn worktree_pane_closed_with_discard() {
     assert_eq!(list.lines().count(), 1, "{list}");
     assert_eq!(git(&repo, &["branch", "--list", "quil/*"]).trim(), "");
     assert!(!repo.join("new.txt").exists(), "the main tree is untouched");
+}
+
+/// The default keys leave the shell its own (Ctrl+W deletes a word), the hint bar names help
+/// and detach at 80 columns, and `Alt+W ?` lists every binding.
+#[test]
+fn default_keys_leave_the_shell_alone_and_help_lists_them() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    let a = w.client(80, 40);
+    let s = wait_for(&a, "the shell prompt", |s| s.contains(PROMPT));
+    let status = s.lines().last().unwrap_or_default().to_string();
+    assert!(status.contains("Alt+W then ? help  d detach"), "{status}");
+    // Ctrl+W, Ctrl+E, Ctrl+T and Ctrl+N reach the shell: `sh` deletes the last word.
+    type_text(&a, "echo keep drop");
+    keys(&a, &["C-w", "Enter"]);
+    wait_for(&a, "the word deleted by the shell", |s| has_line(s, "keep"));
+    keys(&a, &["C-t", "C-n", "C-e"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(w.panes().len(), 1, "no pane or tab was opened");
+
+    keys(&a, &["M-w", "?"]);
+    let s = wait_for(&a, "the help overlay", |s| {
+        s.contains(" Keys ") && s.contains("HELP")
+    });
+    for want in [
+        "Alt+Shift+I",
+        "agents view",
+        "Alt+W d",
+        "detach (panes keep running)",
+        "split side by side",
+        "this help",
+    ] {
+        assert!(s.contains(want), "{want}:\n{s}");
+    }
+    keys(&a, &["Escape"]);
+    wait_for(&a, "the overlay closed", |s| {
+        !s.contains(" Keys ") && s.contains(PROMPT)
+    });
+    keys(&a, &["M-w", "d"]);
+    wait_for(&a, "the client to exit", |s| s.contains("QUIL-EXITED 0"));
 }

@@ -100,6 +100,8 @@ pub enum Mode {
     Scroll(Box<Scrollback>),
     /// The agents view over the panes.
     Agents(AgentsView),
+    /// The help overlay, scrolled down this many lines.
+    Help(u16),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -1060,6 +1062,7 @@ impl App {
                 self.ages_drawn = Instant::now();
             }
             Action::NextWaiting => self.next_waiting(),
+            Action::Help => self.mode = Mode::Help(0),
             Action::SendPrefix => {
                 if let Some(prefix) = self.keys.prefix {
                     self.send_key_to_pane(&KeyEvent::new(prefix.code, prefix.mods));
@@ -1285,6 +1288,26 @@ impl App {
                     AgentsOutcome::Go(pane) => self.go_to(pane),
                 }
             }
+            Mode::Help(top) => {
+                // Its own key, Esc, q or Enter close it; arrows scroll; detach still works.
+                let lines = self.keys.bindings().len() as u16;
+                match (self.keys.direct.get(&chord).copied(), ev.code) {
+                    (Some(Action::Help), _) => {}
+                    (Some(Action::Detach), _) => self.quit = Some(Quit::Detach),
+                    (_, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | '?')) => {}
+                    (_, KeyCode::Down | KeyCode::Char('j')) => {
+                        self.mode = Mode::Help((top + 1).min(lines.saturating_sub(1)))
+                    }
+                    (_, KeyCode::Up | KeyCode::Char('k')) => {
+                        self.mode = Mode::Help(top.saturating_sub(1))
+                    }
+                    (_, KeyCode::PageDown | KeyCode::Char(' ')) => {
+                        self.mode = Mode::Help((top + 10).min(lines.saturating_sub(1)))
+                    }
+                    (_, KeyCode::PageUp) => self.mode = Mode::Help(top.saturating_sub(10)),
+                    _ => self.mode = Mode::Help(top),
+                }
+            }
             Mode::Scroll(mut sb) => {
                 let bound = self.keys.direct.get(&chord).copied();
                 let outcome = match bound {
@@ -1329,7 +1352,11 @@ impl App {
                 }
             }
             Mode::Setup(s) => s.paste(&text),
-            Mode::Picker(_) | Mode::Confirm(_) | Mode::CloseWorktree(_) | Mode::Agents(_) => {}
+            Mode::Picker(_)
+            | Mode::Confirm(_)
+            | Mode::CloseWorktree(_)
+            | Mode::Agents(_)
+            | Mode::Help(_) => {}
             Mode::Normal | Mode::Prefix => {
                 self.mode = Mode::Normal;
                 if let Some(pane) = self.active_pane() {
@@ -1395,6 +1422,7 @@ impl App {
                         | Mode::Setup(_)
                         | Mode::CloseWorktree(_)
                         | Mode::Agents(_)
+                        | Mode::Help(_)
                         | Mode::Confirm(_)
                         | Mode::Rename { .. }
                         | Mode::Prefix
@@ -1752,8 +1780,14 @@ pub(crate) mod tests {
         }
     }
 
+    /// The classic keymap's direct keys keep these behaviour tests short; the default
+    /// preset's own keys are tested in `default_keys_go_through_the_prefix`.
+    pub(crate) fn classic() -> Keymap {
+        Keymap::preset("quil-classic").expect("preset")
+    }
+
     pub(crate) fn app_with(ws: WorkspaceInfo, size: (u16, u16)) -> App {
-        let mut app = App::new(Config::default().keys, false, size);
+        let mut app = App::new(classic(), false, size);
         app.on_server(ServerMsg::Workspace(ws));
         app
     }
@@ -1925,6 +1959,55 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn default_keys_go_through_the_prefix() {
+        let mut app = App::new(Config::default().keys, false, (100, 30));
+        app.on_server(ServerMsg::Workspace(two_tabs()));
+        reqs(&mut app);
+        let alt = KeyModifiers::ALT;
+        // Ctrl+W, Ctrl+E, Ctrl+T, Ctrl+N and Ctrl+Q are the programs' own.
+        for c in ['w', 'e', 't', 'n', 'q'] {
+            app.on_key(key(KeyCode::Char(c), KeyModifiers::CONTROL));
+            assert!(matches!(app.mode, Mode::Normal), "Ctrl+{c}");
+        }
+        let typed: Vec<u8> = reqs(&mut app)
+            .into_iter()
+            .flat_map(|r| match r {
+                Request::Input { data, .. } => data,
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(typed, [0x17, 0x05, 0x14, 0x0e, 0x11]);
+        // Alt+W ? opens the help; Esc closes it.
+        app.on_key(key(KeyCode::Char('w'), alt));
+        assert!(matches!(app.mode, Mode::Prefix));
+        app.on_key(key(KeyCode::Char('?'), KeyModifiers::NONE));
+        assert!(matches!(app.mode, Mode::Help(0)));
+        app.on_key(key(KeyCode::Down, KeyModifiers::NONE));
+        assert!(matches!(app.mode, Mode::Help(1)));
+        app.on_key(key(KeyCode::Esc, KeyModifiers::NONE));
+        assert!(matches!(app.mode, Mode::Normal));
+        // Alt+W Alt+W types Alt+W (ESC w) into the pane.
+        app.on_key(key(KeyCode::Char('w'), alt));
+        app.on_key(key(KeyCode::Char('w'), alt));
+        assert!(reqs(&mut app)
+            .iter()
+            .any(|r| matches!(r, Request::Input { data, .. } if data == b"\x1bw")));
+        // Alt+W v splits; Alt+W d detaches.
+        app.on_key(key(KeyCode::Char('w'), alt));
+        app.on_key(key(KeyCode::Char('v'), KeyModifiers::NONE));
+        assert!(reqs(&mut app).iter().any(|r| matches!(
+            r,
+            Request::Split {
+                dir: SplitDir::Horizontal,
+                ..
+            }
+        )));
+        app.on_key(key(KeyCode::Char('w'), alt));
+        app.on_key(key(KeyCode::Char('d'), KeyModifiers::NONE));
+        assert_eq!(app.quit, Some(Quit::Detach));
+    }
+
+    #[test]
     fn tmux_prefix_table() {
         let cfg = Config::parse(
             "[keys]\npreset = \"tmux\"\n",
@@ -2034,7 +2117,7 @@ pub(crate) mod tests {
 
     #[test]
     fn first_tab_opens_where_quil_was_started() {
-        let mut app = App::new(Config::default().keys, false, (80, 24));
+        let mut app = App::new(classic(), false, (80, 24));
         app.launch_dir = Some("/work/proj".into());
         app.on_server(ServerMsg::Workspace(WorkspaceInfo::default()));
         let out = reqs(&mut app);

@@ -50,6 +50,10 @@ impl Default for Config {
     }
 }
 
+/// The default preset's prefix. Readline, vim, Claude Code and opencode leave `Alt+W` alone
+/// (zsh binds it to copy-region-as-kill: `Alt+W Alt+W` sends it).
+pub const DEFAULT_PREFIX: &str = "Alt+W";
+
 fn ch(s: &str) -> Chord {
     // Presets are written here and covered by tests, so a bad spelling is a bug, not input.
     Chord::parse(s).unwrap_or_else(|e| panic!("bad preset key {s}: {e}"))
@@ -64,10 +68,77 @@ impl Keymap {
         }
     }
 
+    /// The preset names, for messages.
+    pub const PRESETS: &'static [&'static str] = &["default", "quil-classic", "tmux"];
+
     /// A built-in preset by name.
+    ///
+    /// `default` takes no key that readline, vim, Claude Code or opencode use in their defaults
+    /// (`data/reserved-keys.toml`, checked by a test): everything is behind the prefix
+    /// [`DEFAULT_PREFIX`], except the agent keys and scrolling, on Alt keys none of them use.
+    /// `quil-classic` is quil's first layout (`Ctrl+N`, `Ctrl+T`, `Ctrl+W`, `Ctrl+E`, ...,
+    /// which programs in panes then do not get); `tmux` is tmux's.
     pub fn preset(name: &str) -> Option<Keymap> {
         match name {
             "default" => {
+                let mut k = Keymap::empty(Some(ch(DEFAULT_PREFIX)));
+                for (key, action) in [
+                    // Alt+Shift+I/J: bash sends ESC+capital to the lowercase binding, and
+                    // M-i, M-j are unbound there; zsh binds neither case; opencode binds
+                    // Alt+Shift only with a, e, b, f and arrows; Claude Code's Alt keys are
+                    // other letters; vim maps no Alt key by default.
+                    ("Alt+Shift+I", Action::Agents),
+                    ("Alt+Shift+J", Action::NextWaiting),
+                    ("Alt+PageUp", Action::ScrollUp),
+                    ("Alt+PageDown", Action::ScrollDown),
+                ] {
+                    k.direct.insert(ch(key), action);
+                }
+                for (key, action) in [
+                    ("?", Action::Help),
+                    ("d", Action::Detach),
+                    ("n", Action::NewPane),
+                    ("c", Action::NewTab),
+                    ("t", Action::NewTab),
+                    ("x", Action::ClosePane),
+                    ("v", Action::SplitRight),
+                    ("|", Action::SplitRight),
+                    ("%", Action::SplitRight),
+                    ("s", Action::SplitDown),
+                    ("-", Action::SplitDown),
+                    ("\"", Action::SplitDown),
+                    ("Left", Action::FocusLeft),
+                    ("Right", Action::FocusRight),
+                    ("Up", Action::FocusUp),
+                    ("Down", Action::FocusDown),
+                    ("h", Action::FocusLeft),
+                    ("l", Action::FocusRight),
+                    ("k", Action::FocusUp),
+                    ("j", Action::FocusDown),
+                    ("o", Action::FocusNext),
+                    ("z", Action::Zoom),
+                    ("Tab", Action::NextTab),
+                    ("Shift+Tab", Action::PrevTab),
+                    ("r", Action::RenameTab),
+                    (",", Action::RenameTab),
+                    ("[", Action::CopyMode),
+                    ("PageUp", Action::ScrollUp),
+                    ("a", Action::Agents),
+                    ("w", Action::NextWaiting),
+                    (DEFAULT_PREFIX, Action::SendPrefix),
+                ] {
+                    k.prefixed.insert(ch(key), action);
+                }
+                for n in 0..=9u8 {
+                    let tab = if n == 0 { 10 } else { n };
+                    k.prefixed.insert(
+                        Chord::new(KeyCode::Char((b'0' + n) as char), KeyModifiers::NONE),
+                        Action::Tab(tab),
+                    );
+                }
+                Some(k)
+            }
+            "quil-classic" | "classic" => {
                 let mut k = Keymap::empty(None);
                 for (key, action) in [
                     ("Ctrl+N", Action::NewPane),
@@ -84,12 +155,9 @@ impl Keymap {
                     ("Alt+PageUp", Action::ScrollUp),
                     ("Alt+PageDown", Action::ScrollDown),
                     ("Ctrl+Q", Action::Detach),
-                    // Alt+Shift+I/J: bash sends ESC+capital to the lowercase binding, and
-                    // M-i, M-j are unbound there; zsh binds neither case; opencode binds
-                    // Alt+Shift only with a, e, b, f and arrows; Claude Code's Alt keys are
-                    // other letters; vim maps no Alt key by default.
                     ("Alt+Shift+I", Action::Agents),
                     ("Alt+Shift+J", Action::NextWaiting),
+                    ("F1", Action::Help),
                 ] {
                     k.direct.insert(ch(key), action);
                 }
@@ -122,6 +190,8 @@ impl Keymap {
                     ("d", Action::Detach),
                     ("Ctrl+B", Action::SendPrefix),
                     ("Ctrl+N", Action::NewPane),
+                    // tmux's list-keys.
+                    ("?", Action::Help),
                     // Neither is bound in tmux's own prefix table (`n` is next-window).
                     ("a", Action::Agents),
                     ("N", Action::NextWaiting),
@@ -140,6 +210,44 @@ impl Keymap {
             }
             _ => None,
         }
+    }
+
+    /// Every binding, as the user types it, grouped by what it does: direct keys first, then
+    /// the prefixed ones (`Alt+W n`), tabs last. The help overlay lists these, so it always
+    /// shows the active keymap.
+    pub fn bindings(&self) -> Vec<(Vec<String>, Action)> {
+        let group = |m: &HashMap<Chord, Action>, prefix: Option<Chord>| {
+            let mut v: Vec<(Action, String)> = m
+                .iter()
+                .map(|(c, a)| {
+                    let key = match prefix {
+                        Some(p) => format!("{p} {c}"),
+                        None => c.to_string(),
+                    };
+                    (*a, key)
+                })
+                .collect();
+            v.sort_by_key(|(a, k)| {
+                let order = match a {
+                    Action::Tab(n) => (1, *n, String::new()),
+                    _ => (0, 0, a.describe()),
+                };
+                (order, k.len(), k.clone())
+            });
+            let mut out: Vec<(Vec<String>, Action)> = Vec::new();
+            for (a, k) in v {
+                match out.last_mut() {
+                    Some((keys, last)) if *last == a => keys.push(k),
+                    _ => out.push((vec![k], a)),
+                }
+            }
+            out
+        };
+        let mut out = group(&self.direct, None);
+        if let Some(p) = self.prefix {
+            out.extend(group(&self.prefixed, Some(p)));
+        }
+        out
     }
 
     /// The first key bound to `action`, as the user would type it (`Ctrl+B %` for prefixed keys).
@@ -209,7 +317,8 @@ impl Config {
         };
         let mut map = Keymap::preset(preset).ok_or_else(|| {
             err(format!(
-                "keys.preset: unknown preset {preset:?} (expected \"default\" or \"tmux\")"
+                "keys.preset: unknown preset {preset:?} (expected one of: {})",
+                Keymap::PRESETS.join(", ")
             ))
         })?;
         if let Some(v) = keys.get("prefix") {
@@ -269,102 +378,141 @@ mod tests {
     #[test]
     fn default_preset() {
         let k = Config::default().keys;
-        assert_eq!(k.prefix, None);
-        assert_eq!(k.direct.get(&c("Ctrl+N")), Some(&Action::NewPane));
-        assert_eq!(k.direct.get(&c("Alt+Shift+H")), Some(&Action::SplitRight));
-        assert_eq!(k.direct.get(&c("Alt+Shift+V")), Some(&Action::SplitDown));
-        assert_eq!(k.direct.get(&c("Alt+3")), Some(&Action::Tab(3)));
-        assert_eq!(k.direct.get(&c("Ctrl+Q")), Some(&Action::Detach));
+        assert_eq!(k.prefix, Some(c("Alt+W")));
+        assert_eq!(k.prefixed.get(&c("n")), Some(&Action::NewPane));
+        assert_eq!(k.prefixed.get(&c("v")), Some(&Action::SplitRight));
+        assert_eq!(k.prefixed.get(&c("s")), Some(&Action::SplitDown));
+        assert_eq!(k.prefixed.get(&c("3")), Some(&Action::Tab(3)));
+        assert_eq!(k.prefixed.get(&c("?")), Some(&Action::Help));
+        assert_eq!(k.prefixed.get(&c("Alt+W")), Some(&Action::SendPrefix));
+        assert_eq!(k.key_for(Action::Detach).as_deref(), Some("Alt+W d"));
+        assert_eq!(k.key_for(Action::Help).as_deref(), Some("Alt+W ?"));
         assert_eq!(k.key_for(Action::Agents).as_deref(), Some("Alt+Shift+I"));
         assert_eq!(
             k.key_for(Action::NextWaiting).as_deref(),
             Some("Alt+Shift+J")
         );
-        // Keys that must reach the pane stay unbound: readline's and zsh's Alt keys, opencode's
-        // Alt+Shift selections, Claude Code's Alt+P (model) and Alt+T (thinking).
+        // The keys the old default took from shells, editors and agents reach the pane.
         for free in [
-            "Tab",
-            "Shift+Tab",
-            "Ctrl+Left",
-            "Alt+x",
-            "Ctrl+C",
-            "Alt+a",
-            "Alt+Shift+A",
-            "Alt+Shift+E",
-            "Alt+Shift+B",
-            "Alt+Shift+F",
-            "Alt+Shift+N",
-            "Alt+Shift+W",
-            "Alt+p",
-            "Alt+t",
-            "Alt+m",
-            "Alt+i",
-            "Alt+j",
+            "Ctrl+W", "Ctrl+E", "Ctrl+T", "Ctrl+N", "Ctrl+Q", "Alt+3", "F2",
         ] {
             assert_eq!(k.direct.get(&c(free)), None, "{free}");
         }
-        assert_eq!(k.key_for(Action::Zoom).as_deref(), Some("Ctrl+E"));
     }
 
-    /// Two preset entries on one key would leave one action without any: each keeps its key.
-    #[test]
-    fn preset_keys_do_not_collide() {
-        for (name, actions) in [
-            (
-                "default",
-                &[
-                    Action::NewPane,
-                    Action::NewTab,
-                    Action::ClosePane,
-                    Action::SplitRight,
-                    Action::SplitDown,
-                    Action::FocusLeft,
-                    Action::FocusRight,
-                    Action::FocusUp,
-                    Action::FocusDown,
-                    Action::Zoom,
-                    Action::RenameTab,
-                    Action::ScrollUp,
-                    Action::ScrollDown,
-                    Action::Detach,
-                    Action::Agents,
-                    Action::NextWaiting,
-                ][..],
-            ),
-            (
-                "tmux",
-                &[
-                    Action::SplitRight,
-                    Action::SplitDown,
-                    Action::NewTab,
-                    Action::ClosePane,
-                    Action::FocusLeft,
-                    Action::FocusRight,
-                    Action::FocusUp,
-                    Action::FocusDown,
-                    Action::FocusNext,
-                    Action::Zoom,
-                    Action::NextTab,
-                    Action::PrevTab,
-                    Action::RenameTab,
-                    Action::CopyMode,
-                    Action::ScrollUp,
-                    Action::Detach,
-                    Action::SendPrefix,
-                    Action::NewPane,
-                    Action::Agents,
-                    Action::NextWaiting,
-                ][..],
-            ),
-        ] {
-            let k = Keymap::preset(name).unwrap();
-            for a in actions {
-                assert!(k.key_for(*a).is_some(), "{name}: {a:?} lost its key");
+    /// Every key of `data/reserved-keys.toml`, by program.
+    fn reserved() -> Vec<(String, Chord)> {
+        let text = include_str!("../../data/reserved-keys.toml");
+        let table: toml::Table = text.parse().expect("reserved-keys.toml is TOML");
+        let mut out = Vec::new();
+        for (program, t) in &table {
+            let keys = t["keys"].as_array().expect("keys = [...]");
+            for k in keys {
+                let k = k.as_str().expect("a key name");
+                let chord = Chord::parse(k).unwrap_or_else(|e| panic!("{program}: {k}: {e}"));
+                out.push((format!("{program} {k}"), chord));
             }
-            let tabs = if name == "tmux" { 10 } else { 9 };
-            let bound = k.direct.len() + k.prefixed.len();
-            assert_eq!(bound, actions.len() + tabs, "{name}: a key is bound twice");
         }
+        out
+    }
+
+    #[test]
+    fn default_keys_leave_programs_their_keys() {
+        let reserved = reserved();
+        let programs: Vec<&str> = reserved
+            .iter()
+            .map(|(n, _)| n.split(' ').next().unwrap_or(""))
+            .collect();
+        for p in ["readline", "vim", "claude-code", "opencode"] {
+            assert!(programs.contains(&p), "{p} missing from reserved-keys.toml");
+        }
+        let k = Config::default().keys;
+        let mut taken: Vec<(Chord, String)> = k
+            .direct
+            .iter()
+            .map(|(c, a)| (*c, format!("{a:?}")))
+            .collect();
+        taken.extend(k.prefix.map(|p| (p, "the prefix".to_string())));
+        for (chord, what) in taken {
+            for (name, r) in &reserved {
+                assert_ne!(chord, *r, "default key {chord} ({what}) is {name}'s");
+            }
+        }
+        // The keys named in the issue that started this.
+        for key in ["Ctrl+W", "Ctrl+E", "Ctrl+T", "Ctrl+N", "Ctrl+Q"] {
+            assert!(reserved.iter().any(|(_, r)| *r == c(key)), "{key}");
+        }
+    }
+
+    #[test]
+    fn classic_preset_is_the_old_default() {
+        let cfg = Config::parse(
+            "[keys]\npreset = \"quil-classic\"\n",
+            Path::new("/h/c.toml"),
+        )
+        .unwrap();
+        let k = cfg.keys;
+        assert_eq!(k.prefix, None);
+        assert_eq!(k.direct.get(&c("Ctrl+N")), Some(&Action::NewPane));
+        assert_eq!(k.direct.get(&c("Ctrl+W")), Some(&Action::ClosePane));
+        assert_eq!(k.direct.get(&c("Ctrl+E")), Some(&Action::Zoom));
+        assert_eq!(k.direct.get(&c("Alt+3")), Some(&Action::Tab(3)));
+        assert_eq!(k.direct.get(&c("Ctrl+Q")), Some(&Action::Detach));
+        assert_eq!(k.key_for(Action::Help).as_deref(), Some("F1"));
+    }
+
+    /// Each action of each preset keeps a key, and every preset has help and detach.
+    #[test]
+    fn presets_keep_a_key_for_each_action() {
+        let all = [
+            Action::NewPane,
+            Action::NewTab,
+            Action::ClosePane,
+            Action::SplitRight,
+            Action::SplitDown,
+            Action::FocusLeft,
+            Action::FocusRight,
+            Action::FocusUp,
+            Action::FocusDown,
+            Action::Zoom,
+            Action::RenameTab,
+            Action::ScrollUp,
+            Action::Detach,
+            Action::Agents,
+            Action::NextWaiting,
+            Action::Help,
+            Action::Tab(1),
+            Action::Tab(9),
+        ];
+        for name in Keymap::PRESETS {
+            let k = Keymap::preset(name).unwrap();
+            for a in all {
+                assert!(k.key_for(a).is_some(), "{name}: {a:?} has no key");
+            }
+        }
+    }
+
+    #[test]
+    fn bindings_group_keys_by_action() {
+        let k = Config::default().keys;
+        let b = k.bindings();
+        let split: Vec<&Vec<String>> = b
+            .iter()
+            .filter(|(_, a)| *a == Action::SplitRight)
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            split,
+            [&vec![
+                "Alt+W %".to_string(),
+                "Alt+W v".into(),
+                "Alt+W |".into()
+            ]]
+        );
+        assert_eq!(b.first().map(|(k, _)| k[0].as_str()), Some("Alt+Shift+I"));
+        assert_eq!(b.last().map(|(_, a)| *a), Some(Action::Tab(10)));
+        let n: usize = b.iter().map(|(k, _)| k.len()).sum();
+        assert_eq!(n, k.direct.len() + k.prefixed.len());
     }
 
     #[test]
@@ -396,6 +544,7 @@ mod tests {
             something = "ignored here"
 
             [keys]
+            preset = "quil-classic"
             prefix = "Ctrl+A"
 
             [keys.bind]
@@ -447,7 +596,7 @@ mod tests {
                 "keys.prefix: unknown key name",
             ),
             (
-                "[keys.prefix-bind]\n\"x\" = \"zoom\"\n",
+                "[keys]\npreset = \"quil-classic\"\n[keys.prefix-bind]\n\"x\" = \"zoom\"\n",
                 "keys.prefix-bind: needs a prefix key",
             ),
             ("[keys\n", "invalid TOML"),

@@ -211,11 +211,43 @@ pub enum Action {
     NextWaiting,
     /// Send the prefix key itself to the pane (prefix, prefix).
     SendPrefix,
+    /// The help overlay: every binding of the active keymap.
+    Help,
     /// Unbinds a key so it goes to the pane.
     Unbound,
 }
 
 impl Action {
+    /// What the action does, in a few words, for the help overlay.
+    pub fn describe(self) -> String {
+        match self {
+            Action::NewPane => "new pane (choose its type)".into(),
+            Action::NewTab => "new tab".into(),
+            Action::ClosePane => "close the pane".into(),
+            Action::SplitRight => "split side by side".into(),
+            Action::SplitDown => "split top/bottom".into(),
+            Action::FocusLeft => "focus the pane on the left".into(),
+            Action::FocusRight => "focus the pane on the right".into(),
+            Action::FocusUp => "focus the pane above".into(),
+            Action::FocusDown => "focus the pane below".into(),
+            Action::FocusNext => "focus the next pane".into(),
+            Action::Zoom => "zoom the pane (again: unzoom)".into(),
+            Action::Tab(n) => format!("go to tab {n}"),
+            Action::NextTab => "next tab".into(),
+            Action::PrevTab => "previous tab".into(),
+            Action::RenameTab => "rename the tab".into(),
+            Action::ScrollUp => "scroll back a page".into(),
+            Action::ScrollDown => "scroll forward a page".into(),
+            Action::CopyMode => "scrollback and copy mode".into(),
+            Action::Detach => "detach (panes keep running)".into(),
+            Action::Agents => "agents view".into(),
+            Action::NextWaiting => "go to the agent waiting longest".into(),
+            Action::SendPrefix => "send the prefix key to the pane".into(),
+            Action::Help => "this help".into(),
+            Action::Unbound => "nothing".into(),
+        }
+    }
+
     pub fn parse(name: &str) -> Result<Action, String> {
         Ok(match name {
             "new-pane" => Action::NewPane,
@@ -239,6 +271,7 @@ impl Action {
             "agents" => Action::Agents,
             "next-waiting" => Action::NextWaiting,
             "send-prefix" => Action::SendPrefix,
+            "help" | "list-keys" => Action::Help,
             "none" => Action::Unbound,
             other => {
                 if let Some(n) = other
@@ -253,7 +286,7 @@ impl Action {
                     "unknown action {other:?} (expected one of: new-pane, new-tab, close-pane, split-right, \
                      split-down, focus-left, focus-right, focus-up, focus-down, focus-next, zoom, tab-1 .. tab-99, \
                      next-tab, prev-tab, rename-tab, scroll-up, scroll-down, copy-mode, detach, agents, next-waiting, \
-                     send-prefix, none)"
+                     send-prefix, help, none)"
                 ));
             }
         })

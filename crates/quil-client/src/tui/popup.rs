@@ -710,3 +710,78 @@ mod tests {
         assert_eq!(wrap("", 3), Vec::<String>::new());
     }
 }
+
+/// The help overlay: every binding of the active keymap (from [`Keymap::bindings`]), keys on
+/// the left, what they do on the right, from line `top`.
+///
+/// [`Keymap::bindings`]: super::config::Keymap::bindings
+pub fn draw_help(buf: &mut Buffer, bindings: &[(Vec<String>, super::keys::Action)], top: u16) {
+    let area = buf.area;
+    use super::keys::Action;
+    let mut rows: Vec<(String, String)> = Vec::new();
+    // Tab keys, one row for each run of them: `Alt+W 1 … Alt+W 0  go to tab 1 … 10`.
+    let mut tabs: Vec<(&str, u8)> = Vec::new();
+    let flush = |tabs: &mut Vec<(&str, u8)>, rows: &mut Vec<(String, String)>| {
+        if let (Some(first), Some(last)) = (tabs.first(), tabs.last()) {
+            if tabs.len() == 1 {
+                rows.push((first.0.to_string(), Action::Tab(first.1).describe()));
+            } else {
+                rows.push((
+                    format!("{} … {}", first.0, last.0),
+                    format!("go to tab {} … {}", first.1, last.1),
+                ));
+            }
+        }
+        tabs.clear();
+    };
+    for (keys, a) in bindings {
+        match a {
+            Action::Tab(n) if keys.len() == 1 => tabs.push((keys[0].as_str(), *n)),
+            _ => {
+                flush(&mut tabs, &mut rows);
+                rows.push((keys.join("  "), a.describe()));
+            }
+        }
+    }
+    flush(&mut tabs, &mut rows);
+    let key_w = rows
+        .iter()
+        .map(|(k, _)| k.width())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    let text_w = rows.iter().map(|(_, d)| d.width()).max().unwrap_or(0);
+    let width = (key_w + text_w + 6) as u16;
+    let width = width.min(area.width.saturating_sub(2));
+    let height = (rows.len() as u16 + 2).min(area.height.saturating_sub(2));
+    let Some(popup) = centered(area, width, height) else {
+        return;
+    };
+    Clear.render(popup, buf);
+    let block = frame(" Keys ".into(), Some(" Esc close ".into()));
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    let top = usize::from(top).min(rows.len().saturating_sub(usize::from(inner.height)));
+    for (i, (keys, what)) in rows
+        .iter()
+        .skip(top)
+        .take(usize::from(inner.height))
+        .enumerate()
+    {
+        let y = inner.y + i as u16;
+        let x = inner.x + 1;
+        let right = inner.x + inner.width;
+        put(
+            buf,
+            x,
+            y,
+            right.saturating_sub(x),
+            keys,
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+        );
+        let dx = x + key_w as u16 + 2;
+        if dx < right {
+            put(buf, dx, y, right - dx, what, Style::new().fg(Color::White));
+        }
+    }
+}
