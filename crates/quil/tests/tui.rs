@@ -120,7 +120,9 @@ impl Drop for World {
             let _ = Command::new("tmux").args(["-L", s, "kill-server"]).output();
         }
         let _ = self.quil(&["daemon", "stop"]);
-        let _ = std::fs::remove_dir_all(&self.home);
+        if std::env::var_os("QUIL_E2E_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.home);
+        }
     }
 }
 
@@ -463,4 +465,104 @@ fn default_keys_leave_the_shell_alone_and_help_lists_them() {
     });
     keys(&a, &["M-w", "d"]);
     wait_for(&a, "the client to exit", |s| s.contains("QUIL-EXITED 0"));
+}
+
+/// `quil ls --json`'s pane `id`, as (cols, rows).
+fn pane_size(w: &World, id: &str) -> Option<(u64, u64)> {
+    w.panes()
+        .iter()
+        .find(|p| p["id"] == id)
+        .and_then(|p| Some((p["cols"].as_u64()?, p["rows"].as_u64()?)))
+}
+
+fn quil_ok(w: &World, args: &[&str]) -> String {
+    let out = w.quil(args);
+    assert!(
+        out.status.success(),
+        "quil {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// An attached client follows the CLI: `select-tab` and `select-pane` change what it shows,
+/// and a split from the CLI sizes the panes at once, with no key typed.
+#[test]
+fn the_client_follows_the_cli() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    let p1 = quil_ok(&w, &["new-tab", "--name", "one"]);
+    let p2 = quil_ok(&w, &["new-tab", "--name", "two"]);
+    quil_ok(&w, &["send", "--pane", &p2, "--enter", "echo in''-two"]);
+    quil_ok(&w, &["select-tab", "1"]);
+    let a = w.client(120, 40);
+    wait_for(&a, "tab one", |s| {
+        s.contains(PROMPT) && !has_line(s, "in-two")
+    });
+    quil_ok(&w, &["select-tab", "two"]);
+    wait_for(&a, "tab two shown", |s| has_line(s, "in-two"));
+    quil_ok(&w, &["select-pane", "--pane", &p1]);
+    wait_for(&a, "tab one again", |s| {
+        !has_line(s, "in-two") && s.contains(PROMPT)
+    });
+    // Let the client's "recent input" window pass: the resize must come from the layout change.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (full_cols, _) = pane_size(&w, &p1).expect("p1");
+    let p3 = quil_ok(&w, &["split", "--pane", &p1, "--horizontal"]);
+    eventually("both panes sized to half the width", DEADLINE, || {
+        let a = pane_size(&w, &p1).map_or(0, |s| s.0);
+        let b = pane_size(&w, &p3).map_or(0, |s| s.0);
+        a < full_cols && b < full_cols && a + b + 4 >= full_cols
+    });
+    wait_for(&a, "two panes", |s| panes_on_row(s, 1) == 2);
+}
+
+/// The TUI comes back by itself when the daemon is killed, and after `quil restart`, on the
+/// same tab.
+#[test]
+fn the_client_reconnects_after_a_crash_and_a_restart() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    quil_ok(&w, &["new-tab", "--name", "first"]);
+    let p2 = quil_ok(&w, &["new-tab", "--name", "second"]);
+    quil_ok(
+        &w,
+        &["send", "--pane", &p2, "--enter", "echo before''-crash"],
+    );
+    let a = w.client(120, 40);
+    wait_for(&a, "the second tab", |s| has_line(s, "before-crash"));
+    // Saved (within 250 ms of the last change), so the next daemon restores it.
+    eventually("the workspace saved", DEADLINE, || {
+        std::fs::read_to_string(w.home.join("workspace.json")).is_ok_and(|j| j.contains(&p2))
+    });
+    let status: serde_json::Value =
+        serde_json::from_str(&quil_ok(&w, &["daemon", "status", "--json"])).expect("json");
+    let pid = status["pid"].as_i64().expect("pid") as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9 the daemon");
+    // It says so, starts a daemon, and shows the restored second tab again.
+    wait_for(&a, "reconnected", |s| {
+        s.contains("reconnected to the daemon")
+            && tab_bar(s).contains("2:second")
+            && s.contains("restored after a daemon restart")
+    });
+    let status: serde_json::Value =
+        serde_json::from_str(&quil_ok(&w, &["daemon", "status", "--json"])).expect("json");
+    assert_ne!(status["pid"].as_i64(), Some(i64::from(pid)));
+    type_text(&a, "echo after''-crash");
+    keys(&a, &["Enter"]);
+    wait_for(&a, "typing works again", |s| has_line(s, "after-crash"));
+
+    quil_ok(&w, &["restart"]);
+    wait_for(&a, "back after the restart", |s| {
+        s.contains("reconnected to the daemon") && tab_bar(s).contains("2:second")
+    });
+    type_text(&a, "echo after''-restart");
+    keys(&a, &["Enter"]);
+    wait_for(&a, "typing works after the restart", |s| {
+        has_line(s, "after-restart")
+    });
 }

@@ -163,6 +163,8 @@ enum Drag {
 
 pub struct App {
     pub keys: Keymap,
+    /// The daemon said it is shutting down, with this reason.
+    pub bye: Option<String>,
     /// This client's forwarded environment, sent with every new tab and split.
     pub client_env: Vec<String>,
     /// The outer terminal reports keys with the kitty protocol.
@@ -222,6 +224,7 @@ impl App {
             keys,
             kitty_outer,
             client_env: Vec::new(),
+            bye: None,
             home_dir: None,
             launch_dir: None,
             ws: WorkspaceInfo::default(),
@@ -258,6 +261,24 @@ impl App {
     }
 
     // ----- outbox -----
+
+    /// The connection to the daemon is gone: say so, and forget what was asked of it.
+    pub fn disconnected(&mut self, text: String) {
+        self.pending.clear();
+        self.outbox.clear();
+        self.set_status(text, true);
+    }
+
+    /// Attached again, to a daemon that knows nothing of this client: views, sizes and
+    /// screens are asked for again.
+    pub fn reconnected(&mut self) {
+        self.bye = None;
+        self.viewed.clear();
+        self.resize_sent.clear();
+        self.screens.clear();
+        self.damage.clear();
+        self.set_status("reconnected to the daemon", false);
+    }
 
     fn send(&mut self, mut req: Request, pending: Pending) {
         // New panes see this client's PATH, locale, agent socket... (quil_proto::env).
@@ -530,7 +551,9 @@ impl App {
             ServerMsg::Focus(pane) => self.follow_focus(pane),
             // The TUI does not subscribe to the event stream.
             ServerMsg::Event(_) => {}
-            ServerMsg::Bye(reason) => self.quit = Some(Quit::Message(reason)),
+            // The daemon is going away on purpose (`quil restart`, `quil daemon stop`): the
+            // loop waits a moment for it to come back before giving up (see `bye`).
+            ServerMsg::Bye(reason) => self.bye = Some(reason),
         }
     }
 
@@ -544,9 +567,18 @@ impl App {
         self.set_tab(id);
     }
 
+    /// The shape of the tab this client shows: its id, layout and zoom.
+    fn shown_shape(&self) -> Option<(TabId, Layout, bool)> {
+        let t = self
+            .tab
+            .and_then(|id| self.ws.tabs.iter().find(|t| t.id == id))?;
+        Some((t.id, t.layout.clone(), t.zoomed))
+    }
+
     fn on_workspace(&mut self, ws: WorkspaceInfo) {
         let first = !self.have_ws;
         self.have_ws = true;
+        let shape_before = self.shown_shape();
         self.ws = ws;
         self.dirty = true;
         if self.drag.is_none() {
@@ -610,6 +642,11 @@ impl App {
             .is_some_and(|s| self.pane_info(s.pane).is_none())
         {
             self.selection = None;
+        }
+        // The layout shown here changed (a split, a kill, a zoom from the CLI or another
+        // client): its panes get their new size now, not at the next key.
+        if self.shown_shape() != shape_before {
+            sized_by_us = true;
         }
         self.sync_view();
         self.sync_sizes(sized_by_us);
@@ -1259,7 +1296,7 @@ impl App {
                     // Stays open until the daemon answers, so an error can be fixed in place.
                     s.busy = true;
                     self.mode = Mode::Setup(s);
-                    if let Err(e) = self.spawn_at(target, spawn, Pending::FormCreated { dir }) {
+                    if let Err(e) = self.spawn_at(target, *spawn, Pending::FormCreated { dir }) {
                         if let Mode::Setup(s) = &mut self.mode {
                             s.busy = false;
                             s.error = Some(e);
@@ -2096,9 +2133,10 @@ pub(crate) mod tests {
             Some(("unknown pane pane-00000009", true))
         );
         app.on_server(ServerMsg::Bye("the daemon is shutting down".into()));
+        assert_eq!(app.bye.as_deref(), Some("the daemon is shutting down"));
         assert_eq!(
-            app.quit,
-            Some(Quit::Message("the daemon is shutting down".into()))
+            app.quit, None,
+            "the loop decides, once the connection closes"
         );
     }
 

@@ -699,18 +699,6 @@ pub fn draw_agents(buf: &mut Buffer, v: &AgentsView, rows: &[AgentRow]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wrap_breaks_at_words_and_cuts_long_ones() {
-        assert_eq!(wrap("a bb ccc", 4), ["a bb", "ccc"]);
-        assert_eq!(wrap("abcdefgh", 3), ["abc", "def", "gh"]);
-        assert_eq!(wrap("", 3), Vec::<String>::new());
-    }
-}
-
 /// The help overlay: every binding of the active keymap (from [`Keymap::bindings`]), keys on
 /// the left, what they do on the right, from line `top`.
 ///
@@ -783,5 +771,17 @@ pub fn draw_help(buf: &mut Buffer, bindings: &[(Vec<String>, super::keys::Action
         if dx < right {
             put(buf, dx, y, right - dx, what, Style::new().fg(Color::White));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_breaks_at_words_and_cuts_long_ones() {
+        assert_eq!(wrap("a bb ccc", 4), ["a bb", "ccc"]);
+        assert_eq!(wrap("abcdefgh", 3), ["abc", "def", "gh"]);
+        assert_eq!(wrap("", 3), Vec::<String>::new());
     }
 }
