@@ -172,6 +172,9 @@ pub enum Cmd {
     /// Pane types (TOML plugins): list them, or check plugin files.
     #[command(subcommand)]
     Plugin(PluginCmd),
+    /// Check config.toml, or apply it now (it is also applied when it changes).
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Called by AI CLIs' hooks to record their conversation (internal).
     #[command(hide = true)]
     Hook {
@@ -249,6 +252,15 @@ pub enum PluginCmd {
     },
     /// Check plugin files (default: every file in $QUIL_HOME/plugins); exits 1 on any error.
     Validate { files: Vec<PathBuf> },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// List every problem in $QUIL_HOME/config.toml (the client's tables and the daemon's),
+    /// one `FILE:LINE:COL: message` each; exits 1 on any.
+    Check,
+    /// Make the daemon and attached clients read config.toml again now; prints its problems.
+    Reload,
 }
 
 #[derive(Subcommand, Debug)]
@@ -608,6 +620,29 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
         }
         Cmd::Plugin(PluginCmd::Validate { .. }) | Cmd::Hook { .. } => {
             unreachable!("handled by main")
+        }
+        Cmd::Config(cmd) => {
+            let home = quil_proto::paths::quil_home()?;
+            let file = home.join("config.toml");
+            // The TUI's tables, checked here; the daemon's, by the daemon.
+            let mut problems: Vec<String> =
+                match crate::tui::config::Config::load_lenient(&home, None) {
+                    Ok((_, p)) => p.iter().map(ToString::to_string).collect(),
+                    Err(e) => vec![e.to_string()],
+                };
+            let apply = matches!(cmd, ConfigCmd::Reload);
+            match c.request(Request::ReloadConfig { apply })? {
+                Reply::Text(p) => problems.extend(p),
+                other => return Err(unexpected(&other)),
+            }
+            for p in &problems {
+                crate::outln!("{p}");
+            }
+            if problems.is_empty() {
+                let what = if apply { "reloaded" } else { "ok" };
+                crate::outln!("{}: {what}", file.display());
+            }
+            Ok(i32::from(!problems.is_empty()))
         }
         Cmd::Plugin(PluginCmd::List { json }) => {
             let Reply::PaneTypes(types) = c.request(Request::PaneTypes)? else {

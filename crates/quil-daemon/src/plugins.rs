@@ -39,6 +39,13 @@ fn report(diags: Vec<quil_plugin::Diagnostic>) {
 /// `quil plugin validate`) opens, reads and closes it, and must not reload, or every reload
 /// would cause the next.
 pub fn is_change(ev: &notify::Event) -> bool {
+    is_change_of(ev, |n| {
+        n.ends_with(".toml") && !n.starts_with('.') && !n.starts_with('#')
+    })
+}
+
+/// Whether `ev` creates, writes, renames or removes a file whose name passes `name`.
+fn is_change_of(ev: &notify::Event, name: impl Fn(&str) -> bool) -> bool {
     use notify::event::{EventKind, ModifyKind};
     let kind = match ev.kind {
         EventKind::Create(_) | EventKind::Remove(_) => true,
@@ -50,8 +57,43 @@ pub fn is_change(ev: &notify::Event) -> bool {
     kind && ev.paths.iter().any(|p| {
         p.file_name()
             .map(|n| n.to_string_lossy())
-            .is_some_and(|n| n.ends_with(".toml") && !n.starts_with('.') && !n.starts_with('#'))
+            .is_some_and(|n| name(&n))
     })
+}
+
+/// Watches `$QUIL_HOME/config.toml` (through its directory, so an editor's
+/// write-and-rename is seen) and reloads it on change, as `quil config reload` does.
+pub fn watch_config(server: Arc<Server>) -> Option<notify::RecommendedWatcher> {
+    let home = server.home.clone();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let mut watcher = match notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if ev.is_ok_and(|ev| is_change_of(&ev, |n| n == "config.toml")) {
+            let _ = tx.send(());
+        }
+    }) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!("cannot watch {} for config changes: {e}", home.display());
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(&home, RecursiveMode::NonRecursive) {
+        tracing::error!("cannot watch {} for config changes: {e}", home.display());
+        return None;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("config-watch".into())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                while rx.recv_timeout(SETTLE).is_ok() {}
+                server.reload_config(true);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the config watcher: {e}");
+        return None;
+    }
+    Some(watcher)
 }
 
 /// How long the directory must be quiet before a reload: editors write in several steps.

@@ -9,6 +9,7 @@
 //! Output reaches clients as screen state ([`PaneUpdate`]), never as the raw PTY stream.
 
 pub mod codec;
+pub mod configpos;
 pub mod env;
 pub mod events;
 pub mod handshake;
@@ -160,6 +161,13 @@ pub enum Request {
     },
     /// Stops the daemon: panes are hung up, then killed.
     Shutdown,
+    /// Reads `config.toml` again and checks the daemon's tables; with `apply`, uses it (and
+    /// tells attached clients with [`ServerMsg::ConfigReloaded`]). The reply is
+    /// [`Reply::Text`]: one `FILE:LINE:COL: message` line per problem (each problem's entry
+    /// keeps its default).
+    ReloadConfig {
+        apply: bool,
+    },
 }
 
 /// A successful reply.
@@ -244,6 +252,9 @@ pub enum ServerMsg {
     Focus(PaneId),
     /// The daemon is going away; the text says why.
     Bye(String),
+    /// `config.toml` was read again and applied: clients read their own tables from it too.
+    /// The daemon's problems with it, one `FILE:LINE:COL: message` each.
+    ConfigReloaded(Vec<String>),
 }
 
 /// A notification for the user's terminal.

@@ -566,3 +566,22 @@ fn the_client_reconnects_after_a_crash_and_a_restart() {
         has_line(s, "after-restart")
     });
 }
+
+/// Editing config.toml while attached changes the keys at once.
+#[test]
+fn keys_follow_config_changes_live() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    let a = w.client(120, 40);
+    wait_for(&a, "the shell prompt", |s| s.contains(PROMPT));
+    std::fs::write(
+        w.home.join("config.toml"),
+        "[keys]\npreset = \"quil-classic\"\n",
+    )
+    .expect("write config");
+    wait_for(&a, "the reload", |s| s.contains("config reloaded"));
+    keys(&a, &["C-t"]);
+    wait_for(&a, "a second tab from Ctrl+T", |s| {
+        tab_bar(s).contains("2:")
+    });
+}

@@ -165,6 +165,8 @@ pub struct App {
     pub keys: Keymap,
     /// The daemon said it is shutting down, with this reason.
     pub bye: Option<String>,
+    /// `config.toml` was reloaded: the daemon's problems with it. Taken by the main loop.
+    pub config_reload: Option<Vec<String>>,
     /// This client's forwarded environment, sent with every new tab and split.
     pub client_env: Vec<String>,
     /// The outer terminal reports keys with the kitty protocol.
@@ -225,6 +227,7 @@ impl App {
             kitty_outer,
             client_env: Vec::new(),
             bye: None,
+            config_reload: None,
             home_dir: None,
             launch_dir: None,
             ws: WorkspaceInfo::default(),
@@ -261,6 +264,27 @@ impl App {
     }
 
     // ----- outbox -----
+
+    /// `config.toml` was read (at start, or again): `keys` are used from now on (`None` keeps
+    /// the current ones), and the problems found in it, the client's and the daemon's, are
+    /// shown: the first, and how many there are.
+    pub fn config_loaded(&mut self, keys: Option<Keymap>, problems: &[String], reload: bool) {
+        if let Some(k) = keys {
+            self.keys = k;
+        }
+        match problems {
+            [] if reload => self.set_status("config reloaded", false),
+            [] => {}
+            [one] => self.set_status(format!("{one} (quil config check)"), true),
+            [first, rest @ ..] => self.set_status(
+                format!(
+                    "{first}, and {} more (quil config check lists them)",
+                    rest.len()
+                ),
+                true,
+            ),
+        }
+    }
 
     /// The connection to the daemon is gone: say so, and forget what was asked of it.
     pub fn disconnected(&mut self, text: String) {
@@ -554,6 +578,8 @@ impl App {
             // The daemon is going away on purpose (`quil restart`, `quil daemon stop`): the
             // loop waits a moment for it to come back before giving up (see `bye`).
             ServerMsg::Bye(reason) => self.bye = Some(reason),
+            // The main loop reads the file again (this does no I/O) and calls `config_loaded`.
+            ServerMsg::ConfigReloaded(problems) => self.config_reload = Some(problems),
         }
     }
 

@@ -34,11 +34,13 @@ pub struct Config {
     pub keys: Keymap,
 }
 
-/// A config problem, naming the file and the offending key.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {msg}", file.display())]
+/// A config problem, naming the file, where in it (1-based line and column, when known) and
+/// the offending key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", quil_proto::configpos::message(&file.display().to_string(), *pos, msg))]
 pub struct ConfigError {
     pub file: PathBuf,
+    pub pos: Option<(usize, usize)>,
     pub msg: String,
 }
 
@@ -271,99 +273,173 @@ impl Keymap {
 }
 
 impl Config {
-    /// Reads `$QUIL_HOME/config.toml` (or `path`); a missing file means the defaults.
+    /// Reads `$QUIL_HOME/config.toml` (or `path`), failing on the first problem; a missing
+    /// file means the defaults.
     pub fn load(home: &Path, path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (c, problems) = Config::load_lenient(home, path)?;
+        match problems.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(c),
+        }
+    }
+
+    /// Reads `$QUIL_HOME/config.toml` (or `path`): every wrong entry of `[keys]` keeps its
+    /// default and is reported, all at once. Fails only when an explicitly named file cannot
+    /// be read; a missing `config.toml` means the defaults.
+    pub fn load_lenient(
+        home: &Path,
+        path: Option<&Path>,
+    ) -> Result<(Config, Vec<ConfigError>), ConfigError> {
         let file = path
             .map(Path::to_path_buf)
             .unwrap_or_else(|| home.join("config.toml"));
         match std::fs::read_to_string(&file) {
-            Ok(text) => Config::parse(&text, &file),
+            Ok(text) => Ok(Config::parse_lenient(&text, &file)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.is_none() => {
-                Ok(Config::default())
+                Ok((Config::default(), Vec::new()))
             }
             Err(e) => Err(ConfigError {
                 file,
+                pos: None,
                 msg: format!("cannot read: {e}"),
             }),
         }
     }
 
+    /// [`Config::parse_lenient`], failing on the first problem.
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        let err = |msg: String| ConfigError {
-            file: file.to_path_buf(),
-            msg,
+        let (c, problems) = Config::parse_lenient(text, file);
+        match problems.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(c),
+        }
+    }
+
+    /// The `[keys]` table of `text`: each wrong entry is left out (the preset's binding, or
+    /// the default preset, stays) and reported with its line and column.
+    pub fn parse_lenient(text: &str, file: &Path) -> (Config, Vec<ConfigError>) {
+        use quil_proto::configpos::{line_col, locate};
+        let mut errors = Vec::new();
+        let mut err = |pos: Option<(usize, usize)>, msg: String| {
+            errors.push(ConfigError {
+                file: file.to_path_buf(),
+                pos,
+                msg,
+            })
         };
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| err(format!("invalid TOML: {e}")))?;
+        let table: toml::Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                let e: toml::de::Error = e;
+                let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+                err(
+                    e.span().map(|s| line_col(text, s.start)),
+                    format!("invalid TOML: {msg}"),
+                );
+                return (Config::default(), errors);
+            }
+        };
         let Some(keys) = table.get("keys") else {
-            return Ok(Config::default());
+            return (Config::default(), errors);
         };
-        let keys = keys
-            .as_table()
-            .ok_or_else(|| err("keys: expected a table ([keys])".into()))?;
+        let Some(keys) = keys.as_table() else {
+            err(None, "keys: expected a table ([keys])".into());
+            return (Config::default(), errors);
+        };
         for k in keys.keys() {
             if !matches!(k.as_str(), "preset" | "prefix" | "bind" | "prefix-bind") {
-                return Err(err(format!(
-                    "keys.{k}: unknown setting (expected preset, prefix, bind or prefix-bind)"
-                )));
+                err(
+                    locate(text, "keys", k),
+                    format!(
+                        "keys.{k}: unknown setting (expected preset, prefix, bind or prefix-bind)"
+                    ),
+                );
             }
         }
+        let at = |k: &str| locate(text, "keys", k);
         let preset = match keys.get("preset") {
             None => "default",
-            Some(v) => v
-                .as_str()
-                .ok_or_else(|| err("keys.preset: expected a string".into()))?,
+            Some(v) => match v.as_str() {
+                Some(p) if Keymap::preset(p).is_some() => p,
+                Some(p) => {
+                    err(
+                        at("preset"),
+                        format!(
+                            "keys.preset: unknown preset {p:?} (expected one of: {})",
+                            Keymap::PRESETS.join(", ")
+                        ),
+                    );
+                    "default"
+                }
+                None => {
+                    err(at("preset"), "keys.preset: expected a string".into());
+                    "default"
+                }
+            },
         };
-        let mut map = Keymap::preset(preset).ok_or_else(|| {
-            err(format!(
-                "keys.preset: unknown preset {preset:?} (expected one of: {})",
-                Keymap::PRESETS.join(", ")
-            ))
-        })?;
+        let mut map = Keymap::preset(preset).unwrap_or_else(|| Keymap::empty(None));
         if let Some(v) = keys.get("prefix") {
-            let s = v
-                .as_str()
-                .ok_or_else(|| err("keys.prefix: expected a string such as \"Ctrl+B\"".into()))?;
-            map.prefix = if s == "none" {
-                None
-            } else {
-                Some(Chord::parse(s).map_err(|e| err(format!("keys.prefix: {e}")))?)
-            };
+            match v.as_str() {
+                Some("none") => map.prefix = None,
+                Some(s) => match Chord::parse(s) {
+                    Ok(c) => map.prefix = Some(c),
+                    Err(e) => err(at("prefix"), format!("keys.prefix: {e}")),
+                },
+                None => err(
+                    at("prefix"),
+                    "keys.prefix: expected a string such as \"Ctrl+B\"".into(),
+                ),
+            }
         }
         for (section, target) in [
             ("bind", &mut map.direct),
             ("prefix-bind", &mut map.prefixed),
         ] {
             let Some(v) = keys.get(section) else { continue };
-            let t = v.as_table().ok_or_else(|| {
-                err(format!(
-                    "keys.{section}: expected a table of key = \"action\""
-                ))
-            })?;
+            let Some(t) = v.as_table() else {
+                err(
+                    at(section),
+                    format!("keys.{section}: expected a table of key = \"action\""),
+                );
+                continue;
+            };
+            let table = format!("keys.{section}");
             for (key, action) in t {
-                let chord =
-                    Chord::parse(key).map_err(|e| err(format!("keys.{section}.{key:?}: {e}")))?;
-                let name = action.as_str().ok_or_else(|| {
-                    err(format!(
-                        "keys.{section}.{key:?}: expected an action name in quotes"
-                    ))
-                })?;
-                let action =
-                    Action::parse(name).map_err(|e| err(format!("keys.{section}.{key:?}: {e}")))?;
-                if action == Action::Unbound {
-                    target.remove(&chord);
-                } else {
-                    target.insert(chord, action);
+                let pos = locate(text, &table, key);
+                let chord = match Chord::parse(key) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        err(pos, format!("keys.{section}.{key:?}: {e}"));
+                        continue;
+                    }
+                };
+                let Some(name) = action.as_str() else {
+                    err(
+                        pos,
+                        format!("keys.{section}.{key:?}: expected an action name in quotes"),
+                    );
+                    continue;
+                };
+                match Action::parse(name) {
+                    Ok(Action::Unbound) => {
+                        target.remove(&chord);
+                    }
+                    Ok(action) => {
+                        target.insert(chord, action);
+                    }
+                    Err(e) => err(pos, format!("keys.{section}.{key:?}: {e}")),
                 }
             }
         }
         if map.prefix.is_none() && !map.prefixed.is_empty() && keys.contains_key("prefix-bind") {
-            return Err(err(
-                "keys.prefix-bind: needs a prefix key (keys.prefix)".into()
-            ));
+            err(
+                at("prefix-bind").or_else(|| locate(text, "keys.prefix-bind", "")),
+                "keys.prefix-bind: needs a prefix key (keys.prefix)".into(),
+            );
         }
-        Ok(Config { keys: map })
+        // In the order of the file.
+        errors.sort_by_key(|e| e.pos.unwrap_or((usize::MAX, 0)));
+        (Config { keys: map }, errors)
     }
 }
 
@@ -603,9 +679,37 @@ mod tests {
         ];
         for (text, want) in cases {
             let e = Config::parse(text, file).unwrap_err().to_string();
-            assert!(e.starts_with("/home/me/.quil/config.toml: "), "{e}");
+            assert!(e.starts_with("/home/me/.quil/config.toml:"), "{e}");
             assert!(e.contains(want), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn every_wrong_key_is_reported_with_its_place_and_the_rest_applies() {
+        let text = "[keys]\npreset = \"quil-classic\"\nprefx = \"C-a\"\n\n[keys.bind]\n\"Ctrl+Foo\" = \"zoom\"\n\"Alt+z\" = \"zoom\"\n\"Ctrl+E\" = \"explode\"\n";
+        let (cfg, errors) = Config::parse_lenient(text, Path::new("/h/config.toml"));
+        let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(
+            shown[0].starts_with("/h/config.toml:3:1: keys.prefx"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].starts_with("/h/config.toml:6:1: keys.bind.\"Ctrl+Foo\""),
+            "{shown:?}"
+        );
+        assert!(
+            shown[2].starts_with("/h/config.toml:8:1: keys.bind.\"Ctrl+E\""),
+            "{shown:?}"
+        );
+        // The good entries apply; the bad ones keep the preset's binding.
+        assert_eq!(cfg.keys.direct.get(&c("Alt+z")), Some(&Action::Zoom));
+        assert_eq!(cfg.keys.direct.get(&c("Ctrl+E")), Some(&Action::Zoom));
+        assert_eq!(cfg.keys.direct.get(&c("Ctrl+Q")), Some(&Action::Detach));
+        // A broken file is the defaults, with where it broke.
+        let (cfg, errors) = Config::parse_lenient("[keys\n", Path::new("c.toml"));
+        assert_eq!(cfg, Config::default());
+        assert!(errors[0].to_string().starts_with("c.toml:1:"), "{errors:?}");
     }
 
     #[test]

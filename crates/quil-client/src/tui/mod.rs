@@ -158,6 +158,8 @@ struct Attached {
     reader: crate::conn::Reader,
     writer: crate::conn::Writer,
     initial: Option<quil_proto::WorkspaceInfo>,
+    /// Problems with config.toml to show once attached.
+    problems: Vec<String>,
 }
 
 /// Lists the workspace, then attaches `client` as a viewer.
@@ -172,6 +174,11 @@ fn attach(mut client: Client) -> anyhow::Result<Attached> {
         quil_proto::Reply::List(ws) => Some(ws),
         _ => None,
     };
+    // The daemon's problems with config.toml, to show on screen rather than only in its log.
+    let problems = match client.request(Request::ReloadConfig { apply: false }) {
+        Ok(quil_proto::Reply::Text(p)) => p,
+        _ => Vec::new(),
+    };
     client
         .request(Request::Attach)
         .context("attaching to the daemon")?;
@@ -180,19 +187,25 @@ fn attach(mut client: Client) -> anyhow::Result<Attached> {
         reader: client.into_reader(),
         writer,
         initial,
+        problems,
     })
 }
 
 /// Attaches a full-screen client over `client`, a fresh connection to the daemon of `home`.
 pub fn run(client: Client, home: &Path, opts: TuiOptions) -> anyhow::Result<()> {
-    // Everything that can fail for a plain reason fails before the screen is taken over.
-    let cfg = config::Config::load(home, opts.config.as_deref())?;
-    let conn = attach(client)?;
+    // Everything that can fail for a plain reason fails before the screen is taken over. A
+    // wrong entry in config.toml is not one: it keeps its default, and the screen says so.
+    let (cfg, problems) = config::Config::load_lenient(home, opts.config.as_deref())?;
+    let mut conn = attach(client)?;
+    // Ours first, then the daemon's (asked for by `attach`).
+    let mut all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    all.append(&mut conn.problems);
+    conn.problems = all;
 
     install_panic_hook();
     let (guard, kitty) = TermGuard::enter()?;
     let recent_file = recent::path(home);
-    let result = event_loop(conn, home, cfg, kitty, &recent_file);
+    let result = event_loop(conn, home, opts.config.as_deref(), cfg, kitty, &recent_file);
     drop(guard);
     match result? {
         Quit::Detach => println!("[detached; the panes keep running — `quil` attaches again]"),
@@ -328,6 +341,7 @@ const EVENT_BATCH: usize = 512;
 fn event_loop(
     conn: Attached,
     home: &Path,
+    config_file: Option<&Path>,
     cfg: config::Config,
     kitty: bool,
     recent_file: &Path,
@@ -336,6 +350,7 @@ fn event_loop(
         mut reader,
         mut writer,
         initial,
+        problems,
     } = conn;
     // The terminal crossterm reads events from: stdin when it is one, else /dev/tty.
     let stdin = std::io::stdin();
@@ -362,6 +377,7 @@ fn event_loop(
     if let Some(ws) = initial {
         app.on_server(ServerMsg::Workspace(ws));
     }
+    app.config_loaded(None, &problems, false);
     let mut shape = None;
     // crossterm may hold events already (read while asking about the keyboard protocol).
     let mut term_pending = true;
@@ -465,6 +481,15 @@ fn event_loop(
         }
         if lost.is_some() {
             continue;
+        }
+        if let Some(daemon_problems) = app.config_reload.take() {
+            // The daemon applied the file: read our own tables of it too.
+            let (keys, mut problems) = match config::Config::load_lenient(home, config_file) {
+                Ok((c, p)) => (Some(c.keys), p.iter().map(ToString::to_string).collect()),
+                Err(e) => (None, vec![e.to_string()]),
+            };
+            problems.extend(daemon_problems);
+            app.config_loaded(keys, &problems, true);
         }
 
         if term_pending {

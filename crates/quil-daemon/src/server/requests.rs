@@ -11,6 +11,7 @@ impl Server {
     pub fn handle(&self, req: Request) -> Result<Reply> {
         match req {
             Request::Status => Ok(Reply::Status(self.status())),
+            Request::ReloadConfig { apply } => Ok(Reply::Text(self.reload_config(apply))),
             Request::List => Ok(Reply::List(self.workspace_info())),
             Request::NewTab { name, spawn } => self.new_tab(name, spawn).map(Reply::Pane),
             Request::Split { pane, dir, spawn } => self.split(pane, dir, spawn).map(Reply::Pane),

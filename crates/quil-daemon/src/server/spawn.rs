@@ -72,8 +72,8 @@ impl Server {
             cwd,
             env: spec.env.clone(),
             client_env,
-            cols: self.config.default_cols,
-            rows: self.config.default_rows,
+            cols: self.config().default_cols,
+            rows: self.config().default_rows,
             ..Default::default()
         };
         match &spec.kind {
@@ -162,7 +162,7 @@ impl Server {
             env.extend(extras.env);
         }
         // A plain shell gets quil's integration, which reports its cwd.
-        let shell = self.config.shell();
+        let shell = self.config().shell();
         if meta.command.is_empty() && argv == [shell.clone()] {
             let (argv, mut shell_env) = crate::shellinit::shell_command(&self.home, &shell);
             shell_env.extend(env);
@@ -179,7 +179,7 @@ impl Server {
             return Ok((meta.command.clone(), Vec::new()));
         }
         let plugin = self.plugin(&meta.kind)?;
-        let shell = self.config.shell();
+        let shell = self.config().shell();
         let pane_id = meta.id.to_string();
         let cwd = meta.cwd.display().to_string();
         let ctx = quil_plugin::SpawnContext {
@@ -249,9 +249,9 @@ impl Server {
             argv,
             cwd: meta.cwd.clone(),
             env,
-            cols: or(meta.cols, self.config.default_cols),
-            rows: or(meta.rows, self.config.default_rows),
-            scrollback_bytes: self.config.scrollback_bytes,
+            cols: or(meta.cols, self.config().default_cols),
+            rows: or(meta.rows, self.config().default_rows),
+            scrollback_bytes: self.config().scrollback_bytes,
             preamble,
         }
     }
