@@ -205,6 +205,64 @@ pub enum Cmd {
         #[arg(long)]
         pane: Option<String>,
     },
+    /// Swap two panes' places, in one tab or across tabs (tmux's swap-pane).
+    SwapPane {
+        #[arg(long)]
+        pane: Option<String>,
+        /// The other pane.
+        #[arg(long)]
+        with: String,
+    },
+    /// Move a pane beside another (`--to`, tmux's join-pane) or out to a tab of its own
+    /// (`--new-tab`, tmux's break-pane).
+    #[command(group = clap::ArgGroup::new("dest").required(true).args(["to", "new_tab"]))]
+    MovePane {
+        #[arg(long)]
+        pane: Option<String>,
+        /// The pane to split for it (it goes right of or below that pane).
+        #[arg(long)]
+        to: Option<String>,
+        /// Below `--to` (the default is beside it).
+        #[arg(long, requires = "to")]
+        vertical: bool,
+        /// Into a new tab of its own.
+        #[arg(long)]
+        new_tab: bool,
+        /// The new tab's name (default: the pane's).
+        #[arg(long, requires = "new_tab")]
+        name: Option<String>,
+    },
+    /// Move a pane into a split beside another (`move-pane --to`, as tmux's join-pane).
+    JoinPane {
+        #[arg(long)]
+        pane: Option<String>,
+        #[arg(long)]
+        to: String,
+        /// Below `--to` (the default is beside it).
+        #[arg(long)]
+        vertical: bool,
+    },
+    /// Move a pane out to a tab of its own (`move-pane --new-tab`, as tmux's break-pane).
+    BreakPane {
+        #[arg(long)]
+        pane: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Resize the split holding a pane: `+N`/`-N` cells for the pane's side, or `PERCENT%`.
+    ResizeSplit {
+        #[arg(long)]
+        pane: Option<String>,
+        /// The side-by-side split holding the pane (default: the one directly holding it).
+        #[arg(long, conflicts_with = "vertical")]
+        horizontal: bool,
+        /// The top/bottom split holding the pane.
+        #[arg(long)]
+        vertical: bool,
+        /// `+N`, `-N` (cells) or `PERCENT%`.
+        #[arg(allow_hyphen_values = true)]
+        size: String,
+    },
     /// Serve the Model Context Protocol on stdin/stdout, so AI agents can drive quil with
     /// tools (see docs/mcp.md).
     Mcp,
@@ -862,6 +920,37 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             c.request(Request::Focus { pane })?;
             Ok(0)
         }
+        Cmd::SwapPane { pane, with } => {
+            let a = pane_arg(pane)?;
+            let b = with.parse::<PaneId>().map_err(|e| anyhow!("{e}"))?;
+            c.request(Request::SwapPane { a, b })?;
+            Ok(0)
+        }
+        Cmd::MovePane {
+            pane,
+            to,
+            vertical,
+            new_tab: _,
+            name,
+        } => move_pane(c, pane, to, vertical, name),
+        Cmd::JoinPane { pane, to, vertical } => move_pane(c, pane, Some(to), vertical, None),
+        Cmd::BreakPane { pane, name } => move_pane(c, pane, None, false, name),
+        Cmd::ResizeSplit {
+            pane,
+            horizontal,
+            vertical,
+            size,
+        } => {
+            let pane = pane_arg(pane)?;
+            let dir = match (horizontal, vertical) {
+                (true, _) => Some(SplitDir::Horizontal),
+                (_, true) => Some(SplitDir::Vertical),
+                _ => None,
+            };
+            let size = parse_split_size(&size)?;
+            c.request(Request::ResizeSplit { pane, dir, size })?;
+            Ok(0)
+        }
         Cmd::Zoom { pane } => {
             let pane = pane_arg(pane)?;
             let ws = list(c)?;
@@ -877,6 +966,47 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `move-pane`: beside `to` (split side by side, or below with `vertical`), else to a new tab.
+fn move_pane(
+    c: &mut Client,
+    pane: Option<String>,
+    to: Option<String>,
+    vertical: bool,
+    name: Option<String>,
+) -> Result<i32> {
+    let pane = pane_arg(pane)?;
+    let to = match to {
+        Some(t) => quil_proto::MoveTo::Split {
+            target: t.parse::<PaneId>().map_err(|e| anyhow!("{e}"))?,
+            dir: if vertical {
+                SplitDir::Vertical
+            } else {
+                SplitDir::Horizontal
+            },
+        },
+        None => quil_proto::MoveTo::NewTab { name },
+    };
+    c.request(Request::MovePane { pane, to })?;
+    Ok(0)
+}
+
+/// `+N`, `-N` (cells) or `PERCENT%`.
+fn parse_split_size(s: &str) -> Result<quil_proto::SplitSize> {
+    let bad = || anyhow!("invalid size {s:?}: expected +N or -N (cells) or PERCENT% (5% to 95%)");
+    if let Some(p) = s.strip_suffix('%') {
+        let p: u8 = p.parse().map_err(|_| bad())?;
+        if !(5..=95).contains(&p) {
+            return Err(bad());
+        }
+        return Ok(quil_proto::SplitSize::Percent(p));
+    }
+    if !s.starts_with(['+', '-']) {
+        return Err(bad());
+    }
+    let n: i32 = s.parse().map_err(|_| bad())?;
+    Ok(quil_proto::SplitSize::Cells(n))
 }
 
 /// Polls the screen until `text` matches.
@@ -1082,6 +1212,17 @@ mod tests {
             added_lines(&before, &after),
             ["> hi", "MOCK-REPLY: hi", "ok"]
         );
+    }
+
+    #[test]
+    fn split_sizes() {
+        use quil_proto::SplitSize::{Cells, Percent};
+        assert_eq!(parse_split_size("+5").unwrap(), Cells(5));
+        assert_eq!(parse_split_size("-3").unwrap(), Cells(-3));
+        assert_eq!(parse_split_size("30%").unwrap(), Percent(30));
+        for bad in ["5", "0%", "99%", "x%", "+", "+-1"] {
+            assert!(parse_split_size(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -34,7 +34,7 @@ fn bash(s: String) -> String {
 _quil_dynamic() {{
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}"
     local quil="${{COMP_WORDS[0]}}"
-    if [[ "$prev" == "--pane" ]]; then
+    if [[ "$prev" == "--pane" || "$prev" == "--with" || "$prev" == "--to" ]]; then
         COMPREPLY=( $(compgen -W "$("$quil" __complete panes 2>/dev/null)" -- "$cur") )
         return 0
     fi
@@ -70,6 +70,8 @@ fn zsh(s: String) -> String {
                    _quil_tabs() { compadd -- ${(f)\"$(quil __complete tabs 2>/dev/null)\"} }\n";
     let mut s = s
         .replace(":PANE:_default", ":PANE:_quil_panes")
+        .replace(":WITH:_default", ":WITH:_quil_panes")
+        .replace(":TO:_default", ":TO:_quil_panes")
         .replace("':pane:_default'", "':pane:_quil_panes'")
         .replace("':tab:_default'", "':tab:_quil_tabs'");
     // After the `#compdef` line, which must stay first.
@@ -80,7 +82,9 @@ fn zsh(s: String) -> String {
 
 fn fish(mut s: String) -> String {
     s.push_str("\n# Pane and tab ids from the running daemon.\n");
-    s.push_str("complete -c quil -l pane -x -a '(quil __complete panes 2>/dev/null)'\n");
+    s.push_str(
+        "complete -c quil -l pane -l with -l to -x -a '(quil __complete panes 2>/dev/null)'\n",
+    );
     s.push_str(&format!(
         "complete -c quil -n '__fish_seen_subcommand_from {}' -x -a '(quil __complete tabs 2>/dev/null)'\n",
         TAB_COMMANDS.join(" ")

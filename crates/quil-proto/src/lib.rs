@@ -49,6 +49,24 @@ pub struct SpawnSpec {
     pub fields: Vec<(String, String)>,
 }
 
+/// Where [`Request::MovePane`] puts a pane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MoveTo {
+    /// Beside `target`, splitting it in `dir` (the moved pane second: right or below).
+    Split { target: PaneId, dir: SplitDir },
+    /// In a new tab of its own, named `name` (default: the pane's name).
+    NewTab { name: Option<String> },
+}
+
+/// How [`Request::ResizeSplit`] changes a split.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum SplitSize {
+    /// The pane's side grows (positive) or shrinks (negative) by this many cells.
+    Cells(i32),
+    /// The pane's side takes this percentage of the split (5 to 95).
+    Percent(u8),
+}
+
 /// A request from a client. Each carries an id echoed in its [`ServerMsg::Reply`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
@@ -161,6 +179,24 @@ pub enum Request {
     },
     /// Stops the daemon: panes are hung up, then killed.
     Shutdown,
+    /// Swaps two panes' places, in one tab or across tabs (tmux's swap-pane).
+    SwapPane {
+        a: PaneId,
+        b: PaneId,
+    },
+    /// Moves a pane beside another (tmux's join-pane) or out to a tab of its own
+    /// (break-pane). Replies [`Reply::Ok`].
+    MovePane {
+        pane: PaneId,
+        to: MoveTo,
+    },
+    /// Resizes the split holding `pane` (the innermost of direction `dir`, or its parent when
+    /// `None`): `pane`'s side grows by N cells, or takes a percentage.
+    ResizeSplit {
+        pane: PaneId,
+        dir: Option<SplitDir>,
+        size: SplitSize,
+    },
     /// Reads `config.toml` again and checks the daemon's tables; with `apply`, uses it (and
     /// tells attached clients with [`ServerMsg::ConfigReloaded`]). The reply is
     /// [`Reply::Text`]: one `FILE:LINE:COL: message` line per problem (each problem's entry

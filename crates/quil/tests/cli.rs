@@ -122,7 +122,7 @@ fn zsh_and_fish_scripts_and_the_man_page_are_generated() {
     assert!(zsh.contains("'--pane=[]:PANE:_quil_panes'"));
     assert!(zsh.contains("':tab:_quil_tabs'"));
     let fish = h.ok(&["completions", "fish"]);
-    assert!(fish.contains("complete -c quil -l pane -x -a '(quil __complete panes"));
+    assert!(fish.contains("complete -c quil -l pane -l with -l to -x -a '(quil __complete panes"));
     assert!(fish.contains("new-tab"));
     let man = h.ok(&["man"]);
     assert!(man.contains(".TH quil 1"), "{}", &man[..200]);

@@ -585,3 +585,51 @@ fn keys_follow_config_changes_live() {
         tab_bar(s).contains("2:")
     });
 }
+
+/// `quil ls --json` as JSON.
+fn ls_json(w: &World) -> serde_json::Value {
+    serde_json::from_str(&quil_ok(w, &["ls", "--json"])).expect("ls --json")
+}
+
+/// Swap, resize, rename and break a pane from the keys.
+#[test]
+fn pane_management_keys() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    let a = w.client(120, 40);
+    wait_for(&a, "the shell prompt", |s| s.contains(PROMPT));
+    keys(&a, &["M-w", "v"]);
+    wait_for(&a, "two panes", |s| {
+        panes_on_row(s, 1) == 2 && prompts(s) >= 2
+    });
+    let order = |w: &World| ls_json(w)["tabs"][0]["panes"].clone();
+    let before = order(&w);
+    let right = before[1].as_str().expect("id").to_string();
+    // Alt+W { swaps the active (right) pane with the previous one.
+    keys(&a, &["M-w", "{"]);
+    eventually("the panes swapped", DEADLINE, || {
+        order(&w) == serde_json::json!([before[1], before[0]])
+    });
+    // Alt+W Ctrl+Left moves the divider left: the (now left) active pane shrinks.
+    let ratio = |w: &World| ls_json(w)["tabs"][0]["layout"]["split"]["ratio"].as_f64();
+    keys(&a, &["M-w", "C-Left"]);
+    eventually("the divider moved", DEADLINE, || {
+        ratio(&w).is_some_and(|r| r < 0.49)
+    });
+    // Alt+W R renames the pane.
+    keys(&a, &["M-w", "R"]);
+    wait_for(&a, "the rename prompt", |s| s.contains("pane name:"));
+    keys(&a, &["C-u"]);
+    type_text(&a, "builder");
+    keys(&a, &["Enter"]);
+    eventually("the pane renamed", DEADLINE, || {
+        w.panes()
+            .iter()
+            .any(|p| p["id"] == right.as_str() && p["name"] == "builder")
+    });
+    // Alt+W ! breaks it out to a tab of its own, which the client shows.
+    keys(&a, &["M-w", "!"]);
+    wait_for(&a, "a second tab", |s| tab_bar(s).contains("2:builder"));
+    let ls = ls_json(&w);
+    assert_eq!(ls["tabs"][1]["panes"], serde_json::json!([right]));
+}

@@ -29,6 +29,8 @@ pub const STATUS_TTL: Duration = Duration::from_secs(5);
 const ACTIVE_WINDOW: Duration = Duration::from_secs(2);
 /// A Resize we sent is assumed in flight for this long before we send it again.
 const RESIZE_RETRY: Duration = Duration::from_secs(1);
+/// Cells a resize key moves a divider by.
+const RESIZE_STEP: i32 = 2;
 /// Lines per wheel step.
 const WHEEL_LINES: u32 = 3;
 /// The agents view redraws this often, so the ages in it stay true.
@@ -88,8 +90,10 @@ pub enum Mode {
     Prefix,
     /// Waiting for y/n before closing a pane.
     Confirm(PaneId),
+    /// Typing a new name for the tab, or for `pane` when set.
     Rename {
         tab: TabId,
+        pane: Option<PaneId>,
         buf: String,
     },
     Picker(Picker),
@@ -1099,8 +1103,81 @@ impl App {
                 if let Some(t) = self.current_tab() {
                     self.mode = Mode::Rename {
                         tab: t.id,
+                        pane: None,
                         buf: t.name.clone(),
                     };
+                }
+            }
+            Action::RenamePane => {
+                if let (Some(t), Some(p)) = (self.current_tab(), self.active_pane()) {
+                    let tab = t.id;
+                    let buf = self
+                        .pane_info(p)
+                        .map(|i| i.name.clone())
+                        .unwrap_or_default();
+                    self.mode = Mode::Rename {
+                        tab,
+                        pane: Some(p),
+                        buf,
+                    };
+                }
+            }
+            Action::SwapPrev | Action::SwapNext => {
+                if let Some(tab) = self.current_tab() {
+                    let panes = self.layout_of(tab).panes();
+                    let n = panes.len();
+                    let i = panes
+                        .iter()
+                        .position(|p| *p == tab.active_pane)
+                        .unwrap_or(0);
+                    let j = if action == Action::SwapNext {
+                        (i + 1) % n.max(1)
+                    } else {
+                        (i + n - 1) % n.max(1)
+                    };
+                    if let (Some(&x), Some(&y)) = (panes.get(i), panes.get(j)) {
+                        if x != y {
+                            self.send(Request::SwapPane { a: x, b: y }, Pending::Plain);
+                        }
+                    }
+                }
+            }
+            Action::BreakPane => {
+                if let Some(p) = self.active_pane() {
+                    // The client moves to the new tab, as tmux's break-pane does.
+                    self.follow = Some(p);
+                    self.send(
+                        Request::MovePane {
+                            pane: p,
+                            to: quil_proto::MoveTo::NewTab { name: None },
+                        },
+                        Pending::Plain,
+                    );
+                }
+            }
+            Action::ResizeLeft | Action::ResizeRight | Action::ResizeUp | Action::ResizeDown => {
+                if let (Some(tab), Some(p)) = (self.current_tab(), self.active_pane()) {
+                    let dir = match action {
+                        Action::ResizeLeft | Action::ResizeRight => SplitDir::Horizontal,
+                        _ => SplitDir::Vertical,
+                    };
+                    // The divider moves that way: the pane grows when it is on the other side.
+                    if let Some(first) = self.layout_of(tab).in_first(p, dir) {
+                        let toward_end = matches!(action, Action::ResizeRight | Action::ResizeDown);
+                        let n = if first == toward_end {
+                            RESIZE_STEP
+                        } else {
+                            -RESIZE_STEP
+                        };
+                        self.send(
+                            Request::ResizeSplit {
+                                pane: p,
+                                dir: Some(dir),
+                                size: quil_proto::SplitSize::Cells(n),
+                            },
+                            Pending::Plain,
+                        );
+                    }
                 }
             }
             Action::ScrollUp => {
@@ -1271,27 +1348,29 @@ impl App {
                     self.send(Request::KillPane { pane }, Pending::Plain);
                 }
             }
-            Mode::Rename { tab, mut buf } => match ev.code {
+            Mode::Rename { tab, pane, mut buf } => match ev.code {
                 KeyCode::Enter => {
                     let name = buf.trim().to_string();
                     if !name.is_empty() {
-                        self.send(
-                            Request::RenameTab {
+                        let req = match pane {
+                            Some(pane) => Request::RenamePane { pane, name },
+                            None => Request::RenameTab {
                                 tab: tab.to_string(),
                                 name,
                             },
-                            Pending::Plain,
-                        );
+                        };
+                        self.send(req, Pending::Plain);
                     }
                 }
                 KeyCode::Esc => {}
                 KeyCode::Backspace => {
                     buf.pop();
-                    self.mode = Mode::Rename { tab, buf };
+                    self.mode = Mode::Rename { tab, pane, buf };
                 }
                 KeyCode::Char('u') if ev.modifiers.contains(KeyModifiers::CONTROL) => {
                     self.mode = Mode::Rename {
                         tab,
+                        pane,
                         buf: String::new(),
                     };
                 }
@@ -1301,9 +1380,9 @@ impl App {
                         .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
                 {
                     buf.push(c);
-                    self.mode = Mode::Rename { tab, buf };
+                    self.mode = Mode::Rename { tab, pane, buf };
                 }
-                _ => self.mode = Mode::Rename { tab, buf },
+                _ => self.mode = Mode::Rename { tab, pane, buf },
             },
             Mode::Picker(mut p) => match p.key(&ev) {
                 PickerOutcome::Stay => self.mode = Mode::Picker(p),

@@ -127,6 +127,18 @@ impl Keymap {
                     ("PageUp", Action::ScrollUp),
                     ("a", Action::Agents),
                     ("w", Action::NextWaiting),
+                    ("{", Action::SwapPrev),
+                    ("}", Action::SwapNext),
+                    ("!", Action::BreakPane),
+                    ("Ctrl+Left", Action::ResizeLeft),
+                    ("Ctrl+Right", Action::ResizeRight),
+                    ("Ctrl+Up", Action::ResizeUp),
+                    ("Ctrl+Down", Action::ResizeDown),
+                    ("H", Action::ResizeLeft),
+                    ("L", Action::ResizeRight),
+                    ("K", Action::ResizeUp),
+                    ("J", Action::ResizeDown),
+                    ("R", Action::RenamePane),
                     (DEFAULT_PREFIX, Action::SendPrefix),
                 ] {
                     k.prefixed.insert(ch(key), action);
@@ -194,6 +206,15 @@ impl Keymap {
                     ("Ctrl+N", Action::NewPane),
                     // tmux's list-keys.
                     ("?", Action::Help),
+                    ("{", Action::SwapPrev),
+                    ("}", Action::SwapNext),
+                    ("!", Action::BreakPane),
+                    ("Ctrl+Left", Action::ResizeLeft),
+                    ("Ctrl+Right", Action::ResizeRight),
+                    ("Ctrl+Up", Action::ResizeUp),
+                    ("Ctrl+Down", Action::ResizeDown),
+                    // Not bound in tmux (`.` is move-window there).
+                    ("R", Action::RenamePane),
                     // Neither is bound in tmux's own prefix table (`n` is next-window).
                     ("a", Action::Agents),
                     ("N", Action::NextWaiting),

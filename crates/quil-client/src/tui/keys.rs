@@ -213,6 +213,18 @@ pub enum Action {
     SendPrefix,
     /// The help overlay: every binding of the active keymap.
     Help,
+    /// Swap the active pane with the previous / next one of its tab (tmux's `{` and `}`).
+    SwapPrev,
+    SwapNext,
+    /// Move the active pane out to a tab of its own (tmux's break-pane, `!`).
+    BreakPane,
+    /// Move the divider next to the active pane by a few cells.
+    ResizeLeft,
+    ResizeRight,
+    ResizeUp,
+    ResizeDown,
+    /// Rename the active pane.
+    RenamePane,
     /// Unbinds a key so it goes to the pane.
     Unbound,
 }
@@ -244,6 +256,14 @@ impl Action {
             Action::NextWaiting => "go to the agent waiting longest".into(),
             Action::SendPrefix => "send the prefix key to the pane".into(),
             Action::Help => "this help".into(),
+            Action::SwapPrev => "swap the pane with the previous one".into(),
+            Action::SwapNext => "swap the pane with the next one".into(),
+            Action::BreakPane => "move the pane to a tab of its own".into(),
+            Action::ResizeLeft => "move the divider left".into(),
+            Action::ResizeRight => "move the divider right".into(),
+            Action::ResizeUp => "move the divider up".into(),
+            Action::ResizeDown => "move the divider down".into(),
+            Action::RenamePane => "rename the pane".into(),
             Action::Unbound => "nothing".into(),
         }
     }
@@ -272,6 +292,14 @@ impl Action {
             "next-waiting" => Action::NextWaiting,
             "send-prefix" => Action::SendPrefix,
             "help" | "list-keys" => Action::Help,
+            "swap-prev" => Action::SwapPrev,
+            "swap-next" => Action::SwapNext,
+            "break-pane" => Action::BreakPane,
+            "resize-left" => Action::ResizeLeft,
+            "resize-right" => Action::ResizeRight,
+            "resize-up" => Action::ResizeUp,
+            "resize-down" => Action::ResizeDown,
+            "rename-pane" => Action::RenamePane,
             "none" => Action::Unbound,
             other => {
                 if let Some(n) = other
@@ -286,7 +314,8 @@ impl Action {
                     "unknown action {other:?} (expected one of: new-pane, new-tab, close-pane, split-right, \
                      split-down, focus-left, focus-right, focus-up, focus-down, focus-next, zoom, tab-1 .. tab-99, \
                      next-tab, prev-tab, rename-tab, scroll-up, scroll-down, copy-mode, detach, agents, next-waiting, \
-                     send-prefix, help, none)"
+                     send-prefix, help, swap-prev, swap-next, break-pane, resize-left, resize-right, \
+                     resize-up, resize-down, rename-pane, none)"
                 ));
             }
         })

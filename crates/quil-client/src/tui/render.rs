@@ -645,10 +645,12 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
                 dim(" no".into()),
             ]);
         }
-        Mode::Rename { buf: text, .. } => {
+        Mode::Rename {
+            buf: text, pane, ..
+        } => {
             items.push(vec![
                 tag("RENAME"),
-                dim(" tab name: ".into()),
+                dim(rename_label(pane.is_some()).into()),
                 Span::styled(text.clone(), bar.add_modifier(Modifier::BOLD)),
             ]);
         }
@@ -817,13 +819,22 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
     }
 }
 
+/// The prompt before a name being typed.
+fn rename_label(pane: bool) -> &'static str {
+    if pane {
+        " pane name: "
+    } else {
+        " tab name: "
+    }
+}
+
 /// Where the real terminal cursor goes: the active pane's cursor (when its program shows it
 /// and nothing covers it), or the end of a prompt being typed.
 pub fn cursor_position(app: &App, g: &Geometry) -> Option<(u16, u16)> {
     let y = g.status_row();
     match &app.mode {
-        Mode::Rename { buf, .. } => Some((
-            (" RENAME ".width() + " tab name: ".width() + buf.width()) as u16,
+        Mode::Rename { buf, pane, .. } => Some((
+            (" RENAME ".width() + rename_label(pane.is_some()).width() + buf.width()) as u16,
             y,
         )),
         Mode::Scroll(sb) => sb.prompt.as_ref().map(|(_, q)| ((1 + q.width()) as u16, y)),

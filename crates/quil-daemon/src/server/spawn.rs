@@ -20,6 +20,11 @@ type Launch = (Vec<String>, Vec<(String, String)>);
 const NOT_FOUND_WITHIN: Duration = Duration::from_secs(15);
 
 impl Server {
+    /// Ids no pane or tab of `st` has.
+    pub(super) fn fresh_ids_in(st: &State) -> (PaneId, TabId) {
+        Self::fresh_ids(st)
+    }
+
     fn fresh_ids(st: &State) -> (PaneId, TabId) {
         loop {
             let r = random_u64();
