@@ -703,7 +703,10 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             Ok(i32::from(!problems.is_empty()))
         }
         Cmd::Plugin(PluginCmd::List { json }) => {
-            let Reply::PaneTypes(types) = c.request(Request::PaneTypes)? else {
+            let Reply::PaneTypes(types) = c.request(Request::PaneTypes {
+                path: std::env::var("PATH").ok(),
+            })?
+            else {
                 bail!("unexpected reply")
             };
             if json {

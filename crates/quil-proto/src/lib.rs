@@ -169,8 +169,12 @@ pub enum Request {
         offset: u32,
         count: u32,
     },
-    /// The pane types (plugins) the daemon knows, for pickers and `quil plugin list`.
-    PaneTypes,
+    /// The pane types (plugins) the daemon knows, for pickers and `quil plugin list`; each
+    /// one's program is looked for on `path` (the asking client's `PATH`; the daemon's when
+    /// `None`), as a pane it starts would be.
+    PaneTypes {
+        path: Option<String>,
+    },
     /// Streams [`ServerMsg::Event`]s from now on: those of `panes` (all when empty) and of the
     /// `types` named (all when empty; see [`EventKind::NAMES`]).
     Events {

@@ -78,6 +78,24 @@ fn panes_see_the_clients_path_and_no_outer_multiplexer() {
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
+    // `plugin list` (and the TUI's picker) look on the asking client's PATH too.
+    let tool_available = |path: &str| {
+        let out = h
+            .cmd(&["plugin", "list", "--json"])
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let types: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        types
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "tool")
+            .map(|t| t["available"] == true)
+            .unwrap()
+    };
+    assert!(tool_available(&path));
+    assert!(!tool_available(base));
     let t = new_tab(&["new-tab", "--type", "tool"]);
     h.wait_for(&t, "^tool-ran$");
 

@@ -1046,7 +1046,13 @@ impl App {
                 }
                 self.mode = Mode::Picker(p);
                 // Always ask again: plugins may have been added since.
-                self.send(Request::PaneTypes, Pending::PaneTypes);
+                // Looked for on this client's PATH, as the panes it opens will be.
+                let path = self
+                    .client_env
+                    .iter()
+                    .find_map(|kv| kv.strip_prefix("PATH="))
+                    .map(str::to_string);
+                self.send(Request::PaneTypes { path }, Pending::PaneTypes);
             }
             Action::NewTab => self.new_tab(SpawnSpec::default(), Pending::Created),
             Action::ClosePane => {

@@ -222,7 +222,7 @@ impl Server {
                 self.changed();
                 Ok(Reply::Ok)
             }
-            Request::PaneTypes => Ok(Reply::PaneTypes(self.pane_types())),
+            Request::PaneTypes { path } => Ok(Reply::PaneTypes(self.pane_types(path.as_deref()))),
             // Handled by the connection (they concern the client, not the workspace).
             Request::Attach | Request::View { .. } | Request::Events { .. } | Request::Shutdown => {
                 Ok(Reply::Ok)
