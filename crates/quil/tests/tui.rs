@@ -633,3 +633,36 @@ fn pane_management_keys() {
     let ls = ls_json(&w);
     assert_eq!(ls["tabs"][1]["panes"], serde_json::json!([right]));
 }
+
+/// `Alt+W g` lists every tab and pane, previews the chosen one live, and goes there.
+#[test]
+fn tree_picker_previews_and_goes_to_a_pane() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    quil_ok(&w, &["new-tab", "--name", "one"]);
+    let p2 = quil_ok(&w, &["new-tab", "--name", "two"]);
+    quil_ok(&w, &["send", "--pane", &p2, "--enter", "echo in''-two"]);
+    quil_ok(&w, &["select-tab", "1"]);
+    let a = w.client(140, 40);
+    wait_for(&a, "tab one", |s| {
+        s.contains(PROMPT) && !s.contains("in-two")
+    });
+    keys(&a, &["M-w", "g"]);
+    wait_for(&a, "the tree", |s| {
+        s.contains("Tabs and panes")
+            && s.contains("1: one (1 pane)")
+            && s.contains("2: two (1 pane)")
+    });
+    // Down to tab two, then its pane: the preview shows its screen.
+    keys(&a, &["Down", "Down"]);
+    wait_for(&a, "the preview of the other tab's pane", |s| {
+        s.contains("in-two")
+    });
+    // The preview is live.
+    quil_ok(&w, &["send", "--pane", &p2, "--enter", "echo live''-now"]);
+    wait_for(&a, "the preview updated", |s| s.contains("live-now"));
+    keys(&a, &["Enter"]);
+    wait_for(&a, "tab two shown", |s| {
+        !s.contains("Tabs and panes") && has_line(s, "in-two")
+    });
+}

@@ -106,6 +106,8 @@ pub enum Mode {
     Agents(AgentsView),
     /// The help overlay, scrolled down this many lines.
     Help(u16),
+    /// The tree of tabs and panes.
+    Tree(super::tree::TreeView),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -487,7 +489,16 @@ impl App {
     }
 
     fn visible_panes(&self) -> Vec<PaneId> {
-        self.pane_rects().into_iter().map(|(p, _)| p).collect()
+        let mut v: Vec<PaneId> = self.pane_rects().into_iter().map(|(p, _)| p).collect();
+        // The tree's preview is live: the daemon streams that pane too.
+        if let Mode::Tree(t) = &self.mode {
+            if let Some(p) = t.row(&super::tree::rows(&self.ws)).map(|r| r.preview()) {
+                if !v.contains(&p) {
+                    v.push(p);
+                }
+            }
+        }
+        v
     }
 
     // ----- view and size policy -----
@@ -1209,6 +1220,11 @@ impl App {
             }
             Action::NextWaiting => self.next_waiting(),
             Action::Help => self.mode = Mode::Help(0),
+            Action::ChooseTree => {
+                let rows = super::tree::rows(&self.ws);
+                self.mode = Mode::Tree(super::tree::TreeView::at(&rows, self.active_pane()));
+                self.sync_view();
+            }
             Action::SendPrefix => {
                 if let Some(prefix) = self.keys.prefix {
                     self.send_key_to_pane(&KeyEvent::new(prefix.code, prefix.mods));
@@ -1436,6 +1452,29 @@ impl App {
                     AgentsOutcome::Go(pane) => self.go_to(pane),
                 }
             }
+            Mode::Tree(mut t) => {
+                use super::tree::TreeOutcome;
+                let rows = super::tree::rows(&self.ws);
+                let outcome = match self.keys.direct.get(&chord).copied() {
+                    Some(Action::ChooseTree) => TreeOutcome::Close,
+                    Some(Action::Detach) => {
+                        self.quit = Some(Quit::Detach);
+                        TreeOutcome::Close
+                    }
+                    _ => t.key(&ev, &rows),
+                };
+                match outcome {
+                    TreeOutcome::Stay => self.mode = Mode::Tree(t),
+                    TreeOutcome::Close => {}
+                    TreeOutcome::Tab(id) => {
+                        if let Some(i) = self.ws.tabs.iter().position(|x| x.id == id) {
+                            self.switch_tab(i);
+                        }
+                    }
+                    TreeOutcome::Pane(p) => self.go_to(p),
+                }
+                self.sync_view();
+            }
             Mode::Help(top) => {
                 // Its own key, Esc, q or Enter close it; arrows scroll; detach still works.
                 let lines = self.keys.bindings().len() as u16;
@@ -1504,7 +1543,8 @@ impl App {
             | Mode::Confirm(_)
             | Mode::CloseWorktree(_)
             | Mode::Agents(_)
-            | Mode::Help(_) => {}
+            | Mode::Help(_)
+            | Mode::Tree(_) => {}
             Mode::Normal | Mode::Prefix => {
                 self.mode = Mode::Normal;
                 if let Some(pane) = self.active_pane() {
@@ -1571,6 +1611,7 @@ impl App {
                         | Mode::CloseWorktree(_)
                         | Mode::Agents(_)
                         | Mode::Help(_)
+                        | Mode::Tree(_)
                         | Mode::Confirm(_)
                         | Mode::Rename { .. }
                         | Mode::Prefix

@@ -139,6 +139,7 @@ impl Keymap {
                     ("K", Action::ResizeUp),
                     ("J", Action::ResizeDown),
                     ("R", Action::RenamePane),
+                    ("g", Action::ChooseTree),
                     (DEFAULT_PREFIX, Action::SendPrefix),
                 ] {
                     k.prefixed.insert(ch(key), action);
@@ -172,6 +173,7 @@ impl Keymap {
                     ("Alt+Shift+I", Action::Agents),
                     ("Alt+Shift+J", Action::NextWaiting),
                     ("F1", Action::Help),
+                    ("F3", Action::ChooseTree),
                 ] {
                     k.direct.insert(ch(key), action);
                 }
@@ -215,6 +217,9 @@ impl Keymap {
                     ("Ctrl+Down", Action::ResizeDown),
                     // Not bound in tmux (`.` is move-window there).
                     ("R", Action::RenamePane),
+                    // tmux's choose-tree (`s` sessions, `w` windows): quil has one tree.
+                    ("s", Action::ChooseTree),
+                    ("w", Action::ChooseTree),
                     // Neither is bound in tmux's own prefix table (`n` is next-window).
                     ("a", Action::Agents),
                     ("N", Action::NextWaiting),

@@ -225,6 +225,8 @@ pub enum Action {
     ResizeDown,
     /// Rename the active pane.
     RenamePane,
+    /// The tree of every tab and pane, with a live preview (tmux's choose-tree).
+    ChooseTree,
     /// Unbinds a key so it goes to the pane.
     Unbound,
 }
@@ -264,6 +266,7 @@ impl Action {
             Action::ResizeUp => "move the divider up".into(),
             Action::ResizeDown => "move the divider down".into(),
             Action::RenamePane => "rename the pane".into(),
+            Action::ChooseTree => "choose a tab or pane from a tree".into(),
             Action::Unbound => "nothing".into(),
         }
     }
@@ -300,6 +303,7 @@ impl Action {
             "resize-up" => Action::ResizeUp,
             "resize-down" => Action::ResizeDown,
             "rename-pane" => Action::RenamePane,
+            "choose-tree" => Action::ChooseTree,
             "none" => Action::Unbound,
             other => {
                 if let Some(n) = other
@@ -315,7 +319,7 @@ impl Action {
                      split-down, focus-left, focus-right, focus-up, focus-down, focus-next, zoom, tab-1 .. tab-99, \
                      next-tab, prev-tab, rename-tab, scroll-up, scroll-down, copy-mode, detach, agents, next-waiting, \
                      send-prefix, help, swap-prev, swap-next, break-pane, resize-left, resize-right, \
-                     resize-up, resize-down, rename-pane, none)"
+                     resize-up, resize-down, rename-pane, choose-tree, none)"
                 ));
             }
         })

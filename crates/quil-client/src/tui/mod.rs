@@ -18,6 +18,7 @@ pub mod recent;
 pub mod render;
 pub mod scrollback;
 pub mod setup;
+pub mod tree;
 
 use crate::conn::Client;
 use anyhow::Context;

@@ -774,6 +774,112 @@ pub fn draw_help(buf: &mut Buffer, bindings: &[(Vec<String>, super::keys::Action
     }
 }
 
+/// The tree picker: tabs and their panes on the left, the chosen pane's screen on the right
+/// (live: the client views that pane while the picker is open).
+pub fn draw_tree(
+    buf: &mut Buffer,
+    v: &super::tree::TreeView,
+    rows: &[super::tree::TreeRow],
+    preview: Option<&super::pane::PaneScreen>,
+    home: Option<&str>,
+) {
+    use super::tree::TreeRow;
+    let area = buf.area;
+    let Some(popup) = centered(
+        area,
+        area.width.saturating_sub(4),
+        area.height.saturating_sub(4),
+    ) else {
+        return;
+    };
+    Clear.render(popup, buf);
+    let block = frame(
+        " Tabs and panes ".into(),
+        Some(" Enter go to · Esc close ".into()),
+    );
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    let list_w = (inner.width / 2).clamp(20.min(inner.width), 50);
+    let selected = v.selected.min(rows.len().saturating_sub(1));
+    let list_h = usize::from(inner.height);
+    let offset = selected.saturating_sub(list_h.saturating_sub(1));
+    for (k, row) in rows.iter().enumerate().skip(offset).take(list_h) {
+        let y = inner.y + (k - offset) as u16;
+        let is_sel = k == selected;
+        let text = match row {
+            TreeRow::Tab {
+                number,
+                name,
+                panes,
+                ..
+            } => format!(
+                "{number}: {name} ({panes} pane{})",
+                if *panes == 1 { "" } else { "s" }
+            ),
+            TreeRow::Pane {
+                name,
+                kind,
+                cwd,
+                note,
+                active,
+                ..
+            } => {
+                let cwd = shorten(cwd, home);
+                let mark = if *active { "*" } else { " " };
+                let note = if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{note}]")
+                };
+                format!("  {mark}{name} ({kind}) {cwd}{note}")
+            }
+        };
+        let style = match (is_sel, row) {
+            (true, _) => selected_style(),
+            (false, TreeRow::Tab { .. }) => {
+                Style::new().fg(Color::White).add_modifier(Modifier::BOLD)
+            }
+            (false, TreeRow::Pane { .. }) => Style::new().fg(Color::Gray),
+        };
+        if is_sel {
+            buf.set_style(RRect::new(inner.x, y, list_w, 1), selected_style());
+        }
+        put(buf, inner.x + 1, y, list_w.saturating_sub(1), &text, style);
+    }
+    // The preview, after a separating column.
+    let px = inner.x + list_w + 1;
+    if px + 2 >= inner.x + inner.width {
+        return;
+    }
+    for y in inner.y..inner.y + inner.height {
+        put(buf, px - 1, y, 1, "│", Style::new().fg(Color::DarkGray));
+    }
+    let pw = inner.x + inner.width - px;
+    match preview {
+        Some(s) => {
+            for (row, line) in s.lines.iter().enumerate().take(usize::from(inner.height)) {
+                super::render::draw_screen_row(
+                    buf,
+                    RRect::new(px, inner.y, pw, inner.height),
+                    row as u16,
+                    line,
+                    None,
+                );
+            }
+        }
+        None => {
+            put(
+                buf,
+                px + 1,
+                inner.y,
+                pw.saturating_sub(1),
+                "…",
+                Style::new().fg(Color::DarkGray),
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

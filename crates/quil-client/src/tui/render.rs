@@ -124,6 +124,11 @@ pub fn draw_buffer(buf: &mut Buffer, app: &App, g: &Geometry) -> Option<(u16, u1
         Mode::CloseWorktree(d) => popup::draw_close_worktree(buf, d, app.home_dir.as_deref()),
         Mode::Agents(v) => popup::draw_agents(buf, v, &app.agent_rows()),
         Mode::Help(top) => popup::draw_help(buf, &app.keys.bindings(), *top),
+        Mode::Tree(t) => {
+            let rows = super::tree::rows(&app.ws);
+            let preview = t.row(&rows).and_then(|r| app.screens.get(&r.preview()));
+            popup::draw_tree(buf, t, &rows, preview, app.home_dir.as_deref());
+        }
         _ => {}
     }
     cursor
@@ -144,9 +149,12 @@ pub enum ScreenArea {
 /// Where a full frame of the screen `area`, laid out as `g`, draws `pane`'s screen lines.
 pub fn screen_area(app: &App, g: &Geometry, area: RRect, pane: PaneId) -> ScreenArea {
     match &app.mode {
-        Mode::Picker(_) | Mode::Setup(_) | Mode::CloseWorktree(_) | Mode::Agents(_) => {
-            return ScreenArea::Covered
-        }
+        Mode::Picker(_)
+        | Mode::Setup(_)
+        | Mode::CloseWorktree(_)
+        | Mode::Agents(_)
+        | Mode::Help(_)
+        | Mode::Tree(_) => return ScreenArea::Covered,
         Mode::Scroll(sb) if sb.pane == pane => return ScreenArea::Covered,
         _ => {}
     }
@@ -676,6 +684,17 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
             pairs.extend([("Enter".into(), "open"), ("Esc".into(), "cancel")]);
             hint_items(&mut items, pairs);
         }
+        Mode::Tree(_) => {
+            items.push(vec![tag("TREE")]);
+            hint_items(
+                &mut items,
+                vec![
+                    ("↑↓".into(), "choose"),
+                    ("Enter".into(), "go to"),
+                    ("Esc".into(), "close"),
+                ],
+            );
+        }
         Mode::Help(_) => {
             items.push(vec![tag("HELP")]);
             hint_items(
@@ -839,7 +858,11 @@ pub fn cursor_position(app: &App, g: &Geometry) -> Option<(u16, u16)> {
         )),
         Mode::Scroll(sb) => sb.prompt.as_ref().map(|(_, q)| ((1 + q.width()) as u16, y)),
         Mode::Setup(f) => popup::setup_cursor(g.width, g.height, f),
-        Mode::Picker(_) | Mode::CloseWorktree(_) | Mode::Agents(_) | Mode::Help(_) => None,
+        Mode::Picker(_)
+        | Mode::CloseWorktree(_)
+        | Mode::Agents(_)
+        | Mode::Help(_)
+        | Mode::Tree(_) => None,
         Mode::Normal | Mode::Prefix | Mode::Confirm(_) => {
             let pane = app.active_pane()?;
             if app.pane_info(pane).is_some_and(|i| !i.alive) {
