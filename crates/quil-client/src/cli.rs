@@ -172,6 +172,9 @@ pub enum Cmd {
     /// Pane types (TOML plugins): list them, or check plugin files.
     #[command(subcommand)]
     Plugin(PluginCmd),
+    /// Check config.toml, or apply it now (it is also applied when it changes).
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Called by AI CLIs' hooks to record their conversation (internal).
     #[command(hide = true)]
     Hook {
@@ -202,9 +205,78 @@ pub enum Cmd {
         #[arg(long)]
         pane: Option<String>,
     },
+    /// Swap two panes' places, in one tab or across tabs (tmux's swap-pane).
+    SwapPane {
+        #[arg(long)]
+        pane: Option<String>,
+        /// The other pane.
+        #[arg(long)]
+        with: String,
+    },
+    /// Move a pane beside another (`--to`, tmux's join-pane) or out to a tab of its own
+    /// (`--new-tab`, tmux's break-pane).
+    #[command(group = clap::ArgGroup::new("dest").required(true).args(["to", "new_tab"]))]
+    MovePane {
+        #[arg(long)]
+        pane: Option<String>,
+        /// The pane to split for it (it goes right of or below that pane).
+        #[arg(long)]
+        to: Option<String>,
+        /// Below `--to` (the default is beside it).
+        #[arg(long, requires = "to")]
+        vertical: bool,
+        /// Into a new tab of its own.
+        #[arg(long)]
+        new_tab: bool,
+        /// The new tab's name (default: the pane's).
+        #[arg(long, requires = "new_tab")]
+        name: Option<String>,
+    },
+    /// Move a pane into a split beside another (`move-pane --to`, as tmux's join-pane).
+    JoinPane {
+        #[arg(long)]
+        pane: Option<String>,
+        #[arg(long)]
+        to: String,
+        /// Below `--to` (the default is beside it).
+        #[arg(long)]
+        vertical: bool,
+    },
+    /// Move a pane out to a tab of its own (`move-pane --new-tab`, as tmux's break-pane).
+    BreakPane {
+        #[arg(long)]
+        pane: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Resize the split holding a pane: `+N`/`-N` cells for the pane's side, or `PERCENT%`.
+    ResizeSplit {
+        #[arg(long)]
+        pane: Option<String>,
+        /// The side-by-side split holding the pane (default: the one directly holding it).
+        #[arg(long, conflicts_with = "vertical")]
+        horizontal: bool,
+        /// The top/bottom split holding the pane.
+        #[arg(long)]
+        vertical: bool,
+        /// `+N`, `-N` (cells) or `PERCENT%`.
+        #[arg(allow_hyphen_values = true)]
+        size: String,
+    },
     /// Serve the Model Context Protocol on stdin/stdout, so AI agents can drive quil with
     /// tools (see docs/mcp.md).
     Mcp,
+    /// Print a completion script for a shell: `source <(quil completions bash)`. Pane and tab
+    /// ids are completed from the running daemon (bash, zsh and fish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, generated from this command line: `quil man | man -l -`.
+    Man,
+    /// Pane or tab ids of the running daemon, one per line, for completion scripts (internal).
+    #[command(hide = true, name = "__complete")]
+    Complete { what: String },
 }
 
 #[derive(Args, Debug, Default)]
@@ -238,6 +310,15 @@ pub enum PluginCmd {
     },
     /// Check plugin files (default: every file in $QUIL_HOME/plugins); exits 1 on any error.
     Validate { files: Vec<PathBuf> },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// List every problem in $QUIL_HOME/config.toml (the client's tables and the daemon's),
+    /// one `FILE:LINE:COL: message` each; exits 1 on any.
+    Check,
+    /// Make the daemon and attached clients read config.toml again now; prints its problems.
+    Reload,
 }
 
 #[derive(Subcommand, Debug)]
@@ -298,6 +379,24 @@ pub fn main(cli: Cli) -> Result<i32> {
         }
         // Validation reads files only: it works without (and never starts) a daemon.
         Some(Cmd::Plugin(PluginCmd::Validate { files })) => validate_plugins(&home, files),
+        Some(Cmd::Completions { shell }) => {
+            crate::out!("{}", crate::complete::script(shell));
+            Ok(0)
+        }
+        Some(Cmd::Man) => {
+            crate::out!("{}", crate::complete::man_page()?);
+            Ok(0)
+        }
+        // Never starts a daemon: completing a word must not have side effects.
+        Some(Cmd::Complete { what }) => {
+            let Ok(mut c) = launch::connect(&home) else {
+                return Ok(0);
+            };
+            for word in crate::complete::words(&list(&mut c)?, &what) {
+                crate::outln!("{word}");
+            }
+            Ok(0)
+        }
         // The server lives in quil-mcp, which depends on this crate: the binary runs it.
         Some(Cmd::Mcp) => bail!("quil mcp is served by the quil binary"),
         Some(cmd) => {
@@ -324,12 +423,12 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
             match launch::connect(home) {
                 Ok(mut c) => {
                     let pid = status(&mut c)?.pid;
-                    println!("quild is already running (pid {pid})");
+                    crate::outln!("quild is already running (pid {pid})");
                 }
                 Err(ClientError::NotRunning { .. }) => {
                     launch::start(home)?;
                     let pid = status(&mut launch::connect(home)?)?.pid;
-                    println!("quild started (pid {pid})");
+                    crate::outln!("quild started (pid {pid})");
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -356,28 +455,31 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
             Ok(mut c) => {
                 let s = status(&mut c)?;
                 if json {
-                    println!(
+                    crate::outln!(
                         "{}",
                         serde_json::json!({"running": true, "pid": s.pid, "version": s.version,
                             "protocol": s.protocol, "uptime_ms": s.uptime_ms, "panes": s.panes,
                             "clients": s.clients, "home": s.home})
                     );
                 } else {
-                    println!(
+                    crate::outln!(
                         "quild running: pid {}, {} panes, {} clients, home {}",
-                        s.pid, s.panes, s.clients, s.home
+                        s.pid,
+                        s.panes,
+                        s.clients,
+                        s.home
                     );
                 }
                 Ok(0)
             }
             Err(ClientError::NotRunning { .. }) => {
                 if json {
-                    println!(
+                    crate::outln!(
                         "{}",
                         serde_json::json!({"running": false, "home": home.display().to_string()})
                     );
                 } else {
-                    println!("quild is not running (home {})", home.display());
+                    crate::outln!("quild is not running (home {})", home.display());
                 }
                 Ok(1)
             }
@@ -403,14 +505,14 @@ fn validate_plugins(home: &Path, files: Vec<PathBuf>) -> Result<i32> {
     let mut errors = 0;
     for f in &files {
         match quil_plugin::parse_file(f) {
-            Ok(p) => println!("{}: ok ({})", f.display(), p.name),
+            Ok(p) => crate::outln!("{}: ok ({})", f.display(), p.name),
             Err(diags) => {
                 for d in &diags {
                     errors += usize::from(d.is_error());
                     eprintln!("{d}");
                 }
                 if diags.iter().all(|d| !d.is_error()) {
-                    println!("{}: ok", f.display());
+                    crate::outln!("{}: ok", f.display());
                 }
             }
         }
@@ -458,9 +560,10 @@ fn restart(home: &Path) -> Result<i32> {
     }
     launch::start(home)?;
     let s = status(&mut launch::connect(home)?)?;
-    println!(
+    crate::outln!(
         "quild restarted (pid {}); {} panes restored",
-        s.pid, s.panes
+        s.pid,
+        s.panes
     );
     Ok(0)
 }
@@ -523,6 +626,8 @@ fn spawn_spec(a: SpawnArgs, here: bool) -> Result<SpawnSpec> {
         command: a.command,
         name: None,
         env: Vec::new(),
+        // The pane sees this shell's PATH, locale, agent socket... (docs/configuration.md).
+        client_env: quil_proto::env::forwarded(std::env::vars()),
         worktree: a.worktree,
         toggles: a
             .toggles
@@ -553,7 +658,7 @@ fn parse_toggle(t: &str) -> Result<(String, bool)> {
 fn print_pane(reply: Reply) -> Result<i32> {
     match reply {
         Reply::Pane(id) => {
-            println!("{id}");
+            crate::outln!("{id}");
             Ok(0)
         }
         other => Err(unexpected(&other)),
@@ -562,24 +667,59 @@ fn print_pane(reply: Reply) -> Result<i32> {
 
 fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
     match cmd {
-        Cmd::Attach | Cmd::Daemon(_) | Cmd::Restart | Cmd::Mcp => {
+        Cmd::Attach
+        | Cmd::Daemon(_)
+        | Cmd::Restart
+        | Cmd::Mcp
+        | Cmd::Completions { .. }
+        | Cmd::Man
+        | Cmd::Complete { .. } => {
             unreachable!("handled by main")
         }
         Cmd::Plugin(PluginCmd::Validate { .. }) | Cmd::Hook { .. } => {
             unreachable!("handled by main")
         }
+        Cmd::Config(cmd) => {
+            let home = quil_proto::paths::quil_home()?;
+            let file = home.join("config.toml");
+            // The TUI's tables, checked here; the daemon's, by the daemon.
+            let mut problems: Vec<String> =
+                match crate::tui::config::Config::load_lenient(&home, None) {
+                    Ok((_, p)) => p.iter().map(ToString::to_string).collect(),
+                    Err(e) => vec![e.to_string()],
+                };
+            let apply = matches!(cmd, ConfigCmd::Reload);
+            match c.request(Request::ReloadConfig { apply })? {
+                Reply::Text(p) => problems.extend(p),
+                other => return Err(unexpected(&other)),
+            }
+            for p in &problems {
+                crate::outln!("{p}");
+            }
+            if problems.is_empty() {
+                let what = if apply { "reloaded" } else { "ok" };
+                crate::outln!("{}: {what}", file.display());
+            }
+            Ok(i32::from(!problems.is_empty()))
+        }
         Cmd::Plugin(PluginCmd::List { json }) => {
-            let Reply::PaneTypes(types) = c.request(Request::PaneTypes)? else {
+            let Reply::PaneTypes(types) = c.request(Request::PaneTypes {
+                path: std::env::var("PATH").ok(),
+            })?
+            else {
                 bail!("unexpected reply")
             };
             if json {
-                println!("{}", serde_json::to_string(&types)?);
+                crate::outln!("{}", serde_json::to_string(&types)?);
             } else {
                 for t in &types {
                     let avail = if t.available { "available" } else { "missing" };
-                    println!(
+                    crate::outln!(
                         "{:<14} {:<9} {:<10} {}",
-                        t.name, t.category, avail, t.source
+                        t.name,
+                        t.category,
+                        avail,
+                        t.source
                     );
                 }
             }
@@ -594,7 +734,7 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             let pane = pane_arg(pane)?;
             if let Reply::Text(lines) = c.request(Request::Worktree { pane, op })? {
                 for l in lines {
-                    println!("{l}");
+                    crate::outln!("{l}");
                 }
             }
             Ok(0)
@@ -607,9 +747,9 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
         Cmd::Ls { json } => {
             let ws = list(c)?;
             if json {
-                println!("{}", serde_json::to_string(&ws)?);
+                crate::outln!("{}", serde_json::to_string(&ws)?);
             } else {
-                print!("{}", format_ls(&ws));
+                crate::out!("{}", format_ls(&ws));
             }
             Ok(0)
         }
@@ -687,7 +827,7 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             };
             let mut out = lines.join("\n");
             out.push('\n');
-            print!("{out}");
+            crate::out!("{out}");
             Ok(0)
         }
         Cmd::Wait {
@@ -741,7 +881,7 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
                 bail!("no pane is {}", names.join(" or "));
             };
             c.request(Request::Focus { pane: p })?;
-            println!("{p}");
+            crate::outln!("{p}");
             Ok(0)
         }
         Cmd::Resize { pane, size } => {
@@ -783,6 +923,37 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             c.request(Request::Focus { pane })?;
             Ok(0)
         }
+        Cmd::SwapPane { pane, with } => {
+            let a = pane_arg(pane)?;
+            let b = with.parse::<PaneId>().map_err(|e| anyhow!("{e}"))?;
+            c.request(Request::SwapPane { a, b })?;
+            Ok(0)
+        }
+        Cmd::MovePane {
+            pane,
+            to,
+            vertical,
+            new_tab: _,
+            name,
+        } => move_pane(c, pane, to, vertical, name),
+        Cmd::JoinPane { pane, to, vertical } => move_pane(c, pane, Some(to), vertical, None),
+        Cmd::BreakPane { pane, name } => move_pane(c, pane, None, false, name),
+        Cmd::ResizeSplit {
+            pane,
+            horizontal,
+            vertical,
+            size,
+        } => {
+            let pane = pane_arg(pane)?;
+            let dir = match (horizontal, vertical) {
+                (true, _) => Some(SplitDir::Horizontal),
+                (_, true) => Some(SplitDir::Vertical),
+                _ => None,
+            };
+            let size = parse_split_size(&size)?;
+            c.request(Request::ResizeSplit { pane, dir, size })?;
+            Ok(0)
+        }
         Cmd::Zoom { pane } => {
             let pane = pane_arg(pane)?;
             let ws = list(c)?;
@@ -798,6 +969,47 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `move-pane`: beside `to` (split side by side, or below with `vertical`), else to a new tab.
+fn move_pane(
+    c: &mut Client,
+    pane: Option<String>,
+    to: Option<String>,
+    vertical: bool,
+    name: Option<String>,
+) -> Result<i32> {
+    let pane = pane_arg(pane)?;
+    let to = match to {
+        Some(t) => quil_proto::MoveTo::Split {
+            target: t.parse::<PaneId>().map_err(|e| anyhow!("{e}"))?,
+            dir: if vertical {
+                SplitDir::Vertical
+            } else {
+                SplitDir::Horizontal
+            },
+        },
+        None => quil_proto::MoveTo::NewTab { name },
+    };
+    c.request(Request::MovePane { pane, to })?;
+    Ok(0)
+}
+
+/// `+N`, `-N` (cells) or `PERCENT%`.
+fn parse_split_size(s: &str) -> Result<quil_proto::SplitSize> {
+    let bad = || anyhow!("invalid size {s:?}: expected +N or -N (cells) or PERCENT% (5% to 95%)");
+    if let Some(p) = s.strip_suffix('%') {
+        let p: u8 = p.parse().map_err(|_| bad())?;
+        if !(5..=95).contains(&p) {
+            return Err(bad());
+        }
+        return Ok(quil_proto::SplitSize::Percent(p));
+    }
+    if !s.starts_with(['+', '-']) {
+        return Err(bad());
+    }
+    let n: i32 = s.parse().map_err(|_| bad())?;
+    Ok(quil_proto::SplitSize::Cells(n))
 }
 
 /// Polls the screen until `text` matches.
@@ -1003,6 +1215,17 @@ mod tests {
             added_lines(&before, &after),
             ["> hi", "MOCK-REPLY: hi", "ok"]
         );
+    }
+
+    #[test]
+    fn split_sizes() {
+        use quil_proto::SplitSize::{Cells, Percent};
+        assert_eq!(parse_split_size("+5").unwrap(), Cells(5));
+        assert_eq!(parse_split_size("-3").unwrap(), Cells(-3));
+        assert_eq!(parse_split_size("30%").unwrap(), Percent(30));
+        for bad in ["5", "0%", "99%", "x%", "+", "+-1"] {
+            assert!(parse_split_size(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! scripting CLI ([`cli`]) and the full-screen TUI ([`tui`]). It shares only the protocol and
 //! model crates with the daemon.
 pub mod cli;
+pub mod complete;
 pub mod conn;
 pub mod launch;
+pub mod out;
 pub mod tui;
 pub mod wait;

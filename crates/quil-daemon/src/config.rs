@@ -115,82 +115,175 @@ impl Default for Config {
     }
 }
 
-#[derive(Deserialize, Default)]
-struct File {
-    #[serde(default)]
-    daemon: Option<toml::Value>,
-    #[serde(default)]
-    notify: Option<toml::Value>,
-    #[serde(default)]
-    hooks: Option<toml::Value>,
+/// A problem with one entry of `config.toml`: where (1-based line and column, when it can be
+/// pointed at) and what. The entry keeps its default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub pos: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl Problem {
+    /// `FILE:LINE:COL: message; using the default`.
+    pub fn display(&self, file: &Path) -> String {
+        quil_proto::configpos::message(
+            &file.display().to_string(),
+            self.pos,
+            &format!("{}; using the default", self.message),
+        )
+    }
 }
 
 impl Config {
-    /// Loads `[daemon]` from `path`. Returns the defaults and a one-line warning when the file
-    /// is unreadable or invalid; a missing file is not a warning.
-    pub fn load(path: &Path) -> (Config, Option<String>) {
+    /// Loads the daemon's tables from `path`: every entry that is wrong keeps its default,
+    /// and each is reported, all at once, as `FILE:LINE:COL: message; using the default`. A
+    /// missing file is the defaults, with nothing to report.
+    pub fn load(path: &Path) -> (Config, Vec<String>) {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Config::default(), None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return (Config::default(), vec![])
+            }
             Err(e) => {
                 return (
                     Config::default(),
-                    Some(format!("cannot read {}: {e}", path.display())),
+                    vec![format!(
+                        "cannot read {}: {e}; using the defaults",
+                        path.display()
+                    )],
                 )
             }
         };
-        match Self::parse(&text) {
-            Ok(c) => (c, None),
-            Err(e) => (
-                Config::default(),
-                Some(format!("{}: {e}; using defaults", path.display())),
-            ),
+        let (c, problems) = Self::parse_lenient(&text);
+        (c, problems.iter().map(|p| p.display(path)).collect())
+    }
+
+    /// [`Config::parse_lenient`], failing on the first problem (one line).
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let (c, problems) = Self::parse_lenient(text);
+        match problems.into_iter().next() {
+            Some(p) => Err(p.message),
+            None => Ok(c),
         }
     }
 
-    pub fn parse(text: &str) -> Result<Config, String> {
-        let file: File = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
-        let mut c: Config = match file.daemon {
-            Some(d) => table(d, "[daemon]")?,
+    /// The daemon's tables of `text`, each wrong entry left at its default and reported.
+    pub fn parse_lenient(text: &str) -> (Config, Vec<Problem>) {
+        use quil_proto::configpos::{line_col, locate, locate_array};
+        let mut problems = Vec::new();
+        let doc: toml::Table = match text.parse() {
+            Ok(d) => d,
+            Err(e) => {
+                let e: toml::de::Error = e;
+                problems.push(Problem {
+                    pos: e.span().map(|s| line_col(text, s.start)),
+                    message: format!("invalid TOML: {}", one_line(e.message())),
+                });
+                return (Config::default(), problems);
+            }
+        };
+        // Each entry of a table on its own: a wrong one is dropped, the rest apply.
+        fn entries<T: serde::de::DeserializeOwned + Default>(
+            text: &str,
+            v: &toml::Value,
+            name: &str,
+            problems: &mut Vec<Problem>,
+        ) -> T {
+            let Some(t) = v.as_table() else {
+                problems.push(Problem {
+                    pos: None,
+                    message: format!("[{name}]: expected a table"),
+                });
+                return T::default();
+            };
+            let mut good = toml::Table::new();
+            for (k, v) in t {
+                let one: toml::Table = [(k.clone(), v.clone())].into_iter().collect();
+                match toml::Value::Table(one).try_into::<T>() {
+                    Ok(_) => {
+                        good.insert(k.clone(), v.clone());
+                    }
+                    Err(e) => problems.push(Problem {
+                        pos: locate(text, name, k),
+                        message: format!("[{name}] {k}: {}", one_line(e.message())),
+                    }),
+                }
+            }
+            toml::Value::Table(good).try_into().unwrap_or_default()
+        }
+        let mut c: Config = match doc.get("daemon") {
+            Some(d) => entries(text, d, "daemon", &mut problems),
             None => Config::default(),
         };
         if c.default_cols < 2 || c.default_rows < 1 {
-            return Err("[daemon]: default_cols must be >= 2 and default_rows >= 1".into());
+            let d = Config::default();
+            problems.push(Problem {
+                pos: locate(text, "daemon", "default_cols")
+                    .or_else(|| locate(text, "daemon", "default_rows")),
+                message: "[daemon]: default_cols must be >= 2 and default_rows >= 1".into(),
+            });
+            (c.default_cols, c.default_rows) = (d.default_cols, d.default_rows);
         }
-        if let Some(n) = file.notify {
-            c.notify = table(n, "[notify]")?;
+        if let Some(n) = doc.get("notify") {
+            c.notify = entries(text, n, "notify", &mut problems);
         }
-        let n = &c.notify;
+        let n = &mut c.notify;
         if !(n.quiet_period >= 0.0 && n.timeout > 0.0 && n.timeout.is_finite()) {
-            return Err("[notify]: quiet_period must be >= 0 and timeout > 0 seconds".into());
+            let d = Notify::default();
+            problems.push(Problem {
+                pos: locate(text, "notify", "quiet_period")
+                    .or_else(|| locate(text, "notify", "timeout")),
+                message: "[notify]: quiet_period must be >= 0 and timeout > 0 seconds".into(),
+            });
+            (n.quiet_period, n.timeout) = (d.quiet_period, d.timeout);
         }
-        if let Some(h) = file.hooks {
-            #[derive(Deserialize)]
-            struct Hooks {
-                hooks: Vec<Hook>,
+        if let Some(h) = doc.get("hooks") {
+            let list = h.as_array().cloned().unwrap_or_default();
+            if h.as_array().is_none() {
+                problems.push(Problem {
+                    pos: None,
+                    message: "hooks: expected [[hooks]] tables".into(),
+                });
             }
-            let wrapped = toml::Value::Table([("hooks".to_string(), h)].into_iter().collect());
-            c.hooks = table::<Hooks>(wrapped, "[[hooks]]")?.hooks;
+            for (i, v) in list.into_iter().enumerate() {
+                let at = format!("[[hooks]] #{}", i + 1);
+                let pos = locate_array(text, "hooks", i);
+                let hook: Hook = match v.try_into() {
+                    Ok(h) => h,
+                    Err(e) => {
+                        let e: toml::de::Error = e;
+                        problems.push(Problem {
+                            pos,
+                            message: format!("{at}: {}; skipped", one_line(e.message())),
+                        });
+                        continue;
+                    }
+                };
+                let why = if !quil_proto::EventKind::NAMES.contains(&hook.on.as_str()) {
+                    Some(format!(
+                        "unknown event type {:?} in `on` (known: {})",
+                        hook.on,
+                        quil_proto::EventKind::NAMES.join(", ")
+                    ))
+                } else if hook.run.first().is_none_or(|p| p.is_empty()) {
+                    Some("`run` needs a program (argv, e.g. [\"notify-send\", \"quil\"])".into())
+                } else if !(hook.timeout > 0.0 && hook.timeout.is_finite()) {
+                    Some("timeout must be > 0 seconds".into())
+                } else {
+                    None
+                };
+                match why {
+                    Some(why) => problems.push(Problem {
+                        pos,
+                        message: format!("{at}: {why}; skipped"),
+                    }),
+                    None => c.hooks.push(hook),
+                }
+            }
         }
-        for (i, h) in c.hooks.iter().enumerate() {
-            let at = format!("[[hooks]] #{}", i + 1);
-            if !quil_proto::EventKind::NAMES.contains(&h.on.as_str()) {
-                return Err(format!(
-                    "{at}: unknown event type {:?} in `on` (known: {})",
-                    h.on,
-                    quil_proto::EventKind::NAMES.join(", ")
-                ));
-            }
-            if h.run.first().is_none_or(|p| p.is_empty()) {
-                return Err(format!(
-                    "{at}: `run` needs a program (argv, e.g. [\"notify-send\", \"quil\"])"
-                ));
-            }
-            if !(h.timeout > 0.0 && h.timeout.is_finite()) {
-                return Err(format!("{at}: timeout must be > 0 seconds"));
-            }
-        }
-        Ok(c)
+        // In the order of the file.
+        problems.sort_by_key(|p| p.pos.unwrap_or((usize::MAX, 0)));
+        (c, problems)
     }
 
     pub fn shell(&self) -> String {
@@ -199,12 +292,6 @@ impl Config {
             .or_else(|| std::env::var("SHELL").ok().filter(|s| !s.is_empty()))
             .unwrap_or_else(|| "/bin/sh".to_string())
     }
-}
-
-/// A table of the file as `T`; errors name the table, on one line.
-fn table<T: serde::de::DeserializeOwned>(v: toml::Value, name: &str) -> Result<T, String> {
-    v.try_into()
-        .map_err(|e: toml::de::Error| format!("{name}: {}", one_line(&e.to_string())))
 }
 
 fn one_line(s: &str) -> String {
@@ -275,5 +362,46 @@ mod tests {
         assert!(e.contains("defualt_cols") && !e.contains('\n'), "{e}");
         let e = Config::parse("[daemon\n").unwrap_err();
         assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn every_bad_entry_keeps_its_default_and_is_reported_with_its_place() {
+        let text = "[daemon]\ndefault_cols = 100\ndefualt_rows = 10\nexited_panes = \"never\"\n\n\
+                    [notify]\nmethod = \"popup\"\nbell = true\n\n\
+                    [[hooks]]\non = \"stat\"\nrun = [\"x\"]\n\n[[hooks]]\non = \"state\"\nrun = [\"ok\"]\n";
+        let (c, problems) = Config::parse_lenient(text);
+        assert_eq!(c.default_cols, 100, "good entries apply");
+        assert_eq!(c.exited_panes, ExitPolicy::Failed);
+        assert!(c.notify.bell);
+        assert_eq!(c.notify.method, Method::Osc9);
+        assert_eq!(c.hooks.len(), 1);
+        let at: Vec<(Option<(usize, usize)>, bool)> = problems
+            .iter()
+            .map(|p| (p.pos, !p.message.contains('\n')))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                (Some((3, 1)), true),
+                (Some((4, 1)), true),
+                (Some((7, 1)), true),
+                (Some((10, 1)), true)
+            ],
+            "{problems:?}"
+        );
+        assert!(problems[0].message.contains("defualt_rows"), "{problems:?}");
+        assert!(
+            problems[3].message.contains("unknown event type"),
+            "{problems:?}"
+        );
+        let shown = problems[1].display(Path::new("/h/config.toml"));
+        assert!(
+            shown.starts_with("/h/config.toml:4:1: [daemon] exited_panes: "),
+            "{shown}"
+        );
+        assert!(shown.ends_with("; using the default"), "{shown}");
+        let (c, problems) = Config::parse_lenient("[daemon\nx = 1\n");
+        assert_eq!(c.default_cols, 120);
+        assert_eq!(problems[0].pos, Some((1, 8)), "{problems:?}");
     }
 }

@@ -192,6 +192,7 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
     let mut clip_rx = server.signals.clipboard.subscribe();
     let mut notify_rx = server.signals.notify.subscribe();
     let mut follow_rx = server.signals.follow.subscribe();
+    let mut config_rx = server.signals.config.subscribe();
     // Subscribed on `Request::Events`: the filter, the receiver, and how many were lost.
     let mut events: Option<EventFeed> = None;
     let mut shutdown_rx = server.shutdown.subscribe();
@@ -316,6 +317,11 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
             p = follow_rx.recv(), if attached => {
                 if let Ok(p) = p {
                     out.send(&ServerMsg::Focus(p));
+                }
+            }
+            c = config_rx.recv(), if attached => {
+                if let Ok(problems) = c {
+                    out.send(&ServerMsg::ConfigReloaded(problems));
                 }
             }
             clip = clip_rx.recv(), if attached => {

@@ -15,6 +15,9 @@ pub enum Error {
     UnknownTab(TabId),
     #[error("unknown pane type {name:?} (known: {known})")]
     UnknownPaneType { name: String, known: String },
+    /// The file meant to define the type failed validation: its first error, in one line.
+    #[error("pane type {name:?} did not load: {error}")]
+    BrokenPaneType { name: String, error: String },
     #[error(transparent)]
     Model(#[from] ModelError),
     /// A name, value or argument that can never work.
@@ -66,6 +69,7 @@ impl Error {
             Error::UnknownPane(_)
             | Error::UnknownTab(_)
             | Error::UnknownPaneType { .. }
+            | Error::BrokenPaneType { .. }
             | Error::NoWorktree(_)
             | Error::NoSuchDivider(_)
             | Error::Model(ModelError::UnknownPane(_) | ModelError::UnknownTab(_)) => {

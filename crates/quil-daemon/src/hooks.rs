@@ -49,6 +49,7 @@ impl Server {
     /// The hooks and the notification `ev` calls for.
     pub fn reactions(&self, ev: &Event, quiet: &mut Quiet, now: Instant) -> Reactions {
         let mut out = Reactions::default();
+        let cfg = self.config();
         // What the event says about its pane, read once.
         let (pane_type, pane_name, tab_name, viewed) = match ev.pane {
             Some(p) => {
@@ -84,7 +85,7 @@ impl Server {
         put("QUIL_PANE_TYPE", pane_type.clone());
         put("QUIL_STATE", state.map(|s| s.to_string()));
         put("QUIL_DETAIL", detail.clone());
-        for (i, h) in self.config.hooks.iter().enumerate() {
+        for (i, h) in cfg.hooks.iter().enumerate() {
             let matches = h.on == ev.kind.name()
                 && h.pane_type
                     .as_ref()
@@ -100,7 +101,7 @@ impl Server {
                 });
             }
         }
-        let n = &self.config.notify;
+        let n = &cfg.notify;
         if let (EventKind::Bell, Some(pane)) = (&ev.kind, ev.pane) {
             // A pane's own bell rings in the attached terminals (rate-limited at the pane).
             out.notification = Some(Notification {

@@ -56,9 +56,9 @@ pub fn run(home_dir: PathBuf) -> Result<(), DaemonError> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .try_init();
-    let (config, warning) = config::Config::load(&home_dir.join("config.toml"));
+    let (config, problems) = config::Config::load(&home_dir.join("config.toml"));
     tracing::info!(pid = std::process::id(), home = %home_dir.display(), "quild starting");
-    if let Some(w) = warning {
+    for w in problems {
         tracing::warn!("{w}");
         eprintln!("quild: warning: {w}");
     }
@@ -98,6 +98,7 @@ async fn serve(
     let server = server::Server::new(home_dir, config, notice_tx);
     plugins::load(&server);
     let _plugin_watcher = plugins::watch(server.clone());
+    let _config_watcher = plugins::watch_config(server.clone());
     // Before the restore, so hooks hear of it.
     tokio::spawn(hooks::react(server.clone()));
     let restore_server = server.clone();

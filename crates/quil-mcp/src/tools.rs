@@ -383,6 +383,7 @@ fn spawn_spec(
         cwd: cwd.map(|c| c.display().to_string()),
         command,
         worktree,
+        client_env: quil_proto::env::forwarded(std::env::vars()),
         ..SpawnSpec::default()
     })
 }

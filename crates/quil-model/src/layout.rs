@@ -161,6 +161,93 @@ impl Layout {
         }
     }
 
+    /// Renames leaves: each `a` becomes `b` and each `b` becomes `a`.
+    pub fn swap(&mut self, a: PaneId, b: PaneId) {
+        match self {
+            Layout::Pane(p) if *p == a => *p = b,
+            Layout::Pane(p) if *p == b => *p = a,
+            Layout::Pane(_) => {}
+            Layout::Split { first, second, .. } => {
+                first.swap(a, b);
+                second.swap(a, b);
+            }
+        }
+    }
+
+    /// The share (0..1) of the innermost split of direction `dir` holding `pane` that `pane`'s
+    /// side has, with that split's ratio; `None` when no such split holds it.
+    fn share_ratio(&mut self, pane: PaneId, dir: SplitDir) -> Option<(&mut f32, bool)> {
+        match self {
+            Layout::Pane(_) => None,
+            Layout::Split {
+                dir: d,
+                ratio,
+                first,
+                second,
+            } => {
+                let in_first = first.contains(pane);
+                if !in_first && !second.contains(pane) {
+                    return None;
+                }
+                let inner = if in_first {
+                    first.share_ratio(pane, dir)
+                } else {
+                    second.share_ratio(pane, dir)
+                };
+                match inner {
+                    Some(found) => Some(found),
+                    None if *d == dir => Some((ratio, in_first)),
+                    None => None,
+                }
+            }
+        }
+    }
+
+    /// Whether `pane` is on the first side (left or top) of the innermost split of direction
+    /// `dir` holding it; `None` when no such split holds it.
+    pub fn in_first(&self, pane: PaneId, dir: SplitDir) -> Option<bool> {
+        self.clone().share_ratio(pane, dir).map(|(_, first)| first)
+    }
+
+    /// The direction of the split directly holding `pane`; `None` for a lone pane.
+    pub fn parent_dir(&self, pane: PaneId) -> Option<SplitDir> {
+        match self {
+            Layout::Pane(_) => None,
+            Layout::Split {
+                dir, first, second, ..
+            } => {
+                if matches!(**first, Layout::Pane(p) if p == pane)
+                    || matches!(**second, Layout::Pane(p) if p == pane)
+                {
+                    Some(*dir)
+                } else if first.contains(pane) {
+                    first.parent_dir(pane)
+                } else {
+                    second.parent_dir(pane)
+                }
+            }
+        }
+    }
+
+    /// `pane`'s share of the innermost split of direction `dir` holding it, in (0, 1).
+    pub fn share(&mut self, pane: PaneId, dir: SplitDir) -> Option<f32> {
+        self.share_ratio(pane, dir)
+            .map(|(r, first)| if first { *r } else { 1.0 - *r })
+    }
+
+    /// Sets `pane`'s share of the innermost split of direction `dir` holding it (clamped to
+    /// 5..95%); false when no split of that direction holds it.
+    pub fn set_share(&mut self, pane: PaneId, dir: SplitDir, share: f32) -> bool {
+        let share = share.clamp(0.05, 0.95);
+        match self.share_ratio(pane, dir) {
+            Some((r, first)) => {
+                *r = if first { share } else { 1.0 - share };
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes a leaf; its sibling takes the parent's place. `None` when nothing is left.
     pub fn remove(self, target: PaneId) -> Option<Layout> {
         match self {

@@ -27,6 +27,9 @@ pub enum ModelError {
     TooSmall(PaneId),
     #[error("pane {0} already exists")]
     DuplicatePane(PaneId),
+    /// A move or swap that cannot be done, with why.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// What the workspace knows about a pane, independent of its process: everything needed to
@@ -46,6 +49,10 @@ pub struct PaneMeta {
     /// Extra environment given at creation, `KEY=VALUE`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
+    /// The forwarded environment of the client that created the pane, `KEY=VALUE` (`PATH`,
+    /// `LANG`, ...): kept, so a respawn or restore starts it the same way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_env: Vec<String>,
     #[serde(default)]
     pub cols: u16,
     #[serde(default)]
@@ -200,6 +207,76 @@ impl Workspace {
         panes
     }
 
+    /// Swaps two panes' places, in one tab or across tabs; each tab's active pane follows its
+    /// place (the tab that showed `a` active shows `b` there).
+    pub fn swap_panes(&mut self, a: PaneId, b: PaneId) -> Result<(), ModelError> {
+        if a == b {
+            return Err(ModelError::Invalid(format!("cannot swap {a} with itself")));
+        }
+        let ta = self.tab_of(a).ok_or(ModelError::UnknownPane(a))?;
+        let tb = self.tab_of(b).ok_or(ModelError::UnknownPane(b))?;
+        for ti in [ta, tb] {
+            let tab = &mut self.tabs[ti];
+            tab.layout.swap(a, b);
+            if ta != tb {
+                if tab.active_pane == a {
+                    tab.active_pane = b;
+                } else if tab.active_pane == b {
+                    tab.active_pane = a;
+                }
+            }
+            if ta == tb {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves `pane` next to `target` (tmux's join-pane): `target` is split in `dir` with `pane`
+    /// second, in `target`'s tab, and it becomes that tab's active pane. A tab left empty goes.
+    pub fn join_pane(
+        &mut self,
+        pane: PaneId,
+        target: PaneId,
+        dir: SplitDir,
+    ) -> Result<(), ModelError> {
+        if pane == target {
+            return Err(ModelError::Invalid(format!(
+                "cannot move {pane} next to itself"
+            )));
+        }
+        self.tab_of(target).ok_or(ModelError::UnknownPane(target))?;
+        let meta = self
+            .pane(pane)
+            .cloned()
+            .ok_or(ModelError::UnknownPane(pane))?;
+        let target_tab = self.tabs[self.tab_of(target).unwrap_or_default()].id;
+        self.remove_pane(pane)?;
+        self.split(target, dir, meta)?;
+        if let Some(i) = self.tabs.iter().position(|t| t.id == target_tab) {
+            self.active_tab = i;
+        }
+        Ok(())
+    }
+
+    /// Moves `pane` out of its tab into a new tab `id` of its own (tmux's break-pane), which
+    /// becomes the active tab.
+    pub fn break_pane(&mut self, pane: PaneId, id: TabId, name: String) -> Result<(), ModelError> {
+        let ti = self.tab_of(pane).ok_or(ModelError::UnknownPane(pane))?;
+        if self.tabs[ti].layout.panes().len() == 1 {
+            return Err(ModelError::Invalid(format!(
+                "{pane} is alone in its tab already"
+            )));
+        }
+        let meta = self
+            .pane(pane)
+            .cloned()
+            .ok_or(ModelError::UnknownPane(pane))?;
+        self.remove_pane(pane)?;
+        self.add_tab(id, name, meta)?;
+        Ok(())
+    }
+
     /// Makes `pane` the active pane of its tab, and its tab the active tab.
     pub fn focus(&mut self, pane: PaneId) -> Result<(), ModelError> {
         let ti = self.tab_of(pane).ok_or(ModelError::UnknownPane(pane))?;
@@ -299,6 +376,43 @@ mod tests {
         assert!(ws.remove_pane(PaneId(2)).unwrap());
         assert!(ws.tabs.is_empty());
         assert!(ws.panes.is_empty());
+    }
+
+    #[test]
+    fn swap_join_break_and_resize_keep_invariants() {
+        let mut ws = Workspace::default();
+        ws.add_tab(TabId(1), "one".into(), meta(1)).unwrap();
+        ws.split(PaneId(1), SplitDir::Horizontal, meta(2)).unwrap();
+        ws.add_tab(TabId(2), "two".into(), meta(3)).unwrap();
+        // Within a tab, then across tabs.
+        ws.swap_panes(PaneId(1), PaneId(2)).unwrap();
+        assert_eq!(ws.tabs[0].layout.panes(), [PaneId(2), PaneId(1)]);
+        ws.swap_panes(PaneId(1), PaneId(3)).unwrap();
+        assert_eq!(ws.tabs[0].layout.panes(), [PaneId(2), PaneId(3)]);
+        assert_eq!(ws.tabs[1].layout.panes(), [PaneId(1)]);
+        assert_eq!(ws.tabs[1].active_pane, PaneId(1));
+        ws.validate().unwrap();
+        assert!(ws.swap_panes(PaneId(1), PaneId(1)).is_err());
+        // Join: tab two's only pane goes under pane 2; tab two goes.
+        ws.join_pane(PaneId(1), PaneId(2), SplitDir::Vertical)
+            .unwrap();
+        assert_eq!(ws.tabs.len(), 1);
+        assert_eq!(ws.tabs[0].layout.panes(), [PaneId(2), PaneId(1), PaneId(3)]);
+        assert_eq!(ws.active_pane(), Some(PaneId(1)));
+        ws.validate().unwrap();
+        // Break: pane 3 to a tab of its own.
+        ws.break_pane(PaneId(3), TabId(9), "three".into()).unwrap();
+        assert_eq!(ws.tabs.len(), 2);
+        assert_eq!(ws.tabs[1].layout, Layout::Pane(PaneId(3)));
+        assert_eq!(ws.active_tab, 1);
+        assert!(ws.break_pane(PaneId(3), TabId(10), "x".into()).is_err());
+        ws.validate().unwrap();
+        // Resize: pane 1 is second (below) in a vertical split.
+        let l = &mut ws.tabs[0].layout;
+        assert_eq!(l.share(PaneId(1), SplitDir::Vertical), Some(0.5));
+        assert!(l.set_share(PaneId(1), SplitDir::Vertical, 0.7));
+        assert!((l.share(PaneId(2), SplitDir::Vertical).unwrap() - 0.3).abs() < 1e-6);
+        assert!(!l.set_share(PaneId(1), SplitDir::Horizontal, 0.7));
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub use model::{
 };
 pub use parse::{parse, parse_file, BUILTIN_PLACEHOLDERS, MAX_FILE_SIZE};
 pub use registry::{
-    embedded, embedded_label, install_defaults, Registry, DEFAULT_TYPE, SCHEMA_FILE, SCHEMA_JSON,
+    embedded, embedded_label, install_defaults, Failed, Registry, DEFAULT_TYPE, SCHEMA_FILE,
+    SCHEMA_JSON,
 };
 pub use runtime::{find_on_path, new_session_id};
 pub use template::{expand, placeholders, TemplateError};

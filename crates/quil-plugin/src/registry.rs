@@ -186,6 +186,19 @@ pub fn install_defaults(dir: &Path) -> io::Result<Vec<String>> {
 #[derive(Debug, Clone)]
 pub struct Registry {
     plugins: BTreeMap<String, Plugin>,
+    /// Files that failed validation: the type each meant to define (its `[plugin] name` when
+    /// that much could be read, else the file's stem) and its first error.
+    failed: Vec<Failed>,
+}
+
+/// A plugin file that failed to load.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    /// The type it meant to define.
+    pub name: String,
+    pub file: PathBuf,
+    /// Its first error.
+    pub error: Diagnostic,
 }
 
 impl Default for Registry {
@@ -208,7 +221,13 @@ impl Registry {
                 Err(d) => diags.extend(d),
             }
         }
-        (Registry { plugins }, diags)
+        (
+            Registry {
+                plugins,
+                failed: Vec::new(),
+            },
+            diags,
+        )
     }
 
     /// The embedded defaults, then every `*.toml` in `dir` in file-name order (hidden files and
@@ -268,7 +287,16 @@ impl Registry {
                     }
                     reg.plugins.insert(p.name.clone(), p);
                 }
-                Err(d) => diags.extend(d),
+                Err(d) => {
+                    if let Some(first) = d.iter().find(|d| d.is_error()) {
+                        reg.failed.push(Failed {
+                            name: intended_name(&path),
+                            file: path.clone(),
+                            error: first.clone(),
+                        });
+                    }
+                    diags.extend(d)
+                }
             }
         }
         reg.plugins.retain(|name, p| {
@@ -295,6 +323,16 @@ impl Registry {
         self.plugins.get(name)
     }
 
+    /// The file that meant to define type `name` but failed validation, if one did.
+    pub fn failed(&self, name: &str) -> Option<&Failed> {
+        self.failed.iter().rev().find(|f| f.name == name)
+    }
+
+    /// Every file that failed validation at the last load.
+    pub fn failures(&self) -> &[Failed] {
+        &self.failed
+    }
+
     /// Every plugin, sorted by category (terminal, ai, tools, remote), then name.
     pub fn list(&self) -> Vec<&Plugin> {
         let mut v: Vec<&Plugin> = self.plugins.values().collect();
@@ -309,4 +347,23 @@ impl Registry {
     pub fn is_empty(&self) -> bool {
         self.plugins.is_empty()
     }
+}
+
+/// The type a plugin file that failed validation meant to define: its `[plugin] name` when the
+/// TOML parses that far, else its file stem.
+fn intended_name(path: &Path) -> String {
+    let from_toml = fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| {
+            t.get("plugin")
+                .and_then(|p| p.get("name"))
+                .and_then(|n| n.as_str())
+                .map(str::to_string)
+        });
+    from_toml.unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
 }

@@ -46,6 +46,24 @@ impl Plugin {
         msg
     }
 
+    /// [`Plugin::missing_binary_error`], naming the `PATH` that was searched, e.g.
+    /// ``Claude Code is not installed: `claude` not found on PATH=/usr/bin:/bin (see ...)``.
+    pub fn missing_binary_error_in(&self, path: Option<&OsStr>) -> String {
+        let bin = self.detect_binary().unwrap_or(&self.command.cmd);
+        let searched = match path {
+            Some(p) => format!("PATH={}", p.to_string_lossy()),
+            None => "PATH (unset)".to_string(),
+        };
+        let mut msg = format!(
+            "{} is not installed: `{bin}` not found on {searched}",
+            self.display_name
+        );
+        if let Some(home) = &self.homepage {
+            msg.push_str(&format!(" (see {home})"));
+        }
+        msg
+    }
+
     /// The state to store with a newly created pane: `session_id` (a fresh UUID v4) for
     /// `preassign_id`, nothing otherwise.
     pub fn initial_state(&self) -> BTreeMap<String, String> {

@@ -9,6 +9,8 @@
 //! Output reaches clients as screen state ([`PaneUpdate`]), never as the raw PTY stream.
 
 pub mod codec;
+pub mod configpos;
+pub mod env;
 pub mod events;
 pub mod handshake;
 pub mod keys;
@@ -36,12 +38,33 @@ pub struct SpawnSpec {
     pub name: Option<String>,
     /// Extra environment, `KEY=VALUE`.
     pub env: Vec<String>,
+    /// The asking client's [`env::FORWARDED`] variables, `KEY=VALUE`: the pane sees them over
+    /// the daemon's own (see [`env`]).
+    pub client_env: Vec<String>,
     /// Run the pane in its own new git worktree of the repository at `cwd`.
     pub worktree: bool,
     /// The pane type's toggles chosen for this pane (unset ones take their default).
     pub toggles: Vec<(String, bool)>,
     /// The pane type's form fields, e.g. `("target", "me@host")` for ssh.
     pub fields: Vec<(String, String)>,
+}
+
+/// Where [`Request::MovePane`] puts a pane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MoveTo {
+    /// Beside `target`, splitting it in `dir` (the moved pane second: right or below).
+    Split { target: PaneId, dir: SplitDir },
+    /// In a new tab of its own, named `name` (default: the pane's name).
+    NewTab { name: Option<String> },
+}
+
+/// How [`Request::ResizeSplit`] changes a split.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum SplitSize {
+    /// The pane's side grows (positive) or shrinks (negative) by this many cells.
+    Cells(i32),
+    /// The pane's side takes this percentage of the split (5 to 95).
+    Percent(u8),
 }
 
 /// A request from a client. Each carries an id echoed in its [`ServerMsg::Reply`].
@@ -146,8 +169,12 @@ pub enum Request {
         offset: u32,
         count: u32,
     },
-    /// The pane types (plugins) the daemon knows, for pickers and `quil plugin list`.
-    PaneTypes,
+    /// The pane types (plugins) the daemon knows, for pickers and `quil plugin list`; each
+    /// one's program is looked for on `path` (the asking client's `PATH`; the daemon's when
+    /// `None`), as a pane it starts would be.
+    PaneTypes {
+        path: Option<String>,
+    },
     /// Streams [`ServerMsg::Event`]s from now on: those of `panes` (all when empty) and of the
     /// `types` named (all when empty; see [`EventKind::NAMES`]).
     Events {
@@ -156,6 +183,31 @@ pub enum Request {
     },
     /// Stops the daemon: panes are hung up, then killed.
     Shutdown,
+    /// Swaps two panes' places, in one tab or across tabs (tmux's swap-pane).
+    SwapPane {
+        a: PaneId,
+        b: PaneId,
+    },
+    /// Moves a pane beside another (tmux's join-pane) or out to a tab of its own
+    /// (break-pane). Replies [`Reply::Ok`].
+    MovePane {
+        pane: PaneId,
+        to: MoveTo,
+    },
+    /// Resizes the split holding `pane` (the innermost of direction `dir`, or its parent when
+    /// `None`): `pane`'s side grows by N cells, or takes a percentage.
+    ResizeSplit {
+        pane: PaneId,
+        dir: Option<SplitDir>,
+        size: SplitSize,
+    },
+    /// Reads `config.toml` again and checks the daemon's tables; with `apply`, uses it (and
+    /// tells attached clients with [`ServerMsg::ConfigReloaded`]). The reply is
+    /// [`Reply::Text`]: one `FILE:LINE:COL: message` line per problem (each problem's entry
+    /// keeps its default).
+    ReloadConfig {
+        apply: bool,
+    },
 }
 
 /// A successful reply.
@@ -240,6 +292,9 @@ pub enum ServerMsg {
     Focus(PaneId),
     /// The daemon is going away; the text says why.
     Bye(String),
+    /// `config.toml` was read again and applied: clients read their own tables from it too.
+    /// The daemon's problems with it, one `FILE:LINE:COL: message` each.
+    ConfigReloaded(Vec<String>),
 }
 
 /// A notification for the user's terminal.

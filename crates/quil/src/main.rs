@@ -14,6 +14,8 @@ fn main() {
     };
     match result {
         Ok(code) => std::process::exit(code),
+        // A reader that went away (`quil capture | head -1`): nothing to say.
+        Err(e) if quil_client::out::is_closed(&e) => std::process::exit(0),
         Err(e) => {
             // One line, naming the thing: the error chain joined.
             let msg = format!("{e:#}").replace('\n', " ");

@@ -125,6 +125,14 @@ fn new_plugin_file_hot_reload_spawn_typo_and_delete() {
     let log = h.log();
     assert!(log.contains("did you mean `display_name`?"), "{log}");
     assert!(listed(&h, "terminal"));
+    // Asking for the broken type names its file and first error, not just "unknown".
+    let err = h.fails(&["new-tab", "--type", "greeter"]);
+    assert!(
+        err.contains("pane type \"greeter\" did not load")
+            && err.contains(&format!("{}:4:1", file.display()))
+            && err.contains("dispaly_name"),
+        "{err}"
+    );
     // Fixed again, then deleted: 5: deleting the file removes the type.
     std::fs::write(&file, GREETER).unwrap();
     eventually("greeter back", Duration::from_secs(1), || {
@@ -347,4 +355,30 @@ fn strategy_none_is_not_restored() {
     let ls = h.ls();
     let ids = pane_ids(&ls);
     assert!(ids.contains(&shell) && !ids.contains(&once), "{ls}");
+}
+
+/// Reading the plugin files (as `quil plugin validate`, an editor or `cat` do) never reloads
+/// them: only changes do, once per burst of writes.
+#[test]
+fn reading_plugins_never_reloads_them() {
+    let h = Home::new();
+    h.ok(&["daemon", "start"]);
+    let reloads = |h: &Home| h.log().matches("plugins reloaded").count();
+    h.ok(&["plugin", "validate"]);
+    for f in std::fs::read_dir(plugin_dir(&h)).unwrap().flatten() {
+        let _ = std::fs::read(f.path());
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(reloads(&h), 0, "{}", h.log());
+    // A burst of writes is one reload.
+    let file = plugin_dir(&h).join("greeter.toml");
+    for _ in 0..5 {
+        std::fs::write(&file, GREETER).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eventually("greeter to be listed", Duration::from_secs(2), || {
+        listed(&h, "greeter")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(reloads(&h), 1, "{}", h.log());
 }

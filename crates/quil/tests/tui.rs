@@ -120,7 +120,9 @@ impl Drop for World {
             let _ = Command::new("tmux").args(["-L", s, "kill-server"]).output();
         }
         let _ = self.quil(&["daemon", "stop"]);
-        let _ = std::fs::remove_dir_all(&self.home);
+        if std::env::var_os("QUIL_E2E_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.home);
+        }
     }
 }
 
@@ -212,8 +214,8 @@ fn attach_type_split_detach_and_reattach() {
     keys(&a, &["Enter"]);
     wait_for(&a, "echo output", |s| has_line(s, "hello"));
 
-    // 3) Alt+Shift+H splits side by side: two bordered panes, both with a prompt.
-    keys(&a, &["M-H"]);
+    // 3) Alt+W v splits side by side: two bordered panes, both with a prompt.
+    keys(&a, &["M-w", "v"]);
     wait_for(&a, "two panes", |s| {
         panes_on_row(s, 1) == 2 && prompts(s) >= 3
     });
@@ -230,8 +232,8 @@ fn attach_type_split_detach_and_reattach() {
         "output is in the right pane: {row}"
     );
 
-    // 4) Ctrl+Q detaches: the client exits cleanly, panes keep running.
-    keys(&a, &["C-q"]);
+    // 4) Alt+W d detaches: the client exits cleanly, panes keep running.
+    keys(&a, &["M-w", "d"]);
     wait_for(&a, "the client to exit", |s| s.contains("QUIL-EXITED 0"));
     let ls = w.quil(&["ls"]);
     let ls = String::from_utf8_lossy(&ls.stdout).into_owned();
@@ -270,7 +272,7 @@ fn second_client_sees_live_updates() {
     });
 
     // Each client has its own view: a tab switch in one does not move the other.
-    keys(&a, &["C-t"]);
+    keys(&a, &["M-w", "t"]);
     wait_for(&a, "a second tab", |s| {
         s.lines().next().is_some_and(|l| l.contains("2:"))
     });
@@ -292,7 +294,7 @@ fn ctrl_n_picks_a_terminal_and_it_opens() {
     wait_for(&a, "the shell prompt", |s| {
         s.contains(PROMPT) && panes_on_row(s, 1) == 1
     });
-    keys(&a, &["C-n"]);
+    keys(&a, &["M-w", "n"]);
     // The picker lists types by category and starts on the terminal.
     wait_for(&a, "the picker", |s| {
         s.contains("New pane") && s.contains("Terminals") && s.contains("Terminal ")
@@ -339,7 +341,7 @@ args_when_on = ["-c", "echo LO''UD; exec /bin/sh"]
 
     let a = w.client(120, 40);
     wait_for(&a, "the shell prompt", |s| s.contains(PROMPT));
-    keys(&a, &["C-n"]);
+    keys(&a, &["M-w", "n"]);
     wait_for(&a, "the picker", |s| s.contains("E2E tool"));
     keys(&a, &["Up", "Enter"]);
     wait_for(&a, "the form", |s| {
@@ -394,7 +396,7 @@ fn worktree_pane_closed_with_discard() {
     assert_eq!(git(&repo, &["worktree", "list"]).lines().count(), 2);
 
     let a = w.client(120, 40);
-    keys(&a, &["M-2"]);
+    keys(&a, &["M-w", "2"]);
     wait_for(&a, "the worktree pane", |s| {
         s.contains("⎇ quil/") && s.contains(PROMPT)
     });
@@ -407,7 +409,7 @@ fn worktree_pane_closed_with_discard() {
             .and_then(|p| p["worktree"]["path"].as_str().map(PathBuf::from))
             .is_some_and(|p| p.join("new.txt").exists())
     });
-    keys(&a, &["C-w"]);
+    keys(&a, &["M-w", "x"]);
     // The dialog shows what the pane changed.
     wait_for(&a, "the close dialog with the diff stat", |s| {
         s.contains("leave the worktree for later") && s.contains("new.txt")
@@ -423,4 +425,244 @@ fn worktree_pane_closed_with_discard() {
     assert_eq!(list.lines().count(), 1, "{list}");
     assert_eq!(git(&repo, &["branch", "--list", "quil/*"]).trim(), "");
     assert!(!repo.join("new.txt").exists(), "the main tree is untouched");
+}
+
+/// The default keys leave the shell its own (Ctrl+W deletes a word), the hint bar names help
+/// and detach at 80 columns, and `Alt+W ?` lists every binding.
+#[test]
+fn default_keys_leave_the_shell_alone_and_help_lists_them() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    let a = w.client(80, 40);
+    let s = wait_for(&a, "the shell prompt", |s| s.contains(PROMPT));
+    let status = s.lines().last().unwrap_or_default().to_string();
+    assert!(status.contains("Alt+W then ? help  d detach"), "{status}");
+    // Ctrl+W, Ctrl+E, Ctrl+T and Ctrl+N reach the shell: `sh` deletes the last word.
+    type_text(&a, "echo keep drop");
+    keys(&a, &["C-w", "Enter"]);
+    wait_for(&a, "the word deleted by the shell", |s| has_line(s, "keep"));
+    keys(&a, &["C-t", "C-n", "C-e"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(w.panes().len(), 1, "no pane or tab was opened");
+
+    keys(&a, &["M-w", "?"]);
+    let s = wait_for(&a, "the help overlay", |s| {
+        s.contains(" Keys ") && s.contains("HELP")
+    });
+    for want in [
+        "Alt+Shift+I",
+        "agents view",
+        "Alt+W d",
+        "detach (panes keep running)",
+        "split side by side",
+        "this help",
+    ] {
+        assert!(s.contains(want), "{want}:\n{s}");
+    }
+    keys(&a, &["Escape"]);
+    wait_for(&a, "the overlay closed", |s| {
+        !s.contains(" Keys ") && s.contains(PROMPT)
+    });
+    keys(&a, &["M-w", "d"]);
+    wait_for(&a, "the client to exit", |s| s.contains("QUIL-EXITED 0"));
+}
+
+/// `quil ls --json`'s pane `id`, as (cols, rows).
+fn pane_size(w: &World, id: &str) -> Option<(u64, u64)> {
+    w.panes()
+        .iter()
+        .find(|p| p["id"] == id)
+        .and_then(|p| Some((p["cols"].as_u64()?, p["rows"].as_u64()?)))
+}
+
+fn quil_ok(w: &World, args: &[&str]) -> String {
+    let out = w.quil(args);
+    assert!(
+        out.status.success(),
+        "quil {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// An attached client follows the CLI: `select-tab` and `select-pane` change what it shows,
+/// and a split from the CLI sizes the panes at once, with no key typed.
+#[test]
+fn the_client_follows_the_cli() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    let p1 = quil_ok(&w, &["new-tab", "--name", "one"]);
+    let p2 = quil_ok(&w, &["new-tab", "--name", "two"]);
+    quil_ok(&w, &["send", "--pane", &p2, "--enter", "echo in''-two"]);
+    quil_ok(&w, &["select-tab", "1"]);
+    let a = w.client(120, 40);
+    wait_for(&a, "tab one", |s| {
+        s.contains(PROMPT) && !has_line(s, "in-two")
+    });
+    quil_ok(&w, &["select-tab", "two"]);
+    wait_for(&a, "tab two shown", |s| has_line(s, "in-two"));
+    quil_ok(&w, &["select-pane", "--pane", &p1]);
+    wait_for(&a, "tab one again", |s| {
+        !has_line(s, "in-two") && s.contains(PROMPT)
+    });
+    // Let the client's "recent input" window pass: the resize must come from the layout change.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (full_cols, _) = pane_size(&w, &p1).expect("p1");
+    let p3 = quil_ok(&w, &["split", "--pane", &p1, "--horizontal"]);
+    eventually("both panes sized to half the width", DEADLINE, || {
+        let a = pane_size(&w, &p1).map_or(0, |s| s.0);
+        let b = pane_size(&w, &p3).map_or(0, |s| s.0);
+        a < full_cols && b < full_cols && a + b + 4 >= full_cols
+    });
+    wait_for(&a, "two panes", |s| panes_on_row(s, 1) == 2);
+}
+
+/// The TUI comes back by itself when the daemon is killed, and after `quil restart`, on the
+/// same tab.
+#[test]
+fn the_client_reconnects_after_a_crash_and_a_restart() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    quil_ok(&w, &["new-tab", "--name", "first"]);
+    let p2 = quil_ok(&w, &["new-tab", "--name", "second"]);
+    quil_ok(
+        &w,
+        &["send", "--pane", &p2, "--enter", "echo before''-crash"],
+    );
+    let a = w.client(120, 40);
+    wait_for(&a, "the second tab", |s| has_line(s, "before-crash"));
+    // Saved (within 250 ms of the last change), so the next daemon restores it.
+    eventually("the workspace saved", DEADLINE, || {
+        std::fs::read_to_string(w.home.join("workspace.json")).is_ok_and(|j| j.contains(&p2))
+    });
+    let status: serde_json::Value =
+        serde_json::from_str(&quil_ok(&w, &["daemon", "status", "--json"])).expect("json");
+    let pid = status["pid"].as_i64().expect("pid") as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9 the daemon");
+    // It says so, starts a daemon, and shows the restored second tab again.
+    wait_for(&a, "reconnected", |s| {
+        s.contains("reconnected to the daemon")
+            && tab_bar(s).contains("2:second")
+            && s.contains("restored after a daemon restart")
+    });
+    let status: serde_json::Value =
+        serde_json::from_str(&quil_ok(&w, &["daemon", "status", "--json"])).expect("json");
+    assert_ne!(status["pid"].as_i64(), Some(i64::from(pid)));
+    type_text(&a, "echo after''-crash");
+    keys(&a, &["Enter"]);
+    wait_for(&a, "typing works again", |s| has_line(s, "after-crash"));
+
+    quil_ok(&w, &["restart"]);
+    wait_for(&a, "back after the restart", |s| {
+        s.contains("reconnected to the daemon") && tab_bar(s).contains("2:second")
+    });
+    type_text(&a, "echo after''-restart");
+    keys(&a, &["Enter"]);
+    wait_for(&a, "typing works after the restart", |s| {
+        has_line(s, "after-restart")
+    });
+}
+
+/// Editing config.toml while attached changes the keys at once.
+#[test]
+fn keys_follow_config_changes_live() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    let a = w.client(120, 40);
+    wait_for(&a, "the shell prompt", |s| s.contains(PROMPT));
+    std::fs::write(
+        w.home.join("config.toml"),
+        "[keys]\npreset = \"quil-classic\"\n",
+    )
+    .expect("write config");
+    wait_for(&a, "the reload", |s| s.contains("config reloaded"));
+    keys(&a, &["C-t"]);
+    wait_for(&a, "a second tab from Ctrl+T", |s| {
+        tab_bar(s).contains("2:")
+    });
+}
+
+/// `quil ls --json` as JSON.
+fn ls_json(w: &World) -> serde_json::Value {
+    serde_json::from_str(&quil_ok(w, &["ls", "--json"])).expect("ls --json")
+}
+
+/// Swap, resize, rename and break a pane from the keys.
+#[test]
+fn pane_management_keys() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    let a = w.client(120, 40);
+    wait_for(&a, "the shell prompt", |s| s.contains(PROMPT));
+    keys(&a, &["M-w", "v"]);
+    wait_for(&a, "two panes", |s| {
+        panes_on_row(s, 1) == 2 && prompts(s) >= 2
+    });
+    let order = |w: &World| ls_json(w)["tabs"][0]["panes"].clone();
+    let before = order(&w);
+    let right = before[1].as_str().expect("id").to_string();
+    // Alt+W { swaps the active (right) pane with the previous one.
+    keys(&a, &["M-w", "{"]);
+    eventually("the panes swapped", DEADLINE, || {
+        order(&w) == serde_json::json!([before[1], before[0]])
+    });
+    // Alt+W Ctrl+Left moves the divider left: the (now left) active pane shrinks.
+    let ratio = |w: &World| ls_json(w)["tabs"][0]["layout"]["split"]["ratio"].as_f64();
+    keys(&a, &["M-w", "C-Left"]);
+    eventually("the divider moved", DEADLINE, || {
+        ratio(&w).is_some_and(|r| r < 0.49)
+    });
+    // Alt+W R renames the pane.
+    keys(&a, &["M-w", "R"]);
+    wait_for(&a, "the rename prompt", |s| s.contains("pane name:"));
+    keys(&a, &["C-u"]);
+    type_text(&a, "builder");
+    keys(&a, &["Enter"]);
+    eventually("the pane renamed", DEADLINE, || {
+        w.panes()
+            .iter()
+            .any(|p| p["id"] == right.as_str() && p["name"] == "builder")
+    });
+    // Alt+W ! breaks it out to a tab of its own, which the client shows.
+    keys(&a, &["M-w", "!"]);
+    wait_for(&a, "a second tab", |s| tab_bar(s).contains("2:builder"));
+    let ls = ls_json(&w);
+    assert_eq!(ls["tabs"][1]["panes"], serde_json::json!([right]));
+}
+
+/// `Alt+W g` lists every tab and pane, previews the chosen one live, and goes there.
+#[test]
+fn tree_picker_previews_and_goes_to_a_pane() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    quil_ok(&w, &["new-tab", "--name", "one"]);
+    let p2 = quil_ok(&w, &["new-tab", "--name", "two"]);
+    quil_ok(&w, &["send", "--pane", &p2, "--enter", "echo in''-two"]);
+    quil_ok(&w, &["select-tab", "1"]);
+    let a = w.client(140, 40);
+    wait_for(&a, "tab one", |s| {
+        s.contains(PROMPT) && !s.contains("in-two")
+    });
+    keys(&a, &["M-w", "g"]);
+    wait_for(&a, "the tree", |s| {
+        s.contains("Tabs and panes")
+            && s.contains("1: one (1 pane)")
+            && s.contains("2: two (1 pane)")
+    });
+    // Down to tab two, then its pane: the preview shows its screen.
+    keys(&a, &["Down", "Down"]);
+    wait_for(&a, "the preview of the other tab's pane", |s| {
+        s.contains("in-two")
+    });
+    // The preview is live.
+    quil_ok(&w, &["send", "--pane", &p2, "--enter", "echo live''-now"]);
+    wait_for(&a, "the preview updated", |s| s.contains("live-now"));
+    keys(&a, &["Enter"]);
+    wait_for(&a, "tab two shown", |s| {
+        !s.contains("Tabs and panes") && has_line(s, "in-two")
+    });
 }

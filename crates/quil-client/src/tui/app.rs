@@ -29,6 +29,8 @@ pub const STATUS_TTL: Duration = Duration::from_secs(5);
 const ACTIVE_WINDOW: Duration = Duration::from_secs(2);
 /// A Resize we sent is assumed in flight for this long before we send it again.
 const RESIZE_RETRY: Duration = Duration::from_secs(1);
+/// Cells a resize key moves a divider by.
+const RESIZE_STEP: i32 = 2;
 /// Lines per wheel step.
 const WHEEL_LINES: u32 = 3;
 /// The agents view redraws this often, so the ages in it stay true.
@@ -88,8 +90,10 @@ pub enum Mode {
     Prefix,
     /// Waiting for y/n before closing a pane.
     Confirm(PaneId),
+    /// Typing a new name for the tab, or for `pane` when set.
     Rename {
         tab: TabId,
+        pane: Option<PaneId>,
         buf: String,
     },
     Picker(Picker),
@@ -100,6 +104,10 @@ pub enum Mode {
     Scroll(Box<Scrollback>),
     /// The agents view over the panes.
     Agents(AgentsView),
+    /// The help overlay, scrolled down this many lines.
+    Help(u16),
+    /// The tree of tabs and panes.
+    Tree(super::tree::TreeView),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +169,12 @@ enum Drag {
 
 pub struct App {
     pub keys: Keymap,
+    /// The daemon said it is shutting down, with this reason.
+    pub bye: Option<String>,
+    /// `config.toml` was reloaded: the daemon's problems with it. Taken by the main loop.
+    pub config_reload: Option<Vec<String>>,
+    /// This client's forwarded environment, sent with every new tab and split.
+    pub client_env: Vec<String>,
     /// The outer terminal reports keys with the kitty protocol.
     pub kitty_outer: bool,
     /// `$HOME`, to show cwds as `~/...`.
@@ -217,6 +231,9 @@ impl App {
         App {
             keys,
             kitty_outer,
+            client_env: Vec::new(),
+            bye: None,
+            config_reload: None,
             home_dir: None,
             launch_dir: None,
             ws: WorkspaceInfo::default(),
@@ -254,7 +271,52 @@ impl App {
 
     // ----- outbox -----
 
-    fn send(&mut self, req: Request, pending: Pending) {
+    /// `config.toml` was read (at start, or again): `keys` are used from now on (`None` keeps
+    /// the current ones), and the problems found in it, the client's and the daemon's, are
+    /// shown: the first, and how many there are.
+    pub fn config_loaded(&mut self, keys: Option<Keymap>, problems: &[String], reload: bool) {
+        if let Some(k) = keys {
+            self.keys = k;
+        }
+        match problems {
+            [] if reload => self.set_status("config reloaded", false),
+            [] => {}
+            [one] => self.set_status(format!("{one} (quil config check)"), true),
+            [first, rest @ ..] => self.set_status(
+                format!(
+                    "{first}, and {} more (quil config check lists them)",
+                    rest.len()
+                ),
+                true,
+            ),
+        }
+    }
+
+    /// The connection to the daemon is gone: say so, and forget what was asked of it.
+    pub fn disconnected(&mut self, text: String) {
+        self.pending.clear();
+        self.outbox.clear();
+        self.set_status(text, true);
+    }
+
+    /// Attached again, to a daemon that knows nothing of this client: views, sizes and
+    /// screens are asked for again.
+    pub fn reconnected(&mut self) {
+        self.bye = None;
+        self.viewed.clear();
+        self.resize_sent.clear();
+        self.screens.clear();
+        self.damage.clear();
+        self.set_status("reconnected to the daemon", false);
+    }
+
+    fn send(&mut self, mut req: Request, pending: Pending) {
+        // New panes see this client's PATH, locale, agent socket... (quil_proto::env).
+        if let Request::NewTab { spawn, .. } | Request::Split { spawn, .. } = &mut req {
+            if spawn.client_env.is_empty() {
+                spawn.client_env = self.client_env.clone();
+            }
+        }
         self.outbox.push(Out { req, pending });
     }
 
@@ -427,7 +489,16 @@ impl App {
     }
 
     fn visible_panes(&self) -> Vec<PaneId> {
-        self.pane_rects().into_iter().map(|(p, _)| p).collect()
+        let mut v: Vec<PaneId> = self.pane_rects().into_iter().map(|(p, _)| p).collect();
+        // The tree's preview is live: the daemon streams that pane too.
+        if let Mode::Tree(t) = &self.mode {
+            if let Some(p) = t.row(&super::tree::rows(&self.ws)).map(|r| r.preview()) {
+                if !v.contains(&p) {
+                    v.push(p);
+                }
+            }
+        }
+        v
     }
 
     // ----- view and size policy -----
@@ -519,7 +590,11 @@ impl App {
             ServerMsg::Focus(pane) => self.follow_focus(pane),
             // The TUI does not subscribe to the event stream.
             ServerMsg::Event(_) => {}
-            ServerMsg::Bye(reason) => self.quit = Some(Quit::Message(reason)),
+            // The daemon is going away on purpose (`quil restart`, `quil daemon stop`): the
+            // loop waits a moment for it to come back before giving up (see `bye`).
+            ServerMsg::Bye(reason) => self.bye = Some(reason),
+            // The main loop reads the file again (this does no I/O) and calls `config_loaded`.
+            ServerMsg::ConfigReloaded(problems) => self.config_reload = Some(problems),
         }
     }
 
@@ -533,9 +608,18 @@ impl App {
         self.set_tab(id);
     }
 
+    /// The shape of the tab this client shows: its id, layout and zoom.
+    fn shown_shape(&self) -> Option<(TabId, Layout, bool)> {
+        let t = self
+            .tab
+            .and_then(|id| self.ws.tabs.iter().find(|t| t.id == id))?;
+        Some((t.id, t.layout.clone(), t.zoomed))
+    }
+
     fn on_workspace(&mut self, ws: WorkspaceInfo) {
         let first = !self.have_ws;
         self.have_ws = true;
+        let shape_before = self.shown_shape();
         self.ws = ws;
         self.dirty = true;
         if self.drag.is_none() {
@@ -599,6 +683,11 @@ impl App {
             .is_some_and(|s| self.pane_info(s.pane).is_none())
         {
             self.selection = None;
+        }
+        // The layout shown here changed (a split, a kill, a zoom from the CLI or another
+        // client): its panes get their new size now, not at the next key.
+        if self.shown_shape() != shape_before {
+            sized_by_us = true;
         }
         self.sync_view();
         self.sync_sizes(sized_by_us);
@@ -968,7 +1057,13 @@ impl App {
                 }
                 self.mode = Mode::Picker(p);
                 // Always ask again: plugins may have been added since.
-                self.send(Request::PaneTypes, Pending::PaneTypes);
+                // Looked for on this client's PATH, as the panes it opens will be.
+                let path = self
+                    .client_env
+                    .iter()
+                    .find_map(|kv| kv.strip_prefix("PATH="))
+                    .map(str::to_string);
+                self.send(Request::PaneTypes { path }, Pending::PaneTypes);
             }
             Action::NewTab => self.new_tab(SpawnSpec::default(), Pending::Created),
             Action::ClosePane => {
@@ -1025,8 +1120,81 @@ impl App {
                 if let Some(t) = self.current_tab() {
                     self.mode = Mode::Rename {
                         tab: t.id,
+                        pane: None,
                         buf: t.name.clone(),
                     };
+                }
+            }
+            Action::RenamePane => {
+                if let (Some(t), Some(p)) = (self.current_tab(), self.active_pane()) {
+                    let tab = t.id;
+                    let buf = self
+                        .pane_info(p)
+                        .map(|i| i.name.clone())
+                        .unwrap_or_default();
+                    self.mode = Mode::Rename {
+                        tab,
+                        pane: Some(p),
+                        buf,
+                    };
+                }
+            }
+            Action::SwapPrev | Action::SwapNext => {
+                if let Some(tab) = self.current_tab() {
+                    let panes = self.layout_of(tab).panes();
+                    let n = panes.len();
+                    let i = panes
+                        .iter()
+                        .position(|p| *p == tab.active_pane)
+                        .unwrap_or(0);
+                    let j = if action == Action::SwapNext {
+                        (i + 1) % n.max(1)
+                    } else {
+                        (i + n - 1) % n.max(1)
+                    };
+                    if let (Some(&x), Some(&y)) = (panes.get(i), panes.get(j)) {
+                        if x != y {
+                            self.send(Request::SwapPane { a: x, b: y }, Pending::Plain);
+                        }
+                    }
+                }
+            }
+            Action::BreakPane => {
+                if let Some(p) = self.active_pane() {
+                    // The client moves to the new tab, as tmux's break-pane does.
+                    self.follow = Some(p);
+                    self.send(
+                        Request::MovePane {
+                            pane: p,
+                            to: quil_proto::MoveTo::NewTab { name: None },
+                        },
+                        Pending::Plain,
+                    );
+                }
+            }
+            Action::ResizeLeft | Action::ResizeRight | Action::ResizeUp | Action::ResizeDown => {
+                if let (Some(tab), Some(p)) = (self.current_tab(), self.active_pane()) {
+                    let dir = match action {
+                        Action::ResizeLeft | Action::ResizeRight => SplitDir::Horizontal,
+                        _ => SplitDir::Vertical,
+                    };
+                    // The divider moves that way: the pane grows when it is on the other side.
+                    if let Some(first) = self.layout_of(tab).in_first(p, dir) {
+                        let toward_end = matches!(action, Action::ResizeRight | Action::ResizeDown);
+                        let n = if first == toward_end {
+                            RESIZE_STEP
+                        } else {
+                            -RESIZE_STEP
+                        };
+                        self.send(
+                            Request::ResizeSplit {
+                                pane: p,
+                                dir: Some(dir),
+                                size: quil_proto::SplitSize::Cells(n),
+                            },
+                            Pending::Plain,
+                        );
+                    }
                 }
             }
             Action::ScrollUp => {
@@ -1051,6 +1219,12 @@ impl App {
                 self.ages_drawn = Instant::now();
             }
             Action::NextWaiting => self.next_waiting(),
+            Action::Help => self.mode = Mode::Help(0),
+            Action::ChooseTree => {
+                let rows = super::tree::rows(&self.ws);
+                self.mode = Mode::Tree(super::tree::TreeView::at(&rows, self.active_pane()));
+                self.sync_view();
+            }
             Action::SendPrefix => {
                 if let Some(prefix) = self.keys.prefix {
                     self.send_key_to_pane(&KeyEvent::new(prefix.code, prefix.mods));
@@ -1196,27 +1370,29 @@ impl App {
                     self.send(Request::KillPane { pane }, Pending::Plain);
                 }
             }
-            Mode::Rename { tab, mut buf } => match ev.code {
+            Mode::Rename { tab, pane, mut buf } => match ev.code {
                 KeyCode::Enter => {
                     let name = buf.trim().to_string();
                     if !name.is_empty() {
-                        self.send(
-                            Request::RenameTab {
+                        let req = match pane {
+                            Some(pane) => Request::RenamePane { pane, name },
+                            None => Request::RenameTab {
                                 tab: tab.to_string(),
                                 name,
                             },
-                            Pending::Plain,
-                        );
+                        };
+                        self.send(req, Pending::Plain);
                     }
                 }
                 KeyCode::Esc => {}
                 KeyCode::Backspace => {
                     buf.pop();
-                    self.mode = Mode::Rename { tab, buf };
+                    self.mode = Mode::Rename { tab, pane, buf };
                 }
                 KeyCode::Char('u') if ev.modifiers.contains(KeyModifiers::CONTROL) => {
                     self.mode = Mode::Rename {
                         tab,
+                        pane,
                         buf: String::new(),
                     };
                 }
@@ -1226,9 +1402,9 @@ impl App {
                         .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
                 {
                     buf.push(c);
-                    self.mode = Mode::Rename { tab, buf };
+                    self.mode = Mode::Rename { tab, pane, buf };
                 }
-                _ => self.mode = Mode::Rename { tab, buf },
+                _ => self.mode = Mode::Rename { tab, pane, buf },
             },
             Mode::Picker(mut p) => match p.key(&ev) {
                 PickerOutcome::Stay => self.mode = Mode::Picker(p),
@@ -1247,7 +1423,7 @@ impl App {
                     // Stays open until the daemon answers, so an error can be fixed in place.
                     s.busy = true;
                     self.mode = Mode::Setup(s);
-                    if let Err(e) = self.spawn_at(target, spawn, Pending::FormCreated { dir }) {
+                    if let Err(e) = self.spawn_at(target, *spawn, Pending::FormCreated { dir }) {
                         if let Mode::Setup(s) = &mut self.mode {
                             s.busy = false;
                             s.error = Some(e);
@@ -1274,6 +1450,49 @@ impl App {
                     AgentsOutcome::Stay => self.mode = Mode::Agents(v),
                     AgentsOutcome::Close => {}
                     AgentsOutcome::Go(pane) => self.go_to(pane),
+                }
+            }
+            Mode::Tree(mut t) => {
+                use super::tree::TreeOutcome;
+                let rows = super::tree::rows(&self.ws);
+                let outcome = match self.keys.direct.get(&chord).copied() {
+                    Some(Action::ChooseTree) => TreeOutcome::Close,
+                    Some(Action::Detach) => {
+                        self.quit = Some(Quit::Detach);
+                        TreeOutcome::Close
+                    }
+                    _ => t.key(&ev, &rows),
+                };
+                match outcome {
+                    TreeOutcome::Stay => self.mode = Mode::Tree(t),
+                    TreeOutcome::Close => {}
+                    TreeOutcome::Tab(id) => {
+                        if let Some(i) = self.ws.tabs.iter().position(|x| x.id == id) {
+                            self.switch_tab(i);
+                        }
+                    }
+                    TreeOutcome::Pane(p) => self.go_to(p),
+                }
+                self.sync_view();
+            }
+            Mode::Help(top) => {
+                // Its own key, Esc, q or Enter close it; arrows scroll; detach still works.
+                let lines = self.keys.bindings().len() as u16;
+                match (self.keys.direct.get(&chord).copied(), ev.code) {
+                    (Some(Action::Help), _) => {}
+                    (Some(Action::Detach), _) => self.quit = Some(Quit::Detach),
+                    (_, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | '?')) => {}
+                    (_, KeyCode::Down | KeyCode::Char('j')) => {
+                        self.mode = Mode::Help((top + 1).min(lines.saturating_sub(1)))
+                    }
+                    (_, KeyCode::Up | KeyCode::Char('k')) => {
+                        self.mode = Mode::Help(top.saturating_sub(1))
+                    }
+                    (_, KeyCode::PageDown | KeyCode::Char(' ')) => {
+                        self.mode = Mode::Help((top + 10).min(lines.saturating_sub(1)))
+                    }
+                    (_, KeyCode::PageUp) => self.mode = Mode::Help(top.saturating_sub(10)),
+                    _ => self.mode = Mode::Help(top),
                 }
             }
             Mode::Scroll(mut sb) => {
@@ -1320,7 +1539,12 @@ impl App {
                 }
             }
             Mode::Setup(s) => s.paste(&text),
-            Mode::Picker(_) | Mode::Confirm(_) | Mode::CloseWorktree(_) | Mode::Agents(_) => {}
+            Mode::Picker(_)
+            | Mode::Confirm(_)
+            | Mode::CloseWorktree(_)
+            | Mode::Agents(_)
+            | Mode::Help(_)
+            | Mode::Tree(_) => {}
             Mode::Normal | Mode::Prefix => {
                 self.mode = Mode::Normal;
                 if let Some(pane) = self.active_pane() {
@@ -1386,6 +1610,8 @@ impl App {
                         | Mode::Setup(_)
                         | Mode::CloseWorktree(_)
                         | Mode::Agents(_)
+                        | Mode::Help(_)
+                        | Mode::Tree(_)
                         | Mode::Confirm(_)
                         | Mode::Rename { .. }
                         | Mode::Prefix
@@ -1743,8 +1969,14 @@ pub(crate) mod tests {
         }
     }
 
+    /// The classic keymap's direct keys keep these behaviour tests short; the default
+    /// preset's own keys are tested in `default_keys_go_through_the_prefix`.
+    pub(crate) fn classic() -> Keymap {
+        Keymap::preset("quil-classic").expect("preset")
+    }
+
     pub(crate) fn app_with(ws: WorkspaceInfo, size: (u16, u16)) -> App {
-        let mut app = App::new(Config::default().keys, false, size);
+        let mut app = App::new(classic(), false, size);
         app.on_server(ServerMsg::Workspace(ws));
         app
     }
@@ -1916,6 +2148,55 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn default_keys_go_through_the_prefix() {
+        let mut app = App::new(Config::default().keys, false, (100, 30));
+        app.on_server(ServerMsg::Workspace(two_tabs()));
+        reqs(&mut app);
+        let alt = KeyModifiers::ALT;
+        // Ctrl+W, Ctrl+E, Ctrl+T, Ctrl+N and Ctrl+Q are the programs' own.
+        for c in ['w', 'e', 't', 'n', 'q'] {
+            app.on_key(key(KeyCode::Char(c), KeyModifiers::CONTROL));
+            assert!(matches!(app.mode, Mode::Normal), "Ctrl+{c}");
+        }
+        let typed: Vec<u8> = reqs(&mut app)
+            .into_iter()
+            .flat_map(|r| match r {
+                Request::Input { data, .. } => data,
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(typed, [0x17, 0x05, 0x14, 0x0e, 0x11]);
+        // Alt+W ? opens the help; Esc closes it.
+        app.on_key(key(KeyCode::Char('w'), alt));
+        assert!(matches!(app.mode, Mode::Prefix));
+        app.on_key(key(KeyCode::Char('?'), KeyModifiers::NONE));
+        assert!(matches!(app.mode, Mode::Help(0)));
+        app.on_key(key(KeyCode::Down, KeyModifiers::NONE));
+        assert!(matches!(app.mode, Mode::Help(1)));
+        app.on_key(key(KeyCode::Esc, KeyModifiers::NONE));
+        assert!(matches!(app.mode, Mode::Normal));
+        // Alt+W Alt+W types Alt+W (ESC w) into the pane.
+        app.on_key(key(KeyCode::Char('w'), alt));
+        app.on_key(key(KeyCode::Char('w'), alt));
+        assert!(reqs(&mut app)
+            .iter()
+            .any(|r| matches!(r, Request::Input { data, .. } if data == b"\x1bw")));
+        // Alt+W v splits; Alt+W d detaches.
+        app.on_key(key(KeyCode::Char('w'), alt));
+        app.on_key(key(KeyCode::Char('v'), KeyModifiers::NONE));
+        assert!(reqs(&mut app).iter().any(|r| matches!(
+            r,
+            Request::Split {
+                dir: SplitDir::Horizontal,
+                ..
+            }
+        )));
+        app.on_key(key(KeyCode::Char('w'), alt));
+        app.on_key(key(KeyCode::Char('d'), KeyModifiers::NONE));
+        assert_eq!(app.quit, Some(Quit::Detach));
+    }
+
+    #[test]
     fn tmux_prefix_table() {
         let cfg = Config::parse(
             "[keys]\npreset = \"tmux\"\n",
@@ -2004,9 +2285,10 @@ pub(crate) mod tests {
             Some(("unknown pane pane-00000009", true))
         );
         app.on_server(ServerMsg::Bye("the daemon is shutting down".into()));
+        assert_eq!(app.bye.as_deref(), Some("the daemon is shutting down"));
         assert_eq!(
-            app.quit,
-            Some(Quit::Message("the daemon is shutting down".into()))
+            app.quit, None,
+            "the loop decides, once the connection closes"
         );
     }
 
@@ -2025,7 +2307,7 @@ pub(crate) mod tests {
 
     #[test]
     fn first_tab_opens_where_quil_was_started() {
-        let mut app = App::new(Config::default().keys, false, (80, 24));
+        let mut app = App::new(classic(), false, (80, 24));
         app.launch_dir = Some("/work/proj".into());
         app.on_server(ServerMsg::Workspace(WorkspaceInfo::default()));
         let out = reqs(&mut app);

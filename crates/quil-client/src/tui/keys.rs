@@ -211,11 +211,66 @@ pub enum Action {
     NextWaiting,
     /// Send the prefix key itself to the pane (prefix, prefix).
     SendPrefix,
+    /// The help overlay: every binding of the active keymap.
+    Help,
+    /// Swap the active pane with the previous / next one of its tab (tmux's `{` and `}`).
+    SwapPrev,
+    SwapNext,
+    /// Move the active pane out to a tab of its own (tmux's break-pane, `!`).
+    BreakPane,
+    /// Move the divider next to the active pane by a few cells.
+    ResizeLeft,
+    ResizeRight,
+    ResizeUp,
+    ResizeDown,
+    /// Rename the active pane.
+    RenamePane,
+    /// The tree of every tab and pane, with a live preview (tmux's choose-tree).
+    ChooseTree,
     /// Unbinds a key so it goes to the pane.
     Unbound,
 }
 
 impl Action {
+    /// What the action does, in a few words, for the help overlay.
+    pub fn describe(self) -> String {
+        match self {
+            Action::NewPane => "new pane (choose its type)".into(),
+            Action::NewTab => "new tab".into(),
+            Action::ClosePane => "close the pane".into(),
+            Action::SplitRight => "split side by side".into(),
+            Action::SplitDown => "split top/bottom".into(),
+            Action::FocusLeft => "focus the pane on the left".into(),
+            Action::FocusRight => "focus the pane on the right".into(),
+            Action::FocusUp => "focus the pane above".into(),
+            Action::FocusDown => "focus the pane below".into(),
+            Action::FocusNext => "focus the next pane".into(),
+            Action::Zoom => "zoom the pane (again: unzoom)".into(),
+            Action::Tab(n) => format!("go to tab {n}"),
+            Action::NextTab => "next tab".into(),
+            Action::PrevTab => "previous tab".into(),
+            Action::RenameTab => "rename the tab".into(),
+            Action::ScrollUp => "scroll back a page".into(),
+            Action::ScrollDown => "scroll forward a page".into(),
+            Action::CopyMode => "scrollback and copy mode".into(),
+            Action::Detach => "detach (panes keep running)".into(),
+            Action::Agents => "agents view".into(),
+            Action::NextWaiting => "go to the agent waiting longest".into(),
+            Action::SendPrefix => "send the prefix key to the pane".into(),
+            Action::Help => "this help".into(),
+            Action::SwapPrev => "swap the pane with the previous one".into(),
+            Action::SwapNext => "swap the pane with the next one".into(),
+            Action::BreakPane => "move the pane to a tab of its own".into(),
+            Action::ResizeLeft => "move the divider left".into(),
+            Action::ResizeRight => "move the divider right".into(),
+            Action::ResizeUp => "move the divider up".into(),
+            Action::ResizeDown => "move the divider down".into(),
+            Action::RenamePane => "rename the pane".into(),
+            Action::ChooseTree => "choose a tab or pane from a tree".into(),
+            Action::Unbound => "nothing".into(),
+        }
+    }
+
     pub fn parse(name: &str) -> Result<Action, String> {
         Ok(match name {
             "new-pane" => Action::NewPane,
@@ -239,6 +294,16 @@ impl Action {
             "agents" => Action::Agents,
             "next-waiting" => Action::NextWaiting,
             "send-prefix" => Action::SendPrefix,
+            "help" | "list-keys" => Action::Help,
+            "swap-prev" => Action::SwapPrev,
+            "swap-next" => Action::SwapNext,
+            "break-pane" => Action::BreakPane,
+            "resize-left" => Action::ResizeLeft,
+            "resize-right" => Action::ResizeRight,
+            "resize-up" => Action::ResizeUp,
+            "resize-down" => Action::ResizeDown,
+            "rename-pane" => Action::RenamePane,
+            "choose-tree" => Action::ChooseTree,
             "none" => Action::Unbound,
             other => {
                 if let Some(n) = other
@@ -253,7 +318,8 @@ impl Action {
                     "unknown action {other:?} (expected one of: new-pane, new-tab, close-pane, split-right, \
                      split-down, focus-left, focus-right, focus-up, focus-down, focus-next, zoom, tab-1 .. tab-99, \
                      next-tab, prev-tab, rename-tab, scroll-up, scroll-down, copy-mode, detach, agents, next-waiting, \
-                     send-prefix, none)"
+                     send-prefix, help, swap-prev, swap-next, break-pane, resize-left, resize-right, \
+                     resize-up, resize-down, rename-pane, choose-tree, none)"
                 ));
             }
         })

@@ -18,6 +18,7 @@ pub mod recent;
 pub mod render;
 pub mod scrollback;
 pub mod setup;
+pub mod tree;
 
 use crate::conn::Client;
 use anyhow::Context;
@@ -153,10 +154,17 @@ fn cursor_style(shape: Option<CursorShape>) -> SetCursorStyle {
     }
 }
 
-/// Attaches a full-screen client over `client`, a fresh connection to the daemon of `home`.
-pub fn run(mut client: Client, home: &Path, opts: TuiOptions) -> anyhow::Result<()> {
-    // Everything that can fail for a plain reason fails before the screen is taken over.
-    let cfg = config::Config::load(home, opts.config.as_deref())?;
+/// A connection attached as a viewer: its two halves, and the workspace as it was then.
+struct Attached {
+    reader: crate::conn::Reader,
+    writer: crate::conn::Writer,
+    initial: Option<quil_proto::WorkspaceInfo>,
+    /// Problems with config.toml to show once attached.
+    problems: Vec<String>,
+}
+
+/// Lists the workspace, then attaches `client` as a viewer.
+fn attach(mut client: Client) -> anyhow::Result<Attached> {
     // The workspace as of now, so the first frame does not wait for the daemon's next change.
     // Listed before attaching: once attached the daemon streams, and a streamed message that
     // arrives before a reply must not be waited on here (`Client::request` keeps it queued).
@@ -167,15 +175,38 @@ pub fn run(mut client: Client, home: &Path, opts: TuiOptions) -> anyhow::Result<
         quil_proto::Reply::List(ws) => Some(ws),
         _ => None,
     };
+    // The daemon's problems with config.toml, to show on screen rather than only in its log.
+    let problems = match client.request(Request::ReloadConfig { apply: false }) {
+        Ok(quil_proto::Reply::Text(p)) => p,
+        _ => Vec::new(),
+    };
     client
         .request(Request::Attach)
         .context("attaching to the daemon")?;
-    let mut writer = client.writer()?;
+    let writer = client.writer()?;
+    Ok(Attached {
+        reader: client.into_reader(),
+        writer,
+        initial,
+        problems,
+    })
+}
+
+/// Attaches a full-screen client over `client`, a fresh connection to the daemon of `home`.
+pub fn run(client: Client, home: &Path, opts: TuiOptions) -> anyhow::Result<()> {
+    // Everything that can fail for a plain reason fails before the screen is taken over. A
+    // wrong entry in config.toml is not one: it keeps its default, and the screen says so.
+    let (cfg, problems) = config::Config::load_lenient(home, opts.config.as_deref())?;
+    let mut conn = attach(client)?;
+    // Ours first, then the daemon's (asked for by `attach`).
+    let mut all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    all.append(&mut conn.problems);
+    conn.problems = all;
 
     install_panic_hook();
     let (guard, kitty) = TermGuard::enter()?;
     let recent_file = recent::path(home);
-    let result = event_loop(client, &mut writer, cfg, kitty, initial, &recent_file);
+    let result = event_loop(conn, home, opts.config.as_deref(), cfg, kitty, &recent_file);
     drop(guard);
     match result? {
         Quit::Detach => println!("[detached; the panes keep running — `quil` attaches again]"),
@@ -183,6 +214,75 @@ pub fn run(mut client: Client, home: &Path, opts: TuiOptions) -> anyhow::Result<
         Quit::Error(e) => anyhow::bail!("{e}"),
     }
     Ok(())
+}
+
+/// The first wait between reconnection attempts; it doubles up to [`RECONNECT_MAX`].
+const RECONNECT_FIRST: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(2);
+/// After the daemon said goodbye (a stop or a restart), how long to wait for one to come back
+/// before giving up. A daemon that vanished without a word (a crash) is started again at once.
+const BYE_GRACE: Duration = Duration::from_secs(5);
+
+/// Connects again after the connection was lost: with back-off, starting the daemon when none
+/// runs (unless it said goodbye, then only after waiting [`BYE_GRACE`] for a restart to bring
+/// one back). Keys still work meanwhile (detach); the screen says what is going on.
+fn reconnect<W: Write>(
+    app: &mut App,
+    display: &mut display::Display<ratatui::backend::CrosstermBackend<display::FrameOut<W>>>,
+    home: &Path,
+    tty: BorrowedFd<'_>,
+    why: &str,
+) -> anyhow::Result<Option<Attached>> {
+    let bye = app.bye.take();
+    let since = Instant::now();
+    let mut wait = RECONNECT_FIRST;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let text = match &bye {
+            Some(reason) => format!("reconnecting… ({reason})"),
+            None => format!("reconnecting… (lost the daemon: {why}; attempt {attempt})"),
+        };
+        app.disconnected(text);
+        display.draw(app)?;
+        let conn = match crate::launch::connect(home) {
+            Ok(c) => Some(c),
+            // Gone: a crash is answered by starting it again; a goodbye by waiting a while.
+            Err(crate::conn::ClientError::NotRunning { .. }) => {
+                if bye.is_none() || since.elapsed() >= BYE_GRACE {
+                    if bye.is_some() {
+                        return Ok(None);
+                    }
+                    crate::launch::connect_or_start(home).ok()
+                } else {
+                    None
+                }
+            }
+            Err(_) => None,
+        };
+        if let Some(c) = conn {
+            if let Ok(a) = attach(c) {
+                return Ok(Some(a));
+            }
+        }
+        // Wait, with the keyboard live (detach must work).
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            let mut fds = [PollFd::new(tty, PollFlags::POLLIN)];
+            let _ = poll(&mut fds, timeout_until(Some(deadline)));
+            while crossterm::event::poll(Duration::ZERO).unwrap_or(false) {
+                if let Ok(ev) = crossterm::event::read() {
+                    on_term_event(app, display, ev)?;
+                }
+            }
+            // Nothing can be sent: drop what the keys asked for.
+            app.take_outbox();
+            if app.quit.is_some() {
+                return Ok(None);
+            }
+        }
+        wait = (wait * 2).min(RECONNECT_MAX);
+    }
 }
 
 /// Wakes the event loop's `poll` on SIGWINCH (crossterm turns the signal into a resize event,
@@ -240,14 +340,19 @@ const EVENT_BATCH: usize = 512;
 /// goes from the terminal to the daemon, and an update from the daemon to the screen, without
 /// a hop between threads.
 fn event_loop(
-    client: Client,
-    writer: &mut crate::conn::Writer,
+    conn: Attached,
+    home: &Path,
+    config_file: Option<&Path>,
     cfg: config::Config,
     kitty: bool,
-    initial: Option<quil_proto::WorkspaceInfo>,
     recent_file: &Path,
 ) -> anyhow::Result<Quit> {
-    let mut reader = client.into_reader();
+    let Attached {
+        mut reader,
+        mut writer,
+        initial,
+        problems,
+    } = conn;
     // The terminal crossterm reads events from: stdin when it is one, else /dev/tty.
     let stdin = std::io::stdin();
     let dev_tty;
@@ -265,6 +370,7 @@ fn event_loop(
     let mut display = display::Display::new(stdout(), w, h);
     let mut app = App::new(cfg.keys, kitty, (w, h));
     app.home_dir = std::env::var("HOME").ok();
+    app.client_env = quil_proto::env::forwarded(std::env::vars());
     app.launch_dir = std::env::current_dir()
         .ok()
         .map(|d| d.display().to_string());
@@ -272,6 +378,7 @@ fn event_loop(
     if let Some(ws) = initial {
         app.on_server(ServerMsg::Workspace(ws));
     }
+    app.config_loaded(None, &problems, false);
     let mut shape = None;
     // crossterm may hold events already (read while asking about the keyboard protocol).
     let mut term_pending = true;
@@ -280,8 +387,30 @@ fn event_loop(
     // return at once, forever; it is asked again every few milliseconds instead, until
     // the terminal has nothing left.
     let mut term_stalled = false;
+    // Why the connection was lost, when it was.
+    let mut lost: Option<String> = None;
     loop {
-        send_outbox(&mut app, writer)?;
+        if let Some(why) = lost.take() {
+            match reconnect(&mut app, &mut display, home, tty, &why)? {
+                Some(a) => {
+                    reader = a.reader;
+                    writer = a.writer;
+                    app.reconnected();
+                    if let Some(ws) = a.initial {
+                        app.on_server(ServerMsg::Workspace(ws));
+                    }
+                }
+                None => {
+                    return Ok(app.quit.take().unwrap_or_else(|| {
+                        Quit::Message("the daemon stopped and did not come back".into())
+                    }))
+                }
+            }
+        }
+        if let Err(e) = send_outbox(&mut app, &mut writer) {
+            lost = Some(e.to_string());
+            continue;
+        }
         if !app.clipboard.is_empty() || !app.terminal_out.is_empty() {
             let mut o = stdout();
             for text in app.clipboard.drain(..) {
@@ -337,9 +466,7 @@ fn event_loop(
 
         if server_ready {
             if let Err(e) = reader.fill() {
-                app.quit.get_or_insert(Quit::Error(format!(
-                    "lost the connection to the daemon: {e}"
-                )));
+                lost = Some(e.to_string());
             }
         }
         // Everything received, before drawing once.
@@ -348,12 +475,22 @@ fn event_loop(
                 Ok(Some(m)) => app.on_server(m),
                 Ok(None) => break,
                 Err(e) => {
-                    app.quit.get_or_insert(Quit::Error(format!(
-                        "lost the connection to the daemon: {e}"
-                    )));
+                    lost.get_or_insert(e.to_string());
                     break;
                 }
             }
+        }
+        if lost.is_some() {
+            continue;
+        }
+        if let Some(daemon_problems) = app.config_reload.take() {
+            // The daemon applied the file: read our own tables of it too.
+            let (keys, mut problems) = match config::Config::load_lenient(home, config_file) {
+                Ok((c, p)) => (Some(c.keys), p.iter().map(ToString::to_string).collect()),
+                Err(e) => (None, vec![e.to_string()]),
+            };
+            problems.extend(daemon_problems);
+            app.config_loaded(keys, &problems, true);
         }
 
         if term_pending {
@@ -372,7 +509,10 @@ fn event_loop(
                         on_term_event(&mut app, &mut display, ev)?;
                         // A key for the pane leaves now, not after asking the terminal for
                         // more: that round trip would add to every keystroke's echo.
-                        send_outbox(&mut app, writer)?;
+                        if let Err(e) = send_outbox(&mut app, &mut writer) {
+                            lost.get_or_insert(e.to_string());
+                            break;
+                        }
                     }
                     Err(e) => {
                         app.quit = Some(Quit::Error(format!("cannot read the terminal: {e}")));

@@ -699,6 +699,187 @@ pub fn draw_agents(buf: &mut Buffer, v: &AgentsView, rows: &[AgentRow]) {
     }
 }
 
+/// The help overlay: every binding of the active keymap (from [`Keymap::bindings`]), keys on
+/// the left, what they do on the right, from line `top`.
+///
+/// [`Keymap::bindings`]: super::config::Keymap::bindings
+pub fn draw_help(buf: &mut Buffer, bindings: &[(Vec<String>, super::keys::Action)], top: u16) {
+    let area = buf.area;
+    use super::keys::Action;
+    let mut rows: Vec<(String, String)> = Vec::new();
+    // Tab keys, one row for each run of them: `Alt+W 1 … Alt+W 0  go to tab 1 … 10`.
+    let mut tabs: Vec<(&str, u8)> = Vec::new();
+    let flush = |tabs: &mut Vec<(&str, u8)>, rows: &mut Vec<(String, String)>| {
+        if let (Some(first), Some(last)) = (tabs.first(), tabs.last()) {
+            if tabs.len() == 1 {
+                rows.push((first.0.to_string(), Action::Tab(first.1).describe()));
+            } else {
+                rows.push((
+                    format!("{} … {}", first.0, last.0),
+                    format!("go to tab {} … {}", first.1, last.1),
+                ));
+            }
+        }
+        tabs.clear();
+    };
+    for (keys, a) in bindings {
+        match a {
+            Action::Tab(n) if keys.len() == 1 => tabs.push((keys[0].as_str(), *n)),
+            _ => {
+                flush(&mut tabs, &mut rows);
+                rows.push((keys.join("  "), a.describe()));
+            }
+        }
+    }
+    flush(&mut tabs, &mut rows);
+    let key_w = rows
+        .iter()
+        .map(|(k, _)| k.width())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    let text_w = rows.iter().map(|(_, d)| d.width()).max().unwrap_or(0);
+    let width = (key_w + text_w + 6) as u16;
+    let width = width.min(area.width.saturating_sub(2));
+    let height = (rows.len() as u16 + 2).min(area.height.saturating_sub(2));
+    let Some(popup) = centered(area, width, height) else {
+        return;
+    };
+    Clear.render(popup, buf);
+    let block = frame(" Keys ".into(), Some(" Esc close ".into()));
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    let top = usize::from(top).min(rows.len().saturating_sub(usize::from(inner.height)));
+    for (i, (keys, what)) in rows
+        .iter()
+        .skip(top)
+        .take(usize::from(inner.height))
+        .enumerate()
+    {
+        let y = inner.y + i as u16;
+        let x = inner.x + 1;
+        let right = inner.x + inner.width;
+        put(
+            buf,
+            x,
+            y,
+            right.saturating_sub(x),
+            keys,
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+        );
+        let dx = x + key_w as u16 + 2;
+        if dx < right {
+            put(buf, dx, y, right - dx, what, Style::new().fg(Color::White));
+        }
+    }
+}
+
+/// The tree picker: tabs and their panes on the left, the chosen pane's screen on the right
+/// (live: the client views that pane while the picker is open).
+pub fn draw_tree(
+    buf: &mut Buffer,
+    v: &super::tree::TreeView,
+    rows: &[super::tree::TreeRow],
+    preview: Option<&super::pane::PaneScreen>,
+    home: Option<&str>,
+) {
+    use super::tree::TreeRow;
+    let area = buf.area;
+    let Some(popup) = centered(
+        area,
+        area.width.saturating_sub(4),
+        area.height.saturating_sub(4),
+    ) else {
+        return;
+    };
+    Clear.render(popup, buf);
+    let block = frame(
+        " Tabs and panes ".into(),
+        Some(" Enter go to · Esc close ".into()),
+    );
+    let inner = block.inner(popup);
+    block.render(popup, buf);
+    let list_w = (inner.width / 2).clamp(20.min(inner.width), 50);
+    let selected = v.selected.min(rows.len().saturating_sub(1));
+    let list_h = usize::from(inner.height);
+    let offset = selected.saturating_sub(list_h.saturating_sub(1));
+    for (k, row) in rows.iter().enumerate().skip(offset).take(list_h) {
+        let y = inner.y + (k - offset) as u16;
+        let is_sel = k == selected;
+        let text = match row {
+            TreeRow::Tab {
+                number,
+                name,
+                panes,
+                ..
+            } => format!(
+                "{number}: {name} ({panes} pane{})",
+                if *panes == 1 { "" } else { "s" }
+            ),
+            TreeRow::Pane {
+                name,
+                kind,
+                cwd,
+                note,
+                active,
+                ..
+            } => {
+                let cwd = shorten(cwd, home);
+                let mark = if *active { "*" } else { " " };
+                let note = if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{note}]")
+                };
+                format!("  {mark}{name} ({kind}) {cwd}{note}")
+            }
+        };
+        let style = match (is_sel, row) {
+            (true, _) => selected_style(),
+            (false, TreeRow::Tab { .. }) => {
+                Style::new().fg(Color::White).add_modifier(Modifier::BOLD)
+            }
+            (false, TreeRow::Pane { .. }) => Style::new().fg(Color::Gray),
+        };
+        if is_sel {
+            buf.set_style(RRect::new(inner.x, y, list_w, 1), selected_style());
+        }
+        put(buf, inner.x + 1, y, list_w.saturating_sub(1), &text, style);
+    }
+    // The preview, after a separating column.
+    let px = inner.x + list_w + 1;
+    if px + 2 >= inner.x + inner.width {
+        return;
+    }
+    for y in inner.y..inner.y + inner.height {
+        put(buf, px - 1, y, 1, "│", Style::new().fg(Color::DarkGray));
+    }
+    let pw = inner.x + inner.width - px;
+    match preview {
+        Some(s) => {
+            for (row, line) in s.lines.iter().enumerate().take(usize::from(inner.height)) {
+                super::render::draw_screen_row(
+                    buf,
+                    RRect::new(px, inner.y, pw, inner.height),
+                    row as u16,
+                    line,
+                    None,
+                );
+            }
+        }
+        None => {
+            put(
+                buf,
+                px + 1,
+                inner.y,
+                pw.saturating_sub(1),
+                "…",
+                Style::new().fg(Color::DarkGray),
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,6 +123,12 @@ pub fn draw_buffer(buf: &mut Buffer, app: &App, g: &Geometry) -> Option<(u16, u1
         Mode::Setup(s) => popup::draw_setup(buf, s),
         Mode::CloseWorktree(d) => popup::draw_close_worktree(buf, d, app.home_dir.as_deref()),
         Mode::Agents(v) => popup::draw_agents(buf, v, &app.agent_rows()),
+        Mode::Help(top) => popup::draw_help(buf, &app.keys.bindings(), *top),
+        Mode::Tree(t) => {
+            let rows = super::tree::rows(&app.ws);
+            let preview = t.row(&rows).and_then(|r| app.screens.get(&r.preview()));
+            popup::draw_tree(buf, t, &rows, preview, app.home_dir.as_deref());
+        }
         _ => {}
     }
     cursor
@@ -143,9 +149,12 @@ pub enum ScreenArea {
 /// Where a full frame of the screen `area`, laid out as `g`, draws `pane`'s screen lines.
 pub fn screen_area(app: &App, g: &Geometry, area: RRect, pane: PaneId) -> ScreenArea {
     match &app.mode {
-        Mode::Picker(_) | Mode::Setup(_) | Mode::CloseWorktree(_) | Mode::Agents(_) => {
-            return ScreenArea::Covered
-        }
+        Mode::Picker(_)
+        | Mode::Setup(_)
+        | Mode::CloseWorktree(_)
+        | Mode::Agents(_)
+        | Mode::Help(_)
+        | Mode::Tree(_) => return ScreenArea::Covered,
         Mode::Scroll(sb) if sb.pane == pane => return ScreenArea::Covered,
         _ => {}
     }
@@ -522,7 +531,10 @@ fn draw_scrollback(buf: &mut Buffer, inner: RRect, sb: &Scrollback) {
 pub fn hints(app: &App) -> Vec<(String, &'static str)> {
     let k = &app.keys;
     let mut out = Vec::new();
+    // Help and detach first: they stay at every width.
     for (action, label) in [
+        (Action::Help, "help"),
+        (Action::Detach, "detach"),
         (Action::NewPane, "new pane"),
         (Action::NewTab, "new tab"),
         (Action::SplitRight, "split →"),
@@ -534,7 +546,6 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
         (Action::RenameTab, "rename"),
         (Action::Agents, "agents"),
         (Action::ClosePane, "close"),
-        (Action::Detach, "detach"),
     ] {
         if let Some(key) = k.key_for(action) {
             let key = if action == Action::FocusLeft {
@@ -642,10 +653,12 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
                 dim(" no".into()),
             ]);
         }
-        Mode::Rename { buf: text, .. } => {
+        Mode::Rename {
+            buf: text, pane, ..
+        } => {
             items.push(vec![
                 tag("RENAME"),
-                dim(" tab name: ".into()),
+                dim(rename_label(pane.is_some()).into()),
                 Span::styled(text.clone(), bar.add_modifier(Modifier::BOLD)),
             ]);
         }
@@ -670,6 +683,24 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
             }
             pairs.extend([("Enter".into(), "open"), ("Esc".into(), "cancel")]);
             hint_items(&mut items, pairs);
+        }
+        Mode::Tree(_) => {
+            items.push(vec![tag("TREE")]);
+            hint_items(
+                &mut items,
+                vec![
+                    ("↑↓".into(), "choose"),
+                    ("Enter".into(), "go to"),
+                    ("Esc".into(), "close"),
+                ],
+            );
+        }
+        Mode::Help(_) => {
+            items.push(vec![tag("HELP")]);
+            hint_items(
+                &mut items,
+                vec![("↑↓".into(), "scroll"), ("Esc".into(), "close")],
+            );
         }
         Mode::Agents(_) => {
             items.push(vec![tag("AGENTS")]);
@@ -769,12 +800,12 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
                         }
                     }
                 }
-                // The waiting count goes first. Where every hint fits without it, the last
-                // (detach) stays: hints before it make room, never the way out.
-                if !waiting.is_empty() && total_w(&hint_row) <= left_w {
+                // The waiting count goes first; the hints after it are dropped from the end,
+                // so help and detach (the first two) stay.
+                if !waiting.is_empty() {
                     let room = left_w.saturating_sub(total_w(&waiting));
                     while hint_row.len() > 2 && total_w(&hint_row) > room {
-                        hint_row.remove(hint_row.len() - 2);
+                        hint_row.pop();
                     }
                 }
                 items.extend(waiting);
@@ -807,18 +838,31 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
     }
 }
 
+/// The prompt before a name being typed.
+fn rename_label(pane: bool) -> &'static str {
+    if pane {
+        " pane name: "
+    } else {
+        " tab name: "
+    }
+}
+
 /// Where the real terminal cursor goes: the active pane's cursor (when its program shows it
 /// and nothing covers it), or the end of a prompt being typed.
 pub fn cursor_position(app: &App, g: &Geometry) -> Option<(u16, u16)> {
     let y = g.status_row();
     match &app.mode {
-        Mode::Rename { buf, .. } => Some((
-            (" RENAME ".width() + " tab name: ".width() + buf.width()) as u16,
+        Mode::Rename { buf, pane, .. } => Some((
+            (" RENAME ".width() + rename_label(pane.is_some()).width() + buf.width()) as u16,
             y,
         )),
         Mode::Scroll(sb) => sb.prompt.as_ref().map(|(_, q)| ((1 + q.width()) as u16, y)),
         Mode::Setup(f) => popup::setup_cursor(g.width, g.height, f),
-        Mode::Picker(_) | Mode::CloseWorktree(_) | Mode::Agents(_) => None,
+        Mode::Picker(_)
+        | Mode::CloseWorktree(_)
+        | Mode::Agents(_)
+        | Mode::Help(_)
+        | Mode::Tree(_) => None,
         Mode::Normal | Mode::Prefix | Mode::Confirm(_) => {
             let pane = app.active_pane()?;
             if app.pane_info(pane).is_some_and(|i| !i.alive) {
@@ -1209,9 +1253,51 @@ mod tests {
         let status = text.lines().nth(5).unwrap_or_default();
         assert_eq!(status.matches("Ctrl+B").count(), 1, "{status}");
         assert!(
-            status.starts_with(" Ctrl+B then Ctrl+N new pane  c new tab  % split →  \" split ↓"),
+            status.starts_with(" Ctrl+B then ? help  d detach  Ctrl+N new pane  c new tab"),
             "{status}"
         );
+    }
+
+    #[test]
+    fn default_keys_show_help_and_detach_at_80_columns_and_list_every_binding() {
+        let keys = crate::tui::config::Config::default().keys;
+        let mut app = App::new(keys.clone(), false, (80, 24));
+        app.on_server(ServerMsg::Workspace(one_pane()));
+        let text = dump(&app, 80, 24);
+        let status = text.lines().nth(23).unwrap_or_default();
+        assert!(
+            status.starts_with(" Alt+W then ? help  d detach  n new pane"),
+            "{status}"
+        );
+        // Help even at 40 columns.
+        app.on_resize(40, 24);
+        let narrow = dump(&app, 40, 24);
+        assert!(
+            narrow
+                .lines()
+                .nth(23)
+                .unwrap_or_default()
+                .starts_with(" Alt+W then ? help"),
+            "{narrow}"
+        );
+        app.on_resize(80, 40);
+        app.on_key(KeyEvent::new(KeyCode::Char('w'), KeyModifiers::ALT));
+        app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+        let help = dump(&app, 80, 40);
+        assert!(help.contains(" Keys "), "{help}");
+        assert!(help.contains(" HELP "), "{help}");
+        for line in [
+            "Alt+Shift+I",
+            "Alt+W a ",
+            "Alt+W 1 … Alt+W 0",
+            "go to tab 1 … 10",
+            "Alt+W d",
+            "detach (panes keep running)",
+            "Alt+W %  Alt+W v  Alt+W |",
+            "split side by side",
+        ] {
+            assert!(help.contains(line), "{line}\n{help}");
+        }
     }
 
     #[test]
@@ -1470,7 +1556,9 @@ mod tests {
         let mut app = agents_app(200, 8);
         let wide = status_line(&mut app, 200);
         assert!(
-            wide.starts_with(" 2 waiting  Alt+Shift+I agents  Ctrl+N new pane"),
+            wide.starts_with(
+                " 2 waiting  Alt+Shift+I agents  F1 help  Ctrl+Q detach  Ctrl+N new pane"
+            ),
             "{wide}"
         );
         assert!(wide.contains("Ctrl+Q detach"), "{wide}");
@@ -1484,7 +1572,7 @@ mod tests {
             .width() as u16;
         let just = hints_w + 2 + " pane-00000001 ".width() as u16;
         let all = status_line(&mut calm, just);
-        assert!(all.ends_with("Ctrl+Q detach   pane-00000001"), "{all}");
+        assert!(all.ends_with("Ctrl+W close   pane-00000001"), "{all}");
         let tight = status_line(&mut app, just);
         assert!(
             tight.starts_with(" 2 waiting  Alt+Shift+I agents "),

@@ -67,7 +67,7 @@ pub enum SetupOutcome {
     Cancel,
     /// Open the pane; `dir` (absolute) is remembered as a recent directory once it opens.
     Open {
-        spawn: SpawnSpec,
+        spawn: Box<SpawnSpec>,
         dir: Option<String>,
     },
 }
@@ -307,7 +307,10 @@ impl Setup {
                 .collect(),
             ..SpawnSpec::default()
         };
-        SetupOutcome::Open { spawn, dir }
+        SetupOutcome::Open {
+            spawn: Box::new(spawn),
+            dir,
+        }
     }
 
     pub fn key(&mut self, ev: &KeyEvent) -> SetupOutcome {
@@ -532,7 +535,7 @@ mod tests {
             SetupOutcome::Open { spawn, dir } => {
                 assert_eq!(dir.as_deref(), Some("/home/me/src/quil"));
                 assert_eq!(
-                    spawn,
+                    *spawn,
                     SpawnSpec {
                         kind: Some("claude-code".into()),
                         cwd: Some("/home/me/src/quil".into()),

@@ -156,6 +156,10 @@ impl PtyPane {
             .map_err(|e| SpawnError::Pty(e.to_string()))?;
         let mut cmd = CommandBuilder::from_argv(args.argv.iter().map(Into::into).collect());
         cmd.cwd(&args.cwd);
+        // Not inherited from the daemon (which a client in tmux may have started).
+        for k in quil_proto::env::REMOVED {
+            cmd.env_remove(k);
+        }
         for (k, v) in &args.env {
             cmd.env(k, v);
         }

@@ -71,12 +71,16 @@ impl Server {
         }
     }
 
-    pub fn pane_types(&self) -> Vec<PaneTypeInfo> {
+    /// Every pane type, with its program looked for on `path` (else the daemon's `PATH`).
+    pub fn pane_types(&self, path: Option<&str>) -> Vec<PaneTypeInfo> {
+        let path = path
+            .map(std::ffi::OsString::from)
+            .or_else(|| std::env::var_os("PATH"));
         let reg = self.plugins();
         reg.list()
             .into_iter()
             .map(|p| {
-                let available = p.available();
+                let available = p.available_in(path.as_deref());
                 PaneTypeInfo {
                     name: p.name.clone(),
                     display_name: p.display_name.clone(),
@@ -107,7 +111,7 @@ impl Server {
                             )
                         })
                         .collect(),
-                    missing: (!available).then(|| p.missing_binary_error()),
+                    missing: (!available).then(|| p.missing_binary_error_in(path.as_deref())),
                 }
             })
             .collect()

@@ -61,6 +61,8 @@ pub struct Signals {
     pub notify: broadcast::Sender<quil_proto::Notification>,
     /// Panes a script focused, for attached clients to show.
     pub follow: broadcast::Sender<PaneId>,
+    /// `config.toml` was reloaded, with the daemon's problems with it, for attached clients.
+    pub config: broadcast::Sender<Vec<String>>,
 }
 
 /// Events a reader may fall behind by before it loses some.
@@ -179,7 +181,8 @@ struct Saver {
 
 pub struct Server {
     pub home: PathBuf,
-    pub config: Config,
+    /// `config.toml`'s daemon tables; replaced whole when the file is reloaded.
+    config: RwLock<Arc<Config>>,
     pub signals: Arc<Signals>,
     spawner: Arc<dyn Spawner>,
     state: Mutex<State>,
@@ -219,10 +222,11 @@ impl Server {
             events: broadcast::channel(EVENT_QUEUE).0,
             notify: broadcast::channel(64).0,
             follow: broadcast::channel(16).0,
+            config: broadcast::channel(4).0,
         });
         Arc::new(Server {
             home,
-            config,
+            config: RwLock::new(Arc::new(config)),
             signals,
             spawner,
             state: Mutex::new(State::default()),
@@ -233,6 +237,30 @@ impl Server {
             shutdown: tokio_watch::channel(false).0,
             stopping: AtomicBool::new(false),
         })
+    }
+
+    /// The daemon's settings as they are now.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads `config.toml` again; with `apply`, uses it from now on (new panes, hooks,
+    /// notifications) and tells attached clients. Returns the problems found, one
+    /// `FILE:LINE:COL: message` each.
+    pub fn reload_config(&self, apply: bool) -> Vec<String> {
+        let (config, problems) = Config::load(&self.home.join("config.toml"));
+        if apply {
+            *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+            tracing::info!(problems = problems.len(), "config reloaded");
+            for p in &problems {
+                tracing::warn!("{p}");
+            }
+            let _ = self.signals.config.send(problems.clone());
+        }
+        problems
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
@@ -308,7 +336,7 @@ impl Server {
             },
         );
         drop(st);
-        let method = match self.config.notify.method {
+        let method = match self.config().notify.method {
             crate::config::Method::Osc9 => quil_proto::NotifyMethod::Osc9,
             crate::config::Method::Osc777 => quil_proto::NotifyMethod::Osc777,
             crate::config::Method::Off => return,
@@ -330,7 +358,7 @@ impl Server {
         if self.session_not_found(pane, status) {
             return;
         }
-        let close = match self.config.exited_panes {
+        let close = match self.config().exited_panes {
             ExitPolicy::Close => true,
             ExitPolicy::Keep => false,
             ExitPolicy::Failed => status == 0,

@@ -11,6 +11,7 @@ impl Server {
     pub fn handle(&self, req: Request) -> Result<Reply> {
         match req {
             Request::Status => Ok(Reply::Status(self.status())),
+            Request::ReloadConfig { apply } => Ok(Reply::Text(self.reload_config(apply))),
             Request::List => Ok(Reply::List(self.workspace_info())),
             Request::NewTab { name, spawn } => self.new_tab(name, spawn).map(Reply::Pane),
             Request::Split { pane, dir, spawn } => self.split(pane, dir, spawn).map(Reply::Pane),
@@ -141,6 +142,78 @@ impl Server {
                 self.changed();
                 Ok(Reply::Ok)
             }
+            Request::SwapPane { a, b } => {
+                let mut st = self.lock();
+                st.ws.swap_panes(a, b)?;
+                drop(st);
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::MovePane { pane, to } => {
+                let mut st = self.lock();
+                match to {
+                    quil_proto::MoveTo::Split { target, dir } => {
+                        st.ws.join_pane(pane, target, dir)?
+                    }
+                    quil_proto::MoveTo::NewTab { name } => {
+                        let name = match name {
+                            Some(n) => valid_name("tab", &n)?,
+                            None => st
+                                .ws
+                                .pane(pane)
+                                .map(|m| m.name.clone())
+                                .ok_or(Error::UnknownPane(pane))?,
+                        };
+                        let (_, tab) = Self::fresh_ids_in(&st);
+                        st.ws.break_pane(pane, tab, name)?;
+                    }
+                }
+                self.emit_pane(&st, pane, EventKind::PaneFocused);
+                drop(st);
+                self.changed();
+                Ok(Reply::Ok)
+            }
+            Request::ResizeSplit { pane, dir, size } => {
+                let mut st = self.lock();
+                let ti = st.ws.tab_of(pane).ok_or(Error::UnknownPane(pane))?;
+                // The pane's terminal size now (the last client's layout).
+                let (cols, rows) = st
+                    .panes
+                    .get(&pane)
+                    .map(|live| live.pane.shared().size())
+                    .ok_or(Error::UnknownPane(pane))?;
+                let layout = &mut st.ws.tabs[ti].layout;
+                let Some(dir) = dir.or_else(|| layout.parent_dir(pane)) else {
+                    return Err(Error::Invalid(format!(
+                        "{pane} is alone in its tab: no split to resize"
+                    )));
+                };
+                let Some(share) = layout.share(pane, dir) else {
+                    return Err(Error::Invalid(format!(
+                        "no {} split holds {pane}",
+                        match dir {
+                            quil_model::SplitDir::Horizontal => "side-by-side",
+                            quil_model::SplitDir::Vertical => "top/bottom",
+                        }
+                    )));
+                };
+                let new = match size {
+                    quil_proto::SplitSize::Percent(p) => f32::from(p) / 100.0,
+                    quil_proto::SplitSize::Cells(n) => {
+                        // The pane's cells plus its border, over its share: the split's size.
+                        let extent = f32::from(match dir {
+                            quil_model::SplitDir::Horizontal => cols,
+                            quil_model::SplitDir::Vertical => rows,
+                        }) + 2.0;
+                        let total = extent / share.max(0.01);
+                        (extent + n as f32) / total
+                    }
+                };
+                layout.set_share(pane, dir, new);
+                drop(st);
+                self.changed();
+                Ok(Reply::Ok)
+            }
             Request::ToggleZoom { tab } => {
                 let mut st = self.lock();
                 let t = st.tab_mut(tab)?;
@@ -149,7 +222,7 @@ impl Server {
                 self.changed();
                 Ok(Reply::Ok)
             }
-            Request::PaneTypes => Ok(Reply::PaneTypes(self.pane_types())),
+            Request::PaneTypes { path } => Ok(Reply::PaneTypes(self.pane_types(path.as_deref()))),
             // Handled by the connection (they concern the client, not the workspace).
             Request::Attach | Request::View { .. } | Request::Events { .. } | Request::Shutdown => {
                 Ok(Reply::Ok)

@@ -194,7 +194,7 @@ impl Server {
             }
             let lines = p
                 .shared()
-                .export_recent(self.config.persist_scrollback_bytes);
+                .export_recent(self.config().persist_scrollback_bytes);
             match crate::persist::write_buffer(&self.home, id, &lines) {
                 Ok(()) => {
                     saver.buffer_gens.insert(id, gen);

@@ -20,6 +20,11 @@ type Launch = (Vec<String>, Vec<(String, String)>);
 const NOT_FOUND_WITHIN: Duration = Duration::from_secs(15);
 
 impl Server {
+    /// Ids no pane or tab of `st` has.
+    pub(super) fn fresh_ids_in(st: &State) -> (PaneId, TabId) {
+        Self::fresh_ids(st)
+    }
+
     fn fresh_ids(st: &State) -> (PaneId, TabId) {
         loop {
             let r = random_u64();
@@ -57,12 +62,23 @@ impl Server {
                 "environment entry {kv:?} is not KEY=VALUE"
             )));
         }
+        // Only the documented variables, whatever a client sends.
+        let client_env: Vec<String> = spec
+            .client_env
+            .iter()
+            .filter(|kv| {
+                kv.split_once('=')
+                    .is_some_and(|(k, _)| quil_proto::env::is_forwarded(k))
+            })
+            .cloned()
+            .collect();
         let mut meta = PaneMeta {
             id,
             cwd,
             env: spec.env.clone(),
-            cols: self.config.default_cols,
-            rows: self.config.default_rows,
+            client_env,
+            cols: self.config().default_cols,
+            rows: self.config().default_rows,
             ..Default::default()
         };
         match &spec.kind {
@@ -76,8 +92,12 @@ impl Server {
                     .clone()
                     .unwrap_or_else(|| quil_plugin::DEFAULT_TYPE.into());
                 let plugin = self.plugin(&kind)?;
-                if !plugin.available() {
-                    return Err(Error::NotInstalled(plugin.missing_binary_error()));
+                // Looked up on the PATH the pane will have: the asking client's, else ours.
+                let path = pane_path(&meta);
+                if !plugin.available_in(path.as_deref()) {
+                    return Err(Error::NotInstalled(
+                        plugin.missing_binary_error_in(path.as_deref()),
+                    ));
                 }
                 meta.kind = kind;
                 meta.extra_args = spec.command.clone();
@@ -106,6 +126,13 @@ impl Server {
     /// A copy of the pane type `kind`.
     pub(super) fn plugin(&self, kind: &str) -> Result<quil_plugin::Plugin> {
         let reg = self.plugins();
+        if let (None, Some(f)) = (reg.get(kind), reg.failed(kind)) {
+            // Name the file and why, not just "unknown": the user wrote this type.
+            return Err(Error::BrokenPaneType {
+                name: kind.to_string(),
+                error: f.error.to_string().replace('\n', " "),
+            });
+        }
         reg.get(kind)
             .cloned()
             .ok_or_else(|| Error::UnknownPaneType {
@@ -140,7 +167,7 @@ impl Server {
             env.extend(extras.env);
         }
         // A plain shell gets quil's integration, which reports its cwd.
-        let shell = self.config.shell();
+        let shell = self.config().shell();
         if meta.command.is_empty() && argv == [shell.clone()] {
             let (argv, mut shell_env) = crate::shellinit::shell_command(&self.home, &shell);
             shell_env.extend(env);
@@ -157,7 +184,7 @@ impl Server {
             return Ok((meta.command.clone(), Vec::new()));
         }
         let plugin = self.plugin(&meta.kind)?;
-        let shell = self.config.shell();
+        let shell = self.config().shell();
         let pane_id = meta.id.to_string();
         let cwd = meta.cwd.display().to_string();
         let ctx = quil_plugin::SpawnContext {
@@ -191,10 +218,20 @@ impl Server {
         extra: Vec<(String, String)>,
         preamble: Vec<u8>,
     ) -> SpawnArgs {
-        let mut env = vec![
+        let mut env: Vec<(String, String)> = meta
+            .client_env
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.extend([
             ("TERM".to_string(), "xterm-256color".to_string()),
             ("COLORTERM".to_string(), "truecolor".to_string()),
             ("TERM_PROGRAM".to_string(), "quil".to_string()),
+            (
+                "TERM_PROGRAM_VERSION".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
             (
                 quil_proto::paths::ENV_PANE_ID.to_string(),
                 meta.id.to_string(),
@@ -203,7 +240,7 @@ impl Server {
                 quil_proto::paths::ENV_HOME.to_string(),
                 self.home.display().to_string(),
             ),
-        ];
+        ]);
         env.extend(extra);
         env.extend(
             meta.env
@@ -217,9 +254,9 @@ impl Server {
             argv,
             cwd: meta.cwd.clone(),
             env,
-            cols: or(meta.cols, self.config.default_cols),
-            rows: or(meta.rows, self.config.default_rows),
-            scrollback_bytes: self.config.scrollback_bytes,
+            cols: or(meta.cols, self.config().default_cols),
+            rows: or(meta.rows, self.config().default_rows),
+            scrollback_bytes: self.config().scrollback_bytes,
             preamble,
         }
     }
@@ -352,6 +389,7 @@ impl Server {
                 meta.command.clone()
             },
             env: meta.env.clone(),
+            client_env: meta.client_env.clone(),
             worktree,
             toggles: meta.toggles.clone().into_iter().collect(),
             fields: meta.fields.clone().into_iter().collect(),
@@ -557,4 +595,13 @@ fn home_dir() -> PathBuf {
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
         .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// The `PATH` a pane of `meta` gets: its client's, else the daemon's.
+fn pane_path(meta: &PaneMeta) -> Option<std::ffi::OsString> {
+    meta.client_env
+        .iter()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .map(std::ffi::OsString::from)
+        .or_else(|| std::env::var_os("PATH"))
 }

@@ -148,7 +148,7 @@ fn tabs_splits_and_kills_drive_processes() {
     assert_eq!(ws.tabs.len(), 1);
     assert_eq!(ws.tabs[0].panes.len(), 3);
     // A split of the default type runs the user's shell with quil's cwd reporting.
-    assert_eq!(h.fake.pane(b).args.argv[0], h.server.config.shell());
+    assert_eq!(h.fake.pane(b).args.argv[0], h.server.config().shell());
     h.req(Request::KillPane { pane: b }).expect("kill");
     assert!(h.fake.pane(b).hung_up());
     assert_eq!(h.server.workspace_info().tabs[0].panes, [a, c]);
@@ -513,7 +513,7 @@ fn the_workspace_tells_what_happens_in_order() {
             .unwrap_or("");
         seen.push(format!("{} {}", ev.kind.name(), extra).trim().to_string());
     }
-    let shell = h.server.config.shell();
+    let shell = h.server.config().shell();
     let shell = Path::new(&shell)
         .file_name()
         .expect("shell name")

@@ -1,0 +1,119 @@
+//! Pane environments: taken from the client that asked for the pane (its PATH, locale, agent
+//! socket), never the outer multiplexer's variables, and `TERM_PROGRAM=quil`.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+/// A pane type whose program, `quiltool`, is only in a directory added to PATH later.
+const TOOL: &str = r#"
+[plugin]
+name = "tool"
+display_name = "Tool"
+category = "tools"
+description = "Only on the new PATH"
+schema_version = 1
+
+[command]
+cmd = "quiltool"
+"#;
+
+#[test]
+fn panes_see_the_clients_path_and_no_outer_multiplexer() {
+    let h = Home::new();
+    let base = "/usr/local/bin:/usr/bin:/bin";
+    // The daemon starts inside "tmux" and "screen", with the old PATH.
+    let out = h
+        .cmd(&["daemon", "start"])
+        .env("PATH", base)
+        .env("TMUX", "/tmp/tmux-0/default,1,0")
+        .env("TMUX_PANE", "%3")
+        .env("STY", "123.pts-0.host")
+        .env("TERM_PROGRAM", "tmux")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(h.path().join("plugins/tool.toml"), TOOL).unwrap();
+    eventually("the tool type", Duration::from_secs(2), || {
+        h.ok(&["plugin", "list"]).contains("tool")
+    });
+
+    // Not installed yet: the error names the PATH that was searched (the client's).
+    let out = h
+        .cmd(&["new-tab", "--type", "tool"])
+        .env("PATH", base)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("`quiltool` not found on PATH={base}")),
+        "{err}"
+    );
+
+    // "Installed" in a new directory, and the user's shell now has it on PATH.
+    let bin = h.dir.path().join("newbin");
+    std::fs::create_dir(&bin).unwrap();
+    let tool = bin.join("quiltool");
+    std::fs::write(&tool, "#!/bin/sh\necho tool-ran; exec bash --norc\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{base}", bin.display());
+    let new_tab = |args: &[&str]| {
+        let out = h
+            .cmd(args)
+            .env("PATH", &path)
+            .env("LC_TIME", "C.UTF-8")
+            .env("TMUX", "/tmp/tmux-0/other,2,0")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // `plugin list` (and the TUI's picker) look on the asking client's PATH too.
+    let tool_available = |path: &str| {
+        let out = h
+            .cmd(&["plugin", "list", "--json"])
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let types: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        types
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "tool")
+            .map(|t| t["available"] == true)
+            .unwrap()
+    };
+    assert!(tool_available(&path));
+    assert!(!tool_available(base));
+    let t = new_tab(&["new-tab", "--type", "tool"]);
+    h.wait_for(&t, "^tool-ran$");
+
+    // A shell started from that client sees its PATH and locale, and no tmux or screen.
+    let p = new_tab(&["new-tab"]);
+    h.wait_for(&p, PROMPT);
+    h.send_line(
+        &p,
+        "echo \"P=$PATH\"; echo \"L=$LC_TIME\"; echo \"T=$TERM_PROGRAM V=${TERM_PROGRAM_VERSION:+set}\"; \
+         env | grep -c -E '^(TMUX|TMUX_PANE|STY)=' ",
+    );
+    h.wait_for(&p, &format!("^P={}$", regex_escape(&path)));
+    h.wait_for(&p, "^L=C.UTF-8$");
+    h.wait_for(&p, "^T=quil V=set$");
+    h.wait_for(&p, "^0$");
+    // A split from that client too; and a respawn keeps the environment it was created with.
+    let s = h.split(&p, &["--vertical"]);
+    h.wait_for(&s, PROMPT);
+    h.ok(&["respawn", "--pane", &t]);
+    h.wait_for(&t, "^tool-ran$");
+}
