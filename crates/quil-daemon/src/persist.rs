@@ -12,6 +12,15 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+/// Creates a directory of the daemon's (mode 0700) when missing.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 /// Bumped on incompatible changes to `workspace.json`.
 pub const SNAPSHOT_VERSION: u32 = 1;
 const BUFFER_MAGIC: &[u8] = b"QUILBUF1\n";
@@ -76,11 +85,14 @@ pub fn save_workspace(home: &Path, ws: &Workspace) -> std::io::Result<()> {
     json.push(b'\n');
     let main = workspace_path(home);
     if main.exists() {
-        // Hard-link then rename, so workspace.json itself never disappears, even briefly.
-        let tmp = home.join(".workspace.json.bak.tmp");
-        let _ = std::fs::remove_file(&tmp);
+        // Hard-link then rename, so workspace.json itself never disappears, even briefly. The
+        // link's name is unpredictable, and link(2) never follows a symlink at its destination.
+        let tmp = crate::home::temp_name(&backup_path(home));
         if std::fs::hard_link(&main, &tmp).is_ok() {
-            std::fs::rename(&tmp, backup_path(home))?;
+            if let Err(e) = std::fs::rename(&tmp, backup_path(home)) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
         }
     }
     write_atomic(&main, &json)
@@ -199,7 +211,7 @@ pub fn fit_newest(newest_first: impl Iterator<Item = Line>, max_bytes: usize) ->
 
 /// Writes a pane's saved lines as they are (fit them with [`fit_newest`] first).
 pub fn write_buffer(home: &Path, pane: PaneId, lines: &[Line]) -> std::io::Result<()> {
-    std::fs::create_dir_all(buffers_dir(home))?;
+    private_dir(&buffers_dir(home))?;
     let mut out = BUFFER_MAGIC.to_vec();
     out.extend(postcard::to_allocvec(&lines).map_err(std::io::Error::other)?);
     write_atomic(&buffer_path(home, pane), &out)
