@@ -42,6 +42,7 @@ pub enum DaemonError {
 /// Runs the daemon in the foreground until it is stopped.
 pub fn run(home_dir: PathBuf) -> Result<(), DaemonError> {
     tune_allocator();
+    raise_fd_limit();
     home::ensure_home(&home_dir)?;
     let log = home::open_log(&home_dir)?;
     let (instance, std_listener) = home::claim(&home_dir)?;
@@ -104,6 +105,7 @@ async fn serve(
     let _ = tokio::task::spawn_blocking(move || match loaded {
         persist::Loaded::Empty => {}
         persist::Loaded::Workspace(ws) => {
+            restore_server.adopt_saved(ws.pane_ids());
             restore_server.restore(ws);
         }
         persist::Loaded::FromBackup(ws, why) => {
@@ -232,6 +234,28 @@ fn tune_allocator() {
     // SAFETY: mallopt only adjusts allocator parameters; called before other threads start.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Raises the open-file soft limit to the hard limit: each pane holds a few descriptors, and
+/// the usual soft limit of 1024 would stop the daemon at a few hundred panes. (Pane processes
+/// inherit the raised limit.)
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct we pass, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            // Some kernels refuse RLIM_INFINITY here; nr_open (1M by default) is the real
+            // ceiling.
+            let want = lim.rlim_max.min(1 << 20);
+            if want > lim.rlim_cur {
+                lim.rlim_cur = want;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            }
+        }
     }
 }
 

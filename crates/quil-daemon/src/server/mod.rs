@@ -175,6 +175,8 @@ struct Saver {
     last_saved: String,
     /// Output generation of each pane's last saved scrollback.
     buffer_gens: HashMap<PaneId, u64>,
+    /// Panes whose buffers this daemon wrote or adopted: deleted when the pane is gone.
+    known: std::collections::HashSet<PaneId>,
 }
 
 pub struct Server {
@@ -214,7 +216,9 @@ impl Server {
         let signals = Arc::new(Signals {
             screen: tokio_watch::channel(0).0,
             meta: tokio_watch::channel(0).0,
-            clipboard: broadcast::channel(16).0,
+            // Small: each entry can be a 4 MiB clipboard, and a reader that lags gets the
+            // latest (coalesced) instead of every one.
+            clipboard: broadcast::channel(2).0,
             notices,
             events: broadcast::channel(EVENT_QUEUE).0,
             notify: broadcast::channel(64).0,
@@ -446,12 +450,21 @@ fn with_live_state(meta: &mut PaneMeta, pane: Option<&dyn Pane>) {
     }
 }
 
+/// The longest tab or pane name, in bytes.
+pub const MAX_NAME: usize = 256;
+
 /// A tab or pane name as given, trimmed; refused when empty or holding control characters
 /// (they would break `quil ls` and the tab bar).
 fn valid_name(what: &str, name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() {
         return Err(Error::Invalid(format!("a {what} name cannot be empty")));
+    }
+    if name.len() > MAX_NAME {
+        return Err(Error::Invalid(format!(
+            "a {what} name is {} bytes, over the {MAX_NAME}-byte limit",
+            name.len()
+        )));
     }
     if name.chars().any(char::is_control) {
         return Err(Error::Invalid(format!(

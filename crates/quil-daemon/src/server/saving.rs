@@ -202,8 +202,19 @@ impl Server {
                 Err(e) => tracing::error!(pane = %id, "cannot save scrollback: {e}"),
             }
         }
-        let ids: Vec<PaneId> = ws.panes.iter().map(|m| m.id).collect();
+        let ids: std::collections::HashSet<PaneId> = ws.panes.iter().map(|m| m.id).collect();
         saver.buffer_gens.retain(|id, _| ids.contains(id));
-        crate::persist::prune_buffers(&self.home, &ids);
+        // Only buffers of panes this daemon had and closed go: the scrollback of a workspace
+        // that could not be loaded stays on disk.
+        let gone: Vec<PaneId> = saver.known.difference(&ids).copied().collect();
+        crate::persist::remove_buffers(&self.home, &gone);
+        saver.known = ids;
+    }
+
+    /// Panes of the loaded snapshot: their buffers are this daemon's to prune once they are
+    /// gone (a pane type that is not restored, say).
+    pub fn adopt_saved(&self, ids: impl IntoIterator<Item = PaneId>) {
+        let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
+        saver.known.extend(ids);
     }
 }
