@@ -177,6 +177,11 @@ async fn serve(
     let s = server.clone();
     let _ = tokio::task::spawn_blocking(move || {
         s.save(true);
+        if let Some(why) = s.persist_error() {
+            // `quil daemon stop` and `quil restart` look for this line (stderr is the log).
+            tracing::error!("the final save failed: {why}");
+            eprintln!("quild: {FINAL_SAVE_FAILED}: {why}");
+        }
         s.stop_panes(Duration::from_millis(1500));
     })
     .await;
@@ -186,6 +191,7 @@ async fn serve(
 }
 
 pub use quil_proto::paths::quil_home;
+use quil_proto::paths::FINAL_SAVE_FAILED;
 
 /// Saves the workspace within 250 ms of a structural change, and every few seconds saves it
 /// again (if changed) with the scrollback of panes that printed something.

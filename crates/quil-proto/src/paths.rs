@@ -58,6 +58,10 @@ pub fn log_path(home: &Path) -> PathBuf {
     home.join("quild.log")
 }
 
+/// Begins the line (after `quild: `) the daemon logs when the save at a clean stop fails;
+/// `quil daemon stop` and `quil restart` look for it.
+pub const FINAL_SAVE_FAILED: &str = "the workspace could not be saved at stop";
+
 /// Why a `$QUIL_HOME`, or a file in it, is not safe to use: someone other than the current user
 /// could change what the daemon reads, runs or writes. Each message is one line naming the path
 /// and how to fix it.

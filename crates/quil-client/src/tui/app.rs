@@ -1683,6 +1683,7 @@ pub(crate) mod tests {
                 pane_info(3, 2, "tail"),
             ],
             active_tab: 0,
+            persist_error: None,
         }
     }
 
@@ -1740,6 +1741,7 @@ pub(crate) mod tests {
             ],
             panes,
             active_tab: 0,
+            persist_error: None,
         }
     }
 

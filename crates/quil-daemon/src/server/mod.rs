@@ -188,6 +188,9 @@ pub struct Server {
     /// Pane types: the embedded defaults plus `$QUIL_HOME/plugins/`, reloaded on change.
     plugins: RwLock<quil_plugin::Registry>,
     saver: Mutex<Saver>,
+    /// Why the last save failed, `None` once one works: shown to clients (a leaf lock, held
+    /// only to read or swap it).
+    persist_error: Mutex<Option<String>>,
     started: Instant,
     pub clients: AtomicU32,
     pub shutdown: tokio_watch::Sender<bool>,
@@ -232,6 +235,7 @@ impl Server {
             state: Mutex::new(State::default()),
             plugins: RwLock::new(quil_plugin::Registry::default()),
             saver: Mutex::new(Saver::default()),
+            persist_error: Mutex::new(None),
             started: Instant::now(),
             clients: AtomicU32::new(0),
             shutdown: tokio_watch::channel(false).0,
@@ -249,6 +253,27 @@ impl Server {
 
     pub fn pane(&self, id: PaneId) -> Result<Arc<dyn Pane>> {
         self.lock().pane(id).cloned()
+    }
+
+    /// Why the last save failed (`None` when it worked).
+    pub fn persist_error(&self) -> Option<String> {
+        self.persist_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records how the last save went; attached clients hear of a change.
+    fn set_persist_error(&self, err: Option<String>) {
+        let changed = {
+            let mut cur = self.persist_error.lock().unwrap_or_else(|e| e.into_inner());
+            let changed = *cur != err;
+            *cur = err;
+            changed
+        };
+        if changed {
+            self.changed();
+        }
     }
 
     /// Tells attached clients (and the saver) that the workspace or some pane's metadata
