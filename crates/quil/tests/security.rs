@@ -306,6 +306,7 @@ fn a_daemon_of_another_user_behind_our_socket_is_refused() {
     if quil_proto::paths::euid() != 0 {
         // (Only root can give a file away; nothing more to try as a normal user.)
         let _ = theirs.kill();
+        let _ = theirs.wait();
         return;
     }
     let err = refused(
