@@ -20,6 +20,15 @@ if ((${#missing[@]})); then
   $sudo apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
 
+# A second Unix user: tests/security.rs plants homes, files and a daemon as it, and checks that
+# quil refuses them.
+if ! id -u quil-other >/dev/null 2>&1; then
+  echo "test.sh: creating the Unix user quil-other for the security tests" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo useradd --system --no-create-home --shell /usr/sbin/nologin quil-other
+fi
+
 # The real opencode and Claude Code CLIs (pinned, from npm) that the AI-pane tests drive.
 QUIL_AI_CLIS_BIN="$(scripts/install-ai-clis.sh)"
 export QUIL_AI_CLIS_BIN

@@ -97,14 +97,19 @@ pub fn read_nofollow(path: &Path, cap: u64) -> Result<Option<Vec<u8>>, AiError> 
     Ok(Some(buf))
 }
 
+/// An unpredictable temp name beside `path` (created with `O_EXCL | O_NOFOLLOW` below).
 fn temp_name(path: &Path) -> PathBuf {
+    use std::hash::{BuildHasher, Hasher};
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    // RandomState is seeded from the OS's random source; each one hashes differently.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(SEQ.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+    path.with_file_name(format!(".{name}.tmp-{:016x}", h.finish()))
 }
 
 /// Writes `data` to `path` atomically (private temp file in the same directory, fsync,

@@ -444,10 +444,14 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
                 Err(e) => return Err(e.into()),
             };
             let pid = status(&mut c)?.pid as i32;
+            let log_at = log_len(home);
             c.request(Request::Shutdown)?;
             // Wait for the process itself to go, so `stop && start` never races the old daemon.
             if !wait_gone(pid, Duration::from_secs(10)) {
                 bail!("quild (pid {pid}) is still running 10 s after being asked to stop");
+            }
+            if let Some(why) = final_save_error(home, log_at) {
+                bail!("quild stopped, but {why}; changes since the last good save are lost");
             }
             Ok(0)
         }
@@ -534,6 +538,7 @@ fn wait_gone(pid: i32, timeout: Duration) -> bool {
 }
 
 fn restart(home: &Path) -> Result<i32> {
+    let log_at = log_len(home);
     let old = match launch::connect(home) {
         Ok(mut c) => {
             let pid = status(&mut c)?.pid as i32;
@@ -558,6 +563,10 @@ fn restart(home: &Path) -> Result<i32> {
             }
         }
     }
+    let lost = final_save_error(home, log_at);
+    if let Some(why) = &lost {
+        eprintln!("quil: warning: the old quild stopped, but {why}; changes since the last good save are lost");
+    }
     launch::start(home)?;
     let s = status(&mut launch::connect(home)?)?;
     crate::outln!(
@@ -565,7 +574,25 @@ fn restart(home: &Path) -> Result<i32> {
         s.pid,
         s.panes
     );
-    Ok(0)
+    Ok(if lost.is_some() { 1 } else { 0 })
+}
+
+/// The size of the daemon's log now, to read what it writes from here on.
+fn log_len(home: &Path) -> u64 {
+    std::fs::metadata(quil_proto::paths::log_path(home)).map_or(0, |m| m.len())
+}
+
+/// The reason the daemon's final save failed, if it logged one after `offset`.
+fn final_save_error(home: &Path, offset: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(quil_proto::paths::log_path(home)).ok()?;
+    f.seek(SeekFrom::Start(offset)).ok()?;
+    let mut tail = String::new();
+    f.take(1024 * 1024).read_to_string(&mut tail).ok()?;
+    let prefix = format!("quild: {}: ", quil_proto::paths::FINAL_SAVE_FAILED);
+    tail.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|why| format!("{}: {why}", quil_proto::paths::FINAL_SAVE_FAILED))
 }
 
 /// A daemon we started ourselves lingers as a zombie until we exit; that counts as gone.
@@ -750,6 +777,9 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
                 crate::outln!("{}", serde_json::to_string(&ws)?);
             } else {
                 crate::out!("{}", format_ls(&ws));
+            }
+            if let Some(why) = &ws.persist_error {
+                eprintln!("quil: warning: the workspace is not being saved: {why}");
             }
             Ok(0)
         }

@@ -13,7 +13,13 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a daemon may take to answer the version handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request may wait for its reply (spawning a pane or a worktree runs git; the
+/// daemon answers everything else at once). Past it the CLI fails instead of hanging.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -32,6 +38,19 @@ pub enum ClientError {
     #[error("the daemon closed the connection")]
     Closed,
     #[error(transparent)]
+    Unsafe(#[from] quil_proto::paths::UnsafeHome),
+    #[error(
+        "refusing {path}: the process listening there runs as uid {uid}, not as you (uid {me}); \
+         stop it, or use a QUIL_HOME of your own"
+    )]
+    Peer { path: PathBuf, uid: u32, me: u32 },
+    #[error("no answer from the daemon on {path} within {secs} s ({what}); is something else listening there? `quil daemon stop` or remove the socket")]
+    Timeout {
+        path: PathBuf,
+        what: &'static str,
+        secs: u64,
+    },
+    #[error(transparent)]
     Proto(#[from] ProtoError),
 }
 
@@ -43,10 +62,13 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to the daemon of `home` and performs the version handshake.
+    /// Connects to the daemon of `home` and performs the version handshake. Refuses a home (or
+    /// socket) that is not the user's own, and a listener that runs as another user, before
+    /// sending anything; the handshake is bounded by [`HANDSHAKE_TIMEOUT`].
     pub fn connect(home: &Path) -> Result<Client, ClientError> {
+        quil_proto::paths::check_home(home)?;
         let path = quil_proto::paths::socket_path(home);
-        let mut stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
+        let stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
                 ClientError::NotRunning { path: path.clone() }
             }
@@ -55,10 +77,29 @@ impl Client {
                 source: e,
             },
         })?;
-        stream
-            .write_all(&Hello::CURRENT.frame())
-            .map_err(ProtoError::from)?;
-        let body = read_frame(&mut stream, MAX_FRAME)?.ok_or(ClientError::Closed)?;
+        check_peer(&stream, &path)?;
+        let timed_out = |e: ClientError| match e {
+            ClientError::Proto(ProtoError::Io(io)) if is_timeout(&io) => ClientError::Timeout {
+                path: path.clone(),
+                what: "handshake",
+                secs: HANDSHAKE_TIMEOUT.as_secs(),
+            },
+            other => other,
+        };
+        let set = |t: Option<Duration>| -> Result<(), ClientError> {
+            stream.set_read_timeout(t).map_err(ProtoError::from)?;
+            stream.set_write_timeout(t).map_err(ProtoError::from)?;
+            Ok(())
+        };
+        set(Some(HANDSHAKE_TIMEOUT))?;
+        let body = (|| {
+            (&stream)
+                .write_all(&Hello::CURRENT.frame())
+                .map_err(ProtoError::from)?;
+            read_frame(&mut (&stream), MAX_FRAME)?.ok_or(ClientError::Closed)
+        })()
+        .map_err(timed_out)?;
+        set(None)?;
         match HelloReply::decode(&body)? {
             HelloReply::Accepted { .. } => Ok(Client {
                 stream,
@@ -70,11 +111,43 @@ impl Client {
     }
 
     /// Sends a request and waits for its reply; an error reply becomes [`ClientError::Daemon`].
+    /// A daemon that does not answer within [`REPLY_TIMEOUT`] is an error, not a hang.
     pub fn request(&mut self, req: Request) -> Result<Reply, ClientError> {
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        let result = self.request_until(req, deadline);
+        let _ = self.stream.set_read_timeout(None);
+        let _ = self.stream.set_write_timeout(None);
+        result.map_err(|e| match e {
+            ClientError::Proto(ProtoError::Io(io)) if is_timeout(&io) => ClientError::Timeout {
+                path: self
+                    .stream
+                    .peer_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+                    .unwrap_or_default(),
+                what: "reply",
+                secs: REPLY_TIMEOUT.as_secs(),
+            },
+            other => other,
+        })
+    }
+
+    fn request_until(&mut self, req: Request, deadline: Instant) -> Result<Reply, ClientError> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
+        self.stream
+            .set_write_timeout(Some(REPLY_TIMEOUT))
+            .map_err(ProtoError::from)?;
         write_msg(&mut self.stream, &ClientMsg::Request { id, req })?;
         loop {
+            // Each read waits no longer than what is left of the reply's time.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ProtoError::Io(std::io::ErrorKind::TimedOut.into()).into());
+            }
+            self.stream
+                .set_read_timeout(Some(left))
+                .map_err(ProtoError::from)?;
             // Read from the socket, not the backlog: what arrives meanwhile is kept for `recv`.
             match self.read_msg()? {
                 ServerMsg::Reply { id: rid, result } if rid == id => {
@@ -154,6 +227,34 @@ impl Client {
         Ok(Writer {
             stream: self.stream.try_clone().map_err(ProtoError::from)?,
             next_id: 0x8000_0000,
+        })
+    }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+/// Refuses a listener that runs as another user (root's daemon is trusted: it can do anything
+/// anyway). The socket file's owner was checked already; this checks the process behind it.
+fn check_peer(stream: &UnixStream, path: &Path) -> Result<(), ClientError> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let me = quil_proto::paths::euid();
+    let cred = getsockopt(stream, PeerCredentials).map_err(|e| ClientError::Connect {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    let uid = cred.uid();
+    if uid == me || uid == 0 {
+        Ok(())
+    } else {
+        Err(ClientError::Peer {
+            path: path.to_path_buf(),
+            uid,
+            me,
         })
     }
 }

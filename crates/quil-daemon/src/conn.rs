@@ -5,6 +5,11 @@
 //! writer task; while more than [`MAX_INFLIGHT`] bytes are unsent, frames are skipped, and the
 //! row versions make the next frame carry everything the client missed. A stalled client thus
 //! costs the daemon one bounded buffer and never blocks panes or other clients.
+//!
+//! Everything else a client is sent is bounded too: clipboard stores are coalesced to the latest
+//! while it is behind, notices dropped, and once [`MAX_QUEUED`] bytes are unsent the connection
+//! stops reading its requests (so replies it does not read cannot pile up); past
+//! [`DISCONNECT_AT`] it is closed. A reply larger than a frame becomes an error reply.
 
 use crate::server::Server;
 use quil_proto::codec::{encode_frame, encode_raw_frame, FrameDecoder, MAX_FRAME};
@@ -23,6 +28,11 @@ const MAX_INFLIGHT: usize = 1024 * 1024;
 /// Unsent bytes past which an event reader loses events (a few thousand of them).
 const MAX_EVENTS_INFLIGHT: usize = 256 * 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Unsent bytes past which this connection reads no more requests until the client catches up.
+const MAX_QUEUED: usize = 4 * 1024 * 1024;
+/// Unsent bytes past which the client is disconnected (a reply or two over [`MAX_QUEUED`] is
+/// normal; this is not).
+const DISCONNECT_AT: usize = 48 * 1024 * 1024;
 
 struct Outbox {
     tx: mpsc::UnboundedSender<Vec<u8>>,
@@ -36,8 +46,45 @@ impl Outbox {
             tracing::error!("cannot encode a message: {e}");
             return true;
         }
+        self.push(buf)
+    }
+
+    fn push(&self, buf: Vec<u8>) -> bool {
         self.inflight.fetch_add(buf.len(), Ordering::SeqCst);
         self.tx.send(buf).is_ok()
+    }
+
+    /// Sends a reply; one too large for a frame is replaced by an error reply saying so, so the
+    /// client is never left waiting.
+    fn reply(&self, id: u32, result: Result<Reply, quil_proto::ErrorReply>) -> bool {
+        let mut buf = Vec::new();
+        match encode_frame(&ServerMsg::Reply { id, result }, &mut buf) {
+            Ok(()) => self.push(buf),
+            Err(quil_proto::ProtoError::Oversized { len, max }) => {
+                tracing::warn!(len, "reply over the frame limit, answered with an error");
+                self.send(&ServerMsg::Reply {
+                    id,
+                    result: Err(quil_proto::ErrorReply::new(
+                        quil_proto::ErrorKind::Invalid,
+                        format!(
+                            "the reply would be {} MiB, over the {} MiB message limit; ask for less (e.g. a smaller --scrollback)",
+                            len.div_ceil(1024 * 1024),
+                            max / (1024 * 1024)
+                        ),
+                    )),
+                })
+            }
+            Err(e) => {
+                tracing::error!("cannot encode a reply: {e}");
+                self.send(&ServerMsg::Reply {
+                    id,
+                    result: Err(quil_proto::ErrorReply::new(
+                        quil_proto::ErrorKind::Failed,
+                        format!("cannot encode the reply: {e}"),
+                    )),
+                })
+            }
+        }
     }
 
     fn congested(&self) -> bool {
@@ -177,13 +224,20 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
     let inflight = Arc::new(AtomicUsize::new(0));
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let writer_inflight = inflight.clone();
+    // Wakes the connection when a paused client has caught up (or its writer ended).
+    let drained = Arc::new(tokio::sync::Notify::new());
+    let writer_drained = drained.clone();
     let writer = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
             if wr.write_all(&frame).await.is_err() {
                 break;
             }
-            writer_inflight.fetch_sub(frame.len(), Ordering::SeqCst);
+            let before = writer_inflight.fetch_sub(frame.len(), Ordering::SeqCst);
+            if before > MAX_QUEUED && before - frame.len() <= MAX_QUEUED {
+                writer_drained.notify_one();
+            }
         }
+        writer_drained.notify_one();
     });
     let out = Outbox { tx, inflight };
 
@@ -202,90 +256,24 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
     let mut frame_due: Option<Instant> = None;
     let mut last_frame = Instant::now() - FRAME_INTERVAL;
     let mut meta_due = false;
+    // The latest clipboard store not yet sent to a client that is behind.
+    let mut pending_clip: Option<String> = None;
 
     let result = loop {
+        // A client that does not read what it is sent gets no more requests read.
+        let paused = out.unsent() > MAX_QUEUED;
         tokio::select! {
-            n = rd.read(&mut buf) => {
+            n = rd.read(&mut buf), if !paused => {
                 let n = match n {
                     Ok(0) => break Ok(()),
                     Ok(n) => n,
                     Err(e) => break Err(e.to_string()),
                 };
                 dec.push(&buf[..n]);
-                let mut close = None;
-                loop {
-                    let body = match dec.next_frame() {
-                        Ok(Some(b)) => b,
-                        Ok(None) => break,
-                        Err(e) => { close = Some(e.to_string()); break; }
-                    };
-                    let (id, req, quiet) = match decode::<ClientMsg>(&body) {
-                        Ok(ClientMsg::Request { id, req }) => (id, req, false),
-                        Ok(ClientMsg::Notify { id, req }) => (id, req, true),
-                        Err(e) => { close = Some(e.to_string()); break; }
-                    };
-                    let focused = match &req {
-                        Request::Focus { pane } => Some(*pane),
-                        _ => None,
-                    };
-                    let result = match req {
-                        Request::Attach => {
-                            attached = true;
-                            meta_due = true;
-                            frame_due = Some(Instant::now());
-                            Ok(Reply::Ok)
-                        }
-                        Request::View { panes } => {
-                            versions.retain(|p, _| panes.contains(p));
-                            server.set_view(conn_id, panes.clone());
-                            view = panes;
-                            frame_due = Some(Instant::now());
-                            Ok(Reply::Ok)
-                        }
-                        Request::Events { panes, types } => {
-                            match EventFeed::new(server, panes, types) {
-                                Ok(feed) => {
-                                    events = Some(feed);
-                                    Ok(Reply::Ok)
-                                }
-                                Err(e) => Err(e),
-                            }
-                        }
-                        Request::Shutdown => {
-                            out.send(&ServerMsg::Reply { id, result: Ok(Reply::Ok) });
-                            let _ = server.shutdown.send(true);
-                            continue;
-                        }
-                        req @ (Request::NewTab { .. }
-                        | Request::Split { .. }
-                        | Request::Fork { .. }
-                        | Request::Respawn { .. }
-                        | Request::Worktree { .. }) => {
-                            let s = server.clone();
-                            // Spawning a pane forks and execs, worktree operations run git: keep
-                            // them off the async workers.
-                            tokio::task::spawn_blocking(move || s.handle(req)).await
-                                .unwrap_or_else(|e| Err(crate::error::Error::Internal(e.to_string())))
-                        }
-                        // Everything else is quick and lock-bounded; input stays on the
-                        // fast path with no thread hop.
-                        other => server.handle(other),
-                    };
-                    let result = result.map_err(quil_proto::ErrorReply::from);
-                    if let (Ok(_), Some(pane), false) = (&result, focused, attached) {
-                        // A script moved the focus: attached clients follow it.
-                        let _ = server.signals.follow.send(pane);
-                    }
-                    if quiet && result.is_ok() {
-                        continue;
-                    }
-                    if !out.send(&ServerMsg::Reply { id, result }) {
-                        close = Some("writer gone".into());
-                        break;
-                    }
-                }
-                if let Some(reason) = close {
-                    break Err(reason);
+            }
+            _ = drained.notified(), if paused => {
+                if writer.is_finished() {
+                    break Err("writer gone".into());
                 }
             }
             Ok(()) = screen_rx.changed(), if attached => {
@@ -311,12 +299,16 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
             }
             n = notify_rx.recv(), if attached => {
                 if let Ok(n) = n {
-                    out.send(&ServerMsg::Notify(n));
+                    if out.unsent() <= MAX_QUEUED {
+                        out.send(&ServerMsg::Notify(n));
+                    }
                 }
             }
             p = follow_rx.recv(), if attached => {
                 if let Ok(p) = p {
-                    out.send(&ServerMsg::Focus(p));
+                    if out.unsent() <= MAX_QUEUED {
+                        out.send(&ServerMsg::Focus(p));
+                    }
                 }
             }
             c = config_rx.recv(), if attached => {
@@ -326,7 +318,16 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
             }
             clip = clip_rx.recv(), if attached => {
                 if let Ok(text) = clip {
-                    out.send(&ServerMsg::Clipboard(text));
+                    if out.congested() {
+                        // Only the latest matters; it goes with the next frame.
+                        pending_clip = Some(text);
+                        if frame_due.is_none() {
+                            frame_due = Some(Instant::now() + FRAME_INTERVAL);
+                        }
+                    } else {
+                        pending_clip = None;
+                        out.send(&ServerMsg::Clipboard(text));
+                    }
                 }
             }
             _ = shutdown_rx.changed() => {
@@ -337,6 +338,101 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
             // (tokio's timer has 1 ms granularity, which would add to every keystroke's echo).
             _ = async { sleep_until(frame_due.unwrap_or_else(Instant::now)).await }, if frame_due.is_some() => {}
         }
+        // The requests received so far, until the client is too far behind on its replies
+        // (the rest wait in the decoder until it catches up).
+        {
+            let mut close = None;
+            loop {
+                if out.unsent() > MAX_QUEUED {
+                    break;
+                }
+                let body = match dec.next_frame() {
+                    Ok(Some(b)) => b,
+                    Ok(None) => break,
+                    Err(e) => {
+                        close = Some(e.to_string());
+                        break;
+                    }
+                };
+                let (id, req, quiet) = match decode::<ClientMsg>(&body) {
+                    Ok(ClientMsg::Request { id, req }) => (id, req, false),
+                    Ok(ClientMsg::Notify { id, req }) => (id, req, true),
+                    Err(e) => {
+                        close = Some(e.to_string());
+                        break;
+                    }
+                };
+                let focused = match &req {
+                    Request::Focus { pane } => Some(*pane),
+                    _ => None,
+                };
+                let result = match req {
+                    Request::Attach => {
+                        attached = true;
+                        meta_due = true;
+                        frame_due = Some(Instant::now());
+                        Ok(Reply::Ok)
+                    }
+                    Request::View { panes } => {
+                        versions.retain(|p, _| panes.contains(p));
+                        server.set_view(conn_id, panes.clone());
+                        view = panes;
+                        frame_due = Some(Instant::now());
+                        Ok(Reply::Ok)
+                    }
+                    Request::Events { panes, types } => {
+                        match EventFeed::new(server, panes, types) {
+                            Ok(feed) => {
+                                events = Some(feed);
+                                Ok(Reply::Ok)
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Request::Shutdown => {
+                        out.reply(id, Ok(Reply::Ok));
+                        let _ = server.shutdown.send(true);
+                        continue;
+                    }
+                    req @ (Request::NewTab { .. }
+                    | Request::Split { .. }
+                    | Request::Fork { .. }
+                    | Request::Respawn { .. }
+                    | Request::Worktree { .. }) => {
+                        let s = server.clone();
+                        // Spawning a pane forks and execs, worktree operations run git: keep
+                        // them off the async workers.
+                        tokio::task::spawn_blocking(move || s.handle(req))
+                            .await
+                            .unwrap_or_else(|e| Err(crate::error::Error::Internal(e.to_string())))
+                    }
+                    // Everything else is quick and lock-bounded; input stays on the
+                    // fast path with no thread hop.
+                    other => server.handle(other),
+                };
+                let result = result.map_err(quil_proto::ErrorReply::from);
+                if let (Ok(_), Some(pane), false) = (&result, focused, attached) {
+                    // A script moved the focus: attached clients follow it.
+                    let _ = server.signals.follow.send(pane);
+                }
+                if quiet && result.is_ok() {
+                    continue;
+                }
+                if !out.reply(id, result) {
+                    close = Some("writer gone".into());
+                    break;
+                }
+            }
+            if let Some(reason) = close {
+                break Err(reason);
+            }
+        }
+        if out.unsent() > DISCONNECT_AT {
+            break Err(format!(
+                "the client stopped reading ({} MiB unsent)",
+                out.unsent() / (1024 * 1024)
+            ));
+        }
         if frame_due.is_some_and(|due| due <= Instant::now()) {
             frame_due = None;
             if out.congested() {
@@ -345,6 +441,9 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                 continue;
             }
             last_frame = Instant::now();
+            if let Some(text) = pending_clip.take() {
+                out.send(&ServerMsg::Clipboard(text));
+            }
             if meta_due {
                 meta_due = false;
                 out.send(&ServerMsg::Workspace(server.workspace_info()));

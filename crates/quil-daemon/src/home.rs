@@ -21,6 +21,8 @@ pub enum HomeError {
     },
     #[error("quild is already running for {home} (pid {pid})")]
     AlreadyRunning { home: PathBuf, pid: String },
+    #[error(transparent)]
+    Unsafe(#[from] quil_proto::paths::UnsafeHome),
     #[error("cannot listen on {path}: {source}")]
     Bind {
         path: PathBuf,
@@ -44,7 +46,10 @@ pub fn ensure_home(home: &Path) -> Result<(), HomeError> {
             path: home.to_path_buf(),
             source: e,
         })?;
-    // Tighten a pre-existing directory too: it holds the socket and session ids.
+    // Someone else's home (or files in it), or one others may write to, is refused: they could
+    // plant a config whose shell we would run, or a symlink we would write through.
+    quil_proto::paths::check_home(home)?;
+    // Tighten a pre-existing directory too (0755 is safe, but it holds session ids).
     let _ = std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700));
     Ok(())
 }
@@ -57,6 +62,7 @@ pub fn claim(home: &Path) -> Result<(Instance, std::os::unix::net::UnixListener)
         .truncate(false)
         .write(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&lock_path)
         .map_err(|e| HomeError::NotWritable {
             path: home.to_path_buf(),
@@ -108,24 +114,58 @@ impl Instance {
     }
 }
 
-/// Writes a file by temp file, fsync and rename, so readers see the old or the new content.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+/// An unpredictable name for a temp file beside `path`: `.NAME.tmp-<random>`.
+pub fn temp_name(path: &Path) -> PathBuf {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    // RandomState is seeded from the OS's random source; each one hashes differently.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(SEQ.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let mut f = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
+    path.with_file_name(format!(".{name}.tmp-{:016x}", h.finish()))
+}
+
+/// Creates a new file that did not exist (`O_EXCL`), never through a symlink (`O_NOFOLLOW`),
+/// mode 0600, under an unpredictable name beside `path`. Returns it with its name.
+pub fn create_temp(path: &Path) -> std::io::Result<(File, PathBuf)> {
+    let mut last = None;
+    for _ in 0..8 {
+        let tmp = temp_name(path);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("cannot create a temp file")))
+}
+
+/// Writes a file by temp file ([`create_temp`]), fsync and rename, so readers see the old or
+/// the new content, and no write ever follows a symlink someone planted.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let (mut f, tmp) = create_temp(path)?;
+    let result = (|| {
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
@@ -138,6 +178,36 @@ pub fn open_log(home: &Path) -> Result<File, HomeError> {
         .create(true)
         .append(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&path)
         .map_err(|e| HomeError::NotWritable { path, source: e })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_unpredictable_and_never_follow_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f");
+        assert_ne!(temp_name(&target), temp_name(&target));
+        // A symlink planted where the file goes is replaced, not written through.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        write_atomic(&target, b"new").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        assert!(!std::fs::symlink_metadata(&target)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "no temp file left behind: {names:?}");
+    }
 }

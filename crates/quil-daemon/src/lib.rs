@@ -42,6 +42,7 @@ pub enum DaemonError {
 /// Runs the daemon in the foreground until it is stopped.
 pub fn run(home_dir: PathBuf) -> Result<(), DaemonError> {
     tune_allocator();
+    raise_fd_limit();
     home::ensure_home(&home_dir)?;
     let log = home::open_log(&home_dir)?;
     let (instance, std_listener) = home::claim(&home_dir)?;
@@ -105,6 +106,7 @@ async fn serve(
     let _ = tokio::task::spawn_blocking(move || match loaded {
         persist::Loaded::Empty => {}
         persist::Loaded::Workspace(ws) => {
+            restore_server.adopt_saved(ws.pane_ids());
             restore_server.restore(ws);
         }
         persist::Loaded::FromBackup(ws, why) => {
@@ -176,6 +178,11 @@ async fn serve(
     let s = server.clone();
     let _ = tokio::task::spawn_blocking(move || {
         s.save(true);
+        if let Some(why) = s.persist_error() {
+            // `quil daemon stop` and `quil restart` look for this line (stderr is the log).
+            tracing::error!("the final save failed: {why}");
+            eprintln!("quild: {FINAL_SAVE_FAILED}: {why}");
+        }
         s.stop_panes(Duration::from_millis(1500));
     })
     .await;
@@ -185,6 +192,7 @@ async fn serve(
 }
 
 pub use quil_proto::paths::quil_home;
+use quil_proto::paths::FINAL_SAVE_FAILED;
 
 /// Saves the workspace within 250 ms of a structural change, and every few seconds saves it
 /// again (if changed) with the scrollback of panes that printed something.
@@ -233,6 +241,28 @@ fn tune_allocator() {
     // SAFETY: mallopt only adjusts allocator parameters; called before other threads start.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Raises the open-file soft limit to the hard limit: each pane holds a few descriptors, and
+/// the usual soft limit of 1024 would stop the daemon at a few hundred panes. (Pane processes
+/// inherit the raised limit.)
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct we pass, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            // Some kernels refuse RLIM_INFINITY here; nr_open (1M by default) is the real
+            // ceiling.
+            let want = lim.rlim_max.min(1 << 20);
+            if want > lim.rlim_cur {
+                lim.rlim_cur = want;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            }
+        }
     }
 }
 

@@ -12,11 +12,26 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+/// Creates a directory of the daemon's (mode 0700) when missing.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 /// Bumped on incompatible changes to `workspace.json`.
 pub const SNAPSHOT_VERSION: u32 = 1;
 const BUFFER_MAGIC: &[u8] = b"QUILBUF1\n";
 /// Largest workspace or buffer file read back, against a hostile or runaway file.
 const MAX_FILE: u64 = 64 * 1024 * 1024;
+/// Deepest JSON nesting read back. A split is two levels (`{"split": {... "first": ...}}`), so
+/// any layout within `MAX_SPLIT_DEPTH` fits with room to spare; anything deeper is refused
+/// before the (recursive) parser sees it.
+const MAX_JSON_DEPTH: usize = 2 * quil_model::MAX_SPLIT_DEPTH + 64;
+/// Stack for parsing a snapshot: generous for `MAX_JSON_DEPTH` levels in any build.
+const PARSE_STACK: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -76,11 +91,14 @@ pub fn save_workspace(home: &Path, ws: &Workspace) -> std::io::Result<()> {
     json.push(b'\n');
     let main = workspace_path(home);
     if main.exists() {
-        // Hard-link then rename, so workspace.json itself never disappears, even briefly.
-        let tmp = home.join(".workspace.json.bak.tmp");
-        let _ = std::fs::remove_file(&tmp);
+        // Hard-link then rename, so workspace.json itself never disappears, even briefly. The
+        // link's name is unpredictable, and link(2) never follows a symlink at its destination.
+        let tmp = crate::home::temp_name(&backup_path(home));
         if std::fs::hard_link(&main, &tmp).is_ok() {
-            std::fs::rename(&tmp, backup_path(home))?;
+            if let Err(e) = std::fs::rename(&tmp, backup_path(home)) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
         }
     }
     write_atomic(&main, &json)
@@ -115,31 +133,120 @@ fn parse(path: &Path) -> Result<Option<Workspace>, Result<String, PersistError>>
     struct Probe {
         version: u32,
     }
-    let probe: Probe = serde_json::from_slice(&bytes)
-        .map_err(|e| Ok(format!("{} is corrupt: {e}", path.display())))?;
+    let depth = json_depth(&bytes);
+    if depth > MAX_JSON_DEPTH {
+        return Err(Ok(format!(
+            "{} is nested {depth} levels deep, more than the {MAX_JSON_DEPTH} quild reads",
+            path.display()
+        )));
+    }
+    let probe: Probe =
+        from_slice(&bytes).map_err(|e| Ok(format!("{} is corrupt: {e}", path.display())))?;
     if probe.version > SNAPSHOT_VERSION {
         return Err(Err(PersistError::FutureVersion {
             path: path.to_path_buf(),
             found: probe.version,
         }));
     }
-    let snap: Snapshot = serde_json::from_slice(&bytes)
-        .map_err(|e| Ok(format!("{} is corrupt: {e}", path.display())))?;
+    // The layout is a recursive tree: parse it on a thread with a stack sized for the deepest
+    // one allowed (the depth was bounded above, so the parser's own limit is lifted).
+    let parsed = std::thread::Builder::new()
+        .name("quild-load".into())
+        .stack_size(PARSE_STACK)
+        .spawn(move || from_slice::<Snapshot>(&bytes).map_err(|e| e.to_string()))
+        .map_err(|e| Ok(format!("cannot parse {}: {e}", path.display())))?
+        .join()
+        .map_err(|_| {
+            Ok(format!(
+                "cannot parse {}: the parser panicked",
+                path.display()
+            ))
+        })?;
+    let snap = parsed.map_err(|e| Ok(format!("{} is corrupt: {e}", path.display())))?;
     snap.workspace
         .validate()
         .map_err(|e| Ok(format!("{} is inconsistent: {e}", path.display())))?;
     Ok(Some(snap.workspace))
 }
 
+/// JSON with the parser's recursion limit lifted (bound the depth with [`json_depth`] first).
+fn from_slice<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> serde_json::Result<T> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.disable_recursion_limit();
+    let v = T::deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
+/// The deepest nesting of arrays and objects in a JSON text (strings skipped), without
+/// recursion. Malformed text gives some number; the parser reports what is wrong with it.
+fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_str, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_str {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Moves a snapshot that cannot be loaded out of the way (`NAME.unloadable-<unix time>`), so
+/// the next save cannot overwrite it and nothing is lost: a newer quil, or a person, may still
+/// read it. Returns the new path.
+fn set_aside(path: &Path) -> Option<PathBuf> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let mut aside = path.with_file_name(format!("{name}.unloadable-{now}"));
+    let mut n = 1;
+    while std::fs::symlink_metadata(&aside).is_ok() {
+        aside = path.with_file_name(format!("{name}.unloadable-{now}-{n}"));
+        n += 1;
+    }
+    match std::fs::rename(path, &aside) {
+        Ok(()) => Some(aside),
+        Err(e) => {
+            tracing::error!("cannot set aside {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// Why a file was unusable, and where it went.
+fn aside_note(path: &Path, why: String) -> String {
+    match set_aside(path) {
+        Some(aside) => format!("{why} (kept as {})", aside.display()),
+        None => why,
+    }
+}
+
 /// Loads the snapshot, falling back to the backup. Only a snapshot from a newer quil is an
-/// error: starting empty would overwrite it.
+/// error: starting empty would overwrite it. A file that exists but cannot be loaded is set
+/// aside as `NAME.unloadable-<time>`, never overwritten.
 pub fn load_workspace(home: &Path) -> Result<Loaded, PersistError> {
     let main = workspace_path(home);
     let main_err = match parse(&main) {
         Ok(Some(ws)) => return Ok(Loaded::Workspace(ws)),
         Ok(None) => None,
         Err(Err(e)) => return Err(e),
-        Err(Ok(why)) => Some(why),
+        Err(Ok(why)) => Some(aside_note(&main, why)),
     };
     match parse(&backup_path(home)) {
         Ok(Some(ws)) => match main_err {
@@ -152,10 +259,13 @@ pub fn load_workspace(home: &Path) -> Result<Loaded, PersistError> {
         },
         Ok(None) => Ok(main_err.map(Loaded::Unusable).unwrap_or(Loaded::Empty)),
         Err(Err(e)) => Err(e),
-        Err(Ok(bak_why)) => Ok(Loaded::Unusable(match main_err {
-            Some(why) => format!("{why}; {bak_why}"),
-            None => bak_why,
-        })),
+        Err(Ok(bak_why)) => {
+            let bak_why = aside_note(&backup_path(home), bak_why);
+            Ok(Loaded::Unusable(match main_err {
+                Some(why) => format!("{why}; {bak_why}"),
+                None => bak_why,
+            }))
+        }
     }
 }
 
@@ -199,7 +309,7 @@ pub fn fit_newest(newest_first: impl Iterator<Item = Line>, max_bytes: usize) ->
 
 /// Writes a pane's saved lines as they are (fit them with [`fit_newest`] first).
 pub fn write_buffer(home: &Path, pane: PaneId, lines: &[Line]) -> std::io::Result<()> {
-    std::fs::create_dir_all(buffers_dir(home))?;
+    private_dir(&buffers_dir(home))?;
     let mut out = BUFFER_MAGIC.to_vec();
     out.extend(postcard::to_allocvec(&lines).map_err(std::io::Error::other)?);
     write_atomic(&buffer_path(home, pane), &out)
@@ -226,7 +336,16 @@ pub fn load_buffer(home: &Path, pane: PaneId) -> Option<Vec<Line>> {
     }
 }
 
+/// Deletes the buffers of panes that were closed (`gone`). Buffers of panes this daemon never
+/// had (say, of a workspace that could not be loaded) are left alone.
+pub fn remove_buffers(home: &Path, gone: &[PaneId]) {
+    for id in gone {
+        let _ = std::fs::remove_file(buffer_path(home, *id));
+    }
+}
+
 /// Deletes buffers of panes that no longer exist.
+#[cfg(test)]
 pub fn prune_buffers(home: &Path, keep: &[PaneId]) {
     let Ok(entries) = std::fs::read_dir(buffers_dir(home)) else {
         return;
@@ -309,6 +428,66 @@ mod tests {
             load_workspace(dir.path()).unwrap(),
             Loaded::Unusable(_)
         ));
+    }
+
+    #[test]
+    fn unloadable_files_are_set_aside_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(workspace_path(dir.path()), b"{\"version\": 1, trunc").unwrap();
+        std::fs::write(backup_path(dir.path()), b"garbage").unwrap();
+        let Loaded::Unusable(why) = load_workspace(dir.path()).unwrap() else {
+            panic!("expected unusable");
+        };
+        assert!(why.contains("unloadable-"), "{why}");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("workspace.json.unloadable-"))
+                && names
+                    .iter()
+                    .any(|n| n.starts_with("workspace.json.bak.unloadable-")),
+            "{names:?}"
+        );
+        assert!(!workspace_path(dir.path()).exists());
+        // Saving now cannot touch them.
+        save_workspace(dir.path(), &ws()).unwrap();
+        assert!(matches!(
+            load_workspace(dir.path()).unwrap(),
+            Loaded::Workspace(_)
+        ));
+    }
+
+    #[test]
+    fn deep_layouts_load_back_and_absurd_nesting_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ws();
+        let meta = |n| quil_model::PaneMeta {
+            id: PaneId(n),
+            name: format!("p{n}"),
+            kind: "terminal".into(),
+            cwd: "/tmp".into(),
+            ..Default::default()
+        };
+        for n in 2..2 + quil_model::MAX_SPLIT_DEPTH as u32 - 1 {
+            w.split(PaneId(n), SplitDir::Vertical, meta(n + 1)).unwrap();
+        }
+        assert_eq!(w.tabs[0].layout.depth(), quil_model::MAX_SPLIT_DEPTH);
+        save_workspace(dir.path(), &w).unwrap();
+        match load_workspace(dir.path()).unwrap() {
+            Loaded::Workspace(got) => assert_eq!(got, w),
+            _ => panic!("a deep layout must load back"),
+        }
+        let deep = format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
+        std::fs::write(workspace_path(dir.path()), deep).unwrap();
+        let Loaded::Unusable(why) = load_workspace(dir.path()).unwrap() else {
+            panic!("expected unusable");
+        };
+        assert!(why.contains("levels deep"), "{why}");
     }
 
     #[test]

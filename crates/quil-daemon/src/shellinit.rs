@@ -19,7 +19,7 @@ pub fn dir(home: &Path) -> PathBuf {
 /// Writes the init files (only when their content changed).
 pub fn install(home: &Path) -> std::io::Result<()> {
     let d = dir(home);
-    std::fs::create_dir_all(d.join("zsh"))?;
+    crate::persist::private_dir(&d.join("zsh"))?;
     for (path, text) in [
         (d.join("bashrc"), BASHRC),
         (d.join("zsh/.zshenv"), ZSHENV),

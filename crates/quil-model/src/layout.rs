@@ -121,6 +121,37 @@ impl Layout {
         }
     }
 
+    /// How many splits lie between the top of the layout and the leaf `pane`.
+    pub fn depth_of(&self, pane: PaneId) -> Option<usize> {
+        let mut node = self;
+        let mut depth = 0;
+        loop {
+            match node {
+                Layout::Pane(p) => return (*p == pane).then_some(depth),
+                Layout::Split { first, second, .. } => {
+                    node = if first.contains(pane) { first } else { second };
+                    depth += 1;
+                }
+            }
+        }
+    }
+
+    /// The deepest leaf's depth (0 for a single pane). Iterative, so any tree is safe to measure.
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(self, 0usize)];
+        while let Some((node, d)) = stack.pop() {
+            match node {
+                Layout::Pane(_) => deepest = deepest.max(d),
+                Layout::Split { first, second, .. } => {
+                    stack.push((first, d + 1));
+                    stack.push((second, d + 1));
+                }
+            }
+        }
+        deepest
+    }
+
     /// Pane ids, first to second (left to right, top to bottom).
     pub fn panes(&self) -> Vec<PaneId> {
         let mut out = Vec::new();

@@ -30,7 +30,18 @@ pub enum ModelError {
     /// A move or swap that cannot be done, with why.
     #[error("{0}")]
     Invalid(String),
+    #[error("the workspace already has {max} panes, the most quil keeps: close some first")]
+    TooManyPanes { max: usize },
+    #[error("pane {pane} is nested {max} splits deep, the most a layout can hold: split a pane nearer the top")]
+    TooDeep { pane: PaneId, max: usize },
 }
+
+/// The most panes a workspace holds: each costs a process, a PTY (a few descriptors) and its
+/// screen; a saved workspace with more is refused when loaded.
+pub const MAX_PANES: usize = 1000;
+/// The deepest a pane can be nested in a tab's layout (splits from the tab down to it). A saved
+/// workspace within it always loads back.
+pub const MAX_SPLIT_DEPTH: usize = 256;
 
 /// What the workspace knows about a pane, independent of its process: everything needed to
 /// start it again after a restart.
@@ -132,6 +143,7 @@ impl Workspace {
         if self.pane(meta.id).is_some() {
             return Err(ModelError::DuplicatePane(meta.id));
         }
+        self.check_room()?;
         let pane = meta.id;
         self.panes.push(meta);
         self.tabs.push(Tab {
@@ -155,12 +167,36 @@ impl Workspace {
         if self.pane(meta.id).is_some() {
             return Err(ModelError::DuplicatePane(meta.id));
         }
+        self.check_split(target)?;
         let ti = self.tab_of(target).ok_or(ModelError::UnknownPane(target))?;
         let tab = &mut self.tabs[ti];
         tab.layout.split(target, dir, meta.id)?;
         tab.active_pane = meta.id;
         tab.zoomed = false;
         self.panes.push(meta);
+        Ok(())
+    }
+
+    /// Whether one more pane fits ([`MAX_PANES`]).
+    pub fn check_room(&self) -> Result<(), ModelError> {
+        if self.panes.len() >= MAX_PANES {
+            return Err(ModelError::TooManyPanes { max: MAX_PANES });
+        }
+        Ok(())
+    }
+
+    /// Whether `target` can be split: it exists, one more pane fits, and the new split stays
+    /// within [`MAX_SPLIT_DEPTH`]. For checking before a pane is started.
+    pub fn check_split(&self, target: PaneId) -> Result<(), ModelError> {
+        let ti = self.tab_of(target).ok_or(ModelError::UnknownPane(target))?;
+        self.check_room()?;
+        let depth = self.tabs[ti].layout.depth_of(target).unwrap_or(0);
+        if depth >= MAX_SPLIT_DEPTH {
+            return Err(ModelError::TooDeep {
+                pane: target,
+                max: MAX_SPLIT_DEPTH,
+            });
+        }
         Ok(())
     }
 
@@ -297,8 +333,21 @@ impl Workspace {
     /// Checks the invariants a loaded workspace must satisfy: every pane in a layout has
     /// metadata, no pane appears twice, every active pane is in its tab.
     pub fn validate(&self) -> Result<(), String> {
+        if self.panes.len() > MAX_PANES {
+            return Err(format!(
+                "it has {} panes, more than the {MAX_PANES} quil keeps",
+                self.panes.len()
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for tab in &self.tabs {
+            let depth = tab.layout.depth();
+            if depth > MAX_SPLIT_DEPTH {
+                return Err(format!(
+                    "{} is nested {depth} splits deep, more than the {MAX_SPLIT_DEPTH} quil allows",
+                    tab.id
+                ));
+            }
             for p in tab.layout.panes() {
                 if !seen.insert(p) {
                     return Err(format!("pane {p} appears twice"));
@@ -356,6 +405,35 @@ mod tests {
             cwd: "/".into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn split_depth_and_pane_count_are_capped() {
+        let mut ws = Workspace::default();
+        ws.add_tab(TabId(1), "one".into(), meta(1)).unwrap();
+        for n in 1..=MAX_SPLIT_DEPTH as u32 {
+            ws.split(PaneId(n), SplitDir::Horizontal, meta(n + 1))
+                .unwrap();
+        }
+        let deepest = PaneId(MAX_SPLIT_DEPTH as u32 + 1);
+        assert_eq!(ws.tabs[0].layout.depth(), MAX_SPLIT_DEPTH);
+        assert_eq!(ws.tabs[0].layout.depth_of(deepest), Some(MAX_SPLIT_DEPTH));
+        let err = ws
+            .split(deepest, SplitDir::Vertical, meta(9999))
+            .unwrap_err();
+        assert!(matches!(err, ModelError::TooDeep { .. }), "{err}");
+        assert!(err.to_string().contains("256 splits deep"), "{err}");
+        ws.validate().unwrap();
+        // A pane near the top still splits.
+        ws.split(PaneId(1), SplitDir::Vertical, meta(9999)).unwrap();
+
+        let mut ws = Workspace::default();
+        for n in 0..MAX_PANES as u32 {
+            ws.add_tab(TabId(n), format!("t{n}"), meta(n)).unwrap();
+        }
+        let err = ws.add_tab(TabId(5000), "x".into(), meta(5000)).unwrap_err();
+        assert_eq!(err, ModelError::TooManyPanes { max: MAX_PANES });
+        assert!(ws.check_split(PaneId(0)).is_err());
     }
 
     #[test]

@@ -75,14 +75,25 @@ fn schema_version_of(text: &str) -> Option<i64> {
     )
 }
 
-/// Writes via a temporary file and a rename, so a watcher never sees a half-written plugin.
+/// Writes via a temporary file and a rename, so a watcher never sees a half-written plugin. The
+/// temp file has an unpredictable name and is created new (`O_EXCL`, which never follows a
+/// symlink), mode 0600.
 fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
+    use std::hash::{BuildHasher, Hasher};
+    use std::os::unix::fs::OpenOptionsExt;
     let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    // RandomState is seeded from the OS's random source; each one hashes differently.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{:016x}", h.finish()));
     let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(contents.as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, path)
@@ -111,7 +122,13 @@ fn new_path(path: &Path) -> PathBuf {
 /// Returns the notices for the user, one line each. Errors only when `dir` cannot be created
 /// or written.
 pub fn install_defaults(dir: &Path) -> io::Result<Vec<String>> {
-    fs::create_dir_all(dir)?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
     let manifest_path = dir.join(MANIFEST);
     let mut manifest: BTreeMap<String, String> = fs::read_to_string(&manifest_path)
         .ok()

@@ -412,6 +412,10 @@ pub struct WorkspaceInfo {
     pub panes: Vec<PaneInfo>,
     /// Index into `tabs`.
     pub active_tab: u32,
+    /// Why the daemon could not save the workspace last time it tried (`None` when the last
+    /// save worked): changes since the last good save would be lost by a restart.
+    #[serde(default)]
+    pub persist_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -68,6 +68,26 @@ const SMALL_FEED: usize = 1024;
 /// After this long without scrolling, the periodic check frees alacritty's spare rows.
 const IDLE_TRIM: Duration = Duration::from_millis(500);
 
+/// The longest window title kept, in bytes (cut at a character boundary). xterm keeps titles of
+/// any length; quil caps them so one pane cannot make every client's workspace view huge.
+pub const MAX_TITLE: usize = 1024;
+/// The largest OSC 52 clipboard store passed on to clients, in bytes of decoded text; a larger
+/// one is ignored (a cut clipboard would be worse than none).
+pub const MAX_CLIPBOARD: usize = 4 * 1024 * 1024;
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+pub fn truncate_utf8(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.shrink_to_fit();
+    }
+    s
+}
+
 /// Events alacritty sends while parsing, collected for the `take_*` methods.
 #[derive(Default)]
 struct Sink {
@@ -91,9 +111,12 @@ impl EventListener for Listener {
     fn send_event(&self, event: Event) {
         match event {
             Event::PtyWrite(text) => self.lock().responses.extend_from_slice(text.as_bytes()),
-            Event::Title(title) => self.lock().title = Some(title),
+            Event::Title(title) => self.lock().title = Some(truncate_utf8(title, MAX_TITLE)),
             Event::ResetTitle => self.lock().title = Some(String::new()),
-            Event::ClipboardStore(_, text) => self.lock().clipboard = Some(text),
+            Event::ClipboardStore(_, text) if text.len() <= MAX_CLIPBOARD => {
+                self.lock().clipboard = Some(text)
+            }
+            Event::ClipboardStore(..) => {}
             Event::Bell => self.lock().bell = true,
             _ => {}
         }

@@ -328,6 +328,23 @@ fn title() {
     t.feed(b"\x1b]2;sec");
     t.feed(b"ond\x1b\\");
     assert_eq!(t.title(), "second");
+    // Titles are capped at MAX_TITLE bytes, cut at a character boundary.
+    let long = format!("\x1b]2;a{}\x07", "é".repeat(100_000));
+    t.feed(long.as_bytes());
+    assert!(t.title().len() <= quil_term::MAX_TITLE);
+    assert!(t.title().len() >= quil_term::MAX_TITLE - 1);
+    assert!(t.title().starts_with("aé"));
+}
+
+#[test]
+fn oversized_clipboard_is_ignored() {
+    let mut t = term(20, 3);
+    // Base64 of MAX_CLIPBOARD + 3 bytes: decoded, just over the cap.
+    let payload = "QUFB".repeat(quil_term::MAX_CLIPBOARD / 3 + 1);
+    t.feed(format!("\x1b]52;c;{payload}\x07").as_bytes());
+    assert_eq!(t.take_clipboard(), None);
+    t.feed(b"\x1b]52;c;aGVsbG8=\x07");
+    assert_eq!(t.take_clipboard().as_deref(), Some("hello"));
 }
 
 #[test]

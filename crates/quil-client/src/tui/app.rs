@@ -1909,6 +1909,7 @@ pub(crate) mod tests {
                 pane_info(3, 2, "tail"),
             ],
             active_tab: 0,
+            persist_error: None,
         }
     }
 
@@ -1966,6 +1967,7 @@ pub(crate) mod tests {
             ],
             panes,
             active_tab: 0,
+            persist_error: None,
         }
     }
 

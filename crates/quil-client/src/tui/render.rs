@@ -770,6 +770,18 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
                 )]);
                 items.extend(waiting);
             }
+            None if app.ws.persist_error.is_some() => {
+                // Loud: changes are not reaching the disk, so a restart would lose them.
+                let why = app.ws.persist_error.as_deref().unwrap_or_default();
+                items.push(vec![Span::styled(
+                    format!(" workspace not saved: {why}"),
+                    Style::new()
+                        .fg(Color::LightRed)
+                        .bg(Color::Black)
+                        .add_modifier(Modifier::BOLD),
+                )]);
+                items.extend(waiting);
+            }
             None => {
                 let mut hint_row: Vec<Vec<Span>> = Vec::new();
                 // Prefixed keys are listed once after "<prefix> then".
@@ -1001,6 +1013,7 @@ mod tests {
             tabs: vec![tab(1, "main", Layout::Pane(PaneId(1)))],
             panes: vec![pane_info(1, 1, "shell")],
             active_tab: 0,
+            persist_error: None,
         }
     }
 
@@ -1481,6 +1494,7 @@ mod tests {
                 panes
             },
             active_tab: 0,
+            persist_error: None,
         };
         let mut app = app_with(ws, (100, 12));
         app.home_dir = Some("/home/me".into());
@@ -1608,5 +1622,12 @@ mod tests {
         app.on_server(ServerMsg::Workspace(ws));
         app.status = None;
         assert!(!status_line(&mut app, 100).contains("waiting"));
+        // A failing save is shown in place of the hints.
+        app.ws.persist_error = Some("cannot save /h/workspace.json: Read-only file system".into());
+        let line = status_line(&mut app, 120);
+        assert!(
+            line.starts_with(" workspace not saved: cannot save /h/workspace.json"),
+            "{line}"
+        );
     }
 }

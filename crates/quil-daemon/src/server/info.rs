@@ -68,6 +68,7 @@ impl Server {
             tabs,
             panes,
             active_tab: st.ws.active_tab as u32,
+            persist_error: self.persist_error(),
         }
     }
 

@@ -177,6 +177,8 @@ struct Saver {
     last_saved: String,
     /// Output generation of each pane's last saved scrollback.
     buffer_gens: HashMap<PaneId, u64>,
+    /// Panes whose buffers this daemon wrote or adopted: deleted when the pane is gone.
+    known: std::collections::HashSet<PaneId>,
 }
 
 pub struct Server {
@@ -189,6 +191,9 @@ pub struct Server {
     /// Pane types: the embedded defaults plus `$QUIL_HOME/plugins/`, reloaded on change.
     plugins: RwLock<quil_plugin::Registry>,
     saver: Mutex<Saver>,
+    /// Why the last save failed, `None` once one works: shown to clients (a leaf lock, held
+    /// only to read or swap it).
+    persist_error: Mutex<Option<String>>,
     started: Instant,
     pub clients: AtomicU32,
     pub shutdown: tokio_watch::Sender<bool>,
@@ -217,7 +222,9 @@ impl Server {
         let signals = Arc::new(Signals {
             screen: tokio_watch::channel(0).0,
             meta: tokio_watch::channel(0).0,
-            clipboard: broadcast::channel(16).0,
+            // Small: each entry can be a 4 MiB clipboard, and a reader that lags gets the
+            // latest (coalesced) instead of every one.
+            clipboard: broadcast::channel(2).0,
             notices,
             events: broadcast::channel(EVENT_QUEUE).0,
             notify: broadcast::channel(64).0,
@@ -232,6 +239,7 @@ impl Server {
             state: Mutex::new(State::default()),
             plugins: RwLock::new(quil_plugin::Registry::default()),
             saver: Mutex::new(Saver::default()),
+            persist_error: Mutex::new(None),
             started: Instant::now(),
             clients: AtomicU32::new(0),
             shutdown: tokio_watch::channel(false).0,
@@ -273,6 +281,27 @@ impl Server {
 
     pub fn pane(&self, id: PaneId) -> Result<Arc<dyn Pane>> {
         self.lock().pane(id).cloned()
+    }
+
+    /// Why the last save failed (`None` when it worked).
+    pub fn persist_error(&self) -> Option<String> {
+        self.persist_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records how the last save went; attached clients hear of a change.
+    fn set_persist_error(&self, err: Option<String>) {
+        let changed = {
+            let mut cur = self.persist_error.lock().unwrap_or_else(|e| e.into_inner());
+            let changed = *cur != err;
+            *cur = err;
+            changed
+        };
+        if changed {
+            self.changed();
+        }
     }
 
     /// Tells attached clients (and the saver) that the workspace or some pane's metadata
@@ -474,12 +503,21 @@ fn with_live_state(meta: &mut PaneMeta, pane: Option<&dyn Pane>) {
     }
 }
 
+/// The longest tab or pane name, in bytes.
+pub const MAX_NAME: usize = 256;
+
 /// A tab or pane name as given, trimmed; refused when empty or holding control characters
 /// (they would break `quil ls` and the tab bar).
 fn valid_name(what: &str, name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() {
         return Err(Error::Invalid(format!("a {what} name cannot be empty")));
+    }
+    if name.len() > MAX_NAME {
+        return Err(Error::Invalid(format!(
+            "a {what} name is {} bytes, over the {MAX_NAME}-byte limit",
+            name.len()
+        )));
     }
     if name.chars().any(char::is_control) {
         return Err(Error::Invalid(format!(

@@ -158,29 +158,36 @@ impl Server {
     /// Saves the workspace if it changed since the last save.
     pub fn save_workspace_only(&self) {
         let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
-        self.save_ws_locked(&mut saver);
+        let (_, err) = self.save_ws_locked(&mut saver);
+        self.set_persist_error(err);
     }
 
-    fn save_ws_locked(&self, saver: &mut super::Saver) -> Workspace {
+    /// Saves the workspace if it changed; returns it, and why the save failed.
+    fn save_ws_locked(&self, saver: &mut super::Saver) -> (Workspace, Option<String>) {
         let ws = self.snapshot_workspace();
         let json = serde_json::to_string(&ws).unwrap_or_default();
+        let mut err = None;
         if saver.last_saved != json {
             match crate::persist::save_workspace(&self.home, &ws) {
                 Ok(()) => saver.last_saved = json,
-                Err(e) => tracing::error!(
-                    "cannot save {}: {e}",
-                    crate::persist::workspace_path(&self.home).display()
-                ),
+                Err(e) => {
+                    let why = format!(
+                        "cannot save {}: {e}",
+                        crate::persist::workspace_path(&self.home).display()
+                    );
+                    tracing::error!("{why}");
+                    err = Some(why);
+                }
             }
         }
-        ws
+        (ws, err)
     }
 
     /// Saves the workspace (when it changed) and the scrollback of panes with new output.
     /// `all_buffers` saves every pane's scrollback (a clean stop).
     pub fn save(&self, all_buffers: bool) {
         let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
-        let ws = self.save_ws_locked(&mut saver);
+        let (ws, mut err) = self.save_ws_locked(&mut saver);
         let panes: Vec<Arc<dyn Pane>> =
             self.lock().panes.values().map(|l| l.pane.clone()).collect();
         for p in &panes {
@@ -199,11 +206,32 @@ impl Server {
                 Ok(()) => {
                     saver.buffer_gens.insert(id, gen);
                 }
-                Err(e) => tracing::error!(pane = %id, "cannot save scrollback: {e}"),
+                Err(e) => {
+                    tracing::error!(pane = %id, "cannot save scrollback: {e}");
+                    err.get_or_insert_with(|| {
+                        format!(
+                            "cannot save the scrollback of {id} in {}: {e}",
+                            crate::persist::buffers_dir(&self.home).display()
+                        )
+                    });
+                }
             }
         }
-        let ids: Vec<PaneId> = ws.panes.iter().map(|m| m.id).collect();
+        let ids: std::collections::HashSet<PaneId> = ws.panes.iter().map(|m| m.id).collect();
         saver.buffer_gens.retain(|id, _| ids.contains(id));
-        crate::persist::prune_buffers(&self.home, &ids);
+        // Only buffers of panes this daemon had and closed go: the scrollback of a workspace
+        // that could not be loaded stays on disk.
+        let gone: Vec<PaneId> = saver.known.difference(&ids).copied().collect();
+        crate::persist::remove_buffers(&self.home, &gone);
+        saver.known = ids;
+        drop(saver);
+        self.set_persist_error(err);
+    }
+
+    /// Panes of the loaded snapshot: their buffers are this daemon's to prune once they are
+    /// gone (a pane type that is not restored, say).
+    pub fn adopt_saved(&self, ids: impl IntoIterator<Item = PaneId>) {
+        let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
+        saver.known.extend(ids);
     }
 }

@@ -297,6 +297,7 @@ impl Server {
     pub fn new_tab(&self, name: Option<String>, spec: SpawnSpec) -> Result<PaneId> {
         // Checked before anything starts, so a bad name leaves nothing behind.
         let name = name.map(|n| valid_name("tab", &n)).transpose()?;
+        self.lock().ws.check_room()?;
         let (pid, tid) = Self::fresh_ids(&self.lock());
         let meta = self.new_meta(pid, &spec, None)?;
         let pane = self
@@ -324,6 +325,8 @@ impl Server {
         let target_cwd = {
             let st = self.lock();
             let meta = st.meta(target)?;
+            // Refused before anything starts: too many panes, or too deep a layout.
+            st.ws.check_split(target)?;
             let live = st
                 .panes
                 .get(&target)
@@ -346,6 +349,7 @@ impl Server {
         let (meta, cwd) = {
             let st = self.lock();
             let meta = st.meta(source)?.clone();
+            st.ws.check_split(source)?;
             let live = st.pane(source).ok().and_then(|p| p.shared().reported_cwd());
             let cwd = live
                 .filter(|p| p.is_dir())
