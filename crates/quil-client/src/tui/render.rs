@@ -684,8 +684,14 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
             pairs.extend([("Enter".into(), "open"), ("Esc".into(), "cancel")]);
             hint_items(&mut items, pairs);
         }
-        Mode::Tree(_) => {
-            items.push(vec![tag("TREE")]);
+        // The two pickers of a pane to go to share their keys.
+        Mode::Tree(_) | Mode::Agents(_) => {
+            let name = if matches!(app.mode, Mode::Tree(_)) {
+                "TREE"
+            } else {
+                "AGENTS"
+            };
+            items.push(vec![tag(name)]);
             hint_items(
                 &mut items,
                 vec![
@@ -700,17 +706,6 @@ fn draw_status(buf: &mut Buffer, app: &App, g: &Geometry) {
             hint_items(
                 &mut items,
                 vec![("↑↓".into(), "scroll"), ("Esc".into(), "close")],
-            );
-        }
-        Mode::Agents(_) => {
-            items.push(vec![tag("AGENTS")]);
-            hint_items(
-                &mut items,
-                vec![
-                    ("↑↓".into(), "choose"),
-                    ("Enter".into(), "go to"),
-                    ("Esc".into(), "close"),
-                ],
             );
         }
         Mode::CloseWorktree(_) => {
