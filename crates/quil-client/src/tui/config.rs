@@ -144,13 +144,7 @@ impl Keymap {
                 ] {
                     k.prefixed.insert(ch(key), action);
                 }
-                for n in 0..=9u8 {
-                    let tab = if n == 0 { 10 } else { n };
-                    k.prefixed.insert(
-                        Chord::new(KeyCode::Char((b'0' + n) as char), KeyModifiers::NONE),
-                        Action::Tab(tab),
-                    );
-                }
+                prefixed_tab_digits(&mut k);
                 Some(k)
             }
             "quil-classic" | "classic" => {
@@ -226,14 +220,7 @@ impl Keymap {
                 ] {
                     k.prefixed.insert(ch(key), action);
                 }
-                // tmux numbers windows from 0; quil's tab bar starts at 1, so 0 is the tenth.
-                for n in 0..=9u8 {
-                    let tab = if n == 0 { 10 } else { n };
-                    k.prefixed.insert(
-                        Chord::new(KeyCode::Char((b'0' + n) as char), KeyModifiers::NONE),
-                        Action::Tab(tab),
-                    );
-                }
+                prefixed_tab_digits(&mut k);
                 Some(k)
             }
             _ => None,
@@ -466,6 +453,18 @@ impl Config {
         // In the order of the file.
         errors.sort_by_key(|e| e.pos.unwrap_or((usize::MAX, 0)));
         (Config { keys: map }, errors)
+    }
+}
+
+/// Prefix then `1`..`9` goes to that tab, and `0` to the tenth (tmux numbers windows from 0;
+/// quil's tab bar starts at 1).
+fn prefixed_tab_digits(k: &mut Keymap) {
+    for n in 0..=9u8 {
+        let tab = if n == 0 { 10 } else { n };
+        k.prefixed.insert(
+            Chord::new(KeyCode::Char((b'0' + n) as char), KeyModifiers::NONE),
+            Action::Tab(tab),
+        );
     }
 }
 
