@@ -1060,17 +1060,7 @@ const TURN_LINES: u32 = 5000;
 /// the lines the turn added (those of the screen and recent history that were not there
 /// before, in order).
 fn prompt_and_wait(c: &mut Client, pane: PaneId, text: String, timeout: f64) -> Result<i32> {
-    let capture = |c: &mut Client| -> Result<Vec<String>> {
-        match c.request(Request::Capture {
-            pane,
-            scrollback: TURN_LINES,
-            ansi: false,
-        })? {
-            Reply::Text(lines) => Ok(lines),
-            other => Err(unexpected(&other)),
-        }
-    };
-    let before = capture(c)?;
+    let before = wait::screen(c, pane, TURN_LINES)?;
     // Its first line, as an agent echoes it (at most one screen line of it).
     let prompt_line: String = text.lines().next().unwrap_or("").chars().take(40).collect();
     let ends = [
@@ -1082,7 +1072,7 @@ fn prompt_and_wait(c: &mut Client, pane: PaneId, text: String, timeout: f64) -> 
     let limit = Duration::from_secs_f64(timeout.max(0.0));
     wait::prompt(c, pane, &text, Some((&ends, limit)))?;
     c.set_read_timeout(None)?;
-    let after = capture(c)?;
+    let after = wait::settled_screen(c, pane, TURN_LINES)?;
     // Agents redraw their whole screen: of the new lines, the turn is what follows the
     // prompt's own echo.
     let added = added_lines(&before, &after);

@@ -51,6 +51,56 @@ pub fn screen(c: &mut Client, pane: PaneId, scrollback: u32) -> Result<Vec<Strin
     }
 }
 
+/// How long a screen must stay unchanged to count as settled after a turn, and the most
+/// `settled_screen` waits for that.
+const SETTLE_QUIET: Duration = Duration::from_millis(400);
+const SETTLE_MAX: Duration = Duration::from_secs(5);
+
+/// The pane's screen once it has stopped changing. An agent reports the end of its turn from
+/// its engine, which can be ahead of what its TUI has drawn (opencode's server says `idle`
+/// while the TUI still shows the spinner), so a turn's text is read only once the screen is
+/// quiet for `SETTLE_QUIET`, or after `SETTLE_MAX` whatever it shows.
+pub fn settled_screen(
+    c: &mut Client,
+    pane: PaneId,
+    scrollback: u32,
+) -> Result<Vec<String>, WaitError> {
+    let start = Instant::now();
+    let mut quiet = Quiet::new(start);
+    loop {
+        let lines = screen(c, pane, scrollback)?;
+        let now = Instant::now();
+        if quiet.settled(&lines, now) || now.duration_since(start) >= SETTLE_MAX {
+            return Ok(lines);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Tells when a sequence of screens has stopped changing for `SETTLE_QUIET`.
+struct Quiet {
+    last: Option<Vec<String>>,
+    since: Instant,
+}
+
+impl Quiet {
+    fn new(now: Instant) -> Self {
+        Quiet {
+            last: None,
+            since: now,
+        }
+    }
+
+    fn settled(&mut self, lines: &[String], now: Instant) -> bool {
+        if self.last.as_deref() != Some(lines) {
+            self.last = Some(lines.to_vec());
+            self.since = now;
+            return false;
+        }
+        now.duration_since(self.since) >= SETTLE_QUIET
+    }
+}
+
 pub fn list(c: &mut Client) -> Result<WorkspaceInfo, WaitError> {
     match c.request(Request::List)? {
         Reply::List(ws) => Ok(ws),
@@ -229,4 +279,34 @@ pub fn prompt(
         working && s != Some(Attention::Working)
     })
     .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(s: &str) -> Vec<String> {
+        s.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn a_screen_is_settled_only_after_a_quiet_period_without_change() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut q = Quiet::new(t0);
+        assert!(!q.settled(&lines("Build · m ⠋"), ms(0)), "the first look");
+        assert!(
+            !q.settled(&lines("Build · m ⠋"), ms(300)),
+            "not quiet long enough"
+        );
+        assert!(
+            !q.settled(&lines("Build · m ⠙"), ms(350)),
+            "a change restarts the clock"
+        );
+        assert!(!q.settled(&lines("Build · m ⠙"), ms(700)));
+        assert!(
+            q.settled(&lines("Build · m ⠙"), ms(750)),
+            "400 ms unchanged"
+        );
+    }
 }

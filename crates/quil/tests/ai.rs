@@ -428,19 +428,27 @@ fn fork_continues_a_copy_of_the_conversation() {
 fn prompt_wait_prints_the_turn() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let w = world();
-    let p = w.new_pane("claude-code");
-    w.wait(&p, "❯", START);
-    w.wait_state(&p, "idle", START);
-    let out = w.ok(&[
-        "prompt",
-        "--pane",
-        &p,
-        "--wait",
-        "--timeout",
-        "120",
-        "say PWAIT",
-    ]);
-    assert!(out.contains("MOCK-REPLY: say PWAIT"), "{out}");
-    assert_ne!(w.pane(&p)["state"], "working", "the turn is over");
-    w.ok(&["kill-pane", &p]);
+    // Claude Code; and opencode, whose engine reports the end of a turn before its TUI has
+    // drawn the reply, so the reply is read from a settled screen.
+    for (kind, ready) in [("claude-code", "❯"), ("opencode", "Ask anything")] {
+        let p = w.new_pane(kind);
+        w.wait(&p, ready, START);
+        w.wait_state(&p, "idle", START);
+        let prompt = format!("say PWAIT-{kind}");
+        let out = w.ok(&[
+            "prompt",
+            "--pane",
+            &p,
+            "--wait",
+            "--timeout",
+            "120",
+            &prompt,
+        ]);
+        assert!(
+            out.contains(&format!("MOCK-REPLY: {prompt}")),
+            "{kind}: {out}"
+        );
+        assert_ne!(w.pane(&p)["state"], "working", "{kind}: the turn is over");
+        w.ok(&["kill-pane", &p]);
+    }
 }
