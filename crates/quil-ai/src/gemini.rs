@@ -1,34 +1,39 @@
-//! Gemini CLI panes: quil's hooks in a per-pane system settings file, and what Gemini's events
-//! mean.
+//! Gemini CLI panes: quil's hooks in a small Gemini extension, and what Gemini's events mean.
 //!
-//! Gemini reads hooks from its settings files (the `hooks` key, in Claude's shape, timeouts in
-//! milliseconds). quild points `GEMINI_CLI_SYSTEM_SETTINGS_PATH` at
-//! `$QUIL_HOME/sessions/gemini-<pane>.settings.json` ([`gemini_env`]), which registers
-//! `<quil> hook gemini --pane <pane>` for every event in [`HOOK_EVENTS`]. User and project
-//! settings still load; the system settings that variable would otherwise name
-//! (`/etc/gemini-cli/settings.json`, or the variable's own value in quild's environment) are
-//! copied into the pane's file with quil's hooks added, so an administrator's settings keep
-//! applying. Hooks from that file need no trust.
+//! Gemini reads hooks from its settings files and from its extensions. A per-pane system
+//! settings file (`GEMINI_CLI_SYSTEM_SETTINGS_PATH`) cannot carry them: Gemini 0.61.0 skips a
+//! system settings file unless the file and every directory above it are owned by root and
+//! writable by no group or others, which a file of quil's is not for an ordinary user (nor
+//! for root under `/tmp`). User and project settings are the user's own files.
+//!
+//! So quild writes an extension, `quil`, to `<GEMINI_CLI_HOME or HOME>/.gemini/extensions/quil`
+//! ([`write_extension`]). Its `hooks/hooks.json` registers one fixed command for every event
+//! in [`HOOK_EVENTS`], which runs what [`HOOK_VAR`] holds, and nothing when it is unset. quild
+//! sets [`HOOK_VAR`] to `<quil> hook gemini --pane <pane>` in each Gemini pane
+//! ([`gemini_env`]), so a `gemini` run outside quil runs no quil hook.
 //!
 //! Gemini fires `SessionStart` at launch, and takes a preassigned id (`--session-id`).
 //! docs/codex-gemini.md has the facts, checked with Gemini CLI 0.61.0.
 
-use crate::fsutil::{read_nofollow, read_tail, write_atomic_if_changed};
+use crate::fsutil::{read_tail, write_atomic_if_changed};
 use crate::hooks::hook_command;
 use crate::store::StateRecord;
-use crate::{sessions_dir, AiError, Kind, SpawnExtras};
+use crate::{AiError, Kind, SpawnExtras};
 use quil_model::Attention;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
-/// The variable that names Gemini's system settings file.
-pub const SYSTEM_SETTINGS_VAR: &str = "GEMINI_CLI_SYSTEM_SETTINGS_PATH";
+/// The extension's name (its directory under `~/.gemini/extensions`).
+pub const EXTENSION_NAME: &str = "quil";
 
-/// Where Gemini reads system settings when the variable is not set (Linux).
-pub const DEFAULT_SYSTEM_SETTINGS: &str = "/etc/gemini-cli/settings.json";
+/// The pane's hook command. Gemini hands the commands it runs an environment it may redact
+/// (a setting, and always under GitHub Actions); names starting with `GEMINI_CLI_` are kept.
+pub const HOOK_VAR: &str = "GEMINI_CLI_QUIL_HOOK";
 
-/// The largest system settings file merged.
-const MAX_SETTINGS: u64 = 1024 * 1024;
+/// What the extension runs for each event (by `bash -c`): the pane's hook, if there is one.
+/// (No `${...}`: Gemini fills those in an extension's files.)
+pub const EXTENSION_COMMAND: &str =
+    r#"[ -z "$GEMINI_CLI_QUIL_HOOK" ] || eval "$GEMINI_CLI_QUIL_HOOK""#;
 
 /// The hook events quil registers: the session id, and every event that moves the pane's
 /// state. (`SessionEnd` is left out: the pane's exit says it.)
@@ -47,104 +52,89 @@ pub const HOOK_TIMEOUT_MS: u64 = 10_000;
 /// What `AfterAgent` reports as the response of a turn that ended on an API error.
 pub const NO_RESPONSE: &str = "[no response text]";
 
-/// `$QUIL_HOME/sessions/gemini-<pane>.settings.json`.
-pub fn settings_path(home: &Path, pane_id: &str) -> PathBuf {
-    sessions_dir(home).join(format!("gemini-{pane_id}.settings.json"))
+/// `<gemini_home>/.gemini/extensions/quil`, where `gemini_home` is what Gemini takes for the
+/// home directory: `GEMINI_CLI_HOME`, else `HOME` (read by `user_env`). `None` when neither
+/// is an absolute path.
+pub fn extension_dir(user_env: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let home = ["GEMINI_CLI_HOME", "HOME"]
+        .into_iter()
+        .filter_map(&user_env)
+        .find(|h| !h.is_empty())?;
+    let home = PathBuf::from(home);
+    home.is_absolute()
+        .then(|| home.join(".gemini").join("extensions").join(EXTENSION_NAME))
 }
 
-/// The pane's settings: `system` (the system settings Gemini would otherwise read, if any)
-/// with quil's hook `command` added to each event in [`HOOK_EVENTS`], after the ones already
-/// there. `None` when `system` is not a JSON object with an object (or no) `hooks`.
-pub fn settings_with_hooks(system: Option<&str>, command: &str) -> Option<Value> {
-    let mut root = match system {
-        Some(text) => serde_json::from_str::<Value>(text).ok()?,
-        None => json!({}),
-    };
-    let obj = root.as_object_mut()?;
-    let hooks = obj
-        .entry("hooks")
-        .or_insert_with(|| Value::Object(Map::new()))
-        .as_object_mut()?;
-    let entry = json!({"hooks": [{
+/// The extension's files, relative to its directory, and their contents.
+pub fn extension_files(dir: &Path) -> [(PathBuf, Value); 3] {
+    let entry = json!([{"hooks": [{
         "type": "command",
-        "command": command,
+        "name": EXTENSION_NAME,
+        "command": EXTENSION_COMMAND,
         "timeout": HOOK_TIMEOUT_MS,
-    }]});
-    for event in HOOK_EVENTS {
-        match hooks.get_mut(event) {
-            Some(Value::Array(list)) => list.push(entry.clone()),
-            _ => {
-                hooks.insert(event.to_string(), json!([entry.clone()]));
-            }
-        }
-    }
-    Some(root)
+    }]}]);
+    let hooks: Map<String, Value> = HOOK_EVENTS
+        .iter()
+        .map(|e| (e.to_string(), entry.clone()))
+        .collect();
+    [
+        (
+            "gemini-extension.json".into(),
+            json!({
+                "name": EXTENSION_NAME,
+                "version": env!("CARGO_PKG_VERSION"),
+                "description": "quil's hooks: a Gemini pane in quil reports its session and \
+                                state to quil. It does nothing in a gemini run outside quil.",
+            }),
+        ),
+        ("hooks/hooks.json".into(), json!({ "hooks": hooks })),
+        // Written by quil, like a linked extension: `gemini extensions update` leaves it
+        // alone, and an `allowedExtensions` policy can name its path.
+        (
+            ".gemini-extension-install.json".into(),
+            json!({"source": dir.display().to_string(), "type": "link"}),
+        ),
+    ]
 }
 
-/// Writes the pane's settings file and returns the environment that makes Gemini read it (or
-/// a warning to log). `user_env` reads quild's environment (for the variable's own
-/// value).
+/// Writes (or refreshes) the extension in `dir`. Its directories are made private; a symlink
+/// in its place is refused.
+pub fn write_extension(dir: &Path) -> Result<(), AiError> {
+    for (rel, value) in extension_files(dir) {
+        let path = dir.join(rel);
+        let mut text = serde_json::to_string_pretty(&value)
+            .map_err(|e| AiError::io(&path, std::io::Error::other(e)))?;
+        text.push('\n');
+        write_atomic_if_changed(&path, text.as_bytes()).map_err(|e| AiError::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// Makes sure the extension is in place and returns the pane's environment ([`HOOK_VAR`]),
+/// or a warning to log. `user_env` reads quild's environment (Gemini's home directory).
 ///
-/// When the system settings exist but cannot be merged (not JSON: Gemini also accepts
-/// comments), they are left in place rather than dropped, and the pane gets no hooks: its id
-/// is still known (quil preassigns it), but not its state.
+/// A pane is started even when the extension cannot be written: its id is still known (quil
+/// preassigns it), but not its state.
 pub fn gemini_env(
-    home: &Path,
     pane_id: &str,
     quil_bin: &Path,
     user_env: impl Fn(&str) -> Option<String>,
 ) -> Result<SpawnExtras, AiError> {
     let command = hook_command(Kind::Gemini, pane_id, quil_bin)?;
-    let home = crate::absolute_home(home)?;
-    let system_path = user_env(SYSTEM_SETTINGS_VAR)
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| DEFAULT_SYSTEM_SETTINGS.to_string());
-    let system = match read_nofollow(Path::new(&system_path), MAX_SETTINGS) {
-        Ok(b) => b.map(|b| String::from_utf8_lossy(&b).into_owned()),
-        Err(e) => {
-            return Ok(SpawnExtras {
-                warning: Some(format!(
-                    "Gemini hooks are off for this pane: cannot merge the system settings: {e}"
-                )),
-                ..SpawnExtras::default()
-            })
-        }
+    let warning = match extension_dir(user_env) {
+        None => Some(
+            "Gemini hooks are off for this pane: neither GEMINI_CLI_HOME nor HOME is an \
+             absolute path, so quil cannot place its Gemini extension"
+                .to_string(),
+        ),
+        Some(dir) => write_extension(&dir)
+            .err()
+            .map(|e| format!("Gemini hooks may be off for this pane: {e}")),
     };
-    let Some(settings) = settings_with_hooks(system.as_deref(), &command) else {
-        return Ok(SpawnExtras {
-            warning: Some(format!(
-                "Gemini hooks are off for this pane: {system_path} is not a JSON object quil can \
-                 add its hooks to (it is left as it is)"
-            )),
-            ..SpawnExtras::default()
-        });
-    };
-    let path = settings_path(&home, pane_id);
-    let mut text = serde_json::to_string_pretty(&settings)
-        .map_err(|e| AiError::io(&path, std::io::Error::other(e)))?;
-    text.push('\n');
-    write_atomic_if_changed(&path, text.as_bytes()).map_err(|e| AiError::io(&path, e))?;
     Ok(SpawnExtras {
         args: Vec::new(),
-        env: vec![(SYSTEM_SETTINGS_VAR.to_string(), path.display().to_string())],
-        warning: insecure_parent(&path).map(|dir| {
-            format!(
-                "Gemini will skip {} (so report no state): its parent {} is writable by group \
-                 or others; move QUIL_HOME, or tighten that directory",
-                path.display(),
-                dir.display()
-            )
-        }),
-    })
-}
-
-/// The first parent directory of `path` that group or others can write to: Gemini skips a
-/// system settings file below one (seen with 0.61.0 under `/tmp`, sticky bit or not).
-pub fn insecure_parent(path: &Path) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    path.ancestors().skip(1).find_map(|dir| {
-        let mode = std::fs::metadata(dir).ok()?.permissions().mode();
-        (mode & 0o022 != 0).then(|| dir.to_path_buf())
+        env: vec![(HOOK_VAR.to_string(), command)],
+        warning,
     })
 }
 
@@ -230,64 +220,124 @@ mod tests {
     const ID: &str = "3f6c3a56-2a8e-4b4f-9a3d-1c2b3a4d5e6f";
 
     #[test]
-    fn settings_add_hooks_to_the_system_ones() {
-        let ours = settings_with_hooks(None, "/q/quil hook gemini --pane p").expect("ours");
-        for e in HOOK_EVENTS {
-            let h = &ours["hooks"][e][0]["hooks"][0];
-            assert_eq!(h["type"], "command");
-            assert_eq!(h["command"], "/q/quil hook gemini --pane p");
-            assert_eq!(h["timeout"], HOOK_TIMEOUT_MS);
-        }
-        let admin = r#"{"security": {"auth": {"enforcedType": "gemini-api-key"}},
-            "hooks": {"BeforeTool": [{"matcher": "x", "hooks": [{"type": "command", "command": "audit"}]}]}}"#;
-        let merged = settings_with_hooks(Some(admin), "q").expect("merged");
-        assert_eq!(merged["security"]["auth"]["enforcedType"], "gemini-api-key");
+    fn the_extension_goes_where_gemini_looks() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let ext = Path::new(".gemini/extensions/quil");
         assert_eq!(
-            merged["hooks"]["BeforeTool"][0]["hooks"][0]["command"],
-            "audit"
+            extension_dir(env(&[("HOME", "/h")])),
+            Some(Path::new("/h").join(ext))
         );
-        assert_eq!(merged["hooks"]["BeforeTool"][1]["hooks"][0]["command"], "q");
-        assert!(settings_with_hooks(Some("// a comment\n{}"), "q").is_none());
-        assert!(settings_with_hooks(Some(r#"{"hooks": 1}"#), "q").is_none());
+        assert_eq!(
+            extension_dir(env(&[("HOME", "/h"), ("GEMINI_CLI_HOME", "/g")])),
+            Some(Path::new("/g").join(ext))
+        );
+        assert_eq!(
+            extension_dir(env(&[("HOME", "/h"), ("GEMINI_CLI_HOME", "")])),
+            Some(Path::new("/h").join(ext))
+        );
+        assert_eq!(extension_dir(env(&[("HOME", "rel")])), None);
+        assert_eq!(extension_dir(env(&[])), None);
     }
 
     #[test]
-    fn env_points_at_the_panes_file() {
+    fn env_names_the_panes_hook_and_the_extension_runs_it() {
         let d = tempfile::tempdir().expect("tempdir");
-        let home = d.path().join("q");
-        let none = d.path().join("absent.json");
-        let none = none.to_str().expect("utf-8").to_string();
-        let x = gemini_env(&home, PANE, Path::new("/opt/quil"), |k| {
-            (k == SYSTEM_SETTINGS_VAR).then(|| none.clone())
+        let home = d.path().join("u");
+        let home_s = home.to_str().expect("utf-8").to_string();
+        let x = gemini_env(PANE, Path::new("/opt/quil"), |k| {
+            (k == "HOME").then(|| home_s.clone())
         })
         .expect("env");
-        // Under a world-writable directory (the tempdir is under /tmp) Gemini would skip the
-        // file: quil says so.
-        assert!(
-            x.warning
-                .as_deref()
-                .is_some_and(|w| w.contains("Gemini will skip")),
-            "{:?}",
-            x.warning
-        );
-        assert_eq!(insecure_parent(Path::new("/")), None);
-        let file = settings_path(&home, PANE);
+        assert_eq!(x.warning, None);
         assert_eq!(
             x.env,
-            [(SYSTEM_SETTINGS_VAR.to_string(), file.display().to_string())]
+            [(
+                HOOK_VAR.to_string(),
+                "/opt/quil hook gemini --pane pane-1a2b3c4d".to_string()
+            )]
         );
-        let v: Value = serde_json::from_str(&fs::read_to_string(&file).expect("read")).expect("j");
+        let dir = home.join(".gemini/extensions/quil");
+        let read = |rel: &str| -> Value {
+            serde_json::from_str(&fs::read_to_string(dir.join(rel)).expect("read")).expect("json")
+        };
+        assert_eq!(read("gemini-extension.json")["name"], "quil");
+        let install = read(".gemini-extension-install.json");
+        assert_eq!(install["type"], "link");
+        assert_eq!(install["source"], dir.display().to_string());
+        let hooks = read("hooks/hooks.json");
+        for e in HOOK_EVENTS {
+            let h = &hooks["hooks"][e][0]["hooks"][0];
+            assert_eq!(h["type"], "command");
+            assert_eq!(h["command"], EXTENSION_COMMAND);
+            assert_eq!(h["timeout"], HOOK_TIMEOUT_MS);
+        }
+        assert_eq!(hooks["hooks"].as_object().map(|o| o.len()), Some(6));
+        assert!(EXTENSION_COMMAND.contains(&format!("\"${HOOK_VAR}\"")));
+        assert!(!EXTENSION_COMMAND.contains("${"));
+
+        // The command, as Gemini runs it: the pane's hook with the event on stdin, or nothing.
+        let run = |var: Option<&str>| {
+            let mut c = std::process::Command::new("bash");
+            c.args(["-c", EXTENSION_COMMAND])
+                .env_remove(HOOK_VAR)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped());
+            if let Some(v) = var {
+                c.env(HOOK_VAR, v);
+            }
+            let mut child = c.spawn().expect("bash");
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"{\"hook_event_name\":\"SessionStart\"}")
+                .expect("write");
+            child.wait_with_output().expect("wait")
+        };
+        let out = d.path().join("it ran");
+        let hook =
+            crate::hooks::hook_command_of(&["cp", "/dev/stdin", out.to_str().expect("utf-8")])
+                .expect("command");
+        assert!(run(Some(&hook)).status.success());
         assert_eq!(
-            v["hooks"]["AfterAgent"][0]["hooks"][0]["command"],
-            "/opt/quil hook gemini --pane pane-1a2b3c4d"
+            fs::read_to_string(&out).expect("the hook ran"),
+            r#"{"hook_event_name":"SessionStart"}"#
         );
-        // A system file quil cannot merge is left alone, and the pane gets no hooks.
-        let bad = d.path().join("sys.json");
-        fs::write(&bad, "{ // comment\n}").expect("write");
-        let bad = bad.to_str().expect("utf-8").to_string();
-        let x =
-            gemini_env(&home, PANE, Path::new("/opt/quil"), |_| Some(bad.clone())).expect("env");
-        assert!(x.env.is_empty());
+        let outside = run(None);
+        assert!(outside.status.success());
+        assert!(outside.stdout.is_empty());
+
+        // A second pane rewrites nothing; a symlink in the extension's place is refused, and
+        // the pane still starts (with a warning).
+        let before = fs::metadata(dir.join("hooks/hooks.json"))
+            .expect("meta")
+            .modified();
+        gemini_env("pane-00000002", Path::new("/opt/quil"), |k| {
+            (k == "HOME").then(|| home_s.clone())
+        })
+        .expect("env");
+        let after = fs::metadata(dir.join("hooks/hooks.json"))
+            .expect("meta")
+            .modified();
+        assert_eq!(before.ok(), after.ok());
+        let other = d.path().join("other");
+        fs::create_dir_all(other.join(".gemini/extensions")).expect("mkdir");
+        std::os::unix::fs::symlink(&dir, other.join(".gemini/extensions/quil")).expect("ln");
+        let other_s = other.to_str().expect("utf-8").to_string();
+        let x = gemini_env(PANE, Path::new("/opt/quil"), |k| {
+            (k == "HOME").then(|| other_s.clone())
+        })
+        .expect("env");
+        assert!(x.warning.is_some_and(|w| w.contains("hooks may be off")));
+        assert_eq!(x.env.len(), 1);
+        let x = gemini_env(PANE, Path::new("/opt/quil"), |_| None).expect("env");
         assert!(x.warning.is_some_and(|w| w.contains("hooks are off")));
     }
 

@@ -9,8 +9,8 @@
 //!   `quil hook claude`, and transcript paths.
 //! - [`codex`]: the `-c` overrides registering and trusting quil's hooks (Codex's trust hash),
 //!   what Codex's events mean, and the error its transcript records.
-//! - [`gemini`]: the per-pane system settings file registering quil's hooks, and what Gemini's
-//!   events mean.
+//! - [`gemini`]: quil's Gemini extension (`~/.gemini/extensions/quil`) and the pane variable
+//!   that makes it run quil's hook, and what Gemini's events mean.
 //! - [`hooks`]: the hook handler the three share (`quil hook <agent>`).
 //! - [`resume`]: the pure decision of how a pane reopens (`--session`, `--resume`,
 //!   `--session-id`, `--continue` or fresh).
@@ -26,8 +26,10 @@
 //! | `sessions/claude-<pane>.settings.json` | [`claude::claude_settings`] (quild) |
 //! | `sessions/claude-<pane>.id`, `.state`, `sessions/hook.log` | [`hooks::handle_hook`] |
 //! | `sessions/codex-<pane>.id`, `.state` | [`hooks::handle_hook`] |
-//! | `sessions/gemini-<pane>.settings.json` | [`gemini::gemini_settings`] (quild) |
 //! | `sessions/gemini-<pane>.id`, `.state` | [`hooks::handle_hook`] |
+//!
+//! Outside it: quil's Gemini extension, `~/.gemini/extensions/quil/` ([`gemini::write_extension`],
+//! quild).
 
 pub mod claude;
 pub mod codex;

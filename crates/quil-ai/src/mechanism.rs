@@ -78,7 +78,7 @@ pub fn spawn_extras(
             env: Vec::new(),
             warning: None,
         }),
-        Mechanism::GeminiHooks => crate::gemini::gemini_env(home, pane_id, quil_bin, user_env),
+        Mechanism::GeminiHooks => crate::gemini::gemini_env(pane_id, quil_bin, user_env),
     }
 }
 

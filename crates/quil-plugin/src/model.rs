@@ -221,8 +221,8 @@ pub enum Mechanism {
     /// The CLI runs `quil hook codex` for its events, registered (and trusted) with `-c`
     /// overrides on its command line (Codex CLI's hooks).
     CodexHooks,
-    /// The CLI runs `quil hook gemini` for its events, registered in a per-pane settings file
-    /// named by `GEMINI_CLI_SYSTEM_SETTINGS_PATH` (Gemini CLI's hooks).
+    /// The CLI runs `quil hook gemini` for its events, through quil's Gemini extension and the
+    /// pane's `GEMINI_CLI_QUIL_HOOK` (Gemini CLI's hooks).
     GeminiHooks,
 }
 

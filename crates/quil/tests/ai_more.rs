@@ -16,9 +16,7 @@ const CODEX_READY: &str = "Ask Codex to do anything";
 /// What Gemini shows at its prompt, ready for input (it queues prompts typed before).
 const GEMINI_READY: &str = "Type your message";
 
-/// Where Gemini's world lives: not under `/tmp`. Gemini skips a system settings file (quil's,
-/// in `$QUIL_HOME/sessions`) when any parent directory is writable by group or others, as
-/// `/tmp` is.
+/// Where `CODEX_HOME` lives: not under `/tmp` (see [`codex_world`]).
 fn base() -> &'static Path {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
 }
@@ -55,8 +53,10 @@ env_key = "MOCK_API_KEY"
 
 /// A world with Gemini set up against the mock: API-key auth, no update checks, and the
 /// project folder trusted ahead (a user's own decision, which quil never makes for them).
+/// It is under `/tmp` wherever the checkout is: Gemini skips a system settings file there
+/// (world-writable), which quil therefore does not use.
 fn gemini_world() -> World {
-    let mut w = World::new_in(&["gemini"], base());
+    let mut w = World::new(&["gemini"]);
     let g = w.path("u/.gemini");
     std::fs::create_dir_all(&g).expect("mkdir");
     let settings = serde_json::json!({
@@ -186,24 +186,31 @@ fn codex_pane_reopens_its_own_conversation() {
 }
 
 #[test]
-#[ignore = "Gemini runs no hooks when the checkout is under /tmp (tests pass from /work); open on issue 17"]
 fn gemini_pane_reopens_its_own_conversation() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let w = gemini_world();
     let p1 = w.new_pane("gemini");
     let p2 = w.new_pane("gemini");
-    // Started with a preassigned id and quil's settings file (the user's own are untouched).
+    // Started with a preassigned id and its own hook command for quil's Gemini extension
+    // (the user's own settings are untouched).
     let argv = w.argv(&p1);
     let id = argv[position(&argv, "--session-id") + 1].clone();
     let environ = pane_environ(&w, &p1);
-    let settings = w.path(&format!("q/sessions/gemini-{p1}.settings.json"));
+    let hook = environ
+        .split('\0')
+        .find_map(|kv| kv.strip_prefix("GEMINI_CLI_QUIL_HOOK="));
     assert!(
-        environ.contains(&format!(
-            "GEMINI_CLI_SYSTEM_SETTINGS_PATH={}",
-            settings.display()
-        )),
+        hook.is_some_and(|h| h.ends_with(&format!("quil hook gemini --pane {p1}"))),
         "{environ}"
     );
+    assert!(w
+        .path("u/.gemini/extensions/quil/hooks/hooks.json")
+        .is_file());
+    let user: Value = serde_json::from_str(
+        &std::fs::read_to_string(w.path("u/.gemini/settings.json")).expect("user settings"),
+    )
+    .expect("json");
+    assert_eq!(user.get("hooks"), None);
     w.wait(&p1, GEMINI_READY, START);
     // SessionStart fires at launch, with the preassigned id.
     eventually("the SessionStart hook", TURN, || {
@@ -301,7 +308,6 @@ fn codex_pane_states_come_from_its_hooks() {
 }
 
 #[test]
-#[ignore = "Gemini runs no hooks when the checkout is under /tmp (tests pass from /work); open on issue 17"]
 fn gemini_pane_states_come_from_its_hooks() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let w = gemini_world();
