@@ -165,7 +165,7 @@ impl Server {
     }
 }
 
-/// `claude in agents is waiting: permission: Bash`.
+/// `reviewer in agents is waiting: permission: Bash` (pane, tab, state, detail).
 fn notification_text(
     pane: &str,
     tab: Option<&str>,
