@@ -2,6 +2,7 @@
 //! `quil wait` and `quil mcp` both wait this way.
 
 use crate::conn::{Client, ClientError};
+use quil_model::STARTING;
 use quil_proto::{Attention, EventKind, PaneId, Reply, Request, ServerMsg, WorkspaceInfo};
 use std::time::{Duration, Instant};
 
@@ -183,7 +184,7 @@ pub fn state(
         pane,
         states: state_names(states),
     };
-    state_events(c, pane, states, deadline, timed_out, |_| true)
+    state_events(c, pane, states, deadline, timed_out, |_, _| true)
 }
 
 /// Reads the pane's events (after a `Request::Events` subscription with `state_event_types`)
@@ -195,7 +196,7 @@ fn state_events(
     states: &[Attention],
     deadline: Instant,
     timed_out: impl Fn() -> WaitError,
-    mut accept: impl FnMut(Option<Attention>) -> bool,
+    mut accept: impl FnMut(Option<Attention>, Option<&str>) -> bool,
 ) -> Result<Attention, WaitError> {
     loop {
         let Some(msg) = c.recv_until(deadline)? else {
@@ -206,8 +207,8 @@ fn state_events(
             continue;
         }
         match ev.kind {
-            EventKind::State { state, .. } => {
-                let taken = accept(state);
+            EventKind::State { state, detail, .. } => {
+                let taken = accept(state, detail.as_deref());
                 if let Some(s) = state.filter(|s| taken && states.contains(s)) {
                     return Ok(s);
                 }
@@ -266,18 +267,27 @@ pub fn prompt(
     let Some((states, timeout)) = until else {
         return Ok(None);
     };
-    // A state event from before the turn began (a `done` seen by a client becoming `idle`)
-    // must not end the wait: only states after `working` count.
+
+    // A state event from before the turn began (a `done` seen by a client becoming `idle`, a
+    // CLI that was starting becoming ready) must not end the wait: only states after the
+    // turn's `working` count.
     let mut working = false;
     let timed_out = || WaitError::StateTimeout {
         timeout,
         pane,
         states: state_names(states),
     };
-    state_events(c, pane, states, started + timeout, timed_out, |s| {
-        working |= s == Some(Attention::Working);
-        working && s != Some(Attention::Working)
-    })
+    state_events(
+        c,
+        pane,
+        states,
+        started + timeout,
+        timed_out,
+        |s, detail| {
+            working |= s == Some(Attention::Working) && detail != Some(STARTING);
+            working && s != Some(Attention::Working)
+        },
+    )
     .map(Some)
 }
 

@@ -7,7 +7,7 @@
 //! against the screen; then output activity alone, for pane types that declare handlers.
 //! Panes with none of these have no state at all.
 
-use quil_model::Attention;
+use quil_model::{Attention, STARTING};
 use std::time::{Duration, Instant};
 
 /// Output stopped for this long: the pane is quiet.
@@ -30,6 +30,9 @@ pub struct Tracker {
     last_recorded: Option<Recorded>,
     /// The user answered while the pane was waiting: working until the CLI reports again.
     answered: bool,
+    /// An agent CLI that has not yet shown it takes a prompt: `working`, detail
+    /// [`STARTING`]. Prompts are held until it has.
+    pub starting: bool,
 }
 
 impl Tracker {
@@ -42,6 +45,17 @@ impl Tracker {
             last_output: now,
             last_recorded: None,
             answered: false,
+            starting: false,
+        }
+    }
+
+    /// The tracker of an agent CLI just started: `working` ("starting") until it is ready.
+    pub fn starting(now: Instant, unix_now: u64) -> Tracker {
+        Tracker {
+            state: Attention::Working,
+            detail: Some(STARTING.to_string()),
+            starting: true,
+            ..Tracker::new(now, unix_now)
         }
     }
 
@@ -76,6 +90,10 @@ pub struct Observation<'a> {
     /// The state the CLI reported itself, if any.
     pub recorded: Option<Recorded>,
     pub handlers: Option<Handlers<'a>>,
+    /// Whether a starting CLI now takes a prompt (its type's `ready` pattern is on the
+    /// screen). `None` when the type declares no pattern: then the CLI's first report, or
+    /// output that has gone quiet, says so.
+    pub ready: Option<&'a dyn Fn() -> bool>,
     /// A client is showing this pane.
     pub viewed: bool,
     pub now: Instant,
@@ -104,6 +122,7 @@ impl Tracker {
                     turn: r.turn,
                 }),
                 handlers: o.handlers,
+                ready: o.ready,
                 viewed: o.viewed,
                 now: o.now,
                 unix_now: o.unix_now,
@@ -135,6 +154,25 @@ impl Tracker {
         if self.answered {
             return false;
         }
+        let started = self.starting;
+        if self.starting {
+            // In a turn (so it took input), blocked on the user (a dialog at start) or failed:
+            // no longer merely starting.
+            let blocked = o.recorded.as_ref().is_some_and(|r| {
+                matches!(
+                    r.state,
+                    Attention::Working | Attention::Waiting | Attention::Error
+                )
+            });
+            let ready = match o.ready {
+                Some(ready) => ready(),
+                None => o.recorded.is_some() || (self.last_gen > 0 && quiet),
+            };
+            self.starting = !(blocked || ready);
+            if self.starting {
+                return false;
+            }
+        }
         let (next, detail) = match (&o.recorded, o.handlers) {
             (Some(r), _) => (r.state, r.detail.clone()),
             (None, Some(h)) => match h(quiet) {
@@ -144,10 +182,11 @@ impl Tracker {
             },
             (None, None) => (Attention::Idle, None),
         };
-        // Finished (or stopped waiting) while nobody watched: say so until someone looks.
+        // Finished (or stopped waiting) while nobody watched: say so until someone looks. A
+        // CLI that has just started has finished nothing.
         let next = match (self.state, next) {
             (Attention::Working | Attention::Waiting | Attention::Done, Attention::Idle)
-                if !o.viewed =>
+                if !o.viewed && !started =>
             {
                 Attention::Done
             }
@@ -182,6 +221,7 @@ mod tests {
                 turn: 0,
             }),
             handlers: None,
+            ready: None,
             viewed,
             now,
             unix_now: 1000 + gen,
@@ -240,6 +280,7 @@ mod tests {
                 turn,
             }),
             handlers: None,
+            ready: None,
             viewed: true,
             now: t0,
             unix_now: 0,
@@ -279,6 +320,7 @@ mod tests {
             output_gen: 1,
             recorded: None,
             handlers: Some(&waiting_when_quiet),
+            ready: None,
             viewed: true,
             now: t0,
             unix_now: 0,
@@ -295,5 +337,45 @@ mod tests {
         let mut plain = Tracker::new(t0, 0);
         plain.update(&obs(5, None, true, t0));
         assert_eq!(plain.state, Idle);
+    }
+
+    #[test]
+    fn an_agent_is_starting_until_it_shows_it_takes_a_prompt() {
+        let t0 = Instant::now();
+        let shown = std::cell::Cell::new(false);
+        let ready = || shown.get();
+        let at = |gen: u64, recorded: Option<Attention>| Observation {
+            ready: Some(&ready),
+            viewed: false,
+            ..obs(gen, recorded, false, t0 + QUIET * gen as u32)
+        };
+        let mut a = Tracker::starting(t0, 0);
+        assert_eq!((a.state, a.detail.as_deref()), (Working, Some(STARTING)));
+        assert!(
+            a.update(&at(1, Some(Idle))).is_empty(),
+            "an early report is not readiness"
+        );
+        assert!(a.starting);
+        shown.set(true);
+        assert_eq!(
+            a.update(&at(2, Some(Idle))),
+            vec![(Idle, None)],
+            "ready: idle, not done, though nobody looks"
+        );
+        assert!(!a.starting);
+        // A dialog the CLI reports at start ends starting too.
+        let mut b = Tracker::starting(t0, 0);
+        shown.set(false);
+        assert_eq!(a.state, Idle);
+        assert_eq!(b.update(&at(1, Some(Waiting))), vec![(Waiting, None)]);
+        // Without a pattern: the first report, or output gone quiet.
+        let mut c = Tracker::starting(t0, 0);
+        assert!(c.update(&obs(1, None, false, t0)).is_empty(), "printing");
+        assert_eq!(
+            c.update(&obs(1, None, false, t0 + QUIET)),
+            vec![(Idle, None)]
+        );
+        let mut d = Tracker::starting(t0, 0);
+        assert_eq!(d.update(&obs(0, Some(Idle), false, t0)), vec![(Idle, None)]);
     }
 }

@@ -406,6 +406,14 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                             .await
                             .unwrap_or_else(|e| Err(crate::error::Error::Internal(e.to_string())))
                     }
+                    req @ Request::Prompt { .. } => {
+                        // A prompt typed before the CLI takes input is lost: hold it until the
+                        // pane is ready (bounded; then typed anyway, and logged).
+                        if let Request::Prompt { pane, .. } = &req {
+                            wait_until_ready(server, *pane).await;
+                        }
+                        server.handle(req)
+                    }
                     // Everything else is quick and lock-bounded; input stays on the
                     // fast path with no thread hop.
                     other => server.handle(other),
@@ -464,4 +472,20 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
     let _ = tokio::time::timeout(Duration::from_millis(500), writer).await;
     tracing::debug!(conn_id, "connection closed");
     result
+}
+
+/// How long a prompt waits for its agent pane to be ready before it is typed anyway.
+const READY_WAIT: Duration = Duration::from_secs(30);
+
+/// Returns once `pane` is no longer starting, or after [`READY_WAIT`] (logged), or at once for
+/// an unknown pane (the request then fails with its own error).
+async fn wait_until_ready(server: &Server, pane: PaneId) {
+    let deadline = Instant::now() + READY_WAIT;
+    while let Ok(true) = server.starting(pane) {
+        if Instant::now() >= deadline {
+            tracing::warn!(%pane, "prompt typed into a pane still starting after 30 s");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

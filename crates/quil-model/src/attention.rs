@@ -4,6 +4,10 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The detail of an agent pane whose CLI is `working` at starting up: it does not take a
+/// prompt yet (its type's `ready` pattern is not on the screen).
+pub const STARTING: &str = "starting";
+
 /// Does this pane need the user?
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,

@@ -7,7 +7,7 @@ mod attention;
 mod ids;
 mod layout;
 
-pub use attention::Attention;
+pub use attention::{Attention, STARTING};
 
 pub use ids::{IdError, PaneId, TabId};
 pub use layout::{Direction, Divider, Layout, Rect, SplitDir, MIN_PANE_COLS, MIN_PANE_ROWS};

@@ -166,6 +166,9 @@ pub struct Integration {
     /// Printed by the CLI when `resume_args` name a conversation that no longer exists: quil
     /// then starts the pane fresh.
     pub not_found: Option<String>,
+    /// On the screen once the CLI takes a prompt: until then the pane is `working`
+    /// ("starting") and prompts sent to it wait.
+    pub ready: Option<Pattern>,
     /// Arguments that reopen the directory's latest conversation, for a pane whose own id is
     /// unknown (used only when no other pane of the type in that directory has one).
     pub continue_args: Vec<String>,

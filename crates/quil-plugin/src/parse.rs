@@ -927,6 +927,7 @@ impl Builder<'_> {
             self.non_empty("not_found", n, &span);
             n.to_string()
         });
+        let ready = get_str(it, "ready").and_then(|(p, span)| self.regex("ready", p, &span, false));
         let mut args = |key: &str, loc: Loc| {
             let list = get_list(it, key);
             templates.extend(list.iter().map(|(a, s)| Tpl::new(loc, a, s.clone())));
@@ -945,6 +946,7 @@ impl Builder<'_> {
             mechanism,
             session_id_pattern,
             not_found,
+            ready,
             continue_args,
             fork_args,
             session_args,

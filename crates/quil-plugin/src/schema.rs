@@ -109,6 +109,7 @@ pub(crate) const INTEGRATION: &[Key] = &[
     key("mechanism", Kind::Str),
     key("session_id_pattern", Kind::Str),
     key("not_found", Kind::Str),
+    key("ready", Kind::Str),
     key("continue_args", Kind::StrList),
     key("fork_args", Kind::StrList),
     key("session_args", Kind::Table(SESSION_ARGS)),

@@ -452,3 +452,93 @@ fn prompt_wait_prints_the_turn() {
         w.ok(&["kill-pane", &p]);
     }
 }
+
+/// The fleet script of `docs/automation.md`, run as it is printed there: three agents, each in
+/// its own worktree, prompted at once, waited for together; each diff shows its own change.
+#[test]
+fn the_documented_fleet_script_prints_each_agents_diff() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut w = world();
+    let proj = w.proj();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "base",
+        ],
+    ] {
+        common::git(&proj, args);
+    }
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/automation.md"
+    ))
+    .expect("docs/automation.md");
+    let start = doc
+        .find("#!/bin/sh\n# fleet.sh")
+        .expect("the fleet script in the docs");
+    let script = &doc[start..start + doc[start..].find("```").expect("end of the script")];
+    let file = w.path("fleet.sh");
+    std::fs::write(&file, script).expect("write fleet.sh");
+    // `quil` as the user has it: on PATH.
+    let bin = PathBuf::from(agents::QUIL)
+        .parent()
+        .expect("bin dir")
+        .display()
+        .to_string();
+    let path = w
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    w.set_env("PATH", &format!("{bin}:{path}"));
+    w.set_env("QUIL_AGENT", "opencode");
+    let tasks: Vec<String> = (1..=3)
+        .map(|i| format!("write it TOOL:bash:echo fleet {i} > made-by-{i}.txt"))
+        .collect();
+    let out = std::process::Command::new("sh")
+        .arg(&file)
+        .args(&tasks)
+        .env_clear()
+        .envs(w.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&proj)
+        .output()
+        .expect("run fleet.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "fleet.sh: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One section per pane, each with its own file and only that one.
+    let sections: Vec<&str> = stdout
+        .split("== ")
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    assert_eq!(sections.len(), 3, "{stdout}");
+    for (i, s) in sections.iter().enumerate() {
+        let n = i + 1;
+        assert!(
+            s.contains(&format!("+fleet {n}")) && s.contains(&format!("made-by-{n}.txt")),
+            "{stdout}"
+        );
+        for other in (1..=3).filter(|m| *m != n) {
+            assert!(
+                !s.contains(&format!("made-by-{other}")),
+                "only its own file: {s}"
+            );
+        }
+    }
+    assert!(
+        !proj.join("made-by-1.txt").exists(),
+        "the work stays in the worktrees"
+    );
+}

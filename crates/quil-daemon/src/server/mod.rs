@@ -111,11 +111,11 @@ pub struct Live {
 }
 
 impl Live {
-    fn new(pane: Arc<dyn Pane>) -> Live {
+    fn new(pane: Arc<dyn Pane>, attention: Option<Tracker>) -> Live {
         Live {
             pane,
             restored: false,
-            attention: None,
+            attention,
             scraped_gen: 0,
         }
     }
@@ -281,6 +281,22 @@ impl Server {
 
     pub fn pane(&self, id: PaneId) -> Result<Arc<dyn Pane>> {
         self.lock().pane(id).cloned()
+    }
+
+    /// Whether `id` runs an agent CLI that has not yet shown it takes a prompt.
+    pub fn starting(&self, id: PaneId) -> Result<bool> {
+        let st = self.lock();
+        let live = st.panes.get(&id).ok_or(Error::UnknownPane(id))?;
+        Ok(live.attention.as_ref().is_some_and(|a| a.starting) && live.pane.is_alive())
+    }
+
+    /// The attention tracker of a process just started for `meta`: an agent CLI (its type
+    /// has a mechanism) is starting; other panes get one from the tick if they report states.
+    /// Takes the plugins lock: call it without `state`.
+    fn new_tracker(&self, meta: &PaneMeta) -> Option<Tracker> {
+        let reg = self.plugins();
+        crate::integration::mechanism(crate::integration::plugin_for(&reg, meta))
+            .map(|_| Tracker::starting(std::time::Instant::now(), unix_now()))
     }
 
     /// Why the last save failed (`None` when it worked).

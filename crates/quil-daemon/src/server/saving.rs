@@ -2,6 +2,7 @@
 //! restart (see docs/persistence.md).
 
 use super::{with_live_state, Live, Server};
+use crate::attention::Tracker;
 use crate::integration;
 use crate::pane::Pane;
 use quil_model::{PaneMeta, Workspace};
@@ -73,7 +74,7 @@ impl Server {
             * 2;
         // Panes' readers are tasks on the runtime: the workers start them from its context.
         let runtime = tokio::runtime::Handle::try_current().ok();
-        let panes: Vec<(PaneId, Arc<dyn Pane>)> = std::thread::scope(|scope| {
+        let panes: Vec<(PaneId, Arc<dyn Pane>, Option<Tracker>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers.min(plans.len()))
                 .map(|_| {
                     scope.spawn(|| {
@@ -91,7 +92,7 @@ impl Server {
                                 crate::restore::preamble(&lines, "restored after a daemon restart");
                             // keep_failed: a pane that cannot start is kept, showing why.
                             if let Ok(p) = self.start_pane(meta, *mode, preamble, true) {
-                                done.push((meta.id, p));
+                                done.push((meta.id, p, self.new_tracker(meta)));
                             }
                         }
                         done
@@ -108,8 +109,8 @@ impl Server {
         {
             let mut st = self.lock();
             st.ws = ws;
-            for (id, p) in panes {
-                let mut live = Live::new(p);
+            for (id, p, tracker) in panes {
+                let mut live = Live::new(p, tracker);
                 live.restored = true;
                 st.panes.insert(id, live);
             }

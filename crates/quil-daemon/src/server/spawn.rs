@@ -303,6 +303,7 @@ impl Server {
         let pane = self
             .start_pane(&meta, Mode::Start, Vec::new(), false)
             .inspect_err(|_| discard_worktree(&meta))?;
+        let tracker = self.new_tracker(&meta);
         let mut st = self.lock();
         let tab_name = name.unwrap_or_else(|| meta.name.clone());
         let created = self.created_events(&meta);
@@ -311,7 +312,7 @@ impl Server {
             pane.hangup();
             return Err(e.into());
         }
-        st.panes.insert(pid, Live::new(pane));
+        st.panes.insert(pid, Live::new(pane, tracker));
         self.emit(None, Some(tid), EventKind::TabCreated { name: tab_name });
         for kind in created {
             self.emit(Some(pid), Some(tid), kind);
@@ -438,6 +439,7 @@ impl Server {
         pane: Arc<dyn Pane>,
     ) -> Result<PaneId> {
         let pid = meta.id;
+        let tracker = self.new_tracker(&meta);
         let mut st = self.lock();
         let created = self.created_events(&meta);
         if let Err(e) = st.ws.split(target, dir, meta) {
@@ -445,7 +447,7 @@ impl Server {
             pane.hangup();
             return Err(e.into());
         }
-        st.panes.insert(pid, Live::new(pane));
+        st.panes.insert(pid, Live::new(pane, tracker));
         for kind in created {
             self.emit_pane(&st, pid, kind);
         }
@@ -484,22 +486,28 @@ impl Server {
         }
         with_live_state(&mut meta, old.as_deref());
         let pane = self.start_pane(&meta, Mode::Start, preamble, false)?;
-        self.replace_pane(id, pane)
+        self.replace_pane(&meta, pane)
     }
 
     /// Puts a restarted process in place of pane `id`'s, unless the pane was closed while it
     /// started (the new process is then hung up).
-    fn replace_pane(&self, id: PaneId, pane: Arc<dyn Pane>) -> Result<()> {
+    fn replace_pane(&self, meta: &PaneMeta, pane: Arc<dyn Pane>) -> Result<()> {
+        let id = meta.id;
+        let tracker = self.new_tracker(meta);
         let mut st = self.lock();
         if st.ws.pane(id).is_none() {
             drop(st);
             pane.hangup();
             return Err(Error::ClosedMeanwhile(id));
         }
+        // A new process: its CLI (if any) starts over.
         match st.panes.get_mut(&id) {
-            Some(live) => live.pane = pane,
+            Some(live) => {
+                live.pane = pane;
+                live.attention = tracker;
+            }
             None => {
-                st.panes.insert(id, Live::new(pane));
+                st.panes.insert(id, Live::new(pane, tracker));
             }
         }
         drop(st);
@@ -560,7 +568,7 @@ impl Server {
             &format!("conversation {old} no longer exists; started a new one"),
         );
         self.start_pane(&fresh, Mode::Start, preamble, true)
-            .and_then(|new| self.replace_pane(id, new))
+            .and_then(|new| self.replace_pane(&fresh, new))
             .is_ok()
     }
 }

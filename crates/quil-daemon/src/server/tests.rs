@@ -800,3 +800,35 @@ fn a_programs_own_notifications_reach_attached_terminals() {
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].to_json()["body"], "and again");
 }
+
+/// An agent pane is `working` ("starting") until its type's `ready` pattern is on the screen;
+/// `starting` (what a held prompt polls) says so from the moment it is spawned.
+#[test]
+fn an_agent_pane_is_starting_until_its_ready_pattern_shows() {
+    let h = harness();
+    let p = h.spawn(Some("hooked"), &[], h.home.path());
+    assert!(
+        h.server.starting(p).expect("known"),
+        "before the first tick"
+    );
+    h.fake.pane(p).output(b"Welcome\r\n");
+    h.server.housekeeping();
+    assert!(h.server.starting(p).expect("known"));
+    let info = h.info(p);
+    assert_eq!(info.state, Some(Attention::Working));
+    assert_eq!(info.state_detail.as_deref(), Some(quil_model::STARTING));
+    h.fake.pane(p).output("\u{276f} ".as_bytes());
+    h.server.housekeeping();
+    assert!(!h.server.starting(p).expect("known"));
+    assert_eq!(
+        h.info(p).state,
+        Some(Attention::Idle),
+        "ready, and nothing was finished"
+    );
+    let sh = h.spawn(None, &["sh"], h.home.path());
+    assert!(
+        !h.server.starting(sh).expect("known"),
+        "a shell never starts"
+    );
+    assert!(h.server.starting(PaneId(u32::MAX)).is_err());
+}

@@ -124,6 +124,7 @@ impl Server {
         for s in seen.iter_mut() {
             let plugin = integration::plugin_for(&reg, &s.meta);
             let mechanism = integration::mechanism(plugin);
+            let ready_pattern = plugin.and_then(|pl| pl.integration.ready.as_ref());
             let handlers =
                 plugin.filter(|pl| !pl.idle_handlers.is_empty() || !pl.error_handlers.is_empty());
             if mechanism.is_none() && handlers.is_none() {
@@ -143,15 +144,22 @@ impl Server {
                 pl.match_attention(&pane.shared().screen_text(), quiet)
                     .map(|(st, h)| (st, h.title.clone()))
             };
+            // Read only while the CLI is starting; an exited one will never be readier.
+            let ready = || {
+                !alive
+                    || ready_pattern.is_some_and(|r| r.regex.is_match(&pane.shared().screen_text()))
+            };
             let obs = Observation {
                 output_gen: s.pane.output_gen(),
                 recorded,
                 handlers: handlers.is_some().then_some(&matcher as _),
+                ready: (ready_pattern.is_some() || !alive).then_some(&ready as _),
                 viewed: s.viewed,
                 now,
                 unix_now: unix,
             };
             let fresh = s.attention.is_none();
+            // Agent panes have theirs from their start; others get one once they report states.
             let a = s.attention.get_or_insert_with(|| Tracker::new(now, unix));
             let mut before = (!fresh).then_some(a.state);
             let mut steps = a.update(&obs);
