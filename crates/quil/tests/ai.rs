@@ -364,7 +364,9 @@ fn opencode_pane_states_come_from_its_tracker() {
     w.wait(&p, "Ask anything", START);
     let log = StateLog::start(&w, &p);
     w.send(&p, "make it TOOL:bash:mkdir made-by-opencode");
-    w.wait_state(&p, "waiting", TURN);
+    w.wait(&p, "Permission required", TURN);
+    // Within 2 s of the dialog showing.
+    w.wait_state(&p, "waiting", 2);
     assert_eq!(w.pane(&p)["state_detail"], "permission: bash");
     w.ok(&["send-keys", "--pane", &p, "Enter"]);
     w.wait_state(&p, "done", TURN);
