@@ -362,6 +362,7 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                         break;
                     }
                 };
+                let changes = req.changes_workspace();
                 let focused = match &req {
                     Request::Focus { pane } => Some(*pane),
                     _ => None,
@@ -417,6 +418,10 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                     // Everything else is quick and lock-bounded; input stays on the
                     // fast path with no thread hop.
                     other => server.handle(other),
+                };
+                let result = match result {
+                    Ok(reply) if changes => saved(server).await.map(|()| reply),
+                    other => other,
                 };
                 let result = result.map_err(quil_proto::ErrorReply::from);
                 if let (Ok(_), Some(pane), false) = (&result, focused, attached) {
@@ -487,5 +492,18 @@ async fn wait_until_ready(server: &Server, pane: PaneId) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Saves the workspace now, after a request that changed it: a home that cannot be written
+/// fails the request (the change stays made) instead of losing it quietly at the next restart.
+async fn saved(server: &Arc<Server>) -> crate::error::Result<()> {
+    let s = server.clone();
+    tokio::task::spawn_blocking(move || s.save_workspace_only())
+        .await
+        .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+    match server.persist_error() {
+        Some(why) => Err(crate::error::Error::NotSaved(why)),
+        None => Ok(()),
     }
 }

@@ -51,6 +51,9 @@ pub enum Error {
     /// What an integration mechanism could not set up for a pane.
     #[error("cannot set up the agent integration of {pane}: {reason}")]
     Integration { pane: PaneId, reason: String },
+    /// The request was carried out, but the workspace could not be saved.
+    #[error("done, but not saved ({0}): a restart would undo it")]
+    NotSaved(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -83,7 +86,7 @@ impl Error {
             | Error::Worktree(quil_worktree::WorktreeError::DoesNotApply { .. }) => {
                 ErrorKind::Conflict
             }
-            Error::NoSuchDir(_) | Error::NotInstalled(_) | Error::Spawn(_) => {
+            Error::NoSuchDir(_) | Error::NotInstalled(_) | Error::Spawn(_) | Error::NotSaved(_) => {
                 ErrorKind::Unavailable
             }
             Error::Worktree(_) | Error::Integration { .. } | Error::Internal(_) => {

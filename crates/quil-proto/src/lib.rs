@@ -210,6 +210,27 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// Whether a success changes what a restart brings back (tabs, panes, names, layout),
+    /// so the client must hear when that cannot be saved. Focus, zoom and divider drags are
+    /// saved with the next periodic save and never fail a request.
+    pub fn changes_workspace(&self) -> bool {
+        matches!(
+            self,
+            Request::NewTab { .. }
+                | Request::Split { .. }
+                | Request::Fork { .. }
+                | Request::KillPane { .. }
+                | Request::KillTab { .. }
+                | Request::RenameTab { .. }
+                | Request::RenamePane { .. }
+                | Request::SwapPane { .. }
+                | Request::MovePane { .. }
+                | Request::ResizeSplit { .. }
+        )
+    }
+}
+
 /// A successful reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Reply {

@@ -121,7 +121,23 @@ fn an_unwritable_home_is_reported_to_clients_and_by_daemon_stop() {
 
     // The home becomes read-only; the next change cannot be saved.
     w.chmod(&home, 0o500);
-    w.ok(&["rename-tab", "1", "after"]);
+    // Commands that change the workspace say so, and exit non-zero; the change is made.
+    for args in [
+        &["rename-tab", "1", "after"][..],
+        &["new-tab", "--name", "unsaved", "--", "sleep", "600"],
+    ] {
+        let out = w.quil(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} exited 0: {err}");
+        assert!(
+            err.contains("not saved")
+                && err.contains("workspace.json")
+                && err.trim_end().lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+    let names = w.ok(&["ls"]);
+    assert!(names.contains("after") && names.contains("unsaved"), "{names}");
     let mut last = serde_json::Value::Null;
     eventually(
         "persist_error in ls --json",
