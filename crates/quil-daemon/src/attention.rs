@@ -33,6 +33,8 @@ pub struct Tracker {
     /// An agent CLI that has not yet shown it takes a prompt: `working`, detail
     /// [`STARTING`]. Prompts are held until it has.
     pub starting: bool,
+    /// The tick has told clients of this tracker's state at least once.
+    pub announced: bool,
 }
 
 impl Tracker {
@@ -46,6 +48,7 @@ impl Tracker {
             last_recorded: None,
             answered: false,
             starting: false,
+            announced: false,
         }
     }
 

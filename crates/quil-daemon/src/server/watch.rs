@@ -158,9 +158,9 @@ impl Server {
                 now,
                 unix_now: unix,
             };
-            let fresh = s.attention.is_none();
             // Agent panes have theirs from their start; others get one once they report states.
             let a = s.attention.get_or_insert_with(|| Tracker::new(now, unix));
+            let fresh = !std::mem::replace(&mut a.announced, true);
             let mut before = (!fresh).then_some(a.state);
             let mut steps = a.update(&obs);
             if fresh && steps.is_empty() {
