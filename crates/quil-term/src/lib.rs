@@ -259,8 +259,9 @@ impl Terminal {
                 // Only the rest of the char vte holds (see `Ground::utf8_need`).
                 n = n.min(need);
             }
-            // End a slice before each RIS and `CSI 2 J`: rows scrolled off earlier must reach
-            // the compact history before alacritty drops or counts its own.
+            // End a slice before each RIS, `CSI 2 J` and switch to the alternate screen: rows
+            // scrolled off earlier must reach the compact history before alacritty drops or
+            // counts its own, or hides them with the primary screen.
             while next_cut.next_if(|&c| c <= pos).is_some() {}
             if let Some(&c) = next_cut.peek() {
                 n = n.min(c - pos);
@@ -884,21 +885,23 @@ mod tests {
         (fast, slow)
     }
 
-    /// Everything a client or the daemon can observe of a terminal.
-    ///
-    /// Not the history while the alternate screen is on: the primary screen's rows that scrolled
-    /// off in the same read as the switch wait in alacritty until the primary screen is back,
-    /// and how many did depends on how the input was sliced.
+    /// Everything a client or the daemon can observe of a terminal, the history included also
+    /// while the alternate screen is on (rows scrolled off before the switch reach it first,
+    /// however the input was sliced).
     fn observe(
         t: &Terminal,
     ) -> (
         Vec<quil_proto::Line>,
         quil_proto::Cursor,
         u32,
-        Option<Vec<quil_proto::Line>>,
+        Vec<quil_proto::Line>,
     ) {
-        let history = (!t.is_alt_screen()).then(|| t.scrollback(0, usize::MAX));
-        (t.lines(), t.cursor(), t.modes(), history)
+        (
+            t.lines(),
+            t.cursor(),
+            t.modes(),
+            t.scrollback(0, usize::MAX),
+        )
     }
 
     #[test]
@@ -1046,6 +1049,38 @@ mod tests {
         .unwrap();
     }
 
+    /// Rows scrolled off in the same read as the switch to the alternate screen reach the
+    /// history before it, however reads are cut, so a taller screen while the full-screen
+    /// program runs brings back no line in any case. Found in a recorded bash session: with
+    /// the fast path the rows were in the history, without it they waited in alacritty's,
+    /// whose resize of the hidden primary screen put them back on it.
+    #[test]
+    fn rows_scrolled_off_with_the_switch_to_the_alternate_screen() {
+        let text = b"1\r\n2\r\n3\r\n4\r\n5\r\n$ vim\r\n\x1b[?1049h\x1b[Hfull\x1b[?1049l$ ";
+        let switch = text.windows(8).position(|w| w == b"\x1b[?1049h").unwrap() + 8;
+        let mut ends = Vec::new();
+        for cuts in [vec![switch, text.len()], vec![1], vec![7, 3]] {
+            let mut resized = false;
+            run_pair_bytes(text, &cuts, (10, 3), |fast, slow, k| {
+                proptest::prop_assert_eq!(observe(fast), observe(slow), "after read {}", k);
+                if fast.is_alt_screen() && !resized {
+                    resized = true;
+                    fast.resize(10, 6);
+                    slow.resize(10, 6);
+                }
+                if k == usize::MAX {
+                    ends.push(observe(slow));
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        let screen: Vec<String> = ends[0].0.iter().map(|l| l.text()).collect();
+        // No line came back: the cursor went back to where it was, and three rows were added.
+        assert_eq!(screen, ["5", "$ vim", "$", "", "", ""]);
+        assert!(ends.iter().all(|e| *e == ends[0]), "{ends:#?}");
+    }
+
     #[test]
     fn terminal_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
@@ -1154,11 +1189,11 @@ mod tests {
         "\x1b[g",
     ];
 
-    /// Sequences whose effect on the history depends on how input was sliced: rows scrolled
-    /// off in the same slice as a switch to the alternate screen wait in alacritty's history
-    /// until the primary screen is back, and where a long synchronized update is cut short
-    /// depends on the slices too. The fast path slices differently
-    /// from alacritty alone, so with these only the screen is compared.
+    /// Sequences whose effect on the history depends on how input was sliced: where a long
+    /// synchronized update is cut short depends on the slices, and rows scrolled off inside an
+    /// update that also switches to the alternate screen wait in alacritty's history until the
+    /// primary screen is back. The fast path slices differently from alacritty alone, so with
+    /// these only the screen is compared.
     const SLICE_SENSITIVE: &[&str] = &["\x1b[?1049h", "\x1b[?1049l", "\x1b[?2026h", "\x1b[?2026l"];
 
     fn pieces_strategy(
@@ -1200,13 +1235,12 @@ mod tests {
         invalid: Option<usize>,
         cuts: &[usize],
         size: (u16, u16),
-        mut check: impl FnMut(
+        check: impl FnMut(
             &mut Terminal,
             &mut Terminal,
             usize,
         ) -> Result<(), proptest::test_runner::TestCaseError>,
     ) -> Result<(), proptest::test_runner::TestCaseError> {
-        let (mut fast, mut slow) = reference_pair(size.0, size.1);
         let mut bytes = Vec::new();
         for (i, p) in pieces.iter().enumerate() {
             if invalid == Some(i) {
@@ -1214,7 +1248,23 @@ mod tests {
             }
             bytes.extend_from_slice(p.as_bytes());
         }
-        for (k, read) in reads(&bytes, cuts) {
+        run_pair_bytes(&bytes, cuts, size, check)
+    }
+
+    /// Feeds `bytes` cut by `cuts` to a terminal with the fast path and one without, calling
+    /// `check` after every read and once more after ending any synchronized update and sequence.
+    fn run_pair_bytes(
+        bytes: &[u8],
+        cuts: &[usize],
+        size: (u16, u16),
+        mut check: impl FnMut(
+            &mut Terminal,
+            &mut Terminal,
+            usize,
+        ) -> Result<(), proptest::test_runner::TestCaseError>,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let (mut fast, mut slow) = reference_pair(size.0, size.1);
+        for (k, read) in reads(bytes, cuts) {
             fast.feed(read);
             slow.feed(read);
             check(&mut fast, &mut slow, k)?;
@@ -1245,10 +1295,11 @@ mod tests {
         #![proptest_config(differential(300))]
 
         /// The fast path changes nothing anyone can see: screen, cursor, modes and history
-        /// after every read are what alacritty alone gives, however the output is cut.
+        /// after every read are what alacritty alone gives, however the output is cut, also
+        /// around switches to and from the alternate screen.
         #[test]
         fn fast_path_matches_alacritty(
-            pieces in pieces_strategy(&[]),
+            pieces in pieces_strategy(&["\x1b[?1049h", "\x1b[?1049l"]),
             cuts in proptest::collection::vec(1usize..40, 1..40),
             cols in proptest::prop_oneof![3 => 2u16..14, 1 => 30u16..90],
             rows in 1u16..7,
@@ -1283,6 +1334,119 @@ mod tests {
                         (slow.lines(), slow.cursor(), slow.modes()),
                         "after read {}", k
                     );
+                }
+                Ok(())
+            })?;
+        }
+    }
+
+    /// A real program's output as it was recorded (`tests/streams`; its README says how).
+    struct Stream {
+        name: String,
+        /// The pane size it was recorded at.
+        size: (u16, u16),
+        bytes: Vec<u8>,
+    }
+
+    /// Every `tests/streams/NAME-COLSxROWS.bin`, read once.
+    fn recorded_streams() -> &'static [Stream] {
+        static STREAMS: std::sync::OnceLock<Vec<Stream>> = std::sync::OnceLock::new();
+        STREAMS.get_or_init(|| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/streams");
+            let mut all = Vec::new();
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_none_or(|e| e != "bin") {
+                    continue;
+                }
+                let stem = path.file_stem().unwrap().to_str().unwrap();
+                let (name, size) = stem.rsplit_once('-').unwrap();
+                let (cols, rows) = size.split_once('x').unwrap();
+                all.push(Stream {
+                    name: name.to_string(),
+                    size: (cols.parse().unwrap(), rows.parse().unwrap()),
+                    bytes: std::fs::read(&path).unwrap(),
+                });
+            }
+            all.sort_by(|a, b| a.name.cmp(&b.name));
+            assert!(all.len() >= 10, "only {} streams in {dir:?}", all.len());
+            all
+        })
+    }
+
+    /// The differential tests' check, for output that may hold synchronized updates and the
+    /// alternate screen: all that `observe` sees, outside synchronized updates (which show
+    /// nothing until they end).
+    fn same_outside_sync(
+        fast: &Terminal,
+        slow: &Terminal,
+        k: usize,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        if !fast.sync_pending() && !slow.sync_pending() {
+            proptest::prop_assert_eq!(observe(fast), observe(slow), "after read {}", k);
+        }
+        Ok(())
+    }
+
+    /// Recorded streams no longer than this are also fed a byte per read, at their own size
+    /// (a debug build takes about a second for 10 KB).
+    const SMALL_STREAM: usize = 12 * 1024;
+
+    /// Real programs' output (vim, less, top, htop, git, bash, dialog, tmux, vttest, Claude Code,
+    /// opencode) gives the same screen, cursor, modes and history with the fast path as
+    /// without, fed whole, in PTY-sized reads and (the small ones) a byte at a time, at the
+    /// size it was recorded at and at a smaller and a larger one.
+    #[test]
+    fn recorded_streams_match_alacritty() {
+        // Lines the fast path took, so the streams keep exercising it.
+        let mut fast_lines = 0;
+        for s in recorded_streams() {
+            let (cols, rows) = s.size;
+            for size in [s.size, (cols * 2 / 3, rows / 2 + 1), (cols + 21, rows + 9)] {
+                let mut chunkings = vec![s.bytes.len(), 4096];
+                if s.bytes.len() <= SMALL_STREAM && size == s.size {
+                    chunkings.push(1);
+                }
+                for cut in chunkings {
+                    let mut taken = 0;
+                    if let Err(e) = run_pair_bytes(&s.bytes, &[cut], size, |fast, slow, k| {
+                        taken = fast.fast.total_lines;
+                        same_outside_sync(fast, slow, k)
+                    }) {
+                        panic!("{} at {size:?} in reads of {cut} bytes: {e}", s.name);
+                    }
+                    fast_lines += taken;
+                }
+            }
+        }
+        assert!(
+            fast_lines > 3000,
+            "the fast path took only {fast_lines} lines"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(differential(64))]
+
+        /// Recorded streams cut at random points, at their own size or a random one, with a
+        /// resize somewhere: the fast path still changes nothing anyone can see.
+        #[test]
+        fn recorded_streams_cut_at_random_match_alacritty(
+            stream in 0..recorded_streams().len(),
+            cuts in proptest::collection::vec(1usize..600, 1..40),
+            size in proptest::option::of((2u16..140, 1u16..50)),
+            resize_at in proptest::option::of(0usize..60),
+        ) {
+            let s = &recorded_streams()[stream];
+            let size = size.unwrap_or(s.size);
+            // Where the stream was recorded at another size, the resize goes back to it.
+            let other = if size == s.size { (size.0 + 3, size.1 + 2) } else { s.size };
+            run_pair_bytes(&s.bytes, &cuts, size, |fast, slow, k| {
+                same_outside_sync(fast, slow, k)?;
+                if resize_at == Some(k) {
+                    fast.resize(other.0, other.1);
+                    slow.resize(other.0, other.1);
+                    same_outside_sync(fast, slow, k)?;
                 }
                 Ok(())
             })?;

@@ -6,7 +6,10 @@
 //! - `CSI 3 J` (erase saved lines, sent by `clear`), which alacritty applies to its own history
 //!   only: the compact history must be cleared at the same point of the stream;
 //! - `CSI 2 J` and RIS (`ESC c`), which act on alacritty's history too: rows scrolled off before
-//!   them must be drained into the compact history first.
+//!   them must be drained into the compact history first;
+//! - `CSI ? 1049 h`, the switch to the alternate screen: rows scrolled off before it must be
+//!   drained too, or they wait in alacritty's history, where its resize of the hidden primary
+//!   screen would pull them back, so that what a resize does would depend on how reads were cut.
 //!
 //! The scanner keeps its state between calls, so a sequence split across reads is still found,
 //! and skips to the next ESC with `memchr`, so plain output costs next to nothing.
@@ -40,13 +43,60 @@ enum State {
 
 /// What decides whether a CSI ending in `J` is `ED 2` or `ED 3` for vte: its first parameter
 /// (leading zeros and sub-parameters do not matter), no intermediates or private markers, and
-/// not so many parameters that vte ignores it.
+/// not so many parameters that vte ignores it. For a private CSI (`CSI ? ...`), whether one of
+/// its parameters is 1049.
 #[derive(Debug, Default, Clone, Copy)]
 struct Csi {
     first: u32,
     /// The first parameter has ended (`;` or `:` seen).
     first_done: bool,
     separators: u32,
+    /// Bytes seen after `CSI`.
+    len: u32,
+    /// Starts with `?`.
+    private: bool,
+    /// The private CSI's current parameter (capped).
+    param: u32,
+    /// A private parameter was 1049.
+    alt: bool,
+}
+
+/// The private mode that switches to the alternate screen (saving the cursor).
+const ALT_SCREEN: u32 = 1049;
+
+impl Csi {
+    /// Takes byte `b` (at offset `i`) of a private CSI; returns the state after it. Pushes a
+    /// cut at the final byte of a `CSI ? ... h` that vte hands on with 1049 among its modes.
+    fn private_byte(&mut self, b: u8, i: usize, cuts: &mut Vec<usize>) -> State {
+        match b {
+            b'0'..=b'9' => {
+                self.param = self
+                    .param
+                    .saturating_mul(10)
+                    .saturating_add(u32::from(b - b'0'));
+                State::Csi
+            }
+            b';' | b':' => {
+                self.alt |= self.param == ALT_SCREEN;
+                self.param = 0;
+                self.separators += 1;
+                State::Csi
+            }
+            0x40..=0x7e => {
+                self.alt |= self.param == ALT_SCREEN;
+                if b == b'h' && self.alt && self.separators <= MAX_SEPARATORS {
+                    cuts.push(i);
+                }
+                State::Ground
+            }
+            // An intermediate or a misplaced marker: vte ignores the sequence, or alacritty
+            // does not switch screens for it.
+            0x20..=0x2f | 0x3c..=0x3f | CAN | SUB => State::Ground,
+            ESC => State::Esc,
+            // Other C0 controls are executed inside the sequence without ending it.
+            _ => State::Csi,
+        }
+    }
 }
 
 /// More separators than this (33 parameters) and vte ignores the sequence: it keeps 32.
@@ -67,9 +117,9 @@ pub(crate) struct Scanner {
 
 impl Scanner {
     /// Scans `bytes`. Pushes to `clears` the offset just past each `CSI 3 J` in them, to
-    /// `cuts` the offset of the final byte of each RIS (`ESC c`) and `CSI 2 J` (which act on
-    /// alacritty's own history, so the rows scrolled off before them must be drained first),
-    /// and returns the path of the last complete OSC 7, if any.
+    /// `cuts` the offset of the final byte of each RIS (`ESC c`), `CSI 2 J` and `CSI ? 1049 h`
+    /// (which act on alacritty's own history, so the rows scrolled off before them must be
+    /// drained first), and returns the path of the last complete OSC 7, if any.
     pub(crate) fn scan(
         &mut self,
         bytes: &[u8],
@@ -113,7 +163,15 @@ impl Scanner {
                     // matter here: back to Ground, where only ESC counts, as inside a CSI. So
                     // SGR and cursor moves, most of every CSI, cost a byte or two.
                     let csi = &mut self.csi;
+                    csi.len += 1;
+                    if csi.private {
+                        self.state = csi.private_byte(b, i, cuts);
+                        i += 1;
+                        continue;
+                    }
                     match b {
+                        // vte takes a private marker only right after `CSI`.
+                        b'?' if csi.len == 1 => csi.private = true,
                         b'0'..=b'9' if !csi.first_done => {
                             csi.first = csi
                                 .first
@@ -425,5 +483,43 @@ mod tests {
         }
         assert_eq!(clears.len(), 4, "03, 3;1, 3:2 and 3 after a C0: {clears:?}");
         assert_eq!(cuts.len(), 2, "02 and 2;0: {cuts:?}");
+    }
+
+    /// The switch to the alternate screen is cut before its final byte, in the forms alacritty
+    /// acts on, split anywhere; other private modes and lookalikes are not.
+    #[test]
+    fn cuts_before_the_alternate_screen() {
+        let seqs: &[(&[u8], bool)] = &[
+            (b"\x1b[?1049h", true),
+            (b"\x1b[?1000;1049h", true),
+            (b"\x1b[?01049;1h", true),
+            (b"\x1b[?1049:1h", true),
+            (b"\x1b[?104\x1b[?1049h", true),
+            (b"\x1b[?1049l", false),
+            (b"\x1b[1049h", false),
+            (b"\x1b[?1049$h", false),
+            (b"\x1b[?1?1049h", false),
+            (b"\x1b[?2026h", false),
+            (b"\x1b[?10490h", false),
+            (b"\x1b[?1049\x18h", false),
+        ];
+        let (mut text, mut want) = (Vec::new(), Vec::new());
+        for (seq, cut) in seqs {
+            text.extend_from_slice(seq);
+            if *cut {
+                want.push(text.len() - 1);
+            }
+        }
+        let mut whole = Vec::new();
+        Scanner::default().scan(&text, &mut Vec::new(), &mut whole);
+        assert_eq!(whole, want);
+        let mut s = Scanner::default();
+        let mut split = Vec::new();
+        for (k, b) in text.iter().enumerate() {
+            let mut u = Vec::new();
+            s.scan(std::slice::from_ref(b), &mut Vec::new(), &mut u);
+            split.extend(u.iter().map(|x| x + k));
+        }
+        assert_eq!(split, want);
     }
 }
