@@ -13,14 +13,16 @@
 
 use crate::server::Server;
 use quil_proto::codec::{encode_frame, encode_raw_frame, FrameDecoder, MAX_FRAME};
-use quil_proto::{decode, ClientMsg, Hello, HelloReply, PaneId, Reply, Request, ServerMsg};
+use quil_proto::{
+    decode, ClientMsg, EventKind, Hello, HelloReply, PaneId, Reply, Request, ServerMsg,
+};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::{sleep_until, Instant};
 
 pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
@@ -407,13 +409,11 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                             .await
                             .unwrap_or_else(|e| Err(crate::error::Error::Internal(e.to_string())))
                     }
-                    req @ Request::Prompt { .. } => {
+                    Request::Prompt { pane, text } => {
                         // A prompt typed before the CLI takes input is lost: hold it until the
                         // pane is ready (bounded; then typed anyway, and logged).
-                        if let Request::Prompt { pane, .. } = &req {
-                            wait_until_ready(server, *pane).await;
-                        }
-                        server.handle(req)
+                        wait_until_ready(server, pane).await;
+                        server.handle(Request::Prompt { pane, text })
                     }
                     // Everything else is quick and lock-bounded; input stays on the
                     // fast path with no thread hop.
@@ -483,15 +483,34 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
 const READY_WAIT: Duration = Duration::from_secs(30);
 
 /// Returns once `pane` is no longer starting, or after [`READY_WAIT`] (logged), or at once for
-/// an unknown pane (the request then fails with its own error).
+/// an unknown pane (the request then fails with its own error). A pane stops starting only
+/// at the tick, which announces it as a state event: wake on those, not on a timer.
 async fn wait_until_ready(server: &Server, pane: PaneId) {
+    let mut rx = server.signals.events.subscribe();
     let deadline = Instant::now() + READY_WAIT;
     while let Ok(true) = server.starting(pane) {
-        if Instant::now() >= deadline {
+        let state_changed = async {
+            loop {
+                match rx.recv().await {
+                    // Missed events may have held it: look again.
+                    Err(broadcast::error::RecvError::Lagged(_)) => return,
+                    Ok(ev)
+                        if ev.pane == Some(pane) && matches!(ev.kind, EventKind::State { .. }) =>
+                    {
+                        return
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+                }
+            }
+        };
+        if tokio::time::timeout_at(deadline, state_changed)
+            .await
+            .is_err()
+        {
             tracing::warn!(%pane, "prompt typed into a pane still starting after 30 s");
             return;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -86,6 +86,15 @@ impl World {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs quil, which must fail with one line on stderr; returns that line.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.quil(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?} exited 0: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        err
+    }
+
     fn chmod(&self, path: &Path, mode: u32) {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
     }
@@ -126,13 +135,9 @@ fn an_unwritable_home_is_reported_to_clients_and_by_daemon_stop() {
         &["rename-tab", "1", "after"][..],
         &["new-tab", "--name", "unsaved", "--", "sleep", "600"],
     ] {
-        let out = w.quil(args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} exited 0: {err}");
+        let err = w.fails(args);
         assert!(
-            err.contains("not saved")
-                && err.contains("workspace.json")
-                && err.trim_end().lines().count() == 1,
+            err.contains("not saved") && err.contains("workspace.json"),
             "{args:?}: {err}"
         );
     }
@@ -163,13 +168,10 @@ fn an_unwritable_home_is_reported_to_clients_and_by_daemon_stop() {
     );
 
     // Stopping says the final save failed, and exits non-zero.
-    let out = w.quil(&["daemon", "stop"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "daemon stop exited 0: {err}");
+    let err = w.fails(&["daemon", "stop"]);
     assert!(
         err.contains("could not be saved at stop")
-            && err.contains("changes since the last good save are lost")
-            && err.trim_end().lines().count() == 1,
+            && err.contains("changes since the last good save are lost"),
         "{err}"
     );
     // The last good snapshot is intact.
