@@ -12,6 +12,7 @@ pub mod error;
 pub mod home;
 pub mod hooks;
 pub mod integration;
+pub mod journal;
 pub mod pane;
 pub mod persist;
 pub mod plugins;

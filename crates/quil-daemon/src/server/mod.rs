@@ -35,6 +35,7 @@ mod worktrees;
 use crate::attention::Tracker;
 use crate::config::{Config, ExitPolicy};
 use crate::error::{Error, Result};
+use crate::home::random_u64;
 use crate::pane::{Pane, PaneEvents, PtySpawner, Spawner};
 use quil_model::{Attention, PaneMeta, TabId, Workspace};
 use quil_proto::{Event, EventKind, PaneId};
@@ -537,19 +538,4 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Random bits for ids, without a dependency: the std hasher is randomly keyed per process.
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
 }
