@@ -395,6 +395,11 @@ impl Terminal {
         rows
     }
 
+    /// The style new text is drawn in: what the last SGR set.
+    pub fn pen(&self) -> quil_proto::Style {
+        convert::cell_style(&self.term.grid().cursor.template)
+    }
+
     /// Position, visibility (DECTCEM) and shape (DECSCUSR) of the cursor.
     pub fn cursor(&self) -> quil_proto::Cursor {
         let grid = self.term.grid();

@@ -6,8 +6,11 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-fn kill_9(h: &Home) {
+/// Kills the daemon with SIGKILL and waits for it to be gone; returns when the signal was
+/// sent, in seconds since the epoch.
+fn kill_9(h: &Home) -> f64 {
     let pid = h.daemon_pid().expect("daemon pid");
+    let at = unix_now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
@@ -16,6 +19,60 @@ fn kill_9(h: &Home) {
     eventually("the daemon to die", Duration::from_secs(5), || {
         !pid_alive(pid)
     });
+    at
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// A pane that prints the time (seconds since the epoch) every 10 ms.
+const CLOCK: &str = "while :; do echo \"${EPOCHREALTIME/,/.}\"; sleep 0.01; done";
+const RESTORED: &str = "--- restored after a daemon restart ---";
+
+/// The last time a clock pane printed before its latest restore, as the restore brought it
+/// back; waits for the restore to show. Also checks that the restored times are in order.
+fn last_tick_restored(h: &Home, clock: &str) -> f64 {
+    let mut found = None;
+    eventually("the clock pane restored", Duration::from_secs(30), || {
+        let all = h.ok(&["capture", "--pane", clock, "--scrollback", "5000"]);
+        let lines: Vec<&str> = all.lines().collect();
+        let Some(marker) = lines.iter().rposition(|l| l.contains(RESTORED)) else {
+            return false;
+        };
+        let ticks: Vec<f64> = lines[..marker]
+            .iter()
+            .rev()
+            .take_while(|l| !l.contains(RESTORED))
+            .filter_map(|l| l.trim().parse::<f64>().ok())
+            .collect();
+        assert!(
+            ticks.windows(2).all(|w| w[0] >= w[1]),
+            "restored ticks in order: {ticks:?}"
+        );
+        found = ticks.first().copied();
+        found.is_some()
+    });
+    found.expect("a tick")
+}
+
+/// Issue 19: what a pane printed is on disk continuously, not every few seconds.
+#[test]
+fn kill_9_loses_at_most_the_last_quarter_second_of_output() {
+    let h = Home::new();
+    let clock = h.new_tab(&["--", "bash", "-c", CLOCK]);
+    saved(&h, &clock);
+    // Long enough that a snapshot every few seconds would have lost far more.
+    std::thread::sleep(Duration::from_millis(2300));
+    let killed = kill_9(&h);
+    h.ls();
+    let last = last_tick_restored(&h, &clock);
+    let lost = killed - last;
+    eprintln!("lost the last {:.0} ms of output", lost * 1000.0);
+    assert!((-0.05..=0.25).contains(&lost), "lost {lost:.3} s of output");
 }
 
 /// Waits until the snapshot on disk mentions `needle` (saves are debounced).
@@ -59,17 +116,13 @@ fn workspace_survives_kill_9() {
     let before = h.ls();
     saved(&h, &c);
     saved(&h, "my project");
-    // Scrollback is saved every few seconds; give it one period.
-    let buf = h.path().join("buffers").join(&c);
-    eventually(
-        "pane c's scrollback on disk",
-        Duration::from_secs(15),
-        || {
-            std::fs::read(&buf)
-                .map(|b| b.windows(3).any(|w| w == b"300"))
-                .unwrap_or(false)
-        },
-    );
+    // Output reaches the pane's journal within a fraction of a second, with no save.
+    let journal = h.path().join("buffers").join(format!("{c}.journal"));
+    eventually("pane c's output on disk", Duration::from_secs(5), || {
+        std::fs::read(&journal)
+            .map(|b| b.windows(3).any(|w| w == b"300"))
+            .unwrap_or(false)
+    });
     let buf_a = h.path().join("buffers").join(&a);
     eventually(
         "pane a's scrollback on disk",

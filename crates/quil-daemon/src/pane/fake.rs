@@ -10,7 +10,7 @@ use std::time::Instant;
 
 pub struct FakePane {
     pub args: SpawnArgs,
-    shared: PaneShared,
+    shared: Arc<PaneShared>,
     events: Arc<dyn PaneEvents>,
     started: Instant,
     input: Mutex<Vec<u8>>,
@@ -131,8 +131,17 @@ impl Spawner for FakeSpawner {
                 reason: "No such file or directory".into(),
             });
         }
+        let shared = Arc::new(PaneShared::new(
+            args.cols,
+            args.rows,
+            args.scrollback_bytes,
+            &args.preamble,
+        ));
+        if let Some(p) = &args.persist {
+            shared.start_journal(args.id, p, events.clone());
+        }
         let pane = Arc::new(FakePane {
-            shared: PaneShared::new(args.cols, args.rows, args.scrollback_bytes, &args.preamble),
+            shared,
             size: Mutex::new((args.cols, args.rows)),
             args,
             events,

@@ -200,6 +200,9 @@ impl PtyPane {
             args.scrollback_bytes,
             &args.preamble,
         ));
+        if let Some(p) = &args.persist {
+            shared.start_journal(args.id, p, events.clone());
+        }
         let (tx, rx) = mpsc::channel::<Queued>();
         let input = Arc::new(Input {
             order: Mutex::new(()),

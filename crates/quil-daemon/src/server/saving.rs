@@ -10,7 +10,10 @@ use quil_proto::{EventKind, PaneId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Longest a clean stop waits for the panes' journals to reach the disk.
+const FINISH_WITHIN: Duration = Duration::from_secs(10);
 
 impl Server {
     /// The workspace as it should be saved: metadata refreshed from the live panes, and each
@@ -73,6 +76,7 @@ impl Server {
             * 2;
         // Panes' readers are tasks on the runtime: the workers start them from its context.
         let runtime = tokio::runtime::Handle::try_current().ok();
+        let config = self.config();
         let panes: Vec<(PaneId, Arc<dyn Pane>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers.min(plans.len()))
                 .map(|_| {
@@ -83,7 +87,13 @@ impl Server {
                             plans.get(next.fetch_add(1, Ordering::Relaxed))
                         {
                             let lines = if self.keeps_scrollback(meta) {
-                                crate::persist::load_buffer(&self.home, meta.id).unwrap_or_default()
+                                crate::restore::recover(
+                                    &self.home,
+                                    meta.id,
+                                    config.persist_scrollback_bytes,
+                                    config.scrollback_bytes,
+                                    config.journal_bound(),
+                                )
                             } else {
                                 Vec::new()
                             };
@@ -183,26 +193,41 @@ impl Server {
         (ws, err)
     }
 
-    /// Saves the workspace (when it changed) and the scrollback of panes with new output.
-    /// `all_buffers` saves every pane's scrollback (a clean stop).
+    /// Saves the workspace (when it changed) and the scrollback of panes with new output whose
+    /// output is not journaled (their journals save them). `all_buffers` is a clean stop: every
+    /// journal puts all it has on disk and records nothing more, and every other pane's
+    /// scrollback is saved.
     pub fn save(&self, all_buffers: bool) {
         let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
         let (ws, mut err) = self.save_ws_locked(&mut saver);
         let panes: Vec<Arc<dyn Pane>> =
             self.lock().panes.values().map(|l| l.pane.clone()).collect();
+        if all_buffers {
+            // All at once, then wait for each: their fsyncs overlap.
+            for p in &panes {
+                p.shared().finish_journal();
+            }
+            let deadline = Instant::now() + FINISH_WITHIN;
+            for p in &panes {
+                if let Err(e) = p.shared().wait_journal(deadline) {
+                    tracing::error!(pane = %p.id(), "{e}");
+                    err.get_or_insert_with(|| format!("pane {}: {e}", p.id()));
+                }
+            }
+        }
         for p in &panes {
             let id = p.id();
-            if !ws.pane(id).is_some_and(|m| self.keeps_scrollback(m)) {
+            if p.shared().journaled() || !ws.pane(id).is_some_and(|m| self.keeps_scrollback(m)) {
                 continue;
             }
             let gen = p.output_gen();
             if !all_buffers && saver.buffer_gens.get(&id) == Some(&gen) {
                 continue;
             }
-            let lines = p
+            let saved = p
                 .shared()
-                .export_recent(self.config().persist_scrollback_bytes);
-            match crate::persist::write_buffer(&self.home, id, &lines) {
+                .export_saved(self.config().persist_scrollback_bytes);
+            match crate::persist::write_buffer(&self.home, id, &saved) {
                 Ok(()) => {
                     saver.buffer_gens.insert(id, gen);
                 }
@@ -221,8 +246,20 @@ impl Server {
         saver.buffer_gens.retain(|id, _| ids.contains(id));
         // Only buffers of panes this daemon had and closed go: the scrollback of a workspace
         // that could not be loaded stays on disk.
-        let gone: Vec<PaneId> = saver.known.difference(&ids).copied().collect();
-        crate::persist::remove_buffers(&self.home, &gone);
+        let closed: std::collections::HashSet<PaneId> = {
+            // One closed after this save's snapshot of the workspace waits for the next save.
+            let mut c = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+            let now: std::collections::HashSet<PaneId> = c.difference(&ids).copied().collect();
+            c.retain(|id| ids.contains(id));
+            now
+        };
+        let gone: Vec<PaneId> = saver
+            .known
+            .union(&closed)
+            .filter(|id| !ids.contains(id))
+            .copied()
+            .collect();
+        self.remove_buffers(&gone);
         saver.known = ids;
         drop(saver);
         self.set_persist_error(err);

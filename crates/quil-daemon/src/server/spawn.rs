@@ -5,7 +5,7 @@
 use super::{random_u64, valid_name, with_live_state, Live, Server, State};
 use crate::error::{Error, Result};
 use crate::integration;
-use crate::pane::{Pane, Placeholder, SpawnArgs};
+use crate::pane::{Pane, Persist, Placeholder, SpawnArgs};
 use quil_model::{PaneMeta, SplitDir, TabId};
 use quil_plugin::Mode;
 use quil_proto::{EventKind, PaneId, SpawnSpec};
@@ -249,15 +249,24 @@ impl Server {
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
         let or = |v: u16, d: u16| if v == 0 { d } else { v };
+        let config = self.config();
+        let persist = self.keeps_scrollback(meta).then(|| Persist {
+            home: self.home.clone(),
+            budget: config.persist_scrollback_bytes,
+            slot: self.slot(meta.id),
+            fsync_every: config.fsync_every(),
+            bound: config.journal_bound(),
+        });
         SpawnArgs {
             id: meta.id,
             argv,
             cwd: meta.cwd.clone(),
             env,
-            cols: or(meta.cols, self.config().default_cols),
-            rows: or(meta.rows, self.config().default_rows),
-            scrollback_bytes: self.config().scrollback_bytes,
+            cols: or(meta.cols, config.default_cols),
+            rows: or(meta.rows, config.default_rows),
+            scrollback_bytes: config.scrollback_bytes,
             preamble,
+            persist,
         }
     }
 
@@ -279,7 +288,11 @@ impl Server {
                     meta.command.clone()
                 };
                 let args = self.spawn_args(meta, argv, Vec::new(), preamble);
-                return Ok(Placeholder::showing(args, &e.to_string()));
+                return Ok(Placeholder::showing(
+                    args,
+                    &e.to_string(),
+                    self.signals.clone(),
+                ));
             }
             Err(e) => return Err(e),
         };
@@ -288,7 +301,11 @@ impl Server {
             Ok(p) => Ok(p),
             Err(e) if keep_failed => {
                 tracing::warn!(pane = %meta.id, "cannot start: {e}");
-                Ok(Placeholder::showing(args, &e.to_string()))
+                Ok(Placeholder::showing(
+                    args,
+                    &e.to_string(),
+                    self.signals.clone(),
+                ))
             }
             Err(e) => Err(e.into()),
         }
