@@ -48,6 +48,9 @@ const HARD_FACTOR: u64 = 4;
 const MAX_RECORD: usize = 1024 * 1024;
 /// Larger records are taken as corruption when reading.
 const MAX_READ_RECORD: usize = 16 * 1024 * 1024;
+/// Past its soft bound, a journal is superseded at most this often (past its bound, at once):
+/// a restore then replays about a saved buffer's worth of output, or the last second's.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 /// Wait after a failed snapshot before trying again.
 const RETRY: Duration = if cfg!(test) {
     Duration::from_millis(200)
@@ -283,6 +286,15 @@ impl Saved {
         })
     }
 
+    /// Bytes of records.
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+
     /// What the pane did after stream position `from` (what a snapshot taken there lacks), and
     /// how many bytes at the end were ignored (a record cut short by a kill, or damage).
     pub fn after(&self, from: u64) -> (Vec<Entry<'_>>, usize) {
@@ -394,6 +406,9 @@ struct State {
     start: u64,
     /// Stream position after everything pushed.
     pos: u64,
+    /// When the oldest output not yet taken arrived: it is written [`BATCH`] after that at the
+    /// latest, however long the writer was busy meanwhile.
+    since: Option<Instant>,
     /// The buffer overflowed: everything is dropped until the writer takes what is there, so
     /// the gap is one.
     dropping: bool,
@@ -472,8 +487,10 @@ pub struct Spec {
     pub gen: u64,
     /// Longest a write waits for its fsync.
     pub fsync_every: Duration,
-    /// Journal bytes past which a snapshot supersedes it.
+    /// Journal bytes past which a snapshot supersedes it at once.
     pub bound: u64,
+    /// Journal bytes past which a snapshot supersedes it, at most every [`SNAPSHOT_EVERY`].
+    pub soft: u64,
     /// For thread names and messages.
     pub name: String,
 }
@@ -514,6 +531,7 @@ impl Journal {
             end: 0,
             index: Vec::new(),
             snapping: false,
+            asked_at: None,
             failures: 0,
             failures_at_ask: 0,
             want_snapshot: true,
@@ -556,39 +574,45 @@ impl Journal {
         if bytes.is_empty() {
             return;
         }
-        let mut st = self.lock();
-        if st.frozen || st.closed {
-            return;
-        }
-        let was_empty = st.is_empty();
-        let n = bytes.len();
-        st.pos += n as u64;
-        let before = st.data.len();
-        if st.dropping || before + n > PENDING_CAP {
-            st.dropping = true;
-            st.gap(n as u64);
-        } else {
-            st.data.extend_from_slice(bytes);
-        }
-        let big = before < FLUSH_AT && st.data.len() >= FLUSH_AT;
-        drop(st);
-        if was_empty || big {
-            self.wake.notify_one();
-        }
+        self.add(|st| {
+            let n = bytes.len();
+            st.pos += n as u64;
+            let before = st.data.len();
+            if st.dropping || before + n > PENDING_CAP {
+                st.dropping = true;
+                st.gap(n as u64);
+            } else {
+                st.data.extend_from_slice(bytes);
+            }
+            before < FLUSH_AT && st.data.len() >= FLUSH_AT
+        });
     }
 
     /// Records that the pane's terminal was resized.
     pub fn resized(&self, cols: u16, rows: u16) {
+        self.add(|st| {
+            st.pos += 1;
+            let at = st.data.len();
+            st.marks.push((at, Mark::Resize(cols, rows)));
+            false
+        });
+    }
+
+    /// Adds something for the writer with `f`, which says whether the buffer just grew large;
+    /// wakes the writer when it has something new to wait for.
+    fn add(&self, f: impl FnOnce(&mut State) -> bool) {
         let mut st = self.lock();
         if st.frozen || st.closed {
             return;
         }
         let was_empty = st.is_empty();
-        st.pos += 1;
-        let at = st.data.len();
-        st.marks.push((at, Mark::Resize(cols, rows)));
-        drop(st);
         if was_empty {
+            // A vDSO clock read, not a system call.
+            st.since = Some(Instant::now());
+        }
+        let big = f(&mut st);
+        drop(st);
+        if was_empty || big {
             self.wake.notify_one();
         }
     }
@@ -644,6 +668,7 @@ impl Journal {
         };
         st.start = st.pos;
         st.dropping = false;
+        st.since = None;
         batch
     }
 
@@ -686,6 +711,8 @@ struct Writer {
     index: Vec<(u64, u64)>,
     /// A snapshot is being written.
     snapping: bool,
+    /// When the last snapshot was asked for.
+    asked_at: Option<Instant>,
     /// Failed writes so far, and as they were when the snapshot being written was asked for.
     failures: u64,
     failures_at_ask: u64,
@@ -754,16 +781,10 @@ impl Writer {
     /// Waits for something to do.
     fn wait(&self) -> Woken {
         let mut st = self.j.lock();
-        let mut since: Option<Instant> = None;
         loop {
             let now = Instant::now();
             let data = self.file.is_some() && !st.is_empty();
-            if data {
-                since.get_or_insert(now);
-            } else {
-                since = None;
-            }
-            let batch_due = since.map(|s| s + BATCH);
+            let batch_due = st.since.filter(|_| data).map(|s| s + BATCH);
             let snap_due =
                 (self.want_snapshot && !self.snapping).then(|| self.retry_at.unwrap_or(now));
             let finish = st.finish == Finish::Asked && (self.file.is_some() || !self.snapping);
@@ -805,6 +826,7 @@ impl Writer {
         }
         self.want_snapshot = false;
         self.snapping = true;
+        self.asked_at = Some(Instant::now());
         self.failures_at_ask = self.failures;
         let (j, snap) = (self.j.clone(), self.snap.clone());
         let spawned = std::thread::Builder::new()
@@ -964,7 +986,9 @@ impl Writer {
                 self.file_len += out.len() as u64;
                 self.end = batch.end;
                 syncer::schedule(&file, self.spec.fsync_every);
-                if self.file_len - HEADER as u64 > self.spec.bound {
+                let held = self.file_len - HEADER as u64;
+                let due = self.asked_at.is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY);
+                if held > self.spec.bound || (held > self.spec.soft && due) {
                     self.want_snapshot = true;
                 }
             }

@@ -37,7 +37,15 @@ pub fn recover(
     if entries.is_empty() {
         return saved.lines;
     }
-    replay(&saved, &entries, budget, scrollback_bytes)
+    let started = std::time::Instant::now();
+    let lines = replay(&saved, &entries, budget, scrollback_bytes);
+    tracing::debug!(
+        %pane,
+        bytes = journal.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "replayed the output journal"
+    );
+    lines
 }
 
 /// `saved` with `entries` played on top, as a terminal shows them; the newest lines within
@@ -48,12 +56,23 @@ pub fn replay(
     budget: usize,
     scrollback_bytes: usize,
 ) -> Vec<Line> {
+    let rows = saved.rows.max(1) as usize;
+    let on_screen = (saved.screen_rows as usize)
+        .min(saved.lines.len())
+        .min(rows);
+    let (history, screen) = saved.lines.split_at(saved.lines.len() - on_screen);
     let mut term = Terminal::new(TermConfig {
         cols: saved.cols.max(2),
         rows: saved.rows.max(1),
         scrollback_bytes,
     });
-    redraw(&mut term, saved);
+    // Output only adds to the saved history (or clears it), unless the pane was resized, which
+    // rewraps it: only then does the terminal need it. Kept out, it costs a restore nothing.
+    let resized = entries.iter().any(|e| matches!(e, Entry::Resize(..)));
+    if resized {
+        term.restore_history(history.to_vec());
+    }
+    redraw(&mut term, saved, screen);
     for e in entries {
         match e {
             Entry::Output(b) => term.feed(b),
@@ -64,20 +83,20 @@ pub fn replay(
             ),
         }
     }
-    crate::pane::recent_lines(&term, budget)
+    let older = if resized || term.history_clears() > 0 {
+        &[][..]
+    } else {
+        history
+    };
+    crate::pane::recent_lines(&term, older.iter().rev().cloned(), budget)
 }
 
-/// Puts a fresh terminal of the saved size where the snapshot left it: the history, the
-/// screen row by row, the alternate screen, the cursor and the current style. (What else the
-/// program had set up, a scroll region or a mode, the snapshot does not know.)
-fn redraw(term: &mut Terminal, saved: &SavedBuffer) {
+/// Puts a fresh terminal of the saved size where the snapshot left it: its `screen` rows, the
+/// alternate screen, the cursor and the current style. (What else the program had set up, a
+/// scroll region or a mode, the snapshot does not know.)
+fn redraw(term: &mut Terminal, saved: &SavedBuffer, screen: &[Line]) {
     let rows = saved.rows.max(1) as usize;
-    let on_screen = (saved.screen_rows as usize)
-        .min(saved.lines.len())
-        .min(rows);
-    let (history, screen) = saved.lines.split_at(saved.lines.len() - on_screen);
-    term.restore_history(history.to_vec());
-    let top = (saved.screen_rows as usize).min(rows) - on_screen;
+    let top = (saved.screen_rows as usize).min(rows) - screen.len();
     let mut out = String::new();
     let mut continued = false;
     for (i, l) in screen.iter().enumerate() {
@@ -101,18 +120,43 @@ fn redraw(term: &mut Terminal, saved: &SavedBuffer) {
     term.feed(out.as_bytes());
 }
 
-/// Bytes that redraw `lines` (oldest first) followed by a dim marker saying why. The marker is
-/// there even with no lines, so a restored pane is always recognisable.
-pub fn preamble(lines: &[Line], label: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(lines.len() * 64);
-    for l in lines {
+/// What a new pane shows before its process starts: lines put straight into its history,
+/// then bytes fed to its terminal.
+#[derive(Debug, Clone, Default)]
+pub struct Preamble {
+    pub history: Vec<Line>,
+    pub bytes: Vec<u8>,
+}
+
+impl Preamble {
+    /// All of it as text, the history's lines first (for tests and messages).
+    pub fn text(&self) -> String {
+        let mut s: String = self.history.iter().map(|l| l.text() + "\n").collect();
+        s.push_str(&String::from_utf8_lossy(&self.bytes));
+        s
+    }
+}
+
+/// `lines` (oldest first) followed by a dim marker saying why, for a pane of `rows` rows. The
+/// marker is there even with no lines, so a restored pane is always recognisable. Only the
+/// last lines, those that end up on the screen, are redrawn; the ones before go straight into
+/// the history (a restore with megabytes of history parses none of it), which is where
+/// printing them would have put them.
+pub fn preamble(lines: &[Line], label: &str, rows: u16) -> Preamble {
+    let drawn = lines.len().min(rows as usize);
+    let (history, screen) = lines.split_at(lines.len() - drawn);
+    let mut out = Vec::with_capacity(screen.len() * 64);
+    for l in screen {
         out.extend_from_slice(l.ansi().as_bytes());
         if !l.wrapped {
             out.extend_from_slice(b"\r\n");
         }
     }
     out.extend_from_slice(format!("\x1b[0;2m--- {label} ---\x1b[0m\r\n").as_bytes());
-    out
+    Preamble {
+        history: history.to_vec(),
+        bytes: out,
+    }
 }
 
 #[cfg(test)]
@@ -121,12 +165,48 @@ mod tests {
 
     #[test]
     fn replays_lines_then_marker() {
-        let p = preamble(&[Line::plain("one"), Line::plain("two")], "restored");
+        let p = preamble(&[Line::plain("one"), Line::plain("two")], "restored", 24);
+        assert!(p.history.is_empty());
         assert_eq!(
-            String::from_utf8(p).unwrap(),
+            String::from_utf8(p.bytes).unwrap(),
             "one\r\ntwo\r\n\x1b[0;2m--- restored ---\x1b[0m\r\n"
         );
-        assert_eq!(preamble(&[], "x"), b"\x1b[0;2m--- x ---\x1b[0m\r\n");
+        assert_eq!(
+            preamble(&[], "x", 24).bytes,
+            b"\x1b[0;2m--- x ---\x1b[0m\r\n"
+        );
+    }
+
+    #[test]
+    fn a_long_preamble_ends_as_if_every_line_had_been_printed() {
+        // Lines as a terminal has them: some wrapped (full width, going on below).
+        let source = crate::pane::PaneShared::new(40, 10, 4 << 20, Preamble::default());
+        let text: String = (0..500)
+            .map(|i| format!("line {i} {}\r\n", "w".repeat(i % 90)))
+            .collect();
+        source.feed(PaneId(1), text.as_bytes(), &Quiet);
+        let lines = source.export_lines(10_000);
+        assert!(lines.iter().any(|l| l.wrapped));
+        let printed = {
+            let mut bytes = Vec::new();
+            for l in &lines {
+                bytes.extend_from_slice(l.ansi().as_bytes());
+                if !l.wrapped {
+                    bytes.extend_from_slice(b"\r\n");
+                }
+            }
+            bytes.extend_from_slice(b"\x1b[0;2m--- m ---\x1b[0m\r\n");
+            let p = Preamble {
+                history: Vec::new(),
+                bytes,
+            };
+            crate::pane::PaneShared::new(40, 10, 4 << 20, p)
+        };
+        let p = preamble(&lines, "m", 10);
+        assert_eq!(p.history.len(), lines.len() - 10);
+        let split = crate::pane::PaneShared::new(40, 10, 4 << 20, p);
+        assert_eq!(split.capture(10_000, true), printed.capture(10_000, true));
+        assert_eq!(split.export_lines(10_000), printed.export_lines(10_000));
     }
 
     struct Quiet;
@@ -150,7 +230,7 @@ mod tests {
         before: &[u8],
         after: &[Entry<'_>],
     ) -> (Vec<Line>, Vec<Line>) {
-        let pane = crate::pane::PaneShared::new(cols, rows, 4 << 20, b"");
+        let pane = crate::pane::PaneShared::new(cols, rows, 4 << 20, Preamble::default());
         pane.feed(PaneId(1), before, &Quiet);
         let saved = pane.export_saved(BUDGET);
         for e in after {
@@ -214,6 +294,13 @@ mod tests {
                 6,
                 b"\x1b[1;31mred bold\x1b[0m plain\r\n\x1b[44mblue".to_vec(),
                 vec![Entry::Output(b" still blue\x1b[0m\r\ndone\r\n")],
+            ),
+            (
+                "the history cleared",
+                40,
+                8,
+                numbers.clone().into_bytes(),
+                vec![Entry::Output(b"\x1b[3J\x1b[2J\x1b[Hfresh start\r\n")],
             ),
             (
                 "a resize between outputs",

@@ -191,6 +191,10 @@ impl Snapshotter for Snaps {
 }
 
 fn start(bound: u64, held: bool) -> Arc<Pane> {
+    start_with(bound, bound, held)
+}
+
+fn start_with(bound: u64, soft: u64, held: bool) -> Arc<Pane> {
     let slot = Arc::new(Slot::default());
     let gen = slot.register();
     let pane = Arc::new(Pane {
@@ -210,6 +214,7 @@ fn start(bound: u64, held: bool) -> Arc<Pane> {
         gen,
         fsync_every: Duration::from_millis(50),
         bound,
+        soft,
         name: "p1".into(),
     };
     let reporter = pane.clone();
@@ -243,6 +248,13 @@ fn recovered(snap: &[u8], journal: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Whether the files on disk now give back everything the pane printed.
+fn all_recoverable(p: &Pane) -> bool {
+    let journal = std::fs::read(p.journal_path()).unwrap_or_default();
+    let snap = std::fs::read(p.snap_path()).unwrap_or_default();
+    snap.len() >= 16 && recovered(&snap, &journal).as_deref() == Some(&lock(&p.term)[..])
 }
 
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
@@ -319,11 +331,7 @@ fn compaction_never_loses_output_whenever_the_files_are_looked_at() {
     let journal = std::fs::read(p.journal_path()).unwrap();
     assert!(journal.len() < 4096 * 4, "bounded: {}", journal.len());
     // After the last write everything is there.
-    wait_until("all output on disk", || {
-        let journal = std::fs::read(p.journal_path()).unwrap_or_default();
-        let snap = std::fs::read(p.snap_path()).unwrap();
-        recovered(&snap, &journal).as_deref() == Some(&lock(&p.term)[..])
-    });
+    wait_until("all output on disk", || all_recoverable(&p));
 }
 
 #[test]
@@ -350,11 +358,7 @@ fn a_slow_disk_drops_output_with_a_gap_instead_of_stalling_or_growing() {
     wait_until("a second snapshot", || {
         p.snapshots.load(Ordering::SeqCst) >= 2
     });
-    wait_until("everything recoverable", || {
-        let journal = std::fs::read(p.journal_path()).unwrap_or_default();
-        let snap = std::fs::read(p.snap_path()).unwrap();
-        recovered(&snap, &journal).as_deref() == Some(&lock(&p.term)[..])
-    });
+    wait_until("everything recoverable", || all_recoverable(&p));
 }
 
 #[test]
@@ -375,11 +379,7 @@ fn the_hard_bound_holds_while_a_snapshot_is_slow() {
         "journal of {len} bytes"
     );
     p.release();
-    wait_until("everything recoverable", || {
-        let journal = std::fs::read(p.journal_path()).unwrap_or_default();
-        let snap = std::fs::read(p.snap_path()).unwrap();
-        recovered(&snap, &journal).as_deref() == Some(&lock(&p.term)[..])
-    });
+    wait_until("everything recoverable", || all_recoverable(&p));
 }
 
 #[test]
@@ -443,4 +443,23 @@ fn a_snapshot_that_fails_is_reported_retried_and_cleared() {
         recovered(&snap, &journal).as_deref(),
         Some(&lock(&p.term)[..])
     );
+}
+
+#[test]
+fn past_the_soft_bound_a_snapshot_comes_at_most_once_a_second() {
+    let p = start_with(DEFAULT_BOUND, 4096, false);
+    wait_until("the first journal", || p.journal_path().exists());
+    let t0 = Instant::now();
+    for _ in 0..30 {
+        p.print(&[b's'; 1024]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(BATCH * 2);
+    let secs = t0.elapsed().as_secs_f64();
+    let more = p.snapshots.load(Ordering::SeqCst) - 1;
+    assert!(
+        more >= 1 && more as f64 <= secs + 1.0,
+        "{more} snapshots in {secs:.1} s"
+    );
+    assert!(all_recoverable(&p));
 }

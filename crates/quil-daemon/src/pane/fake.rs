@@ -131,17 +131,14 @@ impl Spawner for FakeSpawner {
                 reason: "No such file or directory".into(),
             });
         }
-        let shared = Arc::new(PaneShared::new(
-            args.cols,
-            args.rows,
-            args.scrollback_bytes,
-            &args.preamble,
-        ));
-        if let Some(p) = &args.persist {
-            shared.start_journal(args.id, p, events.clone());
-        }
         let pane = Arc::new(FakePane {
-            shared,
+            shared: PaneShared::for_pane(
+                args.cols,
+                args.rows,
+                &args,
+                args.preamble.clone(),
+                events.clone(),
+            ),
             size: Mutex::new((args.cols, args.rows)),
             args,
             events,

@@ -89,8 +89,8 @@ pub struct SpawnArgs {
     pub cols: u16,
     pub rows: u16,
     pub scrollback_bytes: usize,
-    /// Fed to the terminal before the process starts: restored content.
-    pub preamble: Vec<u8>,
+    /// Shown before the process starts: restored content.
+    pub preamble: crate::restore::Preamble,
     /// Where the pane's content is saved (`None`: it is not).
     pub persist: Option<Persist>,
 }
@@ -237,14 +237,20 @@ impl Drop for PaneShared {
 }
 
 impl PaneShared {
-    /// A terminal of this size that has been fed `preamble` (restored content).
-    pub fn new(cols: u16, rows: u16, scrollback_bytes: usize, preamble: &[u8]) -> PaneShared {
+    /// A terminal of this size that shows `preamble` (restored content).
+    pub fn new(
+        cols: u16,
+        rows: u16,
+        scrollback_bytes: usize,
+        preamble: crate::restore::Preamble,
+    ) -> PaneShared {
         let mut term = Terminal::new(TermConfig {
             cols,
             rows,
             scrollback_bytes,
         });
-        term.feed(preamble);
+        term.restore_history(preamble.history);
+        term.feed(&preamble.bytes);
         // Replies the emulator owes to the restored bytes are not for the new process.
         let _ = term.take_responses();
         let rows = term.size().1 as usize;
@@ -273,10 +279,26 @@ impl PaneShared {
         }
     }
 
+    /// A pane's terminal of this size showing `preamble`, journaling its output from now on
+    /// when `args` say its content is saved.
+    pub fn for_pane(
+        cols: u16,
+        rows: u16,
+        args: &SpawnArgs,
+        preamble: crate::restore::Preamble,
+        events: Arc<dyn PaneEvents>,
+    ) -> Arc<PaneShared> {
+        let shared = Arc::new(PaneShared::new(cols, rows, args.scrollback_bytes, preamble));
+        if let Some(p) = &args.persist {
+            shared.start_journal(args.id, p, events);
+        }
+        shared
+    }
+
     /// Journals this pane's output from now on (its snapshot, written first, holds what the
     /// terminal has so far). Without a thread for it, the pane is saved the old way, by the
     /// periodic save.
-    pub fn start_journal(
+    fn start_journal(
         self: &Arc<Self>,
         pane: PaneId,
         persist: &Persist,
@@ -289,6 +311,7 @@ impl PaneShared {
             gen,
             fsync_every: persist.fsync_every,
             bound: persist.bound,
+            soft: persist.budget as u64,
             name: pane.to_string(),
         };
         let snap = Arc::new(PaneSnapshots {
@@ -456,7 +479,7 @@ impl PaneShared {
             pen: term.pen(),
             alt_screen: term.is_alt_screen(),
             screen_rows: saved_screen(term).len() as u16,
-            lines: recent_lines(term, max_bytes),
+            lines: recent_lines(term, std::iter::empty(), max_bytes),
         }
     }
 
@@ -558,8 +581,8 @@ pub struct Placeholder {
 
 impl Placeholder {
     pub fn showing(args: SpawnArgs, reason: &str, events: Arc<dyn PaneEvents>) -> Arc<dyn Pane> {
-        let mut pre = args.preamble;
-        pre.extend_from_slice(
+        let mut pre = args.preamble.clone();
+        pre.bytes.extend_from_slice(
             format!(
                 "\x1b[0;1;31mquil: cannot start {}: {reason}\x1b[0m\r\n\x1b[2mRetry with: quil respawn --pane {}\x1b[0m\r\n",
                 args.argv.join(" "),
@@ -567,16 +590,8 @@ impl Placeholder {
             )
             .as_bytes(),
         );
-        let shared = Arc::new(PaneShared::new(
-            args.cols.max(2),
-            args.rows.max(1),
-            args.scrollback_bytes,
-            &pre,
-        ));
+        let shared = PaneShared::for_pane(args.cols.max(2), args.rows.max(1), &args, pre, events);
         shared.alive.store(false, Ordering::SeqCst);
-        if let Some(p) = &args.persist {
-            shared.start_journal(args.id, p, events);
-        }
         Arc::new(Placeholder {
             id: args.id,
             shared,
@@ -616,14 +631,19 @@ impl Pane for Placeholder {
     fn force_kill(&self) {}
 }
 
-/// The newest lines of `term` (its saved screen, then history) whose saved form fits in
-/// `max_bytes`, oldest first.
-pub fn recent_lines(term: &Terminal, max_bytes: usize) -> Vec<Line> {
+/// The newest lines of `term` (its saved screen, then history, then `older`, newest first)
+/// whose saved form fits in `max_bytes`, oldest first.
+pub fn recent_lines(
+    term: &Terminal,
+    older: impl Iterator<Item = Line>,
+    max_bytes: usize,
+) -> Vec<Line> {
     crate::persist::fit_newest(
         saved_screen(term)
             .into_iter()
             .rev()
-            .chain(term.scrollback_newest_first()),
+            .chain(term.scrollback_newest_first())
+            .chain(older),
         max_bytes,
     )
 }

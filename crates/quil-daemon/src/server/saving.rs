@@ -69,51 +69,49 @@ impl Server {
         let plans = self.resume_plans(&mut ws);
         // A few workers, not a thread per pane: on a small machine 50 concurrent forks mostly
         // contend with each other.
-        let next = AtomicUsize::new(0);
         let workers = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .clamp(2, 8)
             * 2;
+        let config = self.config();
+        // Every pane's content first, then every process: a restored pane that prints a lot
+        // would otherwise take the CPU from the panes still being read back.
+        let preambles = in_parallel(&plans, workers, |(meta, _)| {
+            let lines = if self.keeps_scrollback(meta) {
+                crate::restore::recover(
+                    &self.home,
+                    meta.id,
+                    config.persist_scrollback_bytes,
+                    config.scrollback_bytes,
+                    config.journal_bound(),
+                )
+            } else {
+                Vec::new()
+            };
+            let rows = if meta.rows == 0 {
+                config.default_rows
+            } else {
+                meta.rows
+            };
+            crate::restore::preamble(&lines, "restored after a daemon restart", rows)
+        });
         // Panes' readers are tasks on the runtime: the workers start them from its context.
         let runtime = tokio::runtime::Handle::try_current().ok();
-        let config = self.config();
-        let panes: Vec<(PaneId, Arc<dyn Pane>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers.min(plans.len()))
-                .map(|_| {
-                    scope.spawn(|| {
-                        let _runtime = runtime.as_ref().map(|r| r.enter());
-                        let mut done = Vec::new();
-                        while let Some((meta, mode)) =
-                            plans.get(next.fetch_add(1, Ordering::Relaxed))
-                        {
-                            let lines = if self.keeps_scrollback(meta) {
-                                crate::restore::recover(
-                                    &self.home,
-                                    meta.id,
-                                    config.persist_scrollback_bytes,
-                                    config.scrollback_bytes,
-                                    config.journal_bound(),
-                                )
-                            } else {
-                                Vec::new()
-                            };
-                            let preamble =
-                                crate::restore::preamble(&lines, "restored after a daemon restart");
-                            // keep_failed: a pane that cannot start is kept, showing why.
-                            if let Ok(p) = self.start_pane(meta, *mode, preamble, true) {
-                                done.push((meta.id, p));
-                            }
-                        }
-                        done
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .filter_map(|h| h.join().ok())
-                .flatten()
-                .collect()
+        let starts: Vec<_> = plans
+            .iter()
+            .zip(preambles)
+            .map(|(plan, pre)| (plan, std::sync::Mutex::new(pre.unwrap_or_default())))
+            .collect();
+        let started_panes = in_parallel(&starts, workers, |((meta, mode), pre)| {
+            let _runtime = runtime.as_ref().map(|r| r.enter());
+            let preamble = std::mem::take(&mut *pre.lock().unwrap_or_else(|e| e.into_inner()));
+            // keep_failed: a pane that cannot start is kept, showing why.
+            self.start_pane(meta, *mode, preamble, true)
+                .ok()
+                .map(|p| (meta.id, p))
         });
+        let panes: Vec<(PaneId, Arc<dyn Pane>)> =
+            started_panes.into_iter().flatten().flatten().collect();
         let n = panes.len();
         {
             let mut st = self.lock();
@@ -271,4 +269,39 @@ impl Server {
         let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
         saver.known.extend(ids);
     }
+}
+
+/// `f` of each of `items` on up to `workers` threads, in the items' order (`None` where `f`
+/// panicked).
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
+    let next = AtomicUsize::new(0);
+    let done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.min(items.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        done.push((i, f(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .flatten()
+            .collect()
+    });
+    let mut out: Vec<Option<R>> = items.iter().map(|_| None).collect();
+    for (i, r) in done {
+        out[i] = Some(r);
+    }
+    out
 }

@@ -6,6 +6,7 @@ use super::{random_u64, valid_name, with_live_state, Live, Server, State};
 use crate::error::{Error, Result};
 use crate::integration;
 use crate::pane::{Pane, Persist, Placeholder, SpawnArgs};
+use crate::restore::{preamble as preamble_of, Preamble};
 use quil_model::{PaneMeta, SplitDir, TabId};
 use quil_plugin::Mode;
 use quil_proto::{EventKind, PaneId, SpawnSpec};
@@ -216,7 +217,7 @@ impl Server {
         meta: &PaneMeta,
         argv: Vec<String>,
         extra: Vec<(String, String)>,
-        preamble: Vec<u8>,
+        preamble: Preamble,
     ) -> SpawnArgs {
         let mut env: Vec<(String, String)> = meta
             .client_env
@@ -276,7 +277,7 @@ impl Server {
         &self,
         meta: &PaneMeta,
         mode: Mode,
-        preamble: Vec<u8>,
+        preamble: Preamble,
         keep_failed: bool,
     ) -> Result<Arc<dyn Pane>> {
         let (argv, extra) = match self.command_for(meta, mode) {
@@ -318,7 +319,7 @@ impl Server {
         let (pid, tid) = Self::fresh_ids(&self.lock());
         let meta = self.new_meta(pid, &spec, None)?;
         let pane = self
-            .start_pane(&meta, Mode::Start, Vec::new(), false)
+            .start_pane(&meta, Mode::Start, Preamble::default(), false)
             .inspect_err(|_| discard_worktree(&meta))?;
         let mut st = self.lock();
         let tab_name = name.unwrap_or_else(|| meta.name.clone());
@@ -354,7 +355,7 @@ impl Server {
         let (pid, _) = Self::fresh_ids(&self.lock());
         let meta = self.new_meta(pid, &spec, Some(target_cwd))?;
         let pane = self
-            .start_pane(&meta, Mode::Start, Vec::new(), false)
+            .start_pane(&meta, Mode::Start, Preamble::default(), false)
             .inspect_err(|_| discard_worktree(&meta))?;
         self.place_split(target, dir, meta, pane)
     }
@@ -440,7 +441,7 @@ impl Server {
                 quil_ai::restore_argv(&plugin.integration.session_args, &launch.command, fork_args);
         }
         let pane = self
-            .start_pane(&launch, Mode::Start, Vec::new(), false)
+            .start_pane(&launch, Mode::Start, Preamble::default(), false)
             .inspect_err(|_| discard_worktree(&new))?;
         self.place_split(source, SplitDir::Horizontal, new, pane)
     }
@@ -492,12 +493,13 @@ impl Server {
             let st = self.lock();
             (st.meta(id)?.clone(), st.pane(id).ok().cloned())
         };
-        let mut preamble = Vec::new();
+        let mut preamble = Preamble::default();
         if let Some(old) = &old {
             if old.is_alive() {
                 old.hangup();
             }
-            preamble = crate::restore::preamble(&old.shared().export_lines(10_000), "respawned");
+            let rows = old.shared().size().1;
+            preamble = preamble_of(&old.shared().export_lines(10_000), "respawned", rows);
         }
         with_live_state(&mut meta, old.as_deref());
         let pane = self.start_pane(&meta, Mode::Start, preamble, false)?;
@@ -572,9 +574,10 @@ impl Server {
         }
         // The old screen already ends in the restore marker and the CLI's complaint; the marker
         // after it says what happened next.
-        let preamble = crate::restore::preamble(
+        let preamble = preamble_of(
             &p.shared().export_lines(10_000),
             &format!("conversation {old} no longer exists; started a new one"),
+            p.shared().size().1,
         );
         self.start_pane(&fresh, Mode::Start, preamble, true)
             .and_then(|new| self.replace_pane(id, new))

@@ -293,7 +293,7 @@ fn exits_close_or_keep_per_policy() {
     h.req(Request::Respawn { pane: failed }).expect("respawn");
     let again = h.fake.pane(failed);
     assert!(again.is_alive());
-    assert!(String::from_utf8_lossy(&again.args.preamble).contains("before"));
+    assert!(again.args.preamble.text().contains("before"));
 }
 
 #[test]
@@ -427,7 +427,7 @@ fn a_conversation_that_is_gone_starts_fresh() {
         !sessions.join(format!("opencode-{p}.id")).exists(),
         "forgotten"
     );
-    assert!(String::from_utf8_lossy(&fresh.args.preamble).contains("no longer exists"));
+    assert!(fresh.args.preamble.text().contains("no longer exists"));
     // A fresh start that fails the same way is not retried for ever.
     fresh.output(b"Error: Session not found\r\n");
     fresh.exit(1);
@@ -846,7 +846,7 @@ fn output_survives_a_crash_through_the_journal() {
         crate::persist::Loaded::Workspace(ws) => h2.server.restore(ws),
         _ => panic!("no saved workspace"),
     };
-    let back = String::from_utf8_lossy(&h2.fake.pane(a).args.preamble).into_owned();
+    let back = h2.fake.pane(a).args.preamble.text();
     assert!(back.contains("printed just before the crash"), "{back}");
 }
 
@@ -872,7 +872,7 @@ fn a_respawned_pane_owns_its_files_and_a_closed_one_leaves_none() {
     assert!(!file_has(&buffer, b"ghost"));
     // A restart brings back both lives.
     let h = h.restart();
-    let back = String::from_utf8_lossy(&h.fake.pane(a).args.preamble).into_owned();
+    let back = h.fake.pane(a).args.preamble.text();
     assert!(
         back.contains("first life") && back.contains("second life") && !back.contains("ghost"),
         "{back}"
