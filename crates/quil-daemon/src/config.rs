@@ -28,6 +28,8 @@ pub struct Config {
     pub scrollback_bytes: usize,
     /// Scrollback saved to disk per pane for restores, in bytes.
     pub persist_scrollback_bytes: usize,
+    /// Seconds between fsyncs of a pane's output journal: what a power cut may lose at most.
+    pub fsync_interval: f64,
     pub exited_panes: ExitPolicy,
     /// Shell for `terminal` panes; default `$SHELL`, then `/bin/sh`.
     pub shell: Option<String>,
@@ -107,6 +109,7 @@ impl Default for Config {
             default_rows: 40,
             scrollback_bytes: 8 * 1024 * 1024,
             persist_scrollback_bytes: 2 * 1024 * 1024,
+            fsync_interval: 2.0,
             exited_panes: ExitPolicy::Failed,
             shell: None,
             notify: Notify::default(),
@@ -224,6 +227,13 @@ impl Config {
             });
             (c.default_cols, c.default_rows) = (d.default_cols, d.default_rows);
         }
+        if !(c.fsync_interval >= 0.0 && c.fsync_interval <= 3600.0) {
+            problems.push(Problem {
+                pos: locate(text, "daemon", "fsync_interval"),
+                message: "[daemon] fsync_interval: must be from 0 to 3600 seconds".into(),
+            });
+            c.fsync_interval = Config::default().fsync_interval;
+        }
         if let Some(n) = doc.get("notify") {
             c.notify = entries(text, n, "notify", &mut problems);
         }
@@ -284,6 +294,19 @@ impl Config {
         // In the order of the file.
         problems.sort_by_key(|p| p.pos.unwrap_or((usize::MAX, 0)));
         (c, problems)
+    }
+
+    /// `fsync_interval` as a duration.
+    pub fn fsync_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.fsync_interval)
+    }
+
+    /// Bytes a pane's output journal may grow to before a snapshot supersedes it: enough to
+    /// hold a few saved histories' worth of output, so snapshots stay rare.
+    pub fn journal_bound(&self) -> u64 {
+        (self.persist_scrollback_bytes as u64)
+            .saturating_mul(4)
+            .max(crate::journal::DEFAULT_BOUND)
     }
 
     pub fn shell(&self) -> String {
@@ -353,6 +376,20 @@ mod tests {
         ] {
             let e = Config::parse(bad).unwrap_err();
             assert!(e.contains(says) && !e.contains('\n'), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn fsync_interval_is_read_and_checked() {
+        assert_eq!(Config::parse("").unwrap().fsync_interval, 2.0);
+        let c = Config::parse("[daemon]\nfsync_interval = 0.5\n").unwrap();
+        assert_eq!(c.fsync_every(), std::time::Duration::from_millis(500));
+        for bad in ["-1.0", "nan", "1e9"] {
+            let (c, problems) =
+                Config::parse_lenient(&format!("[daemon]\nfsync_interval = {bad}\n"));
+            assert_eq!(c.fsync_interval, 2.0, "{bad}");
+            assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+            assert_eq!(problems[0].pos, Some((2, 1)), "{problems:?}");
         }
     }
 

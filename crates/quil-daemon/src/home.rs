@@ -114,29 +114,42 @@ impl Instance {
     }
 }
 
-/// An unpredictable name for a temp file beside `path`: `.NAME.tmp-<random>`.
-pub fn temp_name(path: &Path) -> PathBuf {
+/// Random bits for ids and names, without a dependency: the std hasher is randomly keyed per
+/// process.
+pub fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    // RandomState is seeded from the OS's random source; each one hashes differently.
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(SEQ.fetch_add(1, Ordering::Relaxed));
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+/// An unpredictable name for a temp file beside `path`: `.NAME.tmp-<random>`.
+pub fn temp_name(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{:016x}", h.finish()))
+    path.with_file_name(format!(".{name}.tmp-{:016x}", random_u64()))
 }
 
 /// Creates a new file that did not exist (`O_EXCL`), never through a symlink (`O_NOFOLLOW`),
-/// mode 0600, under an unpredictable name beside `path`. Returns it with its name.
+/// mode 0600, under an unpredictable name beside `path`, open for reading and writing. Returns
+/// it with its name.
 pub fn create_temp(path: &Path) -> std::io::Result<(File, PathBuf)> {
     let mut last = None;
     for _ in 0..8 {
         let tmp = temp_name(path);
         match OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .mode(0o600)

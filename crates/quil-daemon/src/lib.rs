@@ -2,8 +2,9 @@
 //! `$QUIL_HOME/quild.sock`. See `docs/architecture.md` for the code map.
 //!
 //! Tasks and threads: a tokio runtime runs the accept loop, one task per client connection
-//! ([`conn`]), a housekeeping tick and the exit watcher; each pane has a reader task and a
-//! writer thread ([`pane`]).
+//! ([`conn`]), a housekeeping tick and the exit watcher; each pane has a reader task, a
+//! writer thread ([`pane`]) and a thread writing its output journal ([`journal`]), and one
+//! thread fsyncs the journals.
 
 pub mod attention;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod home;
 pub mod hooks;
 pub mod integration;
+pub mod journal;
 pub mod pane;
 pub mod persist;
 pub mod plugins;

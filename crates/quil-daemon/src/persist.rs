@@ -1,4 +1,6 @@
-//! Restart-proof state on disk: `workspace.json` (with `.bak`) and `buffers/<pane-id>`.
+//! Restart-proof state on disk: `workspace.json` (with `.bak`) and `buffers/<pane-id>` (each
+//! pane's snapshot; its output since then is in `buffers/<pane-id>.journal`, see
+//! [`crate::journal`]).
 //!
 //! Every write is temp file, fsync, rename, fsync of the directory, so a crash or `kill -9` at any
 //! moment leaves either the old or the new file, never a torn one. The previous snapshot survives
@@ -23,7 +25,11 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Bumped on incompatible changes to `workspace.json`.
 pub const SNAPSHOT_VERSION: u32 = 1;
-const BUFFER_MAGIC: &[u8] = b"QUILBUF1\n";
+/// A buffer of lines only, as quil wrote them before output journals.
+const BUFFER_MAGIC_V1: &[u8] = b"QUILBUF1\n";
+const BUFFER_MAGIC: &[u8] = b"QUILBUF2\n";
+/// Bytes a saved buffer takes besides its lines (an upper bound).
+const BUFFER_OVERHEAD: usize = 64;
 /// Largest workspace or buffer file read back, against a hostile or runaway file.
 const MAX_FILE: u64 = 64 * 1024 * 1024;
 /// Deepest JSON nesting read back. A split is two levels (`{"split": {... "first": ...}}`), so
@@ -208,7 +214,7 @@ fn json_depth(bytes: &[u8]) -> usize {
 /// Moves a snapshot that cannot be loaded out of the way (`NAME.unloadable-<unix time>`), so
 /// the next save cannot overwrite it and nothing is lost: a newer quil, or a person, may still
 /// read it. Returns the new path.
-fn set_aside(path: &Path) -> Option<PathBuf> {
+pub(crate) fn set_aside(path: &Path) -> Option<PathBuf> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -269,13 +275,44 @@ pub fn load_workspace(home: &Path) -> Result<Loaded, PersistError> {
     }
 }
 
+/// Where a snapshot stands in its pane's output journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalMark {
+    /// The journal's epoch: the pane instance that wrote both.
+    pub epoch: u64,
+    /// Stream position of the journal up to which the snapshot includes the pane's output.
+    pub upto: u64,
+}
+
+/// A pane's saved content, `buffers/<pane-id>`: its recent history and screen, and what a
+/// replay of its journal needs to continue from them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SavedBuffer {
+    /// The journal this snapshot goes with (`None`: replay nothing).
+    pub journal: Option<JournalMark>,
+    /// The terminal's size when saved.
+    pub cols: u16,
+    pub rows: u16,
+    /// The cursor (column, row) when saved.
+    pub cursor: (u16, u16),
+    /// The style the program had set for what it prints next.
+    pub pen: quil_proto::Style,
+    /// A program was on the alternate screen (whose content is not saved).
+    pub alt_screen: bool,
+    /// The screen's rows from the top down to its last non-blank one: the last of `lines`
+    /// (fewer of them when the budget cut into the screen).
+    pub screen_rows: u16,
+    /// History, then the screen's rows, oldest first.
+    pub lines: Vec<Line>,
+}
+
 /// Bytes `line` takes in a saved buffer (an upper bound).
 fn saved_size(line: &Line) -> usize {
     postcard::experimental::serialized_size(line).unwrap_or(usize::MAX / 4) + 1
 }
 
 /// Saves a pane's recent lines (oldest first), keeping the newest that fit in `max_bytes`.
-/// (The daemon fits lines as it decodes them, `Pane::export_recent`; this is for tests.)
+/// (The daemon fits lines as it decodes them, `PaneShared::export_saved`; this is for tests.)
 #[cfg(test)]
 pub fn save_buffer(
     home: &Path,
@@ -283,17 +320,17 @@ pub fn save_buffer(
     lines: &[Line],
     max_bytes: usize,
 ) -> std::io::Result<()> {
-    write_buffer(
-        home,
-        pane,
-        &fit_newest(lines.iter().rev().cloned(), max_bytes),
-    )
+    let saved = SavedBuffer {
+        lines: fit_newest(lines.iter().rev().cloned(), max_bytes),
+        ..Default::default()
+    };
+    write_buffer(home, pane, &saved)
 }
 
 /// The first lines of `newest_first` whose saved form fits a buffer file of `max_bytes`,
 /// oldest first. Lazy: lines past the budget are never taken from the iterator.
 pub fn fit_newest(newest_first: impl Iterator<Item = Line>, max_bytes: usize) -> Vec<Line> {
-    let mut total = BUFFER_MAGIC.len() + 8;
+    let mut total = BUFFER_MAGIC.len() + BUFFER_OVERHEAD;
     let mut kept = Vec::new();
     for line in newest_first {
         let size = saved_size(&line);
@@ -307,16 +344,16 @@ pub fn fit_newest(newest_first: impl Iterator<Item = Line>, max_bytes: usize) ->
     kept
 }
 
-/// Writes a pane's saved lines as they are (fit them with [`fit_newest`] first).
-pub fn write_buffer(home: &Path, pane: PaneId, lines: &[Line]) -> std::io::Result<()> {
+/// Writes a pane's saved content as it is (fit its lines with [`fit_newest`] first).
+pub fn write_buffer(home: &Path, pane: PaneId, saved: &SavedBuffer) -> std::io::Result<()> {
     private_dir(&buffers_dir(home))?;
     let mut out = BUFFER_MAGIC.to_vec();
-    out.extend(postcard::to_allocvec(&lines).map_err(std::io::Error::other)?);
+    out.extend(postcard::to_allocvec(saved).map_err(std::io::Error::other)?);
     write_atomic(&buffer_path(home, pane), &out)
 }
 
-/// Loads a pane's saved lines; `None` when there are none or the file is unusable.
-pub fn load_buffer(home: &Path, pane: PaneId) -> Option<Vec<Line>> {
+/// Loads a pane's saved content; `None` when there is none or the file is unusable.
+pub fn load_buffer(home: &Path, pane: PaneId) -> Option<SavedBuffer> {
     let path = buffer_path(home, pane);
     let bytes = match read_capped(&path, MAX_FILE) {
         Ok(b) => b,
@@ -326,9 +363,20 @@ pub fn load_buffer(home: &Path, pane: PaneId) -> Option<Vec<Line>> {
             return None;
         }
     };
-    let body = bytes.strip_prefix(BUFFER_MAGIC)?;
-    match postcard::from_bytes::<Vec<Line>>(body) {
-        Ok(lines) => Some(lines),
+    let parsed = if let Some(body) = bytes.strip_prefix(BUFFER_MAGIC) {
+        postcard::from_bytes::<SavedBuffer>(body).map_err(|e| e.to_string())
+    } else if let Some(body) = bytes.strip_prefix(BUFFER_MAGIC_V1) {
+        postcard::from_bytes::<Vec<Line>>(body)
+            .map(|lines| SavedBuffer {
+                lines,
+                ..Default::default()
+            })
+            .map_err(|e| e.to_string())
+    } else {
+        Err("not a quil buffer".to_string())
+    };
+    match parsed {
+        Ok(saved) => Some(saved),
         Err(e) => {
             tracing::warn!("ignoring corrupt scrollback {}: {e}", path.display());
             None
@@ -336,12 +384,33 @@ pub fn load_buffer(home: &Path, pane: PaneId) -> Option<Vec<Line>> {
     }
 }
 
-/// Deletes the buffers of panes that were closed (`gone`). Buffers of panes this daemon never
-/// had (say, of a workspace that could not be loaded) are left alone.
-pub fn remove_buffers(home: &Path, gone: &[PaneId]) {
-    for id in gone {
-        let _ = std::fs::remove_file(buffer_path(home, *id));
-    }
+/// `buffers/<pane-id>.journal`: the pane's output since its snapshot.
+pub fn journal_path(home: &Path, pane: PaneId) -> PathBuf {
+    crate::journal::path_for(&buffer_path(home, pane))
+}
+
+/// Reads a pane's output journal. One that is not quil's (a foreign or damaged header) is set
+/// aside as `NAME.unloadable-<time>` with a line in the log, and `None` returned.
+pub fn load_journal(home: &Path, pane: PaneId, bound: u64) -> Option<crate::journal::Saved> {
+    let path = journal_path(home, pane);
+    let why = match read_capped(&path, crate::journal::max_file(bound)) {
+        Ok(b) => match crate::journal::Saved::parse(b) {
+            Some(saved) => return Some(saved),
+            None => format!("{} is not a quil output journal", path.display()),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => format!("ignoring output journal: {e}"),
+    };
+    // Set aside before logging: a log macro may skip evaluating what it would print.
+    let note = aside_note(&path, why);
+    tracing::warn!("{note}");
+    None
+}
+
+/// Deletes a closed pane's snapshot and journal.
+pub fn remove_buffer(home: &Path, pane: PaneId) {
+    let _ = std::fs::remove_file(buffer_path(home, pane));
+    let _ = std::fs::remove_file(journal_path(home, pane));
 }
 
 /// Deletes buffers of panes that no longer exist.
@@ -527,7 +596,7 @@ mod tests {
             .unwrap()
             .len();
         assert!(size <= 4096, "{size}");
-        let back = load_buffer(dir.path(), PaneId(7)).unwrap();
+        let back = load_buffer(dir.path(), PaneId(7)).unwrap().lines;
         assert!(back.len() > 50 && back.len() < 1000);
         assert_eq!(back.last().unwrap().text(), "line 0999 ........");
         assert_eq!(back, lines[1000 - back.len()..].to_vec());

@@ -1,20 +1,162 @@
-//! Bringing panes back: saved lines are replayed into a fresh terminal before the new process
-//! starts, so the pane shows its previous content at once and new output continues below it.
+//! Bringing panes back: a pane's snapshot, with the output its journal kept since, becomes
+//! lines that are replayed into a fresh terminal before the new process starts, so the pane
+//! shows its previous content at once and new output continues below it.
 
-use quil_proto::Line;
+use crate::journal::Entry;
+use crate::persist::SavedBuffer;
+use quil_proto::{Line, PaneId};
+use quil_term::{TermConfig, Terminal};
+use std::fmt::Write as _;
+use std::path::Path;
 
-/// Bytes that redraw `lines` (oldest first) followed by a dim marker saying why. The marker is
-/// there even with no lines, so a restored pane is always recognisable.
-pub fn preamble(lines: &[Line], label: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(lines.len() * 64);
-    for l in lines {
+/// What a pane showed when the last daemon left it, newest lines within `budget` (bytes of a
+/// saved buffer): its snapshot, with the output its journal kept after it replayed through a
+/// terminal. A journal of another instance (an older one: the snapshot supersedes it) is left
+/// out; a record cut short by a kill is ignored.
+pub fn recover(
+    home: &Path,
+    pane: PaneId,
+    budget: usize,
+    scrollback_bytes: usize,
+    bound: u64,
+) -> Vec<Line> {
+    let Some(saved) = crate::persist::load_buffer(home, pane) else {
+        return Vec::new();
+    };
+    let Some(mark) = saved.journal else {
+        return saved.lines;
+    };
+    let journal = crate::persist::load_journal(home, pane, bound);
+    let Some(journal) = journal.filter(|j| j.epoch == mark.epoch) else {
+        return saved.lines;
+    };
+    let (entries, ignored) = journal.after(mark.upto);
+    if ignored > 0 {
+        tracing::info!(%pane, bytes = ignored, "ignoring the incomplete end of an output journal");
+    }
+    if entries.is_empty() {
+        return saved.lines;
+    }
+    let started = std::time::Instant::now();
+    let lines = replay(&saved, &entries, budget, scrollback_bytes);
+    tracing::debug!(
+        %pane,
+        bytes = journal.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "replayed the output journal"
+    );
+    lines
+}
+
+/// `saved` with `entries` played on top, as a terminal shows them; the newest lines within
+/// `budget`.
+pub fn replay(
+    saved: &SavedBuffer,
+    entries: &[Entry<'_>],
+    budget: usize,
+    scrollback_bytes: usize,
+) -> Vec<Line> {
+    let rows = saved.rows.max(1) as usize;
+    let on_screen = (saved.screen_rows as usize)
+        .min(saved.lines.len())
+        .min(rows);
+    let (history, screen) = saved.lines.split_at(saved.lines.len() - on_screen);
+    let mut term = Terminal::new(TermConfig {
+        cols: saved.cols.max(2),
+        rows: saved.rows.max(1),
+        scrollback_bytes,
+    });
+    // Output only adds to the saved history (or clears it), unless the pane was resized, which
+    // rewraps it: only then does the terminal need it. Kept out, it costs a restore nothing.
+    let resized = entries.iter().any(|e| matches!(e, Entry::Resize(..)));
+    if resized {
+        term.restore_history(history.to_vec());
+    }
+    redraw(&mut term, saved, screen);
+    for e in entries {
+        match e {
+            Entry::Output(b) => term.feed(b),
+            Entry::Resize(c, r) => term.resize(*c, *r),
+            Entry::Gap(n) => term.feed(
+                format!("\r\n\x1b[0;2m--- {n} bytes of output were not saved ---\x1b[0m\r\n")
+                    .as_bytes(),
+            ),
+        }
+    }
+    let older = if resized || term.history_clears() > 0 {
+        &[][..]
+    } else {
+        history
+    };
+    crate::pane::recent_lines(&term, older.iter().rev().cloned(), budget)
+}
+
+/// Puts a fresh terminal of the saved size where the snapshot left it: its `screen` rows, the
+/// alternate screen, the cursor and the current style. (What else the program had set up, a
+/// scroll region or a mode, the snapshot does not know.)
+fn redraw(term: &mut Terminal, saved: &SavedBuffer, screen: &[Line]) {
+    let rows = saved.rows.max(1) as usize;
+    let top = (saved.screen_rows as usize).min(rows) - screen.len();
+    let mut out = String::new();
+    let mut continued = false;
+    for (i, l) in screen.iter().enumerate() {
+        // A row a line wrapped into is reached by wrapping, so the terminal knows it is one.
+        if !continued {
+            let _ = write!(out, "\x1b[{};1H", top + i + 1);
+        }
+        out.push_str(&l.ansi());
+        continued = l.wrapped;
+    }
+    if saved.alt_screen {
+        out.push_str("\x1b[?1049h");
+    }
+    let _ = write!(
+        out,
+        "\x1b[{};{}H{}",
+        saved.cursor.1 as usize + 1,
+        saved.cursor.0 as usize + 1,
+        quil_proto::screen::sgr(&saved.pen)
+    );
+    term.feed(out.as_bytes());
+}
+
+/// What a new pane shows before its process starts: lines put straight into its history,
+/// then bytes fed to its terminal.
+#[derive(Debug, Clone, Default)]
+pub struct Preamble {
+    pub history: Vec<Line>,
+    pub bytes: Vec<u8>,
+}
+
+impl Preamble {
+    /// All of it as text, the history's lines first (for tests and messages).
+    pub fn text(&self) -> String {
+        let mut s: String = self.history.iter().map(|l| l.text() + "\n").collect();
+        s.push_str(&String::from_utf8_lossy(&self.bytes));
+        s
+    }
+}
+
+/// `lines` (oldest first) followed by a dim marker saying why, for a pane of `rows` rows. The
+/// marker is there even with no lines, so a restored pane is always recognisable. Only the
+/// last lines, those that end up on the screen, are redrawn; the ones before go straight into
+/// the history (a restore with megabytes of history parses none of it), which is where
+/// printing them would have put them.
+pub fn preamble(lines: &[Line], label: &str, rows: u16) -> Preamble {
+    let drawn = lines.len().min(rows as usize);
+    let (history, screen) = lines.split_at(lines.len() - drawn);
+    let mut out = Vec::with_capacity(screen.len() * 64);
+    for l in screen {
         out.extend_from_slice(l.ansi().as_bytes());
         if !l.wrapped {
             out.extend_from_slice(b"\r\n");
         }
     }
     out.extend_from_slice(format!("\x1b[0;2m--- {label} ---\x1b[0m\r\n").as_bytes());
-    out
+    Preamble {
+        history: history.to_vec(),
+        bytes: out,
+    }
 }
 
 #[cfg(test)]
@@ -23,11 +165,239 @@ mod tests {
 
     #[test]
     fn replays_lines_then_marker() {
-        let p = preamble(&[Line::plain("one"), Line::plain("two")], "restored");
+        let p = preamble(&[Line::plain("one"), Line::plain("two")], "restored", 24);
+        assert!(p.history.is_empty());
         assert_eq!(
-            String::from_utf8(p).unwrap(),
+            String::from_utf8(p.bytes).unwrap(),
             "one\r\ntwo\r\n\x1b[0;2m--- restored ---\x1b[0m\r\n"
         );
-        assert_eq!(preamble(&[], "x"), b"\x1b[0;2m--- x ---\x1b[0m\r\n");
+        assert_eq!(
+            preamble(&[], "x", 24).bytes,
+            b"\x1b[0;2m--- x ---\x1b[0m\r\n"
+        );
+    }
+
+    #[test]
+    fn a_long_preamble_ends_as_if_every_line_had_been_printed() {
+        // Lines as a terminal has them: some wrapped (full width, going on below).
+        let source = crate::pane::PaneShared::new(40, 10, 4 << 20, Preamble::default());
+        let text: String = (0..500)
+            .map(|i| format!("line {i} {}\r\n", "w".repeat(i % 90)))
+            .collect();
+        source.feed(PaneId(1), text.as_bytes(), &Quiet);
+        let lines = source.export_lines(10_000);
+        assert!(lines.iter().any(|l| l.wrapped));
+        let printed = {
+            let mut bytes = Vec::new();
+            for l in &lines {
+                bytes.extend_from_slice(l.ansi().as_bytes());
+                if !l.wrapped {
+                    bytes.extend_from_slice(b"\r\n");
+                }
+            }
+            bytes.extend_from_slice(b"\x1b[0;2m--- m ---\x1b[0m\r\n");
+            let p = Preamble {
+                history: Vec::new(),
+                bytes,
+            };
+            crate::pane::PaneShared::new(40, 10, 4 << 20, p)
+        };
+        let p = preamble(&lines, "m", 10);
+        assert_eq!(p.history.len(), lines.len() - 10);
+        let split = crate::pane::PaneShared::new(40, 10, 4 << 20, p);
+        assert_eq!(split.capture(10_000, true), printed.capture(10_000, true));
+        assert_eq!(split.export_lines(10_000), printed.export_lines(10_000));
+    }
+
+    struct Quiet;
+    impl crate::pane::PaneEvents for Quiet {
+        fn screen_dirty(&self) {}
+        fn meta_changed(&self) {}
+        fn exited(&self, _: PaneId, _: i32) {}
+        fn clipboard(&self, _: String) {}
+        fn bell(&self, _: PaneId) {}
+        fn notification(&self, _: PaneId, _: String, _: String) {}
+        fn persist_failed(&self, _: PaneId, _: Option<String>) {}
+    }
+
+    const BUDGET: usize = 1 << 20;
+
+    /// A pane printed `before`, was saved, then did `after`: replaying `after` onto the saved
+    /// content gives the lines the pane itself would save now.
+    fn replayed_vs_live(
+        cols: u16,
+        rows: u16,
+        before: &[u8],
+        after: &[Entry<'_>],
+    ) -> (Vec<Line>, Vec<Line>) {
+        let pane = crate::pane::PaneShared::new(cols, rows, 4 << 20, Preamble::default());
+        pane.feed(PaneId(1), before, &Quiet);
+        let saved = pane.export_saved(BUDGET);
+        for e in after {
+            match e {
+                Entry::Output(b) => {
+                    pane.feed(PaneId(1), b, &Quiet);
+                }
+                Entry::Resize(c, r) => {
+                    pane.resize(*c, *r);
+                }
+                Entry::Gap(_) => unreachable!(),
+            }
+        }
+        let live = pane.export_saved(BUDGET).lines;
+        (replay(&saved, after, BUDGET, 4 << 20), live)
+    }
+
+    fn texts(lines: &[Line]) -> Vec<String> {
+        lines.iter().map(Line::text).collect()
+    }
+
+    #[test]
+    fn replaying_a_journal_gives_what_the_pane_showed() {
+        let numbers: String = (1..=100).map(|i| format!("{i}\r\n")).collect();
+        let more: String = (101..=130).map(|i| format!("{i}\r\n")).collect();
+        let long = "x".repeat(150);
+        /// What, the pane's size, its output before the snapshot, what the journal kept after.
+        type Case<'a> = (&'a str, u16, u16, Vec<u8>, Vec<Entry<'a>>);
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "scrolling lines",
+                80,
+                10,
+                numbers.clone().into_bytes(),
+                vec![Entry::Output(more.as_bytes())],
+            ),
+            (
+                "a prompt without a newline, then a command and its output",
+                80,
+                10,
+                b"$ ".to_vec(),
+                vec![Entry::Output(b"ls\r\nfile-a  file-b\r\n$ ")],
+            ),
+            (
+                "a redraw addressed by cursor position",
+                40,
+                8,
+                numbers.clone().into_bytes(),
+                vec![Entry::Output(b"\x1b[3;5Hmid\x1b[1;1Htop\x1b[8;1H")],
+            ),
+            (
+                "a wrapped line continued",
+                40,
+                6,
+                long.clone().into_bytes(),
+                vec![Entry::Output(b"yyyy and the rest\r\n$ ")],
+            ),
+            (
+                "colours",
+                40,
+                6,
+                b"\x1b[1;31mred bold\x1b[0m plain\r\n\x1b[44mblue".to_vec(),
+                vec![Entry::Output(b" still blue\x1b[0m\r\ndone\r\n")],
+            ),
+            (
+                "the history cleared",
+                40,
+                8,
+                numbers.clone().into_bytes(),
+                vec![Entry::Output(b"\x1b[3J\x1b[2J\x1b[Hfresh start\r\n")],
+            ),
+            (
+                "a resize between outputs",
+                80,
+                10,
+                numbers.clone().into_bytes(),
+                vec![
+                    Entry::Output(b"wide line of text, more than forty columns across.....\r\n"),
+                    Entry::Resize(40, 12),
+                    Entry::Output(more.as_bytes()),
+                ],
+            ),
+        ];
+        for (what, cols, rows, before, after) in cases {
+            let (got, live) = replayed_vs_live(cols, rows, &before, &after);
+            assert_eq!(texts(&got), texts(&live), "{what}");
+            assert_eq!(got, live, "{what}: styles and wraps too");
+        }
+    }
+
+    #[test]
+    fn a_program_on_the_alternate_screen_replays_into_it_not_over_the_history() {
+        let (got, live) = replayed_vs_live(
+            40,
+            6,
+            b"normal one\r\nnormal two\r\n\x1b[?1049h\x1b[Hfull-screen app",
+            &[Entry::Output(
+                b"\x1b[2;1Hmore of the app\x1b[?1049lback\r\n",
+            )],
+        );
+        // The normal screen's rows are not saved while the program runs (only its history),
+        // so only what follows its exit comes back there.
+        let text = texts(&got).join("\n");
+        assert!(!text.contains("app"), "{text}");
+        assert!(text.contains("back"), "{text}");
+        assert!(texts(&live).join("\n").contains("back"));
+    }
+
+    #[test]
+    fn recover_replays_only_its_own_journal_after_the_snapshot() {
+        let home = tempfile::tempdir().unwrap();
+        let pane = PaneId(3);
+        let bound = crate::journal::DEFAULT_BOUND;
+        let saved = SavedBuffer {
+            journal: Some(crate::persist::JournalMark {
+                epoch: 77,
+                upto: 10,
+            }),
+            cols: 20,
+            rows: 5,
+            cursor: (0, 1),
+            screen_rows: 1,
+            lines: vec![Line::plain("saved")],
+            ..Default::default()
+        };
+        crate::persist::write_buffer(home.path(), pane, &saved).unwrap();
+        assert_eq!(
+            texts(&recover(home.path(), pane, BUDGET, BUDGET, bound)),
+            ["saved"]
+        );
+        let journal = |epoch: u64| {
+            let mut f = crate::journal::header(epoch, 0).to_vec();
+            // Positions 0..10 are in the snapshot already.
+            Entry::Output(b"0123456789new\r\n").encode(&mut f);
+            // Killed while writing the next record.
+            let mut torn = Vec::new();
+            Entry::Output(b"lost").encode(&mut torn);
+            f.extend_from_slice(&torn[..torn.len() - 2]);
+            f
+        };
+        let path = crate::persist::journal_path(home.path(), pane);
+        std::fs::write(&path, journal(77)).unwrap();
+        assert_eq!(
+            texts(&recover(home.path(), pane, BUDGET, BUDGET, bound)),
+            ["saved", "new"]
+        );
+        // Another instance's journal: the snapshot supersedes it.
+        std::fs::write(&path, journal(78)).unwrap();
+        assert_eq!(
+            texts(&recover(home.path(), pane, BUDGET, BUDGET, bound)),
+            ["saved"]
+        );
+        // Not a journal at all: set aside, never fatal.
+        std::fs::write(&path, b"something else entirely").unwrap();
+        assert_eq!(
+            texts(&recover(home.path(), pane, BUDGET, BUDGET, bound)),
+            ["saved"]
+        );
+        assert!(!path.exists());
+        let aside = std::fs::read_dir(home.path().join("buffers"))
+            .unwrap()
+            .flatten()
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("pane-00000003.journal.unloadable-")
+            });
+        assert!(aside, "set aside");
     }
 }

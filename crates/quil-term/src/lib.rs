@@ -184,6 +184,8 @@ pub struct Terminal {
     /// early (output it cannot take, like tabs, would otherwise make it start and stop on
     /// every line).
     fast_cooldown: u8,
+    /// Times the history was cleared (`CSI 3 J`).
+    history_clears: u64,
 }
 
 impl Terminal {
@@ -221,6 +223,7 @@ impl Terminal {
             fast: Fast::default(),
             fast_enabled: fast_path_default(),
             fast_cooldown: 0,
+            history_clears: 0,
             damage_all: true,
         }
     }
@@ -396,6 +399,11 @@ impl Terminal {
         rows
     }
 
+    /// The style new text is drawn in: what the last SGR set.
+    pub fn pen(&self) -> quil_proto::Style {
+        convert::cell_style(&self.term.grid().cursor.template)
+    }
+
     /// Position, visibility (DECTCEM) and shape (DECSCUSR) of the cursor.
     pub fn cursor(&self) -> quil_proto::Cursor {
         let grid = self.term.grid();
@@ -549,6 +557,12 @@ impl Terminal {
         self.parser.sync_timeout().sync_timeout().is_some()
     }
 
+    /// How many times the history was cleared (`CSI 3 J`) so far: whoever keeps lines that
+    /// belong above this terminal's history knows when they are gone too.
+    pub fn history_clears(&self) -> u64 {
+        self.history_clears
+    }
+
     /// Prepend restored history lines (used after a daemon restart): they go above any existing
     /// history, and are the first to be evicted.
     pub fn restore_history(&mut self, lines: Vec<quil_proto::Line>) {
@@ -566,6 +580,7 @@ impl Terminal {
             // off after it.
             self.pending_clear = false;
             self.history.clear();
+            self.history_clears += 1;
         }
         self.drain_history()
     }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 pub struct FakePane {
     pub args: SpawnArgs,
-    shared: PaneShared,
+    shared: Arc<PaneShared>,
     events: Arc<dyn PaneEvents>,
     started: Instant,
     input: Mutex<Vec<u8>>,
@@ -132,7 +132,13 @@ impl Spawner for FakeSpawner {
             });
         }
         let pane = Arc::new(FakePane {
-            shared: PaneShared::new(args.cols, args.rows, args.scrollback_bytes, &args.preamble),
+            shared: PaneShared::for_pane(
+                args.cols,
+                args.rows,
+                &args,
+                args.preamble.clone(),
+                events.clone(),
+            ),
             size: Mutex::new((args.cols, args.rows)),
             args,
             events,

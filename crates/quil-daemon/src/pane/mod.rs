@@ -20,11 +20,13 @@ pub mod pty;
 
 pub use pty::PtySpawner;
 
+use crate::journal::{self, Journal, SnapError, Snapshotter};
+use crate::persist::{JournalMark, SavedBuffer};
 use quil_proto::{Line, PaneId, PaneUpdate};
 use quil_term::{TermConfig, Terminal};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 /// Input bytes a pane may have queued before further input is refused.
@@ -49,6 +51,8 @@ pub trait PaneEvents: Send + Sync + 'static {
     /// The program asked for a desktop notification (OSC 9 / 777 / 99), as (title, body); at
     /// most once per [`BELL_EVERY`] per pane.
     fn notification(&self, pane: PaneId, title: String, body: String);
+    /// The pane's output cannot be saved, and why (`None`: it is saved again).
+    fn persist_failed(&self, pane: PaneId, why: Option<String>);
 }
 
 /// A pane's bells (and notifications) pass on at most this often, however many it sends.
@@ -85,8 +89,23 @@ pub struct SpawnArgs {
     pub cols: u16,
     pub rows: u16,
     pub scrollback_bytes: usize,
-    /// Fed to the terminal before the process starts: restored content.
-    pub preamble: Vec<u8>,
+    /// Shown before the process starts: restored content.
+    pub preamble: crate::restore::Preamble,
+    /// Where the pane's content is saved (`None`: it is not).
+    pub persist: Option<Persist>,
+}
+
+/// Where and how a pane's content is saved: its snapshot and its output journal.
+#[derive(Debug, Clone)]
+pub struct Persist {
+    pub home: PathBuf,
+    /// `persist_scrollback_bytes`: the most a snapshot keeps.
+    pub budget: usize,
+    /// Arbitrates the pane's files between its instances.
+    pub slot: Arc<journal::Slot>,
+    pub fsync_every: Duration,
+    /// Journal bytes past which a snapshot supersedes it.
+    pub bound: u64,
 }
 
 /// Starts panes: the one place the daemon creates processes.
@@ -205,17 +224,33 @@ pub struct PaneShared {
     last_bell: AtomicU64,
     /// The same for desktop notifications.
     last_note: AtomicU64,
+    /// Where output is journaled, once started ([`PaneShared::start_journal`]).
+    journal: OnceLock<Arc<Journal>>,
+}
+
+impl Drop for PaneShared {
+    fn drop(&mut self) {
+        if let Some(j) = self.journal.get() {
+            j.close();
+        }
+    }
 }
 
 impl PaneShared {
-    /// A terminal of this size that has been fed `preamble` (restored content).
-    pub fn new(cols: u16, rows: u16, scrollback_bytes: usize, preamble: &[u8]) -> PaneShared {
+    /// A terminal of this size that shows `preamble` (restored content).
+    pub fn new(
+        cols: u16,
+        rows: u16,
+        scrollback_bytes: usize,
+        preamble: crate::restore::Preamble,
+    ) -> PaneShared {
         let mut term = Terminal::new(TermConfig {
             cols,
             rows,
             scrollback_bytes,
         });
-        term.feed(preamble);
+        term.restore_history(preamble.history);
+        term.feed(&preamble.bytes);
         // Replies the emulator owes to the restored bytes are not for the new process.
         let _ = term.take_responses();
         let rows = term.size().1 as usize;
@@ -240,6 +275,78 @@ impl PaneShared {
             output_gen: AtomicU64::new(1),
             last_bell: AtomicU64::new(0),
             last_note: AtomicU64::new(0),
+            journal: OnceLock::new(),
+        }
+    }
+
+    /// A pane's terminal of this size showing `preamble`, journaling its output from now on
+    /// when `args` say its content is saved.
+    pub fn for_pane(
+        cols: u16,
+        rows: u16,
+        args: &SpawnArgs,
+        preamble: crate::restore::Preamble,
+        events: Arc<dyn PaneEvents>,
+    ) -> Arc<PaneShared> {
+        let shared = Arc::new(PaneShared::new(cols, rows, args.scrollback_bytes, preamble));
+        if let Some(p) = &args.persist {
+            shared.start_journal(args.id, p, events);
+        }
+        shared
+    }
+
+    /// Journals this pane's output from now on (its snapshot, written first, holds what the
+    /// terminal has so far). Without a thread for it, the pane is saved the old way, by the
+    /// periodic save.
+    fn start_journal(
+        self: &Arc<Self>,
+        pane: PaneId,
+        persist: &Persist,
+        events: Arc<dyn PaneEvents>,
+    ) {
+        let gen = persist.slot.register();
+        let spec = journal::Spec {
+            path: crate::persist::journal_path(&persist.home, pane),
+            slot: persist.slot.clone(),
+            gen,
+            fsync_every: persist.fsync_every,
+            bound: persist.bound,
+            soft: persist.budget as u64,
+            name: pane.to_string(),
+        };
+        let snap = Arc::new(PaneSnapshots {
+            pane: Arc::downgrade(self),
+            id: pane,
+            home: persist.home.clone(),
+            budget: persist.budget,
+            slot: persist.slot.clone(),
+            gen,
+        });
+        let report = Box::new(move |why| events.persist_failed(pane, why));
+        let j = self.journal.get_or_init(Journal::new);
+        if let Err(e) = j.start(spec, snap, report) {
+            tracing::error!(%pane, "cannot start the output journal: {e}");
+        }
+    }
+
+    /// Whether output is journaled (and the journal's writer saves the pane's snapshots).
+    pub fn journaled(&self) -> bool {
+        self.journal.get().is_some_and(|j| !j.is_closed())
+    }
+
+    /// A clean stop: the journal records nothing more, and puts what it has on disk. See
+    /// [`PaneShared::wait_journal`].
+    pub fn finish_journal(&self) {
+        if let Some(j) = self.journal.get() {
+            j.begin_finish();
+        }
+    }
+
+    /// Waits (until `deadline`) for a finish asked for; why it failed, if it did.
+    pub fn wait_journal(&self, deadline: Instant) -> Result<(), String> {
+        match self.journal.get() {
+            Some(j) => j.wait_finished(deadline),
+            None => Ok(()),
         }
     }
 
@@ -255,6 +362,10 @@ impl PaneShared {
         let (responses, clip, meta, bell, notes) = {
             let mut st = self.lock();
             st.term.feed(bytes);
+            // Under the terminal's lock: a snapshot's position in the journal matches its state.
+            if let Some(j) = self.journal.get() {
+                j.push(bytes);
+            }
             let meta = st.term.take_meta_changed();
             let bell = st.term.take_bell();
             let notes = st.term.take_notifications();
@@ -302,13 +413,16 @@ impl PaneShared {
     }
 
     /// Resizes the terminal; true when the size changed.
-    fn resize(&self, cols: u16, rows: u16) -> bool {
+    pub(crate) fn resize(&self, cols: u16, rows: u16) -> bool {
         {
             let mut st = self.lock();
             if st.term.size() == (cols, rows) {
                 return false;
             }
             st.term.resize(cols, rows);
+            if let Some(j) = self.journal.get() {
+                j.resized(cols, rows);
+            }
             st.snap.version += 1;
             st.snap.full_version = st.snap.version;
             st.snap.lines = vec![Line::default(); rows as usize];
@@ -343,20 +457,30 @@ impl PaneShared {
         lines
     }
 
-    /// The newest lines (screen, then history) whose saved form fits in `max_bytes`, oldest
-    /// first: what `persist::fit_newest` keeps. Lines are decoded newest first and only as
-    /// far as the budget reaches, so saving after a flood neither decodes nor holds the whole
-    /// history (and the pane's output waits on the lock only that long).
-    pub fn export_recent(&self, max_bytes: usize) -> Vec<Line> {
+    /// What a snapshot saves: the newest lines (screen, then history) whose saved form fits in
+    /// `max_bytes`, oldest first (what `persist::fit_newest` keeps), with the size, cursor and
+    /// the journal position it includes. Lines are decoded newest first and only as far as the
+    /// budget reaches, so saving after a flood neither decodes nor holds the whole history (and
+    /// the pane's output waits on the lock only that long).
+    pub fn export_saved(&self, max_bytes: usize) -> SavedBuffer {
         let st = self.lock();
-        let screen = saved_screen(&st.term);
-        crate::persist::fit_newest(
-            screen
-                .into_iter()
-                .rev()
-                .chain(st.term.scrollback_newest_first()),
-            max_bytes,
-        )
+        let term = &st.term;
+        let (cols, rows) = term.size();
+        let cursor = term.cursor();
+        let journal = self.journal.get().map(|j| JournalMark {
+            epoch: j.epoch(),
+            upto: j.position(),
+        });
+        SavedBuffer {
+            journal,
+            cols,
+            rows,
+            cursor: (cursor.x, cursor.y),
+            pen: term.pen(),
+            alt_screen: term.is_alt_screen(),
+            screen_rows: saved_screen(term).len() as u16,
+            lines: recent_lines(term, std::iter::empty(), max_bytes),
+        }
     }
 
     /// The cwd the pane's shell last reported (OSC 7), if any.
@@ -449,16 +573,16 @@ impl PaneShared {
 /// the reason, and it waits for `quil respawn`.
 pub struct Placeholder {
     id: PaneId,
-    shared: PaneShared,
+    shared: Arc<PaneShared>,
     argv: Vec<String>,
     started: Instant,
     error: String,
 }
 
 impl Placeholder {
-    pub fn showing(args: SpawnArgs, reason: &str) -> Arc<dyn Pane> {
-        let mut pre = args.preamble;
-        pre.extend_from_slice(
+    pub fn showing(args: SpawnArgs, reason: &str, events: Arc<dyn PaneEvents>) -> Arc<dyn Pane> {
+        let mut pre = args.preamble.clone();
+        pre.bytes.extend_from_slice(
             format!(
                 "\x1b[0;1;31mquil: cannot start {}: {reason}\x1b[0m\r\n\x1b[2mRetry with: quil respawn --pane {}\x1b[0m\r\n",
                 args.argv.join(" "),
@@ -466,12 +590,7 @@ impl Placeholder {
             )
             .as_bytes(),
         );
-        let shared = PaneShared::new(
-            args.cols.max(2),
-            args.rows.max(1),
-            args.scrollback_bytes,
-            &pre,
-        );
+        let shared = PaneShared::for_pane(args.cols.max(2), args.rows.max(1), &args, pre, events);
         shared.alive.store(false, Ordering::SeqCst);
         Arc::new(Placeholder {
             id: args.id,
@@ -510,6 +629,46 @@ impl Pane for Placeholder {
     }
     fn hangup(&self) {}
     fn force_kill(&self) {}
+}
+
+/// The newest lines of `term` (its saved screen, then history, then `older`, newest first)
+/// whose saved form fits in `max_bytes`, oldest first.
+pub fn recent_lines(
+    term: &Terminal,
+    older: impl Iterator<Item = Line>,
+    max_bytes: usize,
+) -> Vec<Line> {
+    crate::persist::fit_newest(
+        saved_screen(term)
+            .into_iter()
+            .rev()
+            .chain(term.scrollback_newest_first())
+            .chain(older),
+        max_bytes,
+    )
+}
+
+/// Writes a pane's snapshots for its journal.
+struct PaneSnapshots {
+    pane: Weak<PaneShared>,
+    id: PaneId,
+    home: PathBuf,
+    budget: usize,
+    slot: Arc<journal::Slot>,
+    gen: u64,
+}
+
+impl Snapshotter for PaneSnapshots {
+    fn snapshot(&self) -> Result<u64, SnapError> {
+        let shared = self.pane.upgrade().ok_or(SnapError::Gone)?;
+        let saved = shared.export_saved(self.budget);
+        drop(shared);
+        let upto = saved.journal.map_or(0, |m| m.upto);
+        self.slot.with(self.gen, || {
+            crate::persist::write_buffer(&self.home, self.id, &saved)
+        })?;
+        Ok(upto)
+    }
 }
 
 /// The part of the screen a pane's saved content keeps: its rows down to the last non-blank

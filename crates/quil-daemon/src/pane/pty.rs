@@ -126,7 +126,10 @@ impl Spawner for PtySpawner {
 }
 
 impl PtyPane {
-    pub fn spawn(args: SpawnArgs, events: Arc<dyn PaneEvents>) -> Result<Arc<PtyPane>, SpawnError> {
+    pub fn spawn(
+        mut args: SpawnArgs,
+        events: Arc<dyn PaneEvents>,
+    ) -> Result<Arc<PtyPane>, SpawnError> {
         let program = args.argv.first().cloned().unwrap_or_default();
         let start_err = |reason: String| SpawnError::Start {
             program: program.clone(),
@@ -194,12 +197,8 @@ impl PtyPane {
             }
         };
 
-        let shared = Arc::new(PaneShared::new(
-            size.cols,
-            size.rows,
-            args.scrollback_bytes,
-            &args.preamble,
-        ));
+        let preamble = std::mem::take(&mut args.preamble);
+        let shared = PaneShared::for_pane(size.cols, size.rows, &args, preamble, events.clone());
         let (tx, rx) = mpsc::channel::<Queued>();
         let input = Arc::new(Input {
             order: Mutex::new(()),

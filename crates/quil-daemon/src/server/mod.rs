@@ -35,6 +35,7 @@ mod worktrees;
 use crate::attention::Tracker;
 use crate::config::{Config, ExitPolicy};
 use crate::error::{Error, Result};
+use crate::home::random_u64;
 use crate::pane::{Pane, PaneEvents, PtySpawner, Spawner};
 use quil_model::{Attention, PaneMeta, TabId, Workspace};
 use quil_proto::{Event, EventKind, PaneId};
@@ -87,6 +88,9 @@ impl PaneEvents for Signals {
     fn notification(&self, pane: PaneId, title: String, body: String) {
         let _ = self.notices.send(Notice::Note(pane, title, body));
     }
+    fn persist_failed(&self, pane: PaneId, why: Option<String>) {
+        let _ = self.notices.send(Notice::Persist(pane, why));
+    }
 }
 
 /// What a pane tells the server that needs the workspace to act on (bells are rate-limited
@@ -97,6 +101,8 @@ pub enum Notice {
     Bell(PaneId),
     /// A desktop notification the program asked for: (title, body).
     Note(PaneId, String, String),
+    /// The pane's output cannot be saved, and why (`None`: it is saved again).
+    Persist(PaneId, Option<String>),
 }
 
 /// A pane of the workspace that has a process (or a placeholder for one).
@@ -194,6 +200,13 @@ pub struct Server {
     /// Why the last save failed, `None` once one works: shown to clients (a leaf lock, held
     /// only to read or swap it).
     persist_error: Mutex<Option<String>>,
+    /// Panes whose output journal cannot be written, and why (a leaf lock, like the above).
+    journal_errors: Mutex<HashMap<PaneId, String>>,
+    /// Who may write each pane's files (a leaf lock).
+    slots: Mutex<HashMap<PaneId, Arc<crate::journal::Slot>>>,
+    /// Panes closed since the last save, whose files it deletes (a leaf lock): a pane's
+    /// journal exists from its start, before any save knew of it.
+    closed: Mutex<std::collections::HashSet<PaneId>>,
     started: Instant,
     pub clients: AtomicU32,
     pub shutdown: tokio_watch::Sender<bool>,
@@ -240,6 +253,9 @@ impl Server {
             plugins: RwLock::new(quil_plugin::Registry::default()),
             saver: Mutex::new(Saver::default()),
             persist_error: Mutex::new(None),
+            journal_errors: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
+            closed: Mutex::new(Default::default()),
             started: Instant::now(),
             clients: AtomicU32::new(0),
             shutdown: tokio_watch::channel(false).0,
@@ -299,12 +315,65 @@ impl Server {
             .map(|_| Tracker::starting(std::time::Instant::now(), unix_now()))
     }
 
-    /// Why the last save failed (`None` when it worked).
+    /// Why the last save failed, or some pane's output cannot be saved (`None` when all is
+    /// saved).
     pub fn persist_error(&self) -> Option<String> {
-        self.persist_error
+        let save = self
+            .persist_error
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        save.or_else(|| {
+            let errs = self
+                .journal_errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            errs.iter()
+                .min_by_key(|(id, _)| **id)
+                .map(|(_, why)| why.clone())
+        })
+    }
+
+    /// A pane's output journal cannot be written (`Some`), or can again.
+    fn set_journal_error(&self, pane: PaneId, why: Option<String>) {
+        {
+            let mut errs = self
+                .journal_errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match why {
+                Some(w) => errs.insert(pane, w),
+                None => errs.remove(&pane),
+            };
+        }
+        self.changed();
+    }
+
+    /// Who may write pane `id`'s files.
+    fn slot(&self, id: PaneId) -> Arc<crate::journal::Slot> {
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id)
+            .or_default()
             .clone()
+    }
+
+    /// Deletes the files of panes that were closed; no instance of them writes there again.
+    fn remove_buffers(&self, gone: &[PaneId]) {
+        for id in gone {
+            let slot = self
+                .slots
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(id)
+                .unwrap_or_default();
+            slot.close(|| crate::persist::remove_buffer(&self.home, *id));
+            self.journal_errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(id);
+        }
     }
 
     /// Records how the last save went; attached clients hear of a change.
@@ -359,6 +428,12 @@ impl Server {
                 }
             }
             Notice::Note(pane, title, body) => self.pass_on_note(pane, title, body),
+            Notice::Persist(pane, why) => {
+                // A pane closed meanwhile has no files to save.
+                if why.is_none() || self.lock().panes.contains_key(&pane) {
+                    self.set_journal_error(pane, why);
+                }
+            }
         }
     }
 
@@ -424,6 +499,10 @@ impl Server {
     fn remove_pane_locked(&self, st: &mut State, pane: PaneId) -> Option<Arc<dyn Pane>> {
         let tab = st.tab_of(pane);
         let tab_gone = st.ws.remove_pane(pane).ok()?;
+        self.closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(pane);
         self.emit(Some(pane), tab, EventKind::PaneClosed);
         if tab_gone {
             self.emit(None, tab, EventKind::TabClosed);
@@ -553,19 +632,4 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Random bits for ids, without a dependency: the std hasher is randomly keyed per process.
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
 }

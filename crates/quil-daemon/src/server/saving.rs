@@ -11,7 +11,10 @@ use quil_proto::{EventKind, PaneId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Longest a clean stop waits for the panes' journals to reach the disk.
+const FINISH_WITHIN: Duration = Duration::from_secs(10);
 
 impl Server {
     /// The workspace as it should be saved: metadata refreshed from the live panes, and each
@@ -67,44 +70,49 @@ impl Server {
         let plans = self.resume_plans(&mut ws);
         // A few workers, not a thread per pane: on a small machine 50 concurrent forks mostly
         // contend with each other.
-        let next = AtomicUsize::new(0);
         let workers = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .clamp(2, 8)
             * 2;
+        let config = self.config();
+        // Every pane's content first, then every process: a restored pane that prints a lot
+        // would otherwise take the CPU from the panes still being read back.
+        let preambles = in_parallel(&plans, workers, |(meta, _)| {
+            let lines = if self.keeps_scrollback(meta) {
+                crate::restore::recover(
+                    &self.home,
+                    meta.id,
+                    config.persist_scrollback_bytes,
+                    config.scrollback_bytes,
+                    config.journal_bound(),
+                )
+            } else {
+                Vec::new()
+            };
+            let rows = if meta.rows == 0 {
+                config.default_rows
+            } else {
+                meta.rows
+            };
+            crate::restore::preamble(&lines, "restored after a daemon restart", rows)
+        });
         // Panes' readers are tasks on the runtime: the workers start them from its context.
         let runtime = tokio::runtime::Handle::try_current().ok();
-        let panes: Vec<(PaneId, Arc<dyn Pane>, Option<Tracker>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers.min(plans.len()))
-                .map(|_| {
-                    scope.spawn(|| {
-                        let _runtime = runtime.as_ref().map(|r| r.enter());
-                        let mut done = Vec::new();
-                        while let Some((meta, mode)) =
-                            plans.get(next.fetch_add(1, Ordering::Relaxed))
-                        {
-                            let lines = if self.keeps_scrollback(meta) {
-                                crate::persist::load_buffer(&self.home, meta.id).unwrap_or_default()
-                            } else {
-                                Vec::new()
-                            };
-                            let preamble =
-                                crate::restore::preamble(&lines, "restored after a daemon restart");
-                            // keep_failed: a pane that cannot start is kept, showing why.
-                            if let Ok(p) = self.start_pane(meta, *mode, preamble, true) {
-                                done.push((meta.id, p, self.new_tracker(meta)));
-                            }
-                        }
-                        done
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .filter_map(|h| h.join().ok())
-                .flatten()
-                .collect()
+        let starts: Vec<_> = plans
+            .iter()
+            .zip(preambles)
+            .map(|(plan, pre)| (plan, std::sync::Mutex::new(pre.unwrap_or_default())))
+            .collect();
+        let started_panes = in_parallel(&starts, workers, |((meta, mode), pre)| {
+            let _runtime = runtime.as_ref().map(|r| r.enter());
+            let preamble = std::mem::take(&mut *pre.lock().unwrap_or_else(|e| e.into_inner()));
+            // keep_failed: a pane that cannot start is kept, showing why.
+            self.start_pane(meta, *mode, preamble, true)
+                .ok()
+                .map(|p| (meta.id, p, self.new_tracker(meta)))
         });
+        let panes: Vec<(PaneId, Arc<dyn Pane>, Option<Tracker>)> =
+            started_panes.into_iter().flatten().flatten().collect();
         let n = panes.len();
         {
             let mut st = self.lock();
@@ -184,26 +192,41 @@ impl Server {
         (ws, err)
     }
 
-    /// Saves the workspace (when it changed) and the scrollback of panes with new output.
-    /// `all_buffers` saves every pane's scrollback (a clean stop).
+    /// Saves the workspace (when it changed) and the scrollback of panes with new output whose
+    /// output is not journaled (their journals save them). `all_buffers` is a clean stop: every
+    /// journal puts all it has on disk and records nothing more, and every other pane's
+    /// scrollback is saved.
     pub fn save(&self, all_buffers: bool) {
         let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
         let (ws, mut err) = self.save_ws_locked(&mut saver);
         let panes: Vec<Arc<dyn Pane>> =
             self.lock().panes.values().map(|l| l.pane.clone()).collect();
+        if all_buffers {
+            // All at once, then wait for each: their fsyncs overlap.
+            for p in &panes {
+                p.shared().finish_journal();
+            }
+            let deadline = Instant::now() + FINISH_WITHIN;
+            for p in &panes {
+                if let Err(e) = p.shared().wait_journal(deadline) {
+                    tracing::error!(pane = %p.id(), "{e}");
+                    err.get_or_insert_with(|| format!("pane {}: {e}", p.id()));
+                }
+            }
+        }
         for p in &panes {
             let id = p.id();
-            if !ws.pane(id).is_some_and(|m| self.keeps_scrollback(m)) {
+            if p.shared().journaled() || !ws.pane(id).is_some_and(|m| self.keeps_scrollback(m)) {
                 continue;
             }
             let gen = p.output_gen();
             if !all_buffers && saver.buffer_gens.get(&id) == Some(&gen) {
                 continue;
             }
-            let lines = p
+            let saved = p
                 .shared()
-                .export_recent(self.config().persist_scrollback_bytes);
-            match crate::persist::write_buffer(&self.home, id, &lines) {
+                .export_saved(self.config().persist_scrollback_bytes);
+            match crate::persist::write_buffer(&self.home, id, &saved) {
                 Ok(()) => {
                     saver.buffer_gens.insert(id, gen);
                 }
@@ -222,8 +245,20 @@ impl Server {
         saver.buffer_gens.retain(|id, _| ids.contains(id));
         // Only buffers of panes this daemon had and closed go: the scrollback of a workspace
         // that could not be loaded stays on disk.
-        let gone: Vec<PaneId> = saver.known.difference(&ids).copied().collect();
-        crate::persist::remove_buffers(&self.home, &gone);
+        let closed: std::collections::HashSet<PaneId> = {
+            // One closed after this save's snapshot of the workspace waits for the next save.
+            let mut c = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+            let now: std::collections::HashSet<PaneId> = c.difference(&ids).copied().collect();
+            c.retain(|id| ids.contains(id));
+            now
+        };
+        let gone: Vec<PaneId> = saver
+            .known
+            .union(&closed)
+            .filter(|id| !ids.contains(id))
+            .copied()
+            .collect();
+        self.remove_buffers(&gone);
         saver.known = ids;
         drop(saver);
         self.set_persist_error(err);
@@ -235,4 +270,39 @@ impl Server {
         let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
         saver.known.extend(ids);
     }
+}
+
+/// `f` of each of `items` on up to `workers` threads, in the items' order (`None` where `f`
+/// panicked).
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
+    let next = AtomicUsize::new(0);
+    let done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.min(items.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        done.push((i, f(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .flatten()
+            .collect()
+    });
+    let mut out: Vec<Option<R>> = items.iter().map(|_| None).collect();
+    for (i, r) in done {
+        out[i] = Some(r);
+    }
+    out
 }

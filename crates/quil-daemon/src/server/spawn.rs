@@ -5,7 +5,8 @@
 use super::{random_u64, valid_name, with_live_state, Live, Server, State};
 use crate::error::{Error, Result};
 use crate::integration;
-use crate::pane::{Pane, Placeholder, SpawnArgs};
+use crate::pane::{Pane, Persist, Placeholder, SpawnArgs};
+use crate::restore::{preamble as preamble_of, Preamble};
 use quil_model::{PaneMeta, SplitDir, TabId};
 use quil_plugin::Mode;
 use quil_proto::{EventKind, PaneId, SpawnSpec};
@@ -216,7 +217,7 @@ impl Server {
         meta: &PaneMeta,
         argv: Vec<String>,
         extra: Vec<(String, String)>,
-        preamble: Vec<u8>,
+        preamble: Preamble,
     ) -> SpawnArgs {
         let mut env: Vec<(String, String)> = meta
             .client_env
@@ -249,15 +250,24 @@ impl Server {
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
         let or = |v: u16, d: u16| if v == 0 { d } else { v };
+        let config = self.config();
+        let persist = self.keeps_scrollback(meta).then(|| Persist {
+            home: self.home.clone(),
+            budget: config.persist_scrollback_bytes,
+            slot: self.slot(meta.id),
+            fsync_every: config.fsync_every(),
+            bound: config.journal_bound(),
+        });
         SpawnArgs {
             id: meta.id,
             argv,
             cwd: meta.cwd.clone(),
             env,
-            cols: or(meta.cols, self.config().default_cols),
-            rows: or(meta.rows, self.config().default_rows),
-            scrollback_bytes: self.config().scrollback_bytes,
+            cols: or(meta.cols, config.default_cols),
+            rows: or(meta.rows, config.default_rows),
+            scrollback_bytes: config.scrollback_bytes,
             preamble,
+            persist,
         }
     }
 
@@ -267,7 +277,7 @@ impl Server {
         &self,
         meta: &PaneMeta,
         mode: Mode,
-        preamble: Vec<u8>,
+        preamble: Preamble,
         keep_failed: bool,
     ) -> Result<Arc<dyn Pane>> {
         let (argv, extra) = match self.command_for(meta, mode) {
@@ -279,7 +289,11 @@ impl Server {
                     meta.command.clone()
                 };
                 let args = self.spawn_args(meta, argv, Vec::new(), preamble);
-                return Ok(Placeholder::showing(args, &e.to_string()));
+                return Ok(Placeholder::showing(
+                    args,
+                    &e.to_string(),
+                    self.signals.clone(),
+                ));
             }
             Err(e) => return Err(e),
         };
@@ -288,7 +302,11 @@ impl Server {
             Ok(p) => Ok(p),
             Err(e) if keep_failed => {
                 tracing::warn!(pane = %meta.id, "cannot start: {e}");
-                Ok(Placeholder::showing(args, &e.to_string()))
+                Ok(Placeholder::showing(
+                    args,
+                    &e.to_string(),
+                    self.signals.clone(),
+                ))
             }
             Err(e) => Err(e.into()),
         }
@@ -301,7 +319,7 @@ impl Server {
         let (pid, tid) = Self::fresh_ids(&self.lock());
         let meta = self.new_meta(pid, &spec, None)?;
         let pane = self
-            .start_pane(&meta, Mode::Start, Vec::new(), false)
+            .start_pane(&meta, Mode::Start, Preamble::default(), false)
             .inspect_err(|_| discard_worktree(&meta))?;
         let tracker = self.new_tracker(&meta);
         let mut st = self.lock();
@@ -338,7 +356,7 @@ impl Server {
         let (pid, _) = Self::fresh_ids(&self.lock());
         let meta = self.new_meta(pid, &spec, Some(target_cwd))?;
         let pane = self
-            .start_pane(&meta, Mode::Start, Vec::new(), false)
+            .start_pane(&meta, Mode::Start, Preamble::default(), false)
             .inspect_err(|_| discard_worktree(&meta))?;
         self.place_split(target, dir, meta, pane)
     }
@@ -424,7 +442,7 @@ impl Server {
                 quil_ai::restore_argv(&plugin.integration.session_args, &launch.command, fork_args);
         }
         let pane = self
-            .start_pane(&launch, Mode::Start, Vec::new(), false)
+            .start_pane(&launch, Mode::Start, Preamble::default(), false)
             .inspect_err(|_| discard_worktree(&new))?;
         self.place_split(source, SplitDir::Horizontal, new, pane)
     }
@@ -477,12 +495,13 @@ impl Server {
             let st = self.lock();
             (st.meta(id)?.clone(), st.pane(id).ok().cloned())
         };
-        let mut preamble = Vec::new();
+        let mut preamble = Preamble::default();
         if let Some(old) = &old {
             if old.is_alive() {
                 old.hangup();
             }
-            preamble = crate::restore::preamble(&old.shared().export_lines(10_000), "respawned");
+            let rows = old.shared().size().1;
+            preamble = preamble_of(&old.shared().export_lines(10_000), "respawned", rows);
         }
         with_live_state(&mut meta, old.as_deref());
         let pane = self.start_pane(&meta, Mode::Start, preamble, false)?;
@@ -563,9 +582,10 @@ impl Server {
         }
         // The old screen already ends in the restore marker and the CLI's complaint; the marker
         // after it says what happened next.
-        let preamble = crate::restore::preamble(
+        let preamble = preamble_of(
             &p.shared().export_lines(10_000),
             &format!("conversation {old} no longer exists; started a new one"),
+            p.shared().size().1,
         );
         self.start_pane(&fresh, Mode::Start, preamble, true)
             .and_then(|new| self.replace_pane(&fresh, new))

@@ -293,7 +293,7 @@ fn exits_close_or_keep_per_policy() {
     h.req(Request::Respawn { pane: failed }).expect("respawn");
     let again = h.fake.pane(failed);
     assert!(again.is_alive());
-    assert!(String::from_utf8_lossy(&again.args.preamble).contains("before"));
+    assert!(again.args.preamble.text().contains("before"));
 }
 
 #[test]
@@ -427,7 +427,7 @@ fn a_conversation_that_is_gone_starts_fresh() {
         !sessions.join(format!("opencode-{p}.id")).exists(),
         "forgotten"
     );
-    assert!(String::from_utf8_lossy(&fresh.args.preamble).contains("no longer exists"));
+    assert!(fresh.args.preamble.text().contains("no longer exists"));
     // A fresh start that fails the same way is not retried for ever.
     fresh.output(b"Error: Session not found\r\n");
     fresh.exit(1);
@@ -831,4 +831,95 @@ fn an_agent_pane_is_starting_until_its_ready_pattern_shows() {
         "a shell never starts"
     );
     assert!(h.server.starting(PaneId(u32::MAX)).is_err());
+}
+
+/// Waits (a loaded machine's while) until `f` holds.
+fn soon(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn file_has(path: &Path, needle: &[u8]) -> bool {
+    fs::read(path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+}
+
+#[test]
+fn output_survives_a_crash_through_the_journal() {
+    let h = harness();
+    let a = h.spawn(None, &["sh"], h.home.path());
+    h.server.save_workspace_only();
+    h.fake.pane(a).output(b"printed just before the crash\r\n");
+    // On disk within a batch, with no save asked for.
+    let journal = crate::persist::journal_path(h.home.path(), a);
+    soon("the output in the journal", || {
+        file_has(&journal, b"printed just before the crash")
+    });
+    // The files as a kill -9 leaves them: copied while the daemon runs on.
+    let copy = tempfile::tempdir().expect("tempdir");
+    fs::copy(
+        crate::persist::workspace_path(h.home.path()),
+        crate::persist::workspace_path(copy.path()),
+    )
+    .unwrap();
+    let bufs = crate::persist::buffers_dir(h.home.path());
+    fs::create_dir(crate::persist::buffers_dir(copy.path())).unwrap();
+    for e in fs::read_dir(&bufs).unwrap().flatten() {
+        fs::copy(
+            e.path(),
+            crate::persist::buffers_dir(copy.path()).join(e.file_name()),
+        )
+        .unwrap();
+    }
+    let h2 = harness_in(copy);
+    match crate::persist::load_workspace(h2.home.path()).expect("load") {
+        crate::persist::Loaded::Workspace(ws) => h2.server.restore(ws),
+        _ => panic!("no saved workspace"),
+    };
+    let back = h2.fake.pane(a).args.preamble.text();
+    assert!(back.contains("printed just before the crash"), "{back}");
+}
+
+#[test]
+fn a_respawned_pane_owns_its_files_and_a_closed_one_leaves_none() {
+    let h = harness();
+    let a = h.spawn(None, &["sh"], h.home.path());
+    let journal = crate::persist::journal_path(h.home.path(), a);
+    let buffer = crate::persist::buffer_path(h.home.path(), a);
+    h.fake.pane(a).output(b"first life\r\n");
+    soon("the first journal", || file_has(&journal, b"first life"));
+    h.req(Request::Respawn { pane: a }).expect("respawn");
+    let old = h.fake.spawned()[0].clone();
+    let new = h.fake.pane(a);
+    // The new instance's first snapshot holds what the pane showed, and its journal what
+    // follows; the old one's output goes nowhere.
+    soon("the new snapshot", || file_has(&buffer, b"first life"));
+    new.output(b"second life\r\n");
+    old.output(b"ghost of the first\r\n");
+    soon("the new journal", || file_has(&journal, b"second life"));
+    std::thread::sleep(crate::journal::BATCH * 3);
+    assert!(!file_has(&journal, b"ghost"));
+    assert!(!file_has(&buffer, b"ghost"));
+    // A restart brings back both lives.
+    let h = h.restart();
+    let back = h.fake.pane(a).args.preamble.text();
+    assert!(
+        back.contains("first life") && back.contains("second life") && !back.contains("ghost"),
+        "{back}"
+    );
+    // Closed: both files go, and no instance writes them again.
+    let b = h.spawn(None, &["sh"], h.home.path());
+    h.req(Request::KillPane { pane: a }).expect("kill");
+    h.server.save(false);
+    assert!(!buffer.exists() && !journal.exists());
+    h.fake.pane(a).output(b"after the close\r\n");
+    std::thread::sleep(crate::journal::BATCH * 3);
+    assert!(!buffer.exists() && !journal.exists());
+    // Only the closed pane's.
+    soon("the other pane's files", || {
+        crate::persist::buffer_path(h.home.path(), b).exists()
+            && crate::persist::journal_path(h.home.path(), b).exists()
+    });
 }

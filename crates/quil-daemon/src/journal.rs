@@ -1,0 +1,1085 @@
+//! Per-pane output journals: what a pane printed since its last snapshot reaches disk within
+//! about [`BATCH`], so a `kill -9` of the daemon loses at most the last ~250 ms of output and a
+//! power cut at most the last fsync interval (docs/persistence.md states the guarantees,
+//! docs/architecture.md the design).
+//!
+//! `buffers/<pane>.journal` is a header (magic, the epoch of the pane instance that writes it,
+//! the stream position of its first record, a checksum) and then records, each
+//! `kind u8 | len u32 | crc32c u32 | payload`: output bytes, a resize, or a gap (output that
+//! could not be written). A stream position counts the pane's output bytes, one per resize and
+//! the bytes of each gap, from the start of the pane instance. The snapshot `buffers/<pane>`
+//! names the epoch and the position it includes; a restore replays the records after it.
+//!
+//! Who does what:
+//! - the pane's output reader hands each read to [`Journal::push`]: a copy into a bounded
+//!   buffer, no syscall, never a wait on the disk. When the buffer is full (the disk is slower
+//!   than the output), output is dropped and a gap recorded instead, and the next snapshot
+//!   heals it;
+//! - a writer thread per pane appends what gathered, at most every [`BATCH`] (at once for a
+//!   lot). The first thing it does is have a snapshot written, which claims the pane's files
+//!   for this instance; when the journal passes its bound it has another written (on a thread
+//!   of its own, so appends go on meanwhile), then starts a new journal holding only the
+//!   records after it. The new journal replaces the old by rename, after the snapshot is on
+//!   disk: killed at any moment, the files on disk are either the old snapshot with the old
+//!   journal or the new snapshot with either journal, and each pair restores everything;
+//! - one syncer thread for the daemon fdatasyncs the journals written to, each within the
+//!   fsync interval of its first write since the last sync.
+
+use crate::home::{create_temp, random_u64};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+/// Longest that output waits in memory before it is written.
+pub const BATCH: Duration = Duration::from_millis(100);
+/// A batch this large is written at once.
+const FLUSH_AT: usize = 256 * 1024;
+/// Output held in memory for the writer at most; more is dropped (and a gap recorded).
+const PENDING_CAP: usize = 8 * 1024 * 1024;
+/// Journal bytes past which a snapshot supersedes the journal (its default bound).
+pub const DEFAULT_BOUND: u64 = 8 * 1024 * 1024;
+/// Past this many times the bound, output is not written until the snapshot asked for is on
+/// disk (a gap is recorded), so a journal stays bounded however slow snapshots are.
+const HARD_FACTOR: u64 = 4;
+/// Largest payload of one record written.
+const MAX_RECORD: usize = 1024 * 1024;
+/// Larger records are taken as corruption when reading.
+const MAX_READ_RECORD: usize = 16 * 1024 * 1024;
+/// Past its soft bound, a journal is superseded at most this often (past its bound, at once):
+/// a restore then replays about a saved buffer's worth of output, or the last second's.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+/// Wait after a failed snapshot before trying again.
+const RETRY: Duration = if cfg!(test) {
+    Duration::from_millis(200)
+} else {
+    Duration::from_secs(5)
+};
+/// Spacing (in file bytes) of the writer's index of record offsets, used to find the tail to
+/// keep when the journal is compacted.
+const INDEX_EVERY: u64 = 256 * 1024;
+
+const MAGIC: &[u8; 8] = b"QUILJNL1";
+/// Magic, epoch, base, crc32c of the three.
+pub const HEADER: usize = 8 + 8 + 8 + 4;
+const REC_HEADER: usize = 1 + 4 + 4;
+const KIND_OUTPUT: u8 = 1;
+const KIND_RESIZE: u8 = 2;
+const KIND_GAP: u8 = 3;
+
+/// `buffers/<pane>.journal` beside the pane's snapshot `buffers/<pane>`.
+pub fn path_for(buffer: &Path) -> PathBuf {
+    let mut name = buffer.file_name().unwrap_or_default().to_os_string();
+    name.push(".journal");
+    buffer.with_file_name(name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The format.
+
+/// CRC-32C (Castagnoli), slicing by 8: fast enough to checksum output as fast as panes print.
+pub fn crc32c(crc: u32, data: &[u8]) -> u32 {
+    static T: [[u32; 256]; 8] = crc_tables();
+    let mut crc = !crc;
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let lo = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) ^ crc;
+        let hi = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+        crc = T[7][(lo & 0xff) as usize]
+            ^ T[6][((lo >> 8) & 0xff) as usize]
+            ^ T[5][((lo >> 16) & 0xff) as usize]
+            ^ T[4][(lo >> 24) as usize]
+            ^ T[3][(hi & 0xff) as usize]
+            ^ T[2][((hi >> 8) & 0xff) as usize]
+            ^ T[1][((hi >> 16) & 0xff) as usize]
+            ^ T[0][(hi >> 24) as usize];
+    }
+    for &b in chunks.remainder() {
+        crc = T[0][((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+const fn crc_tables() -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[0][i] = c;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 256 {
+        let mut s = 1;
+        while s < 8 {
+            t[s][i] = (t[s - 1][i] >> 8) ^ t[0][(t[s - 1][i] & 0xff) as usize];
+            s += 1;
+        }
+        i += 1;
+    }
+    t
+}
+
+pub(crate) fn header(epoch: u64, base: u64) -> [u8; HEADER] {
+    let mut h = [0u8; HEADER];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..16].copy_from_slice(&epoch.to_le_bytes());
+    h[16..24].copy_from_slice(&base.to_le_bytes());
+    let crc = crc32c(0, &h[..24]);
+    h[24..].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// (epoch, base) of a journal header; `None` when it is not one of ours or is damaged.
+fn parse_header(b: &[u8]) -> Option<(u64, u64)> {
+    let h = b.get(..HEADER)?;
+    if &h[..8] != MAGIC || crc32c(0, &h[..24]).to_le_bytes() != h[24..] {
+        return None;
+    }
+    let word = |r: std::ops::Range<usize>| h[r].try_into().ok().map(u64::from_le_bytes);
+    Some((word(8..16)?, word(16..24)?))
+}
+
+/// One thing a pane did, as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry<'a> {
+    /// Bytes the program printed.
+    Output(&'a [u8]),
+    /// The pane's terminal got this size (cols, rows).
+    Resize(u16, u16),
+    /// This many stream positions of output were not written.
+    Gap(u64),
+}
+
+impl Entry<'_> {
+    /// Stream positions the entry covers.
+    fn units(&self) -> u64 {
+        match self {
+            Entry::Output(b) => b.len() as u64,
+            Entry::Resize(..) => 1,
+            Entry::Gap(n) => *n,
+        }
+    }
+
+    /// What of the entry at stream position `at` lies at or after `from`.
+    fn from(self, at: u64, from: u64) -> Option<Self> {
+        let end = at + self.units();
+        if end <= from {
+            return None;
+        }
+        let skip = from.saturating_sub(at);
+        Some(match self {
+            Entry::Output(b) => Entry::Output(&b[skip as usize..]),
+            Entry::Gap(n) => Entry::Gap(n - skip),
+            r @ Entry::Resize(..) => r,
+        })
+    }
+
+    /// Appends the entry's record(s) to `out`.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Entry::Output(b) => {
+                for chunk in b.chunks(MAX_RECORD) {
+                    record(out, KIND_OUTPUT, chunk);
+                }
+            }
+            Entry::Resize(c, r) => {
+                let mut p = [0u8; 4];
+                p[..2].copy_from_slice(&c.to_le_bytes());
+                p[2..].copy_from_slice(&r.to_le_bytes());
+                record(out, KIND_RESIZE, &p);
+            }
+            Entry::Gap(n) => record(out, KIND_GAP, &n.to_le_bytes()),
+        }
+    }
+}
+
+fn record(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
+    let mut h = [0u8; REC_HEADER];
+    h[0] = kind;
+    h[1..5].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    let crc = crc32c(crc32c(0, &h[..5]), payload);
+    h[5..].copy_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(payload);
+}
+
+/// The records of a journal body, each with its stream position.
+#[derive(Debug, Default)]
+pub struct Records<'a> {
+    pub entries: Vec<(u64, Entry<'a>)>,
+    /// Bytes after the last whole record: a record cut short by a kill, or damage. Ignored.
+    pub ignored: usize,
+}
+
+/// Reads records from `bytes`, the first at stream position `at`, up to the first one that is
+/// incomplete or damaged.
+pub fn parse_records(mut bytes: &[u8], mut at: u64) -> Records<'_> {
+    let mut recs = Records::default();
+    while !bytes.is_empty() {
+        let Some(entry) = parse_record(bytes) else {
+            recs.ignored = bytes.len();
+            break;
+        };
+        let (entry, len) = entry;
+        let units = entry.units();
+        recs.entries.push((at, entry));
+        at += units;
+        bytes = &bytes[len..];
+    }
+    recs
+}
+
+/// One record at the start of `b`, and its length; `None` when it is cut short or damaged.
+fn parse_record(b: &[u8]) -> Option<(Entry<'_>, usize)> {
+    let h = b.get(..REC_HEADER)?;
+    let len = u32::from_le_bytes(h[1..5].try_into().ok()?) as usize;
+    if len > MAX_READ_RECORD {
+        return None;
+    }
+    let payload = b.get(REC_HEADER..REC_HEADER + len)?;
+    let crc = u32::from_le_bytes(h[5..9].try_into().ok()?);
+    if crc32c(crc32c(0, &h[..5]), payload) != crc {
+        return None;
+    }
+    let entry = match (h[0], len) {
+        (KIND_OUTPUT, _) => Entry::Output(payload),
+        (KIND_RESIZE, 4) => Entry::Resize(
+            u16::from_le_bytes([payload[0], payload[1]]),
+            u16::from_le_bytes([payload[2], payload[3]]),
+        ),
+        (KIND_GAP, 8) => Entry::Gap(u64::from_le_bytes(payload.try_into().ok()?)),
+        _ => return None,
+    };
+    Some((entry, REC_HEADER + len))
+}
+
+/// A journal read back from disk.
+#[derive(Debug)]
+pub struct Saved {
+    pub epoch: u64,
+    /// Stream position of the first record.
+    pub base: u64,
+    body: Vec<u8>,
+}
+
+impl Saved {
+    /// Parses a journal file's bytes; `None` when the header is not one of ours.
+    pub fn parse(mut bytes: Vec<u8>) -> Option<Saved> {
+        let (epoch, base) = parse_header(&bytes)?;
+        bytes.drain(..HEADER);
+        Some(Saved {
+            epoch,
+            base,
+            body: bytes,
+        })
+    }
+
+    /// Bytes of records.
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+
+    /// What the pane did after stream position `from` (what a snapshot taken there lacks), and
+    /// how many bytes at the end were ignored (a record cut short by a kill, or damage).
+    pub fn after(&self, from: u64) -> (Vec<Entry<'_>>, usize) {
+        let recs = parse_records(&self.body, self.base);
+        let mut out = Vec::new();
+        if self.base > from {
+            // Never written so by quil: the snapshot is older than the journal's start.
+            out.push(Entry::Gap(self.base - from));
+        }
+        out.extend(
+            recs.entries
+                .into_iter()
+                .filter_map(|(at, e)| e.from(at, from)),
+        );
+        (out, recs.ignored)
+    }
+}
+
+/// Largest journal read back: its hard bound with room to spare.
+pub fn max_file(bound: u64) -> u64 {
+    bound * HARD_FACTOR * 2 + (PENDING_CAP as u64) * 2
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who may write a pane's files.
+
+/// Arbitrates a pane's files (`buffers/<pane>` and its journal) between instances of the pane
+/// in one daemon: a respawn starts a new instance while the old one may still be finishing a
+/// write. The newest instance registered owns them; older ones' writes are refused, and once
+/// the pane is closed nobody's are.
+#[derive(Debug, Default)]
+pub struct Slot(Mutex<u64>);
+
+const CLOSED: u64 = u64::MAX;
+
+impl Slot {
+    /// A new instance, which owns the files from now on. Returns its number.
+    pub fn register(&self) -> u64 {
+        let mut g = lock(&self.0);
+        if *g == CLOSED {
+            return 0;
+        }
+        *g += 1;
+        *g
+    }
+
+    /// Runs `f` (a write of the pane's files) if instance `gen` still owns them.
+    pub fn with<T>(
+        &self,
+        gen: u64,
+        f: impl FnOnce() -> std::io::Result<T>,
+    ) -> Result<T, SnapError> {
+        let g = lock(&self.0);
+        if *g != gen {
+            return Err(SnapError::Superseded);
+        }
+        f().map_err(|e| SnapError::Io(e.to_string()))
+    }
+
+    /// The pane is gone: runs `f` (deleting its files); no instance writes them again.
+    pub fn close(&self, f: impl FnOnce()) {
+        let mut g = lock(&self.0);
+        *g = CLOSED;
+        f();
+    }
+}
+
+/// Why a snapshot was not written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapError {
+    /// The pane is gone.
+    Gone,
+    /// A newer instance of the pane owns its files, or the pane was closed.
+    Superseded,
+    Io(String),
+}
+
+/// Writes a pane's snapshot: what the writer calls when the journal must be superseded.
+pub trait Snapshotter: Send + Sync {
+    /// Writes the snapshot (through the pane's [`Slot`]); returns the stream position of this
+    /// journal it includes.
+    fn snapshot(&self) -> Result<u64, SnapError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The hand-off from the output reader to the writer.
+
+#[derive(Debug, Clone, Copy)]
+enum Mark {
+    Resize(u16, u16),
+    Gap(u64),
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+enum Finish {
+    #[default]
+    No,
+    Asked,
+    Done(Result<(), String>),
+}
+
+#[derive(Default)]
+struct State {
+    /// Output not yet taken by the writer.
+    data: Vec<u8>,
+    /// Resizes and gaps among `data`, by offset in it.
+    marks: Vec<(usize, Mark)>,
+    /// Stream position of the first thing not yet taken.
+    start: u64,
+    /// Stream position after everything pushed.
+    pos: u64,
+    /// When the oldest output not yet taken arrived: it is written [`BATCH`] after that at the
+    /// latest, however long the writer was busy meanwhile.
+    since: Option<Instant>,
+    /// The buffer overflowed: everything is dropped until the writer takes what is there, so
+    /// the gap is one.
+    dropping: bool,
+    /// A clean stop: nothing more is recorded.
+    frozen: bool,
+    /// The pane is gone: the writer writes what is left and ends.
+    closed: bool,
+    finish: Finish,
+    /// The writer ended (it will not answer a finish).
+    ended: bool,
+    /// A snapshot's result, for the writer.
+    snapped: Option<Result<u64, SnapError>>,
+}
+
+impl State {
+    fn is_empty(&self) -> bool {
+        self.data.is_empty() && self.marks.is_empty()
+    }
+
+    fn gap(&mut self, n: u64) {
+        let at = self.data.len();
+        match self.marks.last_mut() {
+            Some((off, Mark::Gap(g))) if *off == at => *g += n,
+            _ => self.marks.push((at, Mark::Gap(n))),
+        }
+    }
+}
+
+/// What the writer took: everything from stream position `start` to `end`.
+struct Batch {
+    start: u64,
+    end: u64,
+    data: Vec<u8>,
+    marks: Vec<(usize, Mark)>,
+}
+
+impl Batch {
+    /// The batch as entries, in order.
+    fn entries(&self) -> Vec<Entry<'_>> {
+        let mut out = Vec::with_capacity(self.marks.len() * 2 + 1);
+        let mut at = 0;
+        for &(off, m) in &self.marks {
+            if off > at {
+                out.push(Entry::Output(&self.data[at..off]));
+                at = off;
+            }
+            out.push(match m {
+                Mark::Resize(c, r) => Entry::Resize(c, r),
+                Mark::Gap(n) => Entry::Gap(n),
+            });
+        }
+        if at < self.data.len() {
+            out.push(Entry::Output(&self.data[at..]));
+        }
+        out
+    }
+}
+
+/// One pane instance's journal: the reader's side of it, shared with its writer thread.
+pub struct Journal {
+    epoch: u64,
+    state: Mutex<State>,
+    /// Wakes the writer.
+    wake: Condvar,
+    /// Wakes whoever waits for a finish.
+    done: Condvar,
+}
+
+/// What a journal needs to know about where it goes.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// `buffers/<pane>.journal`.
+    pub path: PathBuf,
+    pub slot: Arc<Slot>,
+    /// The instance's number in `slot` ([`Slot::register`]).
+    pub gen: u64,
+    /// Longest a write waits for its fsync.
+    pub fsync_every: Duration,
+    /// Journal bytes past which a snapshot supersedes it at once.
+    pub bound: u64,
+    /// Journal bytes past which a snapshot supersedes it, at most every [`SNAPSHOT_EVERY`].
+    pub soft: u64,
+    /// For thread names and messages.
+    pub name: String,
+}
+
+/// Tells the daemon why the pane's output is not being saved (`None` once it is again).
+pub type Report = Box<dyn Fn(Option<String>) + Send>;
+
+impl Journal {
+    /// A journal, recording nothing on disk until [`Journal::start`].
+    pub fn new() -> Arc<Journal> {
+        Arc::new(Journal {
+            epoch: random_u64() | 1,
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+        })
+    }
+
+    /// Starts the writer thread, which first has a snapshot written (so whatever the snapshot
+    /// reads must find this journal already). When the thread cannot start, the journal is
+    /// closed and the error returned.
+    pub fn start(
+        self: &Arc<Self>,
+        spec: Spec,
+        snap: Arc<dyn Snapshotter>,
+        report: Report,
+    ) -> std::io::Result<()> {
+        let writer = Writer {
+            j: self.clone(),
+            name: spec.name.clone(),
+            hard: spec.bound.saturating_mul(HARD_FACTOR),
+            spec,
+            snap,
+            report,
+            reported: None,
+            file: None,
+            file_len: 0,
+            end: 0,
+            index: Vec::new(),
+            snapping: false,
+            asked_at: None,
+            failures: 0,
+            failures_at_ask: 0,
+            want_snapshot: true,
+            retry_at: None,
+            last_error: None,
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-journal", writer.name))
+            .spawn(move || writer.run());
+        if let Err(e) = spawned {
+            self.close();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Closed: the pane is gone, or the journal could not start.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Identifies this instance's journal (a snapshot names the epoch it goes with).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Stream position after everything recorded so far. Read it under the lock that orders
+    /// [`Journal::push`] calls, together with the state a snapshot takes.
+    pub fn position(&self) -> u64 {
+        self.lock().pos
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Records output. The hot path: a copy, no syscall (the writer is woken only when the
+    /// buffer turns non-empty or large), and never a wait on the disk.
+    pub fn push(&self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.add(|st| {
+            let n = bytes.len();
+            st.pos += n as u64;
+            let before = st.data.len();
+            if st.dropping || before + n > PENDING_CAP {
+                st.dropping = true;
+                st.gap(n as u64);
+            } else {
+                st.data.extend_from_slice(bytes);
+            }
+            before < FLUSH_AT && st.data.len() >= FLUSH_AT
+        });
+    }
+
+    /// Records that the pane's terminal was resized.
+    pub fn resized(&self, cols: u16, rows: u16) {
+        self.add(|st| {
+            st.pos += 1;
+            let at = st.data.len();
+            st.marks.push((at, Mark::Resize(cols, rows)));
+            false
+        });
+    }
+
+    /// Adds something for the writer with `f`, which says whether the buffer just grew large;
+    /// wakes the writer when it has something new to wait for.
+    fn add(&self, f: impl FnOnce(&mut State) -> bool) {
+        let mut st = self.lock();
+        if st.frozen || st.closed {
+            return;
+        }
+        let was_empty = st.is_empty();
+        if was_empty {
+            // A vDSO clock read, not a system call.
+            st.since = Some(Instant::now());
+        }
+        let big = f(&mut st);
+        drop(st);
+        if was_empty || big {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The pane is gone: the writer writes what it has and ends.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_one();
+    }
+
+    /// A clean stop: records nothing more, and asks the writer to put everything recorded so
+    /// far on disk, fsynced. See [`Journal::wait_finished`].
+    pub fn begin_finish(&self) {
+        let mut st = self.lock();
+        st.frozen = true;
+        if st.finish == Finish::No {
+            st.finish = Finish::Asked;
+        }
+        drop(st);
+        self.wake.notify_one();
+    }
+
+    /// Waits until a finish asked for is done (or `deadline`); why it failed, if it did.
+    pub fn wait_finished(&self, deadline: Instant) -> Result<(), String> {
+        let mut st = self.lock();
+        loop {
+            if let Finish::Done(r) = &st.finish {
+                return r.clone();
+            }
+            if st.ended {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err("the pane's output journal did not reach the disk in time".into());
+            }
+            st = self
+                .done
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Everything not yet taken, for the writer.
+    fn take(&self) -> Batch {
+        let mut st = self.lock();
+        let batch = Batch {
+            start: st.start,
+            end: st.pos,
+            data: std::mem::take(&mut st.data),
+            marks: std::mem::take(&mut st.marks),
+        };
+        st.start = st.pos;
+        st.dropping = false;
+        st.since = None;
+        batch
+    }
+
+    fn deliver(&self, r: Result<u64, SnapError>) {
+        self.lock().snapped = Some(r);
+        self.wake.notify_one();
+    }
+
+    fn finished(&self, r: Result<(), String>) {
+        self.lock().finish = Finish::Done(r);
+        self.done.notify_all();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer.
+
+/// A journal file being appended to.
+struct JFile {
+    file: File,
+    /// Written since its last fsync (an fsync is scheduled).
+    dirty: std::sync::atomic::AtomicBool,
+}
+
+struct Writer {
+    j: Arc<Journal>,
+    spec: Spec,
+    name: String,
+    /// The hard bound (see [`HARD_FACTOR`]).
+    hard: u64,
+    snap: Arc<dyn Snapshotter>,
+    report: Report,
+    reported: Option<String>,
+    /// `None` until the first snapshot is on disk, and after a failed write.
+    file: Option<Arc<JFile>>,
+    file_len: u64,
+    /// Stream position after the last record written.
+    end: u64,
+    /// (stream position, file offset) of a record every [`INDEX_EVERY`] bytes or so.
+    index: Vec<(u64, u64)>,
+    /// A snapshot is being written.
+    snapping: bool,
+    /// When the last snapshot was asked for.
+    asked_at: Option<Instant>,
+    /// Failed writes so far, and as they were when the snapshot being written was asked for.
+    failures: u64,
+    failures_at_ask: u64,
+    want_snapshot: bool,
+    retry_at: Option<Instant>,
+    last_error: Option<String>,
+}
+
+/// What woke the writer.
+struct Woken {
+    snapped: Option<Result<u64, SnapError>>,
+    closed: bool,
+    finish: bool,
+}
+
+impl Writer {
+    fn run(mut self) {
+        self.work();
+        let mut st = self.j.lock();
+        st.ended = true;
+        if st.finish == Finish::Asked {
+            st.finish = Finish::Done(Ok(()));
+        }
+        drop(st);
+        self.j.done.notify_all();
+    }
+
+    fn work(&mut self) {
+        loop {
+            self.maybe_snapshot();
+            let w = self.wait();
+            if let Some(r) = w.snapped {
+                if !self.on_snapshot(r) {
+                    return;
+                }
+            }
+            if self.file.is_some() {
+                let batch = self.j.take();
+                if batch.end > batch.start {
+                    self.append(batch);
+                }
+            }
+            if w.closed {
+                return;
+            }
+            if w.finish {
+                if let Some(f) = &self.file {
+                    let r = f
+                        .file
+                        .sync_data()
+                        .map_err(|e| format!("cannot fsync {}: {e}", self.spec.path.display()));
+                    self.j.finished(r);
+                    return;
+                }
+                if !self.snapping && self.retry_at.is_some() {
+                    let why = self.last_error.clone().unwrap_or_default();
+                    self.j.finished(Err(why));
+                    return;
+                }
+                // The first snapshot is still being written (or about to be): wait for it.
+                self.retry_at = None;
+            }
+        }
+    }
+
+    /// Waits for something to do.
+    fn wait(&self) -> Woken {
+        let mut st = self.j.lock();
+        loop {
+            let now = Instant::now();
+            let data = self.file.is_some() && !st.is_empty();
+            let batch_due = st.since.filter(|_| data).map(|s| s + BATCH);
+            let snap_due =
+                (self.want_snapshot && !self.snapping).then(|| self.retry_at.unwrap_or(now));
+            let finish = st.finish == Finish::Asked && (self.file.is_some() || !self.snapping);
+            let ready = st.snapped.is_some()
+                || st.closed
+                || finish
+                || (data
+                    && (st.data.len() >= FLUSH_AT
+                        || st.dropping
+                        || st.frozen
+                        || batch_due.is_some_and(|d| d <= now)))
+                || snap_due.is_some_and(|d| d <= now);
+            if ready {
+                return Woken {
+                    snapped: st.snapped.take(),
+                    closed: st.closed,
+                    finish,
+                };
+            }
+            let until = [batch_due, snap_due].into_iter().flatten().min();
+            st = match until {
+                Some(d) => {
+                    self.j
+                        .wake
+                        .wait_timeout(st, d.saturating_duration_since(now))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+                None => self.j.wake.wait(st).unwrap_or_else(|e| e.into_inner()),
+            };
+        }
+    }
+
+    /// Has a snapshot written on a thread of its own when one is wanted and due.
+    fn maybe_snapshot(&mut self) {
+        if self.snapping || !self.want_snapshot || self.retry_at.is_some_and(|t| Instant::now() < t)
+        {
+            return;
+        }
+        self.want_snapshot = false;
+        self.snapping = true;
+        self.asked_at = Some(Instant::now());
+        self.failures_at_ask = self.failures;
+        let (j, snap) = (self.j.clone(), self.snap.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-snapshot", self.name))
+            .spawn(move || j.deliver(snap.snapshot()));
+        if let Err(e) = spawned {
+            self.snapping = false;
+            self.failed(format!("cannot start a thread to save it: {e}"));
+        }
+    }
+
+    /// A snapshot is on disk (or not). False when the writer should end.
+    fn on_snapshot(&mut self, r: Result<u64, SnapError>) -> bool {
+        self.snapping = false;
+        let upto = match r {
+            Ok(upto) => upto,
+            Err(SnapError::Gone | SnapError::Superseded) => return false,
+            Err(SnapError::Io(e)) => {
+                self.failed(e);
+                return true;
+            }
+        };
+        if self.failures != self.failures_at_ask {
+            // A write failed after the snapshot was taken: it may not hold what was lost.
+            self.want_snapshot = true;
+            return true;
+        }
+        let r = match self.file {
+            None => {
+                // Records from the first one not yet taken (what was taken went into a
+                // journal that failed, and the snapshot holds it).
+                let base = self.j.lock().start;
+                self.install(base, Vec::new(), base)
+            }
+            Some(_) => self.compact(upto),
+        };
+        match r {
+            Ok(()) => {
+                self.retry_at = None;
+                self.last_error = None;
+                self.say(None);
+                true
+            }
+            Err(SnapError::Io(e)) => {
+                self.failed(e);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn failed(&mut self, why: String) {
+        let msg = format!("cannot save the output of {}: {why}", self.name);
+        tracing::error!("{msg}");
+        self.last_error = Some(msg.clone());
+        self.say(Some(msg));
+        self.want_snapshot = true;
+        self.retry_at = Some(Instant::now() + RETRY);
+    }
+
+    fn say(&mut self, why: Option<String>) {
+        if self.reported != why {
+            self.reported = why.clone();
+            (self.report)(why);
+        }
+    }
+
+    /// Starts a new journal holding the records from stream position `upto` on (what the
+    /// snapshot just written lacks), in place of the current one.
+    fn compact(&mut self, upto: u64) -> Result<(), SnapError> {
+        let mut tail = Vec::new();
+        if upto < self.end {
+            let (at, off) = self
+                .index
+                .iter()
+                .rev()
+                .find(|(p, _)| *p <= upto)
+                .copied()
+                .unwrap_or((self.end, self.file_len));
+            let mut bytes = vec![0u8; (self.file_len - off) as usize];
+            if let Some(f) = &self.file {
+                f.file
+                    .read_exact_at(&mut bytes, off)
+                    .map_err(|e| SnapError::Io(e.to_string()))?;
+            }
+            let mut kept = upto;
+            for (p, e) in parse_records(&bytes, at).entries {
+                if let Some(e) = e.from(p, upto) {
+                    kept = p.max(upto) + e.units();
+                    e.encode(&mut tail);
+                }
+            }
+            if kept < self.end {
+                // Never so for a file of ours; keeps the positions of later records right.
+                Entry::Gap(self.end - kept).encode(&mut tail);
+            }
+        }
+        self.install(upto.min(self.end), tail, self.end)
+    }
+
+    /// Puts a journal starting at stream position `base` with records `body`, which end at
+    /// `end`, in place (temp file, fsync, rename), if this instance still owns the pane's files.
+    fn install(&mut self, base: u64, body: Vec<u8>, end: u64) -> Result<(), SnapError> {
+        let path = self.spec.path.clone();
+        let epoch = self.j.epoch;
+        let file = self.spec.slot.with(self.spec.gen, || {
+            let (mut f, tmp) = create_temp(&path)?;
+            let r = (|| {
+                f.write_all(&header(epoch, base))?;
+                f.write_all(&body)?;
+                // The snapshot it goes with is on disk; so is this before it replaces the old.
+                f.sync_data()?;
+                std::fs::rename(&tmp, &path)
+            })();
+            if r.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            r.map(|()| f)
+        })?;
+        self.file = Some(Arc::new(JFile {
+            file,
+            dirty: false.into(),
+        }));
+        self.file_len = (HEADER + body.len()) as u64;
+        self.end = end;
+        self.index = vec![(base, HEADER as u64)];
+        Ok(())
+    }
+
+    /// Appends what was taken.
+    fn append(&mut self, batch: Batch) {
+        let Some(file) = self.file.clone() else {
+            return;
+        };
+        let mut out = Vec::with_capacity(batch.data.len() + 64);
+        if self.file_len > self.hard {
+            // Keep the journal bounded until the snapshot asked for supersedes it.
+            Entry::Gap(batch.end - batch.start).encode(&mut out);
+            self.want_snapshot = true;
+        } else {
+            for e in batch.entries() {
+                if matches!(e, Entry::Gap(_)) {
+                    self.want_snapshot = true;
+                }
+                e.encode(&mut out);
+            }
+        }
+        match (&file.file).write_all(&out) {
+            Ok(()) => {
+                if self
+                    .index
+                    .last()
+                    .is_none_or(|&(_, off)| self.file_len - off >= INDEX_EVERY)
+                {
+                    self.index.push((batch.start, self.file_len));
+                }
+                self.file_len += out.len() as u64;
+                self.end = batch.end;
+                syncer::schedule(&file, self.spec.fsync_every);
+                let held = self.file_len - HEADER as u64;
+                let due = self.asked_at.is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY);
+                if held > self.spec.bound || (held > self.spec.soft && due) {
+                    self.want_snapshot = true;
+                }
+            }
+            Err(e) => {
+                // The file may end in a partial record now: start a new one after a snapshot.
+                self.file = None;
+                self.failures += 1;
+                self.failed(format!("cannot write {}: {e}", self.spec.path.display()));
+                self.retry_at = None;
+            }
+        }
+    }
+}
+
+/// The daemon's fsync thread: journals are written within [`BATCH`], and made durable within
+/// their fsync interval, without the writers ever waiting for the disk to sync.
+mod syncer {
+    use super::*;
+
+    struct Syncer {
+        due: Mutex<Vec<(Instant, Weak<JFile>)>>,
+        wake: Condvar,
+    }
+
+    fn get() -> Option<&'static Syncer> {
+        static S: OnceLock<Option<&'static Syncer>> = OnceLock::new();
+        *S.get_or_init(|| {
+            let s: &'static Syncer = Box::leak(Box::new(Syncer {
+                due: Mutex::new(Vec::new()),
+                wake: Condvar::new(),
+            }));
+            match std::thread::Builder::new()
+                .name("quild-fsync".into())
+                .spawn(move || run(s))
+            {
+                Ok(_) => Some(s),
+                Err(e) => {
+                    tracing::error!(
+                        "cannot start the fsync thread ({e}); journals are not fsynced"
+                    );
+                    None
+                }
+            }
+        })
+    }
+
+    /// `file` was written: fsync it within `every`, unless that is already planned.
+    pub(super) fn schedule(file: &Arc<JFile>, every: Duration) {
+        if file.dirty.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if let Some(s) = get() {
+            lock(&s.due).push((Instant::now() + every, Arc::downgrade(file)));
+            s.wake.notify_one();
+        }
+    }
+
+    fn run(s: &'static Syncer) {
+        let mut q = lock(&s.due);
+        loop {
+            let now = Instant::now();
+            q = match q.iter().map(|(t, _)| *t).min() {
+                None => s.wake.wait(q).unwrap_or_else(|e| e.into_inner()),
+                Some(t) if t > now => {
+                    s.wake
+                        .wait_timeout(q, t - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+                Some(_) => {
+                    let (due, rest): (Vec<_>, Vec<_>) = q.drain(..).partition(|(t, _)| *t <= now);
+                    *q = rest;
+                    drop(q);
+                    for (_, f) in due {
+                        let Some(f) = f.upgrade() else { continue };
+                        // Cleared first: a write during the fsync plans another.
+                        f.dirty.store(false, std::sync::atomic::Ordering::SeqCst);
+                        if let Err(e) = f.file.sync_data() {
+                            tracing::warn!("cannot fsync a pane's output journal: {e}");
+                        }
+                    }
+                    lock(&s.due)
+                }
+            };
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests;
