@@ -137,7 +137,10 @@ fn an_unwritable_home_is_reported_to_clients_and_by_daemon_stop() {
         );
     }
     let names = w.ok(&["ls"]);
-    assert!(names.contains("after") && names.contains("unsaved"), "{names}");
+    assert!(
+        names.contains("after") && names.contains("unsaved"),
+        "{names}"
+    );
     let mut last = serde_json::Value::Null;
     eventually(
         "persist_error in ls --json",
