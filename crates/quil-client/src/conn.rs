@@ -170,7 +170,10 @@ impl Client {
     /// A daemon that does not answer within [`REPLY_TIMEOUT`] is an error, not a hang.
     pub fn request(&mut self, req: Request) -> Result<Reply, ClientError> {
         let deadline = Instant::now() + REPLY_TIMEOUT;
-        let result = self.request_until(req, deadline);
+        // A write into a dead ssh fails before any read could say why: ask ssh too.
+        let result = self
+            .request_until(req, deadline)
+            .map_err(|e| lost(&mut self.origin, e));
         let _ = self.stream.set_read_timeout(None);
         let _ = self.stream.set_write_timeout(None);
         result.map_err(|e| match e {
