@@ -182,7 +182,7 @@ fn scripting_commands_run_on_the_remote_daemon() {
         .to_string();
     assert!(pane.starts_with("pane-"), "{pane}");
     // The pane is the remote daemon's; the local home has no daemon at all.
-    assert_eq!(pane_ids(&remote.ls()), [pane.clone()]);
+    assert_eq!(pane_ids(&remote.ls()), std::slice::from_ref(&pane));
     assert!(
         !exists(&local.socket()),
         "a local daemon was started: {:?}",
@@ -190,7 +190,7 @@ fn scripting_commands_run_on_the_remote_daemon() {
     );
     let ls: serde_json::Value =
         serde_json::from_str(&over(&local, &["ls", "--json"])).expect("ls --json over ssh");
-    assert_eq!(pane_ids(&ls), [pane.clone()]);
+    assert_eq!(pane_ids(&ls), std::slice::from_ref(&pane));
     assert_eq!(ls["tabs"][0]["name"], "far");
     // A new tab starts in the remote user's home, not in this shell's directory.
     assert_eq!(
