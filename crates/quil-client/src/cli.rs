@@ -6,6 +6,7 @@
 
 use crate::conn::{Client, ClientError};
 use crate::launch;
+use crate::remote::{Remote, Target};
 use crate::wait;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -27,6 +28,15 @@ pub struct Cli {
     /// Attach even from inside a quil pane (nesting).
     #[arg(long, global = true)]
     pub force: bool,
+    /// Use the quil daemon on another machine, over ssh: `[user@]host[:port]`, or the name
+    /// of a `[[remotes]]` entry of config.toml (see docs/remote.md).
+    #[arg(
+        long,
+        short = 'r',
+        global = true,
+        value_name = "[USER@]HOST[:PORT]|NAME"
+    )]
+    pub remote: Option<String>,
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }
@@ -263,6 +273,13 @@ pub enum Cmd {
         #[arg(allow_hyphen_values = true)]
         size: String,
     },
+    /// Join stdin and stdout to the daemon's socket, starting the daemon if needed: what
+    /// `quil -r` runs on the remote host over ssh.
+    Proxy {
+        /// Exit with status 3 instead of starting a daemon when none runs.
+        #[arg(long)]
+        no_start: bool,
+    },
     /// Serve the Model Context Protocol on stdin/stdout, so AI agents can drive quil with
     /// tools (see docs/mcp.md).
     Mcp,
@@ -355,13 +372,35 @@ pub enum DaemonCmd {
     },
 }
 
+/// The daemon `--remote` names, else this `$QUIL_HOME`'s.
+pub fn target(cli: &Cli, home: &Path) -> Result<Target> {
+    Ok(match &cli.remote {
+        Some(spec) => Target::Remote(Remote::resolve(spec, home)?),
+        None => Target::Local {
+            home: home.to_path_buf(),
+        },
+    })
+}
+
 /// Runs the CLI; returns the process exit code.
 pub fn main(cli: Cli) -> Result<i32> {
     let home = quil_proto::paths::quil_home()?;
+    let target = target(&cli, &home)?;
+    if let Target::Remote(r) = &target {
+        // What concerns the daemon's process, or files of that machine, runs there whole.
+        if let Some(args) = remote_args(cli.command.as_ref()) {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            return Ok(r.run_there(&args)?);
+        }
+    }
     match cli.command {
-        None | Some(Cmd::Attach) => attach(&home, cli.force),
+        None | Some(Cmd::Attach) => attach(&target, &home, cli.force),
         Some(Cmd::Daemon(cmd)) => daemon(&home, cmd),
         Some(Cmd::Restart) => restart(&home),
+        Some(Cmd::Proxy { .. } | Cmd::Hook { .. }) if target.remote().is_some() => {
+            bail!("`quil proxy` and `quil hook` work on this machine only: drop --remote")
+        }
+        Some(Cmd::Proxy { no_start }) => crate::proxy::run(&home, !no_start),
         // Agent CLIs run this for their hooks: it must print nothing on stdout (SessionStart's
         // stdout joins the conversation) and always exit 0 (non-zero can block a prompt).
         Some(Cmd::Hook { agent, pane }) => {
@@ -379,6 +418,7 @@ pub fn main(cli: Cli) -> Result<i32> {
         }
         // Validation reads files only: it works without (and never starts) a daemon.
         Some(Cmd::Plugin(PluginCmd::Validate { files })) => validate_plugins(&home, files),
+        // The same script and page wherever the daemon is.
         Some(Cmd::Completions { shell }) => {
             crate::out!("{}", crate::complete::script(shell));
             Ok(0)
@@ -389,7 +429,7 @@ pub fn main(cli: Cli) -> Result<i32> {
         }
         // Never starts a daemon: completing a word must not have side effects.
         Some(Cmd::Complete { what }) => {
-            let Ok(mut c) = launch::connect(&home) else {
+            let Ok(mut c) = target.unattended().connect() else {
                 return Ok(0);
             };
             for word in crate::complete::words(&list(&mut c)?, &what) {
@@ -400,20 +440,48 @@ pub fn main(cli: Cli) -> Result<i32> {
         // The server lives in quil-mcp, which depends on this crate: the binary runs it.
         Some(Cmd::Mcp) => bail!("quil mcp is served by the quil binary"),
         Some(cmd) => {
-            let mut client = launch::connect_or_start(&home)?;
-            run(&mut client, cmd)
+            let mut client = target.connect_or_start()?;
+            run(&mut client, cmd, target.remote())
         }
     }
 }
 
-fn attach(home: &Path, force: bool) -> Result<i32> {
-    if let Ok(pane) = std::env::var(quil_proto::paths::ENV_PANE_ID) {
+/// With `--remote`, the commands that run on the remote host as they are (with this
+/// terminal): those about the daemon's process, and plugin files of that machine.
+fn remote_args(cmd: Option<&Cmd>) -> Option<Vec<String>> {
+    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    Some(match cmd? {
+        Cmd::Daemon(DaemonCmd::Start) => s(&["daemon", "start"]),
+        Cmd::Daemon(DaemonCmd::Stop) => s(&["daemon", "stop"]),
+        Cmd::Daemon(DaemonCmd::Status { json }) => {
+            let mut a = s(&["daemon", "status"]);
+            if *json {
+                a.push("--json".into());
+            }
+            a
+        }
+        Cmd::Restart => s(&["restart"]),
+        Cmd::Plugin(PluginCmd::Validate { files }) => {
+            let mut a = s(&["plugin", "validate", "--"]);
+            a.extend(files.iter().map(|f| f.display().to_string()));
+            a
+        }
+        _ => return None,
+    })
+}
+
+fn attach(target: &Target, home: &Path, force: bool) -> Result<i32> {
+    // A remote quil in a local pane is no nesting: it is ssh in a pane.
+    if let (Ok(pane), None) = (
+        std::env::var(quil_proto::paths::ENV_PANE_ID),
+        target.remote(),
+    ) {
         if !pane.is_empty() && !force {
             bail!("refusing to attach inside quil pane {pane}: nesting shows quil inside itself; use --force to do it anyway");
         }
     }
-    let client = launch::connect_or_start(home)?;
-    crate::tui::run(client, home, crate::tui::TuiOptions::default())?;
+    let client = target.connect_or_start()?;
+    crate::tui::run(client, target, home, crate::tui::TuiOptions::default())?;
     Ok(0)
 }
 
@@ -633,28 +701,45 @@ fn pane_arg(p: Option<String>) -> Result<PaneId> {
 }
 
 /// Without `--cwd`, a new tab starts in the current directory (`here`), a split where the pane
-/// it splits is (`cwd: None`, resolved by the daemon).
-fn spawn_spec(a: SpawnArgs, here: bool) -> Result<SpawnSpec> {
-    let cwd = match a.cwd {
-        Some(c) => {
+/// it splits is (`cwd: None`, resolved by the daemon). On a `remote` daemon, this shell's
+/// directory and environment mean nothing: a new tab starts in the remote user's home, and
+/// `--cwd` names a directory there.
+fn spawn_spec(a: SpawnArgs, here: bool, remote: Option<&Remote>) -> Result<SpawnSpec> {
+    let cwd = match (a.cwd, remote) {
+        (Some(c), Some(r)) if !c.is_absolute() => {
+            bail!(
+                "--cwd {}: give an absolute path (a directory on {})",
+                c.display(),
+                r.label
+            )
+        }
+        (Some(c), Some(_)) => Some(c),
+        (Some(c), None) => {
             Some(std::path::absolute(&c).with_context(|| format!("bad --cwd {}", c.display()))?)
         }
-        None if here => Some(std::env::current_dir().context("cannot read the current directory")?),
-        None => None,
+        (None, None) if here => {
+            Some(std::env::current_dir().context("cannot read the current directory")?)
+        }
+        (None, _) => None,
     };
-    if let Some(cwd) = &cwd {
+    if let (Some(cwd), None) = (&cwd, remote) {
         if !cwd.is_dir() {
             bail!("directory {} does not exist", cwd.display());
         }
     }
+    // The pane sees this shell's PATH, locale, agent socket... (docs/configuration.md); a
+    // remote pane, its own host's.
+    let client_env = match remote {
+        None => quil_proto::env::forwarded(std::env::vars()),
+        Some(_) => Vec::new(),
+    };
     Ok(SpawnSpec {
         kind: a.kind,
         cwd: cwd.map(|c| c.display().to_string()),
         command: a.command,
         name: None,
         env: Vec::new(),
-        // The pane sees this shell's PATH, locale, agent socket... (docs/configuration.md).
-        client_env: quil_proto::env::forwarded(std::env::vars()),
+        client_env,
         worktree: a.worktree,
         toggles: a
             .toggles
@@ -692,11 +777,14 @@ fn print_pane(reply: Reply) -> Result<i32> {
     }
 }
 
-fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
+/// Runs a scripting command over `c`; `remote` when the daemon is on another host (whose
+/// directories and environment are not this shell's).
+fn run(c: &mut Client, cmd: Cmd, remote: Option<&Remote>) -> Result<i32> {
     match cmd {
         Cmd::Attach
         | Cmd::Daemon(_)
         | Cmd::Restart
+        | Cmd::Proxy { .. }
         | Cmd::Mcp
         | Cmd::Completions { .. }
         | Cmd::Man
@@ -715,6 +803,12 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
                     Ok((_, p)) => p.iter().map(ToString::to_string).collect(),
                     Err(e) => vec![e.to_string()],
                 };
+            // `[[remotes]]` too: they are this machine's client's (a remote daemon has its own
+            // config.toml, checked by it).
+            if remote.is_none() {
+                let (_, p) = crate::remote::load_remotes(&home);
+                problems.extend(p.iter().map(ToString::to_string));
+            }
             let apply = matches!(cmd, ConfigCmd::Reload);
             match c.request(Request::ReloadConfig { apply })? {
                 Reply::Text(p) => problems.extend(p),
@@ -730,10 +824,12 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             Ok(i32::from(!problems.is_empty()))
         }
         Cmd::Plugin(PluginCmd::List { json }) => {
-            let Reply::PaneTypes(types) = c.request(Request::PaneTypes {
-                path: std::env::var("PATH").ok(),
-            })?
-            else {
+            // Looked for on this shell's PATH, which its panes get; a remote's panes get theirs.
+            let path = match remote {
+                None => std::env::var("PATH").ok(),
+                Some(_) => None,
+            };
+            let Reply::PaneTypes(types) = c.request(Request::PaneTypes { path })? else {
                 bail!("unexpected reply")
             };
             if json {
@@ -784,7 +880,7 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::NewTab { name, spawn } => {
-            let spawn = spawn_spec(spawn, true)?;
+            let spawn = spawn_spec(spawn, true, remote)?;
             print_pane(c.request(Request::NewTab { name, spawn })?)
         }
         Cmd::Split {
@@ -799,7 +895,7 @@ fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
                 (_, true) => SplitDir::Vertical,
                 _ => bail!("say --horizontal (side by side) or --vertical (top and bottom)"),
             };
-            let spawn = spawn_spec(spawn, false)?;
+            let spawn = spawn_spec(spawn, false, remote)?;
             print_pane(c.request(Request::Split { pane, dir, spawn })?)
         }
         Cmd::Send { pane, enter, text } => {

@@ -52,6 +52,32 @@ pub enum ClientError {
     },
     #[error(transparent)]
     Proto(#[from] ProtoError),
+    /// `quil -r`: ssh, or the quil on the far side, could not give us the daemon.
+    #[error("cannot reach quil on {host}: {why}")]
+    Unreachable { host: String, why: String },
+    /// `quil -r` with a daemon that is not started (`quil proxy --no-start`).
+    #[error("no quil daemon is running on {host}")]
+    RemoteNotRunning { host: String },
+    /// `quil -r`: the ssh connection ended under an open session.
+    #[error("lost the connection to {host}: {why}")]
+    Lost { host: String, why: String },
+}
+
+impl ClientError {
+    /// No daemon runs there (locally, or on the remote host).
+    pub fn is_not_running(&self) -> bool {
+        matches!(
+            self,
+            ClientError::NotRunning { .. } | ClientError::RemoteNotRunning { .. }
+        )
+    }
+}
+
+/// What is on the other end of a connection: a socket here, or `ssh` to another host (kept
+/// alive as long as the connection, and ended with it).
+enum Origin {
+    Socket(PathBuf),
+    Ssh(crate::remote::SshLink),
 }
 
 pub struct Client {
@@ -59,6 +85,7 @@ pub struct Client {
     next_id: u32,
     /// Streamed messages that arrived while waiting for a reply.
     backlog: VecDeque<ServerMsg>,
+    origin: Origin,
 }
 
 impl Client {
@@ -66,47 +93,76 @@ impl Client {
     /// socket) that is not the user's own, and a listener that runs as another user, before
     /// sending anything; the handshake is bounded by [`HANDSHAKE_TIMEOUT`].
     pub fn connect(home: &Path) -> Result<Client, ClientError> {
-        quil_proto::paths::check_home(home)?;
-        let path = quil_proto::paths::socket_path(home);
-        let stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                ClientError::NotRunning { path: path.clone() }
-            }
-            _ => ClientError::Connect {
-                path: path.clone(),
-                source: e,
-            },
-        })?;
-        check_peer(&stream, &path)?;
-        let timed_out = |e: ClientError| match e {
-            ClientError::Proto(ProtoError::Io(io)) if is_timeout(&io) => ClientError::Timeout {
-                path: path.clone(),
-                what: "handshake",
+        let (stream, path) = open_socket(home)?;
+        let p = path.clone();
+        Client::handshake(
+            stream,
+            Origin::Socket(path),
+            HANDSHAKE_TIMEOUT,
+            move |what| ClientError::Timeout {
+                path: p.clone(),
+                what,
                 secs: HANDSHAKE_TIMEOUT.as_secs(),
             },
-            other => other,
-        };
+        )
+    }
+
+    /// The version handshake over `stream` to `link`'s ssh: a local socket pair whose other
+    /// end is ssh's stdin and stdout. How ssh ended explains a connection closed early.
+    pub(crate) fn over_ssh(
+        stream: UnixStream,
+        link: crate::remote::SshLink,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let host = link.host().to_string();
+        Client::handshake(stream, Origin::Ssh(link), timeout, move |what| {
+            ClientError::Unreachable {
+                host: host.clone(),
+                why: format!("no answer within {} s ({what})", timeout.as_secs()),
+            }
+        })
+    }
+
+    fn handshake(
+        stream: UnixStream,
+        mut origin: Origin,
+        timeout: Duration,
+        timed_out: impl Fn(&'static str) -> ClientError,
+    ) -> Result<Client, ClientError> {
         let set = |t: Option<Duration>| -> Result<(), ClientError> {
             stream.set_read_timeout(t).map_err(ProtoError::from)?;
             stream.set_write_timeout(t).map_err(ProtoError::from)?;
             Ok(())
         };
-        set(Some(HANDSHAKE_TIMEOUT))?;
+        set(Some(timeout))?;
         let body = (|| {
             (&stream)
                 .write_all(&Hello::CURRENT.frame())
                 .map_err(ProtoError::from)?;
             read_frame(&mut (&stream), MAX_FRAME)?.ok_or(ClientError::Closed)
         })()
-        .map_err(timed_out)?;
+        .map_err(|e| match e {
+            ClientError::Proto(ProtoError::Io(io)) if is_timeout(&io) => timed_out("handshake"),
+            other => match &mut origin {
+                // ssh, or the quil it ran, ended before the daemon could answer: say why.
+                Origin::Ssh(link) => link.failed(other),
+                Origin::Socket(_) => other,
+            },
+        })?;
         set(None)?;
-        match HelloReply::decode(&body)? {
-            HelloReply::Accepted { .. } => Ok(Client {
+        match (HelloReply::decode(&body)?, &origin) {
+            (HelloReply::Accepted { .. }, _) => Ok(Client {
                 stream,
                 next_id: 1,
                 backlog: VecDeque::new(),
+                origin,
             }),
-            HelloReply::Refused { reason, .. } => Err(ClientError::Refused(reason)),
+            (HelloReply::Refused { version, .. }, Origin::Ssh(link)) => {
+                Err(ClientError::Refused(link.mismatch(version)))
+            }
+            (HelloReply::Refused { reason, .. }, Origin::Socket(_)) => {
+                Err(ClientError::Refused(reason))
+            }
         }
     }
 
@@ -114,19 +170,23 @@ impl Client {
     /// A daemon that does not answer within [`REPLY_TIMEOUT`] is an error, not a hang.
     pub fn request(&mut self, req: Request) -> Result<Reply, ClientError> {
         let deadline = Instant::now() + REPLY_TIMEOUT;
-        let result = self.request_until(req, deadline);
+        // A write into a dead ssh fails before any read could say why: ask ssh too.
+        let result = self
+            .request_until(req, deadline)
+            .map_err(|e| lost(&mut self.origin, e));
         let _ = self.stream.set_read_timeout(None);
         let _ = self.stream.set_write_timeout(None);
         result.map_err(|e| match e {
-            ClientError::Proto(ProtoError::Io(io)) if is_timeout(&io) => ClientError::Timeout {
-                path: self
-                    .stream
-                    .peer_addr()
-                    .ok()
-                    .and_then(|a| a.as_pathname().map(Path::to_path_buf))
-                    .unwrap_or_default(),
-                what: "reply",
-                secs: REPLY_TIMEOUT.as_secs(),
+            ClientError::Proto(ProtoError::Io(io)) if is_timeout(&io) => match &self.origin {
+                Origin::Socket(path) => ClientError::Timeout {
+                    path: path.clone(),
+                    what: "reply",
+                    secs: REPLY_TIMEOUT.as_secs(),
+                },
+                Origin::Ssh(link) => ClientError::Lost {
+                    host: link.host().to_string(),
+                    why: format!("no reply within {} s", REPLY_TIMEOUT.as_secs()),
+                },
             },
             other => other,
         })
@@ -173,7 +233,10 @@ impl Client {
     }
 
     fn read_msg(&mut self) -> Result<ServerMsg, ClientError> {
-        let body = read_frame(&mut self.stream, MAX_FRAME)?.ok_or(ClientError::Closed)?;
+        let body = read_frame(&mut self.stream, MAX_FRAME)
+            .map_err(ClientError::from)
+            .and_then(|b| b.ok_or(ClientError::Closed))
+            .map_err(|e| lost(&mut self.origin, e))?;
         Ok(decode(&body)?)
     }
 
@@ -219,6 +282,7 @@ impl Client {
             frames: FrameDecoder::new(MAX_FRAME),
             buf: vec![0; 64 * 1024],
             backlog: self.backlog,
+            origin: self.origin,
         }
     }
 
@@ -229,6 +293,42 @@ impl Client {
             next_id: 0x8000_0000,
         })
     }
+}
+
+/// A connection over ssh that ended: ssh's own account of why (a socket's end needs none).
+fn lost(origin: &mut Origin, e: ClientError) -> ClientError {
+    match origin {
+        Origin::Ssh(link) if ends_stream(&e) => link.lost(),
+        _ => e,
+    }
+}
+
+/// The end of the stream, or the peer gone: not a timeout, not a bad message.
+fn ends_stream(e: &ClientError) -> bool {
+    match e {
+        ClientError::Closed | ClientError::Proto(ProtoError::Truncated) => true,
+        ClientError::Proto(ProtoError::Io(io)) => !is_timeout(io),
+        _ => false,
+    }
+}
+
+/// The daemon's socket of `home`, connected: refuses a home (or socket) that is not the
+/// user's own, and a listener that runs as another user, before anything is sent. `quil
+/// proxy` joins this to its stdin and stdout without a handshake of its own.
+pub fn open_socket(home: &Path) -> Result<(UnixStream, PathBuf), ClientError> {
+    quil_proto::paths::check_home(home)?;
+    let path = quil_proto::paths::socket_path(home);
+    let stream = UnixStream::connect(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+            ClientError::NotRunning { path: path.clone() }
+        }
+        _ => ClientError::Connect {
+            path: path.clone(),
+            source: e,
+        },
+    })?;
+    check_peer(&stream, &path)?;
+    Ok((stream, path))
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
@@ -268,6 +368,7 @@ pub struct Reader {
     buf: Vec<u8>,
     /// Messages that arrived while the connection was still a [`Client`].
     backlog: VecDeque<ServerMsg>,
+    origin: Origin,
 }
 
 impl Reader {
@@ -280,14 +381,16 @@ impl Reader {
     pub fn fill(&mut self) -> Result<(), ClientError> {
         loop {
             match self.stream.read(&mut self.buf) {
-                Ok(0) if self.frames.pending() == 0 => return Err(ClientError::Closed),
-                Ok(0) => return Err(ProtoError::Truncated.into()),
+                Ok(0) if self.frames.pending() == 0 => {
+                    return Err(lost(&mut self.origin, ClientError::Closed))
+                }
+                Ok(0) => return Err(lost(&mut self.origin, ProtoError::Truncated.into())),
                 Ok(n) => {
                     self.frames.push(&self.buf[..n]);
                     return Ok(());
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ProtoError::from(e).into()),
+                Err(e) => return Err(lost(&mut self.origin, ProtoError::from(e).into())),
             }
         }
     }
@@ -347,6 +450,7 @@ mod tests {
             stream: a,
             next_id: 1,
             backlog: VecDeque::new(),
+            origin: Origin::Socket(PathBuf::new()),
         };
         let server = std::thread::spawn(move || {
             let _req = read_frame(&mut b, MAX_FRAME).unwrap();

@@ -6,5 +6,7 @@ pub mod complete;
 pub mod conn;
 pub mod launch;
 pub mod out;
+pub mod proxy;
+pub mod remote;
 pub mod tui;
 pub mod wait;

@@ -6,11 +6,10 @@
 //! did start it waits for the watcher to subscribe, so the events of that call are recorded.
 
 use quil_client::conn::Client;
-use quil_client::launch;
+use quil_client::remote::Target;
 use quil_proto::{Request, ServerMsg};
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -41,8 +40,8 @@ pub struct Batch {
 }
 
 impl Events {
-    /// Starts the watcher for the daemon of `home`.
-    pub fn watch(home: PathBuf) -> Events {
+    /// Starts the watcher for the daemon of `target`.
+    pub fn watch(target: Target) -> Events {
         let events = Events {
             inner: Arc::new((
                 Mutex::new(Ring {
@@ -56,7 +55,7 @@ impl Events {
         let watcher = events.clone();
         std::thread::Builder::new()
             .name("mcp-events".into())
-            .spawn(move || watcher.run(&home))
+            .spawn(move || watcher.run(&target))
             .map(drop)
             .unwrap_or_else(|e| eprintln!("quil mcp: cannot start the event watcher: {e}"));
         events
@@ -67,9 +66,9 @@ impl Events {
         self.inner.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn run(&self, home: &std::path::Path) {
+    fn run(&self, target: &Target) {
         loop {
-            match launch::connect(home) {
+            match target.connect() {
                 Ok(c) => self.follow(c),
                 Err(_) => {
                     // Not running (or going away): look again soon, or as soon as a tool

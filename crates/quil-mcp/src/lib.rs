@@ -7,8 +7,8 @@
 pub mod events;
 pub mod tools;
 
+use quil_client::remote::Target;
 use rmcp::ServiceExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,15 +19,17 @@ pub enum McpError {
     Session(String),
 }
 
-/// Serves MCP on stdin/stdout until the client closes stdin. `home` is `$QUIL_HOME`.
-pub fn serve_stdio(home: PathBuf) -> Result<(), McpError> {
+/// Serves MCP on stdin/stdout until the client closes stdin, for the daemon of `target`.
+pub fn serve_stdio(target: Target) -> Result<(), McpError> {
+    // Nobody can answer ssh's questions: stdin and stdout are the MCP session's.
+    let target = target.unattended();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(McpError::Runtime)?;
-    let events = events::Events::watch(home.clone());
-    let server = tools::Quil::new(home, events);
+    let events = events::Events::watch(target.clone());
+    let server = tools::Quil::new(target, events);
     let result = rt.block_on(async move {
         let running = server
             .serve(rmcp::transport::stdio())

@@ -6,7 +6,8 @@
 
 use crate::events::Events;
 use quil_client::conn::{Client, ClientError};
-use quil_client::launch::{self, LaunchError};
+use quil_client::launch::LaunchError;
+use quil_client::remote::Target;
 use quil_client::wait::{self, WaitError};
 use quil_proto::{
     Attention, ErrorReply, EventKind, PaneId, Reply, Request, SpawnSpec, SplitDir, WorktreeOp,
@@ -15,7 +16,6 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{schemars, tool, tool_handler, tool_router, ServerHandler};
 use serde::Deserialize;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// The longest any call may wait, in seconds.
@@ -71,7 +71,7 @@ type Out = Result<String, String>;
 
 #[derive(Clone)]
 pub struct Quil {
-    home: PathBuf,
+    target: Target,
     events: Events,
     tool_router: ToolRouter<Quil>,
 }
@@ -325,9 +325,9 @@ pub struct EventsArgs {
 }
 
 impl Quil {
-    pub fn new(home: PathBuf, events: Events) -> Quil {
+    pub fn new(target: Target, events: Events) -> Quil {
         Quil {
-            home,
+            target,
             events,
             tool_router: Self::tool_router(),
         }
@@ -339,10 +339,10 @@ impl Quil {
     where
         F: FnOnce(&mut Client) -> Result<String, ToolError> + Send + 'static,
     {
-        let home = self.home.clone();
+        let target = self.target.clone();
         let events = self.events.clone();
         tokio::task::spawn_blocking(move || {
-            let mut c = launch::connect_or_start(&home)?;
+            let mut c = target.connect_or_start()?;
             // If this call started the daemon, its events must reach the ring too.
             events.ensure_subscribed(Duration::from_secs(2));
             f(&mut c)
@@ -360,7 +360,23 @@ fn spawn_spec(
     command: Vec<String>,
     worktree: bool,
     here: bool,
+    remote: bool,
 ) -> Result<SpawnSpec, ToolError> {
+    // A remote daemon's directories and environment are its host's, not this process's.
+    if remote {
+        return match cwd {
+            Some(c) if !c.starts_with('/') => Err(ToolError::Invalid(format!(
+                "cwd {c:?}: give an absolute path on the remote host"
+            ))),
+            cwd => Ok(SpawnSpec {
+                kind,
+                cwd,
+                command,
+                worktree,
+                ..SpawnSpec::default()
+            }),
+        };
+    }
     let cwd =
         match cwd {
             Some(c) => Some(
@@ -553,8 +569,9 @@ impl Quil {
         )
     )]
     async fn new_tab(&self, Parameters(a): Parameters<NewTabArgs>) -> Out {
+        let remote = self.target.remote().is_some();
         self.with_daemon(move |c| {
-            let spawn = spawn_spec(a.kind, a.cwd, a.command, a.worktree, true)?;
+            let spawn = spawn_spec(a.kind, a.cwd, a.command, a.worktree, true, remote)?;
             new_pane(c.request(Request::NewTab {
                 name: a.name,
                 spawn,
@@ -572,13 +589,14 @@ impl Quil {
         )
     )]
     async fn split(&self, Parameters(a): Parameters<SplitArgs>) -> Out {
+        let remote = self.target.remote().is_some();
         self.with_daemon(move |c| {
             let pane = pane_id(&a.pane)?;
             let dir = match a.direction {
                 Direction::Horizontal => SplitDir::Horizontal,
                 Direction::Vertical => SplitDir::Vertical,
             };
-            let spawn = spawn_spec(a.kind, a.cwd, a.command, a.worktree, false)?;
+            let spawn = spawn_spec(a.kind, a.cwd, a.command, a.worktree, false, remote)?;
             new_pane(c.request(Request::Split { pane, dir, spawn })?)
         })
         .await

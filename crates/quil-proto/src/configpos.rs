@@ -16,15 +16,22 @@ pub fn locate(text: &str, section: &str, key: &str) -> Option<(usize, usize)> {
         if !inside {
             continue;
         }
-        let indent = line.len() - t.len();
-        let rest = [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
-            .into_iter()
-            .find_map(|k| t.strip_prefix(k.as_str()).map(str::trim_start));
-        if rest.is_some_and(|r| r.starts_with('=')) {
-            return Some((i + 1, line[..indent].chars().count() + 1));
+        if let Some(col) = key_at(line, key) {
+            return Some((i + 1, col));
         }
     }
     None
+}
+
+/// The 1-based column of `key` when `line` sets it (bare or quoted, then `=`).
+fn key_at(line: &str, key: &str) -> Option<usize> {
+    let t = line.trim_start();
+    let indent = line.len() - t.len();
+    let rest = [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
+        .into_iter()
+        .find_map(|k| t.strip_prefix(k.as_str()).map(str::trim_start));
+    rest.filter(|r| r.starts_with('='))
+        .map(|_| line[..indent].chars().count() + 1)
 }
 
 /// The 1-based line and column of the `n`th (0-based) `[[name]]` header.
@@ -35,6 +42,22 @@ pub fn locate_array(text: &str, name: &str, n: usize) -> Option<(usize, usize)> 
         .filter(|(_, l)| l.trim_start().starts_with(&header))
         .nth(n)
         .map(|(i, l)| (i + 1, l.len() - l.trim_start().len() + 1))
+}
+
+/// The 1-based line and column of `key` in the `n`th (0-based) `[[name]]` table, written at
+/// the start of a line before the next table header.
+pub fn locate_in_array(text: &str, name: &str, n: usize, key: &str) -> Option<(usize, usize)> {
+    let (start, _) = locate_array(text, name, n)?;
+    for (i, line) in text.lines().enumerate().skip(start) {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            return None;
+        }
+        if let Some(col) = key_at(line, key) {
+            return Some((i + 1, col));
+        }
+    }
+    None
 }
 
 /// The 1-based line and column of byte `offset` in `text`.
@@ -65,6 +88,8 @@ mod tests {
         assert_eq!(locate(text, "keys.bind", "shell"), Some((6, 1)));
         assert_eq!(locate(text, "keys", "shell"), None);
         assert_eq!(locate_array(text, "hooks", 1), Some((10, 1)));
+        assert_eq!(locate_in_array(text, "hooks", 0, "on"), Some((9, 1)));
+        assert_eq!(locate_in_array(text, "hooks", 1, "on"), None);
         assert_eq!(line_col(text, 9), (2, 1));
         assert_eq!(message("c.toml", Some((2, 1)), "bad"), "c.toml:2:1: bad");
     }

@@ -8,7 +8,8 @@ fn main() {
     let result = match cli.command {
         Some(Cmd::Mcp) => quil_proto::paths::quil_home()
             .map_err(anyhow::Error::from)
-            .and_then(|home| Ok(quil_mcp::serve_stdio(home)?))
+            .and_then(|home| quil_client::cli::target(&cli, &home))
+            .and_then(|target| Ok(quil_mcp::serve_stdio(target)?))
             .map(|()| 0),
         _ => quil_client::cli::main(cli),
     };

@@ -192,8 +192,14 @@ fn attach(mut client: Client) -> anyhow::Result<Attached> {
     })
 }
 
-/// Attaches a full-screen client over `client`, a fresh connection to the daemon of `home`.
-pub fn run(client: Client, home: &Path, opts: TuiOptions) -> anyhow::Result<()> {
+/// Attaches a full-screen client over `client`, a fresh connection to the daemon of `target`.
+/// `home` is this machine's `$QUIL_HOME`, whose config.toml the client reads.
+pub fn run(
+    client: Client,
+    target: &crate::remote::Target,
+    home: &Path,
+    opts: TuiOptions,
+) -> anyhow::Result<()> {
     // Everything that can fail for a plain reason fails before the screen is taken over. A
     // wrong entry in config.toml is not one: it keeps its default, and the screen says so.
     let (cfg, problems) = config::Config::load_lenient(home, opts.config.as_deref())?;
@@ -205,8 +211,19 @@ pub fn run(client: Client, home: &Path, opts: TuiOptions) -> anyhow::Result<()> 
 
     install_panic_hook();
     let (guard, kitty) = TermGuard::enter()?;
-    let recent_file = recent::path(home);
-    let result = event_loop(conn, home, opts.config.as_deref(), cfg, kitty, &recent_file);
+    let recent_file = match target.remote() {
+        None => recent::path(home),
+        Some(r) => recent::remote_path(home, &r.label),
+    };
+    let result = event_loop(
+        conn,
+        target,
+        home,
+        opts.config.as_deref(),
+        cfg,
+        kitty,
+        &recent_file,
+    );
     drop(guard);
     match result? {
         Quit::Detach => println!("[detached; the panes keep running — `quil` attaches again]"),
@@ -229,10 +246,12 @@ const BYE_GRACE: Duration = Duration::from_secs(5);
 fn reconnect<W: Write>(
     app: &mut App,
     display: &mut display::Display<ratatui::backend::CrosstermBackend<display::FrameOut<W>>>,
-    home: &Path,
+    target: &crate::remote::Target,
     tty: BorrowedFd<'_>,
     why: &str,
 ) -> anyhow::Result<Option<Attached>> {
+    // Behind the full screen, nobody can answer ssh's questions.
+    let target = target.unattended();
     let bye = app.bye.take();
     let since = Instant::now();
     let mut wait = RECONNECT_FIRST;
@@ -245,15 +264,15 @@ fn reconnect<W: Write>(
         };
         app.disconnected(text);
         display.draw(app)?;
-        let conn = match crate::launch::connect(home) {
+        let conn = match target.connect() {
             Ok(c) => Some(c),
             // Gone: a crash is answered by starting it again; a goodbye by waiting a while.
-            Err(crate::conn::ClientError::NotRunning { .. }) => {
+            Err(e) if e.is_not_running() => {
                 if bye.is_none() || since.elapsed() >= BYE_GRACE {
                     if bye.is_some() {
                         return Ok(None);
                     }
-                    crate::launch::connect_or_start(home).ok()
+                    target.connect_or_start().ok()
                 } else {
                     None
                 }
@@ -341,6 +360,7 @@ const EVENT_BATCH: usize = 512;
 /// a hop between threads.
 fn event_loop(
     conn: Attached,
+    target: &crate::remote::Target,
     home: &Path,
     config_file: Option<&Path>,
     cfg: config::Config,
@@ -369,11 +389,15 @@ fn event_loop(
     let (w, h) = crossterm::terminal::size()?;
     let mut display = display::Display::new(stdout(), w, h);
     let mut app = App::new(cfg.keys, kitty, (w, h));
-    app.home_dir = std::env::var("HOME").ok();
-    app.client_env = quil_proto::env::forwarded(std::env::vars());
-    app.launch_dir = std::env::current_dir()
-        .ok()
-        .map(|d| d.display().to_string());
+    // This shell's home, environment and directory are those of the panes it opens here; a
+    // remote daemon's panes get their own host's.
+    if target.remote().is_none() {
+        app.home_dir = std::env::var("HOME").ok();
+        app.client_env = quil_proto::env::forwarded(std::env::vars());
+        app.launch_dir = std::env::current_dir()
+            .ok()
+            .map(|d| d.display().to_string());
+    }
     app.recent_dirs = recent::load(recent_file);
     if let Some(ws) = initial {
         app.on_server(ServerMsg::Workspace(ws));
@@ -391,7 +415,7 @@ fn event_loop(
     let mut lost: Option<String> = None;
     loop {
         if let Some(why) = lost.take() {
-            match reconnect(&mut app, &mut display, home, tty, &why)? {
+            match reconnect(&mut app, &mut display, target, tty, &why)? {
                 Some(a) => {
                     reader = a.reader;
                     writer = a.writer;

@@ -11,6 +11,19 @@ pub fn path(home: &Path) -> PathBuf {
     home.join("recent-dirs")
 }
 
+/// The directories chosen on a remote host (`quil -r LABEL`): `recent-dirs@LABEL`, the label
+/// kept to characters safe in a file name.
+pub fn remote_path(home: &Path, label: &str) -> PathBuf {
+    let safe: String = label
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '_' | '@' => c,
+            _ => '_',
+        })
+        .collect();
+    home.join(format!("recent-dirs@{safe}"))
+}
+
 /// Whether `dir` can be stored: absolute, and one line of printable text.
 fn storable(dir: &str) -> bool {
     dir.starts_with('/') && !dir.chars().any(char::is_control)

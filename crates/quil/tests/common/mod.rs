@@ -261,6 +261,17 @@ pub struct Tui {
 
 impl Tui {
     pub fn attach(quil_home: &Path, user_home: &Path, cols: u16, rows: u16) -> Tui {
+        Tui::attach_with(quil_home, user_home, cols, rows, &[])
+    }
+
+    /// `quil ARGS... attach` (e.g. `-r HOST`).
+    pub fn attach_with(
+        quil_home: &Path,
+        user_home: &Path,
+        cols: u16,
+        rows: u16,
+        args: &[&str],
+    ) -> Tui {
         let pair = portable_pty::native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -270,6 +281,7 @@ impl Tui {
             })
             .expect("pty");
         let mut cmd = CommandBuilder::new(QUIL);
+        cmd.args(args);
         cmd.arg("attach");
         cmd.env("QUIL_HOME", quil_home);
         cmd.env("QUIL_DAEMON_BIN", QUILD);
@@ -322,6 +334,14 @@ impl Tui {
 
     pub fn output(&self) -> String {
         String::from_utf8_lossy(&self.out.lock().expect("lock")).into_owned()
+    }
+
+    /// Types `bytes` at the TUI's terminal.
+    pub fn type_bytes(&self, bytes: &[u8]) {
+        use std::io::Write;
+        let mut w = self._writer.lock().expect("lock");
+        w.write_all(bytes).expect("type");
+        w.flush().expect("flush");
     }
 
     pub fn wait_for(&self, text: &str) {

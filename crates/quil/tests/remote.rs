@@ -1,0 +1,425 @@
+//! `quil -r`: the CLI and the TUI against a daemon reached through a real OpenSSH server.
+//!
+//! Each test starts its own `sshd` (the Debian package's, `-D`, no system service) on
+//! 127.0.0.1 with a host key, a user key and a config in a temp dir; the client's ssh reads a
+//! config there too (named by `[[remotes]] ssh = ["ssh", "-F", ...]`). The "remote" quil is a
+//! wrapper script that gives it its own `$QUIL_HOME`, so what lands there, and not in the local
+//! home, shows that the command crossed ssh. sshd logs users in as root: these tests need root
+//! (scripts/test.sh and CI run as root).
+
+mod common;
+
+use common::*;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// A private sshd and everything the client needs to reach it. Dropping it stops the server.
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl Sshd {
+    fn start() -> Sshd {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "tests/remote.rs starts an OpenSSH server, which must run as root to log a user in; \
+             run the tests as root (scripts/test.sh and CI do)"
+        );
+        assert!(
+            Path::new(SSHD).exists(),
+            "{SSHD} is missing: install openssh-server (scripts/test.sh does)"
+        );
+        // sshd insists on its privilege-separation directory.
+        std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
+        let dir = tempfile::Builder::new()
+            .prefix("qssh")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let d = dir.path();
+        for key in ["host_key", "user_key"] {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", ""])
+                .arg("-f")
+                .arg(d.join(key))
+                .output()
+                .expect("run ssh-keygen");
+            assert!(out.status.success(), "ssh-keygen: {out:?}");
+        }
+        std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).expect("authorize");
+        let port = free_port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             PubkeyAuthentication yes\nPermitRootLogin prohibit-password\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("sshd_config"), config).expect("sshd_config");
+        let log = std::fs::File::create(d.join("sshd.log")).expect("sshd.log");
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sshd");
+        let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .expect("passwd")
+            .expect("a passwd entry")
+            .name;
+        std::fs::write(
+            d.join("ssh_config"),
+            format!(
+                "Host *\n  User {user}\n  IdentityFile {d}/user_key\n  IdentitiesOnly yes\n  \
+                 StrictHostKeyChecking no\n  UserKnownHostsFile {d}/known_hosts\n  \
+                 LogLevel ERROR\n",
+                d = d.display()
+            ),
+        )
+        .expect("ssh_config");
+        let s = Sshd { dir, port, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd never listened on port {port}: {}",
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// A `quil` for the far side: the test's binary with `remote`'s `$QUIL_HOME`.
+    fn remote_quil(&self, remote: &Home) -> PathBuf {
+        let script = format!(
+            "#!/bin/sh\nexport QUIL_HOME='{}' QUIL_DAEMON_BIN='{QUILD}' HOME='{}' SHELL=/bin/bash\n\
+             unset QUIL_PANE_ID PROMPT_COMMAND\nexec '{QUIL}' \"$@\"\n",
+            remote.path().display(),
+            remote.user_home().display()
+        );
+        self.script("remote-quil", &script)
+    }
+
+    fn script(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, text).expect("write script");
+        set_mode(&p, 0o755);
+        p
+    }
+
+    /// Names the remote `name` in `local`'s config.toml: this sshd, with `quil` there.
+    fn configure(&self, local: &Home, name: &str, quil: &Path) {
+        std::fs::create_dir_all(local.path()).expect("local home");
+        let file = local.path().join("config.toml");
+        let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+        text.push_str(&format!(
+            "[[remotes]]\nname = \"{name}\"\nhost = \"127.0.0.1:{}\"\nquil = \"{}\"\n\
+             ssh = [\"ssh\", \"-F\", \"{}\"]\n\n",
+            self.port,
+            quil.display(),
+            self.path().join("ssh_config").display()
+        ));
+        std::fs::write(file, text).expect("config.toml");
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- sshd log ---\n{}", self.log());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `quil -r box ARGS...` from `local`; panics with its stderr unless it succeeds.
+fn over(local: &Home, args: &[&str]) -> String {
+    let mut all = vec!["-r", "box"];
+    all.extend_from_slice(args);
+    local.ok(&all)
+}
+
+/// A local home, a remote home, and an sshd that reaches the remote one as `box`.
+fn setup() -> (Sshd, Home, Home) {
+    let sshd = Sshd::start();
+    let local = Home::new();
+    let remote = Home::new();
+    let quil = sshd.remote_quil(&remote);
+    sshd.configure(&local, "box", &quil);
+    (sshd, local, remote)
+}
+
+#[test]
+fn scripting_commands_run_on_the_remote_daemon() {
+    let (_sshd, local, remote) = setup();
+    let pane = over(&local, &["new-tab", "--name", "far"])
+        .trim()
+        .to_string();
+    assert!(pane.starts_with("pane-"), "{pane}");
+    // The pane is the remote daemon's; the local home has no daemon at all.
+    assert_eq!(pane_ids(&remote.ls()), std::slice::from_ref(&pane));
+    assert!(
+        !exists(&local.socket()),
+        "a local daemon was started: {:?}",
+        local.socket()
+    );
+    let ls: serde_json::Value =
+        serde_json::from_str(&over(&local, &["ls", "--json"])).expect("ls --json over ssh");
+    assert_eq!(pane_ids(&ls), std::slice::from_ref(&pane));
+    assert_eq!(ls["tabs"][0]["name"], "far");
+    // A new tab starts in the remote user's home, not in this shell's directory.
+    assert_eq!(
+        ls["panes"][0]["cwd"],
+        remote.user_home().display().to_string(),
+        "{ls}"
+    );
+
+    over(
+        &local,
+        &["send", "--pane", &pane, "--enter", "echo far-$((6*7))"],
+    );
+    over(
+        &local,
+        &[
+            "wait",
+            "--pane",
+            &pane,
+            "--text",
+            "^far-42",
+            "--timeout",
+            "20",
+        ],
+    );
+    let screen = over(&local, &["capture", "--pane", &pane]);
+    assert!(screen.lines().any(|l| l == "far-42"), "{screen}");
+    assert!(remote.capture(&pane).lines().any(|l| l == "far-42"));
+
+    // Commands about the daemon's process run there whole.
+    let status: serde_json::Value =
+        serde_json::from_str(&over(&local, &["daemon", "status", "--json"])).expect("status");
+    assert_eq!(status["running"], true, "{status}");
+    assert_eq!(status["home"], remote.path().display().to_string());
+
+    over(&local, &["kill-pane", &pane]);
+    eventually("the remote pane to go", Duration::from_secs(10), || {
+        pane_ids(&remote.ls()).is_empty()
+    });
+    over(&local, &["daemon", "stop"]);
+    assert!(remote.daemon_pid().is_none_or(|p| !pid_alive(p)));
+    // Without a daemon there, a command that must not start one says so in one line.
+    let out = local.run(&["-r", "box", "__complete", "panes"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert!(!exists(&remote.socket()), "__complete started the daemon");
+}
+
+#[test]
+fn the_tui_shows_a_remote_pane_and_types_into_it() {
+    let (_sshd, local, remote) = setup();
+    let pane = over(&local, &["new-tab"]).trim().to_string();
+    remote.send_line(&pane, "echo remote-$((40+2))");
+    remote.wait_for(&pane, "^remote-42");
+    let tui = Tui::attach_with(&local.path(), &local.user_home(), 100, 30, &["-r", "box"]);
+    tui.wait_for("remote-42");
+    // Keys typed at the local terminal reach the remote pane.
+    tui.type_bytes(b"echo typed-$((50+5))\r");
+    remote.wait_for(&pane, "^typed-55");
+    tui.wait_for("typed-55");
+    assert!(!exists(&local.socket()), "the TUI started a local daemon");
+}
+
+/// A remote `quil` that answers the handshake as a daemon of protocol `version` refusing us.
+fn refusing_quil(sshd: &Sshd, name: &str, version: u16) -> PathBuf {
+    let [lo, hi] = version.to_le_bytes();
+    // Frame: u32 length 8, then `QUIL`, the version, status 1 (refused), a one-byte reason.
+    sshd.script(
+        name,
+        &format!(
+            "#!/bin/bash\nhead -c 10 >/dev/null\nprintf '\\010\\000\\000\\000QUIL\\{lo:03o}\\{hi:03o}\\001x'\n"
+        ),
+    )
+}
+
+#[test]
+fn a_version_mismatch_says_which_side_to_upgrade() {
+    let sshd = Sshd::start();
+    let local = Home::new();
+    let ours = quil_proto::PROTOCOL_VERSION;
+    let old = refusing_quil(&sshd, "old-quil", ours - 1);
+    let new = refusing_quil(&sshd, "new-quil", ours + 1);
+    sshd.configure(&local, "old", &old);
+    sshd.configure(&local, "new", &new);
+    let missing = sshd.path().join("no-such-quil");
+    sshd.configure(&local, "none", &missing);
+    let no_proxy = sshd.script(
+        "ancient-quil",
+        "#!/bin/sh\necho \"error: unrecognized subcommand 'proxy'\" >&2\nexit 2\n",
+    );
+    sshd.configure(&local, "ancient", &no_proxy);
+
+    let err = local.fails(&["-r", "old", "ls"]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("protocol v{}", ours - 1))
+            && err.contains("upgrade quil on old to")
+            && err.contains("quil -r old restart"),
+        "{err}"
+    );
+    let err = local.fails(&["-r", "new", "ls"]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("upgrade quil on this machine"), "{err}");
+    let err = local.fails(&["-r", "ancient", "ls"]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("upgrade quil on ancient"), "{err}");
+    let err = local.fails(&["-r", "none", "ls"]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot reach quil on none")
+            && err.contains("no-such-quil")
+            && err.contains("[[remotes]]"),
+        "{err}"
+    );
+}
+
+/// The pids of `pid`'s children.
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(s) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        }
+    }
+    out
+}
+
+#[test]
+fn killing_ssh_mid_command_fails_in_one_line() {
+    let (_sshd, local, remote) = setup();
+    let pane = over(&local, &["new-tab"]).trim().to_string();
+    // The connections the daemon has, besides the one asking.
+    let others = || {
+        let s: serde_json::Value =
+            serde_json::from_str(&remote.ok(&["daemon", "status", "--json"])).expect("status");
+        s["clients"].as_u64().expect("clients") - 1
+    };
+    eventually(
+        "new-tab's connection to close",
+        Duration::from_secs(10),
+        || others() == 0,
+    );
+    let mut waiting = local
+        .cmd(&[
+            "-r",
+            "box",
+            "wait",
+            "--pane",
+            &pane,
+            "--text",
+            "never-printed",
+            "--timeout",
+            "60",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run quil wait");
+    // Once it is waiting (the daemon has its connection), kill its ssh.
+    let mut ssh = None;
+    eventually(
+        "quil to be waiting over ssh",
+        Duration::from_secs(20),
+        || {
+            let clients = others() == 1;
+            ssh = children(waiting.id()).into_iter().find(|&c| {
+                std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|n| n.trim() == "ssh")
+            });
+            clients && ssh.is_some()
+        },
+    );
+    let ssh = ssh.expect("the ssh child");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ssh as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill ssh");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = waiting.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "quil wait still runs 10 s after its ssh was killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    waiting
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("lost the connection to box") && err.contains("signal"),
+        "{err}"
+    );
+    // The remote pane never noticed.
+    assert_eq!(pane_ids(&remote.ls()), [pane]);
+}
+
+#[test]
+fn a_wrong_remotes_entry_is_named_with_its_place() {
+    let local = Home::new();
+    std::fs::create_dir_all(local.path()).expect("home");
+    std::fs::write(
+        local.path().join("config.toml"),
+        "[[remotes]]\nname = \"box\"\nhost = \"-oProxyCommand=touch /tmp/x\"\n",
+    )
+    .expect("config");
+    let err = local.fails(&["-r", "box", "ls"]);
+    let file = local.path().join("config.toml");
+    assert!(
+        err.contains(&format!("{}:3:1: [[remotes]] #1: host", file.display())),
+        "{err}"
+    );
+    let out = local.run(&["config", "check"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(":3:1: [[remotes]] #1"),
+        "{out:?}"
+    );
+    // A host that ssh would take for an option is refused, not passed on.
+    let err = local.fails(&["--remote=-oProxyCommand=x", "ls"]);
+    assert!(err.contains("cannot start with `-`"), "{err}");
+}
