@@ -105,14 +105,14 @@ pub struct Observation<'a> {
 
 impl Tracker {
     /// Folds in one observation. Returns the states entered, in order; empty when nothing
-    /// changed. A whole turn that started and ended between two reads (the CLI's count of
-    /// turns went up, and it is no longer busy) is a `working` step before the turn's end, so
-    /// whoever waits for a turn to end sees one.
+    /// changed. A turn that started between two reads and is already past `working` (the
+    /// CLI's count of turns went up, and it has finished, failed or stopped for the user) is
+    /// a `working` step first, so whoever waits for a turn to end sees one.
     pub fn update(&mut self, o: &Observation<'_>) -> Vec<Step> {
         let mut steps = Vec::new();
         let missed = match (&o.recorded, &self.last_recorded) {
             (Some(r), Some(last)) => {
-                r.turn > last.turn && !matches!(r.state, Attention::Working | Attention::Waiting)
+                r.turn > last.turn && r.state != Attention::Working
             }
             _ => false,
         };
@@ -312,6 +312,11 @@ mod tests {
             "a turn seen starting is not doubled"
         );
         assert!(a.update(&at(Idle, 8)).len() == 1);
+        assert_eq!(
+            a.update(&at(Waiting, 9)),
+            vec![(Working, None), (Waiting, None)],
+            "a turn that asked at once still began"
+        );
     }
 
     #[test]
