@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 /// Output stopped for this long: the pane is quiet.
 pub const QUIET: Duration = Duration::from_millis(1500);
 
+/// An agent CLI whose `ready` pattern has not shown after this long, and whose output has
+/// gone quiet, is taken as ready: a CLI whose screen changed in a new version (or that
+/// resumed into a view without the pattern) must not stay `starting` for ever.
+pub const READY_LIMIT: Duration = Duration::from_secs(30);
+
 /// A handler matched against the screen: `quiet` → the state and its title.
 pub type Handlers<'a> = &'a dyn Fn(bool) -> Option<(Attention, String)>;
 
@@ -26,6 +31,8 @@ pub struct Tracker {
     pub since: u64,
     last_gen: u64,
     last_output: Instant,
+    /// When the tracker began (for [`READY_LIMIT`]).
+    born: Instant,
     /// The CLI's last report, to tell a new report from the same one read again.
     last_recorded: Option<Recorded>,
     /// The user answered while the pane was waiting: working until the CLI reports again.
@@ -45,6 +52,7 @@ impl Tracker {
             since: unix_now,
             last_gen: 0,
             last_output: now,
+            born: now,
             last_recorded: None,
             answered: false,
             starting: false,
@@ -111,9 +119,7 @@ impl Tracker {
     pub fn update(&mut self, o: &Observation<'_>) -> Vec<Step> {
         let mut steps = Vec::new();
         let missed = match (&o.recorded, &self.last_recorded) {
-            (Some(r), Some(last)) => {
-                r.turn > last.turn && r.state != Attention::Working
-            }
+            (Some(r), Some(last)) => r.turn > last.turn && r.state != Attention::Working,
             _ => false,
         };
         if let Some(r) = o.recorded.as_ref().filter(|_| missed) {
@@ -168,7 +174,7 @@ impl Tracker {
                 )
             });
             let ready = match o.ready {
-                Some(ready) => ready(),
+                Some(ready) => ready() || (quiet && o.now.duration_since(self.born) >= READY_LIMIT),
                 None => o.recorded.is_some() || (self.last_gen > 0 && quiet),
             };
             self.starting = !(blocked || ready);
@@ -385,5 +391,15 @@ mod tests {
         );
         let mut d = Tracker::starting(t0, 0);
         assert_eq!(d.update(&obs(0, Some(Idle), false, t0)), vec![(Idle, None)]);
+        // A pattern that never shows: ready once quiet past the limit, not before.
+        let never = || false;
+        let mut e = Tracker::starting(t0, 0);
+        let late = |gen: u64, at: Duration| Observation {
+            ready: Some(&never),
+            ..obs(gen, None, false, t0 + at)
+        };
+        assert!(e.update(&late(1, READY_LIMIT - QUIET)).is_empty());
+        assert!(e.update(&late(2, READY_LIMIT)).is_empty(), "still printing");
+        assert_eq!(e.update(&late(2, READY_LIMIT + QUIET)), vec![(Idle, None)]);
     }
 }

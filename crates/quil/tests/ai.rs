@@ -120,6 +120,11 @@ fn opencode_pane_reopens_its_own_conversation() {
         "{argv:?}"
     );
     w.wait(&p1, "hello MARKER1", START);
+    // Resumed into its session view, which has no input placeholder: ready all the same, and
+    // well before the 30 s after which any pattern counts as shown.
+    eventually("the resumed pane ready", 20, || {
+        (w.pane(&p1)["state_detail"] != "starting").then_some(())
+    });
     // The other pane of that directory is not handed the conversation (no --continue either).
     let argv2 = w.argv(&p2);
     assert!(
@@ -127,7 +132,7 @@ fn opencode_pane_reopens_its_own_conversation() {
         "{argv2:?}"
     );
     // A next prompt reaches the model with the earlier turn in its history.
-    w.send(&p1, "next MARKER2");
+    w.ok(&["prompt", "--pane", &p1, "next MARKER2"]);
     w.wait(&p1, "MOCK-REPLY: next MARKER2", TURN);
     let history = history_text(&w.request_with("MARKER2"));
     assert!(
