@@ -232,6 +232,7 @@ impl Proto {
             pane,
             scrollback: 0,
             ansi: false,
+            without_chrome: false,
         })? {
             Reply::Text(t) => Ok(t),
             other => bail!("unexpected reply {other:?}"),

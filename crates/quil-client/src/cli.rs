@@ -125,6 +125,10 @@ pub enum Cmd {
         /// Keep colours and attributes as escape sequences.
         #[arg(long)]
         ansi: bool,
+        /// Leave out the lines of the agent CLI's own interface (borders, status and footer
+        /// lines: its pane type's `[integration] chrome`).
+        #[arg(long)]
+        no_chrome: bool,
     },
     /// Wait until a pane's screen matches a regex, or its agent is in one of the given states.
     #[command(group = clap::ArgGroup::new("until").required(true).args(["text", "state"]))]
@@ -941,12 +945,14 @@ fn run(c: &mut Client, cmd: Cmd, remote: Option<&Remote>) -> Result<i32> {
             pane,
             scrollback,
             ansi,
+            no_chrome,
         } => {
             let pane = pane_arg(pane)?;
             let Reply::Text(lines) = c.request(Request::Capture {
                 pane,
                 scrollback,
                 ansi,
+                without_chrome: no_chrome,
             })?
             else {
                 bail!("unexpected reply to capture")
@@ -1156,7 +1162,8 @@ const TURN_LINES: u32 = 5000;
 /// the lines the turn added (those of the screen and recent history that were not there
 /// before, in order).
 fn prompt_and_wait(c: &mut Client, pane: PaneId, text: String, timeout: f64) -> Result<i32> {
-    let before = wait::screen(c, pane, TURN_LINES)?;
+    // Without the CLI's borders and status lines, which change every turn but are not in it.
+    let before = wait::content(c, pane, TURN_LINES)?;
     // Its first line, as an agent echoes it (at most one screen line of it).
     let prompt_line: String = text.lines().next().unwrap_or("").chars().take(40).collect();
     let ends = [
@@ -1168,7 +1175,7 @@ fn prompt_and_wait(c: &mut Client, pane: PaneId, text: String, timeout: f64) -> 
     let limit = Duration::from_secs_f64(timeout.max(0.0));
     wait::prompt(c, pane, &text, Some((&ends, limit)))?;
     c.set_read_timeout(None)?;
-    let after = wait::settled_screen(c, pane, TURN_LINES)?;
+    let after = wait::settled_content(c, pane, TURN_LINES)?;
     // Agents redraw their whole screen: of the new lines, the turn is what follows the
     // prompt's own echo.
     let added = added_lines(&before, &after);

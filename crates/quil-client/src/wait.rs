@@ -42,10 +42,25 @@ pub enum WaitError {
 
 /// The pane's screen, one string per line.
 pub fn screen(c: &mut Client, pane: PaneId, scrollback: u32) -> Result<Vec<String>, WaitError> {
+    capture(c, pane, scrollback, false)
+}
+
+/// [`screen`] without the lines of the agent CLI's own interface (its type's `chrome`).
+pub fn content(c: &mut Client, pane: PaneId, scrollback: u32) -> Result<Vec<String>, WaitError> {
+    capture(c, pane, scrollback, true)
+}
+
+fn capture(
+    c: &mut Client,
+    pane: PaneId,
+    scrollback: u32,
+    without_chrome: bool,
+) -> Result<Vec<String>, WaitError> {
     match c.request(Request::Capture {
         pane,
         scrollback,
         ansi: false,
+        without_chrome,
     })? {
         Reply::Text(lines) => Ok(lines),
         other => Err(WaitError::Unexpected(format!("{other:?}"))),
@@ -53,15 +68,16 @@ pub fn screen(c: &mut Client, pane: PaneId, scrollback: u32) -> Result<Vec<Strin
 }
 
 /// How long a screen must stay unchanged to count as settled after a turn, and the most
-/// `settled_screen` waits for that.
+/// `settled_content` waits for that.
 const SETTLE_QUIET: Duration = Duration::from_millis(400);
 const SETTLE_MAX: Duration = Duration::from_secs(5);
 
 /// The pane's screen once it has stopped changing. An agent reports the end of its turn from
 /// its engine, which can be ahead of what its TUI has drawn (opencode's server says `idle`
 /// while the TUI still shows the spinner), so a turn's text is read only once the screen is
-/// quiet for `SETTLE_QUIET`, or after `SETTLE_MAX` whatever it shows.
-pub fn settled_screen(
+/// quiet for `SETTLE_QUIET`, or after `SETTLE_MAX` whatever it shows. Without the CLI's
+/// own interface (see [`content`]).
+pub fn settled_content(
     c: &mut Client,
     pane: PaneId,
     scrollback: u32,
@@ -69,7 +85,7 @@ pub fn settled_screen(
     let start = Instant::now();
     let mut quiet = Quiet::new(start);
     loop {
-        let lines = screen(c, pane, scrollback)?;
+        let lines = content(c, pane, scrollback)?;
         let now = Instant::now();
         if quiet.settled(&lines, now) || now.duration_since(start) >= SETTLE_MAX {
             return Ok(lines);

@@ -508,7 +508,7 @@ impl Quil {
                         .and_then(|p| p.state_detail)
                         .map(|d| format!(" ({d})"))
                         .unwrap_or_default();
-                    let screen = screen_text(&wait::settled_screen(c, pane, 0)?);
+                    let screen = screen_text(&wait::settled_content(c, pane, 0)?);
                     Ok(format!("{pane} is {}{detail}\n{screen}", state.as_str()))
                 }
             }

@@ -169,6 +169,9 @@ pub struct Integration {
     /// On the screen once the CLI takes a prompt: until then the pane is `working`
     /// ("starting") and prompts sent to it wait.
     pub ready: Option<Pattern>,
+    /// Lines of the CLI's own interface (borders, status and footer lines), left out of the
+    /// text of a turn that `prompt --wait` prints.
+    pub chrome: Vec<Pattern>,
     /// Arguments that reopen the directory's latest conversation, for a pane whose own id is
     /// unknown (used only when no other pane of the type in that directory has one).
     pub continue_args: Vec<String>,

@@ -928,6 +928,10 @@ impl Builder<'_> {
             n.to_string()
         });
         let ready = get_str(it, "ready").and_then(|(p, span)| self.regex("ready", p, &span, false));
+        let chrome = get_list(it, "chrome")
+            .iter()
+            .filter_map(|(p, span)| self.regex("chrome", p, span, false))
+            .collect();
         let mut args = |key: &str, loc: Loc| {
             let list = get_list(it, key);
             templates.extend(list.iter().map(|(a, s)| Tpl::new(loc, a, s.clone())));
@@ -947,6 +951,7 @@ impl Builder<'_> {
             session_id_pattern,
             not_found,
             ready,
+            chrome,
             continue_args,
             fork_args,
             session_args,

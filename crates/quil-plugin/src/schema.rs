@@ -110,6 +110,7 @@ pub(crate) const INTEGRATION: &[Key] = &[
     key("session_id_pattern", Kind::Str),
     key("not_found", Kind::Str),
     key("ready", Kind::Str),
+    key("chrome", Kind::StrList),
     key("continue_args", Kind::StrList),
     key("fork_args", Kind::StrList),
     key("session_args", Kind::Table(SESSION_ARGS)),

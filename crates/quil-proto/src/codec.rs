@@ -232,11 +232,14 @@ mod tests {
                     data,
                 }
             }),
-            (any::<u32>(), any::<u32>(), any::<bool>()).prop_map(|(p, n, ansi)| Request::Capture {
-                pane: PaneId(p),
-                scrollback: n,
-                ansi
-            }),
+            (any::<u32>(), any::<u32>(), any::<bool>(), any::<bool>()).prop_map(
+                |(p, n, ansi, without_chrome)| Request::Capture {
+                    pane: PaneId(p),
+                    scrollback: n,
+                    ansi,
+                    without_chrome,
+                }
+            ),
             (any::<u32>(), any::<u16>(), any::<u16>()).prop_map(|(p, cols, rows)| {
                 Request::Resize {
                     pane: PaneId(p),

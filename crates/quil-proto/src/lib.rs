@@ -111,6 +111,9 @@ pub enum Request {
         pane: PaneId,
         scrollback: u32,
         ansi: bool,
+        /// Leave out the lines of the CLI's own interface (its type's `[integration]
+        /// chrome` patterns): what `prompt --wait` reads a turn from.
+        without_chrome: bool,
     },
     Resize {
         pane: PaneId,

@@ -455,6 +455,12 @@ fn prompt_wait_prints_the_turn() {
             out.contains(&format!("MOCK-REPLY: {prompt}")),
             "{kind}: {out}"
         );
+        // The reply alone: none of the CLI's borders, status or footer lines.
+        assert!(
+            out.lines()
+                .all(|l| l.trim().is_empty() || l.contains("MOCK-REPLY")),
+            "{kind}: {out}"
+        );
         assert_ne!(w.pane(&p)["state"], "working", "{kind}: the turn is over");
         w.ok(&["kill-pane", &p]);
     }

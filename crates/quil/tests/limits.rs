@@ -114,6 +114,7 @@ fn a_stalled_client_under_an_osc52_flood_keeps_the_daemon_small() {
                     pane: p.parse().expect("pane id"),
                     scrollback: 100_000,
                     ansi: true,
+                    without_chrome: false,
                 },
             },
             &mut reqs,

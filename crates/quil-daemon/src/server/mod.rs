@@ -306,6 +306,18 @@ impl Server {
         Ok(live.attention.as_ref().is_some_and(|a| a.starting) && live.pane.is_alive())
     }
 
+    /// Drops from `lines` those of the CLI's own interface (its type's `[integration]
+    /// chrome` patterns). Takes the state lock, then the plugins lock, one after the other.
+    pub fn drop_chrome(&self, id: PaneId, lines: &mut Vec<String>) -> Result<()> {
+        let meta = self.lock().meta(id)?.clone();
+        let reg = self.plugins();
+        if let Some(pl) = crate::integration::plugin_for(&reg, &meta) {
+            let chrome = &pl.integration.chrome;
+            lines.retain(|l| !chrome.iter().any(|p| p.regex.is_match(l)));
+        }
+        Ok(())
+    }
+
     /// The attention tracker of a process just started for `meta`: an agent CLI (its type
     /// has a mechanism) is starting; other panes get one from the tick if they report states.
     /// Takes the plugins lock: call it without `state`.

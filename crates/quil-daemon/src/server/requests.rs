@@ -41,8 +41,12 @@ impl Server {
                 pane,
                 scrollback,
                 ansi,
+                without_chrome,
             } => {
-                let lines = self.pane(pane)?.shared().capture(scrollback as usize, ansi);
+                let mut lines = self.pane(pane)?.shared().capture(scrollback as usize, ansi);
+                if without_chrome {
+                    self.drop_chrome(pane, &mut lines)?;
+                }
                 Ok(Reply::Text(lines))
             }
             Request::Scrollback {

@@ -266,6 +266,7 @@ fn input_resize_and_capture_reach_the_pane() {
         pane: p,
         scrollback: 0,
         ansi: false,
+        without_chrome: false,
     }) else {
         panic!("capture")
     };
@@ -922,4 +923,42 @@ fn a_respawned_pane_owns_its_files_and_a_closed_one_leaves_none() {
         crate::persist::buffer_path(h.home.path(), b).exists()
             && crate::persist::journal_path(h.home.path(), b).exists()
     });
+}
+
+/// `without_chrome` drops the lines of the CLI's own interface that its type declares, and
+/// nothing of a pane whose type declares none.
+#[test]
+fn capture_without_chrome_leaves_the_clis_interface_out() {
+    let h = harness();
+    let capture = |pane, without_chrome| match h.req(Request::Capture {
+        pane,
+        scrollback: 0,
+        ansi: false,
+        without_chrome,
+    }) {
+        Ok(Reply::Text(lines)) => lines
+            .into_iter()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>(),
+        other => panic!("capture: {other:?}"),
+    };
+    let screen = "  \u{2503}  say hi\r\n  \u{2503}\r\n     the reply\r\n     \u{25a3}  Build \u{b7} m \u{b7} 1.8s\r\n  \u{2579}\u{2580}\u{2580}\r\n   /proj   ctrl+p commands";
+    let agent = h.spawn(Some("tracked"), &[], h.home.path());
+    h.fake.pane(agent).output(screen.as_bytes());
+    assert_eq!(
+        capture(agent, true),
+        ["  \u{2503}  say hi", "     the reply"]
+    );
+    assert_eq!(capture(agent, false).len(), 6);
+    let sh = h.spawn(None, &["sh"], h.home.path());
+    h.fake.pane(sh).output(screen.as_bytes());
+    assert_eq!(capture(sh, true).len(), 6, "a shell has no chrome");
+    assert!(h
+        .req(Request::Capture {
+            pane: PaneId(u32::MAX),
+            scrollback: 0,
+            ansi: false,
+            without_chrome: true,
+        })
+        .is_err());
 }
