@@ -487,7 +487,14 @@ pub struct PaneInfo {
     /// The pane runs in its own git worktree.
     #[serde(default)]
     pub worktree: Option<quil_model::WorktreeMeta>,
+    /// For a pane with a state: the last line on its screen that is not the CLI's own
+    /// interface (its type's `chrome`), at most [`LAST_LINE_MAX`] characters.
+    #[serde(default)]
+    pub last_line: Option<String>,
 }
+
+/// The most characters of [`PaneInfo::last_line`].
+pub const LAST_LINE_MAX: usize = 200;
 
 /// Bits of [`PaneUpdate::modes`]: terminal modes a client needs to forward input correctly.
 pub mod modes {

@@ -18,7 +18,7 @@ pub struct AgentRow {
     pub tab: String,
     pub name: String,
     pub detail: String,
-    /// The last non-blank line on its screen, when this client has that screen.
+    /// The last line of its output, without the CLI's own interface.
     pub last: Option<String>,
 }
 
@@ -113,7 +113,13 @@ pub fn rows(ws: &WorkspaceInfo, screens: &HashMap<PaneId, PaneScreen>, now: u64)
                 tab,
                 name: one_line(&p.name),
                 detail: p.state_detail.as_deref().map(one_line).unwrap_or_default(),
-                last: screens.get(&p.id).and_then(last_line),
+                // The daemon's, which leaves out the CLI's chrome and knows every pane; this
+                // client's own screen for a daemon that sends none.
+                last: p
+                    .last_line
+                    .as_deref()
+                    .map(one_line)
+                    .or_else(|| screens.get(&p.id).and_then(last_line)),
             })
         })
         .collect()

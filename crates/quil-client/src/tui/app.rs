@@ -1881,6 +1881,7 @@ pub(crate) mod tests {
             error: None,
             restored: false,
             worktree: None,
+            last_line: None,
         }
     }
 
@@ -1956,6 +1957,10 @@ pub(crate) mod tests {
             p.state = Some(state);
             p.state_since = Some(since);
             p.state_detail = detail.map(String::from);
+            // A pane this client does not show: its last line is the daemon's.
+            if id == 4 {
+                p.last_line = Some("stream error: 429 Too Many Requests".into());
+            }
             panes.push(p);
         }
         WorkspaceInfo {
@@ -2824,7 +2829,15 @@ pub(crate) mod tests {
                     Some("1. Yes")
                 ),
                 (3, Waiting, "16m", "logs", "opencode", "question", None),
-                (4, Error, "8m", "build", "codex", "rate limited", None),
+                (
+                    4,
+                    Error,
+                    "8m",
+                    "build",
+                    "codex",
+                    "rate limited",
+                    Some("stream error: 429 Too Many Requests")
+                ),
                 (5, Done, "1m", "build", "review", "", None),
                 (6, Working, "1s", "bg", "tests", "", None),
                 (7, Idle, "1h", "bg", "notes", "", None),

@@ -33,6 +33,9 @@ impl Server {
             })
             .collect::<Vec<_>>();
         let mut panes = Vec::new();
+        // Screens of panes with a state, for their last line: read under `state`, matched
+        // against the plugins' chrome once it is let go (the two locks are never held together).
+        let mut screens = Vec::new();
         for tab in &st.ws.tabs {
             for id in tab.layout.panes() {
                 let (Some(meta), Some(live)) = (st.ws.pane(id), st.panes.get(&id)) else {
@@ -41,6 +44,9 @@ impl Server {
                 let p = &live.pane;
                 let (cols, rows, title, live_cwd) = p.shared().info();
                 let att = live.attention.as_ref();
+                if att.is_some() {
+                    screens.push((panes.len(), meta.clone(), p.shared().screen_text()));
+                }
                 panes.push(PaneInfo {
                     id,
                     tab_id: tab.id,
@@ -61,13 +67,27 @@ impl Server {
                     error: p.error().map(str::to_string),
                     restored: live.restored,
                     worktree: meta.worktree.clone(),
+                    last_line: None,
                 });
             }
+        }
+        let active_tab = st.ws.active_tab as u32;
+        drop(st);
+        let reg = self.plugins();
+        for (i, meta, text) in screens {
+            let chrome = crate::integration::plugin_for(&reg, &meta)
+                .map_or(&[][..], |pl| &pl.integration.chrome[..]);
+            panes[i].last_line = text
+                .lines()
+                .rev()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !chrome.iter().any(|c| c.regex.is_match(l)))
+                .map(|l| l.chars().take(quil_proto::LAST_LINE_MAX).collect());
         }
         WorkspaceInfo {
             tabs,
             panes,
-            active_tab: st.ws.active_tab as u32,
+            active_tab,
             persist_error: self.persist_error(),
         }
     }

@@ -926,7 +926,7 @@ fn a_respawned_pane_owns_its_files_and_a_closed_one_leaves_none() {
 }
 
 /// `without_chrome` drops the lines of the CLI's own interface that its type declares, and
-/// nothing of a pane whose type declares none.
+/// nothing of a pane whose type declares none; so does an agent pane's `last_line`.
 #[test]
 fn capture_without_chrome_leaves_the_clis_interface_out() {
     let h = harness();
@@ -953,6 +953,10 @@ fn capture_without_chrome_leaves_the_clis_interface_out() {
     let sh = h.spawn(None, &["sh"], h.home.path());
     h.fake.pane(sh).output(screen.as_bytes());
     assert_eq!(capture(sh, true).len(), 6, "a shell has no chrome");
+    // `ls --json`'s last line of an agent pane leaves its chrome out too; a pane without a
+    // state has none.
+    assert_eq!(h.info(agent).last_line.as_deref(), Some("the reply"));
+    assert_eq!(h.info(sh).last_line, None);
     assert!(h
         .req(Request::Capture {
             pane: PaneId(u32::MAX),
