@@ -337,9 +337,16 @@ impl Layout {
         })
     }
 
-    /// The nearest pane in `direction` from `from`: among panes touching `from`'s edge on that
-    /// side, the one overlapping it most.
-    pub fn neighbor(&self, from: PaneId, direction: Direction, area: Rect) -> Option<PaneId> {
+    /// The pane in `direction` from `from`: among panes touching `from`'s edge on that side,
+    /// the one used last (the highest `last_used`), as in tmux, so that going back returns to
+    /// where you were; then the one overlapping it most.
+    pub fn neighbor(
+        &self,
+        from: PaneId,
+        direction: Direction,
+        area: Rect,
+        last_used: impl Fn(PaneId) -> u64,
+    ) -> Option<PaneId> {
         let rects = self.rects(area);
         let (_, cur) = *rects.iter().find(|(p, _)| *p == from)?;
         let overlap = |a0: u16, a1: u16, b0: u16, b1: u16| a1.min(b1).saturating_sub(a0.max(b0));
@@ -359,10 +366,10 @@ impl Layout {
                     }
                     Direction::Up | Direction::Down => overlap(cur.x, cur.right(), r.x, r.right()),
                 };
-                (touching && ov > 0).then_some((ov, *p))
+                (touching && ov > 0).then_some(((last_used(*p), ov), *p))
             })
             // Ties go to the first pane (top or left), as in tmux.
-            .fold(None, |best: Option<(u16, PaneId)>, c| match best {
+            .fold(None, |best: Option<((u64, u16), PaneId)>, c| match best {
                 Some(b) if b.0 >= c.0 => Some(b),
                 _ => Some(c),
             })
@@ -500,12 +507,16 @@ mod tests {
     fn neighbors_follow_geometry() {
         let area = Rect::new(0, 0, 120, 40);
         let l = three();
-        assert_eq!(l.neighbor(p(1), Direction::Right, area), Some(p(2)));
-        assert_eq!(l.neighbor(p(3), Direction::Left, area), Some(p(1)));
-        assert_eq!(l.neighbor(p(2), Direction::Down, area), Some(p(3)));
-        assert_eq!(l.neighbor(p(3), Direction::Up, area), Some(p(2)));
-        assert_eq!(l.neighbor(p(1), Direction::Left, area), None);
-        assert_eq!(l.neighbor(p(2), Direction::Up, area), None);
+        let never = |_| 0;
+        assert_eq!(l.neighbor(p(1), Direction::Right, area, never), Some(p(2)));
+        assert_eq!(l.neighbor(p(3), Direction::Left, area, never), Some(p(1)));
+        assert_eq!(l.neighbor(p(2), Direction::Down, area, never), Some(p(3)));
+        assert_eq!(l.neighbor(p(3), Direction::Up, area, never), Some(p(2)));
+        assert_eq!(l.neighbor(p(1), Direction::Left, area, never), None);
+        assert_eq!(l.neighbor(p(2), Direction::Up, area, never), None);
+        // Both right-hand panes touch pane 1 equally: the one used last wins.
+        let used = |id: PaneId| u64::from(id == p(3));
+        assert_eq!(l.neighbor(p(1), Direction::Right, area, used), Some(p(3)));
     }
 
     #[test]

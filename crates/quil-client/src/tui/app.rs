@@ -224,6 +224,9 @@ pub struct App {
     pub clock: fn() -> u64,
     /// When the agents view last redrew for its ages.
     ages_drawn: Instant,
+    /// When each pane was last focused here (a counter): directional focus goes back to the
+    /// pane you came from.
+    used: HashMap<PaneId, u64>,
 }
 
 impl App {
@@ -266,6 +269,7 @@ impl App {
             damage: HashMap::new(),
             clock: unix_now,
             ages_drawn: Instant::now(),
+            used: HashMap::new(),
         }
     }
 
@@ -825,6 +829,9 @@ impl App {
             self.send(Request::ToggleZoom { tab }, Pending::Plain);
         }
         self.ws.tabs[ti].active_pane = pane;
+        let n = self.used.values().max().copied().unwrap_or(0);
+        self.used.insert(old, n + 1);
+        self.used.insert(pane, n + 2);
         self.send(Request::Focus { pane }, Pending::Plain);
         // Programs that asked for focus events (vim, agents) learn they lost or gained focus.
         if self.pane_modes(old) & modes::FOCUS_EVENTS != 0 {
@@ -1043,7 +1050,8 @@ impl App {
             return;
         };
         let area = pane_area(self.size.0, self.size.1);
-        if let Some(p) = self.layout_of(tab).neighbor(tab.active_pane, d, area) {
+        let used = |p: PaneId| self.used.get(&p).copied().unwrap_or(0);
+        if let Some(p) = self.layout_of(tab).neighbor(tab.active_pane, d, area, used) {
             self.focus(p);
         }
     }
@@ -2101,6 +2109,38 @@ pub(crate) mod tests {
         assert_eq!(
             s.lines.iter().map(Line::text).collect::<Vec<_>>(),
             ["", "x", ""]
+        );
+    }
+
+    /// Left then right goes back to the pane you came from, not the top one, as in tmux.
+    #[test]
+    fn directional_focus_returns_to_the_pane_last_used() {
+        let mut l = Layout::Pane(PaneId(1));
+        l.split(PaneId(1), SplitDir::Horizontal, PaneId(2))
+            .expect("split");
+        l.split(PaneId(2), SplitDir::Vertical, PaneId(3))
+            .expect("split");
+        let ws = WorkspaceInfo {
+            tabs: vec![tab(1, "main", l)],
+            panes: (1..=3).map(|i| pane_info(i, 1, "sh")).collect(),
+            active_tab: 0,
+            persist_error: None,
+        };
+        let mut app = app_with(ws, (100, 30));
+        app.focus_dir(Direction::Right);
+        assert_eq!(
+            app.active_pane(),
+            Some(PaneId(2)),
+            "never used: the top one"
+        );
+        app.focus_dir(Direction::Down);
+        app.focus_dir(Direction::Left);
+        assert_eq!(app.active_pane(), Some(PaneId(1)));
+        app.focus_dir(Direction::Right);
+        assert_eq!(
+            app.active_pane(),
+            Some(PaneId(3)),
+            "back where it came from"
         );
     }
 
