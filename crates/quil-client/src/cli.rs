@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
     about = "A terminal multiplexer for AI coding agents, shells and tools"
 )]
 pub struct Cli {
+    // Not global: only attaching nests, so other subcommands neither take nor show it.
     /// Attach even from inside a quil pane (nesting).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub force: bool,
     #[command(subcommand)]
     pub command: Option<Cmd>,
@@ -35,7 +36,11 @@ pub struct Cli {
 pub enum Cmd {
     /// Attach the full-screen client (the default).
     #[command(visible_alias = "a")]
-    Attach,
+    Attach {
+        /// Attach even from inside a quil pane (nesting).
+        #[arg(long)]
+        force: bool,
+    },
     /// Start, stop or query the daemon.
     #[command(subcommand)]
     Daemon(DaemonCmd),
@@ -164,7 +169,12 @@ pub enum Cmd {
         #[arg(long)]
         pane: Option<String>,
     },
-    /// Restart the daemon: stop it (asking, then SIGTERM, then SIGKILL), start it, restore.
+    /// Restart the daemon: kills every pane's program and starts it again (AI panes resume
+    /// their conversation).
+    ///
+    /// Stops the daemon (asking, then SIGTERM, then SIGKILL), starts a new one and restores the
+    /// workspace: tabs, layout, pane ids, screens and scrollback. Shells start fresh in their
+    /// directory; panes given a command run it again.
     Restart,
     /// Keep or discard what a pane did in its git worktree.
     #[command(subcommand)]
@@ -359,7 +369,8 @@ pub enum DaemonCmd {
 pub fn main(cli: Cli) -> Result<i32> {
     let home = quil_proto::paths::quil_home()?;
     match cli.command {
-        None | Some(Cmd::Attach) => attach(&home, cli.force),
+        None => attach(&home, cli.force),
+        Some(Cmd::Attach { force }) => attach(&home, cli.force || force),
         Some(Cmd::Daemon(cmd)) => daemon(&home, cmd),
         Some(Cmd::Restart) => restart(&home),
         // Agent CLIs run this for their hooks: it must print nothing on stdout (SessionStart's
@@ -694,7 +705,7 @@ fn print_pane(reply: Reply) -> Result<i32> {
 
 fn run(c: &mut Client, cmd: Cmd) -> Result<i32> {
     match cmd {
-        Cmd::Attach
+        Cmd::Attach { .. }
         | Cmd::Daemon(_)
         | Cmd::Restart
         | Cmd::Mcp
@@ -1251,7 +1262,45 @@ mod tests {
     #[test]
     fn a_attaches_as_in_tmux() {
         let cli = Cli::try_parse_from(["quil", "a"]).expect("parses");
-        assert!(matches!(cli.command, Some(Cmd::Attach)));
+        assert!(matches!(cli.command, Some(Cmd::Attach { force: false })));
+    }
+
+    /// `--force` only means something to attach: it is not offered by other subcommands, and
+    /// restart's help says what a restart does to the programs in panes.
+    #[test]
+    fn force_is_attachs_and_restart_says_it_restarts_programs() {
+        use clap::CommandFactory;
+        for args in [
+            &["quil", "--force"][..],
+            &["quil", "attach", "--force"],
+            &["quil", "a", "--force"],
+        ] {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            let forced = cli.force || matches!(cli.command, Some(Cmd::Attach { force: true }));
+            assert!(forced, "{args:?}");
+        }
+        for sub in ["restart", "new-tab", "split", "ls"] {
+            assert!(
+                Cli::try_parse_from(["quil", sub, "--force"]).is_err(),
+                "{sub} takes --force"
+            );
+            let help = Cli::command()
+                .find_subcommand_mut(sub)
+                .expect("subcommand")
+                .render_long_help()
+                .to_string();
+            assert!(!help.contains("--force"), "{sub}: {help}");
+        }
+        let mut cmd = Cli::command();
+        let short = cmd
+            .find_subcommand_mut("restart")
+            .expect("restart")
+            .render_help()
+            .to_string();
+        assert!(
+            short.contains("kills every pane's program and starts it again"),
+            "{short}"
+        );
     }
 
     #[test]
