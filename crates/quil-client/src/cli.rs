@@ -306,6 +306,10 @@ pub struct SpawnArgs {
     /// Fill a pane type's form field, e.g. `--field target=me@host` for ssh.
     #[arg(long = "field", value_name = "NAME=VALUE")]
     fields: Vec<String>,
+    /// Set an environment variable for the pane's program (repeatable; as tmux's `-e`); kept
+    /// when the pane is respawned or restored after a restart.
+    #[arg(short = 'e', long = "env", value_name = "VAR=VALUE")]
+    env: Vec<String>,
     /// Command and arguments, after `--`.
     #[arg(last = true)]
     command: Vec<String>,
@@ -663,7 +667,14 @@ fn spawn_spec(a: SpawnArgs, here: bool) -> Result<SpawnSpec> {
         cwd: cwd.map(|c| c.display().to_string()),
         command: a.command,
         name: None,
-        env: Vec::new(),
+        env: a
+            .env
+            .into_iter()
+            .map(|kv| match quil_proto::env::entry_problem(&kv) {
+                Some(why) => Err(anyhow!("--env {kv:?} {why}")),
+                None => Ok(kv),
+            })
+            .collect::<Result<_>>()?,
         // The pane sees this shell's PATH, locale, agent socket... (docs/configuration.md).
         client_env: quil_proto::env::forwarded(std::env::vars()),
         worktree: a.worktree,
