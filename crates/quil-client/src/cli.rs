@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
     about = "A terminal multiplexer for AI coding agents, shells and tools"
 )]
 pub struct Cli {
+    // Not global: only attaching nests, so other subcommands neither take nor show it.
     /// Attach even from inside a quil pane (nesting).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub force: bool,
     /// Use the quil daemon on another machine, over ssh: `[user@]host[:port]`, or the name
     /// of a `[[remotes]]` entry of config.toml (see docs/remote.md).
@@ -45,7 +46,11 @@ pub struct Cli {
 pub enum Cmd {
     /// Attach the full-screen client (the default).
     #[command(visible_alias = "a")]
-    Attach,
+    Attach {
+        /// Attach even from inside a quil pane (nesting).
+        #[arg(long)]
+        force: bool,
+    },
     /// Start, stop or query the daemon.
     #[command(subcommand)]
     Daemon(DaemonCmd),
@@ -178,7 +183,12 @@ pub enum Cmd {
         #[arg(long)]
         pane: Option<String>,
     },
-    /// Restart the daemon: stop it (asking, then SIGTERM, then SIGKILL), start it, restore.
+    /// Restart the daemon: kills every pane's program and starts it again (AI panes resume
+    /// their conversation).
+    ///
+    /// Stops the daemon (asking, then SIGTERM, then SIGKILL), starts a new one and restores the
+    /// workspace: tabs, layout, pane ids, screens and scrollback. Shells start fresh in their
+    /// directory; panes given a command run it again.
     Restart,
     /// Keep or discard what a pane did in its git worktree.
     #[command(subcommand)]
@@ -317,6 +327,10 @@ pub struct SpawnArgs {
     /// Fill a pane type's form field, e.g. `--field target=me@host` for ssh.
     #[arg(long = "field", value_name = "NAME=VALUE")]
     fields: Vec<String>,
+    /// Set an environment variable for the pane's program (repeatable; as tmux's `-e`); kept
+    /// when the pane is respawned or restored after a restart.
+    #[arg(short = 'e', long = "env", value_name = "VAR=VALUE")]
+    env: Vec<String>,
     /// Command and arguments, after `--`.
     #[arg(last = true)]
     command: Vec<String>,
@@ -398,7 +412,8 @@ pub fn main(cli: Cli) -> Result<i32> {
         }
     }
     match cli.command {
-        None | Some(Cmd::Attach) => attach(&target, &home, cli.force),
+        None => attach(&target, &home, cli.force),
+        Some(Cmd::Attach { force }) => attach(&target, &home, cli.force || force),
         Some(Cmd::Daemon(cmd)) => daemon(&home, cmd),
         Some(Cmd::Restart) => restart(&home),
         Some(Cmd::Proxy { .. } | Cmd::Hook { .. }) if target.remote().is_some() => {
@@ -742,7 +757,14 @@ fn spawn_spec(a: SpawnArgs, here: bool, remote: Option<&Remote>) -> Result<Spawn
         cwd: cwd.map(|c| c.display().to_string()),
         command: a.command,
         name: None,
-        env: Vec::new(),
+        env: a
+            .env
+            .into_iter()
+            .map(|kv| match quil_proto::env::entry_problem(&kv) {
+                Some(why) => Err(anyhow!("--env {kv:?} {why}")),
+                None => Ok(kv),
+            })
+            .collect::<Result<_>>()?,
         client_env,
         worktree: a.worktree,
         toggles: a
@@ -785,7 +807,7 @@ fn print_pane(reply: Reply) -> Result<i32> {
 /// directories and environment are not this shell's).
 fn run(c: &mut Client, cmd: Cmd, remote: Option<&Remote>) -> Result<i32> {
     match cmd {
-        Cmd::Attach
+        Cmd::Attach { .. }
         | Cmd::Daemon(_)
         | Cmd::Restart
         | Cmd::Proxy { .. }
@@ -1354,7 +1376,45 @@ mod tests {
     #[test]
     fn a_attaches_as_in_tmux() {
         let cli = Cli::try_parse_from(["quil", "a"]).expect("parses");
-        assert!(matches!(cli.command, Some(Cmd::Attach)));
+        assert!(matches!(cli.command, Some(Cmd::Attach { force: false })));
+    }
+
+    /// `--force` only means something to attach: it is not offered by other subcommands, and
+    /// restart's help says what a restart does to the programs in panes.
+    #[test]
+    fn force_is_attachs_and_restart_says_it_restarts_programs() {
+        use clap::CommandFactory;
+        for args in [
+            &["quil", "--force"][..],
+            &["quil", "attach", "--force"],
+            &["quil", "a", "--force"],
+        ] {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            let forced = cli.force || matches!(cli.command, Some(Cmd::Attach { force: true }));
+            assert!(forced, "{args:?}");
+        }
+        for sub in ["restart", "new-tab", "split", "ls"] {
+            assert!(
+                Cli::try_parse_from(["quil", sub, "--force"]).is_err(),
+                "{sub} takes --force"
+            );
+            let help = Cli::command()
+                .find_subcommand_mut(sub)
+                .expect("subcommand")
+                .render_long_help()
+                .to_string();
+            assert!(!help.contains("--force"), "{sub}: {help}");
+        }
+        let mut cmd = Cli::command();
+        let short = cmd
+            .find_subcommand_mut("restart")
+            .expect("restart")
+            .render_help()
+            .to_string();
+        assert!(
+            short.contains("kills every pane's program and starts it again"),
+            "{short}"
+        );
     }
 
     #[test]

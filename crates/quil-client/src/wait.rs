@@ -32,7 +32,7 @@ pub enum WaitError {
     },
     #[error("pane {pane} was closed before it was {states}")]
     Closed { pane: PaneId, states: String },
-    #[error("pane {pane} ({kind}) reports no attention state, so nothing tells when its turn ends; wait for text on its screen instead")]
+    #[error("pane {pane} ({kind}) reports no attention state: only agent panes and pane types with idle or error handlers do; wait for text on its screen instead")]
     NoState { pane: PaneId, kind: String },
     #[error("unexpected reply from the daemon: {0}")]
     Unexpected(String),
@@ -193,6 +193,13 @@ pub fn state(
         return Err(WaitError::AlreadyExited {
             pane,
             states: names,
+        });
+    }
+    // The daemon gives a pane its tracker as it starts: none means its type reports none.
+    if info.state.is_none() {
+        return Err(WaitError::NoState {
+            pane,
+            kind: info.kind.clone(),
         });
     }
     let timed_out = || WaitError::StateTimeout {

@@ -40,6 +40,12 @@ pub fn mechanism(plugin: Option<&Plugin>) -> Option<Mechanism> {
     plugin?.integration.mechanism
 }
 
+/// The pane type, when it has idle or error handlers matched against the screen: with a
+/// [`mechanism`], what gives a pane an attention state.
+pub fn handlers(plugin: Option<&Plugin>) -> Option<&Plugin> {
+    plugin.filter(|pl| !pl.idle_handlers.is_empty() || !pl.error_handlers.is_empty())
+}
+
 /// Extra argv and environment that make the pane's CLI report to quil.
 pub fn spawn_extras(home: &Path, meta: &PaneMeta, m: Mechanism) -> Result<quil_ai::SpawnExtras> {
     let pane = meta.id.to_string();

@@ -544,7 +544,8 @@ impl Quil {
     #[tool(
         description = "Wait until an agent pane is in one of the given attention states \
                        (idle, working, done, waiting, error); at once if it already is. Fails \
-                       after the timeout, or if the pane exits first.",
+                       after the timeout, if the pane exits first, or at once if the pane \
+                       reports no state (a plain shell).",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn wait_for_state(&self, Parameters(a): Parameters<WaitStateArgs>) -> Out {

@@ -4,7 +4,7 @@
 //! A pane's environment is, later entries winning: the daemon's own (less [`REMOVED`]), the
 //! [`FORWARDED`] variables of the client that asked for the pane, quil's own (`TERM`,
 //! `COLORTERM`, `TERM_PROGRAM=quil`, `TERM_PROGRAM_VERSION`, `QUIL_PANE_ID`, `QUIL_HOME`), what
-//! its pane type sets, and `SpawnSpec::env`.
+//! its pane type sets, and `SpawnSpec::env` (`quil new-tab -e VAR=VALUE`).
 
 /// Variables a client sends with a new tab or split, so the pane sees the client's current
 /// values (a `PATH` changed after the daemon started, the agent socket of this login).
@@ -65,9 +65,30 @@ pub fn forwarded(vars: impl IntoIterator<Item = (String, String)>) -> Vec<String
     v
 }
 
+/// What is wrong with `kv` as an entry of `SpawnSpec::env`, if anything: it must be
+/// `NAME=VALUE` with a name that is not empty, and no NUL byte (`execve` cannot pass one).
+pub fn entry_problem(kv: &str) -> Option<&'static str> {
+    match kv.split_once('=') {
+        None => Some("is not VAR=VALUE"),
+        Some(("", _)) => Some("has an empty variable name"),
+        Some(_) if kv.contains('\0') => Some("contains a NUL byte"),
+        Some(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_entries_need_a_name_and_an_equals_sign() {
+        assert_eq!(entry_problem("FOO=bar"), None);
+        assert_eq!(entry_problem("FOO="), None);
+        assert_eq!(entry_problem("FOO=a=b"), None);
+        assert_eq!(entry_problem("FOO"), Some("is not VAR=VALUE"));
+        assert_eq!(entry_problem("=bar"), Some("has an empty variable name"));
+        assert_eq!(entry_problem("F\0O=x"), Some("contains a NUL byte"));
+    }
 
     #[test]
     fn forwards_the_list_and_the_locale_and_nothing_else() {

@@ -217,10 +217,6 @@ fn wait_next_hooks_and_the_notify_command() {
     let b = h.new_tab(&["--type", "tiny-agent"]);
     h.wait_for(&a, "^ready ");
     h.wait_for(&b, "^ready ");
-    // A pane that exits while someone waits for a state fails the wait.
-    let sh = h.new_tab(&["--", "sh", "-c", "sleep 1; exit 3"]);
-    let e = h.fails(&["wait", "--pane", &sh, "--state", "done", "--timeout", "20"]);
-    assert!(e.contains("exited") && e.contains("done"), "{e}");
     let e = h.fails(&["wait", "--pane", &a, "--state", "error", "--timeout", "0.5"]);
     assert!(e.contains("timed out"), "{e}");
     let e = h.fails(&["wait", "--pane", &a, "--state", "busy"]);
@@ -265,6 +261,52 @@ fn wait_next_hooks_and_the_notify_command() {
     std::thread::sleep(Duration::from_millis(300));
     let runs = std::fs::read_to_string(&out).unwrap();
     assert_eq!(runs.matches("notify waiting").count(), 1, "{runs}");
+}
+
+/// A pane type that reports states from its screen alone (an error handler), whose program
+/// exits after a second.
+const SHORT_LIVED: &str = r#"
+[plugin]
+name = "short-lived"
+category = "tools"
+
+[command]
+cmd = "sh"
+args = ["-c", "sleep 1; exit 3"]
+
+[[error_handlers]]
+pattern = 'never-printed'
+state = "error"
+"#;
+
+/// `wait --state` on a pane whose type reports no attention state (a plain shell: `state` is
+/// null) fails at once, naming the pane, instead of running into its timeout; on a pane whose
+/// type does, from the moment it is created, it waits, and fails when the program exits.
+#[test]
+fn wait_state_fails_at_once_on_a_pane_without_states() {
+    let h = Home::new();
+    std::fs::create_dir_all(h.path().join("plugins")).expect("plugins dir");
+    std::fs::write(h.path().join("plugins/short-lived.toml"), SHORT_LIVED).expect("plugin");
+    let sh = h.new_tab(&[]);
+    h.wait_for(&sh, PROMPT);
+    assert!(h.pane_json(&sh)["state"].is_null());
+    let t0 = Instant::now();
+    let e = h.fails(&["wait", "--pane", &sh, "--state", "idle", "--timeout", "20"]);
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains(&format!("pane {sh} (terminal) reports no attention state")),
+        "{e}"
+    );
+
+    // Asked right after it was created: the pane already has its state, so the wait runs
+    // until the program exits.
+    let p = h.new_tab(&["--type", "short-lived"]);
+    let e = h.fails(&["wait", "--pane", &p, "--state", "done", "--timeout", "20"]);
+    assert!(
+        e.contains(&format!("pane {p} exited with status 3 before it was done")),
+        "{e}"
+    );
 }
 
 #[test]

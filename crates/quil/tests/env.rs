@@ -117,3 +117,47 @@ fn panes_see_the_clients_path_and_no_outer_multiplexer() {
     h.ok(&["respawn", "--pane", &t]);
     h.wait_for(&t, "^tool-ran$");
 }
+
+/// `-e VAR=VALUE` (tmux's `new-window -e`) sets a variable for the pane's program, on new tabs
+/// and splits, and the pane keeps it: the program started again after `quil restart` has it.
+#[test]
+fn env_flag_sets_a_variable_that_survives_a_restart() {
+    let h = Home::new();
+    let p = h.new_tab(&[
+        "-e",
+        "QUIL_T=hello",
+        "--env",
+        "QUIL_U=two words",
+        "--",
+        "sh",
+        "-c",
+        "echo \"got-$QUIL_T-$QUIL_U\"; exec sh",
+    ]);
+    h.wait_for(&p, "^got-hello-two words$");
+    let s = h.split(&p, &["--vertical", "-e", "QUIL_S=split"]);
+    h.wait_for(&s, PROMPT);
+    h.send_line(&s, "echo \"s-$QUIL_S\"");
+    h.wait_for(&s, "^s-split$");
+
+    h.ok(&["restart"]);
+    // Typed into the program the new daemon started, so not part of the restored screen.
+    h.wait_for(&p, PROMPT);
+    h.send_line(&p, "echo \"again-$QUIL_T\"");
+    h.wait_for(&p, "^again-hello$");
+    h.wait_for(&s, PROMPT);
+    h.send_line(&s, "echo \"again-$QUIL_S\"");
+    h.wait_for(&s, "^again-split$");
+
+    // Bad entries are refused with one line naming them, and open nothing.
+    let before = pane_ids(&h.ls()).len();
+    for (arg, why) in [
+        ("FOO", "--env \"FOO\" is not VAR=VALUE"),
+        ("=x", "--env \"=x\" has an empty variable name"),
+    ] {
+        let err = h.fails(&["new-tab", "-e", arg]);
+        assert_eq!(err.trim(), format!("quil: {why}"), "{arg}");
+        let err = h.fails(&["split", "--pane", &p, "--vertical", "--env", arg]);
+        assert_eq!(err.trim(), format!("quil: {why}"), "{arg}");
+    }
+    assert_eq!(pane_ids(&h.ls()).len(), before);
+}

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [keys]
-//! preset = "tmux"          # "default" (if omitted) or "tmux"
+//! preset = "tmux"          # "default" (if omitted), "quil-classic" or "tmux"
 //! prefix = "Ctrl+A"        # a prefix key for `prefix-bind`; "none" removes the preset's
 //!
 //! [keys.bind]              # keys acting at once; "none" unbinds (the key goes to the pane)

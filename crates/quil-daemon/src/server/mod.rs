@@ -319,12 +319,19 @@ impl Server {
     }
 
     /// The attention tracker of a process just started for `meta`: an agent CLI (its type
-    /// has a mechanism) is starting; other panes get one from the tick if they report states.
-    /// Takes the plugins lock: call it without `state`.
+    /// has a mechanism) is starting; a type with screen handlers starts idle. Made at once, not
+    /// at the next tick, so a pane without one (`state` null) is known to report no state, and
+    /// `quil wait --state` can say so instead of timing out. Takes the plugins lock: call it
+    /// without `state`.
     fn new_tracker(&self, meta: &PaneMeta) -> Option<Tracker> {
         let reg = self.plugins();
-        crate::integration::mechanism(crate::integration::plugin_for(&reg, meta))
-            .map(|_| Tracker::starting(std::time::Instant::now(), unix_now()))
+        let plugin = crate::integration::plugin_for(&reg, meta);
+        let now = std::time::Instant::now();
+        if crate::integration::mechanism(plugin).is_some() {
+            Some(Tracker::starting(now, unix_now()))
+        } else {
+            crate::integration::handlers(plugin).map(|_| Tracker::new(now, unix_now()))
+        }
     }
 
     /// Why the last save failed, or some pane's output cannot be saved (`None` when all is

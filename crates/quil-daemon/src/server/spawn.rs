@@ -58,10 +58,12 @@ impl Server {
         if !cwd.is_dir() {
             return Err(Error::NoSuchDir(cwd));
         }
-        if let Some(kv) = spec.env.iter().find(|kv| !kv.contains('=')) {
-            return Err(Error::Invalid(format!(
-                "environment entry {kv:?} is not KEY=VALUE"
-            )));
+        if let Some((kv, why)) = spec
+            .env
+            .iter()
+            .find_map(|kv| quil_proto::env::entry_problem(kv).map(|why| (kv, why)))
+        {
+            return Err(Error::Invalid(format!("environment entry {kv:?} {why}")));
         }
         // Only the documented variables, whatever a client sends.
         let client_env: Vec<String> = spec

@@ -125,8 +125,7 @@ impl Server {
             let plugin = integration::plugin_for(&reg, &s.meta);
             let mechanism = integration::mechanism(plugin);
             let ready_pattern = plugin.and_then(|pl| pl.integration.ready.as_ref());
-            let handlers =
-                plugin.filter(|pl| !pl.idle_handlers.is_empty() || !pl.error_handlers.is_empty());
+            let handlers = integration::handlers(plugin);
             if mechanism.is_none() && handlers.is_none() {
                 if let Some(old) = s.attention.take() {
                     changes.push((s.meta.id, state_event(None, Some(old.state), None)));
