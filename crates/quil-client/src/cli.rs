@@ -420,6 +420,7 @@ pub fn main(cli: Cli) -> Result<i32> {
             bail!("`quil proxy` and `quil hook` work on this machine only: drop --remote")
         }
         Some(Cmd::Proxy { no_start }) => crate::proxy::run(&home, !no_start),
+        Some(Cmd::Events { json, pane, types }) => events(&target, json, &pane, types),
         // Agent CLIs run this for their hooks: it must print nothing on stdout (SessionStart's
         // stdout joins the conversation) and always exit 0 (non-zero can block a prompt).
         Some(Cmd::Hook { agent, pane }) => {
@@ -664,6 +665,103 @@ fn restart(home: &Path) -> Result<i32> {
     Ok(if lost.is_some() { 1 } else { 0 })
 }
 
+/// How long `quil events` waits for the daemon to come back after losing it (a restart takes
+/// well under a second), and the longest pause between its attempts.
+const EVENTS_RECONNECT: Duration = Duration::from_secs(10);
+const EVENTS_RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// `quil events`: the stream, following the daemon across restarts. After a lost connection it
+/// connects again and says so with a `reconnected` line (what happened meanwhile is not seen);
+/// it fails when no daemon is back within [`EVENTS_RECONNECT`].
+fn events(target: &Target, json: bool, panes: &[String], types: Vec<String>) -> Result<i32> {
+    let panes = panes
+        .iter()
+        .map(|p| p.parse::<PaneId>().map_err(|e| anyhow!("{e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let subscribe = |c: &mut Client| {
+        c.request(Request::Events {
+            panes: panes.clone(),
+            types: types.clone(),
+        })
+    };
+    let mut c = target.connect_or_start()?;
+    subscribe(&mut c)?;
+    let mut out = std::io::stdout().lock();
+    // A reader that went away (`| head -1`) ends the stream quietly.
+    let mut emit = |v: serde_json::Value| {
+        let line = if json {
+            v.to_string()
+        } else {
+            format_event(&v)
+        };
+        writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
+    };
+    let mut bye = None;
+    loop {
+        let lost = match c.recv() {
+            Ok(ServerMsg::Event(ev)) => {
+                if !emit(ev.to_json()) {
+                    return Ok(0);
+                }
+                continue;
+            }
+            // The close follows: wait for a restart to bring a daemon back.
+            Ok(ServerMsg::Bye(reason)) => {
+                bye = Some(reason);
+                continue;
+            }
+            Ok(_) => continue,
+            Err(e) => e,
+        };
+        let said_bye = bye.is_some();
+        let reason = bye
+            .take()
+            .unwrap_or_else(|| format!("lost the daemon: {lost}"));
+        let since = Instant::now();
+        let mut pause = Duration::from_millis(50);
+        c = loop {
+            match target.reconnect_attempt(said_bye, since.elapsed(), EVENTS_RECONNECT) {
+                Ok(Some(mut c)) => match subscribe(&mut c) {
+                    Ok(_) => break c,
+                    // The daemon refuses the filter: waiting will not change its mind.
+                    Err(ClientError::Daemon(e)) => bail!("{e}"),
+                    Err(_) => {}
+                },
+                Ok(None) => {}
+                Err(crate::remote::Gone) => bail!(
+                    "{reason}, and no daemon came back within {} s",
+                    EVENTS_RECONNECT.as_secs()
+                ),
+            }
+            if since.elapsed() >= EVENTS_RECONNECT {
+                bail!(
+                    "{reason}; could not reconnect within {} s",
+                    EVENTS_RECONNECT.as_secs()
+                );
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(EVENTS_RETRY_MAX);
+        };
+        let line = serde_json::json!({
+            "type": "reconnected",
+            "time": unix_ms(),
+            "pane": null,
+            "tab": null,
+            "reason": reason,
+            "down_ms": since.elapsed().as_millis() as u64,
+        });
+        if !emit(line) {
+            return Ok(0);
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The size of the daemon's log now, to read what it writes from here on.
 fn log_len(home: &Path) -> u64 {
     std::fs::metadata(quil_proto::paths::log_path(home)).map_or(0, |m| m.len())
@@ -811,6 +909,7 @@ fn run(c: &mut Client, cmd: Cmd, remote: Option<&Remote>) -> Result<i32> {
         | Cmd::Daemon(_)
         | Cmd::Restart
         | Cmd::Proxy { .. }
+        | Cmd::Events { .. }
         | Cmd::Mcp
         | Cmd::Completions { .. }
         | Cmd::Man
@@ -998,28 +1097,6 @@ fn run(c: &mut Client, cmd: Cmd, remote: Option<&Remote>) -> Result<i32> {
                 None => {
                     wait::state(c, pane, &parse_states(&state)?, timeout)?;
                     Ok(0)
-                }
-            }
-        }
-        Cmd::Events { json, pane, types } => {
-            let panes = pane
-                .iter()
-                .map(|p| p.parse::<PaneId>().map_err(|e| anyhow!("{e}")))
-                .collect::<Result<Vec<_>>>()?;
-            c.request(Request::Events { panes, types })?;
-            let mut out = std::io::stdout().lock();
-            loop {
-                let ServerMsg::Event(ev) = c.recv()? else {
-                    continue;
-                };
-                let line = if json {
-                    ev.to_json().to_string()
-                } else {
-                    format_event(&ev)
-                };
-                // A reader that went away (`| head -1`) ends the stream quietly.
-                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-                    return Ok(0);
                 }
             }
         }
@@ -1257,19 +1334,21 @@ pub fn longest_in(ws: &WorkspaceInfo, states: &[Attention]) -> Option<PaneId> {
 }
 
 /// `12:03:04.120 state pane-1a2b3c4d tab-00000001 state=waiting detail=permission: Bash`.
-fn format_event(ev: &quil_proto::Event) -> String {
-    let secs = ev.time / 1000;
+/// One readable line for an event's JSON form: time (UTC), type, pane, tab, then its fields.
+fn format_event(ev: &serde_json::Value) -> String {
+    let time = ev["time"].as_u64().unwrap_or(0);
+    let secs = time / 1000;
     let mut line = format!(
         "{:02}:{:02}:{:02}.{:03} {} {} {}",
         secs / 3600 % 24,
         secs / 60 % 60,
         secs % 60,
-        ev.time % 1000,
-        ev.kind.name(),
-        ev.pane.map_or("-".into(), |p| p.to_string()),
-        ev.tab.map_or("-".into(), |t| t.to_string()),
+        time % 1000,
+        ev["type"].as_str().unwrap_or("?"),
+        ev["pane"].as_str().unwrap_or("-"),
+        ev["tab"].as_str().unwrap_or("-"),
     );
-    if let serde_json::Value::Object(fields) = ev.to_json() {
+    if let serde_json::Value::Object(fields) = ev {
         for (k, v) in fields {
             if matches!(k.as_str(), "type" | "time" | "pane" | "tab") || v.is_null() {
                 continue;

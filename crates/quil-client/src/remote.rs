@@ -24,6 +24,10 @@ pub const SSH_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 /// `quil proxy --no-start`'s exit status when no daemon runs.
 pub const EXIT_NOT_RUNNING: i32 = 3;
 
+/// The daemon said goodbye and none came back in time.
+#[derive(Debug)]
+pub struct Gone;
+
 /// Where the daemon lives.
 #[derive(Debug, Clone)]
 pub enum Target {
@@ -47,6 +51,31 @@ impl Target {
         match self {
             Target::Local { home } => launch::connect_or_start(home),
             Target::Remote(r) => Ok(r.connect(true)?),
+        }
+    }
+
+    /// One attempt to connect again after the connection to the daemon was lost. A daemon
+    /// that vanished without a word (a crash) is started again at once, as any command would;
+    /// one that said goodbye (`quil restart`, `quil daemon stop`) is only waited for:
+    /// `Err(Gone)` once `grace` has passed since the loss (`lost_for`) with none back.
+    /// `Ok(None)`: try again later.
+    pub fn reconnect_attempt(
+        &self,
+        said_bye: bool,
+        lost_for: Duration,
+        grace: Duration,
+    ) -> Result<Option<Client>, Gone> {
+        match self.connect() {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if e.is_not_running() && said_bye => {
+                if lost_for >= grace {
+                    Err(Gone)
+                } else {
+                    Ok(None)
+                }
+            }
+            Err(e) if e.is_not_running() => Ok(self.connect_or_start().ok()),
+            Err(_) => Ok(None),
         }
     }
 

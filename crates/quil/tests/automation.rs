@@ -309,6 +309,54 @@ fn wait_state_fails_at_once_on_a_pane_without_states() {
     );
 }
 
+/// `quil events` follows the daemon across `quil restart`: a `reconnected` line, then the
+/// new daemon's events; once no daemon comes back (`quil daemon stop`) it exits 1 with one
+/// line.
+#[test]
+fn events_follow_the_daemon_across_a_restart() {
+    let h = Home::new();
+    let events = Events::start(&h, &[]);
+    let before = h.new_tab(&["--", "sleep", "600"]);
+    events.until("the first pane", |v| {
+        v["type"] == "pane_created" && v["pane"] == before.as_str()
+    });
+    h.ok(&["restart"]);
+    let after = h.new_tab(&["--", "sleep", "600"]);
+    let seen = events.until("the pane made after the restart", |v| {
+        v["type"] == "pane_created" && v["pane"] == after.as_str()
+    });
+    let kinds: Vec<&str> = seen.iter().filter_map(|v| v["type"].as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"reconnected"), "{seen:#?}");
+    let r = &seen[0];
+    assert_eq!(r["reason"], "the quil daemon is shutting down", "{r}");
+    assert!(r["down_ms"].as_u64().is_some_and(|ms| ms < 10_000), "{r}");
+    assert!(r["time"].as_u64().is_some() && r["pane"].is_null(), "{r}");
+
+    // The readable form says it too; and a daemon that stays gone ends the stream.
+    let plain = h
+        .cmd(&["events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("quil events");
+    std::thread::sleep(Duration::from_millis(300));
+    h.ok(&["daemon", "stop"]);
+    let stopped = Instant::now();
+    let out = plain.wait_with_output().expect("quil events ends");
+    let waited = stopped.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        (Duration::from_secs(9)..Duration::from_secs(20)).contains(&waited),
+        "{waited:?}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        "quil: the quil daemon is shutting down, and no daemon came back within 10 s"
+    );
+    assert!(h.daemon_pid().is_none_or(|pid| !pid_alive(pid)));
+}
+
 #[test]
 fn a_stalled_event_reader_loses_events_instead_of_slowing_the_daemon() {
     let h = Home::new();

@@ -264,20 +264,9 @@ fn reconnect<W: Write>(
         };
         app.disconnected(text);
         display.draw(app)?;
-        let conn = match target.connect() {
-            Ok(c) => Some(c),
-            // Gone: a crash is answered by starting it again; a goodbye by waiting a while.
-            Err(e) if e.is_not_running() => {
-                if bye.is_none() || since.elapsed() >= BYE_GRACE {
-                    if bye.is_some() {
-                        return Ok(None);
-                    }
-                    target.connect_or_start().ok()
-                } else {
-                    None
-                }
-            }
-            Err(_) => None,
+        let lost_for = since.elapsed();
+        let Ok(conn) = target.reconnect_attempt(bye.is_some(), lost_for, BYE_GRACE) else {
+            return Ok(None);
         };
         if let Some(c) = conn {
             if let Ok(a) = attach(c) {
