@@ -453,7 +453,16 @@ fn an_attached_tui_notifies_about_panes_it_does_not_show() {
     h.send_line(&hidden, "y");
     h.wait_for(&hidden, r"reply to: y \(turn 1\)");
     wait_state(&h, &hidden, "idle");
-    // A program's own desktop notification passes through, titled by its pane.
+    // A program's own desktop notification passes through, titled by its pane; a client
+    // inside tmux wraps it for tmux to pass on.
+    let in_tmux = Tui::spawn(
+        &h.path(),
+        &h.user_home(),
+        (100, 30),
+        &[],
+        &[("TMUX", "/tmp/tmux-1000/default,1,0")],
+    );
+    in_tmux.wait_for("ready");
     h.new_tab(&[
         "--",
         "sh",
@@ -461,6 +470,7 @@ fn an_attached_tui_notifies_about_panes_it_does_not_show() {
         "sleep 0.5; printf '\\033]9;from a program\\007'; sleep 60",
     ]);
     tui.wait_for("\x1b]9;sh: from a program\x07");
+    in_tmux.wait_for("\x1bPtmux;\x1b\x1b]9;sh: from a program\x07\x1b\\");
 }
 
 /// Just enough of the wire protocol to send many requests on one connection.

@@ -327,6 +327,12 @@ fn readable(fd: BorrowedFd<'_>) -> bool {
     poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
 }
 
+/// `seq` wrapped for tmux to pass on to the terminal it runs in (`ESC P tmux; ... ESC \`, each
+/// ESC doubled); tmux drops OSC 9 and OSC 777 otherwise. Needs tmux's `allow-passthrough`.
+fn tmux_passthrough(seq: &str) -> String {
+    format!("\x1bPtmux;{}\x1b\\", seq.replace('\x1b', "\x1b\x1b"))
+}
+
 /// `poll`'s timeout for waking at `deadline`, rounded up to whole milliseconds.
 fn timeout_until(deadline: Option<Instant>) -> PollTimeout {
     match deadline {
@@ -372,6 +378,8 @@ fn event_loop(
         dev_tty.as_fd()
     };
     let winch = WinchPipe::new().context("cannot watch for terminal resizes")?;
+    // Inside tmux, a notification reaches the real terminal only through passthrough.
+    let in_tmux = std::env::var_os("TMUX").is_some();
 
     // The alternate screen was cleared on entry. The size is asked once and then followed
     // through resize events (asking per frame costs a /dev/tty open and ioctl).
@@ -430,7 +438,10 @@ fn event_loop(
                 o.write_all(osc52(&text).as_bytes())?;
             }
             for seq in app.terminal_out.drain(..) {
-                o.write_all(seq.as_bytes())?;
+                match in_tmux {
+                    true => o.write_all(tmux_passthrough(&seq).as_bytes())?,
+                    false => o.write_all(seq.as_bytes())?,
+                }
             }
             o.flush()?;
         }
@@ -587,5 +598,14 @@ mod tests {
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
         assert_eq!(osc52("hi"), "\x1b]52;c;aGk=\x07");
+    }
+
+    #[test]
+    fn tmux_passthrough_doubles_every_escape() {
+        assert_eq!(
+            tmux_passthrough("\x1b]9;quil: done\x07"),
+            "\x1bPtmux;\x1b\x1b]9;quil: done\x07\x1b\\"
+        );
+        assert_eq!(tmux_passthrough("\x07"), "\x1bPtmux;\x07\x1b\\");
     }
 }

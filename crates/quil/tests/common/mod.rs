@@ -272,6 +272,18 @@ impl Tui {
         rows: u16,
         args: &[&str],
     ) -> Tui {
+        Tui::spawn(quil_home, user_home, (cols, rows), args, &[])
+    }
+
+    /// `quil ARGS... attach` with `env` set too (the environment is otherwise the test's own,
+    /// without `TMUX` and `QUIL_PANE_ID`).
+    pub fn spawn(
+        quil_home: &Path,
+        user_home: &Path,
+        (cols, rows): (u16, u16),
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Tui {
         let pair = portable_pty::native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -288,6 +300,10 @@ impl Tui {
         cmd.env("HOME", user_home);
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("QUIL_PANE_ID");
+        cmd.env_remove("TMUX");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let child = pair.slave.spawn_command(cmd).expect("spawn quil");
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().expect("reader");
