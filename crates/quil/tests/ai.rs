@@ -514,6 +514,12 @@ fn the_documented_fleet_script_prints_each_agents_diff() {
         .unwrap_or_default();
     w.set_env("PATH", &format!("{bin}:{path}"));
     w.set_env("QUIL_AGENT", "opencode");
+    // A user has run opencode before. Its very first starts, three at once in a new data
+    // directory, can leave one hung before it draws anything (seen with 1.18.34: it stops
+    // after its `init` log line while the others set up the database).
+    let warm = w.new_pane("opencode");
+    w.wait(&warm, "Ask anything", 60);
+    w.ok(&["kill-pane", &warm]);
     let tasks: Vec<String> = (1..=3)
         .map(|i| format!("write it TOOL:bash:echo fleet {i} > made-by-{i}.txt"))
         .collect();
