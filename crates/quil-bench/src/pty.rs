@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct Pty {
@@ -110,19 +110,32 @@ impl Pty {
     /// Moves reading to a background thread that discards output (answering terminal queries),
     /// for clients whose output only has to be drained. Returns a handle that stops it.
     pub fn drain(self) -> Drained {
+        self.drain_watching(Vec::new())
+    }
+
+    /// [`Pty::drain`], also noting when `marker` (if not empty) first appears in the output:
+    /// the moment a client has shown it on its terminal.
+    pub fn drain_watching(self, marker: Vec<u8>) -> Drained {
         let stop = Arc::new(AtomicBool::new(false));
         let bytes = Arc::new(AtomicU64::new(0));
-        let (s, b) = (stop.clone(), bytes.clone());
+        let seen = Arc::new(Mutex::new(None));
+        let (s, b, at) = (stop.clone(), bytes.clone(), seen.clone());
         let handle = std::thread::Builder::new()
             .name("pty-drain".into())
             .spawn(move || {
                 let pty = self;
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut resp = Responder::default();
+                let mut watch = Watch::new(marker);
                 while !s.load(Ordering::Relaxed) {
                     match pty.read(&mut buf, Duration::from_millis(50)) {
                         Ok(Read::Data(n)) => {
                             b.fetch_add(n as u64, Ordering::Relaxed);
+                            if watch.scan(&buf[..n]) {
+                                if let Ok(mut at) = at.lock() {
+                                    at.get_or_insert_with(Instant::now);
+                                }
+                            }
                             let reply = resp.scan(&buf[..n]);
                             if !reply.is_empty() {
                                 let _ = pty.write_all(&reply);
@@ -138,8 +151,37 @@ impl Pty {
         Drained {
             stop,
             bytes,
+            seen,
             handle: Some(handle),
         }
+    }
+}
+
+/// Finds a marker in a stream read in pieces (it may straddle two reads).
+struct Watch {
+    marker: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+impl Watch {
+    fn new(marker: Vec<u8>) -> Watch {
+        Watch {
+            marker,
+            tail: Vec::new(),
+        }
+    }
+
+    /// Whether the marker ends in `data` (or did before).
+    fn scan(&mut self, data: &[u8]) -> bool {
+        if self.marker.is_empty() {
+            return false;
+        }
+        let mut hay = std::mem::take(&mut self.tail);
+        hay.extend_from_slice(data);
+        let found = hay.windows(self.marker.len()).any(|w| w == self.marker);
+        let keep = hay.len().min(self.marker.len() - 1);
+        self.tail = hay[hay.len() - keep..].to_vec();
+        found
     }
 }
 
@@ -227,6 +269,8 @@ pub fn read_fd(fd: i32, buf: &mut [u8], timeout: Duration) -> Result<Read> {
 pub struct Drained {
     stop: Arc<AtomicBool>,
     pub bytes: Arc<AtomicU64>,
+    /// When the watched marker was first read.
+    pub seen: Arc<Mutex<Option<Instant>>>,
     handle: Option<std::thread::JoinHandle<Pty>>,
 }
 

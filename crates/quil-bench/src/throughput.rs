@@ -69,6 +69,12 @@ pub struct Row {
     pub label: String,
     pub runs_s: Vec<f64>,
     pub median_s: Option<f64>,
+    /// Per run: until the attached client had shown the last line (the raw PTY: until the
+    /// harness read it), the clock a user sees.
+    #[serde(default)]
+    pub shown_runs_s: Vec<f64>,
+    #[serde(default)]
+    pub shown_median_s: Option<f64>,
     /// Fastest run: noise on a shared machine only ever adds time.
     #[serde(default)]
     pub min_s: Option<f64>,
@@ -86,6 +92,8 @@ pub struct Row {
 
 struct Sample {
     secs: f64,
+    /// Until the attached client had shown the last line (the raw PTY: read it).
+    shown: Option<f64>,
     server_cpu: Option<f64>,
     client_cpu: Option<f64>,
     client_bytes: Option<u64>,
@@ -209,7 +217,10 @@ pub fn run(
                 stats::median(&v)
             };
             let median_s = stats::median(&secs);
+            let shown: Vec<f64> = s.iter().filter_map(|x| x.shown).collect();
             Row {
+                shown_median_s: stats::median(&shown),
+                shown_runs_s: shown,
                 key: sys.key().into(),
                 label: sys.label().into(),
                 median_s,
@@ -234,16 +245,33 @@ fn mark(errors: &mut [Option<String>], systems: &[Sys], f: impl Fn(Sys) -> bool,
     }
 }
 
+/// The line printed after the file: no base64 character, so a client that only writes the
+/// cells that changed still writes it whole. The script prints it in two halves, so a command
+/// line shown in a border or status line never contains it, and then stays a moment: a pane
+/// that closes at once may never be drawn with it.
+const END_MARK: &str = "#@#@#@#@#@#@#@#@";
+
 fn script(go: &Path, file: &Path, done: Option<&Path>) -> String {
     let go = proc::sh_quote(&go.display().to_string());
     let file = proc::sh_quote(&file.display().to_string());
+    let (a, b) = END_MARK.split_at(END_MARK.len() / 2);
     match done {
         Some(d) => format!(
-            "read _ < {go}; cat {file}; echo > {}",
+            "read _ < {go}; cat {file}; printf '%s%s\\n' '{a}' '{b}'; echo > {}; sleep 2",
             proc::sh_quote(&d.display().to_string())
         ),
         None => format!("read _ < {go}; exec cat {file}"),
     }
+}
+
+/// Seconds from `t0` until the client drained by `d` wrote the end marker to its terminal,
+/// waiting for it up to 30 s after the program finished.
+fn shown_at(d: &crate::pty::Drained, t0: Instant) -> Result<f64> {
+    let at = proc::wait_for(Duration::from_secs(30), Duration::from_millis(1), || {
+        *d.seen.lock().ok()?
+    })
+    .ok_or_else(|| anyhow!("the client did not show the last line within 30 s"))?;
+    Ok(at.duration_since(t0).as_secs_f64())
 }
 
 fn cpu_delta(pid: u32, before: Option<f64>) -> Option<f64> {
@@ -304,6 +332,7 @@ fn one(
             let secs = t0.elapsed().as_secs_f64();
             Ok(Sample {
                 secs,
+                shown: Some(secs),
                 server_cpu: None,
                 client_cpu: Some(proc::thread_cpu_s() - cpu0),
                 client_bytes: Some(bytes),
@@ -321,7 +350,7 @@ fn one(
             let client = if attached {
                 let pty = Pty::spawn(t.attach_cmd("bench"), ctx.cols, ctx.rows)?;
                 let (pid, fd) = (pty.pid, pty.fd());
-                let d = pty.drain();
+                let d = pty.drain_watching(END_MARK.into());
                 t.wait_attached(fd)?;
                 std::thread::sleep(Duration::from_millis(200));
                 Some((pid, d))
@@ -337,6 +366,10 @@ fn one(
             let t0 = Go(&go).fire(Duration::from_secs(10))?;
             done.wait(timeout)?;
             let secs = t0.elapsed().as_secs_f64();
+            let shown = match &client {
+                Some((_, d)) => Some(shown_at(d, t0)?),
+                None => None,
+            };
             let server_cpu = cpu_delta(t.pid, s0);
             let client_cpu = client.as_ref().and_then(|(pid, _)| cpu_delta(*pid, c0));
             let client_bytes = client
@@ -345,6 +378,7 @@ fn one(
             drop(client);
             Ok(Sample {
                 secs,
+                shown,
                 server_cpu,
                 client_cpu,
                 client_bytes,
@@ -366,9 +400,11 @@ fn one(
             let client = match sys {
                 Sys::QuilTui => {
                     let (cols, rows) = envs.tui_size.ok_or_else(|| anyhow!("TUI size unknown"))?;
+                    // The TUI shows the active tab: make it this run's, as a user would.
+                    ctl.request(Request::Focus { pane })?;
                     let pty = Pty::spawn(tui_cmd(q), cols, rows)?;
                     let (pid, fd) = (pty.pid, pty.fd());
-                    let d = pty.drain();
+                    let d = pty.drain_watching(END_MARK.into());
                     wait_tui(&mut ctl, fd, pane, (ctx.cols, ctx.rows))?;
                     std::thread::sleep(Duration::from_millis(200));
                     Some(Client::Tui(pid, d))
@@ -387,6 +423,10 @@ fn one(
             let t0 = Go(&go).fire(Duration::from_secs(10))?;
             done.wait(timeout)?;
             let secs = t0.elapsed().as_secs_f64();
+            let shown = match &client {
+                Some(Client::Tui(_, d)) => Some(shown_at(d, t0)?),
+                _ => None,
+            };
             let server_cpu = cpu_delta(q.pid, s0);
             let (client_cpu, client_bytes) = match client {
                 Some(Client::Tui(pid, d)) => {
@@ -403,6 +443,7 @@ fn one(
             };
             Ok(Sample {
                 secs,
+                shown,
                 server_cpu,
                 client_cpu,
                 client_bytes,
