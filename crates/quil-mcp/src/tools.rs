@@ -343,8 +343,10 @@ impl Quil {
         let events = self.events.clone();
         tokio::task::spawn_blocking(move || {
             let mut c = target.connect_or_start()?;
-            // If this call started the daemon, its events must reach the ring too.
-            events.ensure_subscribed(Duration::from_secs(2));
+            // If this call started the daemon, its events must reach the ring too. Returns as
+            // soon as the watcher is subscribed; the bound only matters when it cannot be (on
+            // a loaded machine 2 s was seen to be too short for a daemon just started).
+            events.ensure_subscribed(Duration::from_secs(10));
             f(&mut c)
         })
         .await
