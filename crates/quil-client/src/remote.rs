@@ -332,7 +332,7 @@ pub fn load_remotes(home: &Path) -> (Vec<RemoteEntry>, Vec<ConfigError>) {
 }
 
 pub fn parse_remotes(text: &str, file: &Path) -> (Vec<RemoteEntry>, Vec<ConfigError>) {
-    use quil_proto::configpos::{line_col, locate_array, locate_in_array};
+    use quil_proto::configpos::{locate_array, locate_in_array};
     let mut problems = Vec::new();
     let mut err = |pos, msg: String| {
         problems.push(ConfigError {
@@ -341,17 +341,9 @@ pub fn parse_remotes(text: &str, file: &Path) -> (Vec<RemoteEntry>, Vec<ConfigEr
             msg,
         })
     };
-    let table: toml::Table = match text.parse() {
+    let table = match crate::tui::config::parse_table(text, file) {
         Ok(t) => t,
-        Err(e) => {
-            let e: toml::de::Error = e;
-            let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
-            err(
-                e.span().map(|s| line_col(text, s.start)),
-                format!("invalid TOML: {msg}"),
-            );
-            return (Vec::new(), problems);
-        }
+        Err(e) => return (Vec::new(), vec![e]),
     };
     let Some(list) = table.get("remotes") else {
         return (Vec::new(), problems);

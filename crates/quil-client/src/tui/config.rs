@@ -44,6 +44,20 @@ pub struct ConfigError {
     pub msg: String,
 }
 
+/// `text` as a TOML table, or the one error that says where it is not.
+pub fn parse_table(text: &str, file: &Path) -> Result<toml::Table, ConfigError> {
+    text.parse().map_err(|e: toml::de::Error| {
+        let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        ConfigError {
+            file: file.to_path_buf(),
+            pos: e
+                .span()
+                .map(|s| quil_proto::configpos::line_col(text, s.start)),
+            msg: format!("invalid TOML: {msg}"),
+        }
+    })
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -331,7 +345,7 @@ impl Config {
     /// The `[keys]` table of `text`: each wrong entry is left out (the preset's binding, or
     /// the default preset, stays) and reported with its line and column.
     pub fn parse_lenient(text: &str, file: &Path) -> (Config, Vec<ConfigError>) {
-        use quil_proto::configpos::{line_col, locate};
+        use quil_proto::configpos::locate;
         let mut errors = Vec::new();
         let mut err = |pos: Option<(usize, usize)>, msg: String| {
             errors.push(ConfigError {
@@ -340,17 +354,9 @@ impl Config {
                 msg,
             })
         };
-        let table: toml::Table = match text.parse() {
+        let table = match parse_table(text, file) {
             Ok(t) => t,
-            Err(e) => {
-                let e: toml::de::Error = e;
-                let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
-                err(
-                    e.span().map(|s| line_col(text, s.start)),
-                    format!("invalid TOML: {msg}"),
-                );
-                return (Config::default(), errors);
-            }
+            Err(e) => return (Config::default(), vec![e]),
         };
         let Some(keys) = table.get("keys") else {
             return (Config::default(), errors);
