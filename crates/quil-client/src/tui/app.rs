@@ -188,6 +188,8 @@ pub struct App {
     /// This client's tab; each client has its own.
     pub tab: Option<TabId>,
     last_tab_index: usize,
+    /// The tab shown before this one, for `last-tab`.
+    previous_tab: Option<TabId>,
     pub screens: HashMap<PaneId, PaneScreen>,
     pub size: (u16, u16),
     pub mode: Mode,
@@ -245,6 +247,7 @@ impl App {
             asked_first_tab: false,
             tab: None,
             last_tab_index: 0,
+            previous_tab: None,
             screens: HashMap::new(),
             size,
             mode: Mode::Normal,
@@ -792,6 +795,7 @@ impl App {
 
     fn set_tab(&mut self, id: TabId) {
         if self.tab != Some(id) {
+            self.previous_tab = self.tab;
             self.tab = Some(id);
             self.selection = None;
             if matches!(self.mode, Mode::Scroll(_)) {
@@ -1103,6 +1107,29 @@ impl App {
                     if let Some(next) = panes.get((i + 1) % panes.len().max(1)).copied() {
                         self.focus(next);
                     }
+                }
+            }
+            Action::LastPane => {
+                if let Some(tab) = self.current_tab() {
+                    let last = tab
+                        .panes
+                        .iter()
+                        .filter(|p| **p != tab.active_pane)
+                        .filter_map(|p| self.used.get(p).map(|n| (*n, *p)))
+                        .max();
+                    match last {
+                        Some((_, pane)) => self.focus(pane),
+                        None => self.set_status("no pane was focused before this one", true),
+                    }
+                }
+            }
+            Action::LastTab => {
+                let last = self
+                    .previous_tab
+                    .and_then(|id| self.ws.tabs.iter().position(|t| t.id == id));
+                match last {
+                    Some(i) => self.switch_tab(i),
+                    None => self.set_status("no tab was shown before this one", true),
                 }
             }
             Action::Zoom => {
@@ -2142,6 +2169,33 @@ pub(crate) mod tests {
             Some(PaneId(3)),
             "back where it came from"
         );
+    }
+
+    /// tmux's `;` and `l`: back to the pane, and the tab, used before, and back again.
+    #[test]
+    fn last_pane_and_last_tab_go_back_and_forth() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        app.act(Action::LastPane);
+        assert_eq!(app.active_pane(), Some(PaneId(1)), "nothing focused before");
+        assert!(app.status.as_ref().is_some_and(|s| s.error));
+        app.focus(PaneId(2));
+        app.act(Action::LastPane);
+        assert_eq!(app.active_pane(), Some(PaneId(1)));
+        app.act(Action::LastPane);
+        assert_eq!(app.active_pane(), Some(PaneId(2)));
+
+        app.act(Action::LastTab);
+        assert_eq!(app.tab_index(), Some(0), "no tab shown before");
+        app.act(Action::Tab(2));
+        assert_eq!(app.tab_index(), Some(1));
+        app.act(Action::LastTab);
+        assert_eq!(app.tab_index(), Some(0));
+        assert!(
+            reqs(&mut app).contains(&Request::Focus { pane: PaneId(2) }),
+            "the daemon learns the tab's active pane, as with any tab switch"
+        );
+        app.act(Action::LastTab);
+        assert_eq!(app.tab_index(), Some(1));
     }
 
     #[test]

@@ -193,11 +193,15 @@ pub enum Action {
     FocusUp,
     FocusDown,
     FocusNext,
+    /// The pane of this tab focused before the active one (tmux's `;`).
+    LastPane,
     Zoom,
     /// 1-based tab number.
     Tab(u8),
     NextTab,
     PrevTab,
+    /// The tab shown before this one (tmux's `l`).
+    LastTab,
     RenameTab,
     /// Scrollback view, scrolled up a page.
     ScrollUp,
@@ -245,10 +249,12 @@ impl Action {
             Action::FocusUp => "focus the pane above".into(),
             Action::FocusDown => "focus the pane below".into(),
             Action::FocusNext => "focus the next pane".into(),
+            Action::LastPane => "focus the pane focused before".into(),
             Action::Zoom => "zoom the pane (again: unzoom)".into(),
             Action::Tab(n) => format!("go to tab {n}"),
             Action::NextTab => "next tab".into(),
             Action::PrevTab => "previous tab".into(),
+            Action::LastTab => "the tab shown before".into(),
             Action::RenameTab => "rename the tab".into(),
             Action::ScrollUp => "scroll back a page".into(),
             Action::ScrollDown => "scroll forward a page".into(),
@@ -283,9 +289,11 @@ impl Action {
             "focus-up" => Action::FocusUp,
             "focus-down" => Action::FocusDown,
             "focus-next" => Action::FocusNext,
+            "last-pane" => Action::LastPane,
             "zoom" => Action::Zoom,
             "next-tab" => Action::NextTab,
             "prev-tab" => Action::PrevTab,
+            "last-tab" => Action::LastTab,
             "rename-tab" => Action::RenameTab,
             "scroll-up" => Action::ScrollUp,
             "scroll-down" => Action::ScrollDown,
@@ -316,8 +324,8 @@ impl Action {
                 }
                 return Err(format!(
                     "unknown action {other:?} (expected one of: new-pane, new-tab, close-pane, split-right, \
-                     split-down, focus-left, focus-right, focus-up, focus-down, focus-next, zoom, tab-1 .. tab-99, \
-                     next-tab, prev-tab, rename-tab, scroll-up, scroll-down, copy-mode, detach, agents, next-waiting, \
+                     split-down, focus-left, focus-right, focus-up, focus-down, focus-next, last-pane, zoom, tab-1 .. tab-99, \
+                     next-tab, prev-tab, last-tab, rename-tab, scroll-up, scroll-down, copy-mode, detach, agents, next-waiting, \
                      send-prefix, help, swap-prev, swap-next, break-pane, resize-left, resize-right, \
                      resize-up, resize-down, rename-pane, choose-tree, none)"
                 ));

@@ -1288,10 +1288,11 @@ mod tests {
                 .starts_with(" Alt+W then ? help"),
             "{narrow}"
         );
-        app.on_resize(80, 40);
+        // Tall enough for every binding without scrolling the overlay.
+        app.on_resize(80, 50);
         app.on_key(KeyEvent::new(KeyCode::Char('w'), KeyModifiers::ALT));
         app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
-        let help = dump(&app, 80, 40);
+        let help = dump(&app, 80, 50);
         assert!(help.contains(" Keys "), "{help}");
         assert!(help.contains(" HELP "), "{help}");
         for line in [
@@ -1303,6 +1304,10 @@ mod tests {
             "detach (panes keep running)",
             "Alt+W %  Alt+W v  Alt+W |",
             "split side by side",
+            "Alt+W ;",
+            "focus the pane focused before",
+            "Alt+W b",
+            "the tab shown before",
         ] {
             assert!(help.contains(line), "{line}\n{help}");
         }
