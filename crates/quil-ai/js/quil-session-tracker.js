@@ -8,7 +8,7 @@
 //   $QUIL_HOME/sessions/opencode-<pane id>.id     the session id (one line), mode 0600
 //   $QUIL_HOME/sessions/opencode-<pane id>.state  the attention state ("working", "waiting",
 //                                                 "idle" or "error"), then a short detail
-//                                                 line ("permission: bash", "api error: 401 ...")
+//                                                 line ("permission: bash (ls)", "api error: 401 ...")
 //   $QUIL_HOME/opencodehook/hook.log              one line per recorded, rotated or cleared id
 //                                                 (capped at 1 MB, one rotation: hook.log.1)
 //
@@ -129,6 +129,15 @@ export const QuilSessionTracker = async () => {
     // it in this pane either way.
     const ours = (id) => id === current || children.has(id) || current === null;
 
+    // `permission: bash (mkdir foo)`: the tool, and what it would run when the ask says.
+    const permissionDetail = (p) => {
+      const meta = p.metadata && typeof p.metadata === "object" ? p.metadata : {};
+      const raw = [meta.command, meta.filepath, Array.isArray(p.patterns) ? p.patterns[0] : null]
+        .find((t) => typeof t === "string" && t.trim() !== "");
+      const what = raw && raw.split("\n").map((l) => l.trim()).find((l) => l !== "");
+      return `permission: ${p.permission || "tool"}${what ? ` (${what})` : ""}`;
+    };
+
     const handle = (event) => {
       if (!event || typeof event.type !== "string") return;
       const type = event.type;
@@ -142,7 +151,7 @@ export const QuilSessionTracker = async () => {
       if (!matches("opencode_session", id)) return;
       if (type === "permission.asked" || type === "question.asked") {
         if (!ours(id)) return;
-        setState("waiting", type === "question.asked" ? "question" : `permission: ${p.permission || "tool"}`);
+        setState("waiting", type === "question.asked" ? "question" : permissionDetail(p));
         return;
       }
       if (type === "permission.replied" || type === "question.replied") {

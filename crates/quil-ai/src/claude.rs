@@ -113,10 +113,7 @@ fn state_of(event: &str, v: &Value) -> Option<StateRecord> {
     match event {
         "SessionStart" | "SessionEnd" => at(Attention::Idle, None),
         "UserPromptSubmit" | "PreToolUse" | "PostToolUse" => at(Attention::Working, None),
-        "PermissionRequest" => at(
-            Attention::Waiting,
-            Some(waiting_for(v["tool_name"].as_str().unwrap_or(""))),
-        ),
+        "PermissionRequest" => at(Attention::Waiting, Some(waiting_for(v))),
         "Notification" => match v["notification_type"].as_str() {
             Some("permission_prompt") => at(Attention::Waiting, Some("permission".into())),
             Some("idle_prompt") => at(Attention::Idle, None),
@@ -138,12 +135,11 @@ fn state_of(event: &str, v: &Value) -> Option<StateRecord> {
 }
 
 /// What a `PermissionRequest` waits for.
-fn waiting_for(tool: &str) -> String {
-    match tool {
+fn waiting_for(v: &Value) -> String {
+    match v["tool_name"].as_str().unwrap_or("") {
         "AskUserQuestion" => "question".into(),
         "ExitPlanMode" => "plan approval".into(),
-        "" => "permission".into(),
-        t => format!("permission: {t}"),
+        _ => crate::hooks::permission_detail(v),
     }
 }
 
@@ -385,7 +381,7 @@ mod tests {
         );
         assert_eq!(
             after("PermissionRequest", bash.clone()),
-            ("waiting", "permission: Bash".into())
+            ("waiting", "permission: Bash (mkdir x)".into())
         );
         assert_eq!(after("PostToolUse", bash), ("working", String::new()));
         let q = json!({"tool_name": "AskUserQuestion"});
@@ -398,7 +394,14 @@ mod tests {
             after("PermissionRequest", plan),
             ("waiting", "plan approval".into())
         );
+        // The backup notification of the same prompt keeps what the request said...
         let n = json!({"notification_type": "permission_prompt", "message": "m"});
+        assert_eq!(
+            after("Notification", n.clone()),
+            ("waiting", "plan approval".into())
+        );
+        // ...and stands on its own when the request was missed.
+        after("UserPromptSubmit", json!({}));
         assert_eq!(after("Notification", n), ("waiting", "permission".into()));
         let bg = json!({"background_tasks": [{"id": "a", "type": "subagent"}]});
         assert_eq!(after("Stop", bg), ("working", "background agents".into()));

@@ -134,7 +134,7 @@ pub(crate) const RULES: crate::hooks::Rules = crate::hooks::Rules {
 /// The attention state a Codex hook event means (docs/codex-gemini.md):
 ///
 /// - `UserPromptSubmit`, `PreToolUse`, `PostToolUse` (a command approved and run): working;
-/// - `PermissionRequest`: waiting, naming the tool (`permission: Bash`);
+/// - `PermissionRequest`: waiting, naming the tool and its command (`permission: Bash (ls)`);
 /// - `Stop` (the turn is over), `SessionStart` (it fires at the first prompt, just before
 ///   `UserPromptSubmit`), `SessionEnd`: idle.
 ///
@@ -144,13 +144,7 @@ fn state_of(event: &str, v: &Value) -> Option<StateRecord> {
     match event {
         "SessionStart" | "SessionEnd" | "Stop" => at(Attention::Idle, None),
         "UserPromptSubmit" | "PreToolUse" | "PostToolUse" => at(Attention::Working, None),
-        "PermissionRequest" => at(
-            Attention::Waiting,
-            Some(match v["tool_name"].as_str().unwrap_or("") {
-                "" => "permission".to_string(),
-                t => format!("permission: {t}"),
-            }),
-        ),
+        "PermissionRequest" => at(Attention::Waiting, Some(crate::hooks::permission_detail(v))),
         _ => None,
     }
 }
@@ -324,7 +318,7 @@ mod tests {
         );
         assert_eq!(
             after("PermissionRequest", bash.clone()),
-            ("waiting", "permission: Bash".into())
+            ("waiting", "permission: Bash (mkdir x)".into())
         );
         assert_eq!(after("PostToolUse", bash), ("working", String::new()));
         let stop = json!({"stop_hook_active": false, "last_assistant_message": "MOCK-REPLY: hi"});

@@ -185,6 +185,17 @@ pub fn handle_hook(
             ));
             return Ok(());
         }
+        // The same prompt said again with less (Claude's `Notification` backup after its
+        // `PermissionRequest`): the detail naming the command stays.
+        Some(Attention::Waiting)
+            if state.state == Attention::Waiting
+                && state.detail.as_deref() == Some("permission") =>
+        {
+            log(&format!(
+                "{event} {shown_id}{detail} state kept: already waiting"
+            ));
+            return Ok(());
+        }
         _ => state.after(previous.as_ref()),
     };
     write_atomic_if_changed(&f, state.to_file().as_bytes()).map_err(|e| AiError::io(&f, e))?;
@@ -216,6 +227,23 @@ pub(crate) fn api_error_detail(text: &str) -> String {
         "api error".to_string()
     } else {
         format!("api error: {text}")
+    }
+}
+
+/// A permission prompt's detail: the tool, and what it would act on when the tool's input
+/// says (`permission: Bash (git push)`), so a user can judge it from the agents view or a
+/// notification without opening the pane. Claude Code and Codex send the same input shapes.
+pub(crate) fn permission_detail(v: &Value) -> String {
+    let tool = v["tool_name"].as_str().unwrap_or("");
+    let input = &v["tool_input"];
+    let target = ["command", "file_path", "url", "pattern", "path"]
+        .iter()
+        .find_map(|k| input[*k].as_str())
+        .and_then(|t| t.lines().map(str::trim).find(|l| !l.is_empty()));
+    match (tool, target) {
+        ("", _) => "permission".into(),
+        (t, Some(what)) => format!("permission: {t} ({what})"),
+        (t, None) => format!("permission: {t}"),
     }
 }
 

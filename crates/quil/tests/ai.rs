@@ -311,7 +311,10 @@ fn claude_pane_states_come_from_its_hooks() {
     w.wait(&p, "Do you want to proceed", TURN);
     // Within 2 s of the dialog showing.
     w.wait_state(&p, "waiting", 2);
-    assert_eq!(w.pane(&p)["state_detail"], "permission: Bash");
+    assert_eq!(
+        w.pane(&p)["state_detail"],
+        "permission: Bash (mkdir made-by-claude)"
+    );
     // Allow it (option 1). The dialog can drop a key that comes while it is still drawing:
     // press again while it shows.
     eventually("the tool to run", TURN, || {
@@ -334,7 +337,7 @@ fn claude_pane_states_come_from_its_hooks() {
             .filter(|s| !s.starts_with("working"))
             .cloned()
             .collect::<Vec<_>>(),
-        ["waiting(permission: Bash)", "done"],
+        ["waiting(permission: Bash (mkdir made-by-claude))", "done"],
         "{states:?}"
     );
     let answered = states
@@ -372,7 +375,10 @@ fn opencode_pane_states_come_from_its_tracker() {
     w.wait(&p, "Permission required", TURN);
     // Within 2 s of the dialog showing.
     w.wait_state(&p, "waiting", 2);
-    assert_eq!(w.pane(&p)["state_detail"], "permission: bash");
+    assert_eq!(
+        w.pane(&p)["state_detail"],
+        "permission: bash (mkdir made-by-opencode)"
+    );
     w.ok(&["send-keys", "--pane", &p, "Enter"]);
     w.wait_state(&p, "done", TURN);
     assert!(w.proj().join("made-by-opencode").is_dir(), "the tool ran");
