@@ -286,11 +286,16 @@ test("attention: permissions, questions, errors and retries (checked with openco
   const busy = () => ev("session.status", { sessionID: A, status: { type: "busy" } });
   await p.event(busy());
   await p.event(ev("permission.asked", { id: "per_1", sessionID: A, permission: "bash", patterns: ["mkdir x"] }));
-  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n1\n");
+  assert.equal(read(stateFile(home)), "waiting\npermission: bash (mkdir x)\n1\n");
   // Busy is reported while the dialog is open: still waiting.
   await p.event(busy());
-  assert.equal(read(stateFile(home)), "waiting\npermission: bash\n1\n");
+  assert.equal(read(stateFile(home)), "waiting\npermission: bash (mkdir x)\n1\n");
   await p.event(ev("permission.replied", { sessionID: A, requestID: "per_1", reply: "once" }));
+  // The command in the metadata is preferred to the pattern, and only its first line is shown.
+  const edit = { id: "per_0", sessionID: A, permission: "bash", patterns: ["git *"], metadata: { command: "\n  git status\n  git diff" } };
+  await p.event(ev("permission.asked", edit));
+  assert.equal(read(stateFile(home)), "waiting\npermission: bash (git status)\n1\n");
+  await p.event(ev("permission.replied", { sessionID: A, requestID: "per_0", reply: "once" }));
   assert.equal(read(stateFile(home)), "working\n\n1\n");
   await p.event(ev("question.asked", { id: "que_1", sessionID: A, questions: [] }));
   assert.equal(read(stateFile(home)), "waiting\nquestion\n1\n");
