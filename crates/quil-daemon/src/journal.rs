@@ -15,11 +15,12 @@
 //!   buffer, no syscall, never a wait on the disk. When the buffer is full (the disk is slower
 //!   than the output), output is dropped and a gap recorded instead, and the next snapshot
 //!   heals it;
-//! - a writer thread per pane appends what gathered, at most every [`BATCH`] (at once for a
-//!   lot). The first thing it does is have a snapshot written, which claims the pane's files
-//!   for this instance; when the journal passes its bound it has another written (on a thread
-//!   of its own, so appends go on meanwhile), then starts a new journal holding only the
-//!   records after it. The new journal replaces the old by rename, after the snapshot is on
+//! - a writer task per pane appends what gathered, at most every [`BATCH`] (at once for a
+//!   lot). The tasks run on the journals' own runtime (one thread waits for all of them; each
+//!   file operation runs on its blocking pool), so an idle pane costs no thread. The first
+//!   thing a writer does is have a snapshot written, which claims the pane's files for this
+//!   instance; when the journal passes its bound it has another written (apart, so appends go
+//!   on meanwhile), then starts a new journal holding only the records after it. The new journal replaces the old by rename, after the snapshot is on
 //!   disk: killed at any moment, the files on disk are either the old snapshot with the old
 //!   journal or the new snapshot with either journal, and each pair restores everything;
 //! - one syncer thread for the daemon fdatasyncs the journals written to, each within the
@@ -467,12 +468,12 @@ impl Batch {
     }
 }
 
-/// One pane instance's journal: the reader's side of it, shared with its writer thread.
+/// One pane instance's journal: the reader's side of it, shared with its writer task.
 pub struct Journal {
     epoch: u64,
     state: Mutex<State>,
-    /// Wakes the writer.
-    wake: Condvar,
+    /// Wakes the writer (a wake with no writer waiting is kept for its next wait).
+    wake: tokio::sync::Notify,
     /// Wakes whoever waits for a finish.
     done: Condvar,
 }
@@ -491,12 +492,12 @@ pub struct Spec {
     pub bound: u64,
     /// Journal bytes past which a snapshot supersedes it, at most every [`SNAPSHOT_EVERY`].
     pub soft: u64,
-    /// For thread names and messages.
+    /// For messages.
     pub name: String,
 }
 
 /// Tells the daemon why the pane's output is not being saved (`None` once it is again).
-pub type Report = Box<dyn Fn(Option<String>) + Send>;
+pub type Report = Box<dyn Fn(Option<String>) + Send + Sync>;
 
 impl Journal {
     /// A journal, recording nothing on disk until [`Journal::start`].
@@ -504,14 +505,14 @@ impl Journal {
         Arc::new(Journal {
             epoch: random_u64() | 1,
             state: Mutex::new(State::default()),
-            wake: Condvar::new(),
+            wake: tokio::sync::Notify::new(),
             done: Condvar::new(),
         })
     }
 
-    /// Starts the writer thread, which first has a snapshot written (so whatever the snapshot
-    /// reads must find this journal already). When the thread cannot start, the journal is
-    /// closed and the error returned.
+    /// Starts the writer task, which first has a snapshot written (so whatever the snapshot
+    /// reads must find this journal already). When the journals' runtime cannot start, the
+    /// journal is closed and the error returned.
     pub fn start(
         self: &Arc<Self>,
         spec: Spec,
@@ -538,14 +539,16 @@ impl Journal {
             retry_at: None,
             last_error: None,
         };
-        let spawned = std::thread::Builder::new()
-            .name(format!("{}-journal", writer.name))
-            .spawn(move || writer.run());
-        if let Err(e) = spawned {
-            self.close();
-            return Err(e);
+        match runtime::handle() {
+            Ok(rt) => {
+                rt.spawn(writer.run());
+                Ok(())
+            }
+            Err(e) => {
+                self.close();
+                Err(e)
+            }
         }
-        Ok(())
     }
 
     /// Closed: the pane is gone, or the journal could not start.
@@ -681,6 +684,17 @@ impl Journal {
         self.lock().finish = Finish::Done(r);
         self.done.notify_all();
     }
+
+    /// The writer ended: it answers no finish from now on.
+    fn ended(&self) {
+        let mut st = self.lock();
+        st.ended = true;
+        if st.finish == Finish::Asked {
+            st.finish = Finish::Done(Ok(()));
+        }
+        drop(st);
+        self.done.notify_all();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -729,96 +743,112 @@ struct Woken {
 }
 
 impl Writer {
-    fn run(mut self) {
-        self.work();
-        let mut st = self.j.lock();
-        st.ended = true;
-        if st.finish == Finish::Asked {
-            st.finish = Finish::Done(Ok(()));
-        }
-        drop(st);
-        self.j.done.notify_all();
-    }
-
-    fn work(&mut self) {
+    async fn run(mut self) {
+        let j = self.j.clone();
         loop {
             self.maybe_snapshot();
-            let w = self.wait();
-            if let Some(r) = w.snapped {
-                if !self.on_snapshot(r) {
-                    return;
+            let w = self.wait().await;
+            // File work may wait for the disk: on the blocking pool, so that the other panes'
+            // journals keep their batches meanwhile.
+            match tokio::task::spawn_blocking(move || {
+                let go_on = self.step(w);
+                (self, go_on)
+            })
+            .await
+            {
+                Ok((me, true)) => self = me,
+                Ok((_, false)) => break,
+                Err(e) => {
+                    tracing::error!("an output journal's writer stopped: {e}");
+                    break;
                 }
-            }
-            if self.file.is_some() {
-                let batch = self.j.take();
-                if batch.end > batch.start {
-                    self.append(batch);
-                }
-            }
-            if w.closed {
-                return;
-            }
-            if w.finish {
-                if let Some(f) = &self.file {
-                    let r = f
-                        .file
-                        .sync_data()
-                        .map_err(|e| format!("cannot fsync {}: {e}", self.spec.path.display()));
-                    self.j.finished(r);
-                    return;
-                }
-                if !self.snapping && self.retry_at.is_some() {
-                    let why = self.last_error.clone().unwrap_or_default();
-                    self.j.finished(Err(why));
-                    return;
-                }
-                // The first snapshot is still being written (or about to be): wait for it.
-                self.retry_at = None;
             }
         }
+        j.ended();
+    }
+
+    /// Does what woke the writer; false when it should end.
+    fn step(&mut self, w: Woken) -> bool {
+        if let Some(r) = w.snapped {
+            if !self.on_snapshot(r) {
+                return false;
+            }
+        }
+        if self.file.is_some() {
+            let batch = self.j.take();
+            if batch.end > batch.start {
+                self.append(batch);
+            }
+        }
+        if w.closed {
+            return false;
+        }
+        if w.finish {
+            if let Some(f) = &self.file {
+                let r = f
+                    .file
+                    .sync_data()
+                    .map_err(|e| format!("cannot fsync {}: {e}", self.spec.path.display()));
+                self.j.finished(r);
+                return false;
+            }
+            if !self.snapping && self.retry_at.is_some() {
+                let why = self.last_error.clone().unwrap_or_default();
+                self.j.finished(Err(why));
+                return false;
+            }
+            // The first snapshot is still being written (or about to be): wait for it.
+            self.retry_at = None;
+        }
+        true
     }
 
     /// Waits for something to do.
-    fn wait(&self) -> Woken {
-        let mut st = self.j.lock();
+    async fn wait(&self) -> Woken {
         loop {
-            let now = Instant::now();
-            let data = self.file.is_some() && !st.is_empty();
-            let batch_due = st.since.filter(|_| data).map(|s| s + BATCH);
-            let snap_due =
-                (self.want_snapshot && !self.snapping).then(|| self.retry_at.unwrap_or(now));
-            let finish = st.finish == Finish::Asked && (self.file.is_some() || !self.snapping);
-            let ready = st.snapped.is_some()
-                || st.closed
-                || finish
-                || (data
-                    && (st.data.len() >= FLUSH_AT
-                        || st.dropping
-                        || st.frozen
-                        || batch_due.is_some_and(|d| d <= now)))
-                || snap_due.is_some_and(|d| d <= now);
-            if ready {
-                return Woken {
-                    snapped: st.snapped.take(),
-                    closed: st.closed,
-                    finish,
-                };
-            }
-            let until = [batch_due, snap_due].into_iter().flatten().min();
-            st = match until {
-                Some(d) => {
-                    self.j
-                        .wake
-                        .wait_timeout(st, d.saturating_duration_since(now))
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-                None => self.j.wake.wait(st).unwrap_or_else(|e| e.into_inner()),
+            let until = match self.check() {
+                Ok(woken) => return woken,
+                Err(until) => until,
             };
+            // A wake between the check and here is kept by the Notify: nothing is missed.
+            let woken = self.j.wake.notified();
+            match until {
+                Some(d) => {
+                    let _ = tokio::time::timeout_at(d.into(), woken).await;
+                }
+                None => woken.await,
+            }
         }
     }
 
-    /// Has a snapshot written on a thread of its own when one is wanted and due.
+    /// What there is to do now, or else until when there is nothing (`None`: until woken).
+    fn check(&self) -> Result<Woken, Option<Instant>> {
+        let mut st = self.j.lock();
+        let now = Instant::now();
+        let data = self.file.is_some() && !st.is_empty();
+        let batch_due = st.since.filter(|_| data).map(|s| s + BATCH);
+        let snap_due = (self.want_snapshot && !self.snapping).then(|| self.retry_at.unwrap_or(now));
+        let finish = st.finish == Finish::Asked && (self.file.is_some() || !self.snapping);
+        let ready = st.snapped.is_some()
+            || st.closed
+            || finish
+            || (data
+                && (st.data.len() >= FLUSH_AT
+                    || st.dropping
+                    || st.frozen
+                    || batch_due.is_some_and(|d| d <= now)))
+            || snap_due.is_some_and(|d| d <= now);
+        if ready {
+            return Ok(Woken {
+                snapped: st.snapped.take(),
+                closed: st.closed,
+                finish,
+            });
+        }
+        Err([batch_due, snap_due].into_iter().flatten().min())
+    }
+
+    /// Has a snapshot written (on the blocking pool) when one is wanted and due.
     fn maybe_snapshot(&mut self) {
         if self.snapping || !self.want_snapshot || self.retry_at.is_some_and(|t| Instant::now() < t)
         {
@@ -829,13 +859,7 @@ impl Writer {
         self.asked_at = Some(Instant::now());
         self.failures_at_ask = self.failures;
         let (j, snap) = (self.j.clone(), self.snap.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("{}-snapshot", self.name))
-            .spawn(move || j.deliver(snap.snapshot()));
-        if let Err(e) = spawned {
-            self.snapping = false;
-            self.failed(format!("cannot start a thread to save it: {e}"));
-        }
+        tokio::task::spawn_blocking(move || j.deliver(snap.snapshot()));
     }
 
     /// A snapshot is on disk (or not). False when the writer should end.
@@ -1000,6 +1024,33 @@ impl Writer {
                 self.retry_at = None;
             }
         }
+    }
+}
+
+/// The journals' runtime: one thread for all writers' waits and timers, and a blocking pool
+/// (threads only while there is file work, gone after 10 s idle) for the file work itself.
+/// Apart from the daemon's runtime, so journals also work where there is none (unit tests).
+mod runtime {
+    use super::*;
+    use tokio::runtime::Handle;
+
+    pub(super) fn handle() -> std::io::Result<Handle> {
+        static H: OnceLock<Result<Handle, String>> = OnceLock::new();
+        H.get_or_init(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .thread_name("quild-journal-io")
+                .build()
+                .map_err(|e| e.to_string())?;
+            let handle = rt.handle().clone();
+            std::thread::Builder::new()
+                .name("quild-journal".into())
+                .spawn(move || rt.block_on(std::future::pending::<()>()))
+                .map_err(|e| e.to_string())?;
+            Ok(handle)
+        })
+        .clone()
+        .map_err(|e| std::io::Error::other(format!("cannot start the journals' runtime: {e}")))
     }
 }
 

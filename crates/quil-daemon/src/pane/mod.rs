@@ -296,8 +296,8 @@ impl PaneShared {
     }
 
     /// Journals this pane's output from now on (its snapshot, written first, holds what the
-    /// terminal has so far). Without a thread for it, the pane is saved the old way, by the
-    /// periodic save.
+    /// terminal has so far). When the journals cannot run, the pane is saved the old way, by
+    /// the periodic save.
     fn start_journal(
         self: &Arc<Self>,
         pane: PaneId,

@@ -5,8 +5,9 @@
 //!   it never waits on a client, so output volume cannot flood anyone. Being on the runtime
 //!   (not a thread of its own) lets output wake the clients' connection tasks on the same
 //!   worker: one wake per echo instead of two;
-//! - a **writer** thread drains the pane's ordered input queue into the PTY. If the program
-//!   stops reading its input, only this thread waits; the pane then reports `input_blocked`.
+//! - a **writer** task drains the pane's ordered input queue into the PTY. If the program
+//!   stops reading its input, only this task waits (on the reactor, so an idle pane costs no
+//!   thread); the pane then reports `input_blocked`.
 //!
 //! The PTY master is non-blocking (see [`crate::ptyio`]): input that arrives while nothing is
 //! queued is written at once by whoever has it, usually a client's connection task, which
@@ -19,11 +20,11 @@ use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize};
 use quil_proto::PaneId;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+use tokio::sync::mpsc;
 
 /// The process side of a running pane.
 struct PaneIo {
@@ -32,18 +33,18 @@ struct PaneIo {
     input: Arc<Input>,
 }
 
-/// Input written at once when it can be, else by the writer thread after what is queued.
+/// Input written at once when it can be, else by the writer task after what is queued.
 const DIRECT_MAX: usize = 4096;
 
-/// Where a pane's input goes: straight into the PTY, or into the writer thread's queue.
+/// Where a pane's input goes: straight into the PTY, or into the writer task's queue.
 struct Input {
     /// Held while choosing between the two, so input keeps its order.
     order: Mutex<()>,
     fd: OwnedFd,
-    queue: mpsc::Sender<Queued>,
+    queue: mpsc::UnboundedSender<Queued>,
 }
 
-/// Bytes for the writer thread, and how long to wait after writing them.
+/// Bytes for the writer task, and how long to wait after writing them.
 struct Queued {
     data: Vec<u8>,
     then: Duration,
@@ -63,7 +64,7 @@ impl Input {
             match ptyio::write(self.fd.as_fd(), &data) {
                 Ok(n) if n == data.len() => return Ok(()),
                 Ok(n) => drop(data.drain(..n)),
-                // Full (or gone): the writer thread waits for it, or reports the end.
+                // Full (or gone): the writer task waits for it, or reports the end.
                 Err(_) => {}
             }
         }
@@ -184,9 +185,15 @@ impl PtyPane {
                 // reader and writer (`try_clone_reader`, `take_writer`) must not be used.
                 ptyio::set_nonblocking(reader.as_fd())
                     .map_err(|e| SpawnError::Pty(e.to_string()))?;
-                // SAFETY: an OwnedFd is open until dropped, and the AsyncFd owns it from here.
-                let reader = unsafe { AsyncFd::register_with_interest(reader, Interest::READABLE) }
-                    .map_err(|e| SpawnError::Pty(e.to_string()))?;
+                // SAFETY: an OwnedFd is open until dropped, and each AsyncFd owns its own.
+                let (reader, writer) = unsafe {
+                    (
+                        AsyncFd::register_with_interest(reader, Interest::READABLE)
+                            .map_err(|e| SpawnError::Pty(e.to_string()))?,
+                        AsyncFd::register_with_interest(writer, Interest::WRITABLE)
+                            .map_err(|e| SpawnError::Pty(e.to_string()))?,
+                    )
+                };
                 Ok((reader, writer, direct))
             });
         let (reader, writer, direct) = match fds {
@@ -199,7 +206,7 @@ impl PtyPane {
 
         let preamble = std::mem::take(&mut args.preamble);
         let shared = PaneShared::for_pane(size.cols, size.rows, &args, preamble, events.clone());
-        let (tx, rx) = mpsc::channel::<Queued>();
+        let (tx, rx) = mpsc::unbounded_channel::<Queued>();
         let input = Arc::new(Input {
             order: Mutex::new(()),
             fd: direct,
@@ -221,13 +228,7 @@ impl PtyPane {
         let id = args.id;
         let ev = events.clone();
         let sh = shared.clone();
-        let writer_thread = std::thread::Builder::new()
-            .name(format!("{id}-writer"))
-            .spawn(move || writer_loop(writer, rx, sh, ev));
-        if let Err(e) = writer_thread {
-            let _ = child.kill();
-            return Err(SpawnError::Pty(e.to_string()));
-        }
+        runtime.spawn(write_input(writer, rx, sh, ev));
         runtime.spawn(async move {
             read_output(id, reader, &shared, &events, &input).await;
             // EOF: the process is gone (or closed the terminal); collect its status.
@@ -326,6 +327,13 @@ impl Pane for PtyPane {
     }
 }
 
+/// Bytes taken from a PTY per read.
+const READ_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_SIZE]);
+}
+
 async fn read_output(
     pane: PaneId,
     reader: AsyncFd<OwnedFd>,
@@ -333,24 +341,31 @@ async fn read_output(
     events: &Arc<dyn PaneEvents>,
     input: &Input,
 ) {
-    let mut buf = vec![0u8; 64 * 1024];
     loop {
         let Ok(mut ready) = reader.readable().await else {
             return;
         };
-        let n = match ready.try_io(|fd| ptyio::read_now(fd.get_ref(), &mut buf)) {
+        // Read and fed with no await in between, so one buffer per worker thread serves every
+        // pane: a buffer per pane would cost each idle pane 64 KiB.
+        let read = READ_BUF.with_borrow_mut(|buf| {
+            let n = ready.try_io(|fd| ptyio::read_now(fd.get_ref(), buf));
+            if let Ok(Ok(n @ 1..)) = n {
+                take_output(pane, &buf[..n], shared, events, input);
+            }
+            n
+        });
+        let n = match read {
             Ok(Ok(0)) | Ok(Err(_)) => return,
             Ok(Ok(n)) => n,
             Err(_would_block) => continue,
         };
-        if n < buf.len() {
+        if n < READ_SIZE {
             // Drained: the next output raises a new edge. Saves a read that would only say
             // EAGAIN before every wait, as tokio's own sockets do.
             ready.clear_ready();
         }
         drop(ready);
-        take_output(pane, &buf[..n], shared, events, input);
-        if n == buf.len() {
+        if n == READ_SIZE {
             // A flood: let this worker's other tasks (clients, other panes) run in between.
             tokio::task::yield_now().await;
         }
@@ -372,16 +387,18 @@ fn take_output(
     }
 }
 
-fn writer_loop(
-    writer: OwnedFd,
-    rx: mpsc::Receiver<Queued>,
+/// The writer task: queued input in order, each part followed by its pause. Ends when the
+/// pane (the queue's sender) is gone.
+async fn write_input(
+    writer: AsyncFd<OwnedFd>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
     shared: Arc<PaneShared>,
     events: Arc<dyn PaneEvents>,
 ) {
-    for Queued { data, then } in rx {
+    while let Some(Queued { data, then }) = rx.recv().await {
         let now = (shared.epoch.elapsed().as_millis() as u64).max(1);
         shared.write_started.store(now, Ordering::SeqCst);
-        let ok = ptyio::write_all(&writer, &data).is_ok();
+        let ok = write_all(&writer, &data).await.is_ok();
         shared.write_started.store(0, Ordering::SeqCst);
         shared.queued_input.fetch_sub(data.len(), Ordering::SeqCst);
         if shared.input_blocked.load(Ordering::SeqCst)
@@ -395,9 +412,25 @@ fn writer_loop(
             continue;
         }
         if !then.is_zero() {
-            std::thread::sleep(then);
+            tokio::time::sleep(then).await;
         }
     }
+}
+
+/// Writes all of `data`, waiting on the reactor whenever the PTY is full. Errors when the PTY
+/// is gone.
+async fn write_all(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        let mut ready = fd.writable().await?;
+        match ready.try_io(|fd| ptyio::write(fd.get_ref().as_fd(), data)) {
+            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => data = &data[n..],
+            Ok(Err(e)) => return Err(e),
+            // Full: readiness was cleared; wait for the next edge.
+            Err(_would_block) => {}
+        }
+    }
+    Ok(())
 }
 
 fn signal_number(name: &str) -> i32 {
