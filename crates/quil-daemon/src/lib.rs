@@ -2,9 +2,9 @@
 //! `$QUIL_HOME/quild.sock`. See `docs/architecture.md` for the code map.
 //!
 //! Tasks and threads: a tokio runtime runs the accept loop, one task per client connection
-//! ([`conn`]), a housekeeping tick and the exit watcher; each pane has a reader task, a
-//! writer thread ([`pane`]) and a thread writing its output journal ([`journal`]), and one
-//! thread fsyncs the journals.
+//! ([`conn`]), a housekeeping tick and the exit watcher; each pane has a reader and a writer
+//! task ([`pane`]) and a task writing its output journal ([`journal`], on the journals' own
+//! one-thread runtime), and one thread fsyncs the journals. No thread per pane.
 
 pub mod attention;
 pub mod config;
@@ -151,12 +151,16 @@ async fn serve(
     let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(DaemonError::Runtime)?;
     let conn_ids = AtomicU64::new(1);
+    // Kept so that a stop waits for every client to be told (a client that misses the goodbye
+    // takes the stop for a crash, and one that follows the daemon would start another).
+    let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let id = conn_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tokio::spawn(conn::serve(server.clone(), stream, id));
+                    while conns.try_join_next().is_some() {}
+                    conns.spawn(conn::serve(server.clone(), stream, id));
                 }
                 Err(e) => {
                     // Out of fds and the like: log, back off, keep serving.
@@ -188,8 +192,14 @@ async fn serve(
         s.stop_panes(Duration::from_millis(1500));
     })
     .await;
-    // Give connections a moment to flush their goodbyes.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Every connection said goodbye when the stop began; wait until each has flushed it (a
+    // connection gives a stalled client 500 ms).
+    let flushed = tokio::time::timeout(Duration::from_secs(1), async {
+        while conns.join_next().await.is_some() {}
+    });
+    if flushed.await.is_err() {
+        tracing::warn!("{} connections had not closed after 1 s", conns.len());
+    }
     Ok(())
 }
 
@@ -236,7 +246,7 @@ async fn saver(server: std::sync::Arc<server::Server>) {
     }
 }
 
-/// A writer thread per pane (and the runtime's workers) would otherwise give glibc a malloc
+/// The runtimes' workers and blocking pools would otherwise give glibc a malloc
 /// arena per thread, each holding on to freed memory. One arena keeps the daemon small; allocation is rare on the hot path.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

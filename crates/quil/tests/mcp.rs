@@ -533,21 +533,13 @@ fn worktree_diff_and_discard() {
 }
 
 /// Runs `cmd`, killing it after `secs`.
-fn output_within(mut cmd: Command, secs: u64) -> Output {
-    let mut child = cmd
+fn run_within(mut cmd: Command, secs: u64) -> Output {
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{cmd:?} took more than {secs} s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
+    output_within(child, secs)
 }
 
 /// The real Claude Code, with `quil mcp` as an MCP server and driven by the mock LLM, opens a
@@ -603,7 +595,7 @@ fn claude_code_drives_quil_through_mcp() {
             .env("DISABLE_AUTOUPDATER", "1")
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
             .current_dir(&proj);
-        let out = output_within(cmd, 120);
+        let out = run_within(cmd, 120);
         assert!(
             out.status.success(),
             "claude -p {prompt:?}: {}{}",

@@ -4,7 +4,7 @@
 use portable_pty::{CommandBuilder, PtySize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -174,6 +174,20 @@ pub fn pid_alive(pid: i32) -> bool {
             .is_some_and(|rest| rest.starts_with('Z')),
         Err(_) => false,
     }
+}
+
+/// Waits for `child` to end and takes its output, killing it (and failing) after `secs`: a
+/// hang fails its test instead of stalling the suite.
+pub fn output_within(mut child: Child, secs: u64) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("pid {} still running after {secs} s", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
 }
 
 pub fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
