@@ -205,20 +205,13 @@ mod tests {
         let p = preamble(&lines, "m", 10);
         assert_eq!(p.history.len(), lines.len() - 10);
         let split = crate::pane::PaneShared::new(40, 10, 4 << 20, p);
-        assert_eq!(split.capture(10_000, true), printed.capture(10_000, true));
+        let all =
+            |p: &crate::pane::PaneShared| p.capture(10_000, true, usize::MAX).expect("no budget");
+        assert_eq!(all(&split), all(&printed));
         assert_eq!(split.export_lines(10_000), printed.export_lines(10_000));
     }
 
-    struct Quiet;
-    impl crate::pane::PaneEvents for Quiet {
-        fn screen_dirty(&self) {}
-        fn meta_changed(&self) {}
-        fn exited(&self, _: PaneId, _: i32) {}
-        fn clipboard(&self, _: String) {}
-        fn bell(&self, _: PaneId) {}
-        fn notification(&self, _: PaneId, _: String, _: String) {}
-        fn persist_failed(&self, _: PaneId, _: Option<String>) {}
-    }
+    use crate::pane::tests::Quiet;
 
     const BUDGET: usize = 1 << 20;
 

@@ -1,6 +1,6 @@
 //! Everything a pane or a client controls is bounded, tried with real processes: a 20 MB window
 //! title, a client that stops reading during an OSC 52 flood, a layout 100 splits deep across a
-//! restart, and names of 100 kB.
+//! restart, names of 100 kB, and a 50 MB `capture --ansi`.
 
 mod common;
 
@@ -221,4 +221,138 @@ fn huge_names_are_refused_with_a_clear_error() {
     let ls = h.ls();
     assert_eq!(ls["tabs"].as_array().expect("tabs").len(), 1);
     assert_eq!(ls["tabs"][0]["name"].as_str().expect("name").len(), 256);
+}
+
+/// The daemon's peak resident set (`VmHWM`), in KiB.
+fn peak_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn a_50_mb_capture_fails_in_one_line_and_says_what_fits() {
+    let h = Home::new();
+    std::fs::create_dir_all(h.path()).expect("home");
+    // History enough for all of it.
+    std::fs::write(
+        h.path().join("config.toml"),
+        "[daemon]\nscrollback_bytes = 67108864\n",
+    )
+    .expect("config");
+    // 85,000 lines, each character in a colour of its own: about 51 MB with --ansi.
+    let p = h.new_tab(&[
+        "--",
+        "bash",
+        "-c",
+        r#"awk 'BEGIN { for (i = 0; i < 100; i++) l = l sprintf("\033[3%dm%c", 1 + i % 6, 97 + i % 26); for (n = 0; n < 85000; n++) printf "%06d %s\033[0m\n", n, l }'; echo all-printed; exec sleep 600"#,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !h.capture(&p).lines().any(|l| l == "all-printed") {
+        assert!(Instant::now() < deadline, "the output never ended");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pid = h.daemon_pid().expect("daemon");
+    let before = rss_kib(pid);
+
+    let t = Instant::now();
+    let out = h.run(&["capture", "--pane", &p, "--ansi", "--scrollback", "100000"]);
+    let took = t.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let rest = err
+        .trim()
+        .strip_prefix(&format!(
+            "quil: the capture of pane {p} would be over the 16 MiB message limit; at most "
+        ))
+        .unwrap_or_else(|| panic!("{err}"));
+    let (n, tail) = rest.split_once(' ').expect("a count");
+    assert_eq!(
+        tail,
+        format!("lines of scrollback fit (ask with --scrollback {n} or less)")
+    );
+    let fits: usize = n.parse().expect("a count");
+    assert!((10_000..85_000).contains(&fits), "{fits}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    // Given up at the budget: the daemon never held the whole 51 MB (or the many times that
+    // an answer built first and measured after took: 878 MB).
+    let peak = peak_kib(pid);
+    assert!(
+        peak < before + 200 * 1024,
+        "{before} KiB, then a peak of {peak} KiB"
+    );
+
+    // What it says fits does, and the daemon answers everyone meanwhile.
+    let fits_s = fits.to_string();
+    let got = h.ok(&["capture", "--pane", &p, "--ansi", "--scrollback", &fits_s]);
+    assert!(
+        got.len() > 15 << 20 && got.len() <= MAX_FRAME,
+        "{}",
+        got.len()
+    );
+    assert!(got.contains("\u{1b}[0;31ma"), "with its colours");
+    let q = h.new_tab(&[]);
+    h.wait_for(&q, PROMPT);
+}
+
+#[test]
+fn a_saved_workspace_of_10000_panes_is_refused_and_kept() {
+    let h = Home::new();
+    std::fs::create_dir_all(h.path()).expect("home");
+    let (mut tabs, mut panes) = (Vec::new(), Vec::new());
+    for n in 0..10_000u32 {
+        let pane = format!("pane-{:08x}", n + 1);
+        tabs.push(serde_json::json!({
+            "id": format!("tab-{:08x}", n + 1), "name": "t", "layout": {"pane": pane},
+            "active_pane": pane, "zoomed": false,
+        }));
+        panes.push(serde_json::json!({
+            "id": pane, "name": "sleep", "type": "terminal", "cwd": "/tmp",
+            "command": ["sleep", "600"], "cols": 80, "rows": 24,
+        }));
+    }
+    let ws = serde_json::json!({
+        "version": 1, "saved_at": 1, "tabs": tabs, "active_tab": 0, "panes": panes,
+    });
+    let saved = serde_json::to_vec(&ws).expect("json");
+    let file = h.path().join("workspace.json");
+    std::fs::write(&file, &saved).expect("write");
+    set_mode(&file, 0o600);
+
+    let t = Instant::now();
+    let ls = h.ls();
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert!(pane_ids(&ls).is_empty(), "started empty: {ls}");
+    let log = h.log();
+    assert!(
+        log.contains("it has 10000 panes, more than the 1000 quil keeps"),
+        "{log}"
+    );
+    let pid = h.daemon_pid().expect("daemon");
+    assert!(peak_kib(pid) < 200 * 1024, "peak {} KiB", peak_kib(pid));
+    // The refused file is kept as it was, and never overwritten by the saves that follow.
+    let kept = || {
+        std::fs::read_dir(h.path())
+            .expect("home")
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("workspace.json.unloadable-")
+            })
+            .map(|e| std::fs::read(e.path()).expect("read"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kept(), vec![saved.clone()]);
+    let p = h.new_tab(&[]);
+    h.wait_for(&p, PROMPT);
+    let t = Instant::now();
+    h.ok(&["daemon", "stop"]);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(kept(), vec![saved]);
 }

@@ -71,6 +71,13 @@ pub enum PaneError {
     Resize(PaneId, String),
 }
 
+/// A capture over its byte budget ([`PaneShared::capture`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge {
+    /// How many lines of history (above the screen) would have fitted.
+    pub history_lines: usize,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
     #[error("cannot start {program}: {reason}")]
@@ -495,14 +502,47 @@ impl PaneShared {
     }
 
     /// The screen as lines (text, or with SGR when `ansi`), after up to `scrollback` lines of
-    /// history.
-    pub fn capture(&self, scrollback: usize, ansi: bool) -> Vec<String> {
+    /// history. [`TooLarge`] when they would take more than `budget` bytes: the lines are
+    /// rendered newest first and given up on at the budget, so an oversized capture costs no
+    /// more memory than one that fits, and says how much would have fitted.
+    pub fn capture(
+        &self,
+        scrollback: usize,
+        ansi: bool,
+        budget: usize,
+    ) -> Result<Vec<String>, TooLarge> {
         let st = self.lock();
-        let n = scrollback.min(st.term.scrollback_len());
-        let mut lines = st.term.scrollback(0, n);
-        lines.extend(st.term.lines());
         let render = |l: &Line| if ansi { l.ansi() } else { l.text() };
-        lines.iter().map(render).collect()
+        let mut used = 0usize;
+        let mut within = |s: &String| {
+            // Each line also costs its length prefix in the reply.
+            used += s.len() + 8;
+            used <= budget
+        };
+        let mut screen = Vec::new();
+        for line in st.term.lines() {
+            let s = render(&line);
+            if !within(&s) {
+                return Err(TooLarge { history_lines: 0 });
+            }
+            screen.push(s);
+        }
+        let mut lines = Vec::new();
+        for (n, line) in st
+            .term
+            .scrollback_newest_first()
+            .take(scrollback)
+            .enumerate()
+        {
+            let s = render(&line);
+            if !within(&s) {
+                return Err(TooLarge { history_lines: n });
+            }
+            lines.push(s);
+        }
+        lines.reverse();
+        lines.extend(screen);
+        Ok(lines)
     }
 
     /// `count` history lines ending `offset` lines above the screen, and the history's length.
@@ -728,3 +768,6 @@ fn refresh(st: &mut TermState) {
         snap.version = next;
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -43,7 +43,18 @@ impl Server {
                 ansi,
                 without_chrome,
             } => {
-                let mut lines = self.pane(pane)?.shared().capture(scrollback as usize, ansi);
+                // Within a frame, with room for the rest of the reply.
+                let budget = quil_proto::MAX_FRAME - 64 * 1024;
+                let mut lines = self
+                    .pane(pane)?
+                    .shared()
+                    .capture(scrollback as usize, ansi, budget)
+                    .map_err(|t| {
+                        let (max, fit) = (quil_proto::MAX_FRAME >> 20, t.history_lines);
+                        Error::Invalid(format!(
+                            "the capture of pane {pane} would be over the {max} MiB message limit; at most {fit} lines of scrollback fit (ask with --scrollback {fit} or less)"
+                        ))
+                    })?;
                 if without_chrome {
                     self.drop_chrome(pane, &mut lines)?;
                 }
