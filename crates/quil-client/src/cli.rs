@@ -1002,6 +1002,9 @@ fn run(c: &mut Client, cmd: Cmd, remote: Option<&Remote>) -> Result<i32> {
             if let Some(why) = &ws.persist_error {
                 eprintln!("quil: warning: the workspace is not being saved: {why}");
             }
+            if let Some(why) = &ws.restore_problem {
+                eprintln!("quil: warning: the saved workspace was not restored as saved: {why}");
+            }
             Ok(0)
         }
         Cmd::NewTab { name, spawn } => {

@@ -112,10 +112,12 @@ async fn serve(
             restore_server.restore(ws);
         }
         persist::Loaded::FromBackup(ws, why) => {
-            tracing::warn!("{why}; restoring from workspace.json.bak");
+            restore_server.restore_failed(format!("{why}; restored workspace.json.bak instead"));
             restore_server.restore(ws);
         }
-        persist::Loaded::Unusable(why) => tracing::warn!("{why}; starting with an empty workspace"),
+        persist::Loaded::Unusable(why) => {
+            restore_server.restore_failed(format!("{why}; started with an empty workspace"))
+        }
     })
     .await;
     tokio::spawn(saver(server.clone()));

@@ -440,6 +440,10 @@ pub struct WorkspaceInfo {
     /// save worked): changes since the last good save would be lost by a restart.
     #[serde(default)]
     pub persist_error: Option<String>,
+    /// Why the saved workspace was not restored as saved when this daemon started (refused
+    /// and set aside, or replaced by its backup); `None` when it was, or there was none.
+    #[serde(default)]
+    pub restore_problem: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -333,6 +333,18 @@ fn a_saved_workspace_of_10000_panes_is_refused_and_kept() {
         log.contains("it has 10000 panes, more than the 1000 quil keeps"),
         "{log}"
     );
+    // Said to every client, not only in the log.
+    let why = ls["restore_problem"].as_str().expect("restore_problem");
+    assert!(
+        why.contains("it has 10000 panes, more than the 1000 quil keeps")
+            && why.ends_with("; started with an empty workspace"),
+        "{why}"
+    );
+    let err = String::from_utf8(h.run(&["ls"]).stderr).expect("utf-8");
+    assert_eq!(
+        err.trim(),
+        format!("quil: warning: the saved workspace was not restored as saved: {why}")
+    );
     let pid = h.daemon_pid().expect("daemon");
     assert!(peak_kib(pid) < 200 * 1024, "peak {} KiB", peak_kib(pid));
     // The refused file is kept as it was, and never overwritten by the saves that follow.

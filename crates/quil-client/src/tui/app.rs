@@ -629,6 +629,12 @@ impl App {
         let shape_before = self.shown_shape();
         self.ws = ws;
         self.dirty = true;
+        if let Some(why) = self.ws.restore_problem.as_ref().filter(|_| first) {
+            self.set_status(
+                format!("the saved workspace was not restored as saved: {why}"),
+                true,
+            );
+        }
         if self.drag.is_none() {
             self.layout_override = None;
         }
@@ -1946,6 +1952,7 @@ pub(crate) mod tests {
             ],
             active_tab: 0,
             persist_error: None,
+            restore_problem: None,
         }
     }
 
@@ -2008,6 +2015,7 @@ pub(crate) mod tests {
             panes,
             active_tab: 0,
             persist_error: None,
+            restore_problem: None,
         }
     }
 
@@ -2152,6 +2160,7 @@ pub(crate) mod tests {
             panes: (1..=3).map(|i| pane_info(i, 1, "sh")).collect(),
             active_tab: 0,
             persist_error: None,
+            restore_problem: None,
         };
         let mut app = app_with(ws, (100, 30));
         app.focus_dir(Direction::Right);
@@ -2404,6 +2413,25 @@ pub(crate) mod tests {
         assert_eq!(app.tab, Some(TabId(1)));
         app.on_server(ServerMsg::Workspace(WorkspaceInfo::default()));
         assert!(matches!(app.quit, Some(Quit::Message(_))));
+    }
+
+    #[test]
+    fn a_workspace_not_restored_as_saved_is_said_once_on_attach() {
+        let why = "workspace.json has 10000 panes; started with an empty workspace";
+        let ws = WorkspaceInfo {
+            restore_problem: Some(why.into()),
+            ..WorkspaceInfo::default()
+        };
+        let mut app = app_with(ws.clone(), (80, 24));
+        let status = app.status.take().expect("a status");
+        assert!(
+            status.error && status.text.ends_with(why),
+            "{}",
+            status.text
+        );
+        // Said once: later updates of the workspace do not repeat it.
+        app.on_server(ServerMsg::Workspace(ws));
+        assert!(app.status.is_none());
     }
 
     #[test]

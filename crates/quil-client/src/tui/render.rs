@@ -1009,6 +1009,7 @@ mod tests {
             panes: vec![pane_info(1, 1, "shell")],
             active_tab: 0,
             persist_error: None,
+            restore_problem: None,
         }
     }
 
@@ -1495,6 +1496,7 @@ mod tests {
             },
             active_tab: 0,
             persist_error: None,
+            restore_problem: None,
         };
         let mut app = app_with(ws, (100, 12));
         app.home_dir = Some("/home/me".into());

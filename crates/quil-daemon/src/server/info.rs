@@ -89,6 +89,7 @@ impl Server {
             panes,
             active_tab,
             persist_error: self.persist_error(),
+            restore_problem: self.restore_problem.get().cloned(),
         }
     }
 

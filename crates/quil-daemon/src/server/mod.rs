@@ -200,6 +200,8 @@ pub struct Server {
     /// Why the last save failed, `None` once one works: shown to clients (a leaf lock, held
     /// only to read or swap it).
     persist_error: Mutex<Option<String>>,
+    /// Why the saved workspace was not restored as saved, for this daemon's life.
+    restore_problem: std::sync::OnceLock<String>,
     /// Panes whose output journal cannot be written, and why (a leaf lock, like the above).
     journal_errors: Mutex<HashMap<PaneId, String>>,
     /// Who may write each pane's files (a leaf lock).
@@ -253,6 +255,7 @@ impl Server {
             plugins: RwLock::new(quil_plugin::Registry::default()),
             saver: Mutex::new(Saver::default()),
             persist_error: Mutex::new(None),
+            restore_problem: std::sync::OnceLock::new(),
             journal_errors: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashMap::new()),
             closed: Mutex::new(Default::default()),
@@ -392,6 +395,14 @@ impl Server {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(id);
+        }
+    }
+
+    /// The saved workspace was not restored as saved: logged, and told to every client.
+    pub fn restore_failed(&self, why: String) {
+        tracing::warn!("{why}");
+        if self.restore_problem.set(why).is_ok() {
+            self.changed();
         }
     }
 
