@@ -183,6 +183,20 @@ pub enum Cmd {
         #[arg(long)]
         pane: Option<String>,
     },
+    /// Start a restored pane that waits to start (after a restart, panes no client shows start
+    /// when shown, given input, or after `start_hidden_after`); nothing for a running pane.
+    Start {
+        #[arg(long)]
+        pane: Option<String>,
+    },
+    /// Make a pane start at once after a restart, even when no client shows it (or, with
+    /// `--off`, start when first needed, as other panes do). Kept with the workspace.
+    Eager {
+        #[arg(long)]
+        pane: Option<String>,
+        #[arg(long)]
+        off: bool,
+    },
     /// Restart the daemon: kills every pane's program and starts it again (AI panes resume
     /// their conversation).
     ///
@@ -992,6 +1006,16 @@ fn run(c: &mut Client, cmd: Cmd, remote: Option<&Remote>) -> Result<i32> {
             c.request(Request::Respawn { pane })?;
             Ok(0)
         }
+        Cmd::Start { pane } => {
+            let pane = pane_arg(pane)?;
+            c.request(Request::Start { pane })?;
+            Ok(0)
+        }
+        Cmd::Eager { pane, off } => {
+            let pane = pane_arg(pane)?;
+            c.request(Request::SetEager { pane, eager: !off })?;
+            Ok(0)
+        }
         Cmd::Ls { json } => {
             let ws = list(c)?;
             if json {
@@ -1400,6 +1424,7 @@ pub fn format_ls(ws: &WorkspaceInfo) -> String {
         ));
         for p in ws.panes.iter().filter(|p| p.tab_id == t.id) {
             let state = match (p.alive, p.exit_status) {
+                _ if !p.started => "not started".into(),
                 (true, _) => format!(
                     "pid {}",
                     p.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())

@@ -134,6 +134,7 @@ pub fn text(
     timeout: Duration,
 ) -> Result<Vec<String>, WaitError> {
     let deadline = Instant::now() + timeout;
+    start(c, pane)?;
     loop {
         let lines = screen(c, pane, 0)?;
         if re.is_match(&lines.join("\n")) {
@@ -151,6 +152,15 @@ pub fn text(
 }
 
 /// `waiting or done`, for messages.
+/// What is waited on must run: a restored pane not started yet (lazy restore) starts now.
+/// The daemon's refusal (an unknown pane) is left to what follows to report, in its words.
+fn start(c: &mut Client, pane: PaneId) -> Result<(), WaitError> {
+    match c.request(Request::Start { pane }) {
+        Ok(_) | Err(ClientError::Daemon(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub fn state_names(states: &[Attention]) -> String {
     states
         .iter()
@@ -175,6 +185,7 @@ pub fn state(
 ) -> Result<Attention, WaitError> {
     let deadline = Instant::now() + timeout;
     let names = state_names(states);
+    start(c, pane)?;
     // Subscribed before looking, so no change falls between the two.
     c.request(Request::Events {
         panes: vec![pane],

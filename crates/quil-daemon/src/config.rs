@@ -30,6 +30,9 @@ pub struct Config {
     pub persist_scrollback_bytes: usize,
     /// Seconds between fsyncs of a pane's output journal: what a power cut may lose at most.
     pub fsync_interval: f64,
+    /// Seconds after a restart before restored panes no client has shown start anyway (one
+    /// every [`START_STAGGER`]); 0 starts every pane at once.
+    pub start_hidden_after: f64,
     pub exited_panes: ExitPolicy,
     /// Shell for `terminal` panes; default `$SHELL`, then `/bin/sh`.
     pub shell: Option<String>,
@@ -102,6 +105,14 @@ fn default_hook_timeout() -> f64 {
     10.0
 }
 
+/// Spacing of the delayed starts of hidden restored panes, so ten agents do not hit the CPU
+/// and their API at the same moment.
+pub const START_STAGGER: std::time::Duration = if cfg!(test) {
+    std::time::Duration::from_millis(100)
+} else {
+    std::time::Duration::from_secs(2)
+};
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -110,6 +121,7 @@ impl Default for Config {
             scrollback_bytes: 8 * 1024 * 1024,
             persist_scrollback_bytes: 2 * 1024 * 1024,
             fsync_interval: 2.0,
+            start_hidden_after: 30.0,
             exited_panes: ExitPolicy::Failed,
             shell: None,
             notify: Notify::default(),
@@ -234,6 +246,13 @@ impl Config {
             });
             c.fsync_interval = Config::default().fsync_interval;
         }
+        if !(c.start_hidden_after >= 0.0 && c.start_hidden_after <= 86_400.0) {
+            problems.push(Problem {
+                pos: locate(text, "daemon", "start_hidden_after"),
+                message: "[daemon] start_hidden_after: must be from 0 to 86400 seconds".into(),
+            });
+            c.start_hidden_after = Config::default().start_hidden_after;
+        }
         if let Some(n) = doc.get("notify") {
             c.notify = entries(text, n, "notify", &mut problems);
         }
@@ -294,6 +313,13 @@ impl Config {
         // In the order of the file.
         problems.sort_by_key(|p| p.pos.unwrap_or((usize::MAX, 0)));
         (c, problems)
+    }
+
+    /// How long after a restart hidden panes wait to start; `None` when every pane starts at
+    /// once.
+    pub fn lazy_start(&self) -> Option<std::time::Duration> {
+        (self.start_hidden_after > 0.0)
+            .then(|| std::time::Duration::from_secs_f64(self.start_hidden_after))
     }
 
     /// `fsync_interval` as a duration.

@@ -411,9 +411,15 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                     }
                     Request::Prompt { pane, text } => {
                         // A prompt typed before the CLI takes input is lost: hold it until the
-                        // pane is ready (bounded; then typed anyway, and logged).
-                        wait_until_ready(server, pane).await;
-                        server.handle(Request::Prompt { pane, text })
+                        // pane is ready (bounded; then typed anyway, and logged). A restored
+                        // pane waiting to start starts first.
+                        match server.start_pending(pane) {
+                            Ok(_) => {
+                                wait_until_ready(server, pane).await;
+                                server.handle(Request::Prompt { pane, text })
+                            }
+                            Err(e) => Err(e),
+                        }
                     }
                     // Everything else is quick and lock-bounded; input stays on the
                     // fast path with no thread hop.

@@ -83,6 +83,10 @@ pub struct PaneMeta {
     /// The pane runs in its own git worktree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worktree: Option<WorktreeMeta>,
+    /// Started at once after a restart, even when no client shows it (others start when
+    /// first shown, given input, or after a delay).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub eager: bool,
 }
 
 /// A pane's disposable git worktree (see the `quil-worktree` crate).

@@ -211,6 +211,16 @@ pub enum Request {
     ReloadConfig {
         apply: bool,
     },
+    /// Starts a restored pane that has not started yet (lazy restore); nothing for a pane that
+    /// runs.
+    Start {
+        pane: PaneId,
+    },
+    /// Whether the pane starts at once after a restart, even when no client shows it.
+    SetEager {
+        pane: PaneId,
+        eager: bool,
+    },
 }
 
 impl Request {
@@ -227,6 +237,7 @@ impl Request {
                 | Request::KillTab { .. }
                 | Request::RenameTab { .. }
                 | Request::RenamePane { .. }
+                | Request::SetEager { .. }
                 | Request::SwapPane { .. }
                 | Request::MovePane { .. }
                 | Request::ResizeSplit { .. }
@@ -495,6 +506,17 @@ pub struct PaneInfo {
     /// interface (its type's `chrome`), at most [`LAST_LINE_MAX`] characters.
     #[serde(default)]
     pub last_line: Option<String>,
+    /// False for a restored pane whose process has not started yet (lazy restore): it shows
+    /// its restored screen and starts when shown, given input, or after its delay.
+    #[serde(default = "yes")]
+    pub started: bool,
+    /// The pane starts at once after a restart, even when no client shows it.
+    #[serde(default)]
+    pub eager: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The most characters of [`PaneInfo::last_line`].

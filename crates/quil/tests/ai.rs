@@ -113,6 +113,9 @@ fn opencode_pane_reopens_its_own_conversation() {
     assert!(first_line(&w.id_file("opencode", &p2)).is_none());
 
     w.kill_9_and_restart();
+    // Its tab is not the one shown first: it waits to start (lazy restore) until asked.
+    assert_eq!(w.pane(&p1)["started"], false);
+    w.ok(&["start", "--pane", &p1]);
     let argv = w.argv(&p1);
     assert_eq!(
         argv[argv.len() - 2..],
@@ -262,6 +265,9 @@ fn claude_pane_reopens_its_own_conversation() {
     claude_prompt_saved(&w, &p1, "hello MARKER3");
 
     w.kill_9_and_restart();
+    // Its tab is not the one shown first: it waits to start (lazy restore) until asked.
+    assert_eq!(w.pane(&p1)["started"], false);
+    w.ok(&["start", "--pane", &p1]);
     let argv = w.argv(&p1);
     let at = argv
         .iter()

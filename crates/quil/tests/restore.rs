@@ -122,7 +122,7 @@ fn saved(h: &Home, needle: &str) {
 /// everything comes back.
 #[test]
 fn workspace_survives_kill_9() {
-    let h = Home::new();
+    let h = Home::eager_restore();
     let spaced = h.dir.path().join("my project");
     std::fs::create_dir(&spaced).unwrap();
     let a = h.new_tab(&["--name", "editor"]);
@@ -266,7 +266,11 @@ fn pane_that_cannot_start_again_shows_why_and_can_be_retried() {
     std::fs::remove_dir(&gone).unwrap();
     let ls = h.ls();
     assert_eq!(pane_ids(&ls).len(), 2, "the failed pane is not dropped");
+    // In a tab no client shows, it waits to start (lazy restore); started, it says why not.
+    assert_eq!(h.pane_json(&p)["started"], false);
+    h.ok(&["start", "--pane", &p]);
     let pj = h.pane_json(&p);
+    assert_eq!(pj["started"], true);
     assert_eq!(pj["alive"], false);
     let why = pj["error"].as_str().expect("an error");
     assert!(
@@ -384,7 +388,7 @@ fn kill_9_during_churn_always_restores_a_valid_workspace() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let h = Home::new();
+    let h = Home::eager_restore();
     h.new_tab(&["--", "sh", "-c", "while :; do seq 1 5000; done"]);
     let printed = h.dir.path().join("printed");
     let clock = clock(&h, &printed);
@@ -506,4 +510,92 @@ fn distribution(ms: &[f64]) -> String {
         v[v.len() - 1],
         v.len()
     )
+}
+
+#[test]
+fn a_restart_starts_the_shown_tab_first_and_the_rest_when_needed() {
+    let h = Home::new();
+    std::fs::create_dir_all(h.path()).expect("home");
+    std::fs::write(
+        h.path().join("config.toml"),
+        "[daemon]\nstart_hidden_after = 3\n",
+    )
+    .expect("config");
+    // Each pane says when its command started, then waits.
+    let pane = |name: &str| {
+        h.new_tab(&[
+            "--name",
+            name,
+            "--",
+            "sh",
+            "-c",
+            "echo started-$$; exec sleep 600",
+        ])
+    };
+    let delayed = pane("delayed");
+    let typed_to = pane("typed-to");
+    let waited_on = pane("waited-on");
+    let eager = pane("eager");
+    let shown = pane("shown");
+    for p in [&delayed, &typed_to, &waited_on, &eager, &shown] {
+        h.wait_for(p, "^started-");
+    }
+    h.ok(&["eager", "--pane", &eager]);
+    assert_eq!(h.pane_json(&eager)["eager"], true);
+    let pid = |p: &str| h.pane_json(p)["pid"].as_u64();
+    let before = pid(&typed_to).expect("a pid");
+
+    h.ok(&["restart"]);
+    // The active tab and the eager pane run; the others wait, showing what they showed.
+    for p in [&shown, &eager] {
+        let j = h.pane_json(p);
+        assert!(j["started"] == true && j["alive"] == true, "{j}");
+    }
+    for p in [&delayed, &typed_to, &waited_on] {
+        let j = h.pane_json(p);
+        assert!(
+            j["started"] == false && j["alive"] == false && j["pid"].is_null(),
+            "{j}"
+        );
+    }
+    let ls = String::from_utf8(h.run(&["ls"]).stdout).expect("utf-8");
+    assert!(
+        ls.contains(&format!("{typed_to} sh (terminal) 120x40 not started")),
+        "{ls}"
+    );
+    let screen = h.ok(&["capture", "--pane", &typed_to]);
+    assert!(screen.contains(&format!("started-{before}")), "{screen}");
+    assert_eq!(
+        h.pane_json(&typed_to)["started"],
+        false,
+        "capture starts nothing"
+    );
+
+    // Input starts a pane, and reaches it.
+    h.ok(&["send", "--pane", &typed_to, "x"]);
+    let j = h.pane_json(&typed_to);
+    assert!(j["started"] == true && j["alive"] == true, "{j}");
+    assert_ne!(pid(&typed_to), Some(before), "a new process");
+    h.wait_for(&typed_to, "^--- restored after a daemon restart ---$");
+    // So does waiting on it.
+    h.ok(&[
+        "wait",
+        "--pane",
+        &waited_on,
+        "--text",
+        "started-",
+        "--timeout",
+        "20",
+    ]);
+    assert_eq!(h.pane_json(&waited_on)["started"], true);
+    // And its delay, without anything else.
+    eventually("the delayed pane started", Duration::from_secs(20), || {
+        h.pane_json(&delayed)["started"] == true
+    });
+    assert_eq!(h.pane_json(&delayed)["alive"], true);
+    // The eager flag is kept across restarts, and can be taken back.
+    h.ok(&["eager", "--pane", &eager, "--off"]);
+    assert_eq!(h.pane_json(&eager)["eager"], false);
+    let err = h.fails(&["start", "--pane", "pane-0badf00d"]);
+    assert!(err.contains("pane-0badf00d"), "{err}");
 }

@@ -1166,6 +1166,18 @@ impl App {
                     };
                 }
             }
+            Action::ToggleEager => {
+                if let Some(p) = self.active_pane() {
+                    let eager = !self.pane_info(p).is_some_and(|i| i.eager);
+                    self.send(Request::SetEager { pane: p, eager }, Pending::Plain);
+                    let when = if eager {
+                        "at once after a restart"
+                    } else {
+                        "when first shown after a restart"
+                    };
+                    self.set_status(format!("{p} starts {when}"), false);
+                }
+            }
             Action::RenamePane => {
                 if let (Some(t), Some(p)) = (self.current_tab(), self.active_pane()) {
                     let tab = t.id;
@@ -1923,6 +1935,8 @@ pub(crate) mod tests {
             restored: false,
             worktree: None,
             last_line: None,
+            started: true,
+            eager: false,
         }
     }
 
@@ -2177,6 +2191,35 @@ pub(crate) mod tests {
             app.active_pane(),
             Some(PaneId(3)),
             "back where it came from"
+        );
+    }
+
+    #[test]
+    fn toggle_eager_flips_the_active_panes_flag() {
+        let mut ws = two_tabs();
+        let mut app = app_with(ws.clone(), (100, 30));
+        reqs(&mut app);
+        app.act(Action::ToggleEager);
+        assert_eq!(
+            reqs(&mut app),
+            [Request::SetEager {
+                pane: PaneId(1),
+                eager: true
+            }]
+        );
+        assert!(app
+            .status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("at once")));
+        ws.panes[0].eager = true;
+        app.on_server(ServerMsg::Workspace(ws));
+        app.act(Action::ToggleEager);
+        assert_eq!(
+            reqs(&mut app),
+            [Request::SetEager {
+                pane: PaneId(1),
+                eager: false
+            }]
         );
     }
 

@@ -157,6 +157,7 @@ impl Keymap {
                     ("J", Action::ResizeDown),
                     ("R", Action::RenamePane),
                     ("g", Action::ChooseTree),
+                    ("e", Action::ToggleEager),
                     (DEFAULT_PREFIX, Action::SendPrefix),
                 ] {
                     k.prefixed.insert(ch(key), action);

@@ -231,6 +231,8 @@ pub enum Action {
     RenamePane,
     /// The tree of every tab and pane, with a live preview (tmux's choose-tree).
     ChooseTree,
+    /// Whether the active pane starts at once after a restart, even when not shown.
+    ToggleEager,
     /// Unbinds a key so it goes to the pane.
     Unbound,
 }
@@ -273,6 +275,7 @@ impl Action {
             Action::ResizeDown => "move the divider down".into(),
             Action::RenamePane => "rename the pane".into(),
             Action::ChooseTree => "choose a tab or pane from a tree".into(),
+            Action::ToggleEager => "start the pane at once after a restart (on/off)".into(),
             Action::Unbound => "nothing".into(),
         }
     }
@@ -312,6 +315,7 @@ impl Action {
             "resize-down" => Action::ResizeDown,
             "rename-pane" => Action::RenamePane,
             "choose-tree" => Action::ChooseTree,
+            "toggle-eager" => Action::ToggleEager,
             "none" => Action::Unbound,
             other => {
                 if let Some(n) = other
@@ -327,7 +331,7 @@ impl Action {
                      split-down, focus-left, focus-right, focus-up, focus-down, focus-next, last-pane, zoom, tab-1 .. tab-99, \
                      next-tab, prev-tab, last-tab, rename-tab, scroll-up, scroll-down, copy-mode, detach, agents, next-waiting, \
                      send-prefix, help, swap-prev, swap-next, break-pane, resize-left, resize-right, \
-                     resize-up, resize-down, rename-pane, choose-tree, none)"
+                     resize-up, resize-down, rename-pane, choose-tree, toggle-eager, none)"
                 ));
             }
         })

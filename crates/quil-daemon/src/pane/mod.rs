@@ -609,17 +609,23 @@ impl PaneShared {
     }
 }
 
-/// A pane whose command could not start: its screen shows the restored content (if any) and
-/// the reason, and it waits for `quil respawn`.
+/// A pane with no process: one whose command could not start (its screen shows the restored
+/// content, if any, and the reason, and it waits for `quil respawn`), or a restored pane not
+/// started yet (its restored content alone).
 pub struct Placeholder {
     id: PaneId,
     shared: Arc<PaneShared>,
     argv: Vec<String>,
     started: Instant,
-    error: String,
+    error: Option<String>,
 }
 
 impl Placeholder {
+    /// A restored pane waiting to start (the server starts it: lazy restore).
+    pub fn unstarted(args: SpawnArgs, events: Arc<dyn PaneEvents>) -> Arc<dyn Pane> {
+        Self::make(args.preamble.clone(), args, None, events)
+    }
+
     pub fn showing(args: SpawnArgs, reason: &str, events: Arc<dyn PaneEvents>) -> Arc<dyn Pane> {
         let mut pre = args.preamble.clone();
         pre.bytes.extend_from_slice(
@@ -630,6 +636,15 @@ impl Placeholder {
             )
             .as_bytes(),
         );
+        Self::make(pre, args, Some(reason.to_string()), events)
+    }
+
+    fn make(
+        pre: crate::restore::Preamble,
+        args: SpawnArgs,
+        error: Option<String>,
+        events: Arc<dyn PaneEvents>,
+    ) -> Arc<dyn Pane> {
         let shared = PaneShared::for_pane(args.cols.max(2), args.rows.max(1), &args, pre, events);
         shared.alive.store(false, Ordering::SeqCst);
         Arc::new(Placeholder {
@@ -637,7 +652,7 @@ impl Placeholder {
             shared,
             argv: args.argv,
             started: Instant::now(),
-            error: reason.to_string(),
+            error,
         })
     }
 }
@@ -659,7 +674,7 @@ impl Pane for Placeholder {
         self.started
     }
     fn error(&self) -> Option<&str> {
-        Some(&self.error)
+        self.error.as_deref()
     }
     fn write_input(&self, _data: Vec<u8>) -> Result<(), PaneError> {
         Err(PaneError::NoProcess(self.id))

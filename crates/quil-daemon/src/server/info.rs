@@ -68,6 +68,8 @@ impl Server {
                     restored: live.restored,
                     worktree: meta.worktree.clone(),
                     last_line: None,
+                    started: live.pending.is_none(),
+                    eager: meta.eager,
                 });
             }
         }

@@ -12,9 +12,12 @@
 //!
 //! # Lock order
 //!
-//! Three locks, always taken in this order, each held briefly and never across I/O:
+//! Locks, always taken in this order, each held briefly and never across I/O but for the
+//! first two:
 //!
-//! 1. `saver`: held for a whole save, so two saves never interleave;
+//! 1. `saver`: held for a whole save, so two saves never interleave; or (never together with
+//!    it) `starts`: held while a restored pane that waited starts (reading its files and
+//!    forking), so it starts once and whoever needs it meanwhile waits for the new process;
 //! 2. `state`: the workspace model, the live panes with their attention trackers, and what
 //!    each client shows;
 //! 3. a pane's own terminal lock (`PaneShared::lock`), which may be taken under `state` to
@@ -114,6 +117,8 @@ pub struct Live {
     pub attention: Option<Tracker>,
     /// For `session_scrape` panes: the output generation last scraped.
     scraped_gen: u64,
+    /// A restored pane whose process has not started yet (lazy restore).
+    pub pending: Option<Pending>,
 }
 
 impl Live {
@@ -123,8 +128,19 @@ impl Live {
             restored: false,
             attention,
             scraped_gen: 0,
+            pending: None,
         }
     }
+}
+
+/// How a restored pane that waits will start (see [`Server::start_pending`]).
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Its metadata for this start (resume arguments applied).
+    pub meta: PaneMeta,
+    pub mode: quil_plugin::Mode,
+    /// When it starts if nothing starts it before.
+    pub due: Instant,
 }
 
 /// Everything under the `state` lock.
@@ -197,6 +213,8 @@ pub struct Server {
     /// Pane types: the embedded defaults plus `$QUIL_HOME/plugins/`, reloaded on change.
     plugins: RwLock<quil_plugin::Registry>,
     saver: Mutex<Saver>,
+    /// Held while a waiting pane starts (lazy restore); see the lock order.
+    starts: Mutex<()>,
     /// Why the last save failed, `None` once one works: shown to clients (a leaf lock, held
     /// only to read or swap it).
     persist_error: Mutex<Option<String>>,
@@ -254,6 +272,7 @@ impl Server {
             state: Mutex::new(State::default()),
             plugins: RwLock::new(quil_plugin::Registry::default()),
             saver: Mutex::new(Saver::default()),
+            starts: Mutex::new(()),
             persist_error: Mutex::new(None),
             restore_problem: std::sync::OnceLock::new(),
             journal_errors: Mutex::new(HashMap::new()),
@@ -300,6 +319,20 @@ impl Server {
 
     pub fn pane(&self, id: PaneId) -> Result<Arc<dyn Pane>> {
         self.lock().pane(id).cloned()
+    }
+
+    /// The pane, for something that needs its process: a restored pane still waiting to start
+    /// (lazy restore) is started first.
+    pub fn running(&self, id: PaneId) -> Result<Arc<dyn Pane>> {
+        {
+            let st = self.lock();
+            let live = st.panes.get(&id).ok_or(Error::UnknownPane(id))?;
+            if live.pending.is_none() {
+                return Ok(live.pane.clone());
+            }
+        }
+        self.start_pending(id)?;
+        self.pane(id)
     }
 
     /// Whether `id` runs an agent CLI that has not yet shown it takes a prompt.
@@ -572,10 +605,22 @@ impl Server {
     /// Which panes a connection shows (empty when it leaves).
     pub fn set_view(&self, conn: u64, panes: Vec<PaneId>) {
         let mut st = self.lock();
+        // Shown panes that wait to start (lazy restore) start now.
+        let waiting: Vec<PaneId> = panes
+            .iter()
+            .copied()
+            .filter(|id| st.panes.get(id).is_some_and(|l| l.pending.is_some()))
+            .collect();
         if panes.is_empty() {
             st.views.remove(&conn);
         } else {
             st.views.insert(conn, panes);
+        }
+        drop(st);
+        for id in waiting {
+            if let Err(e) = self.start_pending(id) {
+                tracing::warn!(pane = %id, "cannot start a shown pane: {e}");
+            }
         }
     }
 

@@ -12,22 +12,35 @@ impl Server {
         match req {
             Request::Status => Ok(Reply::Status(self.status())),
             Request::ReloadConfig { apply } => Ok(Reply::Text(self.reload_config(apply))),
+            Request::Start { pane } => {
+                self.start_pending(pane)?;
+                Ok(Reply::Ok)
+            }
+            Request::SetEager { pane, eager } => {
+                self.lock()
+                    .ws
+                    .pane_mut(pane)
+                    .ok_or(Error::UnknownPane(pane))?
+                    .eager = eager;
+                self.changed();
+                Ok(Reply::Ok)
+            }
             Request::List => Ok(Reply::List(self.workspace_info())),
             Request::NewTab { name, spawn } => self.new_tab(name, spawn).map(Reply::Pane),
             Request::Split { pane, dir, spawn } => self.split(pane, dir, spawn).map(Reply::Pane),
             Request::Input { pane, data } => {
-                self.pane(pane)?.write_input(data)?;
+                self.running(pane)?.write_input(data)?;
                 self.seen(pane);
                 Ok(Reply::Ok)
             }
             Request::Prompt { pane, text } => {
-                self.pane(pane)?.prompt(&text)?;
+                self.running(pane)?.prompt(&text)?;
                 self.seen(pane);
                 Ok(Reply::Ok)
             }
             Request::Fork { pane, worktree } => self.fork(pane, worktree).map(Reply::Pane),
             Request::SendKeys { pane, keys } => {
-                let p = self.pane(pane)?;
+                let p = self.running(pane)?;
                 let app_cursor = p.shared().modes() & quil_proto::modes::APP_CURSOR != 0;
                 let mut data = Vec::new();
                 for k in &keys {
@@ -74,7 +87,10 @@ impl Server {
             }
             Request::Worktree { pane, op } => self.worktree(pane, op),
             Request::Respawn { pane } => {
-                self.respawn(pane)?;
+                // A pane waiting to start starts as restored (resuming its conversation).
+                if !self.start_pending(pane)? {
+                    self.respawn(pane)?;
+                }
                 self.seen(pane);
                 Ok(Reply::Ok)
             }

@@ -1,10 +1,13 @@
 //! Snapshots of the workspace and each pane's scrollback, and bringing them back after a
 //! restart (see docs/persistence.md).
 
-use super::{with_live_state, Live, Server};
+use super::{with_live_state, Live, Pending, Server};
 use crate::attention::Tracker;
+use crate::config::START_STAGGER;
+use crate::error::{Error, Result};
 use crate::integration;
 use crate::pane::Pane;
+use crate::restore::Preamble;
 use quil_model::{PaneMeta, Workspace};
 use quil_plugin::Mode;
 use quil_proto::{EventKind, PaneId};
@@ -12,6 +15,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// A restored pane: its id, the pane, its state tracker, and how it starts if it waits.
+type Restored = (PaneId, Arc<dyn Pane>, Option<Tracker>, Option<Pending>);
 
 /// Longest a clean stop waits for the panes' journals to reach the disk.
 const FINISH_WITHIN: Duration = Duration::from_secs(10);
@@ -74,63 +80,149 @@ impl Server {
             .map_or(2, |n| n.get())
             .clamp(2, 8)
             * 2;
-        let config = self.config();
+        // Lazy restore: the panes of the tab a client shows first, and eager ones, start now;
+        // the others show their restored screen and start when shown, given input, or after
+        // their delay, one every START_STAGGER.
+        let shown = ws
+            .tabs
+            .get(ws.active_tab)
+            .map(|t| t.layout.panes())
+            .unwrap_or_default();
+        let now = Instant::now();
+        let mut later = 0;
+        let dues: Vec<Option<Instant>> = plans
+            .iter()
+            .map(|(meta, _)| {
+                let after = self.config().lazy_start()?;
+                if meta.eager || shown.contains(&meta.id) {
+                    return None;
+                }
+                later += 1;
+                Some(now + after + START_STAGGER * (later - 1))
+            })
+            .collect();
         // Every pane's content first, then every process: a restored pane that prints a lot
         // would otherwise take the CPU from the panes still being read back.
-        let preambles = in_parallel(&plans, workers, |(meta, _)| {
-            let lines = if self.keeps_scrollback(meta) {
-                crate::restore::recover(
-                    &self.home,
-                    meta.id,
-                    config.persist_scrollback_bytes,
-                    config.scrollback_bytes,
-                    config.journal_bound(),
-                )
-            } else {
-                Vec::new()
-            };
-            let rows = if meta.rows == 0 {
-                config.default_rows
-            } else {
-                meta.rows
-            };
-            crate::restore::preamble(&lines, "restored after a daemon restart", rows)
-        });
+        let preambles = in_parallel(&plans, workers, |(meta, _)| self.restored_preamble(meta));
         // Panes' readers are tasks on the runtime: the workers start them from its context.
         let runtime = tokio::runtime::Handle::try_current().ok();
         let starts: Vec<_> = plans
             .iter()
+            .zip(dues)
             .zip(preambles)
-            .map(|(plan, pre)| (plan, std::sync::Mutex::new(pre.unwrap_or_default())))
+            .map(|((plan, due), pre)| (plan, due, std::sync::Mutex::new(pre.unwrap_or_default())))
             .collect();
-        let started_panes = in_parallel(&starts, workers, |((meta, mode), pre)| {
+        let started_panes = in_parallel(&starts, workers, |((meta, mode), due, pre)| {
             let _runtime = runtime.as_ref().map(|r| r.enter());
             let preamble = std::mem::take(&mut *pre.lock().unwrap_or_else(|e| e.into_inner()));
+            if let Some(due) = *due {
+                let pending = Pending {
+                    meta: meta.clone(),
+                    mode: *mode,
+                    due,
+                };
+                return Some((
+                    meta.id,
+                    self.unstarted_pane(meta, preamble),
+                    None,
+                    Some(pending),
+                ));
+            }
             // keep_failed: a pane that cannot start is kept, showing why.
             self.start_pane(meta, *mode, preamble, true)
                 .ok()
-                .map(|p| (meta.id, p, self.new_tracker(meta)))
+                .map(|p| (meta.id, p, self.new_tracker(meta), None))
         });
-        let panes: Vec<(PaneId, Arc<dyn Pane>, Option<Tracker>)> =
-            started_panes.into_iter().flatten().flatten().collect();
+        let panes: Vec<Restored> = started_panes.into_iter().flatten().flatten().collect();
         let n = panes.len();
+        let waiting = panes.iter().filter(|p| p.3.is_some()).count();
         {
             let mut st = self.lock();
             st.ws = ws;
-            for (id, p, tracker) in panes {
+            for (id, p, tracker, pending) in panes {
                 let mut live = Live::new(p, tracker);
                 live.restored = true;
+                live.pending = pending;
                 st.panes.insert(id, live);
             }
         }
         tracing::info!(
             panes = n,
+            waiting,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "workspace restored"
         );
         self.emit(None, None, EventKind::Restored { panes: n as u32 });
         self.changed();
         n
+    }
+
+    /// What a restored pane shows before its process prints anything: its saved content
+    /// (snapshot and journal) drawn as it was, then a line saying so.
+    fn restored_preamble(&self, meta: &PaneMeta) -> Preamble {
+        let config = self.config();
+        let lines = if self.keeps_scrollback(meta) {
+            crate::restore::recover(
+                &self.home,
+                meta.id,
+                config.persist_scrollback_bytes,
+                config.scrollback_bytes,
+                config.journal_bound(),
+            )
+        } else {
+            Vec::new()
+        };
+        let rows = if meta.rows == 0 {
+            config.default_rows
+        } else {
+            meta.rows
+        };
+        crate::restore::preamble(&lines, "restored after a daemon restart", rows)
+    }
+
+    /// Starts a restored pane that waits (lazy restore) in place, at the size it is shown at,
+    /// from its files (which nothing wrote to while it waited). False when it was not waiting.
+    pub fn start_pending(&self, id: PaneId) -> Result<bool> {
+        // Whoever comes second waits here for the first, then finds it started. The pane keeps
+        // its `pending` until it is replaced, so no save writes over its files meanwhile.
+        let _starting = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+        let (pending, (cols, rows)) = {
+            let st = self.lock();
+            let live = st.panes.get(&id).ok_or(Error::UnknownPane(id))?;
+            (live.pending.clone(), live.pane.shared().size())
+        };
+        let Some(Pending { mut meta, mode, .. }) = pending else {
+            return Ok(false);
+        };
+        (meta.cols, meta.rows) = (cols, rows);
+        let pane = blocking(|| {
+            let preamble = self.restored_preamble(&meta);
+            self.start_pane(&meta, mode, preamble, true)
+        })?;
+        self.replace_pane(&meta, pane)?;
+        if let Some(live) = self.lock().panes.get_mut(&id) {
+            live.pending = None;
+        }
+        tracing::info!(pane = %id, "started (lazy restore)");
+        self.changed();
+        Ok(true)
+    }
+
+    /// Starts the waiting panes whose delay is over.
+    pub(super) fn start_due(&self) {
+        let now = Instant::now();
+        let due: Vec<PaneId> = self
+            .lock()
+            .panes
+            .iter()
+            .filter(|(_, l)| l.pending.as_ref().is_some_and(|p| p.due <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Err(e) = self.start_pending(id) {
+                tracing::warn!(pane = %id, "cannot start: {e}");
+            }
+        }
     }
 
     /// How each saved pane starts again: agent panes each resume their own conversation (none
@@ -199,8 +291,14 @@ impl Server {
     pub fn save(&self, all_buffers: bool) {
         let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
         let (ws, mut err) = self.save_ws_locked(&mut saver);
-        let panes: Vec<Arc<dyn Pane>> =
-            self.lock().panes.values().map(|l| l.pane.clone()).collect();
+        // Panes waiting to start (lazy restore) save nothing: their files stay as restored.
+        let panes: Vec<Arc<dyn Pane>> = self
+            .lock()
+            .panes
+            .values()
+            .filter(|l| l.pending.is_none())
+            .map(|l| l.pane.clone())
+            .collect();
         if all_buffers {
             // All at once, then wait for each: their fsyncs overlap.
             for p in &panes {
@@ -269,6 +367,17 @@ impl Server {
     pub fn adopt_saved(&self, ids: impl IntoIterator<Item = PaneId>) {
         let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
         saver.known.extend(ids);
+    }
+}
+
+/// Runs blocking work (reading a pane's files, starting its process) wherever the server is
+/// called from: on a runtime worker, that worker's other tasks move to another one meanwhile.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

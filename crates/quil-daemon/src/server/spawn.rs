@@ -285,12 +285,7 @@ impl Server {
         let (argv, extra) = match self.command_for(meta, mode) {
             Ok(c) => c,
             Err(e) if keep_failed => {
-                let argv = if meta.command.is_empty() {
-                    vec![meta.kind.clone()]
-                } else {
-                    meta.command.clone()
-                };
-                let args = self.spawn_args(meta, argv, Vec::new(), preamble);
+                let args = self.spawn_args(meta, shown_argv(meta), Vec::new(), preamble);
                 return Ok(Placeholder::showing(
                     args,
                     &e.to_string(),
@@ -312,6 +307,14 @@ impl Server {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A restored pane that starts later (lazy restore): its restored screen and no process.
+    /// It saves nothing, so its files stay as they were until it starts.
+    pub(super) fn unstarted_pane(&self, meta: &PaneMeta, preamble: Preamble) -> Arc<dyn Pane> {
+        let mut args = self.spawn_args(meta, shown_argv(meta), Vec::new(), preamble);
+        args.persist = None;
+        Placeholder::unstarted(args, self.signals.clone())
     }
 
     pub fn new_tab(&self, name: Option<String>, spec: SpawnSpec) -> Result<PaneId> {
@@ -512,7 +515,7 @@ impl Server {
 
     /// Puts a restarted process in place of pane `id`'s, unless the pane was closed while it
     /// started (the new process is then hung up).
-    fn replace_pane(&self, meta: &PaneMeta, pane: Arc<dyn Pane>) -> Result<()> {
+    pub(super) fn replace_pane(&self, meta: &PaneMeta, pane: Arc<dyn Pane>) -> Result<()> {
         let id = meta.id;
         let tracker = self.new_tracker(meta);
         let mut st = self.lock();
@@ -616,6 +619,15 @@ pub(super) fn restore_mode_in(reg: &quil_plugin::Registry, meta: &PaneMeta) -> O
 }
 
 /// Undoes a worktree created for a pane that then failed to start.
+/// The command a pane that has no process is shown with.
+fn shown_argv(meta: &PaneMeta) -> Vec<String> {
+    if meta.command.is_empty() {
+        vec![meta.kind.clone()]
+    } else {
+        meta.command.clone()
+    }
+}
+
 fn discard_worktree(meta: &PaneMeta) {
     if let Some(wt) = &meta.worktree {
         if let Err(e) = quil_worktree::discard(wt) {

@@ -109,9 +109,21 @@ impl Harness {
 
     /// A new daemon on the same home, restoring what this one saved.
     fn restart(self) -> Harness {
+        self.restart_with(Config::default())
+    }
+
+    /// Restarts with every pane started at once (no lazy restore).
+    fn restart_eager(self) -> Harness {
+        self.restart_with(Config {
+            start_hidden_after: 0.0,
+            ..Config::default()
+        })
+    }
+
+    fn restart_with(self, config: Config) -> Harness {
         self.server.save(true);
         let Harness { home, .. } = self;
-        let h = harness_in(home);
+        let h = harness_with(home, config);
         match crate::persist::load_workspace(h.home.path()).expect("load") {
             crate::persist::Loaded::Workspace(ws) => {
                 h.server.restore(ws);
@@ -381,7 +393,7 @@ fn restore_resumes_each_pane_in_its_own_conversation() {
     )
     .expect("id");
 
-    let h = h.restart();
+    let h = h.restart_eager();
     assert_eq!(h.argv(used)[1..3], ["--resume", UUID1]);
     assert_eq!(h.argv(unused)[1..3], ["--session-id", unused_id.as_str()]);
     assert_eq!(h.argv(with_id)[1..3], ["--session", SES1]);
@@ -965,4 +977,131 @@ fn capture_without_chrome_leaves_the_clis_interface_out() {
             without_chrome: true,
         })
         .is_err());
+}
+
+/// Whether a process was started for `id` by the daemon `h` runs.
+fn started(h: &Harness, id: PaneId) -> bool {
+    h.fake.spawned().iter().any(|p| p.args.id == id)
+}
+
+#[test]
+fn lazy_restore_starts_hidden_panes_when_shown_given_input_or_due() {
+    let h = harness();
+    let dir = h.home.path();
+    let shown_later = h.spawn(None, &["sh"], dir);
+    let typed_to = h.spawn(None, &["sh"], dir);
+    let eager = h.spawn(None, &["sh"], dir);
+    let delayed = h.spawn(None, &["sh"], dir);
+    let delayed_too = h.spawn(None, &["sh"], dir);
+    let active = h.spawn(None, &["sh"], dir);
+    h.fake
+        .pane(typed_to)
+        .output(b"printed before the restart\r\n");
+    h.req(Request::SetEager {
+        pane: eager,
+        eager: true,
+    })
+    .expect("eager");
+    assert!(h.info(eager).eager);
+
+    let h = h.restart_with(Config {
+        start_hidden_after: 0.3,
+        ..Config::default()
+    });
+    // The tab shown first and the eager pane start at once; the others wait.
+    assert!(started(&h, active) && started(&h, eager));
+    for id in [shown_later, typed_to, delayed, delayed_too] {
+        assert!(!started(&h, id), "{id} started");
+        let info = h.info(id);
+        assert!(!info.started && !info.alive && info.restored && info.error.is_none());
+    }
+    assert!(h.info(active).started && h.info(eager).eager);
+    // A waiting pane shows its restored screen, and capturing it does not start it.
+    let Ok(Reply::Text(lines)) = h.req(Request::Capture {
+        pane: typed_to,
+        scrollback: 0,
+        ansi: false,
+        without_chrome: false,
+    }) else {
+        panic!("capture")
+    };
+    assert!(
+        lines.iter().any(|l| l == "printed before the restart"),
+        "{lines:?}"
+    );
+    assert!(!started(&h, typed_to));
+    // Their delays are staggered, in the workspace's order.
+    let dues: Vec<Instant> = {
+        let st = h.server.lock();
+        [shown_later, typed_to, delayed, delayed_too]
+            .iter()
+            .map(|id| st.panes[id].pending.as_ref().expect("waits").due)
+            .collect()
+    };
+    for pair in dues.windows(2) {
+        assert_eq!(pair[1] - pair[0], crate::config::START_STAGGER);
+    }
+
+    // Shown by a client: starts, with its restored screen, at the size it is shown at.
+    h.req(Request::Resize {
+        pane: shown_later,
+        cols: 100,
+        rows: 30,
+    })
+    .expect("resize");
+    h.server.set_view(7, vec![shown_later, active]);
+    assert!(started(&h, shown_later));
+    assert_eq!(h.fake.pane(shown_later).process_size(), (100, 30));
+    assert!(h.info(shown_later).started);
+    // Given input: starts, and gets it.
+    h.req(Request::Input {
+        pane: typed_to,
+        data: b"ls\r".to_vec(),
+    })
+    .expect("input");
+    assert_eq!(h.fake.pane(typed_to).input(), b"ls\r");
+    let restored = h.fake.pane(typed_to).shared().screen_text();
+    assert!(
+        restored.contains("printed before the restart"),
+        "{restored}"
+    );
+    // After its delay: one at a time.
+    assert!(!started(&h, delayed));
+    soon("the first delayed pane started", || {
+        h.server.housekeeping();
+        started(&h, delayed)
+    });
+    soon("the second one", || {
+        h.server.housekeeping();
+        started(&h, delayed_too)
+    });
+    // Each started once; `Start` on a running pane does nothing.
+    h.req(Request::Start { pane: delayed }).expect("start");
+    let count = |id| h.fake.spawned().iter().filter(|p| p.args.id == id).count();
+    assert!([shown_later, typed_to, delayed, delayed_too]
+        .iter()
+        .all(|&id| count(id) == 1));
+    assert!(matches!(
+        h.req(Request::Start { pane: PaneId(999_999) }),
+        Err(e) if e.message.contains("pane-000f423f")
+    ));
+}
+
+#[test]
+fn a_waiting_pane_saves_nothing_and_comes_back_the_same_after_another_restart() {
+    let h = harness();
+    let dir = h.home.path();
+    let hidden = h.spawn(None, &["sh"], dir);
+    let _active = h.spawn(None, &["sh"], dir);
+    h.fake.pane(hidden).output(b"only once\r\n");
+    let h = h.restart().restart();
+    assert!(!started(&h, hidden));
+    h.req(Request::Start { pane: hidden }).expect("start");
+    let screen = h.fake.pane(hidden).shared().screen_text();
+    assert_eq!(screen.matches("only once").count(), 1, "{screen}");
+    assert_eq!(
+        screen.matches("restored after a daemon restart").count(),
+        1,
+        "{screen}"
+    );
 }

@@ -27,6 +27,7 @@ struct Seen {
 impl Server {
     /// Periodic checks: stalled input, timed-out synchronized updates, attention states.
     pub fn housekeeping(&self) {
+        self.start_due();
         let mut seen: Vec<Seen> = {
             let st = self.lock();
             let viewed = st.viewed();
