@@ -666,3 +666,34 @@ fn tree_picker_previews_and_goes_to_a_pane() {
         !s.contains("Tabs and panes") && has_line(s, "in-two")
     });
 }
+
+/// After a restart, the tab a client shows runs at once, and another tab's panes start when
+/// the client switches to it (lazy restore).
+#[test]
+fn a_tab_switched_to_after_a_restart_starts_then() {
+    let bin = quil_bin();
+    let mut w = World::new(bin);
+    let first = quil_ok(&w, &["new-tab", "--name", "first"]);
+    let second = quil_ok(&w, &["new-tab", "--name", "second"]);
+    quil_ok(&w, &["restart"]);
+    let started = |w: &World, p: &str| {
+        ls_json(w)["panes"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|x| x["id"] == p))
+            .map(|x| x["started"] == true)
+    };
+    assert_eq!(started(&w, &first), Some(false));
+    let a = w.client(120, 40);
+    wait_for(&a, "the second tab", |s| {
+        tab_bar(s).contains("2:second") && s.contains("restored after a daemon restart")
+    });
+    assert_eq!(started(&w, &second), Some(true));
+    assert_eq!(started(&w, &first), Some(false), "not shown, not started");
+    keys(&a, &["M-w", "1"]);
+    eventually("the first tab's pane started", DEADLINE, || {
+        started(&w, &first) == Some(true)
+    });
+    type_text(&a, "echo in''-first");
+    keys(&a, &["Enter"]);
+    wait_for(&a, "its shell answers", |s| has_line(s, "in-first"));
+}

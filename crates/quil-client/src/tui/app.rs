@@ -1021,7 +1021,8 @@ impl App {
                 },
                 Pending::WorktreeStat(pane),
             );
-        } else if info.alive {
+        } else if info.alive || !info.started {
+            // A pane waiting to start (lazy restore) has a program to lose all the same.
             self.mode = Mode::Confirm(pane);
         } else {
             self.send(Request::KillPane { pane }, Pending::Plain);
@@ -1293,7 +1294,8 @@ impl App {
             return;
         };
         if let Some(info) = self.pane_info(pane) {
-            if !info.alive {
+            // A pane waiting to start (lazy restore) takes keys: the daemon starts it first.
+            if !info.alive && info.started {
                 // Nothing reads keys in a dead pane: r or Enter starts its command again.
                 if matches!(ev.code, KeyCode::Char('r') | KeyCode::Enter)
                     && !ev

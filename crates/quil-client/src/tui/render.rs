@@ -238,6 +238,10 @@ fn pane_state(info: &PaneInfo) -> Option<(String, Style)> {
                 .add_modifier(Modifier::BOLD),
         ));
     }
+    if !info.started {
+        // Restored, waiting to start (lazy restore): it starts as soon as it is shown.
+        return Some((" not started ".into(), Style::new().fg(Color::Gray)));
+    }
     if !info.alive {
         let text = match info.exit_status {
             Some(s) => format!(" exited (status {s}) "),
@@ -444,7 +448,7 @@ fn draw_pane(buf: &mut Buffer, app: &App, pane: PaneId, area: RRect, active: boo
         .border_style(border)
         .title_top(RLine::from(left))
         .title_top(RLine::from(right).right_aligned());
-    if let Some(i) = info.filter(|i| !i.alive) {
+    if let Some(i) = info.filter(|i| !i.alive && i.started) {
         let (l, r) = dead_pane_footer(app, i, area.width);
         block = block.title_bottom(l).title_bottom(r);
     }
