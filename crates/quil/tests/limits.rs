@@ -23,14 +23,24 @@ fn ls_deep(h: &Home) -> serde_json::Value {
     parse_deep(&h.ok(&["ls", "--json"]))
 }
 
-/// The daemon's resident set, in KiB.
-fn rss_kib(pid: i32) -> u64 {
+/// A size of the daemon's from `/proc/PID/status`, in KiB.
+fn status_kib(pid: i32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+        .unwrap_or_else(|| panic!("{field} in {status}"))
+}
+
+/// The daemon's resident set.
+fn rss_kib(pid: i32) -> u64 {
+    status_kib(pid, "VmRSS")
+}
+
+/// The daemon's peak resident set.
+fn peak_kib(pid: i32) -> u64 {
+    status_kib(pid, "VmHWM")
 }
 
 #[test]
@@ -223,26 +233,10 @@ fn huge_names_are_refused_with_a_clear_error() {
     assert_eq!(ls["tabs"][0]["name"].as_str().expect("name").len(), 256);
 }
 
-/// The daemon's peak resident set (`VmHWM`), in KiB.
-fn peak_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
-}
-
 #[test]
 fn a_50_mb_capture_fails_in_one_line_and_says_what_fits() {
-    let h = Home::new();
-    std::fs::create_dir_all(h.path()).expect("home");
     // History enough for all of it.
-    std::fs::write(
-        h.path().join("config.toml"),
-        "[daemon]\nscrollback_bytes = 67108864\n",
-    )
-    .expect("config");
+    let h = Home::with_config("[daemon]\nscrollback_bytes = 67108864\n");
     // 85,000 lines, each character in a colour of its own: about 51 MB with --ansi.
     let p = h.new_tab(&[
         "--",

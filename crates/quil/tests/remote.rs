@@ -401,13 +401,8 @@ fn killing_ssh_mid_command_fails_in_one_line() {
 
 #[test]
 fn a_wrong_remotes_entry_is_named_with_its_place() {
-    let local = Home::new();
-    std::fs::create_dir_all(local.path()).expect("home");
-    std::fs::write(
-        local.path().join("config.toml"),
-        "[[remotes]]\nname = \"box\"\nhost = \"-oProxyCommand=touch /tmp/x\"\n",
-    )
-    .expect("config");
+    let local =
+        Home::with_config("[[remotes]]\nname = \"box\"\nhost = \"-oProxyCommand=touch /tmp/x\"\n");
     let err = local.fails(&["-r", "box", "ls"]);
     let file = local.path().join("config.toml");
     assert!(

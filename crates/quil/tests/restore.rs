@@ -514,13 +514,7 @@ fn distribution(ms: &[f64]) -> String {
 
 #[test]
 fn a_restart_starts_the_shown_tab_first_and_the_rest_when_needed() {
-    let h = Home::new();
-    std::fs::create_dir_all(h.path()).expect("home");
-    std::fs::write(
-        h.path().join("config.toml"),
-        "[daemon]\nstart_hidden_after = 3\n",
-    )
-    .expect("config");
+    let h = Home::with_config("[daemon]\nstart_hidden_after = 3\n");
     // Each pane says when its command started, then waits.
     let pane = |name: &str| {
         h.new_tab(&[

@@ -31,17 +31,18 @@ impl Home {
         self.dir.path().join("q")
     }
 
+    /// A home with this `config.toml`.
+    pub fn with_config(config: &str) -> Home {
+        let h = Home::new();
+        std::fs::create_dir_all(h.path()).expect("home");
+        std::fs::write(h.path().join("config.toml"), config).expect("config");
+        h
+    }
+
     /// A home whose daemon starts every pane at once after a restart (no lazy restore), for
     /// tests of what a restart brings back in panes no client shows.
     pub fn eager_restore() -> Home {
-        let h = Home::new();
-        std::fs::create_dir_all(h.path()).expect("home");
-        std::fs::write(
-            h.path().join("config.toml"),
-            "[daemon]\nstart_hidden_after = 0\n",
-        )
-        .expect("config");
-        h
+        Home::with_config("[daemon]\nstart_hidden_after = 0\n")
     }
 
     /// HOME for shells in panes: empty, so no user rc file changes prompts or output.
