@@ -35,6 +35,36 @@ const MAX_QUEUED: usize = 4 * 1024 * 1024;
 /// Unsent bytes past which the client is disconnected (a reply or two over [`MAX_QUEUED`] is
 /// normal; this is not).
 const DISCONNECT_AT: usize = 48 * 1024 * 1024;
+/// Memory all connections together may hold for requests not yet whole. One 16 MiB request at
+/// a time is normal; thirty half-sent ones would hold 480 MiB. Past the budget, a connection
+/// holding more than [`SMALL_PARTIAL`] is closed.
+const PARTIAL_BUDGET: usize = 64 * 1024 * 1024;
+const SMALL_PARTIAL: usize = 1024 * 1024;
+
+/// This connection's share of the daemon's [`Server::partial`], given back when it closes.
+struct Partial<'a> {
+    total: &'a AtomicUsize,
+    mine: usize,
+}
+
+impl Partial<'_> {
+    /// Records that this connection now holds `now` bytes; returns what all of them hold.
+    fn set(&mut self, now: usize) -> usize {
+        let total = if now >= self.mine {
+            self.total.fetch_add(now - self.mine, Ordering::SeqCst) + (now - self.mine)
+        } else {
+            self.total.fetch_sub(self.mine - now, Ordering::SeqCst) - (self.mine - now)
+        };
+        self.mine = now;
+        total
+    }
+}
+
+impl Drop for Partial<'_> {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.mine, Ordering::SeqCst);
+    }
+}
 
 struct Outbox {
     tx: mpsc::UnboundedSender<Vec<u8>>,
@@ -211,6 +241,10 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                 return Err("closed before the handshake".to_string());
             }
             dec.push(&buf[..n]);
+            // A hello is a few bytes; with requests sent ahead of its answer, still little.
+            if dec.pending() > SMALL_PARTIAL {
+                return Err("over 1 MiB sent before the handshake was answered".to_string());
+            }
         }
     })
     .await
@@ -260,6 +294,10 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
     let mut meta_due = false;
     // The latest clipboard store not yet sent to a client that is behind.
     let mut pending_clip: Option<String> = None;
+    let mut partial = Partial {
+        total: &server.partial,
+        mine: 0,
+    };
 
     let result = loop {
         // A client that does not read what it is sent gets no more requests read.
@@ -445,6 +483,17 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
             if let Some(reason) = close {
                 break Err(reason);
             }
+        }
+        // What is left in the decoder is a request not yet whole (or ones held back above).
+        let held = dec.held();
+        let total = partial.set(held);
+        if held > SMALL_PARTIAL && total > PARTIAL_BUDGET {
+            break Err(format!(
+                "unfinished requests hold {} MiB across connections, over the daemon's {} MiB budget (this one {} MiB)",
+                total >> 20,
+                PARTIAL_BUDGET >> 20,
+                held >> 20
+            ));
         }
         if out.unsent() > DISCONNECT_AT {
             break Err(format!(

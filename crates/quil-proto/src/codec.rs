@@ -72,6 +72,9 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProtoError> {
     Ok(msg)
 }
 
+/// Buffer capacity a decoder keeps once it has returned everything; more is freed.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
 /// Accumulates bytes and yields complete frame bodies.
 #[derive(Debug)]
 pub struct FrameDecoder {
@@ -92,7 +95,12 @@ impl FrameDecoder {
 
     pub fn push(&mut self, bytes: &[u8]) {
         if self.pos > 0 && self.pos == self.buf.len() {
-            self.buf.clear();
+            // Everything taken: a buffer that grew for one big frame is given back.
+            if self.buf.capacity() > KEEP_CAPACITY {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
             self.pos = 0;
         } else if self.pos > 64 * 1024 && self.pos * 2 > self.buf.len() {
             self.buf.drain(..self.pos);
@@ -104,6 +112,11 @@ impl FrameDecoder {
     /// Bytes buffered but not yet returned as a frame.
     pub fn pending(&self) -> usize {
         self.buf.len() - self.pos
+    }
+
+    /// Memory the decoder holds (its buffer's capacity), for budgets across connections.
+    pub fn held(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// The next complete frame body, `Ok(None)` if more bytes are needed, or an error for an
@@ -166,6 +179,24 @@ mod tests {
     use crate::screen::{Color, Cursor, Line, Run, Style};
     use crate::{ClientMsg, PaneId, PaneUpdate, Request, ServerMsg};
     use proptest::prelude::*;
+
+    #[test]
+    fn a_decoder_gives_back_the_room_of_a_big_frame() {
+        let mut dec = FrameDecoder::new(MAX_FRAME);
+        let mut big = Vec::new();
+        encode_raw_frame(&vec![7u8; 4 << 20], &mut big).expect("frame");
+        dec.push(&big);
+        assert!(dec.held() >= 4 << 20);
+        assert_eq!(
+            dec.next_frame().expect("ok").map(|b| b.len()),
+            Some(4 << 20)
+        );
+        let mut small = Vec::new();
+        encode_raw_frame(b"hi", &mut small).expect("frame");
+        dec.push(&small);
+        assert!(dec.held() <= KEEP_CAPACITY, "{}", dec.held());
+        assert_eq!(dec.next_frame().expect("ok").as_deref(), Some(&b"hi"[..]));
+    }
 
     fn arb_style() -> impl Strategy<Value = Style> {
         let color = prop_oneof![

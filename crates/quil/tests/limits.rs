@@ -1,6 +1,6 @@
 //! Everything a pane or a client controls is bounded, tried with real processes: a 20 MB window
 //! title, a client that stops reading during an OSC 52 flood, a layout 100 splits deep across a
-//! restart, names of 100 kB, and a 50 MB `capture --ansi`.
+//! restart, names of 100 kB, a 50 MB `capture --ansi`, and thirty half-sent 16 MiB requests.
 
 mod common;
 
@@ -361,4 +361,47 @@ fn a_saved_workspace_of_10000_panes_is_refused_and_kept() {
     h.ok(&["daemon", "stop"]);
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert_eq!(kept(), vec![saved]);
+}
+
+#[test]
+fn half_sent_requests_from_many_clients_stay_within_a_budget() {
+    let h = Home::new();
+    let p = h.new_tab(&[]);
+    h.wait_for(&p, PROMPT);
+    let pid = h.daemon_pid().expect("daemon");
+    let before = peak_kib(pid);
+    // Thirty clients each announce a request of almost 16 MiB and send half of it: 240 MiB
+    // that the daemon would hold, waiting for the rest.
+    let mut clients = Vec::new();
+    let mut cut_off = 0;
+    for _ in 0..30 {
+        let mut s = UnixStream::connect(h.socket()).expect("connect");
+        s.set_write_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        s.write_all(&Hello::CURRENT.frame()).expect("hello");
+        let body = read_frame(&mut s, MAX_FRAME).expect("reply").expect("open");
+        assert!(matches!(
+            HelloReply::decode(&body).expect("decode"),
+            HelloReply::Accepted { .. }
+        ));
+        let mut half = ((MAX_FRAME - 1) as u32).to_le_bytes().to_vec();
+        half.resize(4 + 8 * 1024 * 1024, 0);
+        if s.write_all(&half).is_err() {
+            cut_off += 1;
+        }
+        clients.push(s);
+    }
+    eventually("the budget enforced", Duration::from_secs(20), || {
+        h.log().contains("over the daemon's 64 MiB budget")
+    });
+    assert!(cut_off > 0, "the clients over the budget were cut off");
+    let peak = peak_kib(pid);
+    assert!(
+        peak < before + 150 * 1024,
+        "peak {before} KiB before, {peak} KiB with the half-sent requests"
+    );
+    // Everyone else is served meanwhile.
+    h.send_line(&p, "echo still''-here");
+    h.wait_for(&p, "^still-here$");
+    drop(clients);
 }

@@ -215,6 +215,8 @@ pub struct Server {
     saver: Mutex<Saver>,
     /// Held while a waiting pane starts (lazy restore); see the lock order.
     starts: Mutex<()>,
+    /// Bytes all client connections hold in requests not yet whole (see `conn.rs`).
+    pub partial: std::sync::atomic::AtomicUsize,
     /// Why the last save failed, `None` once one works: shown to clients (a leaf lock, held
     /// only to read or swap it).
     persist_error: Mutex<Option<String>>,
@@ -273,6 +275,7 @@ impl Server {
             plugins: RwLock::new(quil_plugin::Registry::default()),
             saver: Mutex::new(Saver::default()),
             starts: Mutex::new(()),
+            partial: std::sync::atomic::AtomicUsize::new(0),
             persist_error: Mutex::new(None),
             restore_problem: std::sync::OnceLock::new(),
             journal_errors: Mutex::new(HashMap::new()),
