@@ -248,8 +248,9 @@ async fn saver(server: std::sync::Arc<server::Server>) {
     }
 }
 
-/// The runtimes' workers and blocking pools would otherwise give glibc a malloc
-/// arena per thread, each holding on to freed memory. One arena keeps the daemon small; allocation is rare on the hot path.
+/// The runtimes' workers and blocking pools would otherwise give glibc a malloc arena per
+/// thread, each holding on to freed memory. One arena keeps the daemon small; allocation is
+/// rare on the hot path.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only adjusts allocator parameters; called before other threads start.

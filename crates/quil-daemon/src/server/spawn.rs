@@ -618,7 +618,6 @@ pub(super) fn restore_mode_in(reg: &quil_plugin::Registry, meta: &PaneMeta) -> O
     }
 }
 
-/// Undoes a worktree created for a pane that then failed to start.
 /// The command a pane that has no process is shown with.
 fn shown_argv(meta: &PaneMeta) -> Vec<String> {
     if meta.command.is_empty() {
@@ -628,6 +627,7 @@ fn shown_argv(meta: &PaneMeta) -> Vec<String> {
     }
 }
 
+/// Undoes a worktree created for a pane that then failed to start.
 fn discard_worktree(meta: &PaneMeta) {
     if let Some(wt) = &meta.worktree {
         if let Err(e) = quil_worktree::discard(wt) {
