@@ -275,6 +275,8 @@ pub fn prompt(
     until: Option<(&[Attention], Duration)>,
 ) -> Result<Option<Attention>, WaitError> {
     if until.is_some() {
+        // A pane waiting to start has no state yet: started first, it has one.
+        start(c, pane)?;
         // Subscribed before typing, so the turn's first state change is seen.
         c.request(Request::Events {
             panes: vec![pane],

@@ -188,6 +188,28 @@ fn turns_shorter_than_a_tick_are_seen() {
     });
 }
 
+/// After a restart, an agent pane in a tab nobody shows waits to start (lazy restore);
+/// `quil prompt --wait` starts it, types once it is ready, and returns its reply.
+#[test]
+fn prompt_wait_starts_an_agent_that_waits_after_a_restart() {
+    let h = Home::new();
+    tiny_agent(&h);
+    let a = h.new_tab(&["--type", "tiny-agent"]);
+    h.wait_for(&a, "^ready ");
+    let shown = h.new_tab(&[]);
+    h.wait_for(&shown, PROMPT);
+    h.ok(&["restart"]);
+    let waiting = h.pane_json(&a);
+    assert!(
+        waiting["started"] == false && waiting["alive"] == false,
+        "{waiting}"
+    );
+    let text = "after the restart";
+    let out = h.ok(&["prompt", "--pane", &a, "--wait", "--timeout", "20", text]);
+    assert!(out.contains(&format!("reply to: {text}")), "{out}");
+    assert_eq!(h.pane_json(&a)["started"], true);
+}
+
 #[test]
 fn wait_next_hooks_and_the_notify_command() {
     let h = Home::new();
