@@ -157,6 +157,12 @@ impl Client {
                 backlog: VecDeque::new(),
                 origin,
             }),
+            // Same version: refused for another reason (the daemon is stopping).
+            (HelloReply::Refused { version, reason }, Origin::Ssh(_))
+                if version == quil_proto::PROTOCOL_VERSION =>
+            {
+                Err(ClientError::Refused(reason))
+            }
             (HelloReply::Refused { version, .. }, Origin::Ssh(link)) => {
                 Err(ClientError::Refused(link.mismatch(version)))
             }

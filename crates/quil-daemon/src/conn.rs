@@ -230,8 +230,9 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
     let mut dec = FrameDecoder::new(MAX_FRAME);
     let mut buf = vec![0u8; 64 * 1024];
 
+    let mut shutdown_rx = server.shutdown.subscribe();
     // Handshake: a fixed-layout hello every version can read.
-    let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
         loop {
             if let Some(body) = dec.next_frame().map_err(|e| e.to_string())? {
                 return Hello::decode(&body).map_err(|e| e.to_string());
@@ -246,10 +247,20 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                 return Err("over 1 MiB sent before the handshake was answered".to_string());
             }
         }
-    })
-    .await
-    .map_err(|_| "no handshake within 5 s".to_string())??;
-    let answer = HelloReply::answer(&hello);
+    });
+    // A client saying hello while the daemon stops hears why, rather than losing the
+    // connection unanswered (and taking that for a crash, starting another daemon).
+    let hello = tokio::select! {
+        h = handshake => Some(h.map_err(|_| "no handshake within 5 s".to_string())??),
+        _ = shutdown_rx.wait_for(|stopping| *stopping) => None,
+    };
+    let answer = match hello {
+        Some(hello) if !*shutdown_rx.borrow() => HelloReply::answer(&hello),
+        _ => HelloReply::Refused {
+            version: quil_proto::PROTOCOL_VERSION,
+            reason: "the quil daemon is shutting down".into(),
+        },
+    };
     let mut frame = Vec::new();
     encode_raw_frame(&answer.encode(), &mut frame).map_err(|e| e.to_string())?;
     wr.write_all(&frame).await.map_err(|e| e.to_string())?;
@@ -285,7 +296,6 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
     let mut config_rx = server.signals.config.subscribe();
     // Subscribed on `Request::Events`: the filter, the receiver, and how many were lost.
     let mut events: Option<EventFeed> = None;
-    let mut shutdown_rx = server.shutdown.subscribe();
     let mut attached = false;
     let mut view: Vec<PaneId> = Vec::new();
     let mut versions: HashMap<PaneId, u64> = HashMap::new();

@@ -366,7 +366,19 @@ fn events_follow_the_daemon_across_a_restart() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("quil events");
-    std::thread::sleep(Duration::from_millis(300));
+    // Subscribed once it prints an event (a stop during its handshake is another case: it is
+    // told at once that the daemon is shutting down).
+    let mut plain = plain;
+    let lines = BufReader::new(plain.stdout.take().expect("stdout")).lines();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    h.ok(&["rename-tab", "1", "renamed"]);
+    let first = rx.recv_timeout(Duration::from_secs(20)).expect("an event");
+    assert!(first.contains("renamed"), "{first}");
     h.ok(&["daemon", "stop"]);
     let stopped = Instant::now();
     let out = output_within(plain, 40);

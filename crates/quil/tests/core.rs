@@ -743,3 +743,25 @@ impl ClientLite {
         }
     }
 }
+
+/// A client still saying hello when the daemon stops is told so at once, instead of losing an
+/// unanswered connection when the daemon exits (which a following client takes for a crash).
+#[test]
+fn a_client_in_its_handshake_during_a_stop_is_told_the_daemon_is_stopping() {
+    let h = Home::new();
+    h.ok(&["ls"]);
+    let mut s = UnixStream::connect(h.socket()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let t = Instant::now();
+    h.ok(&["daemon", "stop"]);
+    let body = read_frame(&mut s, MAX_FRAME).expect("reply").expect("open");
+    match HelloReply::decode(&body).expect("decode") {
+        HelloReply::Refused { reason, .. } => {
+            assert_eq!(reason, "the quil daemon is shutting down")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(!h.log().contains("had not closed"), "{}", h.log());
+}
