@@ -81,7 +81,8 @@ fn a_20_mb_title_is_capped_and_everyone_keeps_working() {
     assert!(got_workspace, "an attached client gets the workspace");
 }
 
-fn raw_attach(h: &Home, pane: &str) -> UnixStream {
+/// A connection past its handshake, speaking the raw protocol.
+fn raw_hello(h: &Home) -> UnixStream {
     let mut s = UnixStream::connect(h.socket()).expect("connect");
     s.write_all(&Hello::CURRENT.frame()).expect("hello");
     let body = read_frame(&mut s, MAX_FRAME).expect("reply").expect("open");
@@ -89,6 +90,11 @@ fn raw_attach(h: &Home, pane: &str) -> UnixStream {
         HelloReply::decode(&body).expect("decode"),
         HelloReply::Accepted { .. }
     ));
+    s
+}
+
+fn raw_attach(h: &Home, pane: &str) -> UnixStream {
+    let mut s = raw_hello(h);
     let mut buf = Vec::new();
     for (id, req) in [
         (1, Request::Attach),
@@ -375,15 +381,9 @@ fn half_sent_requests_from_many_clients_stay_within_a_budget() {
     let mut clients = Vec::new();
     let mut cut_off = 0;
     for _ in 0..30 {
-        let mut s = UnixStream::connect(h.socket()).expect("connect");
+        let mut s = raw_hello(&h);
         s.set_write_timeout(Some(Duration::from_secs(20)))
             .expect("timeout");
-        s.write_all(&Hello::CURRENT.frame()).expect("hello");
-        let body = read_frame(&mut s, MAX_FRAME).expect("reply").expect("open");
-        assert!(matches!(
-            HelloReply::decode(&body).expect("decode"),
-            HelloReply::Accepted { .. }
-        ));
         let mut half = ((MAX_FRAME - 1) as u32).to_le_bytes().to_vec();
         half.resize(4 + 8 * 1024 * 1024, 0);
         if s.write_all(&half).is_err() {
