@@ -86,11 +86,13 @@ impl Pane for FakePane {
 }
 
 /// Starts [`FakePane`]s and remembers every one, in order. Programs named in `missing` fail
-/// to start, as a missing binary would.
+/// to start, as a missing binary would; those in `quick` exit 0 before `spawn` returns, as a
+/// command that ends at once can before its pane is added.
 #[derive(Default)]
 pub struct FakeSpawner {
     panes: Mutex<Vec<Arc<FakePane>>>,
     pub missing: Mutex<Vec<String>>,
+    pub quick: Mutex<Vec<String>>,
 }
 
 impl FakeSpawner {
@@ -147,6 +149,9 @@ impl Spawner for FakeSpawner {
             hung_up: Mutex::new(false),
         });
         lock(&self.panes).push(pane.clone());
+        if lock(&self.quick).contains(&program) {
+            pane.exit(0);
+        }
         Ok(pane)
     }
 }

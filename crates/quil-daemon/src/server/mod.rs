@@ -119,6 +119,8 @@ pub struct Live {
     scraped_gen: u64,
     /// A restored pane whose process has not started yet (lazy restore).
     pub pending: Option<Pending>,
+    /// The exit of its current process was handled (see [`Server::on_exit`]).
+    exit_handled: bool,
 }
 
 impl Live {
@@ -129,6 +131,7 @@ impl Live {
             attention,
             scraped_gen: 0,
             pending: None,
+            exit_handled: false,
         }
     }
 }
@@ -536,9 +539,32 @@ impl Server {
         });
     }
 
+    /// Claims the exit of `pane`'s current process, once. Not when the pane is not (yet) in the
+    /// workspace: a command that ends at once can exit before its pane is added, and adding it
+    /// applies the exit then ([`Server::exited_early`]). Not when its process runs: the notice
+    /// is about one it replaced.
+    fn take_exit(&self, pane: PaneId) -> bool {
+        let mut st = self.lock();
+        match st.panes.get_mut(&pane) {
+            Some(l) if !l.exit_handled && !l.pane.is_alive() && l.pane.exit_status().is_some() => {
+                l.exit_handled = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Called after a pane (or its new process) is added: its process may have ended already,
+    /// its exit notice handled while there was no pane to apply it to.
+    fn exited_early(&self, pane: PaneId, p: &Arc<dyn Pane>) {
+        if let (false, Some(status)) = (p.is_alive(), p.exit_status()) {
+            self.on_exit(pane, status);
+        }
+    }
+
     /// A pane's process exited: keep it showing its status, or close it, per the config.
     pub fn on_exit(&self, pane: PaneId, status: i32) {
-        if self.stopping.load(Ordering::SeqCst) {
+        if self.stopping.load(Ordering::SeqCst) || !self.take_exit(pane) {
             return;
         }
         if self.session_not_found(pane, status) {

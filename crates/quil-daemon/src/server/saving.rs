@@ -136,6 +136,8 @@ impl Server {
         let panes: Vec<Restored> = started_panes.into_iter().flatten().flatten().collect();
         let n = panes.len();
         let waiting = panes.iter().filter(|p| p.3.is_some()).count();
+        let added: Vec<(PaneId, Arc<dyn Pane>)> =
+            panes.iter().map(|(id, p, ..)| (*id, p.clone())).collect();
         {
             let mut st = self.lock();
             st.ws = ws;
@@ -145,6 +147,10 @@ impl Server {
                 live.pending = pending;
                 st.panes.insert(id, live);
             }
+        }
+        // A resumed CLI that quit at once (its conversation gone) may have done so already.
+        for (id, p) in &added {
+            self.exited_early(*id, p);
         }
         tracing::info!(
             panes = n,

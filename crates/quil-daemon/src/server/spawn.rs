@@ -335,13 +335,14 @@ impl Server {
             pane.hangup();
             return Err(e.into());
         }
-        st.panes.insert(pid, Live::new(pane, tracker));
+        st.panes.insert(pid, Live::new(pane.clone(), tracker));
         self.emit(None, Some(tid), EventKind::TabCreated { name: tab_name });
         for kind in created {
             self.emit(Some(pid), Some(tid), kind);
         }
         drop(st);
         self.changed();
+        self.exited_early(pid, &pane);
         Ok(pid)
     }
 
@@ -470,12 +471,13 @@ impl Server {
             pane.hangup();
             return Err(e.into());
         }
-        st.panes.insert(pid, Live::new(pane, tracker));
+        st.panes.insert(pid, Live::new(pane.clone(), tracker));
         for kind in created {
             self.emit_pane(&st, pid, kind);
         }
         drop(st);
         self.changed();
+        self.exited_early(pid, &pane);
         Ok(pid)
     }
 
@@ -527,15 +529,17 @@ impl Server {
         // A new process: its CLI (if any) starts over.
         match st.panes.get_mut(&id) {
             Some(live) => {
-                live.pane = pane;
+                live.pane = pane.clone();
                 live.attention = tracker;
+                live.exit_handled = false;
             }
             None => {
-                st.panes.insert(id, Live::new(pane, tracker));
+                st.panes.insert(id, Live::new(pane.clone(), tracker));
             }
         }
         drop(st);
         self.changed();
+        self.exited_early(id, &pane);
         Ok(())
     }
 

@@ -1105,3 +1105,46 @@ fn a_waiting_pane_saves_nothing_and_comes_back_the_same_after_another_restart() 
         "{screen}"
     );
 }
+
+/// A command that ends before its pane is added (its exit notice handled with no pane to close)
+/// is closed all the same, once, by the adding: in a new tab and in a split.
+#[test]
+fn a_command_that_exits_before_its_pane_is_added_is_closed() {
+    let mut h = harness();
+    let dir = h.home.path();
+    let keep = h.spawn(None, &["sh"], dir);
+    h.fake.quick.lock().expect("lock").push("true".into());
+    let Ok(Reply::Pane(quick)) = h.req(Request::NewTab {
+        name: None,
+        spawn: SpawnSpec {
+            command: vec!["true".into()],
+            cwd: Some(dir.display().to_string()),
+            ..Default::default()
+        },
+    }) else {
+        panic!("new tab")
+    };
+    let Ok(Reply::Pane(split)) = h.req(Request::Split {
+        pane: keep,
+        dir: SplitDir::Horizontal,
+        spawn: SpawnSpec {
+            command: vec!["true".into()],
+            ..Default::default()
+        },
+    }) else {
+        panic!("split")
+    };
+    let ids = |h: &Harness| -> Vec<PaneId> {
+        h.server
+            .workspace_info()
+            .panes
+            .iter()
+            .map(|p| p.id)
+            .collect()
+    };
+    assert_eq!(ids(&h), [keep], "closed as they were added");
+    // The notices that came before the panes were there change nothing now.
+    h.pump_exits();
+    assert_eq!(ids(&h), [keep]);
+    assert!(!ids(&h).contains(&quick) && !ids(&h).contains(&split));
+}
