@@ -89,11 +89,12 @@ impl Server {
             .map(|t| t.layout.panes())
             .unwrap_or_default();
         let now = Instant::now();
+        let lazy = self.config().lazy_start();
         let mut later = 0;
         let dues: Vec<Option<Instant>> = plans
             .iter()
             .map(|(meta, _)| {
-                let after = self.config().lazy_start()?;
+                let after = lazy?;
                 if meta.eager || shown.contains(&meta.id) {
                     return None;
                 }
@@ -190,7 +191,8 @@ impl Server {
     /// from its files (which nothing wrote to while it waited). False when it was not waiting.
     pub fn start_pending(&self, id: PaneId) -> Result<bool> {
         // Whoever comes second waits here for the first, then finds it started. The pane keeps
-        // its `pending` until it is replaced, so no save writes over its files meanwhile.
+        // its `pending` until `replace_pane` puts the process in, so no save writes over its
+        // files meanwhile.
         let _starting = self.starts.lock().unwrap_or_else(|e| e.into_inner());
         let (pending, (cols, rows)) = {
             let st = self.lock();
@@ -206,11 +208,7 @@ impl Server {
             self.start_pane(&meta, mode, preamble, true)
         })?;
         self.replace_pane(&meta, pane)?;
-        if let Some(live) = self.lock().panes.get_mut(&id) {
-            live.pending = None;
-        }
         tracing::info!(pane = %id, "started (lazy restore)");
-        self.changed();
         Ok(true)
     }
 

@@ -532,6 +532,8 @@ impl Server {
                 live.pane = pane.clone();
                 live.attention = tracker;
                 live.exit_handled = false;
+                // Whatever waited to start (lazy restore) is running now.
+                live.pending = None;
             }
             None => {
                 st.panes.insert(id, Live::new(pane.clone(), tracker));
