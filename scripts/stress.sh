@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# kill -9 the daemon at random moments during heavy output and layout churn, and check that
-# every start restores a valid workspace with every saved pane, and that a kill loses at most
-# 250 ms of a pane's output (the distribution is printed). The default is a short run (as in
+# kill -9 the daemon at random moments during heavy output and layout churn, alternating reboots
+# (the pane holders killed too) and crashes of the daemon alone, and check that every start
+# restores a valid workspace with every saved pane, that every process survives a crash, and
+# that a kill loses at most 250 ms of a pane's output (the distributions are printed). The default is a short run (as in
 # CI); `--stress` runs 500 rounds, `--rounds N` any number.
 set -euo pipefail
 cd "$(dirname "$0")/.."

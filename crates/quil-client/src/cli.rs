@@ -197,13 +197,19 @@ pub enum Cmd {
         #[arg(long)]
         off: bool,
     },
-    /// Restart the daemon: kills every pane's program and starts it again (AI panes resume
-    /// their conversation).
+    /// Restart the daemon; every pane's program keeps running (its holder keeps it), and the
+    /// new daemon takes it over with its screen as it was.
     ///
     /// Stops the daemon (asking, then SIGTERM, then SIGKILL), starts a new one and restores the
-    /// workspace: tabs, layout, pane ids, screens and scrollback. Shells start fresh in their
-    /// directory; panes given a command run it again.
-    Restart,
+    /// workspace: tabs, layout, pane ids, screens and scrollback. With `--fresh`, every pane's
+    /// program is ended and started again instead: shells start fresh in their directory,
+    /// panes given a command run it again, and AI panes resume their conversation.
+    Restart {
+        /// End every pane's program and start it again instead (AI panes resume their
+        /// conversation).
+        #[arg(long)]
+        fresh: bool,
+    },
     /// Keep or discard what a pane did in its git worktree.
     #[command(subcommand)]
     Worktree(WorktreeCmd),
@@ -397,6 +403,9 @@ pub enum DaemonCmd {
     Start,
     /// Stop the daemon: hang up every pane, then kill what is left.
     Stop,
+    /// Hand every pane over to the quild installed now (after installing a new quil): the
+    /// panes' programs keep running and the new daemon takes them over.
+    Upgrade,
     /// Exit 0 when the daemon runs, 1 when not.
     Status {
         #[arg(long)]
@@ -429,7 +438,7 @@ pub fn main(cli: Cli) -> Result<i32> {
         None => attach(&target, &home, cli.force),
         Some(Cmd::Attach { force }) => attach(&target, &home, cli.force || force),
         Some(Cmd::Daemon(cmd)) => daemon(&home, cmd),
-        Some(Cmd::Restart) => restart(&home),
+        Some(Cmd::Restart { fresh }) => restart(&home, fresh, false),
         Some(Cmd::Proxy { .. } | Cmd::Hook { .. }) if target.remote().is_some() => {
             bail!("`quil proxy` and `quil hook` work on this machine only: drop --remote")
         }
@@ -494,7 +503,14 @@ fn remote_args(cmd: Option<&Cmd>) -> Option<Vec<String>> {
             }
             a
         }
-        Cmd::Restart => s(&["restart"]),
+        Cmd::Restart { fresh } => {
+            let mut a = s(&["restart"]);
+            if *fresh {
+                a.push("--fresh".into());
+            }
+            a
+        }
+        Cmd::Daemon(DaemonCmd::Upgrade) => s(&["daemon", "upgrade"]),
         Cmd::Plugin(PluginCmd::Validate { files }) => {
             let mut a = s(&["plugin", "validate", "--"]);
             a.extend(files.iter().map(|f| f.display().to_string()));
@@ -536,6 +552,7 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
             }
             Ok(0)
         }
+        DaemonCmd::Upgrade => restart(home, false, true),
         DaemonCmd::Stop => {
             let mut c = match launch::connect(home) {
                 Ok(c) => c,
@@ -639,17 +656,37 @@ fn wait_gone(pid: i32, timeout: Duration) -> bool {
     true
 }
 
-fn restart(home: &Path) -> Result<i32> {
+/// Stops the daemon and starts the installed one in its place. Unless `fresh`, the old one
+/// hands its panes over (the handover signal): their programs keep running under their
+/// holders and the new daemon takes them over. `upgrade` says what changed.
+fn restart(home: &Path, fresh: bool, upgrade: bool) -> Result<i32> {
     let log_at = log_len(home);
-    let old = match launch::connect(home) {
+    let (old, old_version) = match launch::connect(home) {
         Ok(mut c) => {
-            let pid = status(&mut c)?.pid as i32;
-            // Ask first: a clean stop saves a final snapshot with every pane's scrollback.
-            let _ = c.request(Request::Shutdown);
-            Some(pid)
+            let s = status(&mut c)?;
+            let pid = s.pid as i32;
+            if fresh {
+                // Ask first: a clean stop saves a final snapshot with every pane's scrollback.
+                let _ = c.request(Request::Shutdown);
+            } else {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), HANDOVER);
+            }
+            (Some(pid), Some(s.version))
         }
-        // No daemon to ask (none running, or it would not talk to us): the pid file names it.
-        Err(_) => launch::daemon_pid(home),
+        // No daemon to ask (none running, or one that speaks another protocol, as before an
+        // upgrade): the pid file names it, and a signal needs no protocol.
+        Err(_) => {
+            let pid = launch::daemon_pid(home);
+            if let Some(pid) = pid {
+                let sig = if fresh {
+                    nix::sys::signal::Signal::SIGTERM
+                } else {
+                    HANDOVER
+                };
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            }
+            (pid, None)
+        }
     };
     if let Some(pid) = old {
         let p = nix::unistd::Pid::from_raw(pid);
@@ -671,13 +708,31 @@ fn restart(home: &Path) -> Result<i32> {
     }
     launch::start(home)?;
     let s = status(&mut launch::connect(home)?)?;
-    crate::outln!(
-        "quild restarted (pid {}); {} panes restored",
-        s.pid,
-        s.panes
-    );
+    let kept = if fresh {
+        "started again"
+    } else {
+        "kept running"
+    };
+    if upgrade {
+        crate::outln!(
+            "quild upgraded from {} to {} (pid {}); {} panes, their programs {kept}",
+            old_version.as_deref().unwrap_or("an older version"),
+            s.version,
+            s.pid,
+            s.panes
+        );
+    } else {
+        crate::outln!(
+            "quild restarted (pid {}); {} panes restored, their programs {kept}",
+            s.pid,
+            s.panes
+        );
+    }
     Ok(if lost.is_some() { 1 } else { 0 })
 }
+
+/// The signal that has quild hand its panes over to the next one and exit (quild's `serve`).
+const HANDOVER: nix::sys::signal::Signal = nix::sys::signal::Signal::SIGUSR1;
 
 /// How long `quil events` waits for the daemon to come back after losing it (a restart takes
 /// well under a second), and the longest pause between its attempts.
@@ -921,7 +976,7 @@ fn run(c: &mut Client, cmd: Cmd, remote: Option<&Remote>) -> Result<i32> {
     match cmd {
         Cmd::Attach { .. }
         | Cmd::Daemon(_)
-        | Cmd::Restart
+        | Cmd::Restart { .. }
         | Cmd::Proxy { .. }
         | Cmd::Events { .. }
         | Cmd::Mcp
@@ -1489,7 +1544,7 @@ mod tests {
     /// `--force` only means something to attach: it is not offered by other subcommands, and
     /// restart's help says what a restart does to the programs in panes.
     #[test]
-    fn force_is_attachs_and_restart_says_it_restarts_programs() {
+    fn force_is_attachs_and_restart_says_programs_keep_running() {
         use clap::CommandFactory;
         for args in [
             &["quil", "--force"][..],
@@ -1519,7 +1574,8 @@ mod tests {
             .render_help()
             .to_string();
         assert!(
-            short.contains("kills every pane's program and starts it again"),
+            short.contains("every pane's program keeps running")
+                && short.contains("End every pane's program and start it again"),
             "{short}"
         );
     }

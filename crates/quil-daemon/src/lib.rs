@@ -10,6 +10,7 @@ pub mod attention;
 pub mod config;
 mod conn;
 pub mod error;
+pub mod holder;
 pub mod home;
 pub mod hooks;
 pub mod integration;
@@ -98,26 +99,39 @@ async fn serve(
         .map_err(|(path, source)| DaemonError::Write { path, source })?;
     // A snapshot from a newer quil stops us here, before anything could overwrite it.
     let loaded = persist::load_workspace(&home_dir)?;
-    let server = server::Server::new(home_dir, config, notice_tx);
+    // Panes live under holders, so their processes outlive this daemon.
+    let spawner = match holder_exe() {
+        Some(exe) => pane::PtySpawner::with_holders(exe, &home_dir),
+        None => {
+            tracing::warn!("cannot find this quild's executable: panes will end with the daemon");
+            pane::PtySpawner::default()
+        }
+    };
+    let server =
+        server::Server::with_spawner(home_dir, config, notice_tx, std::sync::Arc::new(spawner));
     plugins::load(&server);
     let _plugin_watcher = plugins::watch(server.clone());
     let _config_watcher = plugins::watch_config(server.clone());
     // Before the restore, so hooks hear of it.
     tokio::spawn(hooks::react(server.clone()));
     let restore_server = server.clone();
-    let _ = tokio::task::spawn_blocking(move || match loaded {
-        persist::Loaded::Empty => {}
-        persist::Loaded::Workspace(ws) => {
-            restore_server.adopt_saved(ws.pane_ids());
-            restore_server.restore(ws);
+    let _ = tokio::task::spawn_blocking(move || {
+        match loaded {
+            persist::Loaded::Empty => {}
+            persist::Loaded::Workspace(ws) => {
+                restore_server.adopt_saved(ws.pane_ids());
+                restore_server.restore(ws);
+            }
+            persist::Loaded::FromBackup(ws, why) => {
+                restore_server
+                    .restore_failed(format!("{why}; restored workspace.json.bak instead"));
+                restore_server.restore(ws);
+            }
+            persist::Loaded::Unusable(why) => {
+                restore_server.restore_failed(format!("{why}; started with an empty workspace"))
+            }
         }
-        persist::Loaded::FromBackup(ws, why) => {
-            restore_server.restore_failed(format!("{why}; restored workspace.json.bak instead"));
-            restore_server.restore(ws);
-        }
-        persist::Loaded::Unusable(why) => {
-            restore_server.restore_failed(format!("{why}; started with an empty workspace"))
-        }
+        restore_server.take_over_strays();
     })
     .await;
     tokio::spawn(saver(server.clone()));
@@ -152,6 +166,12 @@ async fn serve(
         .map_err(DaemonError::Runtime)?;
     let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(DaemonError::Runtime)?;
+    // `quil restart` and `quil daemon upgrade`: leave every pane running under its holder for
+    // the next daemon. A signal, so that any newer client can ask any older daemon.
+    let mut handover =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+            .map_err(DaemonError::Runtime)?;
+    let mut handing_over = false;
     let conn_ids = AtomicU64::new(1);
     // Kept so that a stop waits for every client to be told (a client that misses the goodbye
     // takes the stop for a crash, and one that follows the daemon would start another).
@@ -173,12 +193,18 @@ async fn serve(
             _ = shutdown_rx.changed() => break,
             _ = sigterm.recv() => { tracing::info!("SIGTERM"); break }
             _ = sigint.recv() => { tracing::info!("SIGINT"); break }
+            _ = handover.recv() => {
+                tracing::info!("SIGUSR1: handing every pane over to the next quild");
+                handing_over = true;
+                break
+            }
             // quild runs detached; a hangup of whatever started it must not stop it.
             _ = sighup.recv() => {}
         }
     }
     // A clean stop: freeze the workspace (exits no longer close panes), save it with every
-    // pane's scrollback, then hang up the panes.
+    // pane's scrollback, then hang up the panes (unless they are handed over: their holders
+    // keep them for the next daemon).
     server
         .stopping
         .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -191,7 +217,9 @@ async fn serve(
             tracing::error!("the final save failed: {why}");
             eprintln!("quild: {FINAL_SAVE_FAILED}: {why}");
         }
-        s.stop_panes(Duration::from_millis(1500));
+        if !handing_over {
+            s.stop_panes(Duration::from_millis(1500));
+        }
     })
     .await;
     // Every connection said goodbye when the stop began; wait until each has flushed it (a
@@ -206,6 +234,18 @@ async fn serve(
 }
 
 pub use quil_proto::paths::quil_home;
+
+/// The executable holders run: this quild's, or the one installed in its place since it
+/// started (an upgraded quild still talks to the holders an older one started).
+fn holder_exe() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let text = exe.to_string_lossy();
+    let exe = match text.strip_suffix(" (deleted)") {
+        Some(p) => PathBuf::from(p),
+        None => exe,
+    };
+    exe.is_file().then_some(exe)
+}
 use quil_proto::paths::FINAL_SAVE_FAILED;
 
 /// Saves the workspace within 250 ms of a structural change, and every few seconds saves it

@@ -56,6 +56,17 @@ pub fn replay(
     budget: usize,
     scrollback_bytes: usize,
 ) -> Vec<Line> {
+    let (term, older) = replayed(saved, entries, scrollback_bytes);
+    crate::pane::recent_lines(&term, older.iter().rev().cloned(), budget)
+}
+
+/// A terminal showing `saved` with `entries` played on top, and the saved history that goes
+/// above what the terminal itself holds.
+fn replayed<'a>(
+    saved: &'a SavedBuffer,
+    entries: &[Entry<'_>],
+    scrollback_bytes: usize,
+) -> (Terminal, &'a [Line]) {
     let rows = saved.rows.max(1) as usize;
     let on_screen = (saved.screen_rows as usize)
         .min(saved.lines.len())
@@ -72,7 +83,7 @@ pub fn replay(
     if resized {
         term.restore_history(history.to_vec());
     }
-    redraw(&mut term, saved, screen);
+    term.feed(redraw(saved, screen).as_bytes());
     for e in entries {
         match e {
             Entry::Output(b) => term.feed(b),
@@ -88,13 +99,72 @@ pub fn replay(
     } else {
         history
     };
-    crate::pane::recent_lines(&term, older.iter().rev().cloned(), budget)
+    (term, older)
 }
 
-/// Puts a fresh terminal of the saved size where the snapshot left it: its `screen` rows, the
-/// alternate screen, the cursor and the current style. (What else the program had set up, a
-/// scroll region or a mode, the snapshot does not know.)
-fn redraw(term: &mut Terminal, saved: &SavedBuffer, screen: &[Line]) {
+/// What a pane whose process kept running (under its holder) showed, exactly: no marker line,
+/// the cursor and style where the program left them, and the modes it had set (`modes`, as
+/// [`quil_proto::modes`]), so that its next output lands where it expects; and the size its
+/// terminal had last (the program's terminal still has it), when it was saved.
+pub fn kept(
+    home: &Path,
+    pane: PaneId,
+    budget: usize,
+    scrollback_bytes: usize,
+    bound: u64,
+    modes: u32,
+) -> (Preamble, Option<(u16, u16)>) {
+    let mut pre = Preamble::default();
+    let mut size = None;
+    if let Some(saved) = crate::persist::load_buffer(home, pane) {
+        let journal = saved
+            .journal
+            .and_then(|mark| Some((mark, crate::persist::load_journal(home, pane, bound)?)))
+            .filter(|(mark, j)| j.epoch == mark.epoch);
+        let entries = journal
+            .as_ref()
+            .map(|(mark, j)| j.after(mark.upto).0)
+            .unwrap_or_default();
+        let (term, older) = replayed(&saved, &entries, scrollback_bytes);
+        let now = crate::pane::saved_of(&term, older, budget);
+        size = Some((now.cols, now.rows));
+        let on_screen = (now.screen_rows as usize).min(now.lines.len());
+        let (history, screen) = now.lines.split_at(now.lines.len() - on_screen);
+        pre.history = history.to_vec();
+        pre.bytes = redraw(&now, screen).into_bytes();
+    }
+    pre.bytes
+        .extend_from_slice(mode_sequences(modes).as_bytes());
+    (pre, size)
+}
+
+/// The sequences that set `modes` (as [`quil_proto::modes`]) on a fresh terminal; the
+/// alternate screen is the snapshot's business.
+fn mode_sequences(modes: u32) -> String {
+    use quil_proto::modes::*;
+    let decset = [
+        (APP_CURSOR, "\x1b[?1h"),
+        (APP_KEYPAD, "\x1b="),
+        (BRACKETED_PASTE, "\x1b[?2004h"),
+        (MOUSE_CLICK, "\x1b[?1000h"),
+        (MOUSE_DRAG, "\x1b[?1002h"),
+        (MOUSE_MOTION, "\x1b[?1003h"),
+        (MOUSE_SGR, "\x1b[?1006h"),
+        (FOCUS_EVENTS, "\x1b[?1004h"),
+        (ALTERNATE_SCROLL, "\x1b[?1007h"),
+        (KITTY_KEYBOARD, "\x1b[>1u"),
+    ];
+    decset
+        .iter()
+        .filter(|(bit, _)| modes & bit != 0)
+        .map(|(_, seq)| *seq)
+        .collect()
+}
+
+/// What puts a fresh terminal of the saved size where the snapshot left it: its `screen` rows,
+/// the alternate screen, the cursor and the current style. (What else the program had set up,
+/// a scroll region or a mode, the snapshot does not know.)
+fn redraw(saved: &SavedBuffer, screen: &[Line]) -> String {
     let rows = saved.rows.max(1) as usize;
     let top = (saved.screen_rows as usize).min(rows) - screen.len();
     let mut out = String::new();
@@ -117,7 +187,7 @@ fn redraw(term: &mut Terminal, saved: &SavedBuffer, screen: &[Line]) {
         saved.cursor.0 as usize + 1,
         quil_proto::screen::sgr(&saved.pen)
     );
-    term.feed(out.as_bytes());
+    out
 }
 
 /// What a new pane shows before its process starts: lines put straight into its history,

@@ -87,6 +87,18 @@ pub struct PaneMeta {
     /// first shown, given input, or after a delay).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub eager: bool,
+    /// The holder keeping the pane's process through daemon restarts (a socket name in
+    /// `$QUIL_HOME/holders`): the next daemon takes the process over from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    /// The terminal modes the pane's program had set (`quil_proto::modes`), given back to a
+    /// process taken over from its holder.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub modes: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 /// A pane's disposable git worktree (see the `quil-worktree` crate).

@@ -6,7 +6,7 @@ mod agents;
 mod common;
 
 use agents::{eventually, first_line, pane_environ, StateLog, World, SERIAL, START, TURN};
-use quil_mockllm::history_text;
+use quil_mockllm::{history_text, last_user_text};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -112,7 +112,7 @@ fn opencode_pane_reopens_its_own_conversation() {
     assert!(id.starts_with("ses_"), "{id}");
     assert!(first_line(&w.id_file("opencode", &p2)).is_none());
 
-    w.kill_9_and_restart();
+    w.reboot();
     // Its tab is not the one shown first: it waits to start (lazy restore) until asked.
     assert_eq!(w.pane(&p1)["started"], false);
     w.ok(&["start", "--pane", &p1]);
@@ -264,7 +264,7 @@ fn claude_pane_reopens_its_own_conversation() {
     assert_ne!(id, id2);
     claude_prompt_saved(&w, &p1, "hello MARKER3");
 
-    w.kill_9_and_restart();
+    w.reboot();
     // Its tab is not the one shown first: it waits to start (lazy restore) until asked.
     assert_eq!(w.pane(&p1)["started"], false);
     w.ok(&["start", "--pane", &p1]);
@@ -293,6 +293,41 @@ fn claude_pane_reopens_its_own_conversation() {
     w.wait(&p1, "MOCK-REPLY: next MARKER4", TURN);
     let history = history_text(&w.request_with("MARKER4"));
     assert!(history.contains("hello MARKER3"), "{history}");
+}
+
+/// Issue 19: the daemon killed while Claude Code waits for the model mid-turn: the same Claude
+/// process goes on, finishes the turn the mock answers once, and is taken over by the next
+/// daemon with its conversation and state.
+#[test]
+fn claude_finishes_its_turn_through_a_daemon_crash() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = world();
+    let p = w.new_pane("claude-code");
+    w.wait(&p, "❯", START);
+    let pid = w.pane(&p)["pid"].as_i64().expect("pid");
+    let prompt = "SLOW:5000 mid-turn MARKER9";
+    w.send(&p, prompt);
+    eventually("the turn's request at the mock", TURN, || {
+        w.mock
+            .requests()
+            .iter()
+            .any(|b| last_user_text(b).is_some_and(|t| t.contains("MARKER9")))
+            .then_some(())
+    });
+    w.crash();
+    assert_eq!(w.pane(&p)["pid"], pid, "the same Claude Code process");
+    w.wait(&p, &format!("MOCK-REPLY: {prompt}"), TURN);
+    let asked = w
+        .mock
+        .requests()
+        .iter()
+        .filter(|b| last_user_text(b).is_some_and(|t| t.contains("MARKER9")))
+        .count();
+    assert_eq!(asked, 1, "the turn was not started again");
+    // The pane is live under the new daemon: the next turn goes through it.
+    w.send(&p, "next MARKER10");
+    w.wait(&p, "MOCK-REPLY: next MARKER10", TURN);
+    assert_eq!(w.pane(&p)["pid"], pid);
 }
 
 /// Claude Code's own hooks drive the pane's state: a Bash call that needs permission makes it

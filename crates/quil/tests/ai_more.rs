@@ -161,7 +161,7 @@ fn codex_pane_reopens_its_own_conversation() {
     assert!(rollout.starts_with(codex_home.path()), "{rollout:?}");
     assert!(rollout.to_string_lossy().ends_with(&format!("{id}.jsonl")));
 
-    w.kill_9_and_restart();
+    w.reboot();
     let argv = w.argv(&p);
     let at = position(&argv, "resume");
     assert_eq!(argv[at + 1], id, "{argv:?}");
@@ -225,7 +225,7 @@ fn gemini_pane_reopens_its_own_conversation() {
     });
     prompt_saved(&w, "gemini", &p1, "hello GEMINI-MARK-1");
 
-    w.kill_9_and_restart();
+    w.reboot();
     // p2's tab is shown first: it starts at once. The never-prompted pane comes back alive on
     // a session of its own, never p1's. Gemini deletes an empty session when it is hung up;
     // if it had done so when the daemon planned the restore, the pane starts again on its own

@@ -120,13 +120,15 @@ fn a_new_agent_type_is_tracked_and_resumed_from_its_plugin_file_alone() {
     let info = h.pane_json(&p);
     assert!(info["state_since"].as_u64().is_some(), "{info}");
 
-    // The daemon dies; the pane comes back in its own conversation.
+    // The machine reboots (the daemon and the pane holders die); the pane comes back in its own
+    // conversation.
     let pid = h.daemon_pid().expect("daemon pid");
     drop(events);
     unsafe { libc::kill(pid, libc::SIGKILL) };
     eventually("the daemon is gone", Duration::from_secs(5), || {
         !pid_alive(pid)
     });
+    h.kill_holders();
     let argv: Vec<String> = serde_json::from_value(h.pane_json(&p)["argv"].clone()).unwrap();
     assert_eq!(argv[1..3], ["--resume".to_string(), id.clone()], "{argv:?}");
     h.wait_for(&p, "^hello one$");
@@ -142,6 +144,7 @@ fn a_new_agent_type_is_tracked_and_resumed_from_its_plugin_file_alone() {
         eventually("the daemon is gone", Duration::from_secs(5), || {
             !pid_alive(pid)
         });
+        h.kill_holders();
     };
     kill();
     let argv: Vec<String> = serde_json::from_value(h.pane_json(&p)["argv"].clone()).unwrap();
@@ -198,7 +201,7 @@ fn prompt_wait_starts_an_agent_that_waits_after_a_restart() {
     h.wait_for(&a, "^ready ");
     let shown = h.new_tab(&[]);
     h.wait_for(&shown, PROMPT);
-    h.ok(&["restart"]);
+    h.ok(&["restart", "--fresh"]);
     let waiting = h.pane_json(&a);
     assert!(
         waiting["started"] == false && waiting["alive"] == false,

@@ -139,7 +139,7 @@ fn env_flag_sets_a_variable_that_survives_a_restart() {
     h.send_line(&s, "echo \"s-$QUIL_S\"");
     h.wait_for(&s, "^s-split$");
 
-    h.ok(&["restart"]);
+    h.ok(&["restart", "--fresh"]);
     // Typed into the program the new daemon started, so not part of the restored screen.
     h.wait_for(&p, PROMPT);
     h.send_line(&p, "echo \"again-$QUIL_T\"");

@@ -114,6 +114,7 @@ impl Drop for World {
                 );
             }
         }
+        common::holders::kill_holders(&home);
     }
 }
 

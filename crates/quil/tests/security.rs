@@ -120,6 +120,7 @@ impl Drop for Base {
                     );
                 }
             }
+            common::holders::kill_holders(&home);
         }
     }
 }

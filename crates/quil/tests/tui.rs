@@ -120,6 +120,7 @@ impl Drop for World {
             let _ = Command::new("tmux").args(["-L", s, "kill-server"]).output();
         }
         let _ = self.quil(&["daemon", "stop"]);
+        common::holders::kill_holders(&self.home);
         if std::env::var_os("QUIL_E2E_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.home);
         }
@@ -543,11 +544,12 @@ fn the_client_reconnects_after_a_crash_and_a_restart() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill -9 the daemon");
-    // It says so, starts a daemon, and shows the restored second tab again.
+    // It says so, starts a daemon, and shows the second tab again: the same shell, taken over
+    // from its holder, with its screen as it was.
     wait_for(&a, "reconnected", |s| {
         s.contains("reconnected to the daemon")
             && tab_bar(s).contains("2:second")
-            && s.contains("restored after a daemon restart")
+            && has_line(s, "before-crash")
     });
     let status: serde_json::Value =
         serde_json::from_str(&quil_ok(&w, &["daemon", "status", "--json"])).expect("json");
@@ -675,7 +677,7 @@ fn a_tab_switched_to_after_a_restart_starts_then() {
     let mut w = World::new(bin);
     let first = quil_ok(&w, &["new-tab", "--name", "first"]);
     let second = quil_ok(&w, &["new-tab", "--name", "second"]);
-    quil_ok(&w, &["restart"]);
+    quil_ok(&w, &["restart", "--fresh"]);
     let started = |w: &World, p: &str| {
         ls_json(w)["panes"]
             .as_array()

@@ -16,6 +16,10 @@ pub struct FakePane {
     input: Mutex<Vec<u8>>,
     size: Mutex<(u16, u16)>,
     hung_up: Mutex<bool>,
+    /// Its holder's name (`<pane id>-fake`): every fake pane "runs under a holder".
+    holder: String,
+    /// Taken over from its holder rather than started.
+    pub adopted: bool,
 }
 
 impl FakePane {
@@ -63,6 +67,9 @@ impl Pane for FakePane {
     fn started(&self) -> Instant {
         self.started
     }
+    fn holder(&self) -> Option<&str> {
+        Some(&self.holder)
+    }
     fn write_input(&self, data: Vec<u8>) -> Result<(), PaneError> {
         if !self.is_alive() {
             return Err(PaneError::Exited(self.args.id));
@@ -87,12 +94,14 @@ impl Pane for FakePane {
 
 /// Starts [`FakePane`]s and remembers every one, in order. Programs named in `missing` fail
 /// to start, as a missing binary would; those in `quick` exit 0 before `spawn` returns, as a
-/// command that ends at once can before its pane is added.
+/// command that ends at once can before its pane is added. Holders named in `running` answer
+/// when a restart takes their pane over; others are gone, as after a reboot.
 #[derive(Default)]
 pub struct FakeSpawner {
     panes: Mutex<Vec<Arc<FakePane>>>,
     pub missing: Mutex<Vec<String>>,
     pub quick: Mutex<Vec<String>>,
+    pub running: Mutex<Vec<String>>,
 }
 
 impl FakeSpawner {
@@ -133,6 +142,29 @@ impl Spawner for FakeSpawner {
                 reason: "No such file or directory".into(),
             });
         }
+        let pane = self.make(args, events, false);
+        if lock(&self.quick).contains(&program) {
+            pane.exit(0);
+        }
+        Ok(pane)
+    }
+
+    fn adopt(
+        &self,
+        name: &str,
+        args: SpawnArgs,
+        events: Arc<dyn PaneEvents>,
+    ) -> Result<Arc<dyn Pane>, SpawnError> {
+        if !lock(&self.running).iter().any(|n| n == name) {
+            return Err(SpawnError::Adopt(format!("no holder at {name}")));
+        }
+        Ok(self.make(args, events, true))
+    }
+}
+
+impl FakeSpawner {
+    fn make(&self, args: SpawnArgs, events: Arc<dyn PaneEvents>, adopted: bool) -> Arc<FakePane> {
+        let holder = format!("{}-fake", args.id);
         let pane = Arc::new(FakePane {
             shared: PaneShared::for_pane(
                 args.cols,
@@ -147,12 +179,11 @@ impl Spawner for FakeSpawner {
             started: Instant::now(),
             input: Mutex::new(Vec::new()),
             hung_up: Mutex::new(false),
+            holder,
+            adopted,
         });
         lock(&self.panes).push(pane.clone());
-        if lock(&self.quick).contains(&program) {
-            pane.exit(0);
-        }
-        Ok(pane)
+        pane
     }
 }
 

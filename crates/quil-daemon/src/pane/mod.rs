@@ -84,6 +84,9 @@ pub enum SpawnError {
     Start { program: String, reason: String },
     #[error("cannot open a pty: {0}")]
     Pty(String),
+    /// A running process could not be taken over from its holder.
+    #[error("cannot take over the running process: {0}")]
+    Adopt(String),
 }
 
 /// Everything needed to start a pane's process.
@@ -122,6 +125,17 @@ pub trait Spawner: Send + Sync {
         args: SpawnArgs,
         events: Arc<dyn PaneEvents>,
     ) -> Result<Arc<dyn Pane>, SpawnError>;
+    /// Takes over the process still running under the holder `name` (after a restart):
+    /// `args` say how the pane is shown, not what runs.
+    fn adopt(
+        &self,
+        name: &str,
+        args: SpawnArgs,
+        events: Arc<dyn PaneEvents>,
+    ) -> Result<Arc<dyn Pane>, SpawnError> {
+        let _ = (args, events);
+        Err(SpawnError::Adopt(format!("no holder {name} here")))
+    }
 }
 
 /// A pane, whatever runs in it.
@@ -135,6 +149,10 @@ pub trait Pane: Send + Sync {
     fn started(&self) -> Instant;
     /// Why the command could not start (the pane waits for `quil respawn`).
     fn error(&self) -> Option<&str> {
+        None
+    }
+    /// The holder keeping the process through daemon restarts, if any ([`crate::holder`]).
+    fn holder(&self) -> Option<&str> {
         None
     }
     /// Queues input; order is preserved. Refused when the queue is full.
@@ -471,22 +489,13 @@ impl PaneShared {
     /// the pane's output waits on the lock only that long).
     pub fn export_saved(&self, max_bytes: usize) -> SavedBuffer {
         let st = self.lock();
-        let term = &st.term;
-        let (cols, rows) = term.size();
-        let cursor = term.cursor();
         let journal = self.journal.get().map(|j| JournalMark {
             epoch: j.epoch(),
             upto: j.position(),
         });
         SavedBuffer {
             journal,
-            cols,
-            rows,
-            cursor: (cursor.x, cursor.y),
-            pen: term.pen(),
-            alt_screen: term.is_alt_screen(),
-            screen_rows: saved_screen(term).len() as u16,
-            lines: recent_lines(term, std::iter::empty(), max_bytes),
+            ..saved_of(&st.term, &[], max_bytes)
         }
     }
 
@@ -728,6 +737,23 @@ impl Snapshotter for PaneSnapshots {
 
 /// The part of the screen a pane's saved content keeps: its rows down to the last non-blank
 /// one, or nothing while a program is on the alternate screen.
+/// `term` as a saved buffer (with no journal): its newest lines within `max_bytes`, with
+/// `older` (oldest first) above its own history.
+pub fn saved_of(term: &Terminal, older: &[Line], max_bytes: usize) -> SavedBuffer {
+    let (cols, rows) = term.size();
+    let cursor = term.cursor();
+    SavedBuffer {
+        journal: None,
+        cols,
+        rows,
+        cursor: (cursor.x, cursor.y),
+        pen: term.pen(),
+        alt_screen: term.is_alt_screen(),
+        screen_rows: saved_screen(term).len() as u16,
+        lines: recent_lines(term, older.iter().rev().cloned(), max_bytes),
+    }
+}
+
 fn saved_screen(term: &Terminal) -> Vec<Line> {
     if term.is_alt_screen() {
         return Vec::new();

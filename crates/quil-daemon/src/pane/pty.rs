@@ -15,10 +15,11 @@
 
 use super::MAX_QUEUED_INPUT;
 use super::{Pane, PaneError, PaneEvents, PaneShared, SpawnArgs, SpawnError, Spawner};
-use crate::ptyio;
+use crate::{holder, ptyio};
 use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize};
 use quil_proto::PaneId;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,9 +29,80 @@ use tokio::sync::mpsc;
 
 /// The process side of a running pane.
 struct PaneIo {
-    master: Mutex<Box<dyn MasterPty + Send>>,
-    killer: Mutex<Box<dyn ChildKiller + Send + Sync>>,
+    /// An fd of the PTY master, for resizes.
+    master: OwnedFd,
+    owner: Owner,
     input: Arc<Input>,
+}
+
+/// Who holds the pane's PTY and process.
+enum Owner {
+    /// The daemon itself (no holder): the process ends with the daemon.
+    Own {
+        killer: Mutex<Box<dyn ChildKiller + Send + Sync>>,
+        _master: Mutex<Box<dyn MasterPty + Send>>,
+    },
+    /// A holder process ([`crate::holder`]): the process outlives the daemon.
+    Held {
+        conn: std::os::unix::net::UnixStream,
+        name: String,
+    },
+}
+
+/// Where the process's exit status comes from.
+enum Exit {
+    Own(Box<dyn portable_pty::Child + Send + Sync>),
+    Held {
+        conn: std::os::unix::net::UnixStream,
+        known: Option<i32>,
+    },
+}
+
+/// Longest wait for a holder's `exit` line once the PTY has closed.
+const STATUS_WITHIN: Duration = Duration::from_secs(10);
+
+impl Exit {
+    /// The status, once the PTY has closed.
+    async fn status(self) -> i32 {
+        match self {
+            Exit::Own(mut child) => tokio::task::spawn_blocking(move || {
+                child.wait().map(|s| holder::status_of(&s)).unwrap_or(-1)
+            })
+            .await
+            .unwrap_or(-1),
+            Exit::Held { conn, known } => {
+                let status = match known {
+                    Some(s) => s,
+                    None => tokio::time::timeout(STATUS_WITHIN, read_exit(&conn))
+                        .await
+                        .unwrap_or(-1),
+                };
+                holder::done(&conn);
+                status
+            }
+        }
+    }
+}
+
+/// The status in a holder's `exit S` line; -1 when the holder went without one.
+async fn read_exit(conn: &std::os::unix::net::UnixStream) -> i32 {
+    use tokio::io::AsyncBufReadExt;
+    let Ok(clone) = conn.try_clone() else {
+        return -1;
+    };
+    if clone.set_nonblocking(true).is_err() {
+        return -1;
+    }
+    let Ok(stream) = tokio::net::UnixStream::from_std(clone) else {
+        return -1;
+    };
+    let mut lines = tokio::io::BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(s) = holder::exit_status(&line) {
+            return s;
+        }
+    }
+    -1
 }
 
 /// Input written at once when it can be, else by the writer task after what is queued.
@@ -113,8 +185,32 @@ pub struct PtyPane {
     started: Instant,
 }
 
-/// Starts panes as processes on real PTYs.
-pub struct PtySpawner;
+/// Starts panes as processes on real PTYs: under holders when it has them, so they outlive
+/// the daemon, else as the daemon's own children (library tests).
+#[derive(Default)]
+pub struct PtySpawner {
+    holders: Option<Holders>,
+}
+
+/// Where holders come from and listen.
+struct Holders {
+    /// The `quild` to run as `quild hold`.
+    exe: PathBuf,
+    /// `$QUIL_HOME/holders`.
+    dir: PathBuf,
+}
+
+impl PtySpawner {
+    /// Panes under holders started as `exe hold`, listening in `home`'s holders directory.
+    pub fn with_holders(exe: PathBuf, home: &Path) -> PtySpawner {
+        PtySpawner {
+            holders: Some(Holders {
+                exe,
+                dir: home.join(holder::DIR),
+            }),
+        }
+    }
+}
 
 impl Spawner for PtySpawner {
     fn spawn(
@@ -122,14 +218,29 @@ impl Spawner for PtySpawner {
         args: SpawnArgs,
         events: Arc<dyn PaneEvents>,
     ) -> Result<Arc<dyn Pane>, SpawnError> {
-        Ok(PtyPane::spawn(args, events)?)
+        Ok(PtyPane::spawn(args, events, self.holders.as_ref())?)
+    }
+
+    fn adopt(
+        &self,
+        name: &str,
+        args: SpawnArgs,
+        events: Arc<dyn PaneEvents>,
+    ) -> Result<Arc<dyn Pane>, SpawnError> {
+        let Some(holders) = &self.holders else {
+            return Err(SpawnError::Adopt("this daemon runs no holders".into()));
+        };
+        let held =
+            holder::adopt(&holders.dir.join(name)).map_err(|e| SpawnError::Adopt(e.to_string()))?;
+        Ok(PtyPane::held(args, events, held)?)
     }
 }
 
 impl PtyPane {
-    pub fn spawn(
-        mut args: SpawnArgs,
+    fn spawn(
+        args: SpawnArgs,
         events: Arc<dyn PaneEvents>,
+        holders: Option<&Holders>,
     ) -> Result<Arc<PtyPane>, SpawnError> {
         let program = args.argv.first().cloned().unwrap_or_default();
         let start_err = |reason: String| SpawnError::Start {
@@ -145,18 +256,39 @@ impl PtyPane {
         if program.is_empty() {
             return Err(start_err("empty command".into()));
         }
-        let size = PtySize {
-            rows: args.rows.max(1),
-            cols: args.cols.max(2),
-            pixel_width: 0,
-            pixel_height: 0,
-        };
-        // The reader is a task on the daemon's runtime, not a thread: output then wakes the
-        // clients' connection tasks on the same worker, with no cross-thread wake per update.
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|e| SpawnError::Pty(format!("no runtime for the pane's reader: {e}")))?;
+        let (cols, rows) = (args.cols.max(2), args.rows.max(1));
+        if let Some(h) = holders {
+            let name = holder::fresh_name(args.id);
+            let spec = holder::Spec {
+                argv: args.argv.clone(),
+                cwd: args.cwd.clone(),
+                env: args.env.clone(),
+                env_remove: quil_proto::env::REMOVED
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect(),
+                cols,
+                rows,
+                socket: h.dir.join(&name),
+            };
+            match holder::launch(&h.exe, &spec, name) {
+                Ok(held) => return PtyPane::held(args, events, held),
+                Err(holder::HolderError::Start(why)) => return Err(start_err(why)),
+                // No holder (say the home is read-only): the pane runs all the same, as the
+                // daemon's own child, and ends with it.
+                Err(e) => tracing::warn!(
+                    pane = %args.id,
+                    "the pane will not outlive the daemon: {e}"
+                ),
+            }
+        }
         let pair = portable_pty::native_pty_system()
-            .openpty(size)
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
             .map_err(|e| SpawnError::Pty(e.to_string()))?;
         let mut cmd = CommandBuilder::from_argv(args.argv.iter().map(Into::into).collect());
         cmd.cwd(&args.cwd);
@@ -173,39 +305,82 @@ impl PtyPane {
             .map_err(|e| start_err(e.to_string()))?;
         drop(pair.slave);
         let pid = child.process_id();
-        let killer = child.clone_killer();
-        let fds = pair
+        let master = pair
             .master
             .as_raw_fd()
             .ok_or_else(|| SpawnError::Pty("the PTY has no file descriptor".into()))
-            .and_then(|fd| {
-                let own = || ptyio::dup(fd).map_err(|e| SpawnError::Pty(e.to_string()));
-                let (reader, writer, direct) = (own()?, own()?, own()?);
-                // Shared by every fd of the master, portable-pty's own included: its blocking
-                // reader and writer (`try_clone_reader`, `take_writer`) must not be used.
-                ptyio::set_nonblocking(reader.as_fd())
-                    .map_err(|e| SpawnError::Pty(e.to_string()))?;
-                // SAFETY: an OwnedFd is open until dropped, and each AsyncFd owns its own.
-                let (reader, writer) = unsafe {
-                    (
-                        AsyncFd::register_with_interest(reader, Interest::READABLE)
-                            .map_err(|e| SpawnError::Pty(e.to_string()))?,
-                        AsyncFd::register_with_interest(writer, Interest::WRITABLE)
-                            .map_err(|e| SpawnError::Pty(e.to_string()))?,
-                    )
-                };
-                Ok((reader, writer, direct))
-            });
-        let (reader, writer, direct) = match fds {
-            Ok(f) => f,
+            .and_then(|fd| ptyio::dup(fd).map_err(|e| SpawnError::Pty(e.to_string())));
+        let master = match master {
+            Ok(m) => m,
             Err(e) => {
                 let _ = child.kill();
                 return Err(e);
             }
         };
+        let owner = Owner::Own {
+            killer: Mutex::new(child.clone_killer()),
+            _master: Mutex::new(pair.master),
+        };
+        let argv = args.argv.clone();
+        PtyPane::run(args, events, master, pid, argv, owner, Exit::Own(child))
+    }
 
+    /// A pane on the PTY a holder handed over (just started, or adopted after a restart).
+    fn held(
+        args: SpawnArgs,
+        events: Arc<dyn PaneEvents>,
+        held: holder::Held,
+    ) -> Result<Arc<PtyPane>, SpawnError> {
+        let holder::Held {
+            master,
+            hello,
+            conn,
+            name,
+        } = held;
+        let exit_conn = conn
+            .try_clone()
+            .map_err(|e| SpawnError::Pty(e.to_string()))?;
+        let owner = Owner::Held { conn, name };
+        let exit = Exit::Held {
+            conn: exit_conn,
+            known: hello.exited,
+        };
+        let pid = Some(hello.pid).filter(|p| *p > 0);
+        PtyPane::run(args, events, master, pid, hello.argv, owner, exit)
+    }
+
+    /// The pane's reader and writer tasks on `master`, whoever holds the process.
+    fn run(
+        mut args: SpawnArgs,
+        events: Arc<dyn PaneEvents>,
+        master: OwnedFd,
+        pid: Option<u32>,
+        argv: Vec<String>,
+        owner: Owner,
+        exit: Exit,
+    ) -> Result<Arc<PtyPane>, SpawnError> {
+        // The reader is a task on the daemon's runtime, not a thread: output then wakes the
+        // clients' connection tasks on the same worker, with no cross-thread wake per update.
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| SpawnError::Pty(format!("no runtime for the pane's reader: {e}")))?;
+        let pty = |e: std::io::Error| SpawnError::Pty(e.to_string());
+        let own = || ptyio::dup(master.as_raw_fd()).map_err(pty);
+        let (reader, writer, direct) = (own()?, own()?, own()?);
+        // Shared by every fd of the master, portable-pty's own included: its blocking reader
+        // and writer (`try_clone_reader`, `take_writer`) must not be used.
+        ptyio::set_nonblocking(reader.as_fd()).map_err(pty)?;
+        // SAFETY: an OwnedFd is open until dropped, and each AsyncFd owns its own.
+        let (reader, writer) = unsafe {
+            (
+                AsyncFd::register_with_interest(reader, Interest::READABLE)
+                    .map_err(|e| SpawnError::Pty(e.to_string()))?,
+                AsyncFd::register_with_interest(writer, Interest::WRITABLE)
+                    .map_err(|e| SpawnError::Pty(e.to_string()))?,
+            )
+        };
+        let (cols, rows) = (args.cols.max(2), args.rows.max(1));
         let preamble = std::mem::take(&mut args.preamble);
-        let shared = PaneShared::for_pane(size.cols, size.rows, &args, preamble, events.clone());
+        let shared = PaneShared::for_pane(cols, rows, &args, preamble, events.clone());
         let (tx, rx) = mpsc::unbounded_channel::<Queued>();
         let input = Arc::new(Input {
             order: Mutex::new(()),
@@ -216,12 +391,12 @@ impl PtyPane {
             id: args.id,
             shared: shared.clone(),
             io: PaneIo {
-                master: Mutex::new(pair.master),
-                killer: Mutex::new(killer),
+                master,
+                owner,
                 input: input.clone(),
             },
             pid,
-            argv: args.argv,
+            argv,
             started: Instant::now(),
         });
 
@@ -232,16 +407,9 @@ impl PtyPane {
         runtime.spawn(async move {
             read_output(id, reader, &shared, &events, &input).await;
             // EOF: the process is gone (or closed the terminal); collect its status.
-            let _ = tokio::task::spawn_blocking(move || {
-                let status = match child.wait() {
-                    Ok(s) if s.signal().is_some() => 128 + signal_number(s.signal().unwrap_or("")),
-                    Ok(s) => s.exit_code() as i32,
-                    Err(_) => -1,
-                };
-                shared.set_exited(status);
-                events.exited(id, status);
-            })
-            .await;
+            let status = exit.status().await;
+            shared.set_exited(status);
+            events.exited(id, status);
         });
         Ok(pane)
     }
@@ -291,15 +459,15 @@ impl Pane for PtyPane {
     }
 
     fn resize_process(&self, cols: u16, rows: u16) -> Result<(), PaneError> {
-        let master = self.io.master.lock().unwrap_or_else(|e| e.into_inner());
-        master
-            .resize(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
+        ptyio::set_size(self.io.master.as_fd(), cols, rows)
             .map_err(|e| PaneError::Resize(self.id, e.to_string()))
+    }
+
+    fn holder(&self) -> Option<&str> {
+        match &self.io.owner {
+            Owner::Held { name, .. } => Some(name),
+            Owner::Own { .. } => None,
+        }
     }
 
     /// Sends SIGHUP to the pane's process group (the child is a session leader).
@@ -308,12 +476,13 @@ impl Pane for PtyPane {
             // SAFETY: plain kill(2) on a process group we created.
             unsafe { libc::kill(-(pid as i32), libc::SIGHUP) };
         }
-        let _ = self
-            .io
-            .killer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .kill();
+        match &self.io.owner {
+            Owner::Own { killer, .. } => {
+                let _ = killer.lock().unwrap_or_else(|e| e.into_inner()).kill();
+            }
+            // The pane is over for good: the holder leaves once the process has.
+            Owner::Held { conn, .. } => holder::end(conn),
+        }
     }
 
     fn force_kill(&self) {
@@ -431,17 +600,4 @@ async fn write_all(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> std::io::Result<()
         }
     }
     Ok(())
-}
-
-fn signal_number(name: &str) -> i32 {
-    match name {
-        "Hangup" | "SIGHUP" => 1,
-        "Interrupt" | "SIGINT" => 2,
-        "Quit" | "SIGQUIT" => 3,
-        "Aborted" | "SIGABRT" => 6,
-        "Killed" | "SIGKILL" => 9,
-        "Segmentation fault" | "SIGSEGV" => 11,
-        "Terminated" | "SIGTERM" => 15,
-        _ => 0,
-    }
 }

@@ -247,7 +247,7 @@ impl Server {
         config: Config,
         notices: mpsc::UnboundedSender<Notice>,
     ) -> Arc<Server> {
-        Server::with_spawner(home, config, notices, Arc::new(PtySpawner))
+        Server::with_spawner(home, config, notices, Arc::new(PtySpawner::default()))
     }
 
     /// A server whose panes `spawner` starts (tests pass an in-memory one).
@@ -699,6 +699,8 @@ fn with_live_state(meta: &mut PaneMeta, pane: Option<&dyn Pane>) {
         }
         meta.cols = c;
         meta.rows = r;
+        meta.holder = p.holder().map(str::to_string);
+        meta.modes = p.shared().modes();
     }
 }
 

@@ -104,18 +104,27 @@ impl Server {
             .collect();
         // Every pane's content first, then every process: a restored pane that prints a lot
         // would otherwise take the CPU from the panes still being read back.
-        let preambles = in_parallel(&plans, workers, |(meta, _)| self.restored_preamble(meta));
+        // (A pane whose process kept running under its holder shows its screen exactly instead;
+        // that is read when it is taken over.)
+        let preambles = in_parallel(&plans, workers, |(meta, _)| {
+            meta.holder.is_none().then(|| self.restored_preamble(meta))
+        });
         // Panes' readers are tasks on the runtime: the workers start them from its context.
         let runtime = tokio::runtime::Handle::try_current().ok();
         let starts: Vec<_> = plans
             .iter()
             .zip(dues)
             .zip(preambles)
-            .map(|((plan, due), pre)| (plan, due, std::sync::Mutex::new(pre.unwrap_or_default())))
+            .map(|((plan, due), pre)| (plan, due, std::sync::Mutex::new(pre.flatten())))
             .collect();
         let started_panes = in_parallel(&starts, workers, |((meta, mode), due, pre)| {
             let _runtime = runtime.as_ref().map(|r| r.enter());
-            let preamble = std::mem::take(&mut *pre.lock().unwrap_or_else(|e| e.into_inner()));
+            // Its process still runs: take it over.
+            if let Some(p) = self.take_over(meta) {
+                return Some((meta.id, p, self.new_tracker(meta), None));
+            }
+            let preamble = std::mem::take(&mut *pre.lock().unwrap_or_else(|e| e.into_inner()))
+                .unwrap_or_else(|| self.restored_preamble(meta));
             if let Some(due) = *due {
                 let pending = Pending {
                     meta: meta.clone(),
@@ -162,6 +171,141 @@ impl Server {
         self.emit(None, None, EventKind::Restored { panes: n as u32 });
         self.changed();
         n
+    }
+
+    /// The pane's process, still running under its holder, as a live pane again; `None` when
+    /// it has no holder or its holder is gone (a reboot): it then starts again as saved.
+    fn take_over(&self, meta: &PaneMeta) -> Option<Arc<dyn Pane>> {
+        let name = meta.holder.as_deref()?;
+        let config = self.config();
+        let (preamble, size) = crate::restore::kept(
+            &self.home,
+            meta.id,
+            config.persist_scrollback_bytes,
+            config.scrollback_bytes,
+            config.journal_bound(),
+            meta.modes,
+        );
+        drop(config);
+        let mut args = self.spawn_args(meta, Vec::new(), Vec::new(), preamble);
+        // Drawn at the size the program's terminal has (its last journaled resize), which the
+        // saved workspace may not have caught up with.
+        if let Some((cols, rows)) = size {
+            (args.cols, args.rows) = (cols, rows);
+        }
+        match self.spawner.adopt(name, args, self.signals.clone()) {
+            Ok(p) => {
+                tracing::info!(pane = %meta.id, pid = ?p.pid(), "took over the running process");
+                if meta.modes & quil_proto::modes::ALT_SCREEN != 0 {
+                    nudge(&p);
+                }
+                Some(p)
+            }
+            Err(e) => {
+                tracing::info!(pane = %meta.id, "starting again: {e}");
+                let _ = std::fs::remove_file(self.home.join(crate::holder::DIR).join(name));
+                None
+            }
+        }
+    }
+
+    /// Panes whose holder still runs but which the workspace does not have (made just before a
+    /// crash, ahead of the save; or in a workspace that could not be loaded): each comes back
+    /// as a tab of its own, its process taken over, so no running process is left unseen.
+    /// Holders that no longer answer leave their socket behind; it is removed.
+    pub fn take_over_strays(&self) {
+        let dir = self.home.join(crate::holder::DIR);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        let known: std::collections::HashSet<String> = self
+            .lock()
+            .panes
+            .values()
+            .filter_map(|l| l.pane.holder().map(str::to_string))
+            .collect();
+        for name in entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+        {
+            if known.contains(&name) {
+                continue;
+            }
+            if let Err(e) = self.take_over_stray(&name) {
+                tracing::info!(holder = %name, "not taken over: {e}");
+                let _ = std::fs::remove_file(dir.join(&name));
+            }
+        }
+    }
+
+    fn take_over_stray(&self, name: &str) -> Result<()> {
+        self.lock().ws.check_room()?;
+        // The holder's name starts with the pane's id: its saved output is under that id.
+        let (fresh, tab) = super::Server::fresh_ids_in(&self.lock());
+        let id = name
+            .rsplit_once('-')
+            .and_then(|(id, _)| id.parse::<PaneId>().ok())
+            .filter(|id| self.lock().ws.pane(*id).is_none())
+            .unwrap_or(fresh);
+        let config = self.config();
+        let (preamble, size) = crate::restore::kept(
+            &self.home,
+            id,
+            config.persist_scrollback_bytes,
+            config.scrollback_bytes,
+            config.journal_bound(),
+            0,
+        );
+        let (cols, rows) = size.unwrap_or((config.default_cols, config.default_rows));
+        let mut meta = PaneMeta {
+            id,
+            kind: quil_plugin::DEFAULT_TYPE.into(),
+            cols,
+            rows,
+            ..Default::default()
+        };
+        drop(config);
+        let args = self.spawn_args(&meta, Vec::new(), Vec::new(), preamble);
+        let pane = self.spawner.adopt(name, args, self.signals.clone())?;
+        // What it runs, where: a later restart that finds it gone runs that again.
+        meta.command = pane.argv().to_vec();
+        meta.name = meta
+            .command
+            .first()
+            .and_then(|a| std::path::Path::new(a).file_name())
+            .map_or_else(|| "recovered".into(), |f| f.to_string_lossy().into_owned());
+        meta.cwd = pane
+            .pid()
+            .and_then(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).ok())
+            .unwrap_or_else(|| self.home.clone());
+        tracing::warn!(pane = %id, holder = %name, "took over a running pane the workspace did not have");
+        let tracker = self.new_tracker(&meta);
+        let mut st = self.lock();
+        let tab_name = meta.name.clone();
+        let pane_type = meta.kind.clone();
+        st.ws.add_tab(tab, tab_name.clone(), meta)?;
+        let mut live = Live::new(pane.clone(), tracker);
+        live.restored = true;
+        st.panes.insert(id, live);
+        self.emit(
+            None,
+            Some(tab),
+            EventKind::TabCreated {
+                name: tab_name.clone(),
+            },
+        );
+        self.emit(
+            Some(id),
+            Some(tab),
+            EventKind::PaneCreated {
+                name: tab_name,
+                pane_type,
+            },
+        );
+        drop(st);
+        self.changed();
+        self.exited_early(id, &pane);
+        Ok(())
     }
 
     /// What a restored pane shows before its process prints anything: its saved content
@@ -418,4 +562,23 @@ fn in_parallel<T: Sync, R: Send>(
         out[i] = Some(r);
     }
     out
+}
+
+/// Has a full-screen program redraw: what it had on the alternate screen is not saved. A
+/// resize and back, as a window manager would, is what every such program redraws on.
+fn nudge(pane: &Arc<dyn Pane>) {
+    let (cols, rows) = pane.shared().size();
+    if rows < 2 {
+        return;
+    }
+    let _ = pane.resize_process(cols, rows - 1);
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        let _ = pane.resize_process(cols, rows);
+        return;
+    };
+    let pane = pane.clone();
+    rt.spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = pane.resize_process(cols, rows);
+    });
 }

@@ -214,7 +214,7 @@ impl Server {
                 .unwrap_or(true)
     }
 
-    fn spawn_args(
+    pub(super) fn spawn_args(
         &self,
         meta: &PaneMeta,
         argv: Vec<String>,

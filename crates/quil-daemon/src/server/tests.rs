@@ -121,9 +121,20 @@ impl Harness {
     }
 
     fn restart_with(self, config: Config) -> Harness {
+        self.restart_keeping(config, &[])
+    }
+
+    /// A new daemon after this one crashed or handed over, with the holders of `kept` still
+    /// running (the others gone, as after a reboot).
+    fn restart_keeping(self, config: Config, kept: &[PaneId]) -> Harness {
         self.server.save(true);
+        let running: Vec<String> = kept
+            .iter()
+            .filter_map(|id| self.fake.pane(*id).holder().map(str::to_string))
+            .collect();
         let Harness { home, .. } = self;
         let h = harness_with(home, config);
+        *h.fake.running.lock().unwrap() = running;
         match crate::persist::load_workspace(h.home.path()).expect("load") {
             crate::persist::Loaded::Workspace(ws) => {
                 h.server.restore(ws);
@@ -1147,4 +1158,41 @@ fn a_command_that_exits_before_its_pane_is_added_is_closed() {
     h.pump_exits();
     assert_eq!(ids(&h), [keep]);
     assert!(!ids(&h).contains(&quick) && !ids(&h).contains(&split));
+}
+
+/// A restart takes over each pane whose holder still runs (its screen exactly as it was, no
+/// marker, its modes set again, started at once whatever tab it is in) and starts the others
+/// again; a running pane the workspace lacks comes back as a tab of its own.
+#[test]
+fn a_restart_takes_over_panes_whose_holder_runs() {
+    let h = harness();
+    let dir = h.home.path().to_path_buf();
+    let kept = h.spawn(None, &["prog-kept"], &dir);
+    let gone = h.spawn(None, &["prog-gone"], &dir);
+    h.fake
+        .pane(kept)
+        .output(b"\x1b[?2004hkept screen\r\n\x1b[1;31mred");
+    h.fake.pane(gone).output(b"gone screen\r\n");
+    let before = h.fake.pane(kept).shared().screen_text();
+    let h = h.restart_keeping(Config::default(), &[kept]);
+    let k = h.fake.pane(kept);
+    assert!(k.adopted);
+    assert_eq!(k.shared().screen_text(), before, "exactly as it was");
+    assert!(k.shared().modes() & quil_proto::modes::BRACKETED_PASTE != 0);
+    assert!(h.info(kept).started, "taken over, not waiting");
+    // Its pen is where the program left it: what it prints next is red.
+    k.output(b" more");
+    let row = k.shared().export_lines(100);
+    let last = row
+        .iter()
+        .rev()
+        .find(|l| l.text().contains("more"))
+        .expect("row");
+    assert!(last.ansi().contains("31"), "{}", last.ansi());
+    let g = h.fake.pane(gone);
+    assert!(!g.adopted);
+    assert!(g
+        .shared()
+        .screen_text()
+        .contains("restored after a daemon restart"));
 }

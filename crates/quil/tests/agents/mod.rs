@@ -2,6 +2,7 @@
 //! home, the pinned CLIs on `PATH`, quil-mockllm, and helpers that drive quil's CLI.
 #![allow(dead_code)]
 
+use crate::common::holders;
 use quil_mockllm::{last_user_text, MockLlm};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -167,7 +168,19 @@ impl World {
         self.ok(&["send-keys", "--pane", pane, "Enter"]);
     }
 
-    pub fn kill_9_and_restart(&self) {
+    /// A reboot, as far as quil can tell: the daemon and the pane holders killed (so every
+    /// pane's CLI ends), then a new daemon, which resumes each into its conversation.
+    pub fn reboot(&self) {
+        self.kill_9_and_restart(true);
+    }
+
+    /// A crash of the daemon alone: the panes' CLIs run on under their holders, and the new
+    /// daemon takes them over.
+    pub fn crash(&self) {
+        self.kill_9_and_restart(false);
+    }
+
+    fn kill_9_and_restart(&self, holders_too: bool) {
         let pid: i32 = std::fs::read_to_string(self.path("q/quild.pid"))
             .expect("pid")
             .trim()
@@ -183,6 +196,9 @@ impl World {
             && Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(20));
+        }
+        if holders_too {
+            holders::kill_holders(&self.path("q"));
         }
         self.ok(&["daemon", "start"]);
     }
@@ -211,6 +227,7 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         let _ = self.run(&["daemon", "stop"]);
+        holders::kill_holders(&self.path("q"));
     }
 }
 

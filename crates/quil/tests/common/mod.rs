@@ -1,6 +1,8 @@
 //! Test harness: a private `$QUIL_HOME` per test, the real `quil`/`quild` binaries, real bash.
 #![allow(dead_code)]
 
+pub mod holders;
+
 use portable_pty::{CommandBuilder, PtySize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -142,6 +144,17 @@ impl Home {
             .ok()
     }
 
+    /// The live pane holders of this home.
+    pub fn holder_pids(&self) -> Vec<i32> {
+        holders::holder_pids(&self.path())
+    }
+
+    /// Kills every holder of this home, as a reboot would: their panes' processes lose their
+    /// terminal and end, and the next daemon starts them again.
+    pub fn kill_holders(&self) {
+        holders::kill_holders(&self.path());
+    }
+
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path().join("quild.log")).expect("read quild.log")
@@ -166,6 +179,8 @@ impl Drop for Home {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
+        // Holders a killed daemon left (a stop ends its own): nothing outlives the test.
+        self.kill_holders();
     }
 }
 
