@@ -293,12 +293,13 @@ mod tests {
             }
             let mut child = c.spawn().expect("bash");
             use std::io::Write;
-            child
+            // With no hook named the command exits without reading its input: a write may
+            // then meet a closed pipe, which is no failure of the test.
+            let _ = child
                 .stdin
                 .take()
                 .expect("stdin")
-                .write_all(b"{\"hook_event_name\":\"SessionStart\"}")
-                .expect("write");
+                .write_all(b"{\"hook_event_name\":\"SessionStart\"}");
             child.wait_with_output().expect("wait")
         };
         let out = d.path().join("it ran");
