@@ -1,7 +1,8 @@
 //! Pane holders: one small process per pane that owns the pane's PTY and process, so that both
 //! outlive the daemon (a crash, `quil restart`, `quil daemon upgrade`).
 //!
-//! The daemon starts a holder (`quild hold`) with the pane's command on a socket pair. The
+//! The daemon starts a holder (`quil-holder <socket>`, installed beside `quild`) with the pane's
+//! command on a socket pair. The
 //! holder forks away from the daemon (it is init's child, not the daemon's), opens the PTY,
 //! starts the command, and passes the PTY master to the daemon (`SCM_RIGHTS`) with the
 //! process id. From then on the daemon reads and writes the PTY itself: the holder is not on
@@ -29,8 +30,8 @@ use std::time::{Duration, Instant};
 
 /// The holder protocol's version.
 pub const VERSION: u32 = 1;
-/// The argument that makes `quild` a holder.
-pub const ARG: &str = "hold";
+/// The holder's executable, installed beside `quild`.
+pub const EXE: &str = "quil-holder";
 /// Where holders listen, under `$QUIL_HOME`.
 pub const DIR: &str = "holders";
 /// How long an ended pane's process gets between SIGHUP and SIGKILL.
@@ -98,12 +99,11 @@ pub fn fresh_name(pane: quil_proto::PaneId) -> String {
     format!("{pane}-{:08x}", crate::home::random_u64() as u32)
 }
 
-/// Starts `spec` under a new holder (`exe hold`) and takes the PTY from it.
+/// Starts `spec` under a new holder (`exe SOCKET`) and takes the PTY from it.
 pub fn launch(exe: &Path, spec: &Spec, name: String) -> Result<Held, HolderError> {
     let (ours, theirs) = UnixStream::pair().map_err(HolderError::Launch)?;
     // The socket in its arguments says, in `ps`, which pane of which home it holds.
     let mut first = std::process::Command::new(exe)
-        .arg(ARG)
         .arg(&spec.socket)
         .stdin(OwnedFd::from(theirs))
         .stdout(std::process::Stdio::null())
@@ -279,17 +279,17 @@ fn signal_number(name: &str) -> i32 {
 
 // ---- the holder process ----
 
-/// `quild hold`: reads a [`Spec`] on stdin (a socket pair with the daemon), starts it and
+/// `quil-holder`: reads a [`Spec`] on stdin (a socket pair with the daemon), starts it and
 /// holds it until the process has ended and a daemon has its status.
 pub fn main() -> i32 {
-    // SAFETY: called first thing in a freshly exec'd quild, which has no other thread yet.
+    // SAFETY: called first thing in a freshly exec'd holder, which has no other thread yet.
     match unsafe { nix::unistd::fork() } {
         // The daemon waits for this first process only; the holder becomes init's child, so
         // it is neither the daemon's zombie nor ended with it.
         Ok(nix::unistd::ForkResult::Parent { .. }) => return 0,
         Ok(nix::unistd::ForkResult::Child) => {}
         Err(e) => {
-            eprintln!("quild hold: cannot fork: {e}");
+            eprintln!("quil-holder: cannot fork: {e}");
             return 1;
         }
     }
@@ -300,7 +300,7 @@ pub fn main() -> i32 {
     match hold(first) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("quild hold: {e}");
+            eprintln!("quil-holder: {e}");
             1
         }
     }

@@ -103,7 +103,10 @@ async fn serve(
     let spawner = match holder_exe() {
         Some(exe) => pane::PtySpawner::with_holders(exe, &home_dir),
         None => {
-            tracing::warn!("cannot find this quild's executable: panes will end with the daemon");
+            tracing::warn!(
+                "no {} beside this quild: panes will end with the daemon",
+                holder::EXE
+            );
             pane::PtySpawner::default()
         }
     };
@@ -235,16 +238,13 @@ async fn serve(
 
 pub use quil_proto::paths::quil_home;
 
-/// The executable holders run: this quild's, or the one installed in its place since it
-/// started (an upgraded quild still talks to the holders an older one started).
+/// The holders' executable: `quil-holder` beside this quild (beside where it was, if it has
+/// been replaced since it started: an upgraded install).
 fn holder_exe() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    let text = exe.to_string_lossy();
-    let exe = match text.strip_suffix(" (deleted)") {
-        Some(p) => PathBuf::from(p),
-        None => exe,
-    };
-    exe.is_file().then_some(exe)
+    let exe = PathBuf::from(exe.to_string_lossy().trim_end_matches(" (deleted)"));
+    let holder = exe.parent()?.join(holder::EXE);
+    holder.is_file().then_some(holder)
 }
 use quil_proto::paths::FINAL_SAVE_FAILED;
 

@@ -194,7 +194,7 @@ pub struct PtySpawner {
 
 /// Where holders come from and listen.
 struct Holders {
-    /// The `quild` to run as `quild hold`.
+    /// The `quil-holder` to run.
     exe: PathBuf,
     /// `$QUIL_HOME/holders`.
     dir: PathBuf,

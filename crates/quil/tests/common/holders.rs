@@ -1,4 +1,4 @@
-//! Pane holders (`quild hold <socket>`) of a quil home, found in /proc: the tests kill them to
+//! Pane holders (`quil-holder <socket>`) of a quil home, found in /proc: the tests kill them to
 //! play a reboot, and kill what a test's killed daemon left so nothing outlives it.
 
 use std::path::Path;
@@ -16,7 +16,8 @@ pub fn holder_pids(home: &Path) -> Vec<i32> {
                 return false;
             };
             let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-            args.get(1) == Some(&&b"hold"[..]) && args.get(2).is_some_and(|s| s.starts_with(home))
+            args.first().is_some_and(|a| a.ends_with(b"quil-holder"))
+                && args.get(1).is_some_and(|s| s.starts_with(home))
         })
         .filter(|pid| alive(*pid))
         .collect()
