@@ -219,6 +219,9 @@ pub enum Cmd {
     /// Check config.toml, or apply it now (it is also applied when it changes).
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Other machines reached with `quil -r` (see docs/remote.md).
+    #[command(subcommand)]
+    Remote(RemoteCmd),
     /// Called by AI CLIs' hooks to record their conversation (internal).
     #[command(hide = true)]
     Hook {
@@ -368,6 +371,19 @@ pub enum PluginCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum RemoteCmd {
+    /// Install this build of quil (`quil`, `quild`, `quil-holder`) on HOST over ssh, when HOST
+    /// is the same platform; otherwise say how to build it there.
+    Setup {
+        /// `[user@]host[:port]`, or a `[[remotes]]` name.
+        host: String,
+        /// The directory on HOST (default: ~/.local/bin).
+        #[arg(long)]
+        dir: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum ConfigCmd {
     /// List every problem in $QUIL_HOME/config.toml (the client's tables and the daemon's),
     /// one `FILE:LINE:COL: message` each; exits 1 on any.
@@ -443,6 +459,10 @@ pub fn main(cli: Cli) -> Result<i32> {
             bail!("`quil proxy` and `quil hook` work on this machine only: drop --remote")
         }
         Some(Cmd::Proxy { no_start }) => crate::proxy::run(&home, !no_start),
+        Some(Cmd::Remote(_)) if target.remote().is_some() => {
+            bail!("`quil remote setup` runs on this machine: drop --remote")
+        }
+        Some(Cmd::Remote(RemoteCmd::Setup { host, dir })) => remote_setup(&home, &host, dir),
         Some(Cmd::Events { json, pane, types }) => events(&target, json, &pane, types),
         // Agent CLIs run this for their hooks: it must print nothing on stdout (SessionStart's
         // stdout joins the conversation) and always exit 0 (non-zero can block a prompt).
@@ -734,6 +754,29 @@ fn restart(home: &Path, fresh: bool, upgrade: bool) -> Result<i32> {
 /// The signal that has quild hand its panes over to the next one and exit (quild's `serve`).
 const HANDOVER: nix::sys::signal::Signal = nix::sys::signal::Signal::SIGUSR1;
 
+/// `quil remote setup HOST`: installs this build there and says how to use it.
+fn remote_setup(home: &Path, host: &str, dir: Option<String>) -> Result<i32> {
+    let remote = Remote::resolve(host, home)?;
+    let quil = remote.setup(dir.as_deref())?;
+    crate::outln!(
+        "installed quil {} (quil, quild, quil-holder) on {host}: {quil}",
+        env!("CARGO_PKG_VERSION")
+    );
+    if remote.quil != quil {
+        crate::outln!(
+            "use it with `quil -r {host}` once {} is on the PATH there, or name it in \
+             config.toml: [[remotes]] name = \"...\", host = \"{host}\", quil = \"{quil}\"",
+            Path::new(&quil)
+                .parent()
+                .map_or(quil.clone(), |d| d.display().to_string())
+        );
+    }
+    crate::outln!(
+        "a daemon already running there keeps its panes with `quil -r {host} daemon upgrade`"
+    );
+    Ok(0)
+}
+
 /// How long `quil events` waits for the daemon to come back after losing it (a restart takes
 /// well under a second), and the longest pause between its attempts.
 const EVENTS_RECONNECT: Duration = Duration::from_secs(10);
@@ -980,6 +1023,7 @@ fn run(c: &mut Client, cmd: Cmd, remote: Option<&Remote>) -> Result<i32> {
         | Cmd::Proxy { .. }
         | Cmd::Events { .. }
         | Cmd::Mcp
+        | Cmd::Remote(_)
         | Cmd::Completions { .. }
         | Cmd::Man
         | Cmd::Complete { .. } => {

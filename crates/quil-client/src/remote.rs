@@ -172,6 +172,16 @@ impl Remote {
     /// The ssh command that runs `quil ARGS...` on the host. `-T`: never a terminal on the
     /// far side (the bytes are the protocol's), whatever the user's ssh config requests.
     pub fn command(&self, args: &[&str]) -> Command {
+        // ssh hands the words to the far side's shell as one line: quote what it would split.
+        let line: Vec<String> = std::iter::once(self.quil.as_str())
+            .chain(args.iter().copied())
+            .map(shell_word)
+            .collect();
+        self.shell(&line.join(" "))
+    }
+
+    /// The ssh command that runs the shell command line `line` on the host.
+    fn shell(&self, line: &str) -> Command {
         let mut cmd = Command::new(&self.ssh[0]);
         cmd.args(&self.ssh[1..]).arg("-T");
         if self.batch {
@@ -180,13 +190,92 @@ impl Remote {
         if let Some(p) = self.port {
             cmd.args(["-p", &p.to_string()]);
         }
-        // ssh hands the words to the far side's shell as one line: quote what it would split.
-        let line: Vec<String> = std::iter::once(self.quil.as_str())
-            .chain(args.iter().copied())
-            .map(shell_word)
-            .collect();
-        cmd.arg(&self.host).arg("--").arg(line.join(" "));
+        cmd.arg(&self.host).arg("--").arg(line);
         cmd
+    }
+
+    /// Runs `line` on the host with `input` on its stdin; its stdout, or why it failed.
+    fn run_shell(&self, line: &str, input: &[u8]) -> Result<String, SetupError> {
+        let failed = |why: String| SetupError::Ssh {
+            host: self.label.clone(),
+            why,
+        };
+        let mut child = self
+            .shell(line)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| failed(format!("cannot run {}: {e}", self.ssh[0])))?;
+        let mut stdin = child.stdin.take();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            stdin.as_mut().map(|s| s.write_all(&input))
+        });
+        let out = child
+            .wait_with_output()
+            .map_err(|e| failed(e.to_string()))?;
+        let _ = writer.join();
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            return Err(failed(format!("`{line}` failed: {}", last.trim())));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// `quil remote setup`: installs this build's `quil`, `quild` and `quil-holder` in `dir`
+    /// on the host (`~/.local/bin` when `None`), when the host's platform is this build's;
+    /// returns where `quil` went there.
+    pub fn setup(&self, dir: Option<&str>) -> Result<String, SetupError> {
+        let theirs = self.run_shell("uname -sm", b"")?;
+        let ours = platform();
+        if !same_platform(&theirs, &ours) {
+            return Err(SetupError::Platform {
+                host: self.label.clone(),
+                theirs,
+                ours,
+            });
+        }
+        // Expanded by the far side's shell: `~` there is the remote user's home.
+        let dir = match dir {
+            Some(d) => shell_word(d),
+            None => "\"$HOME\"/.local/bin".into(),
+        };
+        let here = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+            .ok_or(SetupError::Local(
+                "cannot find this quil's directory".into(),
+            ))?;
+        for name in ["quil-holder", "quild", "quil"] {
+            let bin = std::fs::read(here.join(name)).map_err(|e| {
+                SetupError::Local(format!("cannot read {}: {e}", here.join(name).display()))
+            })?;
+            // Written beside, then renamed over: a running quild or holder keeps its file.
+            self.run_shell(
+                &format!(
+                    "mkdir -p {dir} && t={dir}/.{name}.$$ && cat > \"$t\" && chmod 755 \"$t\" \
+                     && mv -f \"$t\" {dir}/{name}"
+                ),
+                &bin,
+            )?;
+        }
+        let version = self.run_shell(&format!("{dir}/quil --version"), b"")?;
+        let want = format!("quil {}", env!("CARGO_PKG_VERSION"));
+        if version != want {
+            return Err(SetupError::Ssh {
+                host: self.label.clone(),
+                why: format!("the installed quil says {version:?}, not {want:?}"),
+            });
+        }
+        self.run_shell(&format!("cd {dir} && pwd"), b"")
+            .map(|d| format!("{d}/quil"))
     }
 
     /// Runs `ssh HOST -- quil proxy` with its stdin and stdout on a socket pair and performs
@@ -244,6 +333,42 @@ impl Remote {
             None => Ok(1),
         }
     }
+}
+
+/// Why `quil remote setup` did not install.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{host}: {why}")]
+    Ssh { host: String, why: String },
+    #[error(
+        "{host} is {theirs}, and this quil was built for {ours}: build quil there (`cargo install \
+         --locked --path crates/quil` in a checkout of the same version), then use \
+         `quil -r {host}`"
+    )]
+    Platform {
+        host: String,
+        theirs: String,
+        ours: String,
+    },
+    #[error("{0}")]
+    Local(String),
+}
+
+/// This build's platform as `uname -sm` says it.
+fn platform() -> String {
+    let os = match std::env::consts::OS {
+        "linux" => "Linux",
+        "macos" => "Darwin",
+        "freebsd" => "FreeBSD",
+        other => other,
+    };
+    format!("{os} {}", std::env::consts::ARCH)
+}
+
+/// `uname -sm` of two machines: the same OS and architecture (`arm64` is `aarch64`).
+fn same_platform(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.trim().replace("arm64", "aarch64").to_lowercase();
+    norm(a) == norm(b)
 }
 
 /// Whether someone is at a terminal to answer ssh's questions.

@@ -418,3 +418,44 @@ fn a_wrong_remotes_entry_is_named_with_its_place() {
     let err = local.fails(&["--remote=-oProxyCommand=x", "ls"]);
     assert!(err.contains("cannot start with `-`"), "{err}");
 }
+
+/// `quil remote setup`: this build's three binaries land in the directory asked for on the host
+/// (a path with a space), byte for byte and executable, and run there (setup checks the
+/// installed `quil --version` over ssh); running it again replaces them; a host that cannot be
+/// reached fails with one line naming it.
+#[test]
+fn remote_setup_installs_this_build_over_ssh() {
+    let sshd = Sshd::start();
+    let local = Home::new();
+    let dir = sshd.path().join("installed bin");
+    sshd.configure(&local, "box", &dir.join("quil"));
+    let here = Path::new(QUIL).parent().expect("bin dir");
+    for round in 0..2 {
+        let out = local.ok(&["remote", "setup", "box", "--dir", dir.to_str().unwrap()]);
+        assert!(
+            out.contains(&format!(
+                "installed quil {} (quil, quild, quil-holder) on box: {}",
+                env!("CARGO_PKG_VERSION"),
+                dir.join("quil").display()
+            )),
+            "round {round}: {out}"
+        );
+        for name in ["quil", "quild", "quil-holder"] {
+            let installed = dir.join(name);
+            assert!(
+                std::fs::read(&installed).unwrap() == std::fs::read(here.join(name)).unwrap(),
+                "{name} is this build's"
+            );
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&installed).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o755, "{name}");
+        }
+    }
+    // Named in config.toml with this path, so nothing more to say about where it is.
+    let out = local.ok(&["remote", "setup", "box", "--dir", dir.to_str().unwrap()]);
+    assert!(!out.contains("on the PATH there"), "{out}");
+    let closed = free_port();
+    let err = local.fails(&["remote", "setup", &format!("127.0.0.1:{closed}")]);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{closed}")), "{err}");
+}
