@@ -1,11 +1,12 @@
 //! `quil-bench`: quil against tmux and a raw PTY, side by side, in one run.
 //!
 //! Measures: throughput (`cat` of a large file in a pane, with and without an attached
-//! client), key-echo latency through an attached client, and server RSS with idle panes and
-//! with scrollback. `scripts/bench.sh` runs `all` and then `report` to write
+//! client), key-echo latency through an attached client, server RSS with idle panes and
+//! with scrollback, and the CPU of server and client with ten busy agent panes shown at once. `scripts/bench.sh` runs `all` and then `report` to write
 //! `docs/benchmarks.md`. Everything the harness starts lives in a private temp dir (tmux socket,
 //! `QUIL_HOME`) and is killed on exit, on error and on Ctrl-C.
 
+mod agents;
 mod cleanup;
 mod gen;
 mod latency;
@@ -87,6 +88,12 @@ enum Cmd {
     },
     /// Server RSS with idle panes and with scrollback.
     Rss,
+    /// CPU of server and client with ten busy agent panes shown at once.
+    Agents {
+        /// Seconds measured.
+        #[arg(long, default_value_t = 20.0)]
+        secs: f64,
+    },
     /// Every measure; writes the results as JSON to `--out`.
     All {
         /// Directory for the generated input file.
@@ -262,6 +269,9 @@ fn all(
     save(&r)?;
     r.load.push(("memory".into(), proc::loadavg()));
     r.rss = rss::run(&ctx);
+    save(&r)?;
+    r.load.push(("agents".into(), proc::loadavg()));
+    r.agents = agents::run(&ctx, if quick { 5.0 } else { 20.0 });
     r.load.push(("end".into(), proc::loadavg()));
     r.wall_s = started.elapsed().as_secs_f64();
     save(&r)?;
@@ -319,6 +329,10 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Rss => {
             let (ctx, _g) = make_ctx(c)?;
             print(c.json, &rss::run(&ctx))
+        }
+        Cmd::Agents { secs } => {
+            let (ctx, _g) = make_ctx(c)?;
+            print(c.json, &agents::run(&ctx, *secs))
         }
         Cmd::All {
             cache,

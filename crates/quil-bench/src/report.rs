@@ -1,6 +1,6 @@
 //! Results file and the generated `docs/benchmarks.md`.
 
-use crate::{latency, proc, rss, throughput};
+use crate::{agents, latency, proc, rss, throughput};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 use std::path::Path;
@@ -30,6 +30,8 @@ pub struct Results {
     pub throughput: Vec<throughput::Row>,
     pub latency: Vec<latency::Row>,
     pub rss: Vec<rss::Row>,
+    #[serde(default)]
+    pub agents: Vec<agents::Row>,
     /// (phase, load average "1m 5m 15m" when it started).
     pub load: Vec<(String, String)>,
     pub wall_s: f64,
@@ -462,6 +464,42 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
         );
     }
     let _ = writeln!(s);
+
+    // ----- many agents -----
+    if !r.agents.is_empty() {
+        let secs = r.agents[0].secs;
+        let _ = writeln!(
+            s,
+            "### 3b. Many agents at once: CPU
+"
+        );
+        let _ = writeln!(
+            s,
+            "{} panes, each a busy agent (a spinner at 10 Hz, 20 lines every second, a full \
+             redraw every 3 s), all shown by one attached client on a 200x60 terminal; CPU \
+             seconds the multiplexer used over {secs:.0} s (the agents' own CPU is the same for \
+             both and not counted).\n",
+            agents::PANES
+        );
+        let _ = writeln!(s, "| System | server | client | pane holders | total |");
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for x in &r.agents {
+            if let Some(e) = &x.error {
+                let _ = writeln!(s, "| {} | not measured: {} | | | |", x.system, one_line(e));
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                x.system,
+                f(x.server_cpu_s, 2),
+                f(x.client_cpu_s, 2),
+                x.holders_cpu_s.map_or("n/a".into(), |h| f(Some(h), 2)),
+                f(x.total_cpu_s(), 2)
+            );
+        }
+        let _ = writeln!(s);
+    }
 
     // ----- codec -----
     let _ = writeln!(s, "## 4. Protocol codec: one 8 KB `PaneUpdate`\n");
