@@ -1,4 +1,6 @@
-//! A pane's process on a real PTY.
+//! A pane's process on a real PTY, under a holder process ([`crate::holder`]) that keeps it
+//! through daemon restarts, or (with no holder) as the daemon's own child. Either way the
+//! daemon reads and writes the PTY master itself.
 //!
 //! Per pane:
 //! - a **reader** task on the daemon's runtime reads PTY output and feeds the pane's terminal;
@@ -201,7 +203,7 @@ struct Holders {
 }
 
 impl PtySpawner {
-    /// Panes under holders started as `exe hold`, listening in `home`'s holders directory.
+    /// Panes under holders started as `exe SOCKET`, listening in `home`'s holders directory.
     pub fn with_holders(exe: PathBuf, home: &Path) -> PtySpawner {
         PtySpawner {
             holders: Some(Holders {
