@@ -12,6 +12,11 @@ use crate::index::Line;
 /// Maximum number of buffered lines outside of the grid for performance optimization.
 const MAX_CACHE_SIZE: usize = 1_000;
 
+/// quil: rows the storage grows by at least. Upstream grows by `MAX_CACHE_SIZE`; quil moves
+/// scrolled rows out after every read and frees the spare rows once a burst is over, so each
+/// short burst that scrolled allocated and freed 1000 rows.
+const GROWTH: usize = 64;
+
 /// A ring buffer for optimizing indexing and rotation.
 ///
 /// The [`Storage::rotate`] and [`Storage::rotate_down`] functions are fast modular additions on
@@ -130,7 +135,8 @@ impl<T> Storage<T> {
         if self.len + additional_rows > self.inner.len() {
             self.rezero();
 
-            let realloc_size = self.inner.len() + max(additional_rows, MAX_CACHE_SIZE);
+            // quil: by what is needed (at least GROWTH), not by MAX_CACHE_SIZE.
+            let realloc_size = self.inner.len() + max(additional_rows, GROWTH);
             self.inner.resize_with(realloc_size, || Row::new(columns));
         }
 
@@ -738,7 +744,7 @@ mod tests {
             filled_row('4'),
             filled_row('5'),
         ];
-        let expected_init_size = std::cmp::max(init_size, MAX_CACHE_SIZE);
+        let expected_init_size = std::cmp::max(init_size, super::GROWTH);
         expected_inner.append(&mut vec![filled_row('\0'); expected_init_size]);
         let expected_storage = Storage { inner: expected_inner, zero: 0, visible_lines: 0, len: 9 };
 
