@@ -459,3 +459,124 @@ fn remote_setup_installs_this_build_over_ssh() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains(&format!("127.0.0.1:{closed}")), "{err}");
 }
+
+/// The pids of ssh clients started with this sshd's client config (`-F .../ssh_config`).
+fn ssh_clients(sshd: &Sshd) -> Vec<i32> {
+    let config = sshd.path().join("ssh_config").display().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            comm.trim() == "ssh" && String::from_utf8_lossy(&cmdline).contains(&config)
+        })
+        .collect()
+}
+
+/// The network goes away under an attached TUI: it says it is reconnecting, keeps the last
+/// screen, answers keys while ssh hangs, and on the way back shows the pane as it is now
+/// (what it printed in the gap included), not a replay.
+#[test]
+fn the_tui_reconnects_to_the_same_screens_when_ssh_dies() {
+    let (sshd, local, remote) = setup();
+    // An ssh that hangs, as on a dead network, while the flag file exists.
+    let flag = sshd.path().join("network-down");
+    let ssh = sshd.script(
+        "flaky-ssh",
+        &format!(
+            "#!/bin/sh\nif [ -e '{f}' ]; then echo $$ > '{f}.pid'; exec sleep 60; fi\n\
+             exec ssh \"$@\"\n",
+            f = flag.display()
+        ),
+    );
+    let quil = sshd.remote_quil(&remote);
+    std::fs::write(
+        local.path().join("config.toml"),
+        format!(
+            "[[remotes]]\nname = \"flaky\"\nhost = \"127.0.0.1:{}\"\nquil = \"{}\"\n\
+             ssh = [\"{}\", \"-F\", \"{}\"]\n",
+            sshd.port,
+            quil.display(),
+            ssh.display(),
+            sshd.path().join("ssh_config").display()
+        ),
+    )
+    .expect("config.toml");
+    let pane = local.ok(&["-r", "flaky", "new-tab"]).trim().to_string();
+    remote.send_line(&pane, "echo before-$((1+1))");
+    remote.wait_for(&pane, "^before-2");
+
+    let sock = format!("quil-remote-{}", std::process::id());
+    let cmd = format!(
+        "env -u QUIL_PANE_ID -u TMUX QUIL_HOME='{}' HOME='{}' '{QUIL}' -r flaky; sleep 600",
+        local.path().display(),
+        local.user_home().display()
+    );
+    tmux::new_session(&sock, 100, 30, &cmd);
+    struct Server(String);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            tmux::kill_server(&self.0);
+        }
+    }
+    let _server = Server(sock.clone());
+    tmux::wait_for(&sock, "the remote pane", |s| tmux::has_line(s, "before-2"));
+    let tui_ssh = ssh_clients(&sshd);
+    assert_eq!(tui_ssh.len(), 1, "the TUI's ssh: {tui_ssh:?}");
+
+    std::fs::write(&flag, "").expect("flag");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(tui_ssh[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill ssh");
+    tmux::wait_for(&sock, "reconnecting, with the last screen kept", |s| {
+        s.contains("reconnecting…") && tmux::has_line(s, "before-2")
+    });
+    // The pane runs on: it prints while nobody can see it.
+    remote.send_line(&pane, "echo during-$((2+2))");
+    remote.wait_for(&pane, "^during-4");
+    // Keys work while ssh hangs: the help overlay opens and closes.
+    tmux::keys(&sock, &["M-w", "?"]);
+    tmux::wait_for(&sock, "the help overlay", |s| {
+        s.contains("detach (panes keep running)")
+    });
+    tmux::keys(&sock, &["Escape"]);
+    tmux::wait_for(&sock, "the help overlay closed", |s| {
+        !s.contains("detach (panes keep running)")
+    });
+
+    // The network is back (the hanging attempt fails, the next one goes through).
+    let pid_file = sshd.path().join("network-down.pid");
+    eventually("the hanging ssh", Duration::from_secs(10), || {
+        exists(&pid_file)
+    });
+    let hung: i32 = std::fs::read_to_string(&pid_file)
+        .expect("the hanging ssh's pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    std::fs::remove_file(&flag).expect("flag");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(hung),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("end the hanging ssh");
+    let s = tmux::wait_for(&sock, "the same screen, as it is now", |s| {
+        s.contains("reconnected to the daemon")
+            && tmux::has_line(s, "before-2")
+            && tmux::has_line(s, "during-4")
+    });
+    assert_eq!(
+        s.matches("during-4").count(),
+        1,
+        "the gap was shown once, not replayed:\n{s}"
+    );
+    tmux::type_text(&sock, "echo after-$((3+3))");
+    tmux::keys(&sock, &["Enter"]);
+    remote.wait_for(&pane, "^after-6");
+    assert!(!exists(&local.socket()), "the TUI started a local daemon");
+}

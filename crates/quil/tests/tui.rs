@@ -6,13 +6,13 @@
 
 mod common;
 
+use common::tmux::{has_line, keys, type_text, wait_for, DEADLINE};
 use common::{eventually, git};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const DEADLINE: Duration = Duration::from_secs(20);
 const PROMPT: &str = "e2e$";
 
 /// The real `quil` binary (cargo builds it, and `quild` beside it, for this test target).
@@ -68,27 +68,7 @@ impl World {
             self.home.display(),
             self.bin.display()
         );
-        let out = Command::new("tmux")
-            .args([
-                "-L",
-                &sock,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-x",
-                &w.to_string(),
-                "-y",
-                &h.to_string(),
-                &cmd,
-            ])
-            .output()
-            .expect("run tmux");
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::tmux::new_session(&sock, w, h, &cmd);
         self.sockets.push(sock.clone());
         sock
     }
@@ -117,7 +97,7 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         for s in &self.sockets {
-            let _ = Command::new("tmux").args(["-L", s, "kill-server"]).output();
+            common::tmux::kill_server(s);
         }
         let _ = self.quil(&["daemon", "stop"]);
         common::holders::kill_holders(&self.home);
@@ -125,67 +105,6 @@ impl Drop for World {
             let _ = std::fs::remove_dir_all(&self.home);
         }
     }
-}
-
-fn keys(sock: &str, keys: &[&str]) {
-    let mut args = vec!["-L", sock, "send-keys", "-t", "0"];
-    args.extend_from_slice(keys);
-    let out = Command::new("tmux")
-        .args(&args)
-        .output()
-        .expect("tmux send-keys");
-    assert!(
-        out.status.success(),
-        "send-keys: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn type_text(sock: &str, text: &str) {
-    let out = Command::new("tmux")
-        .args(["-L", sock, "send-keys", "-t", "0", "-l", text])
-        .output()
-        .expect("tmux send-keys");
-    assert!(out.status.success());
-}
-
-fn screen(sock: &str) -> String {
-    let out = Command::new("tmux")
-        .args(["-L", sock, "capture-pane", "-p", "-t", "0"])
-        .output()
-        .expect("tmux capture-pane");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Polls the screen until `pred` holds; fails with the last screen after the deadline.
-fn wait_for(sock: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
-    let start = Instant::now();
-    loop {
-        let s = screen(sock);
-        if pred(&s) {
-            return s;
-        }
-        if start.elapsed() > DEADLINE {
-            panic!("timed out waiting for {what}; screen:\n{s}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Text lines inside pane borders, trimmed: `┃hello    ┃` gives `hello`.
-fn pane_lines(s: &str) -> Vec<String> {
-    s.lines()
-        .flat_map(|l| {
-            l.split(['┃', '│'])
-                .map(|p| p.trim().to_string())
-                .collect::<Vec<_>>()
-        })
-        .filter(|p| !p.is_empty())
-        .collect()
-}
-
-fn has_line(s: &str, want: &str) -> bool {
-    pane_lines(s).iter().any(|l| l == want)
 }
 
 fn prompts(s: &str) -> usize {

@@ -306,14 +306,18 @@ impl App {
         self.set_status(text, true);
     }
 
-    /// Attached again, to a daemon that knows nothing of this client: views, sizes and
-    /// screens are asked for again.
+    /// Attached again, to a daemon that knows nothing of this client: views and sizes are
+    /// asked for again. The screens last seen stay drawn until the daemon's first update of
+    /// each replaces it whole, so a reconnection never flashes blank panes.
     pub fn reconnected(&mut self) {
         self.bye = None;
         self.viewed.clear();
         self.resize_sent.clear();
-        self.screens.clear();
+        for screen in self.screens.values_mut() {
+            screen.stale = true;
+        }
         self.damage.clear();
+        self.dirty = true;
         self.set_status("reconnected to the daemon", false);
     }
 
@@ -576,7 +580,8 @@ impl App {
                 let screen = self.screens.entry(u.pane).or_default();
                 // The size and title are drawn on the border: only an update that keeps them
                 // (and the pane had a screen) leaves everything but its rows as drawn.
-                let rows_only = screen.rows > 0
+                let rows_only = !screen.stale
+                    && screen.rows > 0
                     && (screen.cols, screen.rows) == (u.cols, u.rows)
                     && screen.title == u.title;
                 if !rows_only {
@@ -2161,6 +2166,41 @@ pub(crate) mod tests {
             s.lines.iter().map(Line::text).collect::<Vec<_>>(),
             ["", "x", ""]
         );
+    }
+
+    #[test]
+    fn a_reconnection_keeps_the_last_screens_until_each_is_replaced_whole() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        app.on_server(update(
+            1,
+            48,
+            3,
+            true,
+            vec![(0, "one"), (1, "two"), (2, "old")],
+        ));
+        reqs(&mut app);
+        app.reconnected();
+        // Still drawn while the new connection has sent nothing.
+        let text = |app: &App| {
+            app.screens[&PaneId(1)]
+                .lines
+                .iter()
+                .map(Line::text)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(text(&app), ["one", "two", "old"]);
+        assert!(app.dirty);
+        // The view is asked for again.
+        app.sync_view();
+        assert!(reqs(&mut app)
+            .iter()
+            .any(|r| matches!(r, Request::View { panes } if panes.contains(&PaneId(1)))));
+        // The first update after it lists only rows ever written: the rest are blank now.
+        app.on_server(update(1, 48, 3, false, vec![(0, "new")]));
+        assert_eq!(text(&app), ["new", "", ""]);
+        // Later updates patch as usual.
+        app.on_server(update(1, 48, 3, false, vec![(2, "three")]));
+        assert_eq!(text(&app), ["new", "", "three"]);
     }
 
     /// Left then right goes back to the pane you came from, not the top one, as in tmux.

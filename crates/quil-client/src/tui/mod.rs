@@ -242,7 +242,9 @@ const BYE_GRACE: Duration = Duration::from_secs(5);
 
 /// Connects again after the connection was lost: with back-off, starting the daemon when none
 /// runs (unless it said goodbye, then only after waiting [`BYE_GRACE`] for a restart to bring
-/// one back). Keys still work meanwhile (detach); the screen says what is going on.
+/// one back). Each attempt runs on a thread of its own, because over ssh one can take as long
+/// as ssh's own timeout: keys stay live meanwhile (detach works at once), and the last screens
+/// stay drawn under a status line that says what is going on.
 fn reconnect<W: Write>(
     app: &mut App,
     display: &mut display::Display<ratatui::backend::CrosstermBackend<display::FrameOut<W>>>,
@@ -254,42 +256,61 @@ fn reconnect<W: Write>(
     let target = target.unattended();
     let bye = app.bye.take();
     let since = Instant::now();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    // The attempt's thread writes a byte here when it is done, to wake the `poll` below.
+    let (wake_rx, wake_tx) = UnixStream::pair().context("cannot make a socket pair")?;
+    wake_rx.set_nonblocking(true)?;
     let mut wait = RECONNECT_FIRST;
+    let mut next_at = Some(Instant::now());
     let mut attempt = 0u32;
     loop {
-        attempt += 1;
-        let text = match &bye {
-            Some(reason) => format!("reconnecting… ({reason})"),
-            None => format!("reconnecting… (lost the daemon: {why}; attempt {attempt})"),
-        };
-        app.disconnected(text);
-        display.draw(app)?;
-        let lost_for = since.elapsed();
-        let Ok(conn) = target.reconnect_attempt(bye.is_some(), lost_for, BYE_GRACE) else {
+        if next_at.is_some_and(|t| Instant::now() >= t) {
+            next_at = None;
+            attempt += 1;
+            let text = match &bye {
+                Some(reason) => format!("reconnecting… ({reason})"),
+                None => format!("reconnecting… (lost the daemon: {why}; attempt {attempt})"),
+            };
+            app.disconnected(text);
+            display.draw(app)?;
+            let (target, tx, mut wake) = (target.clone(), done_tx.clone(), wake_tx.try_clone()?);
+            let (said_bye, lost_for) = (bye.is_some(), since.elapsed());
+            std::thread::spawn(move || {
+                let result = target
+                    .reconnect_attempt(said_bye, lost_for, BYE_GRACE)
+                    .map(|c| c.and_then(|c| attach(c).ok()));
+                // The loop may have given up (a detach) and gone: nobody to tell then.
+                let _ = tx.send(result);
+                let _ = wake.write_all(&[1]);
+            });
+        }
+        let mut fds = [
+            PollFd::new(tty, PollFlags::POLLIN),
+            PollFd::new(wake_rx.as_fd(), PollFlags::POLLIN),
+        ];
+        let _ = poll(&mut fds, timeout_until(next_at));
+        let mut buf = [0u8; 16];
+        while matches!((&wake_rx).read(&mut buf), Ok(n) if n > 0) {}
+        while crossterm::event::poll(Duration::ZERO).unwrap_or(false) {
+            if let Ok(ev) = crossterm::event::read() {
+                on_term_event(app, display, ev)?;
+            }
+        }
+        // Nothing can be sent: drop what the keys asked for.
+        app.take_outbox();
+        if app.quit.is_some() {
             return Ok(None);
-        };
-        if let Some(c) = conn {
-            if let Ok(a) = attach(c) {
-                return Ok(Some(a));
-            }
         }
-        // Wait, with the keyboard live (detach must work).
-        let deadline = Instant::now() + wait;
-        while Instant::now() < deadline {
-            let mut fds = [PollFd::new(tty, PollFlags::POLLIN)];
-            let _ = poll(&mut fds, timeout_until(Some(deadline)));
-            while crossterm::event::poll(Duration::ZERO).unwrap_or(false) {
-                if let Ok(ev) = crossterm::event::read() {
-                    on_term_event(app, display, ev)?;
-                }
+        display.draw(app)?;
+        match done_rx.try_recv() {
+            Ok(Ok(Some(attached))) => return Ok(Some(attached)),
+            Ok(Err(crate::remote::Gone)) => return Ok(None),
+            Ok(Ok(None)) => {
+                next_at = Some(Instant::now() + wait);
+                wait = (wait * 2).min(RECONNECT_MAX);
             }
-            // Nothing can be sent: drop what the keys asked for.
-            app.take_outbox();
-            if app.quit.is_some() {
-                return Ok(None);
-            }
+            Err(_) => {}
         }
-        wait = (wait * 2).min(RECONNECT_MAX);
     }
 }
 

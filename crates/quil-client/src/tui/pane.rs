@@ -12,14 +12,18 @@ pub struct PaneScreen {
     pub modes: u32,
     pub title: String,
     pub version: u64,
+    /// Last seen before a reconnection: the next update replaces every row, whatever it
+    /// carries (a new connection's first update lists only the rows ever written).
+    pub stale: bool,
 }
 
 impl PaneScreen {
     /// Applies an update: a full one replaces every row, an incremental one only the rows it
     /// carries. Rows past the new height are dropped, missing ones start blank.
     pub fn apply(&mut self, u: PaneUpdate) {
-        if u.full {
+        if u.full || self.stale {
             self.lines.clear();
+            self.stale = false;
         }
         self.lines.resize(usize::from(u.rows), Line::default());
         for (row, line) in u.lines {

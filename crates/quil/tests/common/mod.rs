@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod holders;
+pub mod tmux;
 
 use portable_pty::{CommandBuilder, PtySize};
 use std::io::Read;
