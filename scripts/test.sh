@@ -6,13 +6,16 @@ cd "$(dirname "$0")/.."
 
 # Real tools the tests use: tmux (the outer terminal for TUI end-to-end tests), git, the shells
 # whose cwd reporting is tested (bash, zsh), Node.js/npm for the AI CLIs and the tracker, and
-# vttest for the conformance suite (crates/quil/tests/conformance.rs), and OpenSSH's server,
-# which crates/quil/tests/remote.rs starts on 127.0.0.1 for `quil -r` (never as a service).
+# vttest for the conformance suite (crates/quil/tests/conformance.rs), python3 (a second user's
+# raw socket client in crates/quil/tests/security.rs), and OpenSSH's server, which
+# crates/quil/tests/remote.rs starts on 127.0.0.1 for `quil -r` (never as a service).
 missing=()
 for tool in tmux git bash zsh node npm vttest; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+# The system's own, which the second user can run (a python3 under /root would not do).
+[ -x /usr/bin/python3 ] || missing+=(python3)
 if ((${#missing[@]})); then
   echo "test.sh: installing ${missing[*]}" >&2
   sudo=""

@@ -363,3 +363,103 @@ fn a_listener_that_never_answers_cannot_hang_the_cli() {
     assert!(t.elapsed() < Duration::from_secs(14));
     let _ = held.join();
 }
+
+/// What quil-other gets from a unix socket: `connect: <reason>`, or the bytes and file
+/// descriptors sent to it before the other side closed (or went quiet for 5 s).
+const TAKE_FD: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    print("connect:", e.strerror); sys.exit(0)
+s.settimeout(5)
+data, fds = b"", 0
+try:
+    while True:
+        msg, anc, _, _ = s.recvmsg(65536, socket.CMSG_SPACE(16))
+        fds += sum(len(d) // 4 for _, t, d in anc if t == socket.SCM_RIGHTS)
+        if not msg:
+            break
+        data += msg
+except socket.timeout:
+    pass
+print("bytes", len(data), "fds", fds)
+"#;
+
+/// A pane's holder hands its PTY to our daemons only: another user can neither reach its
+/// socket (the holders' directory is ours alone) nor, where it could, get anything from it.
+#[test]
+fn another_user_cannot_take_a_panes_terminal_from_its_holder() {
+    other_uid();
+    let b = Base::new();
+    let home = b.path("q");
+    std::fs::create_dir(&home).expect("mkdir");
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let out = b.quil(&home, &["new-tab"]);
+    assert!(out.status.success(), "{out:?}");
+    let pane = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let holders = home.join("holders");
+    let sockets: Vec<PathBuf> = std::fs::read_dir(&holders)
+        .expect("the holders' directory")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(sockets.len(), 1, "{sockets:?}");
+    let sock = sockets[0].to_str().expect("utf-8 path");
+    let try_take = || {
+        let out = as_other("/usr/bin/python3", &["-c", TAKE_FD, sock])
+            .output()
+            .expect("run python3 as quil-other (scripts/test.sh installs it)");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(try_take(), "connect: Permission denied");
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o7777;
+    assert_eq!(mode(&holders), 0o700);
+
+    // Were the directories open to it (a mistake of ours, or of an admin), the holder still
+    // hands nothing over to a process of another user.
+    if quil_proto::paths::euid() == 0 {
+        for dir in [&home, &holders] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).expect("chmod");
+        }
+        std::fs::set_permissions(&sockets[0], std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        assert_eq!(try_take(), "bytes 0 fds 0");
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        std::fs::set_permissions(&holders, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+    // The pane did not notice, and its holder still serves its own user's daemon.
+    let h = |args: &[&str]| b.quil(&home, args);
+    assert!(
+        h(&["send", "--pane", &pane, "--enter", "echo still-$((3*3))"])
+            .status
+            .success()
+    );
+    eventually("the pane's output", Duration::from_secs(20), || {
+        String::from_utf8_lossy(&h(&["capture", "--pane", &pane]).stdout).contains("still-9")
+    });
+    let shell_pid = || {
+        let ls: serde_json::Value =
+            serde_json::from_slice(&h(&["ls", "--json"]).stdout).expect("ls --json");
+        ls["panes"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["id"] == pane.as_str()))
+            .map(|p| p["pid"].clone())
+            .expect("the pane")
+    };
+    let before = shell_pid();
+    let pid = std::fs::read_to_string(home.join("quild.pid")).expect("pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid.trim().parse().expect("a pid")),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9 the daemon");
+    assert_eq!(
+        shell_pid(),
+        before,
+        "the next daemon took the same shell over"
+    );
+    assert!(h(&["daemon", "stop"]).status.success());
+}
