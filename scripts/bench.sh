@@ -33,12 +33,17 @@ CACHE="${QUIL_BENCH_CACHE:-$ROOT/target/bench-cache}"
 OUT="${QUIL_BENCH_OUT:-$ROOT/docs/benchmarks.md}"
 BIN="$ROOT/target/release"
 
-if ! command -v tmux >/dev/null 2>&1; then
-    echo "bench.sh: tmux not found; installing it" >&2
+# tmux to compare against; OpenSSH's server for the paths over ssh (a private sshd on
+# 127.0.0.1 that the harness starts and stops; it needs root, and is skipped otherwise).
+missing=()
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+if ((${#missing[@]})); then
+    echo "bench.sh: installing ${missing[*]}" >&2
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
 echo "bench.sh: building (release)" >&2

@@ -9,6 +9,7 @@
 use crate::proc;
 use crate::pty::{Pty, Read, Responder, Stripper};
 use crate::quil::{self, Proto, Quil};
+use crate::ssh::Sshd;
 use crate::stats;
 use crate::throughput::{calibrate_tui, tui_cmd, wait_tui};
 use crate::tmux::Tmux;
@@ -33,9 +34,12 @@ pub enum Sys {
     TmuxClient,
     QuilProto,
     QuilTui,
+    SshRaw,
+    SshTmux,
+    QuilRemote,
 }
 
-pub const ALL: [Sys; 7] = [
+pub const ALL: [Sys; 10] = [
     Sys::Raw,
     Sys::Floor1,
     Sys::Floor2,
@@ -43,6 +47,9 @@ pub const ALL: [Sys; 7] = [
     Sys::TmuxClient,
     Sys::QuilProto,
     Sys::QuilTui,
+    Sys::SshRaw,
+    Sys::SshTmux,
+    Sys::QuilRemote,
 ];
 
 impl Sys {
@@ -55,6 +62,9 @@ impl Sys {
             Sys::TmuxClient => "tmux-client",
             Sys::QuilProto => "quil-proto",
             Sys::QuilTui => "quil-tui",
+            Sys::SshRaw => "ssh-raw",
+            Sys::SshTmux => "ssh-tmux",
+            Sys::QuilRemote => "quil-remote",
         }
     }
     pub fn label(self) -> &'static str {
@@ -74,6 +84,9 @@ impl Sys {
                 "quil protocol client (`Request::Input` notification, wait for the `PaneUpdate` row)"
             }
             Sys::QuilTui => "quil TUI (`quil` in a PTY: type, wait for the drawn char)",
+            Sys::SshRaw => "plain ssh (`ssh -tt 127.0.0.1` to the same program; over loopback)",
+            Sys::SshTmux => "ssh + tmux (`ssh -tt 127.0.0.1 tmux attach`: type, wait for the drawn char)",
+            Sys::QuilRemote => "quil over ssh (`quil -r 127.0.0.1` TUI: type, wait for the drawn char)",
         }
     }
 }
@@ -146,6 +159,41 @@ fn setup(ctx: &Ctx, dir: &std::path::Path, sys: Sys) -> Result<Live> {
             };
             Ok(live(path, Some(Box::new(t))))
         }
+        Sys::SshRaw => {
+            let sshd = Sshd::start(&dir.join("sshd-raw"))?;
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("stty raw -echo; printf R; {PROGRAM}"));
+            let pty = Pty::spawn(sshd.wrap(&c), ctx.cols, ctx.rows)?;
+            let mut path = PtyPath::new(pty);
+            path.wait_echo(b'R', 0)
+                .context("ssh did not start the program")?;
+            Ok(live(Box::new(path), Some(Box::new(sshd))))
+        }
+        Sys::SshTmux => {
+            let t = Tmux::start(&ctx.tmux, &dir.join(sys.key()), "lat")?;
+            let pane = t.new_window("lat", PROGRAM, true)?;
+            wait_tty_raw(|| t.display(&pane, "#{pane_current_command}").ok(), "cat")?;
+            let sshd = Sshd::start(&dir.join("sshd-tmux"))?;
+            let pty = Pty::spawn(sshd.wrap(&t.attach_cmd("lat")), ctx.cols, ctx.rows)?;
+            t.wait_attached(pty.fd())?;
+            Ok(live(Box::new(PtyPath::new(pty)), Some(Box::new((t, sshd)))))
+        }
+        Sys::QuilRemote => {
+            let q = Quil::start(&dir.join(sys.key()), &ctx.bins)?;
+            let (cols, rows) = calibrate_tui(ctx, &q)?;
+            let pane = quil::parse_pane(&q.new_tab_sh(PROGRAM)?)?;
+            let mut ctl = q.connect()?;
+            wait_tty_raw(|| cmd_of(pane_pid(&mut ctl, pane)?), "cat")?;
+            let sshd = Sshd::start(&dir.join("sshd-quil"))?;
+            let pty = Pty::spawn(
+                remote_tui_cmd(&q, &sshd, &dir.join("quil-remote-client"))?,
+                cols,
+                rows,
+            )?;
+            wait_tui(&mut ctl, pty.fd(), pane, (ctx.cols, ctx.rows))?;
+            Ok(live(Box::new(PtyPath::new(pty)), Some(Box::new((q, sshd)))))
+        }
         Sys::QuilProto | Sys::QuilTui => {
             let q = Quil::start(&dir.join(sys.key()), &ctx.bins)?;
             let tui_size = if sys == Sys::QuilTui {
@@ -166,6 +214,43 @@ fn setup(ctx: &Ctx, dir: &std::path::Path, sys: Sys) -> Result<Live> {
             Ok(live(path, Some(Box::new(q))))
         }
     }
+}
+
+/// `quil -r bench` from a home of its own, whose `[[remotes]]` entry reaches `q`'s daemon
+/// through `sshd` (the far side's `quil` is a script that names `q`'s home).
+fn remote_tui_cmd(q: &Quil, sshd: &Sshd, client_home: &std::path::Path) -> Result<Command> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(client_home)?;
+    let far = client_home.join("far-quil");
+    std::fs::write(
+        &far,
+        format!(
+            "#!/bin/sh\nexport QUIL_HOME='{}' QUIL_DAEMON_BIN='{}'\nexec '{}' \"$@\"\n",
+            q.home.display(),
+            q.bins.quild.display(),
+            q.bins.quil.display()
+        ),
+    )?;
+    std::fs::set_permissions(&far, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::write(
+        client_home.join("config.toml"),
+        format!(
+            "[[remotes]]\nname = \"bench\"\nhost = \"127.0.0.1:{}\"\nquil = \"{}\"\n\
+             ssh = [\"ssh\", \"-F\", \"{}\"]\n",
+            sshd.port,
+            far.display(),
+            sshd.config().display()
+        ),
+    )?;
+    let mut c = Command::new(&q.bins.quil);
+    c.args(["-r", "bench"])
+        .env("QUIL_HOME", client_home)
+        .env("TERM", "xterm-256color")
+        .env_remove("QUIL_PANE_ID");
+    Ok(c)
 }
 
 /// Sets every path up, then takes samples round-robin (one key on each path in turn), so a

@@ -16,6 +16,7 @@ mod quil;
 mod relay;
 mod report;
 mod rss;
+mod ssh;
 mod stats;
 mod throughput;
 mod tmux;
@@ -82,7 +83,8 @@ enum Cmd {
         /// Quiet time before each key, in milliseconds.
         #[arg(long, default_value_t = 20)]
         gap_ms: u64,
-        /// Comma-separated: raw,floor-1,floor-2,tmux-control,tmux-client,quil-proto,quil-tui.
+        /// Comma-separated: raw,floor-1,floor-2,tmux-control,tmux-client,quil-proto,quil-tui,
+        /// ssh-raw,ssh-tmux,quil-remote (the last three start an sshd: root only).
         #[arg(long, value_delimiter = ',')]
         systems: Vec<String>,
     },

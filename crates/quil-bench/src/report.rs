@@ -400,6 +400,19 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
         );
     }
     let _ = writeln!(s);
+    let over_ssh =
+        |key: &str| Some(lat(&r.latency, key)?.median_ms? - lat(&r.latency, "ssh-raw")?.median_ms?);
+    if let (Some(t), Some(q)) = (over_ssh("ssh-tmux"), over_ssh("quil-remote")) {
+        let _ = writeln!(
+            s,
+            "**Over ssh** (a private sshd on 127.0.0.1, so the link adds no delay of its own): the full-screen \
+             client adds {} ms to plain ssh's echo through `quil -r`, and {} ms through `ssh` + `tmux attach` \
+             (medians). quil's client runs on this side of the link and tmux's on the far side, so a key crosses \
+             the link once either way; on a slow link both cost one round trip per key.\n",
+            signed(Some(q)),
+            signed(Some(t))
+        );
+    }
 
     // ----- rss -----
     let _ = writeln!(s, "## 3. Server memory (VmRSS)\n");
@@ -567,7 +580,9 @@ until a `%output %N` line carries it; tmux client / quil TUI — typed into the 
 as drawn text (escape sequences are skipped); quil protocol client — `Request::Input`, sent as a notification (no reply unless it \
 fails, as the TUI sends keys), until a `PaneUpdate` shows it at its column; floor, one hop — written into a Unix socket whose other end is a relay process (`quil-bench relay`) \
 that copies it to the pane's PTY and the echo back, until the letter comes back out; floor, two hops — typed into a \
-PTY whose relay forwards over a socket pair to a second relay that owns the pane's PTY. Keys go along one line; every 100 keys a carriage return (not timed) returns to column 0. All paths \
+PTY whose relay forwards over a socket pair to a second relay that owns the pane's PTY; over ssh — the same \
+typed into the PTY of `ssh -tt 127.0.0.1` (running the program, or `tmux attach`) or of `quil -r` (the TUI here, \
+`quil proxy` there), through a private sshd the harness starts with its own keys. Keys go along one line; every 100 keys a carriage return (not timed) returns to column 0. All paths \
 are set up first and sampled in turn (one key on each path per round), so load changes hit all paths \
 alike. The added latency is the multiplexer path's median minus the raw PTY median; on this VM the raw \
 median itself moves by ~0.1 ms between runs (vCPU wake-up after the idle gap), so differences of a few \

@@ -1,0 +1,120 @@
+//! A private OpenSSH server on 127.0.0.1 for the paths over ssh: plain `ssh -tt`, `ssh` +
+//! `tmux attach`, and `quil -r`. It runs from a scratch directory with its own host key, user
+//! key and configs (no system service), and must run as root to log a user in.
+
+use crate::cleanup::Guard;
+use crate::proc;
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+pub struct Sshd {
+    pub dir: PathBuf,
+    pub port: u16,
+    _guard: Guard,
+}
+
+impl Sshd {
+    pub fn start(dir: &Path) -> Result<Sshd> {
+        if !nix::unistd::geteuid().is_root() {
+            bail!("the paths over ssh start an sshd, which must run as root");
+        }
+        if !Path::new(SSHD).exists() {
+            bail!("{SSHD} is missing (apt-get install openssh-server)");
+        }
+        std::fs::create_dir_all("/run/sshd")?;
+        std::fs::create_dir_all(dir)?;
+        for key in ["host_key", "user_key"] {
+            let _ = std::fs::remove_file(dir.join(key));
+            let mut c = Command::new("ssh-keygen");
+            c.args(["-q", "-t", "ed25519", "-N", ""])
+                .arg("-f")
+                .arg(dir.join(key));
+            proc::run_ok(c, Duration::from_secs(20)).context("ssh-keygen")?;
+        }
+        std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys"))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+                 AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
+            ),
+        )?;
+        let user = nix::unistd::User::from_uid(nix::unistd::geteuid())?
+            .ok_or_else(|| anyhow!("no passwd entry for this user"))?
+            .name;
+        std::fs::write(
+            dir.join("ssh_config"),
+            format!(
+                "Host *\n  User {user}\n  Port {port}\n  IdentityFile {d}/user_key\n  \
+                 IdentitiesOnly yes\n  StrictHostKeyChecking no\n  \
+                 UserKnownHostsFile {d}/known_hosts\n  LogLevel ERROR\n"
+            ),
+        )?;
+        let child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(dir.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("sshd.log"))?)
+            .spawn()
+            .context("start sshd")?;
+        let pid = child.id();
+        let guard = Guard::new(move || proc::kill(pid, libc::SIGKILL));
+        proc::wait_for(Duration::from_secs(10), Duration::from_millis(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        })
+        .ok_or_else(|| anyhow!("sshd never listened on port {port}"))?;
+        Ok(Sshd {
+            dir: dir.to_path_buf(),
+            port,
+            _guard: guard,
+        })
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("ssh_config")
+    }
+
+    /// `ssh -tt 127.0.0.1 -- LINE`: `cmd` (its environment and arguments) run on the far side,
+    /// with a terminal, as `ssh host tmux attach` would be.
+    pub fn wrap(&self, cmd: &Command) -> Command {
+        let mut line = String::from("exec env");
+        for (k, v) in cmd.get_envs() {
+            if let Some(v) = v {
+                line.push(' ');
+                line.push_str(&quote(&format!(
+                    "{}={}",
+                    k.to_string_lossy(),
+                    v.to_string_lossy()
+                )));
+            }
+        }
+        line.push(' ');
+        line.push_str(&quote(&cmd.get_program().to_string_lossy()));
+        for a in cmd.get_args() {
+            line.push(' ');
+            line.push_str(&quote(&a.to_string_lossy()));
+        }
+        let mut c = Command::new("ssh");
+        c.arg("-F")
+            .arg(self.config())
+            .args(["-tt", "127.0.0.1", "--", &line])
+            .env("TERM", "xterm-256color");
+        c
+    }
+}
+
+/// `s` in single quotes for a POSIX shell.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
