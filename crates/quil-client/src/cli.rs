@@ -757,19 +757,31 @@ const HANDOVER: nix::sys::signal::Signal = nix::sys::signal::Signal::SIGUSR1;
 /// `quil remote setup HOST`: installs this build there and says how to use it.
 fn remote_setup(home: &Path, host: &str, dir: Option<String>) -> Result<i32> {
     let remote = Remote::resolve(host, home)?;
-    let quil = remote.setup(dir.as_deref())?;
+    let installed = remote.setup(dir.as_deref())?;
+    let quil = installed.path;
     crate::outln!(
         "installed quil {} (quil, quild, quil-holder) on {host}: {quil}",
         env!("CARGO_PKG_VERSION")
     );
-    if remote.quil != quil {
-        crate::outln!(
-            "use it with `quil -r {host}` once {} is on the PATH there, or name it in \
-             config.toml: [[remotes]] name = \"...\", host = \"{host}\", quil = \"{quil}\"",
-            Path::new(&quil)
-                .parent()
-                .map_or(quil.clone(), |d| d.display().to_string())
-        );
+    if !installed.reached {
+        let bin = Path::new(&quil)
+            .parent()
+            .map_or(quil.clone(), |d| d.display().to_string());
+        let named = crate::remote::load_remotes(home)
+            .0
+            .iter()
+            .any(|e| e.name == host);
+        if named {
+            crate::outln!(
+                "use it with `quil -r {host}` once {bin} is on the PATH there, or set \
+                 quil = \"{quil}\" in the [[remotes]] entry named {host} of config.toml"
+            );
+        } else {
+            crate::outln!(
+                "use it with `quil -r {host}` once {bin} is on the PATH there, or name it in \
+                 config.toml: [[remotes]] name = \"...\", host = \"{host}\", quil = \"{quil}\""
+            );
+        }
     }
     crate::outln!(
         "a daemon already running there keeps its panes with `quil -r {host} daemon upgrade`"

@@ -114,6 +114,15 @@ pub struct Remote {
     pub batch: bool,
 }
 
+/// What `quil remote setup` installed.
+#[derive(Debug)]
+pub struct Installed {
+    /// The installed `quil`, as an absolute path on the host.
+    pub path: String,
+    /// Whether the remote's configured `quil` (a name on the PATH there by default) is it.
+    pub reached: bool,
+}
+
 /// One `[[remotes]]` entry of config.toml.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteEntry {
@@ -232,7 +241,7 @@ impl Remote {
     /// `quil remote setup`: installs this build's `quil`, `quild` and `quil-holder` in `dir`
     /// on the host (`~/.local/bin` when `None`), when the host's platform is this build's;
     /// returns where `quil` went there.
-    pub fn setup(&self, dir: Option<&str>) -> Result<String, SetupError> {
+    pub fn setup(&self, dir: Option<&str>) -> Result<Installed, SetupError> {
         let theirs = self.run_shell("uname -sm", b"")?;
         let ours = platform();
         if !same_platform(&theirs, &ours) {
@@ -274,8 +283,18 @@ impl Remote {
                 why: format!("the installed quil says {version:?}, not {want:?}"),
             });
         }
-        self.run_shell(&format!("cd {dir} && pwd"), b"")
-            .map(|d| format!("{d}/quil"))
+        // Where it went, and what this remote's `quil` (as `quil -r` runs it) finds there.
+        let found = self.run_shell(
+            &format!(
+                "cd {dir} && pwd && (command -v {} || true)",
+                shell_word(&self.quil)
+            ),
+            b"",
+        )?;
+        let mut lines = found.lines();
+        let path = format!("{}/quil", lines.next().unwrap_or_default());
+        let reached = lines.next().is_some_and(|p| p == path);
+        Ok(Installed { path, reached })
     }
 
     /// Runs `ssh HOST -- quil proxy` with its stdin and stdout on a socket pair and performs

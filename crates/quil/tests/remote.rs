@@ -454,6 +454,16 @@ fn remote_setup_installs_this_build_over_ssh() {
     // Named in config.toml with this path, so nothing more to say about where it is.
     let out = local.ok(&["remote", "setup", "box", "--dir", dir.to_str().unwrap()]);
     assert!(!out.contains("on the PATH there"), "{out}");
+    // An entry that names another quil is told which line to change.
+    sshd.configure(&local, "plain", Path::new("quil"));
+    let out = local.ok(&["remote", "setup", "plain", "--dir", dir.to_str().unwrap()]);
+    assert!(
+        out.contains(&format!(
+            "set quil = \"{}\" in the [[remotes]] entry named plain of config.toml",
+            dir.join("quil").display()
+        )),
+        "{out}"
+    );
     let closed = free_port();
     let err = local.fails(&["remote", "setup", &format!("127.0.0.1:{closed}")]);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
