@@ -771,17 +771,15 @@ fn remote_setup(home: &Path, host: &str, dir: Option<String>) -> Result<i32> {
             .0
             .iter()
             .any(|e| e.name == host);
-        if named {
-            crate::outln!(
-                "use it with `quil -r {host}` once {bin} is on the PATH there, or set \
-                 quil = \"{quil}\" in the [[remotes]] entry named {host} of config.toml"
-            );
+        let config = if named {
+            format!("set quil = \"{quil}\" in the [[remotes]] entry named {host} of config.toml")
         } else {
-            crate::outln!(
-                "use it with `quil -r {host}` once {bin} is on the PATH there, or name it in \
-                 config.toml: [[remotes]] name = \"...\", host = \"{host}\", quil = \"{quil}\""
-            );
-        }
+            format!(
+                "name it in config.toml: [[remotes]] name = \"...\", host = \"{host}\", \
+                 quil = \"{quil}\""
+            )
+        };
+        crate::outln!("use it with `quil -r {host}` once {bin} is on the PATH there, or {config}");
     }
     crate::outln!(
         "a daemon already running there keeps its panes with `quil -r {host} daemon upgrade`"

@@ -126,14 +126,20 @@ impl Sshd {
 
     /// Names the remote `name` in `local`'s config.toml: this sshd, with `quil` there.
     fn configure(&self, local: &Home, name: &str, quil: &Path) {
+        self.configure_with(local, name, quil, Path::new("ssh"));
+    }
+
+    /// [`Sshd::configure`], reaching the server with the program `ssh` (a wrapper of ssh).
+    fn configure_with(&self, local: &Home, name: &str, quil: &Path, ssh: &Path) {
         std::fs::create_dir_all(local.path()).expect("local home");
         let file = local.path().join("config.toml");
         let mut text = std::fs::read_to_string(&file).unwrap_or_default();
         text.push_str(&format!(
             "[[remotes]]\nname = \"{name}\"\nhost = \"127.0.0.1:{}\"\nquil = \"{}\"\n\
-             ssh = [\"ssh\", \"-F\", \"{}\"]\n\n",
+             ssh = [\"{}\", \"-F\", \"{}\"]\n\n",
             self.port,
             quil.display(),
+            ssh.display(),
             self.path().join("ssh_config").display()
         ));
         std::fs::write(file, text).expect("config.toml");
@@ -502,19 +508,7 @@ fn the_tui_reconnects_to_the_same_screens_when_ssh_dies() {
             f = flag.display()
         ),
     );
-    let quil = sshd.remote_quil(&remote);
-    std::fs::write(
-        local.path().join("config.toml"),
-        format!(
-            "[[remotes]]\nname = \"flaky\"\nhost = \"127.0.0.1:{}\"\nquil = \"{}\"\n\
-             ssh = [\"{}\", \"-F\", \"{}\"]\n",
-            sshd.port,
-            quil.display(),
-            ssh.display(),
-            sshd.path().join("ssh_config").display()
-        ),
-    )
-    .expect("config.toml");
+    sshd.configure_with(&local, "flaky", &sshd.remote_quil(&remote), &ssh);
     let pane = local.ok(&["-r", "flaky", "new-tab"]).trim().to_string();
     remote.send_line(&pane, "echo before-$((1+1))");
     remote.wait_for(&pane, "^before-2");
