@@ -560,12 +560,12 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
         DaemonCmd::Start => {
             match launch::connect(home) {
                 Ok(mut c) => {
-                    let pid = status(&mut c)?.pid;
+                    let pid = restored_status(&mut c)?.pid;
                     crate::outln!("quild is already running (pid {pid})");
                 }
                 Err(ClientError::NotRunning { .. }) => {
                     launch::start(home)?;
-                    let pid = status(&mut launch::connect(home)?)?.pid;
+                    let pid = restored_status(&mut launch::connect(home)?)?.pid;
                     crate::outln!("quild started (pid {pid})");
                 }
                 Err(e) => return Err(e.into()),
@@ -727,7 +727,7 @@ fn restart(home: &Path, fresh: bool, upgrade: bool) -> Result<i32> {
         eprintln!("quil: warning: the old quild stopped, but {why}; changes since the last good save are lost");
     }
     launch::start(home)?;
-    let s = status(&mut launch::connect(home)?)?;
+    let s = restored_status(&mut launch::connect(home)?)?;
     let kept = if fresh {
         "started again"
     } else {
@@ -916,6 +916,31 @@ fn status(c: &mut Client) -> Result<quil_proto::StatusInfo> {
     match c.request(Request::Status)? {
         Reply::Status(s) => Ok(s),
         other => Err(unexpected(&other)),
+    }
+}
+
+/// How long `daemon start` and `restart` wait for the daemon to bring its panes back.
+const RESTORE_WAIT: Duration = Duration::from_secs(60);
+
+/// The daemon's status once it has brought every pane back (the daemon serves clients while
+/// it restores; a command that started it means a daemon with its workspace back), or after
+/// [`RESTORE_WAIT`], saying so.
+fn restored_status(c: &mut Client) -> Result<quil_proto::StatusInfo> {
+    let deadline = Instant::now() + RESTORE_WAIT;
+    loop {
+        let s = status(c)?;
+        if s.restoring == 0 {
+            return Ok(s);
+        }
+        if Instant::now() >= deadline {
+            eprintln!(
+                "quil: warning: quild is still restoring {} panes after {} s",
+                s.restoring,
+                RESTORE_WAIT.as_secs()
+            );
+            return Ok(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -1533,6 +1558,7 @@ pub fn format_ls(ws: &WorkspaceInfo) -> String {
         ));
         for p in ws.panes.iter().filter(|p| p.tab_id == t.id) {
             let state = match (p.alive, p.exit_status) {
+                _ if p.restoring => "restoring".into(),
                 _ if !p.started => "not started".into(),
                 (true, _) => format!(
                     "pid {}",

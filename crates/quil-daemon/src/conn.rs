@@ -412,6 +412,9 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                         break;
                     }
                 };
+                if let Some(pane) = crate::server::pane_needed(&req) {
+                    server.until_restored(pane).await;
+                }
                 let changes = req.changes_workspace();
                 let focused = match &req {
                     Request::Focus { pane } => Some(*pane),

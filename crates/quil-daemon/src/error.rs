@@ -44,6 +44,8 @@ pub enum Error {
     WorktreeBusy { panes: Vec<PaneId>, path: PathBuf },
     #[error(transparent)]
     Worktree(#[from] quil_worktree::WorktreeError),
+    #[error("pane {0} is still being restored")]
+    Restoring(PaneId),
     #[error("pane {0} was closed meanwhile")]
     ClosedMeanwhile(PaneId),
     #[error("no split at that position in {0}")]
@@ -83,6 +85,7 @@ impl Error {
             Error::Pane(_)
             | Error::WorktreeBusy { .. }
             | Error::ClosedMeanwhile(_)
+            | Error::Restoring(_)
             | Error::Worktree(quil_worktree::WorktreeError::DoesNotApply { .. }) => {
                 ErrorKind::Conflict
             }

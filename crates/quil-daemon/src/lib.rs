@@ -117,26 +117,36 @@ async fn serve(
     let _config_watcher = plugins::watch_config(server.clone());
     // Before the restore, so hooks hear of it.
     tokio::spawn(hooks::react(server.clone()));
+    // The layout goes in before the first client is accepted; the panes are read back and
+    // their processes taken over or started while clients are served.
     let restore_server = server.clone();
-    let _ = tokio::task::spawn_blocking(move || {
-        match loaded {
-            persist::Loaded::Empty => {}
-            persist::Loaded::Workspace(ws) => {
-                restore_server.adopt_saved(ws.pane_ids());
-                restore_server.restore(ws);
-            }
-            persist::Loaded::FromBackup(ws, why) => {
-                restore_server
-                    .restore_failed(format!("{why}; restored workspace.json.bak instead"));
-                restore_server.restore(ws);
-            }
-            persist::Loaded::Unusable(why) => {
-                restore_server.restore_failed(format!("{why}; started with an empty workspace"))
-            }
+    let plan = tokio::task::spawn_blocking(move || match loaded {
+        persist::Loaded::Empty => None,
+        persist::Loaded::Workspace(ws) => {
+            restore_server.adopt_saved(ws.pane_ids());
+            Some(restore_server.restore_layout(ws))
+        }
+        persist::Loaded::FromBackup(ws, why) => {
+            restore_server.restore_failed(format!("{why}; restored workspace.json.bak instead"));
+            Some(restore_server.restore_layout(ws))
+        }
+        persist::Loaded::Unusable(why) => {
+            restore_server.restore_failed(format!("{why}; started with an empty workspace"));
+            None
+        }
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::error!("restoring the workspace failed: {e}");
+        None
+    });
+    let restore_server = server.clone();
+    let restoring = tokio::task::spawn_blocking(move || {
+        if let Some(plan) = plan {
+            restore_server.finish_restore(plan);
         }
         restore_server.take_over_strays();
-    })
-    .await;
+    });
     tokio::spawn(saver(server.clone()));
     // Startup (plugin parsing, restore) leaves garbage behind; give it back.
     release_free_memory();
@@ -212,6 +222,8 @@ async fn serve(
         .stopping
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = server.shutdown.send(true);
+    // A restore still under way starts nothing more; what it has not done stays as saved.
+    let _ = restoring.await;
     let s = server.clone();
     let _ = tokio::task::spawn_blocking(move || {
         s.save(true);

@@ -438,6 +438,9 @@ pub struct StatusInfo {
     pub panes: u32,
     pub clients: u32,
     pub home: String,
+    /// Panes the daemon is still bringing back after it started (0 once restored).
+    #[serde(default)]
+    pub restoring: u32,
 }
 
 /// The shape of `quil ls --json`; also what attached clients lay out.
@@ -510,6 +513,10 @@ pub struct PaneInfo {
     /// its restored screen and starts when shown, given input, or after its delay.
     #[serde(default = "yes")]
     pub started: bool,
+    /// Still being brought back after the daemon started: listed, its screen and process not
+    /// there yet (requests that need them wait).
+    #[serde(default)]
+    pub restoring: bool,
     /// The pane starts at once after a restart, even when no client shows it.
     #[serde(default)]
     pub eager: bool,

@@ -129,6 +129,7 @@ fn a_new_agent_type_is_tracked_and_resumed_from_its_plugin_file_alone() {
         !pid_alive(pid)
     });
     h.kill_holders();
+    h.ok(&["daemon", "start"]);
     let argv: Vec<String> = serde_json::from_value(h.pane_json(&p)["argv"].clone()).unwrap();
     assert_eq!(argv[1..3], ["--resume".to_string(), id.clone()], "{argv:?}");
     h.wait_for(&p, "^hello one$");
@@ -145,6 +146,7 @@ fn a_new_agent_type_is_tracked_and_resumed_from_its_plugin_file_alone() {
             !pid_alive(pid)
         });
         h.kill_holders();
+        h.ok(&["daemon", "start"]);
     };
     kill();
     let argv: Vec<String> = serde_json::from_value(h.pane_json(&p)["argv"].clone()).unwrap();

@@ -452,6 +452,8 @@ fn running_panes_the_workspace_lacks_come_back_as_tabs() {
     for f in ["workspace.json", "workspace.json.bak"] {
         std::fs::write(h.path().join(f), "not a workspace").unwrap();
     }
+    // Returns once the new daemon has brought back what it could.
+    h.ok(&["daemon", "start"]);
     let ls = h.ls();
     assert!(
         ls["restore_problem"]
@@ -468,6 +470,7 @@ fn running_panes_the_workspace_lacks_come_back_as_tabs() {
     // It is a pane like any other now: saved, and taken over again after another crash.
     saved(&h, &p);
     kill_9(&h);
+    h.ok(&["daemon", "start"]);
     assert_eq!(h.pane_json(&p)["pid"], pid);
 }
 
@@ -612,6 +615,7 @@ fn kill_9_during_churn_always_restores_a_valid_workspace() {
             .map(|v| pane_ids(&v))
             .unwrap_or_default();
         // Restart: the snapshot is valid JSON with a consistent workspace, and it loads.
+        h.ok(&["daemon", "start"]);
         let ls = h.ls();
         let tabs = ls["tabs"].as_array().unwrap();
         let ids = pane_ids(&ls);

@@ -1943,6 +1943,7 @@ pub(crate) mod tests {
             worktree: None,
             last_line: None,
             started: true,
+            restoring: false,
             eager: false,
         }
     }

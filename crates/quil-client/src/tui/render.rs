@@ -238,6 +238,9 @@ fn pane_state(info: &PaneInfo) -> Option<(String, Style)> {
                 .add_modifier(Modifier::BOLD),
         ));
     }
+    if info.restoring {
+        return Some((" restoring… ".into(), Style::new().fg(Color::Gray)));
+    }
     if !info.started {
         // Restored, waiting to start (lazy restore): it starts as soon as it is shown.
         return Some((" not started ".into(), Style::new().fg(Color::Gray)));

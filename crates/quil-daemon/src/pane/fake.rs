@@ -5,7 +5,7 @@
 use super::{Pane, PaneError, PaneEvents, PaneShared, SpawnArgs, SpawnError, Spawner};
 use quil_proto::PaneId;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 pub struct FakePane {
@@ -102,9 +102,18 @@ pub struct FakeSpawner {
     pub missing: Mutex<Vec<String>>,
     pub quick: Mutex<Vec<String>>,
     pub running: Mutex<Vec<String>>,
+    /// While true, taking a pane over waits (a holder slow to answer).
+    held: Mutex<bool>,
+    released: Condvar,
 }
 
 impl FakeSpawner {
+    /// Makes takeovers wait (`true`) until called again with `false`.
+    pub fn hold_takeovers(&self, on: bool) {
+        *lock(&self.held) = on;
+        self.released.notify_all();
+    }
+
     /// Every pane started so far, oldest first (respawns included).
     pub fn spawned(&self) -> Vec<Arc<FakePane>> {
         lock(&self.panes).clone()
@@ -155,6 +164,11 @@ impl Spawner for FakeSpawner {
         args: SpawnArgs,
         events: Arc<dyn PaneEvents>,
     ) -> Result<Arc<dyn Pane>, SpawnError> {
+        let mut held = lock(&self.held);
+        while *held {
+            held = self.released.wait(held).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(held);
         if !lock(&self.running).iter().any(|n| n == name) {
             return Err(SpawnError::Adopt(format!("no holder at {name}")));
         }

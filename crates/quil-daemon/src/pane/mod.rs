@@ -215,6 +215,9 @@ pub trait Pane: Send + Sync {
     }
 }
 
+/// The next pane instance's version base, in units of 2^32 versions.
+static NEXT_BASE: AtomicU64 = AtomicU64::new(0);
+
 /// Screen rows as last sent, with the version at which each row last changed.
 struct Snapshot {
     lines: Vec<Line>,
@@ -279,11 +282,15 @@ impl PaneShared {
         // Replies the emulator owes to the restored bytes are not for the new process.
         let _ = term.take_responses();
         let rows = term.size().1 as usize;
+        // Each pane instance counts from a base above every earlier one's: when a pane is
+        // replaced in place (a restore, a lazy start, a respawn), a client holding the old
+        // one's version gets the new screen whole.
+        let base = (NEXT_BASE.fetch_add(1, Ordering::Relaxed) << 32) + 1;
         let snap = Snapshot {
             lines: vec![Line::default(); rows],
             row_version: vec![0; rows],
-            version: 1,
-            full_version: 1,
+            version: base,
+            full_version: base,
             cursor: Default::default(),
             modes: 0,
             title: String::new(),

@@ -6,14 +6,20 @@ use std::sync::atomic::Ordering;
 
 impl Server {
     pub(super) fn status(&self) -> StatusInfo {
+        let (panes, restoring) = {
+            let st = self.lock();
+            let restoring = st.panes.values().filter(|l| l.restoring).count();
+            (st.panes.len() as u32, restoring as u32)
+        };
         StatusInfo {
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             protocol: quil_proto::PROTOCOL_VERSION,
             uptime_ms: self.started.elapsed().as_millis() as u64,
-            panes: self.lock().panes.len() as u32,
+            panes,
             clients: self.clients.load(Ordering::SeqCst),
             home: self.home.display().to_string(),
+            restoring,
         }
     }
 
@@ -68,7 +74,8 @@ impl Server {
                     restored: live.restored,
                     worktree: meta.worktree.clone(),
                     last_line: None,
-                    started: live.pending.is_none(),
+                    started: live.pending.is_none() && !live.restoring,
+                    restoring: live.restoring,
                     eager: meta.eager,
                 });
             }

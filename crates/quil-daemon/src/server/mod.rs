@@ -119,6 +119,8 @@ pub struct Live {
     scraped_gen: u64,
     /// A restored pane whose process has not started yet (lazy restore).
     pub pending: Option<Pending>,
+    /// A placeholder while the restore reads the pane back ([`Server::restore_layout`]).
+    pub restoring: bool,
     /// The exit of its current process was handled (see [`Server::on_exit`]).
     exit_handled: bool,
 }
@@ -131,6 +133,7 @@ impl Live {
             attention,
             scraped_gen: 0,
             pending: None,
+            restoring: false,
             exit_handled: false,
         }
     }
@@ -464,6 +467,23 @@ impl Server {
         self.signals.meta_changed();
     }
 
+    /// Whether `id` is a placeholder the restore has not replaced yet.
+    pub fn is_restoring(&self, id: PaneId) -> bool {
+        self.lock().panes.get(&id).is_some_and(|l| l.restoring)
+    }
+
+    /// Returns once pane `id` is restored (at once when it is not being restored). A
+    /// connection awaits this before a request that needs the pane ([`pane_needed`]), so the
+    /// request waits for its pane, and nothing else does.
+    pub async fn until_restored(&self, id: PaneId) {
+        let mut changed = self.signals.meta.subscribe();
+        while self.is_restoring(id) {
+            if changed.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Publishes an event (nobody listening is fine).
     pub fn emit(&self, pane: Option<PaneId>, tab: Option<TabId>, kind: EventKind) {
         let _ = self.signals.events.send(Event {
@@ -701,6 +721,26 @@ fn with_live_state(meta: &mut PaneMeta, pane: Option<&dyn Pane>) {
         meta.rows = r;
         meta.holder = p.holder().map(str::to_string);
         meta.modes = p.shared().modes();
+    }
+}
+
+/// The pane whose process or screen `req` acts on: such a request waits while that pane is
+/// still being restored. Requests that only change the layout or names do not.
+pub fn pane_needed(req: &quil_proto::Request) -> Option<PaneId> {
+    use quil_proto::Request as R;
+    match req {
+        R::Split { pane, .. }
+        | R::Input { pane, .. }
+        | R::Prompt { pane, .. }
+        | R::Fork { pane, .. }
+        | R::SendKeys { pane, .. }
+        | R::Capture { pane, .. }
+        | R::Resize { pane, .. }
+        | R::Respawn { pane }
+        | R::Worktree { pane, .. }
+        | R::Scrollback { pane, .. }
+        | R::Start { pane } => Some(*pane),
+        _ => None,
     }
 }
 

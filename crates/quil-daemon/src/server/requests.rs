@@ -9,6 +9,9 @@ use std::sync::Arc;
 impl Server {
     /// Handles one request.
     pub fn handle(&self, req: Request) -> Result<Reply> {
+        if let Some(pane) = super::pane_needed(&req).filter(|p| self.is_restoring(*p)) {
+            return Err(Error::Restoring(pane));
+        }
         match req {
             Request::Status => Ok(Reply::Status(self.status())),
             Request::ReloadConfig { apply } => Ok(Reply::Text(self.reload_config(apply))),

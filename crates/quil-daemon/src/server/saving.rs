@@ -19,6 +19,15 @@ use std::time::{Duration, Instant};
 /// A restored pane: its id, the pane, its state tracker, and how it starts if it waits.
 type Restored = (PaneId, Arc<dyn Pane>, Option<Tracker>, Option<Pending>);
 
+/// What the second half of a restore needs from the first ([`Server::restore_layout`]).
+pub struct RestorePlan {
+    /// Each pane's metadata for this start, and how it starts.
+    plans: Vec<(PaneMeta, Mode)>,
+    /// When each waits until (lazy restore), or `None` to start now.
+    dues: Vec<Option<Instant>>,
+    started: Instant,
+}
+
 /// Longest a clean stop waits for the panes' journals to reach the disk.
 const FINISH_WITHIN: Duration = Duration::from_secs(10);
 
@@ -28,9 +37,11 @@ impl Server {
     pub fn snapshot_workspace(&self) -> Workspace {
         let (mut ws, panes) = {
             let st = self.lock();
+            // A pane still being restored keeps its metadata as loaded (its holder above all).
             let panes: HashMap<PaneId, Arc<dyn Pane>> = st
                 .panes
                 .iter()
+                .filter(|(_, l)| !l.restoring)
                 .map(|(id, l)| (*id, l.pane.clone()))
                 .collect();
             (st.ws.clone(), panes)
@@ -59,8 +70,17 @@ impl Server {
     }
 
     /// Brings back a saved workspace: same ids, layout and names; every pane started again
-    /// concurrently, each showing its saved content. Returns how many panes it started.
-    pub fn restore(&self, mut ws: Workspace) -> usize {
+    /// concurrently, each showing its saved content. Returns how many panes it restored.
+    pub fn restore(&self, ws: Workspace) -> usize {
+        let plan = self.restore_layout(ws);
+        self.finish_restore(plan)
+    }
+
+    /// The first, quick half of a restore: the saved tabs, layout and names go in at once,
+    /// each pane a placeholder that says it is being restored, so clients can list, attach
+    /// and open tabs while [`Server::finish_restore`] reads the panes back. Requests that
+    /// need a pane's process or screen wait for it ([`Server::until_restored`]).
+    pub fn restore_layout(&self, mut ws: Workspace) -> RestorePlan {
         let started = Instant::now();
         // Pane types with strategy `none` are not brought back.
         let gone: Vec<PaneId> = ws
@@ -74,12 +94,6 @@ impl Server {
             let _ = ws.remove_pane(id);
         }
         let plans = self.resume_plans(&mut ws);
-        // A few workers, not a thread per pane: on a small machine 50 concurrent forks mostly
-        // contend with each other.
-        let workers = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(2, 8)
-            * 2;
         // Lazy restore: the panes of the tab a client shows first, and eager ones, start now;
         // the others show their restored screen and start when shown, given input, or after
         // their delay, one every START_STAGGER.
@@ -102,12 +116,62 @@ impl Server {
                 Some(now + after + START_STAGGER * (later - 1))
             })
             .collect();
+        let placeholders: Vec<(PaneId, Arc<dyn Pane>)> = plans
+            .iter()
+            .map(|(meta, _)| {
+                let rows = if meta.rows == 0 {
+                    self.config().default_rows
+                } else {
+                    meta.rows
+                };
+                let note = crate::restore::preamble(&[], "restoring…", rows);
+                (meta.id, self.unstarted_pane(meta, note))
+            })
+            .collect();
+        {
+            let mut st = self.lock();
+            st.ws = ws;
+            for (id, p) in placeholders {
+                let mut live = Live::new(p, None);
+                live.restored = true;
+                live.restoring = true;
+                st.panes.insert(id, live);
+            }
+        }
+        self.changed();
+        RestorePlan {
+            plans,
+            dues,
+            started,
+        }
+    }
+
+    /// The second half of a restore: every pane's content first, then every process (taken
+    /// over from its holder, started, or left to start later), each put in place of its
+    /// placeholder as soon as it is ready. A pane closed meanwhile is not started (or, taken
+    /// over, is hung up); once the daemon stops, what is left stays as saved for the next one.
+    pub fn finish_restore(&self, plan: RestorePlan) -> usize {
+        let RestorePlan {
+            plans,
+            dues,
+            started,
+        } = plan;
+        // A few workers, not a thread per pane: on a small machine 50 concurrent forks mostly
+        // contend with each other.
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 8)
+            * 2;
+        let wanted = |id: PaneId| {
+            !self.stopping.load(Ordering::SeqCst)
+                && self.lock().panes.get(&id).is_some_and(|l| l.restoring)
+        };
         // Every pane's content first, then every process: a restored pane that prints a lot
         // would otherwise take the CPU from the panes still being read back.
         // (A pane whose process kept running under its holder shows its screen exactly instead;
         // that is read when it is taken over.)
         let preambles = in_parallel(&plans, workers, |(meta, _)| {
-            meta.holder.is_none().then(|| self.restored_preamble(meta))
+            (meta.holder.is_none() && wanted(meta.id)).then(|| self.restored_preamble(meta))
         });
         // Panes' readers are tasks on the runtime: the workers start them from its context.
         let runtime = tokio::runtime::Handle::try_current().ok();
@@ -117,51 +181,21 @@ impl Server {
             .zip(preambles)
             .map(|((plan, due), pre)| (plan, due, std::sync::Mutex::new(pre.flatten())))
             .collect();
-        let started_panes = in_parallel(&starts, workers, |((meta, mode), due, pre)| {
+        let restored = in_parallel(&starts, workers, |((meta, mode), due, pre)| {
+            if !wanted(meta.id) {
+                return false;
+            }
             let _runtime = runtime.as_ref().map(|r| r.enter());
-            // Its process still runs: take it over.
-            if let Some(p) = self.take_over(meta) {
-                return Some((meta.id, p, self.new_tracker(meta), None));
-            }
-            let preamble = std::mem::take(&mut *pre.lock().unwrap_or_else(|e| e.into_inner()))
-                .unwrap_or_else(|| self.restored_preamble(meta));
-            if let Some(due) = *due {
-                let pending = Pending {
-                    meta: meta.clone(),
-                    mode: *mode,
-                    due,
-                };
-                return Some((
-                    meta.id,
-                    self.unstarted_pane(meta, preamble),
-                    None,
-                    Some(pending),
-                ));
-            }
-            // keep_failed: a pane that cannot start is kept, showing why.
-            self.start_pane(meta, *mode, preamble, true)
-                .ok()
-                .map(|p| (meta.id, p, self.new_tracker(meta), None))
+            let restored = self.restore_pane(meta, *mode, *due, pre);
+            restored.is_some_and(|r| self.put_restored(r))
         });
-        let panes: Vec<Restored> = started_panes.into_iter().flatten().flatten().collect();
-        let n = panes.len();
-        let waiting = panes.iter().filter(|p| p.3.is_some()).count();
-        let added: Vec<(PaneId, Arc<dyn Pane>)> =
-            panes.iter().map(|(id, p, ..)| (*id, p.clone())).collect();
-        {
-            let mut st = self.lock();
-            st.ws = ws;
-            for (id, p, tracker, pending) in panes {
-                let mut live = Live::new(p, tracker);
-                live.restored = true;
-                live.pending = pending;
-                st.panes.insert(id, live);
-            }
-        }
-        // A resumed CLI that quit at once (its conversation gone) may have done so already.
-        for (id, p) in &added {
-            self.exited_early(*id, p);
-        }
+        let n = restored.into_iter().flatten().filter(|r| *r).count();
+        let waiting = self
+            .lock()
+            .panes
+            .values()
+            .filter(|l| l.pending.is_some())
+            .count();
         tracing::info!(
             panes = n,
             waiting,
@@ -169,8 +203,80 @@ impl Server {
             "workspace restored"
         );
         self.emit(None, None, EventKind::Restored { panes: n as u32 });
-        self.changed();
+        // Clients may have come to show panes that were to wait.
+        let shown: Vec<PaneId> = {
+            let st = self.lock();
+            st.views
+                .values()
+                .flatten()
+                .filter(|id| st.panes.get(id).is_some_and(|l| l.pending.is_some()))
+                .copied()
+                .collect()
+        };
+        for id in shown {
+            if let Err(e) = self.start_pending(id) {
+                tracing::warn!(pane = %id, "cannot start a shown pane: {e}");
+            }
+        }
         n
+    }
+
+    /// One pane of a restore: its process taken over, started, or (lazy) waiting to start.
+    fn restore_pane(
+        &self,
+        meta: &PaneMeta,
+        mode: Mode,
+        due: Option<Instant>,
+        pre: &std::sync::Mutex<Option<Preamble>>,
+    ) -> Option<Restored> {
+        // Its process still runs: take it over.
+        if let Some(p) = self.take_over(meta) {
+            return Some((meta.id, p, self.new_tracker(meta), None));
+        }
+        let preamble = std::mem::take(&mut *pre.lock().unwrap_or_else(|e| e.into_inner()))
+            .unwrap_or_else(|| self.restored_preamble(meta));
+        if let Some(due) = due {
+            let pending = Pending {
+                meta: meta.clone(),
+                mode,
+                due,
+            };
+            return Some((
+                meta.id,
+                self.unstarted_pane(meta, preamble),
+                None,
+                Some(pending),
+            ));
+        }
+        // keep_failed: a pane that cannot start is kept, showing why.
+        self.start_pane(meta, mode, preamble, true)
+            .ok()
+            .map(|p| (meta.id, p, self.new_tracker(meta), None))
+    }
+
+    /// Puts a restored pane in place of its placeholder. False (and the pane hung up) when it
+    /// was closed meanwhile.
+    fn put_restored(&self, (id, p, tracker, pending): Restored) -> bool {
+        {
+            let mut st = self.lock();
+            match st.panes.get_mut(&id).filter(|l| l.restoring) {
+                Some(live) => {
+                    live.pane = p.clone();
+                    live.attention = tracker;
+                    live.pending = pending;
+                    live.restoring = false;
+                }
+                None => {
+                    drop(st);
+                    p.hangup();
+                    return false;
+                }
+            }
+        }
+        self.changed();
+        // A resumed CLI that quit at once (its conversation gone) may have done so already.
+        self.exited_early(id, &p);
+        true
     }
 
     /// The pane's process, still running under its holder, as a live pane again; `None` when
@@ -439,12 +545,13 @@ impl Server {
     pub fn save(&self, all_buffers: bool) {
         let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
         let (ws, mut err) = self.save_ws_locked(&mut saver);
-        // Panes waiting to start (lazy restore) save nothing: their files stay as restored.
+        // Panes waiting to start (lazy restore) or still being restored save nothing: their
+        // files stay as restored.
         let panes: Vec<Arc<dyn Pane>> = self
             .lock()
             .panes
             .values()
-            .filter(|l| l.pending.is_none())
+            .filter(|l| l.pending.is_none() && !l.restoring)
             .map(|l| l.pane.clone())
             .collect();
         if all_buffers {

@@ -127,6 +127,14 @@ impl Harness {
     /// A new daemon after this one crashed or handed over, with the holders of `kept` still
     /// running (the others gone, as after a reboot).
     fn restart_keeping(self, config: Config, kept: &[PaneId]) -> Harness {
+        let (h, ws) = self.restarting(config, kept);
+        h.server.restore(ws);
+        h
+    }
+
+    /// [`Harness::restart_keeping`] up to the restore: the new daemon, and the workspace it
+    /// loaded.
+    fn restarting(self, config: Config, kept: &[PaneId]) -> (Harness, quil_model::Workspace) {
         self.server.save(true);
         let running: Vec<String> = kept
             .iter()
@@ -136,12 +144,9 @@ impl Harness {
         let h = harness_with(home, config);
         *h.fake.running.lock().unwrap() = running;
         match crate::persist::load_workspace(h.home.path()).expect("load") {
-            crate::persist::Loaded::Workspace(ws) => {
-                h.server.restore(ws);
-            }
+            crate::persist::Loaded::Workspace(ws) => (h, ws),
             _ => panic!("no saved workspace"),
         }
-        h
     }
 }
 
@@ -1195,4 +1200,53 @@ fn a_restart_takes_over_panes_whose_holder_runs() {
         .shared()
         .screen_text()
         .contains("restored after a daemon restart"));
+}
+
+/// A restore that takes long (holders slow to answer) blocks nobody: the layout is there at
+/// once, new tabs open, and a request that needs a pane still being restored waits for that
+/// pane alone, then finds it taken over with its screen as it was.
+#[test]
+fn clients_are_served_while_a_restore_takes_panes_over() {
+    let h = harness();
+    let dir = h.home.path().to_path_buf();
+    let slow = h.spawn(None, &["prog-slow"], &dir);
+    h.fake.pane(slow).output(b"printed before the crash\r\n");
+    let before = h.fake.pane(slow).shared().screen_text();
+    let (h, ws) = h.restarting(Config::default(), &[slow]);
+    h.fake.hold_takeovers(true);
+    let plan = h.server.restore_layout(ws);
+    let server = h.server.clone();
+    let finishing = std::thread::spawn(move || server.finish_restore(plan));
+
+    let info = h.info(slow);
+    assert!(!info.started, "listed while it is being restored");
+    let capture = Request::Capture {
+        pane: slow,
+        scrollback: 0,
+        ansi: false,
+        without_chrome: false,
+    };
+    match h.req(capture.clone()) {
+        Err(e) => assert!(e.message.contains("still being restored"), "{e:?}"),
+        other => panic!("capture of a pane being restored: {other:?}"),
+    }
+    let fresh = h.spawn(None, &["sh"], &dir);
+    assert!(h.info(fresh).started, "a new tab opens meanwhile");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let waited = rt.block_on(async {
+        tokio::time::timeout(Duration::from_millis(100), h.server.until_restored(slow)).await
+    });
+    assert!(waited.is_err(), "a request for it waits while it is held");
+
+    h.fake.hold_takeovers(false);
+    rt.block_on(h.server.until_restored(slow));
+    assert_eq!(finishing.join().expect("restore"), 1);
+    let k = h.fake.pane(slow);
+    assert!(k.adopted, "taken over, not started again");
+    assert_eq!(k.shared().screen_text(), before);
+    assert!(h.info(slow).started);
+    assert!(h.req(capture).is_ok());
 }
