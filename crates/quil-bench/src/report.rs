@@ -418,9 +418,9 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
     let _ = writeln!(s, "## 3. Server memory (VmRSS)\n");
     let _ = writeln!(
         s,
-        "| Scenario | quil daemon (MB) | quil threads | tmux server (MB) | quil ÷ tmux |"
+        "| Scenario | quil daemon (MB) | quil threads | tmux server (MB) | quil ÷ tmux | wakeups/s quil | wakeups/s tmux |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
     let mut scen: Vec<(String, usize)> = Vec::new();
     for x in &r.rss {
         let k = (x.scenario.clone(), x.panes);
@@ -461,9 +461,10 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
             .and_then(|q| q.rss_kb)
             .zip(t.and_then(|t| t.rss_kb))
             .map(|(a, b)| a as f64 / b as f64);
+        let wakeups = |x: Option<&rss::Row>| f(x.and_then(|x| x.wakeups_per_s), 1);
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             label,
             cell(q),
             q.and_then(|q| q.threads)
@@ -473,7 +474,9 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
             } else {
                 cell(t)
             },
-            f(ratio, 2)
+            f(ratio, 2),
+            wakeups(q),
+            if n == 0 { "n/a".into() } else { wakeups(t) }
         );
     }
     let _ = writeln!(s);

@@ -19,6 +19,9 @@ pub struct Row {
     pub panes: usize,
     pub rss_kb: Option<u64>,
     pub threads: Option<u64>,
+    /// Wakeups per second while nothing happens (context switches of every thread).
+    #[serde(default)]
+    pub wakeups_per_s: Option<f64>,
     /// History lines each pane reported keeping (scrollback scenario), as a check.
     pub history_lines: Option<u64>,
     pub error: Option<String>,
@@ -75,6 +78,7 @@ fn collect(
             panes: n,
             rss_kb: None,
             threads: None,
+            wakeups_per_s: None,
             history_lines: None,
             error: Some(
                 err.as_ref()
@@ -89,7 +93,11 @@ fn collect(
 /// Quiet time before reading RSS: steady state, past quil's periodic heap trim (every 5 s).
 const SETTLE: Duration = Duration::from_secs(6);
 
-/// VmRSS after the process settled: the median of three readings 200 ms apart.
+/// How long wakeups are counted for, after the settle.
+const WAKE_WINDOW: Duration = Duration::from_secs(3);
+
+/// VmRSS after the process settled: the median of three readings 200 ms apart; and how often
+/// it woke per second meanwhile.
 fn measure(
     pid: u32,
     system: &str,
@@ -98,6 +106,11 @@ fn measure(
     history: Option<u64>,
 ) -> Result<Row> {
     std::thread::sleep(SETTLE);
+    let before = proc::context_switches(pid);
+    std::thread::sleep(WAKE_WINDOW);
+    let wakeups_per_s = before
+        .zip(proc::context_switches(pid))
+        .map(|(a, b)| b.saturating_sub(a) as f64 / WAKE_WINDOW.as_secs_f64());
     let mut v = Vec::new();
     for _ in 0..3 {
         v.push(proc::rss_kb(pid).ok_or_else(|| anyhow!("cannot read /proc/{pid}/status"))? as f64);
@@ -109,6 +122,7 @@ fn measure(
         panes,
         rss_kb: stats::median(&v).map(|x| x as u64),
         threads: proc::threads(pid),
+        wakeups_per_s,
         history_lines: history,
         error: None,
     })

@@ -412,6 +412,8 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                         break;
                     }
                 };
+                // Input for a program that does not read it shows only to the housekeeping.
+                server.signals.idle.wake();
                 if let Some(pane) = crate::server::pane_needed(&req) {
                     server.until_restored(pane).await;
                 }

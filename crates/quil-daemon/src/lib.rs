@@ -115,6 +115,7 @@ async fn serve(
     plugins::load(&server);
     let _plugin_watcher = plugins::watch(server.clone());
     let _config_watcher = plugins::watch_config(server.clone());
+    let _reports_watcher = server::watch_reports(server.clone());
     // Before the restore, so hooks hear of it.
     tokio::spawn(hooks::react(server.clone()));
     // The layout goes in before the first client is accepted; the panes are read back and
@@ -157,20 +158,7 @@ async fn serve(
             s.on_notice(notice);
         }
     });
-    let s = server.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut n: u32 = 0;
-        loop {
-            tick.tick().await;
-            s.housekeeping();
-            n = n.wrapping_add(1);
-            if n.is_multiple_of(20) {
-                release_free_memory();
-            }
-        }
-    });
+    tokio::spawn(housekeeping(server.clone()));
 
     let mut shutdown_rx = server.shutdown.subscribe();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -260,16 +248,52 @@ fn holder_exe() -> Option<PathBuf> {
 }
 use quil_proto::paths::FINAL_SAVE_FAILED;
 
-/// Saves the workspace within 250 ms of a structural change, and every few seconds saves it
-/// again (if changed) with the scrollback of panes that printed something.
+/// The housekeeping's period while anything goes on.
+const TICK: Duration = Duration::from_millis(250);
+/// Quiet ticks before the housekeeping sleeps: long enough for output that stopped to be seen
+/// as quiet (attention's `QUIET`) and for the state that follows to be announced.
+const LINGER_TICKS: u32 = (attention::QUIET.as_millis() / TICK.as_millis()) as u32 + 2;
+/// Ticks between saves of the panes' scrollback (and returning free memory) while busy.
+const SAVE_TICKS: u32 = 20;
+
+/// Runs [`server::Server::housekeeping`] every [`TICK`] while anything happens; with nothing
+/// going on it saves, gives memory back and sleeps until something does (output, a change, a
+/// request, an agent's report) or a restored pane is due: an idle daemon does not wake.
+async fn housekeeping(s: std::sync::Arc<server::Server>) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut quiet, mut n) = (0u32, 0u32);
+    loop {
+        tick.tick().await;
+        let t = s.housekeeping();
+        n = n.wrapping_add(1);
+        if n.is_multiple_of(SAVE_TICKS) {
+            s.signals.save.notify_one();
+            release_free_memory();
+        }
+        quiet = if t.active { 0 } else { quiet + 1 };
+        if quiet < LINGER_TICKS {
+            continue;
+        }
+        s.signals.save.notify_one();
+        release_free_memory();
+        s.signals
+            .idle
+            .sleep(t.next_due, || s.housekeeping().active)
+            .await;
+        quiet = 0;
+        tick.reset_immediately();
+    }
+}
+
+/// Saves the workspace within 250 ms of a structural change, and again (if changed) with the
+/// scrollback of panes that printed something when the housekeeping asks: every few seconds
+/// while panes print, and once when they stop.
 async fn saver(server: std::sync::Arc<server::Server>) {
     const DEBOUNCE: Duration = Duration::from_millis(250);
-    const PERIOD: Duration = Duration::from_secs(5);
     let mut meta_rx = server.signals.meta.subscribe();
     let mut shutdown_rx = server.shutdown.subscribe();
     let mut due: Option<tokio::time::Instant> = None;
-    let mut tick = tokio::time::interval(PERIOD);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let buffers = tokio::select! {
             Ok(()) = meta_rx.changed() => {
@@ -282,7 +306,7 @@ async fn saver(server: std::sync::Arc<server::Server>) {
                 due = None;
                 false
             }
-            _ = tick.tick() => true,
+            _ = server.signals.save.notified() => true,
             _ = shutdown_rx.changed() => return,
         };
         if server.stopping.load(std::sync::atomic::Ordering::SeqCst) {

@@ -45,7 +45,7 @@ pub fn is_change(ev: &notify::Event) -> bool {
 }
 
 /// Whether `ev` creates, writes, renames or removes a file whose name passes `name`.
-fn is_change_of(ev: &notify::Event, name: impl Fn(&str) -> bool) -> bool {
+pub(crate) fn is_change_of(ev: &notify::Event, name: impl Fn(&str) -> bool) -> bool {
     use notify::event::{EventKind, ModifyKind};
     let kind = match ev.kind {
         EventKind::Create(_) | EventKind::Remove(_) => true,

@@ -692,6 +692,54 @@ fn pane_that_stops_reading_input_is_flagged_and_blocks_nobody() {
     assert_eq!(h.pane_json(&other)["input_blocked"], false);
 }
 
+/// The daemon's context switches so far, every thread's (the kernel's counters).
+fn context_switches(pid: i32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("daemon tasks");
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+/// With nothing happening the daemon does not wake at all (it used to tick four times a
+/// second), and output after such a quiet spell still gets the periodic checks: here a
+/// synchronized update the program never closes, shown once it times out, with no request
+/// arriving meanwhile to wake the daemon.
+#[test]
+fn an_idle_daemon_does_not_wake_and_output_wakes_it() {
+    let h = Home::new();
+    let fifo = h.dir.path().join("go");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let script = format!(
+        "echo ready; read x < '{}'; printf '\\033[?2026hSYNC%sED\\n'; exec sleep 600",
+        fifo.display()
+    );
+    let p = h.new_tab(&["--", "sh", "-c", &script]);
+    h.wait_for(&p, "^ready$");
+    let pid = h.daemon_pid().expect("daemon pid");
+    // Past the housekeeping's linger (2 s of quiet), then two seconds of nothing.
+    std::thread::sleep(Duration::from_secs(3));
+    let before = context_switches(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let woke = context_switches(pid) - before;
+    assert!(woke <= 2, "the idle daemon woke {woke} times in 2 s");
+
+    std::fs::write(&fifo, "go\n").expect("write the fifo");
+    std::thread::sleep(Duration::from_millis(1500));
+    let screen = h.capture(&p);
+    assert!(
+        screen.lines().any(|l| l == "SYNCED"),
+        "the timed-out update is shown:\n{screen}"
+    );
+}
+
 /// Frames that attach a raw client and make it view `pane`.
 fn attach_and_view(buf: &mut Vec<u8>, pane: quil_proto::PaneId) {
     encode_frame(

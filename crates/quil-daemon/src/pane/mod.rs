@@ -40,6 +40,8 @@ pub const PROMPT_PAUSE: Duration = Duration::from_millis(300);
 pub trait PaneEvents: Send + Sync + 'static {
     /// The screen changed (called once per clean→dirty transition).
     fn screen_dirty(&self);
+    /// The program printed (called on every read, so it must be cheap).
+    fn output(&self) {}
     /// Title, cwd, input state or liveness changed.
     fn meta_changed(&self);
     /// The pane's process exited with this status.
@@ -420,6 +422,7 @@ impl PaneShared {
             events.meta_changed();
         }
         self.output_gen.fetch_add(1, Ordering::Relaxed);
+        events.output();
         if !self.dirty.swap(true, Ordering::SeqCst) {
             events.screen_dirty();
         }
@@ -466,6 +469,14 @@ impl PaneShared {
 
     pub fn size(&self) -> (u16, u16) {
         self.lock().term.size()
+    }
+
+    /// Whether the periodic checks still have something to watch here: input the program has
+    /// not taken (or was blocked on), or a synchronized update that may time out.
+    pub fn needs_checks(&self) -> bool {
+        self.write_started.load(Ordering::SeqCst) != 0
+            || self.input_blocked.load(Ordering::SeqCst)
+            || self.lock().term.sync_pending()
     }
 
     /// Re-evaluates whether the program is reading its input; true if the state flipped.

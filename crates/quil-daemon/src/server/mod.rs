@@ -33,6 +33,7 @@ mod spawn;
 #[cfg(test)]
 mod tests;
 mod watch;
+pub use watch::watch_reports;
 mod worktrees;
 
 use crate::attention::Tracker;
@@ -67,6 +68,48 @@ pub struct Signals {
     pub follow: broadcast::Sender<PaneId>,
     /// `config.toml` was reloaded, with the daemon's problems with it, for attached clients.
     pub config: broadcast::Sender<Vec<String>>,
+    /// Wakes the housekeeping when it sleeps ([`Server::housekeeping`]).
+    pub idle: Idle,
+    /// Asks the saver to save the scrollback of panes that printed.
+    pub save: tokio::sync::Notify,
+}
+
+/// The housekeeping's sleep: with nothing to watch it waits for something to happen (output,
+/// a change, a request, an agent's report) instead of waking four times a second.
+#[derive(Default)]
+pub struct Idle {
+    asleep: AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl Idle {
+    /// Wakes the housekeeping if it sleeps; a load and nothing else when it does not.
+    pub fn wake(&self) {
+        if self.asleep.load(Ordering::Relaxed) && self.asleep.swap(false, Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Sleeps until [`Idle::wake`] or `until`. `recheck` runs once asleep is announced: true
+    /// means something happened just before, and it returns at once.
+    pub async fn sleep(&self, until: Option<Instant>, recheck: impl FnOnce() -> bool) {
+        self.asleep.store(true, Ordering::SeqCst);
+        if recheck() {
+            self.asleep.store(false, Ordering::SeqCst);
+            return;
+        }
+        let deadline = async {
+            match until {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = self.wake.notified() => {}
+            _ = deadline => {}
+        }
+        self.asleep.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Events a reader may fall behind by before it loses some.
@@ -76,7 +119,11 @@ impl PaneEvents for Signals {
     fn screen_dirty(&self) {
         self.screen.send_modify(|v| *v = v.wrapping_add(1));
     }
+    fn output(&self) {
+        self.idle.wake();
+    }
     fn meta_changed(&self) {
+        self.idle.wake();
         self.meta.send_modify(|v| *v = v.wrapping_add(1));
     }
     fn exited(&self, pane: PaneId, status: i32) {
@@ -117,6 +164,8 @@ pub struct Live {
     pub attention: Option<Tracker>,
     /// For `session_scrape` panes: the output generation last scraped.
     scraped_gen: u64,
+    /// The output generation the housekeeping last saw.
+    ticked_gen: u64,
     /// A restored pane whose process has not started yet (lazy restore).
     pub pending: Option<Pending>,
     /// A placeholder while the restore reads the pane back ([`Server::restore_layout`]).
@@ -132,6 +181,7 @@ impl Live {
             restored: false,
             attention,
             scraped_gen: 0,
+            ticked_gen: 0,
             pending: None,
             restoring: false,
             exit_handled: false,
@@ -271,6 +321,8 @@ impl Server {
             notify: broadcast::channel(64).0,
             follow: broadcast::channel(16).0,
             config: broadcast::channel(4).0,
+            idle: Idle::default(),
+            save: tokio::sync::Notify::new(),
         });
         Arc::new(Server {
             home,

@@ -1,5 +1,6 @@
-//! The housekeeping tick (every 250 ms): stalled input, timed-out synchronized updates,
-//! attention states and state scraped from output.
+//! The housekeeping tick (every 250 ms while anything happens): stalled input, timed-out
+//! synchronized updates, attention states and state scraped from output. With nothing to
+//! watch it sleeps until something happens ([`super::Idle`]).
 
 use super::{unix_now, Server};
 use crate::attention::{Observation, Tracker};
@@ -22,16 +23,58 @@ struct Seen {
     viewed: bool,
     attention: Option<Tracker>,
     scraped_gen: u64,
+    ticked_gen: u64,
+}
+
+/// What a tick found: whether anything is going on, and the next time something is due.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tick {
+    /// Output, input, a state change or a CLI starting: keep ticking.
+    pub active: bool,
+    /// The earliest restored pane waiting to start (lazy restore) starts then.
+    pub next_due: Option<Instant>,
+}
+
+/// Wakes the housekeeping when an agent CLI reports a state (its hooks write
+/// `$QUIL_HOME/sessions/*.state`), which it may do while its pane prints nothing (a
+/// permission prompt after a quiet minute). The watcher lives as long as the returned value.
+pub fn watch_reports(server: Arc<Server>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let dir = quil_ai::sessions_dir(&server.home);
+    let watching = || -> notify::Result<notify::RecommendedWatcher> {
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&dir)
+            .map_err(notify::Error::io)?;
+        let signals = server.signals.clone();
+        let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            if ev.is_ok_and(|ev| crate::plugins::is_change_of(&ev, |n| n.ends_with(".state"))) {
+                signals.idle.wake();
+            }
+        })?;
+        w.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+        Ok(w)
+    };
+    match watching() {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(
+                "cannot watch {} for agents' reports: {e} (their states are read as panes print)",
+                dir.display()
+            );
+            None
+        }
+    }
 }
 
 impl Server {
     /// Periodic checks: stalled input, timed-out synchronized updates, attention states.
-    pub fn housekeeping(&self) {
+    pub fn housekeeping(&self) -> Tick {
         self.start_due();
-        let mut seen: Vec<Seen> = {
+        let (mut seen, next_due) = {
             let st = self.lock();
             let viewed = st.viewed();
-            st.panes
+            let seen: Vec<Seen> = st
+                .panes
                 .iter()
                 .filter_map(|(id, l)| {
                     Some(Seen {
@@ -40,18 +83,31 @@ impl Server {
                         viewed: viewed.contains(id),
                         attention: l.attention.clone(),
                         scraped_gen: l.scraped_gen,
+                        ticked_gen: l.ticked_gen,
                     })
                 })
-                .collect()
+                .collect();
+            let next_due = st
+                .panes
+                .values()
+                .filter_map(|l| Some(l.pending.as_ref()?.due))
+                .min();
+            (seen, next_due)
         };
         let mut meta = false;
-        for s in &seen {
+        let mut active = false;
+        for s in &mut seen {
             meta |= s.pane.shared().check_input_stall();
             s.pane.shared().flush_sync(&*self.signals);
+            let gen = s.pane.output_gen();
+            active |= std::mem::replace(&mut s.ticked_gen, gen) != gen
+                || s.pane.shared().needs_checks()
+                || s.attention.as_ref().is_some_and(|a| a.starting);
         }
         let scraped = self.scrape_state(&mut seen);
         let transitions = self.update_attention(&mut seen);
         meta |= !transitions.is_empty();
+        active |= meta;
         // Write back what changed, for panes still there.
         let mut st = self.lock();
         for (id, kind) in transitions {
@@ -63,6 +119,7 @@ impl Server {
             if let Some(live) = st.panes.get_mut(&s.meta.id) {
                 live.attention = s.attention;
                 live.scraped_gen = s.scraped_gen;
+                live.ticked_gen = s.ticked_gen;
             }
         }
         for (id, values) in &scraped {
@@ -75,6 +132,7 @@ impl Server {
         if meta || !scraped.is_empty() {
             self.changed();
         }
+        Tick { active, next_due }
     }
 
     /// `session_scrape` pane types: captures their state keys (`[[persistence.scrape]]`) from
