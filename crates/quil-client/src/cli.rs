@@ -29,6 +29,10 @@ pub struct Cli {
     /// Attach even from inside a quil pane (nesting).
     #[arg(long)]
     pub force: bool,
+    /// Attach also to this daemon, its tabs beside the others' (each tab says where it
+    /// lives): `local` for this machine's, or a remote as `-r` takes it. Repeatable.
+    #[arg(long, value_name = "local|[USER@]HOST[:PORT]|NAME")]
+    pub also: Vec<String>,
     /// Use the quil daemon on another machine, over ssh: `[user@]host[:port]`, or the name
     /// of a `[[remotes]]` entry of config.toml (see docs/remote.md).
     #[arg(
@@ -50,6 +54,10 @@ pub enum Cmd {
         /// Attach even from inside a quil pane (nesting).
         #[arg(long)]
         force: bool,
+        /// Attach also to this daemon, its tabs beside the others' (each tab says where it
+        /// lives): `local` for this machine's, or a remote as `-r` takes it. Repeatable.
+        #[arg(long, value_name = "local|[USER@]HOST[:PORT]|NAME")]
+        also: Vec<String>,
     },
     /// Start, stop or query the daemon.
     #[command(subcommand)]
@@ -451,8 +459,11 @@ pub fn main(cli: Cli) -> Result<i32> {
         }
     }
     match cli.command {
-        None => attach(&target, &home, cli.force),
-        Some(Cmd::Attach { force }) => attach(&target, &home, cli.force || force),
+        None => attach(&target, &home, cli.force, &cli.also),
+        Some(Cmd::Attach { force, also }) => {
+            let also: Vec<String> = cli.also.iter().chain(&also).cloned().collect();
+            attach(&target, &home, cli.force || force, &also)
+        }
         Some(Cmd::Daemon(cmd)) => daemon(&home, cmd),
         Some(Cmd::Restart { fresh }) => restart(&home, fresh, false),
         Some(Cmd::Proxy { .. } | Cmd::Hook { .. }) if target.remote().is_some() => {
@@ -540,7 +551,7 @@ fn remote_args(cmd: Option<&Cmd>) -> Option<Vec<String>> {
     })
 }
 
-fn attach(target: &Target, home: &Path, force: bool) -> Result<i32> {
+fn attach(target: &Target, home: &Path, force: bool, also: &[String]) -> Result<i32> {
     // A remote quil in a local pane is no nesting: it is ssh in a pane.
     if let (Ok(pane), None) = (
         std::env::var(quil_proto::paths::ENV_PANE_ID),
@@ -550,8 +561,21 @@ fn attach(target: &Target, home: &Path, force: bool) -> Result<i32> {
             bail!("refusing to attach inside quil pane {pane}: nesting shows quil inside itself; use --force to do it anyway");
         }
     }
+    let also = also
+        .iter()
+        .map(|spec| match spec.as_str() {
+            "local" => Ok(Target::Local {
+                home: home.to_path_buf(),
+            }),
+            spec => Ok(Target::Remote(Remote::resolve(spec, home)?)),
+        })
+        .collect::<Result<Vec<Target>>>()?;
     let client = target.connect_or_start()?;
-    crate::tui::run(client, target, home, crate::tui::TuiOptions::default())?;
+    let opts = crate::tui::TuiOptions {
+        also,
+        ..Default::default()
+    };
+    crate::tui::run(client, target, home, opts)?;
     Ok(0)
 }
 
@@ -1618,7 +1642,10 @@ mod tests {
     #[test]
     fn a_attaches_as_in_tmux() {
         let cli = Cli::try_parse_from(["quil", "a"]).expect("parses");
-        assert!(matches!(cli.command, Some(Cmd::Attach { force: false })));
+        assert!(matches!(
+            cli.command,
+            Some(Cmd::Attach { force: false, .. })
+        ));
     }
 
     /// `--force` only means something to attach: it is not offered by other subcommands, and
@@ -1632,7 +1659,7 @@ mod tests {
             &["quil", "a", "--force"],
         ] {
             let cli = Cli::try_parse_from(args).expect("parses");
-            let forced = cli.force || matches!(cli.command, Some(Cmd::Attach { force: true }));
+            let forced = cli.force || matches!(cli.command, Some(Cmd::Attach { force: true, .. }));
             assert!(forced, "{args:?}");
         }
         for sub in ["restart", "new-tab", "split", "ls"] {

@@ -584,3 +584,80 @@ fn the_tui_reconnects_to_the_same_screens_when_ssh_dies() {
     remote.wait_for(&pane, "^after-6");
     assert!(!exists(&local.socket()), "the TUI started a local daemon");
 }
+
+/// A TUI holding tabs of two daemons (`--also`): the local daemon's and a remote's, each tab
+/// saying where it lives. Keys go to the daemon of the pane shown, and a new tab opens on the
+/// daemon of the active tab.
+#[test]
+fn a_tui_holds_a_local_and_a_remote_tab() {
+    let (sshd, local, remote) = setup();
+    let here = local.new_tab(&["--name", "here"]);
+    let there = over(&local, &["new-tab", "--name", "there"])
+        .trim()
+        .to_string();
+    local.send_line(&here, "echo local-$((1+1))");
+    local.wait_for(&here, "^local-2");
+    remote.send_line(&there, "echo remote-$((2+2))");
+    remote.wait_for(&there, "^remote-4");
+
+    let sock = format!("quil-domains-{}", std::process::id());
+    let cmd = format!(
+        "env -u QUIL_PANE_ID -u TMUX QUIL_HOME='{}' HOME='{}' '{QUIL}' --also box; sleep 600",
+        local.path().display(),
+        local.user_home().display()
+    );
+    tmux::new_session(&sock, 100, 30, &cmd);
+    struct Server(String);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            tmux::kill_server(&self.0);
+        }
+    }
+    let _server = Server(sock.clone());
+    let tab_bar = |s: &str| s.lines().next().unwrap_or_default().to_string();
+    tmux::wait_for(&sock, "both daemons' tabs, the local one shown", |s| {
+        tab_bar(s).contains("1:here@local")
+            && tab_bar(s).contains("2:there@box")
+            && tmux::has_line(s, "local-2")
+    });
+
+    // The remote tab: its screen, and typing reaches the remote pane only.
+    tmux::keys(&sock, &["M-w", "2"]);
+    tmux::wait_for(&sock, "the remote pane", |s| tmux::has_line(s, "remote-4"));
+    tmux::type_text(&sock, "echo typed-$((5*11))");
+    tmux::keys(&sock, &["Enter"]);
+    remote.wait_for(&there, "^typed-55");
+    tmux::wait_for(&sock, "the echo", |s| tmux::has_line(s, "typed-55"));
+    assert!(!local.capture(&here).contains("typed-55"));
+
+    // A new tab from the remote tab opens on the remote daemon.
+    tmux::keys(&sock, &["M-w", "c"]);
+    eventually("a second remote pane", Duration::from_secs(20), || {
+        pane_ids(&remote.ls()).len() == 2
+    });
+    assert_eq!(pane_ids(&local.ls()), std::slice::from_ref(&here));
+    tmux::wait_for(&sock, "the new tab, on box", |s| {
+        tab_bar(s).contains("3:") && tab_bar(s).matches("@box").count() == 2
+    });
+
+    // Back on the local tab, keys go to the local pane.
+    tmux::keys(&sock, &["M-w", "1"]);
+    tmux::wait_for(&sock, "the local pane", |s| tmux::has_line(s, "local-2"));
+    tmux::type_text(&sock, "echo mine-$((3*3))");
+    tmux::keys(&sock, &["Enter"]);
+    local.wait_for(&here, "^mine-9");
+
+    // The remote's connection dies: the local tab carries on, and the remote's comes back.
+    let ssh = ssh_clients(&sshd);
+    assert_eq!(ssh.len(), 1, "the TUI's ssh: {ssh:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ssh[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill ssh");
+    tmux::wait_for(&sock, "box reconnected", |s| s.contains("box: reconnected"));
+    tmux::keys(&sock, &["M-w", "2"]);
+    tmux::type_text(&sock, "echo again-$((4*4))");
+    tmux::keys(&sock, &["Enter"]);
+    remote.wait_for(&there, "^again-16");
+}

@@ -106,7 +106,7 @@ fn kill_9_loses_at_most_the_last_quarter_second_of_output() {
     // Long enough that a snapshot every few seconds would have lost far more.
     std::thread::sleep(Duration::from_millis(2300));
     let killed = reboot(&h);
-    h.ls();
+    h.ok(&["daemon", "start"]);
     let lost = lost_output(&h, &clock, &log, killed);
     eprintln!("lost the last {:.0} ms of output", lost * 1000.0);
     assert!(lost <= 0.25, "lost {lost:.3} s of output");
@@ -168,7 +168,8 @@ fn workspace_survives_kill_9() {
     );
 
     reboot(&h);
-    let after = h.ls(); // starts the daemon, which restores
+    h.ok(&["daemon", "start"]); // returns once the new daemon has restored
+    let after = h.ls();
     assert_eq!(pane_ids(&after), pane_ids(&before), "same pane ids");
     for key in ["name", "id", "panes", "active_pane", "layout"] {
         for i in 0..2 {
@@ -415,7 +416,7 @@ fn kill_9_keeps_every_process_and_its_screen() {
         ticks() > at_kill + 3
     });
     assert!(pid_alive(pids.0 as i32) && pid_alive(pids.1 as i32));
-    h.ls();
+    h.ok(&["daemon", "start"]);
     assert_eq!((pid(&counter), pid(&shell)), pids, "the same processes");
     assert_eq!(
         h.ok(&["capture", "--pane", &shell, "--ansi"]),
@@ -492,7 +493,7 @@ fn a_process_that_ends_while_no_daemon_runs_reports_its_status() {
     eventually("the process to end", Duration::from_secs(10), || {
         !pid_alive(pid)
     });
-    h.ls();
+    h.ok(&["daemon", "start"]);
     eventually("the exit status", Duration::from_secs(10), || {
         h.pane_json(&p)["exit_status"] == 7
     });

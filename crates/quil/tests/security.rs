@@ -456,6 +456,7 @@ fn another_user_cannot_take_a_panes_terminal_from_its_holder() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill -9 the daemon");
+    assert!(h(&["daemon", "start"]).status.success());
     assert_eq!(
         shell_pid(),
         before,

@@ -182,6 +182,8 @@ pub struct App {
     /// The directory `quil` was started in: where the first tab of a fresh daemon opens.
     pub launch_dir: Option<String>,
     pub ws: WorkspaceInfo,
+    /// Where each tab lives, when the client holds tabs of several daemons (`domains`).
+    pub tab_domains: HashMap<TabId, String>,
     have_ws: bool,
     had_tabs: bool,
     asked_first_tab: bool,
@@ -242,6 +244,7 @@ impl App {
             home_dir: None,
             launch_dir: None,
             ws: WorkspaceInfo::default(),
+            tab_domains: HashMap::new(),
             have_ws: false,
             had_tabs: false,
             asked_first_tab: false,
@@ -412,13 +415,21 @@ impl App {
         }
     }
 
-    /// Tab bar labels: ` 1:name ` plus a mark for the most urgent attention state in the tab.
+    /// Tab bar labels: ` 1:name ` (` 1:name@where ` with several daemons) plus a mark for the
+    /// most urgent attention state in the tab.
     pub fn tab_labels(&self) -> Vec<String> {
         self.ws
             .tabs
             .iter()
             .enumerate()
-            .map(|(i, t)| format!(" {}:{}{} ", i + 1, t.name, self.tab_mark(i)))
+            .map(|(i, t)| {
+                let at = self
+                    .tab_domains
+                    .get(&t.id)
+                    .map(|d| format!("@{d}"))
+                    .unwrap_or_default();
+                format!(" {}:{}{at}{} ", i + 1, t.name, self.tab_mark(i))
+            })
             .collect()
     }
 

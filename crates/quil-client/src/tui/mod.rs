@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod dialog;
 pub mod display;
+pub mod domains;
 pub mod input;
 pub mod keys;
 pub mod mouse;
@@ -45,6 +46,8 @@ use std::time::{Duration, Instant};
 pub struct TuiOptions {
     /// A config file other than `$QUIL_HOME/config.toml`.
     pub config: Option<PathBuf>,
+    /// Other daemons whose tabs show beside the first one's (`quil attach --also`).
+    pub also: Vec<crate::remote::Target>,
 }
 
 /// Set while the kitty keyboard flags are pushed, so restoring pops them only then.
@@ -208,6 +211,14 @@ pub fn run(
     let mut all: Vec<String> = problems.iter().map(ToString::to_string).collect();
     all.append(&mut conn.problems);
     conn.problems = all;
+    let mut others = Vec::new();
+    for t in &opts.also {
+        let c = t
+            .connect_or_start()
+            .with_context(|| format!("cannot attach to {} too", label_of(t)))?;
+        let a = attach(c).with_context(|| format!("cannot attach to {} too", label_of(t)))?;
+        others.push((t.clone(), a));
+    }
 
     install_panic_hook();
     let (guard, kitty) = TermGuard::enter()?;
@@ -217,6 +228,7 @@ pub fn run(
     };
     let result = event_loop(
         conn,
+        others,
         target,
         home,
         opts.config.as_deref(),
@@ -231,6 +243,64 @@ pub fn run(
         Quit::Error(e) => anyhow::bail!("{e}"),
     }
     Ok(())
+}
+
+/// Where a daemon lives, as tabs show it.
+fn label_of(t: &crate::remote::Target) -> String {
+    match t.remote() {
+        None => "local".into(),
+        Some(r) => r.label.clone(),
+    }
+}
+
+/// One daemon's connection, split for the event loop.
+struct Link {
+    reader: crate::conn::Reader,
+    writer: crate::conn::Writer,
+}
+
+/// What a background reconnection to a daemon other than the first came to.
+type Reattached = (usize, Result<Option<Attached>, crate::remote::Gone>);
+
+/// Connects again to daemon `d` (not the first: its tabs stay shown and usable meanwhile),
+/// with back-off, on a thread of its own; says how it went on `tx` and wakes the loop.
+fn reconnect_in_background(
+    d: usize,
+    target: &crate::remote::Target,
+    said_bye: bool,
+    tx: std::sync::mpsc::Sender<Reattached>,
+    mut wake: UnixStream,
+) {
+    let target = target.unattended();
+    std::thread::spawn(move || {
+        let since = Instant::now();
+        let mut wait = RECONNECT_FIRST;
+        let result = loop {
+            match target.reconnect_attempt(said_bye, since.elapsed(), BYE_GRACE) {
+                Ok(Some(c)) => {
+                    if let Ok(a) = attach(c) {
+                        break Ok(Some(a));
+                    }
+                }
+                Ok(None) => {}
+                Err(gone) => break Err(gone),
+            }
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(RECONNECT_MAX);
+        };
+        let _ = tx.send((d, result));
+        let _ = wake.write_all(&[1]);
+    });
+}
+
+/// Hands a message from daemon `d` to the app, as one workspace of all daemons.
+fn deliver(app: &mut App, domains: &mut domains::Domains, d: usize, msg: ServerMsg) {
+    if let Some(m) = domains.on_msg(d, msg) {
+        if matches!(m, ServerMsg::Workspace(_)) {
+            app.tab_domains = domains.tab_labels();
+        }
+        app.on_server(m);
+    }
 }
 
 /// The first wait between reconnection attempts; it doubles up to [`RECONNECT_MAX`].
@@ -371,11 +441,13 @@ fn timeout_until(deadline: Option<Instant>) -> PollTimeout {
 /// At most this many terminal events are handled before drawing.
 const EVENT_BATCH: usize = 512;
 
-/// One thread: `poll` waits on the terminal, the daemon's socket and SIGWINCH together, so a key
-/// goes from the terminal to the daemon, and an update from the daemon to the screen, without
-/// a hop between threads.
+/// One thread: `poll` waits on the terminal, the daemons' sockets and SIGWINCH together, so a
+/// key goes from the terminal to its daemon, and an update from a daemon to the screen,
+/// without a hop between threads.
+#[allow(clippy::too_many_arguments)]
 fn event_loop(
     conn: Attached,
+    others: Vec<(crate::remote::Target, Attached)>,
     target: &crate::remote::Target,
     home: &Path,
     config_file: Option<&Path>,
@@ -383,12 +455,6 @@ fn event_loop(
     kitty: bool,
     recent_file: &Path,
 ) -> anyhow::Result<Quit> {
-    let Attached {
-        mut reader,
-        mut writer,
-        initial,
-        problems,
-    } = conn;
     // The terminal crossterm reads events from: stdin when it is one, else /dev/tty.
     let stdin = std::io::stdin();
     let dev_tty;
@@ -407,20 +473,50 @@ fn event_loop(
     let (w, h) = crossterm::terminal::size()?;
     let mut display = display::Display::new(stdout(), w, h);
     let mut app = App::new(cfg.keys, kitty, (w, h));
-    // This shell's home, environment and directory are those of the panes it opens here; a
-    // remote daemon's panes get their own host's.
+    // This shell's home, environment and directory are those of the panes it opens on this
+    // machine; a remote daemon's panes get their own host's.
+    let targets: Vec<crate::remote::Target> = std::iter::once(target.clone())
+        .chain(others.iter().map(|(t, _)| t.clone()))
+        .collect();
     if target.remote().is_none() {
         app.home_dir = std::env::var("HOME").ok();
-        app.client_env = quil_proto::env::forwarded(std::env::vars());
         app.launch_dir = std::env::current_dir()
             .ok()
             .map(|d| d.display().to_string());
     }
+    if targets.iter().any(|t| t.remote().is_none()) {
+        app.client_env = quil_proto::env::forwarded(std::env::vars());
+    }
     app.recent_dirs = recent::load(recent_file);
-    if let Some(ws) = initial {
-        app.on_server(ServerMsg::Workspace(ws));
+    let mut domains = domains::Domains::new(
+        targets
+            .iter()
+            .map(|t| domains::Domain::new(label_of(t), t.remote().is_some()))
+            .collect(),
+    );
+    let mut links: Vec<Option<Link>> = Vec::new();
+    let mut problems = Vec::new();
+    for (d, a) in std::iter::once(conn)
+        .chain(others.into_iter().map(|(_, a)| a))
+        .enumerate()
+    {
+        links.push(Some(Link {
+            reader: a.reader,
+            writer: a.writer,
+        }));
+        if let Some(ws) = a.initial {
+            deliver(&mut app, &mut domains, d, ServerMsg::Workspace(ws));
+        }
+        if d == 0 {
+            problems = a.problems;
+        }
     }
     app.config_loaded(None, &problems, false);
+    // Reconnections to the other daemons report here, and wake the loop through `woken`.
+    let (again_tx, again_rx) = std::sync::mpsc::channel::<Reattached>();
+    let (woken, wake) = UnixStream::pair().context("cannot make a socket pair")?;
+    woken.set_nonblocking(true)?;
+    let mut said_bye = vec![false; links.len()];
     let mut shape = None;
     // crossterm may hold events already (read while asking about the keyboard protocol).
     let mut term_pending = true;
@@ -429,17 +525,34 @@ fn event_loop(
     // return at once, forever; it is asked again every few milliseconds instead, until
     // the terminal has nothing left.
     let mut term_stalled = false;
-    // Why the connection was lost, when it was.
-    let mut lost: Option<String> = None;
+    // Why a connection was lost, and which.
+    let mut lost: Vec<(usize, String)> = Vec::new();
     loop {
-        if let Some(why) = lost.take() {
+        for (d, why) in std::mem::take(&mut lost) {
+            if links[d].take().is_none() {
+                continue;
+            }
+            if d != 0 {
+                domains.lost(d);
+                app.set_status(
+                    format!("{}: reconnecting… ({why})", domains.list[d].label),
+                    true,
+                );
+                let wake = wake.try_clone()?;
+                reconnect_in_background(d, &targets[d], said_bye[d], again_tx.clone(), wake);
+                continue;
+            }
             match reconnect(&mut app, &mut display, target, tty, &why)? {
                 Some(a) => {
-                    reader = a.reader;
-                    writer = a.writer;
+                    links[0] = Some(Link {
+                        reader: a.reader,
+                        writer: a.writer,
+                    });
                     app.reconnected();
+                    let view = domains.reattached(0);
+                    domains.outbox.push((0, view));
                     if let Some(ws) = a.initial {
-                        app.on_server(ServerMsg::Workspace(ws));
+                        deliver(&mut app, &mut domains, 0, ServerMsg::Workspace(ws));
                     }
                 }
                 None => {
@@ -449,8 +562,32 @@ fn event_loop(
                 }
             }
         }
-        if let Err(e) = send_outbox(&mut app, &mut writer) {
-            lost = Some(e.to_string());
+        while let Ok((d, result)) = again_rx.try_recv() {
+            let label = domains.list[d].label.clone();
+            said_bye[d] = false;
+            match result {
+                Ok(Some(a)) => {
+                    links[d] = Some(Link {
+                        reader: a.reader,
+                        writer: a.writer,
+                    });
+                    let view = domains.reattached(d);
+                    domains.outbox.push((d, view));
+                    if let Some(ws) = a.initial {
+                        deliver(&mut app, &mut domains, d, ServerMsg::Workspace(ws));
+                    }
+                    app.set_status(format!("{label}: reconnected"), false);
+                }
+                // Said goodbye and none came back: its tabs go.
+                Ok(None) | Err(crate::remote::Gone) => {
+                    let gone = domains.remove_tabs(d);
+                    deliver(&mut app, &mut domains, d, gone);
+                    app.set_status(format!("{label}: the daemon stopped"), true);
+                }
+            }
+        }
+        if let Err(e) = send_outbox(&mut app, &mut domains, &mut links) {
+            lost.push(e);
             continue;
         }
         if !app.clipboard.is_empty() || !app.terminal_out.is_empty() {
@@ -484,7 +621,7 @@ fn event_loop(
             }
         }
 
-        let mut server_ready = false;
+        let mut ready_daemons: Vec<usize> = Vec::new();
         let mut resized = false;
         if !term_pending {
             let mut timeout = timeout_until(app.next_deadline());
@@ -492,40 +629,64 @@ fn event_loop(
             if term_stalled && (timeout == PollTimeout::NONE || timeout > stall_retry) {
                 timeout = stall_retry;
             }
-            let mut fds = [
-                PollFd::new(reader.fd(), PollFlags::POLLIN),
-                PollFd::new(winch.rx.as_fd(), PollFlags::POLLIN),
-                PollFd::new(tty, PollFlags::POLLIN),
-            ];
-            let n = if term_stalled { 2 } else { 3 };
-            match poll(&mut fds[..n], timeout) {
+            let up: Vec<usize> = (0..links.len()).filter(|d| links[*d].is_some()).collect();
+            let mut fds: Vec<PollFd> = up
+                .iter()
+                .filter_map(|d| links[*d].as_ref())
+                .map(|l| PollFd::new(l.reader.fd(), PollFlags::POLLIN))
+                .collect();
+            fds.push(PollFd::new(winch.rx.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(woken.as_fd(), PollFlags::POLLIN));
+            if !term_stalled {
+                fds.push(PollFd::new(tty, PollFlags::POLLIN));
+            }
+            match poll(&mut fds, timeout) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(anyhow::anyhow!("poll: {e}")),
             }
             // Errors and hang-ups count as ready: the read that follows reports them.
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            server_ready = ready(&fds[0]);
-            resized = ready(&fds[1]);
-            term_pending = term_stalled || resized || (n == 3 && ready(&fds[2]));
+            ready_daemons = up
+                .iter()
+                .zip(&fds)
+                .filter(|(_, f)| ready(f))
+                .map(|(d, _)| *d)
+                .collect();
+            resized = ready(&fds[up.len()]);
+            let tty_ready = !term_stalled && ready(&fds[up.len() + 2]);
+            term_pending = term_stalled || resized || tty_ready;
         }
+        let mut buf = [0u8; 16];
+        while matches!((&woken).read(&mut buf), Ok(n) if n > 0) {}
 
-        if server_ready {
-            if let Err(e) = reader.fill() {
-                lost = Some(e.to_string());
-            }
-        }
-        // Everything received, before drawing once.
-        loop {
-            match reader.next_msg() {
-                Ok(Some(m)) => app.on_server(m),
-                Ok(None) => break,
-                Err(e) => {
-                    lost.get_or_insert(e.to_string());
-                    break;
+        for d in ready_daemons {
+            if let Some(l) = links[d].as_mut() {
+                if let Err(e) = l.reader.fill() {
+                    lost.push((d, e.to_string()));
                 }
             }
         }
-        if lost.is_some() {
+        // Everything received, before drawing once.
+        for d in 0..links.len() {
+            while let Some(l) = links[d].as_mut() {
+                match l.reader.next_msg() {
+                    Ok(Some(m)) => {
+                        if d != 0 && matches!(m, ServerMsg::Bye(_)) {
+                            said_bye[d] = true;
+                        }
+                        deliver(&mut app, &mut domains, d, m);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        if !lost.iter().any(|(x, _)| *x == d) {
+                            lost.push((d, e.to_string()));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        if !lost.is_empty() {
             continue;
         }
         if let Some(daemon_problems) = app.config_reload.take() {
@@ -554,8 +715,8 @@ fn event_loop(
                         on_term_event(&mut app, &mut display, ev)?;
                         // A key for the pane leaves now, not after asking the terminal for
                         // more: that round trip would add to every keystroke's echo.
-                        if let Err(e) = send_outbox(&mut app, &mut writer) {
-                            lost.get_or_insert(e.to_string());
+                        if let Err(e) = send_outbox(&mut app, &mut domains, &mut links) {
+                            lost.push(e);
                             break;
                         }
                     }
@@ -574,17 +735,51 @@ fn event_loop(
     }
 }
 
-/// Sends every queued request, remembering which replies to route. Requests whose reply only
-/// matters when they fail (keystrokes, mostly) go as notifications: no reply, no extra wake.
-fn send_outbox(app: &mut App, writer: &mut crate::conn::Writer) -> anyhow::Result<()> {
+/// Sends every queued request to the daemon it concerns, remembering which replies to route;
+/// and the client's own requests (`domains.outbox`). Requests whose reply only matters when
+/// they fail (keystrokes, mostly) go as notifications: no reply, no extra wake. Fails with the
+/// daemon whose connection broke.
+fn send_outbox(
+    app: &mut App,
+    domains: &mut domains::Domains,
+    links: &mut [Option<Link>],
+) -> Result<(), (usize, String)> {
+    let lost = |d: usize| move |e: crate::conn::ClientError| (d, format!("lost the daemon: {e}"));
+    for (d, req) in std::mem::take(&mut domains.outbox) {
+        if let Some(l) = links.get_mut(d).and_then(Option::as_mut) {
+            l.writer.notify(req).map_err(lost(d))?;
+        }
+    }
     for out in app.take_outbox() {
-        let sent = if out.pending == app::Pending::Plain {
-            writer.notify(out.req)
-        } else {
-            writer.send(out.req)
-        };
-        let id = sent.map_err(|e| anyhow::anyhow!("lost the daemon: {e}"))?;
-        app.register(id, out.pending);
+        let plain = out.pending == app::Pending::Plain;
+        let mut registered = false;
+        for (d, req) in domains.route(out.req, app.tab) {
+            let Some(l) = links.get_mut(d).and_then(Option::as_mut) else {
+                // Reconnecting: say so, rather than leave the request unanswered.
+                if plain {
+                    app.set_status(
+                        format!("{} is reconnecting; not sent", domains.list[d].label),
+                        true,
+                    );
+                } else if !registered {
+                    let id = domains.sent(d, 0);
+                    app.register(id, out.pending.clone());
+                    app.on_server(domains.unreachable(d, id));
+                    registered = true;
+                }
+                continue;
+            };
+            if plain {
+                l.writer.notify(req).map_err(lost(d))?;
+            } else {
+                let conn_id = l.writer.send(req).map_err(lost(d))?;
+                let id = domains.sent(d, conn_id);
+                if !registered {
+                    app.register(id, out.pending.clone());
+                    registered = true;
+                }
+            }
+        }
     }
     Ok(())
 }
