@@ -224,6 +224,31 @@ pub enum Request {
 }
 
 impl Request {
+    /// The pane the request acts on, if it names one (for a swap, the first).
+    pub fn pane(&self) -> Option<PaneId> {
+        match self {
+            Request::Split { pane, .. }
+            | Request::Input { pane, .. }
+            | Request::Prompt { pane, .. }
+            | Request::Fork { pane, .. }
+            | Request::SendKeys { pane, .. }
+            | Request::Capture { pane, .. }
+            | Request::Resize { pane, .. }
+            | Request::KillPane { pane }
+            | Request::Respawn { pane }
+            | Request::Worktree { pane, .. }
+            | Request::RenamePane { pane, .. }
+            | Request::Focus { pane }
+            | Request::Scrollback { pane, .. }
+            | Request::SwapPane { a: pane, .. }
+            | Request::MovePane { pane, .. }
+            | Request::ResizeSplit { pane, .. }
+            | Request::Start { pane }
+            | Request::SetEager { pane, .. } => Some(*pane),
+            _ => None,
+        }
+    }
+
     /// Whether a success changes what a restart brings back (tabs, panes, names, layout),
     /// so the client must hear when that cannot be saved. Focus, zoom and divider drags are
     /// saved with the next periodic save and never fail a request.

@@ -477,6 +477,29 @@ fn remote_setup_installs_this_build_over_ssh() {
 }
 
 /// The pids of ssh clients started with this sshd's client config (`-F .../ssh_config`).
+/// The TUI, run as `quil ARGS` from `local` in a tmux session of its own (named after `what`),
+/// which ends with this value.
+struct TmuxTui(String);
+
+impl TmuxTui {
+    fn start(local: &Home, what: &str, args: &str) -> TmuxTui {
+        let sock = format!("quil-{what}-{}", std::process::id());
+        let cmd = format!(
+            "env -u QUIL_PANE_ID -u TMUX QUIL_HOME='{}' HOME='{}' '{QUIL}' {args}; sleep 600",
+            local.path().display(),
+            local.user_home().display()
+        );
+        tmux::new_session(&sock, 100, 30, &cmd);
+        TmuxTui(sock)
+    }
+}
+
+impl Drop for TmuxTui {
+    fn drop(&mut self) {
+        tmux::kill_server(&self.0);
+    }
+}
+
 fn ssh_clients(sshd: &Sshd) -> Vec<i32> {
     let config = sshd.path().join("ssh_config").display().to_string();
     std::fs::read_dir("/proc")
@@ -513,20 +536,8 @@ fn the_tui_reconnects_to_the_same_screens_when_ssh_dies() {
     remote.send_line(&pane, "echo before-$((1+1))");
     remote.wait_for(&pane, "^before-2");
 
-    let sock = format!("quil-remote-{}", std::process::id());
-    let cmd = format!(
-        "env -u QUIL_PANE_ID -u TMUX QUIL_HOME='{}' HOME='{}' '{QUIL}' -r flaky; sleep 600",
-        local.path().display(),
-        local.user_home().display()
-    );
-    tmux::new_session(&sock, 100, 30, &cmd);
-    struct Server(String);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            tmux::kill_server(&self.0);
-        }
-    }
-    let _server = Server(sock.clone());
+    let tui = TmuxTui::start(&local, "remote", "-r flaky");
+    let sock = tui.0.clone();
     tmux::wait_for(&sock, "the remote pane", |s| tmux::has_line(s, "before-2"));
     let tui_ssh = ssh_clients(&sshd);
     assert_eq!(tui_ssh.len(), 1, "the TUI's ssh: {tui_ssh:?}");
@@ -600,20 +611,8 @@ fn a_tui_holds_a_local_and_a_remote_tab() {
     remote.send_line(&there, "echo remote-$((2+2))");
     remote.wait_for(&there, "^remote-4");
 
-    let sock = format!("quil-domains-{}", std::process::id());
-    let cmd = format!(
-        "env -u QUIL_PANE_ID -u TMUX QUIL_HOME='{}' HOME='{}' '{QUIL}' --also box; sleep 600",
-        local.path().display(),
-        local.user_home().display()
-    );
-    tmux::new_session(&sock, 100, 30, &cmd);
-    struct Server(String);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            tmux::kill_server(&self.0);
-        }
-    }
-    let _server = Server(sock.clone());
+    let tui = TmuxTui::start(&local, "domains", "--also box");
+    let sock = tui.0.clone();
     let tab_bar = |s: &str| s.lines().next().unwrap_or_default().to_string();
     tmux::wait_for(&sock, "both daemons' tabs, the local one shown", |s| {
         tab_bar(s).contains("1:here@local")

@@ -83,45 +83,28 @@ impl Domains {
     /// the pane types) goes to the daemon of `active_tab`.
     pub fn route(&mut self, req: Request, active_tab: Option<TabId>) -> Vec<(usize, Request)> {
         let here = active_tab.and_then(|t| self.owner_of_tab(t)).unwrap_or(0);
-        let pane_owner = |p: PaneId| self.owner_of_pane(p).unwrap_or(here);
         let tab_owner = |t: &str| {
             t.parse::<TabId>()
                 .ok()
                 .and_then(|t| self.owner_of_tab(t))
                 .unwrap_or(here)
         };
+        if let Request::View { panes } = &req {
+            self.view = panes.clone();
+            return (0..self.list.len()).map(|d| (d, self.view_of(d))).collect();
+        }
         let d = match &req {
-            Request::View { panes } => {
-                self.view = panes.clone();
-                return (0..self.list.len()).map(|d| (d, self.view_of(d))).collect();
-            }
-            Request::NewTab { .. } | Request::PaneTypes { .. } => here,
-            Request::Split { pane, .. }
-            | Request::Input { pane, .. }
-            | Request::Prompt { pane, .. }
-            | Request::Fork { pane, .. }
-            | Request::SendKeys { pane, .. }
-            | Request::Capture { pane, .. }
-            | Request::Resize { pane, .. }
-            | Request::KillPane { pane }
-            | Request::Respawn { pane }
-            | Request::Worktree { pane, .. }
-            | Request::RenamePane { pane, .. }
-            | Request::Focus { pane }
-            | Request::Scrollback { pane, .. }
-            | Request::SwapPane { a: pane, .. }
-            | Request::MovePane { pane, .. }
-            | Request::ResizeSplit { pane, .. }
-            | Request::Start { pane }
-            | Request::SetEager { pane, .. } => pane_owner(*pane),
-            Request::KillTab { tab } | Request::RenameTab { tab, .. } => tab_owner(tab),
+            r if r.pane().is_some() => r.pane().and_then(|p| self.owner_of_pane(p)),
+            Request::KillTab { tab } | Request::RenameTab { tab, .. } => Some(tab_owner(tab)),
             Request::SetDivider { tab, .. } | Request::ToggleZoom { tab } => {
-                self.owner_of_tab(*tab).unwrap_or(here)
+                self.owner_of_tab(*tab)
             }
-            _ => 0,
-        };
+            Request::NewTab { .. } | Request::PaneTypes { .. } => Some(here),
+            _ => Some(0),
+        }
+        .unwrap_or(here);
         let mut req = req;
-        if self.list.get(d).is_some_and(|d| d.remote) && d != 0 {
+        if self.list[d].remote {
             // This client's environment is for panes on this machine.
             if let Request::NewTab { spawn, .. } | Request::Split { spawn, .. } = &mut req {
                 spawn.client_env.clear();

@@ -187,6 +187,21 @@ impl Live {
             exit_handled: false,
         }
     }
+
+    /// A new process (or the one taken over) in the pane's place: its CLI, if any, starts
+    /// over, and whatever waited (a lazy start, a restore) is done.
+    fn replace(
+        &mut self,
+        pane: Arc<dyn Pane>,
+        attention: Option<Tracker>,
+        pending: Option<Pending>,
+    ) {
+        self.pane = pane;
+        self.attention = attention;
+        self.pending = pending;
+        self.restoring = false;
+        self.exit_handled = false;
+    }
 }
 
 /// How a restored pane that waits will start (see [`Server::start_pending`]).
@@ -781,18 +796,14 @@ fn with_live_state(meta: &mut PaneMeta, pane: Option<&dyn Pane>) {
 pub fn pane_needed(req: &quil_proto::Request) -> Option<PaneId> {
     use quil_proto::Request as R;
     match req {
-        R::Split { pane, .. }
-        | R::Input { pane, .. }
-        | R::Prompt { pane, .. }
-        | R::Fork { pane, .. }
-        | R::SendKeys { pane, .. }
-        | R::Capture { pane, .. }
-        | R::Resize { pane, .. }
-        | R::Respawn { pane }
-        | R::Worktree { pane, .. }
-        | R::Scrollback { pane, .. }
-        | R::Start { pane } => Some(*pane),
-        _ => None,
+        R::KillPane { .. }
+        | R::RenamePane { .. }
+        | R::Focus { .. }
+        | R::SwapPane { .. }
+        | R::MovePane { .. }
+        | R::ResizeSplit { .. }
+        | R::SetEager { .. } => None,
+        other => other.pane(),
     }
 }
 

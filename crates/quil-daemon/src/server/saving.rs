@@ -260,12 +260,7 @@ impl Server {
         {
             let mut st = self.lock();
             match st.panes.get_mut(&id).filter(|l| l.restoring) {
-                Some(live) => {
-                    live.pane = p.clone();
-                    live.attention = tracker;
-                    live.pending = pending;
-                    live.restoring = false;
-                }
+                Some(live) => live.replace(p.clone(), tracker, pending),
                 None => {
                     drop(st);
                     p.hangup();

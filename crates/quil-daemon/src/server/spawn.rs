@@ -526,15 +526,8 @@ impl Server {
             pane.hangup();
             return Err(Error::ClosedMeanwhile(id));
         }
-        // A new process: its CLI (if any) starts over.
         match st.panes.get_mut(&id) {
-            Some(live) => {
-                live.pane = pane.clone();
-                live.attention = tracker;
-                live.exit_handled = false;
-                // Whatever waited to start (lazy restore) is running now.
-                live.pending = None;
-            }
+            Some(live) => live.replace(pane.clone(), tracker, None),
             None => {
                 st.panes.insert(id, Live::new(pane.clone(), tracker));
             }
