@@ -62,10 +62,15 @@ pub enum Cmd {
     /// Start, stop or query the daemon.
     #[command(subcommand)]
     Daemon(DaemonCmd),
-    /// List tabs and panes.
+    /// List tabs and panes (in `--json`, each pane and tab names its daemon: `local` or the
+    /// remote's name).
     Ls {
         #[arg(long)]
         json: bool,
+        /// List this daemon's tabs and panes too, as `quil --also` shows them: `local`, or a
+        /// remote as `-r` takes it. Repeatable.
+        #[arg(long, value_name = "local|[USER@]HOST[:PORT]|NAME")]
+        also: Vec<String>,
     },
     /// Open a new tab; prints the new pane id.
     NewTab {
@@ -464,6 +469,7 @@ pub fn main(cli: Cli) -> Result<i32> {
             let also: Vec<String> = cli.also.iter().chain(&also).cloned().collect();
             attach(&target, &home, cli.force || force, &also)
         }
+        Some(Cmd::Ls { json, also }) if !also.is_empty() => ls_all(&target, &home, json, &also),
         Some(Cmd::Daemon(cmd)) => daemon(&home, cmd),
         Some(Cmd::Restart { fresh }) => restart(&home, fresh, false),
         Some(Cmd::Proxy { .. } | Cmd::Hook { .. }) if target.remote().is_some() => {
@@ -551,6 +557,75 @@ fn remote_args(cmd: Option<&Cmd>) -> Option<Vec<String>> {
     })
 }
 
+/// The daemons `--also` names (`local`, or remotes as `-r` takes them).
+fn also_targets(home: &Path, also: &[String]) -> Result<Vec<Target>> {
+    also.iter()
+        .map(|spec| match spec.as_str() {
+            "local" => Ok(Target::Local {
+                home: home.to_path_buf(),
+            }),
+            spec => Ok(Target::Remote(Remote::resolve(spec, home)?)),
+        })
+        .collect()
+}
+
+/// Where a daemon lives, as `ls --json` and the tab bar name it.
+fn label(target: &Target) -> String {
+    target
+        .remote()
+        .map_or_else(|| "local".into(), |r| r.label.clone())
+}
+
+/// `quil ls --also ...`: the tabs and panes of several daemons, as `quil --also` shows them.
+fn ls_all(target: &Target, home: &Path, json: bool, also: &[String]) -> Result<i32> {
+    let mut all = Vec::new();
+    for t in std::iter::once(target.clone()).chain(also_targets(home, also)?) {
+        let mut c = t
+            .connect_or_start()
+            .with_context(|| format!("cannot list {}", label(&t)))?;
+        all.push((label(&t), list(&mut c)?));
+    }
+    if json {
+        crate::outln!("{}", ls_json(&all)?);
+    } else {
+        for (name, ws) in &all {
+            crate::outln!("[{name}]");
+            crate::out!("{}", format_ls(ws));
+        }
+    }
+    Ok(0)
+}
+
+/// `ls --json` of daemons as (name, workspace): one workspace, the first daemon's tabs first,
+/// each tab and pane with `"daemon"`, its daemon's name.
+fn ls_json(all: &[(String, WorkspaceInfo)]) -> Result<String> {
+    use crate::tui::domains::{Domain, Domains};
+    let mut domains = Domains::new(
+        all.iter()
+            .map(|(name, _)| Domain::new(name.clone(), name != "local"))
+            .collect(),
+    );
+    for (d, (_, ws)) in all.iter().enumerate() {
+        domains.list[d].ws = ws.clone();
+    }
+    let mut owner: HashMap<String, &str> = HashMap::new();
+    for (name, ws) in all {
+        let tabs = ws.tabs.iter().map(|t| t.id.to_string());
+        owner.extend(
+            tabs.chain(ws.panes.iter().map(|p| p.id.to_string()))
+                .map(|id| (id, name.as_str())),
+        );
+    }
+    let mut v = serde_json::to_value(domains.merged())?;
+    for key in ["tabs", "panes"] {
+        for item in v[key].as_array_mut().into_iter().flatten() {
+            let name = item["id"].as_str().and_then(|id| owner.get(id).copied());
+            item["daemon"] = serde_json::json!(name);
+        }
+    }
+    Ok(serde_json::to_string(&v)?)
+}
+
 fn attach(target: &Target, home: &Path, force: bool, also: &[String]) -> Result<i32> {
     // A remote quil in a local pane is no nesting: it is ssh in a pane.
     if let (Ok(pane), None) = (
@@ -561,15 +636,7 @@ fn attach(target: &Target, home: &Path, force: bool, also: &[String]) -> Result<
             bail!("refusing to attach inside quil pane {pane}: nesting shows quil inside itself; use --force to do it anyway");
         }
     }
-    let also = also
-        .iter()
-        .map(|spec| match spec.as_str() {
-            "local" => Ok(Target::Local {
-                home: home.to_path_buf(),
-            }),
-            spec => Ok(Target::Remote(Remote::resolve(spec, home)?)),
-        })
-        .collect::<Result<Vec<Target>>>()?;
+    let also = also_targets(home, also)?;
     let client = target.connect_or_start()?;
     let opts = crate::tui::TuiOptions {
         also,
@@ -1174,10 +1241,11 @@ fn run(c: &mut Client, cmd: Cmd, remote: Option<&Remote>) -> Result<i32> {
             c.request(Request::SetEager { pane, eager: !off })?;
             Ok(0)
         }
-        Cmd::Ls { json } => {
+        Cmd::Ls { json, .. } => {
             let ws = list(c)?;
             if json {
-                crate::outln!("{}", serde_json::to_string(&ws)?);
+                let here = remote.map_or("local", |r| r.label.as_str());
+                crate::outln!("{}", ls_json(&[(here.to_string(), ws.clone())])?);
             } else {
                 crate::out!("{}", format_ls(&ws));
             }

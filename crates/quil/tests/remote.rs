@@ -635,6 +635,20 @@ fn a_tui_holds_a_local_and_a_remote_tab() {
         pane_ids(&remote.ls()).len() == 2
     });
     assert_eq!(pane_ids(&local.ls()), std::slice::from_ref(&here));
+    // `quil ls` from this side names the daemon of each pane, as the TUI's tabs do.
+    let ls: serde_json::Value =
+        serde_json::from_str(&local.ok(&["ls", "--json", "--also", "box"])).expect("ls --json");
+    let daemon_of = |id: &str| {
+        ls["panes"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["id"] == id))
+            .map(|p| p["daemon"].clone())
+    };
+    assert_eq!(daemon_of(&here), Some(serde_json::json!("local")), "{ls}");
+    assert_eq!(daemon_of(&there), Some(serde_json::json!("box")), "{ls}");
+    assert_eq!(ls["panes"].as_array().map(Vec::len), Some(3), "{ls}");
+    assert_eq!(ls["tabs"][2]["daemon"], "box", "{ls}");
+    assert_eq!(local.ls()["panes"][0]["daemon"], "local");
     tmux::wait_for(&sock, "the new tab, on box", |s| {
         tab_bar(s).contains("3:") && tab_bar(s).matches("@box").count() == 2
     });
