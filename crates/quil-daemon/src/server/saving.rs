@@ -190,12 +190,19 @@ impl Server {
             restored.is_some_and(|r| self.put_restored(r))
         });
         let n = restored.into_iter().flatten().filter(|r| *r).count();
-        let waiting = self
-            .lock()
-            .panes
-            .values()
-            .filter(|l| l.pending.is_some())
-            .count();
+        let waiting = {
+            let mut st = self.lock();
+            // One that could not be brought back at all stays as its placeholder, no longer
+            // waited for (a stopping daemon leaves the rest as saved for the next one).
+            if !self.stopping.load(Ordering::SeqCst) {
+                for (id, live) in st.panes.iter_mut().filter(|(_, l)| l.restoring) {
+                    tracing::warn!(pane = %id, "could not be restored");
+                    live.restoring = false;
+                }
+            }
+            st.panes.values().filter(|l| l.pending.is_some()).count()
+        };
+        self.changed();
         tracing::info!(
             panes = n,
             waiting,
