@@ -651,12 +651,14 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
         DaemonCmd::Start => {
             match launch::connect(home) {
                 Ok(mut c) => {
-                    let pid = restored_status(&mut c)?.pid;
+                    // One started by another client may still be bringing its panes back.
+                    let pid = status(&mut c)?.pid;
+                    launch::wait_restored(c);
                     crate::outln!("quild is already running (pid {pid})");
                 }
                 Err(ClientError::NotRunning { .. }) => {
                     launch::start(home)?;
-                    let pid = restored_status(&mut launch::connect(home)?)?.pid;
+                    let pid = status(&mut launch::connect(home)?)?.pid;
                     crate::outln!("quild started (pid {pid})");
                 }
                 Err(e) => return Err(e.into()),
@@ -818,7 +820,7 @@ fn restart(home: &Path, fresh: bool, upgrade: bool) -> Result<i32> {
         eprintln!("quil: warning: the old quild stopped, but {why}; changes since the last good save are lost");
     }
     launch::start(home)?;
-    let s = restored_status(&mut launch::connect(home)?)?;
+    let s = status(&mut launch::connect(home)?)?;
     let kept = if fresh {
         "started again"
     } else {
@@ -1007,31 +1009,6 @@ fn status(c: &mut Client) -> Result<quil_proto::StatusInfo> {
     match c.request(Request::Status)? {
         Reply::Status(s) => Ok(s),
         other => Err(unexpected(&other)),
-    }
-}
-
-/// How long `daemon start` and `restart` wait for the daemon to bring its panes back.
-const RESTORE_WAIT: Duration = Duration::from_secs(60);
-
-/// The daemon's status once it has brought every pane back (the daemon serves clients while
-/// it restores; a command that started it means a daemon with its workspace back), or after
-/// [`RESTORE_WAIT`], saying so.
-fn restored_status(c: &mut Client) -> Result<quil_proto::StatusInfo> {
-    let deadline = Instant::now() + RESTORE_WAIT;
-    loop {
-        let s = status(c)?;
-        if s.restoring == 0 {
-            return Ok(s);
-        }
-        if Instant::now() >= deadline {
-            eprintln!(
-                "quil: warning: quild is still restoring {} panes after {} s",
-                s.restoring,
-                RESTORE_WAIT.as_secs()
-            );
-            return Ok(s);
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -91,7 +91,8 @@ fn is_dying(e: &ClientError) -> bool {
 }
 
 /// Launches `quild` detached (its own session, no controlling terminal) and waits until it
-/// accepts connections. Startup errors (e.g. an unwritable home) are reported from its stderr.
+/// accepts connections and has brought its panes back ([`wait_restored`]). Startup errors (e.g.
+/// an unwritable home) are reported from its stderr.
 pub fn start(home: &Path) -> Result<(), LaunchError> {
     let bin = daemon_binary()?;
     let mut cmd = Command::new(&bin);
@@ -115,12 +116,14 @@ pub fn start(home: &Path) -> Result<(), LaunchError> {
     let timeout = Duration::from_secs(10);
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if Client::connect(home).is_ok() {
+        if let Ok(c) = Client::connect(home) {
+            wait_restored(c);
             return Ok(());
         }
         if let Ok(Some(_)) = child.try_wait() {
             // It may have lost a race to a daemon started at the same moment: that is fine.
-            if Client::connect(home).is_ok() {
+            if let Ok(c) = Client::connect(home) {
+                wait_restored(c);
                 return Ok(());
             }
             let mut err = String::new();
@@ -141,6 +144,35 @@ pub fn start(home: &Path) -> Result<(), LaunchError> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(LaunchError::Timeout(timeout))
+}
+
+/// How long a client that started the daemon waits for it to bring its panes back.
+const RESTORE_WAIT: Duration = Duration::from_secs(60);
+
+/// Returns once the daemon on `c` has brought every saved pane back, or after
+/// [`RESTORE_WAIT`] (saying so). The daemon serves clients while it restores, and other
+/// clients see panes come back one by one; the client that started it (a command run with no
+/// daemon, `quil restart`) sees the workspace whole, as it was saved.
+pub fn wait_restored(mut c: Client) -> Option<quil_proto::StatusInfo> {
+    let deadline = Instant::now() + RESTORE_WAIT;
+    loop {
+        let s = match c.request(quil_proto::Request::Status) {
+            Ok(quil_proto::Reply::Status(s)) => s,
+            _ => return None,
+        };
+        if s.restoring == 0 {
+            return Some(s);
+        }
+        if Instant::now() >= deadline {
+            eprintln!(
+                "quil: warning: quild is still restoring {} panes after {} s",
+                s.restoring,
+                RESTORE_WAIT.as_secs()
+            );
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The fatal error a daemon wrote to its log as it exited (`quild: ...`).
