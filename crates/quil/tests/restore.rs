@@ -659,7 +659,17 @@ fn kill_9_during_churn_always_restores_a_valid_workspace() {
                 );
                 processes += 1;
             }
-            let lost = lost_output_kept(&h, &clock, &printed, (since, killed));
+            let missing = lost_output_kept(&h, &clock, &printed, (since, killed));
+            let lost = missing.iter().copied().fold(0.0, f64::max);
+            if lost > 0.25 {
+                // Whether it was the last moments (the journal behind) or a gap further back.
+                eprintln!(
+                    "round {round}: {} ticks missing after the crash, {:.0} to {:.0} ms old",
+                    missing.len(),
+                    lost * 1000.0,
+                    missing.iter().copied().fold(f64::MAX, f64::min) * 1000.0
+                );
+            }
             lost_kept_ms.push(lost * 1000.0);
         } else {
             // Output: the clock's last line before the kill is back, less than 250 ms old.
@@ -693,17 +703,16 @@ fn kill_9_during_churn_always_restores_a_valid_workspace() {
     }
 }
 
-/// After a crash of the daemon alone, the clock pane runs on: how old, at `killed`, the oldest
-/// tick printed before the kill (and after `previous`, the end of the kill before it, whose
-/// losses are its own) is
-/// that the pane's screen and scrollback lack (0 when none). Waits until the pane shows ticks
+/// After a crash of the daemon alone, the clock pane runs on: how old, at `killed`, each tick
+/// printed before the kill (and after `previous`, the end of the kill before it, whose losses
+/// are its own) is that the pane's screen and scrollback lack (none when nothing was lost). Waits until the pane shows ticks
 /// printed after the kill (they waited in the PTY).
 fn lost_output_kept(
     h: &Home,
     clock: &str,
     log: &std::path::Path,
     (previous, killed): (f64, f64),
-) -> f64 {
+) -> Vec<f64> {
     let mut shown = std::collections::HashSet::new();
     eventually("ticks after the kill", Duration::from_secs(30), || {
         let all = h.ok(&["capture", "--pane", clock, "--scrollback", "5000"]);
@@ -720,7 +729,7 @@ fn lost_output_kept(
         .filter(|(_, t)| *t <= killed && *t > previous.max(killed - 5.0))
         .filter(|(l, _)| !shown.contains(*l))
         .map(|(_, t)| killed - t)
-        .fold(0.0, f64::max)
+        .collect()
 }
 
 /// Median, p90 and max of `ms`, as the stress run reports them.
