@@ -82,6 +82,10 @@ impl Domains {
     /// split: each daemon hears of its own panes. What names nothing of a daemon's (a new tab,
     /// the pane types) goes to the daemon of `active_tab`.
     pub fn route(&mut self, req: Request, active_tab: Option<TabId>) -> Vec<(usize, Request)> {
+        if !self.several() {
+            // One daemon (the usual case): everything is its own, as it is.
+            return vec![(0, req)];
+        }
         let here = active_tab.and_then(|t| self.owner_of_tab(t)).unwrap_or(0);
         let tab_owner = |t: &str| {
             t.parse::<TabId>()
@@ -148,6 +152,8 @@ impl Domains {
     /// A message from daemon `d`, as the app should see it (`None`: nothing for the app).
     pub fn on_msg(&mut self, d: usize, msg: ServerMsg) -> Option<ServerMsg> {
         match msg {
+            // One daemon: its workspace is the app's, passed on without a copy.
+            ServerMsg::Workspace(ws) if !self.several() => Some(ServerMsg::Workspace(ws)),
             ServerMsg::Workspace(ws) => {
                 if d != 0 && ws.tabs.is_empty() && !self.list[d].asked_first_tab {
                     // Attaching to an empty daemon opens a shell there, as attaching to it
@@ -182,11 +188,12 @@ impl Domains {
         }
     }
 
-    /// Daemon `d` is connected again: what it needs to be told (the panes shown).
-    pub fn reattached(&mut self, d: usize) -> Request {
+    /// Daemon `d` is connected again: what it needs to be told (the panes shown; with one
+    /// daemon the app tells it itself).
+    pub fn reattached(&mut self, d: usize) -> Option<Request> {
         self.list[d].up = true;
         self.ids.retain(|(dd, _), _| *dd != d);
-        self.view_of(d)
+        self.several().then(|| self.view_of(d))
     }
 
     /// Daemon `d` is lost: its replies will not come.
@@ -329,10 +336,23 @@ mod tests {
         assert!(!d.list[1].up);
         assert_eq!(
             d.reattached(1),
-            Request::View {
+            Some(Request::View {
                 panes: vec![PaneId(20)]
-            }
+            })
         );
+    }
+
+    #[test]
+    fn with_one_daemon_everything_passes_through() {
+        let mut d = Domains::new(vec![Domain::new("local", false)]);
+        let view = Request::View {
+            panes: vec![PaneId(10)],
+        };
+        assert_eq!(d.route(view.clone(), None), [(0, view)]);
+        let ws = ServerMsg::Workspace(ws(1, 10));
+        assert_eq!(d.on_msg(0, ws.clone()), Some(ws));
+        assert!(d.tab_labels().is_empty());
+        assert_eq!(d.reattached(0), None);
     }
 
     #[test]

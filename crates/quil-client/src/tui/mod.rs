@@ -549,8 +549,9 @@ fn event_loop(
                         writer: a.writer,
                     });
                     app.reconnected();
-                    let view = domains.reattached(0);
-                    domains.outbox.push((0, view));
+                    if let Some(view) = domains.reattached(0) {
+                        domains.outbox.push((0, view));
+                    }
                     if let Some(ws) = a.initial {
                         deliver(&mut app, &mut domains, 0, ServerMsg::Workspace(ws));
                     }
@@ -571,8 +572,9 @@ fn event_loop(
                         reader: a.reader,
                         writer: a.writer,
                     });
-                    let view = domains.reattached(d);
-                    domains.outbox.push((d, view));
+                    if let Some(view) = domains.reattached(d) {
+                        domains.outbox.push((d, view));
+                    }
                     if let Some(ws) = a.initial {
                         deliver(&mut app, &mut domains, d, ServerMsg::Workspace(ws));
                     }
