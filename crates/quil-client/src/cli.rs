@@ -569,21 +569,14 @@ fn also_targets(home: &Path, also: &[String]) -> Result<Vec<Target>> {
         .collect()
 }
 
-/// Where a daemon lives, as `ls --json` and the tab bar name it.
-fn label(target: &Target) -> String {
-    target
-        .remote()
-        .map_or_else(|| "local".into(), |r| r.label.clone())
-}
-
 /// `quil ls --also ...`: the tabs and panes of several daemons, as `quil --also` shows them.
 fn ls_all(target: &Target, home: &Path, json: bool, also: &[String]) -> Result<i32> {
     let mut all = Vec::new();
     for t in std::iter::once(target.clone()).chain(also_targets(home, also)?) {
         let mut c = t
             .connect_or_start()
-            .with_context(|| format!("cannot list {}", label(&t)))?;
-        all.push((label(&t), list(&mut c)?));
+            .with_context(|| format!("cannot list {}", t.label()))?;
+        all.push((t.label(), list(&mut c)?));
     }
     if json {
         crate::outln!("{}", ls_json(&all)?);

@@ -79,6 +79,12 @@ impl Target {
         }
     }
 
+    /// Where the daemon lives, as tabs and `ls --json` name it: `local`, or the remote's name.
+    pub fn label(&self) -> String {
+        self.remote()
+            .map_or_else(|| "local".into(), |r| r.label.clone())
+    }
+
     pub fn remote(&self) -> Option<&Remote> {
         match self {
             Target::Local { .. } => None,

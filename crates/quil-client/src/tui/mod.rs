@@ -215,8 +215,8 @@ pub fn run(
     for t in &opts.also {
         let c = t
             .connect_or_start()
-            .with_context(|| format!("cannot attach to {} too", label_of(t)))?;
-        let a = attach(c).with_context(|| format!("cannot attach to {} too", label_of(t)))?;
+            .with_context(|| format!("cannot attach to {} too", t.label()))?;
+        let a = attach(c).with_context(|| format!("cannot attach to {} too", t.label()))?;
         others.push((t.clone(), a));
     }
 
@@ -243,14 +243,6 @@ pub fn run(
         Quit::Error(e) => anyhow::bail!("{e}"),
     }
     Ok(())
-}
-
-/// Where a daemon lives, as tabs show it.
-fn label_of(t: &crate::remote::Target) -> String {
-    match t.remote() {
-        None => "local".into(),
-        Some(r) => r.label.clone(),
-    }
 }
 
 /// One daemon's connection, split for the event loop.
@@ -491,7 +483,7 @@ fn event_loop(
     let mut domains = domains::Domains::new(
         targets
             .iter()
-            .map(|t| domains::Domain::new(label_of(t), t.remote().is_some()))
+            .map(|t| domains::Domain::new(t.label(), t.remote().is_some()))
             .collect(),
     );
     let mut links: Vec<Option<Link>> = Vec::new();
