@@ -9,7 +9,7 @@
 use crate::proc;
 use crate::pty::{Pty, Read, Responder, Stripper};
 use crate::quil::{self, Proto, Quil};
-use crate::ssh::Sshd;
+use crate::ssh::{Link, Sshd};
 use crate::stats;
 use crate::throughput::{calibrate_tui, tui_cmd, wait_tui};
 use crate::tmux::Tmux;
@@ -34,12 +34,12 @@ pub enum Sys {
     TmuxClient,
     QuilProto,
     QuilTui,
-    SshRaw,
-    SshTmux,
-    QuilRemote,
+    SshRaw(Link),
+    SshTmux(Link),
+    QuilRemote(Link),
 }
 
-pub const ALL: [Sys; 10] = [
+pub const ALL: [Sys; 13] = [
     Sys::Raw,
     Sys::Floor1,
     Sys::Floor2,
@@ -47,9 +47,12 @@ pub const ALL: [Sys; 10] = [
     Sys::TmuxClient,
     Sys::QuilProto,
     Sys::QuilTui,
-    Sys::SshRaw,
-    Sys::SshTmux,
-    Sys::QuilRemote,
+    Sys::SshRaw(Link::Loopback),
+    Sys::SshTmux(Link::Loopback),
+    Sys::QuilRemote(Link::Loopback),
+    Sys::SshRaw(Link::Delayed),
+    Sys::SshTmux(Link::Delayed),
+    Sys::QuilRemote(Link::Delayed),
 ];
 
 impl Sys {
@@ -62,11 +65,22 @@ impl Sys {
             Sys::TmuxClient => "tmux-client",
             Sys::QuilProto => "quil-proto",
             Sys::QuilTui => "quil-tui",
-            Sys::SshRaw => "ssh-raw",
-            Sys::SshTmux => "ssh-tmux",
-            Sys::QuilRemote => "quil-remote",
+            Sys::SshRaw(Link::Loopback) => "ssh-raw",
+            Sys::SshTmux(Link::Loopback) => "ssh-tmux",
+            Sys::QuilRemote(Link::Loopback) => "quil-remote",
+            Sys::SshRaw(Link::Delayed) => "ssh-raw-50ms",
+            Sys::SshTmux(Link::Delayed) => "ssh-tmux-50ms",
+            Sys::QuilRemote(Link::Delayed) => "quil-remote-50ms",
         }
     }
+    /// The link to the sshd, for the paths over ssh.
+    fn link(self) -> Link {
+        match self {
+            Sys::SshRaw(l) | Sys::SshTmux(l) | Sys::QuilRemote(l) => l,
+            _ => Link::Loopback,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Sys::Raw => "raw PTY (write the master, read the master)",
@@ -84,9 +98,18 @@ impl Sys {
                 "quil protocol client (`Request::Input` notification, wait for the `PaneUpdate` row)"
             }
             Sys::QuilTui => "quil TUI (`quil` in a PTY: type, wait for the drawn char)",
-            Sys::SshRaw => "plain ssh (`ssh -tt 127.0.0.1` to the same program; over loopback)",
-            Sys::SshTmux => "ssh + tmux (`ssh -tt 127.0.0.1 tmux attach`: type, wait for the drawn char)",
-            Sys::QuilRemote => "quil over ssh (`quil -r 127.0.0.1` TUI: type, wait for the drawn char)",
+            Sys::SshRaw(Link::Loopback) => {
+                "plain ssh (`ssh -tt 127.0.0.1` to the same program; over loopback)"
+            }
+            Sys::SshTmux(Link::Loopback) => {
+                "ssh + tmux (`ssh -tt 127.0.0.1 tmux attach`: type, wait for the drawn char)"
+            }
+            Sys::QuilRemote(Link::Loopback) => {
+                "quil over ssh (`quil -r 127.0.0.1` TUI: type, wait for the drawn char)"
+            }
+            Sys::SshRaw(Link::Delayed) => "plain ssh, link with 50 ms added each way",
+            Sys::SshTmux(Link::Delayed) => "ssh + tmux attach, link with 50 ms added each way",
+            Sys::QuilRemote(Link::Delayed) => "quil -r, link with 50 ms added each way",
         }
     }
 }
@@ -159,8 +182,8 @@ fn setup(ctx: &Ctx, dir: &std::path::Path, sys: Sys) -> Result<Live> {
             };
             Ok(live(path, Some(Box::new(t))))
         }
-        Sys::SshRaw => {
-            let sshd = Sshd::start(&dir.join("sshd-raw"))?;
+        Sys::SshRaw(link) => {
+            let sshd = Sshd::start(&dir.join(format!("sshd-{}", sys.key())), link)?;
             let mut c = Command::new("sh");
             c.arg("-c")
                 .arg(format!("stty raw -echo; printf R; {PROGRAM}"));
@@ -170,24 +193,24 @@ fn setup(ctx: &Ctx, dir: &std::path::Path, sys: Sys) -> Result<Live> {
                 .context("ssh did not start the program")?;
             Ok(live(Box::new(path), Some(Box::new(sshd))))
         }
-        Sys::SshTmux => {
+        Sys::SshTmux(link) => {
             let t = Tmux::start(&ctx.tmux, &dir.join(sys.key()), "lat")?;
             let pane = t.new_window("lat", PROGRAM, true)?;
             wait_tty_raw(|| t.display(&pane, "#{pane_current_command}").ok(), "cat")?;
-            let sshd = Sshd::start(&dir.join("sshd-tmux"))?;
+            let sshd = Sshd::start(&dir.join(format!("sshd-{}", sys.key())), link)?;
             let pty = Pty::spawn(sshd.wrap(&t.attach_cmd("lat")), ctx.cols, ctx.rows)?;
             t.wait_attached(pty.fd())?;
             Ok(live(Box::new(PtyPath::new(pty)), Some(Box::new((t, sshd)))))
         }
-        Sys::QuilRemote => {
+        Sys::QuilRemote(link) => {
             let q = Quil::start(&dir.join(sys.key()), &ctx.bins)?;
             let (cols, rows) = calibrate_tui(ctx, &q)?;
             let pane = quil::parse_pane(&q.new_tab_sh(PROGRAM)?)?;
             let mut ctl = q.connect()?;
             wait_tty_raw(|| cmd_of(pane_pid(&mut ctl, pane)?), "cat")?;
-            let sshd = Sshd::start(&dir.join("sshd-quil"))?;
+            let sshd = Sshd::start(&dir.join(format!("sshd-{}", sys.key())), link)?;
             let pty = Pty::spawn(
-                remote_tui_cmd(&q, &sshd, &dir.join("quil-remote-client"))?,
+                remote_tui_cmd(&q, &sshd, &dir.join(format!("{}-client", sys.key())))?,
                 cols,
                 rows,
             )?;
@@ -218,7 +241,7 @@ fn setup(ctx: &Ctx, dir: &std::path::Path, sys: Sys) -> Result<Live> {
 
 /// `quil -r bench` from a home of its own, whose `[[remotes]]` entry reaches `q`'s daemon
 /// through `sshd` (the far side's `quil` is a script that names `q`'s home).
-fn remote_tui_cmd(q: &Quil, sshd: &Sshd, client_home: &std::path::Path) -> Result<Command> {
+pub fn remote_tui_cmd(q: &Quil, sshd: &Sshd, client_home: &std::path::Path) -> Result<Command> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -276,9 +299,11 @@ pub fn run(ctx: &Ctx, samples: usize, gap: Duration, systems: &[Sys]) -> Result<
             }
         }
     }
-    let deadline = Instant::now()
-        + Duration::from_secs(60)
-        + (samples + WARMUP) as u32 * live.len() as u32 * (gap + Duration::from_millis(20));
+    let per_round: Duration = live
+        .iter()
+        .map(|l| gap + Duration::from_millis(20) + l.sys.link().round_trip())
+        .sum();
+    let deadline = Instant::now() + Duration::from_secs(60) + (samples + WARMUP) as u32 * per_round;
     for i in 0..samples + WARMUP {
         let col = i % LINE;
         let key = b'a' + (i % 26) as u8;

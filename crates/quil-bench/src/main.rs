@@ -69,7 +69,9 @@ enum Cmd {
         file: PathBuf,
         #[arg(long, default_value_t = 5)]
         runs: usize,
-        /// Comma-separated: raw,tmux,tmux-attached,quil,quil-tui,quil-proto.
+        /// Comma-separated: raw,tmux,tmux-attached,quil,quil-tui,quil-proto, and over ssh
+        /// (root only: they start an sshd) ssh-raw,ssh-tmux,quil-remote, each also with
+        /// -50ms (a link with 50 ms added each way).
         #[arg(long, value_delimiter = ',')]
         systems: Vec<String>,
         /// Give up on one run after this many seconds.
@@ -84,7 +86,8 @@ enum Cmd {
         #[arg(long, default_value_t = 20)]
         gap_ms: u64,
         /// Comma-separated: raw,floor-1,floor-2,tmux-control,tmux-client,quil-proto,quil-tui,
-        /// ssh-raw,ssh-tmux,quil-remote (the last three start an sshd: root only).
+        /// ssh-raw,ssh-tmux,quil-remote (these start an sshd: root only), each also with -50ms
+        /// (a link with 50 ms added each way).
         #[arg(long, value_delimiter = ',')]
         systems: Vec<String>,
     },
@@ -122,6 +125,15 @@ enum Cmd {
         sock: bool,
         #[arg(last = true, required = true)]
         cmd: Vec<String>,
+    },
+    /// Join stdin/stdout to HOST:PORT with a delay each way: ssh's ProxyCommand for a slow link.
+    #[command(hide = true)]
+    Delay {
+        /// Added to each direction, in milliseconds.
+        #[arg(long)]
+        ms: u64,
+        host: String,
+        port: u16,
     },
     /// Render a results file (and criterion output) as Markdown.
     Report {
@@ -328,6 +340,7 @@ fn run(cli: Cli) -> Result<()> {
             print(c.json, &rows)
         }
         Cmd::Relay { sock, cmd } => relay::run(*sock, cmd),
+        Cmd::Delay { ms, host, port } => relay::delay(Duration::from_millis(*ms), host, *port),
         Cmd::Rss => {
             let (ctx, _g) = make_ctx(c)?;
             print(c.json, &rss::run(&ctx))

@@ -10,9 +10,12 @@
 
 use crate::pty::{read_blocking, write_fd, Pty, Read};
 use anyhow::{bail, Context, Result};
+use std::net::TcpStream;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Runs the relay until either side closes.
 pub fn run(sock: bool, cmd: &[String]) -> Result<()> {
@@ -96,4 +99,49 @@ fn raw_if_tty(fd: i32) {
         libc::cfmakeraw(&mut t);
         libc::tcsetattr(fd, libc::TCSANOW, &t);
     }
+}
+
+/// `quil-bench delay --ms N HOST PORT`, ssh's `ProxyCommand` on a [`crate::ssh::Link::Delayed`]
+/// link: joins stdin/stdout to HOST:PORT, holding every chunk `delay` in each direction (with
+/// no limit on bandwidth), until the far side closes.
+pub fn delay(delay: Duration, host: &str, port: u16) -> Result<()> {
+    let tcp = TcpStream::connect((host, port)).with_context(|| format!("connect {host}:{port}"))?;
+    tcp.set_nodelay(true)?;
+    let _up = delayed(std::io::stdin(), tcp.try_clone()?, delay, |t| {
+        let _ = t.shutdown(std::net::Shutdown::Write);
+    });
+    let down = delayed(tcp, std::io::stdout(), delay, |_| {});
+    let _ = down.join();
+    Ok(())
+}
+
+/// Copies `from` to `to` on two threads, writing each chunk `delay` after it was read; `end`
+/// runs on `to` after the last.
+fn delayed<R, W>(mut from: R, mut to: W, delay: Duration, end: fn(&mut W)) -> JoinHandle<()>
+where
+    R: std::io::Read + Send + 'static,
+    W: std::io::Write + Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0
+                || tx
+                    .send((Instant::now() + delay, buf[..n].to_vec()))
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        for (due, chunk) in rx {
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            if to.write_all(&chunk).and_then(|()| to.flush()).is_err() {
+                return;
+            }
+        }
+        end(&mut to);
+    })
 }

@@ -315,6 +315,8 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
         let tmux_same = match t.key.as_str() {
             "quil" => Some("tmux"),
             "quil-tui" | "quil-proto" => Some("tmux-attached"),
+            "quil-remote" => Some("ssh-tmux"),
+            "quil-remote-50ms" => Some("ssh-tmux-50ms"),
             _ => None,
         };
         let vs_tmux = tmux_same.and_then(|k| Some(t.median_s? / row(&r.throughput, k)?.median_s?));
@@ -362,6 +364,30 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
         );
     }
     let _ = writeln!(s);
+    let shown_s = |key: &str| row(&r.throughput, key)?.shown_median_s;
+    for (link, suffix) in [
+        ("over loopback", ""),
+        ("on a link with 50 ms added each way", "-50ms"),
+    ] {
+        let k = |base: &str| format!("{base}{suffix}");
+        if let (Some(raw), Some(t), Some(q)) = (
+            shown_s(&k("ssh-raw")),
+            shown_s(&k("ssh-tmux")),
+            shown_s(&k("quil-remote")),
+        ) {
+            let _ = writeln!(
+                s,
+                "**Over ssh, {link}**, until this side's terminal showed the last line (medians): plain ssh {} s \
+                 (every byte crosses), ssh + `tmux attach` {} s, `quil -r` {} s; quil's client received {} MB, \
+                 tmux's {} MB.\n",
+                f(Some(raw), 2),
+                f(Some(t), 2),
+                f(Some(q), 2),
+                f(row(&r.throughput, &k("quil-remote")).and_then(|x| x.client_mb), 1),
+                f(row(&r.throughput, &k("ssh-tmux")).and_then(|x| x.client_mb), 1),
+            );
+        }
+    }
 
     // ----- latency -----
     let _ = writeln!(
@@ -411,6 +437,23 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
              the link once either way; on a slow link both cost one round trip per key.\n",
             signed(Some(q)),
             signed(Some(t))
+        );
+    }
+    let median = |key: &str| lat(&r.latency, key)?.median_ms;
+    if let (Some(raw), Some(t), Some(q)) = (
+        median("ssh-raw-50ms"),
+        median("ssh-tmux-50ms"),
+        median("quil-remote-50ms"),
+    ) {
+        let _ = writeln!(
+            s,
+            "**Over a slow link** (50 ms added each way, so 100 ms of round trip; `tc netem` is not in this kernel, so the \
+             harness adds the delay in a relay it runs as ssh's `ProxyCommand`): plain ssh echoes a key after {} ms, \
+             ssh + `tmux attach` after {} ms and `quil -r` after {} ms (medians). Every design pays the round trip once \
+             per key; what is left is each one's own work.\n",
+            f(Some(raw), 1),
+            f(Some(t), 1),
+            f(Some(q), 1)
         );
     }
 

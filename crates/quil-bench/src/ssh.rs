@@ -1,6 +1,10 @@
 //! A private OpenSSH server on 127.0.0.1 for the paths over ssh: plain `ssh -tt`, `ssh` +
 //! `tmux attach`, and `quil -r`. It runs from a scratch directory with its own host key, user
 //! key and configs (no system service), and must run as root to log a user in.
+//!
+//! A [`Link::Delayed`] sshd is reached through `quil-bench delay` as ssh's `ProxyCommand`, which
+//! holds every chunk [`DELAY`] each way: a link with 100 ms of round trip. (`tc netem` would be
+//! the usual tool, but kernels without `sch_netem`, like this bench machine's, cannot add it.)
 
 use crate::cleanup::Guard;
 use crate::proc;
@@ -11,6 +15,28 @@ use std::time::Duration;
 
 const SSHD: &str = "/usr/sbin/sshd";
 
+/// Added to each direction of a [`Link::Delayed`] link.
+pub const DELAY: Duration = Duration::from_millis(50);
+
+/// How the client reaches the sshd.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Link {
+    /// Straight over loopback: the link adds nothing but ssh's own work.
+    Loopback,
+    /// Through a relay adding [`DELAY`] each way.
+    Delayed,
+}
+
+impl Link {
+    /// The longest a round trip takes more than over loopback.
+    pub fn round_trip(self) -> Duration {
+        match self {
+            Link::Loopback => Duration::ZERO,
+            Link::Delayed => 2 * DELAY,
+        }
+    }
+}
+
 pub struct Sshd {
     pub dir: PathBuf,
     pub port: u16,
@@ -18,7 +44,7 @@ pub struct Sshd {
 }
 
 impl Sshd {
-    pub fn start(dir: &Path) -> Result<Sshd> {
+    pub fn start(dir: &Path, link: Link) -> Result<Sshd> {
         if !nix::unistd::geteuid().is_root() {
             bail!("the paths over ssh start an sshd, which must run as root");
         }
@@ -49,6 +75,14 @@ impl Sshd {
                  PubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
             ),
         )?;
+        let proxy = match link {
+            Link::Loopback => String::new(),
+            Link::Delayed => format!(
+                "  ProxyCommand {} delay --ms {} %h %p\n",
+                std::env::current_exe()?.display(),
+                DELAY.as_millis()
+            ),
+        };
         let user = nix::unistd::User::from_uid(nix::unistd::geteuid())?
             .ok_or_else(|| anyhow!("no passwd entry for this user"))?
             .name;
@@ -57,7 +91,7 @@ impl Sshd {
             format!(
                 "Host *\n  User {user}\n  Port {port}\n  IdentityFile {d}/user_key\n  \
                  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  \
-                 UserKnownHostsFile {d}/known_hosts\n  LogLevel ERROR\n"
+                 UserKnownHostsFile {d}/known_hosts\n  LogLevel ERROR\n{proxy}"
             ),
         )?;
         let child = Command::new(SSHD)

@@ -9,6 +9,7 @@
 use crate::proc::{self, Done, Go};
 use crate::pty::{Pty, Read};
 use crate::quil::{self, Proto, Quil};
+use crate::ssh::{Link, Sshd};
 use crate::stats;
 use crate::tmux::Tmux;
 use crate::Ctx;
@@ -29,15 +30,27 @@ pub enum Sys {
     Quil,
     QuilTui,
     QuilProto,
+    /// `cat` on the far side of `ssh -tt`, drained on this side.
+    SshRaw(Link),
+    /// `ssh -tt HOST tmux attach`, drained on this side.
+    SshTmux(Link),
+    /// `quil -r HOST`, drained on this side.
+    QuilRemote(Link),
 }
 
-pub const ALL: [Sys; 6] = [
+pub const ALL: [Sys; 12] = [
     Sys::Raw,
     Sys::Tmux,
     Sys::TmuxAttached,
     Sys::Quil,
     Sys::QuilTui,
     Sys::QuilProto,
+    Sys::SshRaw(Link::Loopback),
+    Sys::SshTmux(Link::Loopback),
+    Sys::QuilRemote(Link::Loopback),
+    Sys::SshRaw(Link::Delayed),
+    Sys::SshTmux(Link::Delayed),
+    Sys::QuilRemote(Link::Delayed),
 ];
 
 impl Sys {
@@ -49,6 +62,12 @@ impl Sys {
             Sys::Quil => "quil",
             Sys::QuilTui => "quil-tui",
             Sys::QuilProto => "quil-proto",
+            Sys::SshRaw(Link::Loopback) => "ssh-raw",
+            Sys::SshTmux(Link::Loopback) => "ssh-tmux",
+            Sys::QuilRemote(Link::Loopback) => "quil-remote",
+            Sys::SshRaw(Link::Delayed) => "ssh-raw-50ms",
+            Sys::SshTmux(Link::Delayed) => "ssh-tmux-50ms",
+            Sys::QuilRemote(Link::Delayed) => "quil-remote-50ms",
         }
     }
     pub fn label(self) -> &'static str {
@@ -59,6 +78,34 @@ impl Sys {
             Sys::Quil => "quil, no client",
             Sys::QuilTui => "quil + attached TUI (`quil` in a drained PTY)",
             Sys::QuilProto => "quil + protocol client (Attach/View, decodes every update)",
+            Sys::SshRaw(Link::Loopback) => "plain ssh (`ssh -tt 127.0.0.1`, over loopback)",
+            Sys::SshTmux(Link::Loopback) => "ssh + tmux (`ssh -tt 127.0.0.1 tmux attach`)",
+            Sys::QuilRemote(Link::Loopback) => "quil over ssh (`quil -r 127.0.0.1` TUI)",
+            Sys::SshRaw(Link::Delayed) => "plain ssh, link with 50 ms added each way",
+            Sys::SshTmux(Link::Delayed) => "ssh + tmux attach, link with 50 ms added each way",
+            Sys::QuilRemote(Link::Delayed) => "quil -r, link with 50 ms added each way",
+        }
+    }
+
+    fn tmux(self) -> bool {
+        matches!(self, Sys::Tmux | Sys::TmuxAttached | Sys::SshTmux(_))
+    }
+
+    fn quil(self) -> bool {
+        matches!(
+            self,
+            Sys::Quil | Sys::QuilTui | Sys::QuilProto | Sys::QuilRemote(_)
+        )
+    }
+
+    fn tui(self) -> bool {
+        matches!(self, Sys::QuilTui | Sys::QuilRemote(_))
+    }
+
+    fn link(self) -> Option<Link> {
+        match self {
+            Sys::SshRaw(l) | Sys::SshTmux(l) | Sys::QuilRemote(l) => Some(l),
+            _ => None,
         }
     }
 }
@@ -104,6 +151,17 @@ struct Envs {
     tmux: Option<Tmux>,
     quil: Option<Quil>,
     tui_size: Option<(u16, u16)>,
+    sshd: Vec<(Link, Sshd)>,
+}
+
+impl Envs {
+    fn sshd(&self, link: Link) -> Result<&Sshd> {
+        self.sshd
+            .iter()
+            .find(|(l, _)| *l == link)
+            .map(|(_, s)| s)
+            .ok_or_else(|| anyhow!("no sshd"))
+    }
 }
 
 pub fn run(
@@ -124,51 +182,44 @@ pub fn run(
         tmux: None,
         quil: None,
         tui_size: None,
+        sshd: Vec::new(),
     };
     let mut errors: Vec<Option<String>> = vec![None; systems.len()];
-    if systems
-        .iter()
-        .any(|s| matches!(s, Sys::Tmux | Sys::TmuxAttached))
-    {
-        match Tmux::start(&ctx.tmux, &dir.join("tmux"), "bench") {
-            Ok(t) => envs.tmux = Some(t),
-            Err(e) => mark(
-                &mut errors,
-                systems,
-                |s| matches!(s, Sys::Tmux | Sys::TmuxAttached),
-                &format!("{e:#}"),
-            ),
+    for link in [Link::Loopback, Link::Delayed] {
+        if systems.iter().any(|s| s.link() == Some(link)) {
+            match Sshd::start(&dir.join(format!("sshd-{link:?}")), link) {
+                Ok(sshd) => envs.sshd.push((link, sshd)),
+                Err(e) => mark(
+                    &mut errors,
+                    systems,
+                    |s| s.link() == Some(link),
+                    &format!("{e:#}"),
+                ),
+            }
         }
     }
-    if systems
-        .iter()
-        .any(|s| matches!(s, Sys::Quil | Sys::QuilTui | Sys::QuilProto))
-    {
+    if systems.iter().any(|s| s.tmux()) {
+        match Tmux::start(&ctx.tmux, &dir.join("tmux"), "bench") {
+            Ok(t) => envs.tmux = Some(t),
+            Err(e) => mark(&mut errors, systems, Sys::tmux, &format!("{e:#}")),
+        }
+    }
+    if systems.iter().any(|s| s.quil()) {
         match Quil::start(&dir.join("quil"), &ctx.bins) {
             Ok(q) => {
                 // A tab that outlives the runs, as tmux's first window does.
                 if let Err(e) = q.new_tab_sh("exec sleep 100000") {
                     eprintln!("quil-bench: holder tab: {e:#}");
                 }
-                if systems.contains(&Sys::QuilTui) {
+                if systems.iter().any(|s| s.tui()) {
                     match calibrate_tui(ctx, &q) {
                         Ok(s) => envs.tui_size = Some(s),
-                        Err(e) => mark(
-                            &mut errors,
-                            systems,
-                            |s| s == Sys::QuilTui,
-                            &format!("TUI: {e:#}"),
-                        ),
+                        Err(e) => mark(&mut errors, systems, Sys::tui, &format!("TUI: {e:#}")),
                     }
                 }
                 envs.quil = Some(q);
             }
-            Err(e) => mark(
-                &mut errors,
-                systems,
-                |s| matches!(s, Sys::Quil | Sys::QuilTui | Sys::QuilProto),
-                &format!("{e:#}"),
-            ),
+            Err(e) => mark(&mut errors, systems, Sys::quil, &format!("{e:#}")),
         }
     }
 
@@ -339,16 +390,42 @@ fn one(
                 pane: format!("{}x{}", ctx.cols, ctx.rows),
             })
         }
-        Sys::Tmux | Sys::TmuxAttached => {
+        Sys::SshRaw(link) => {
+            let done = Done::open(&done_path)?;
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(script(&go, file, Some(&done_path)));
+            let pty = Pty::spawn(envs.sshd(link)?.wrap(&c), ctx.cols, ctx.rows)?;
+            let pid = pty.pid;
+            let d = pty.drain_watching(END_MARK.into());
+            let c0 = proc::cpu_s(pid);
+            // Fired once the far side's script opens the FIFO, so ssh's start is not timed.
+            let t0 = Go(&go).fire(Duration::from_secs(20))?;
+            done.wait(timeout)?;
+            let secs = t0.elapsed().as_secs_f64();
+            let shown = Some(shown_at(&d, t0)?);
+            Ok(Sample {
+                secs,
+                shown,
+                server_cpu: None,
+                client_cpu: cpu_delta(pid, c0),
+                client_bytes: Some(d.bytes.load(Ordering::Relaxed)),
+                pane: format!("{}x{}", ctx.cols, ctx.rows),
+            })
+        }
+        Sys::Tmux | Sys::TmuxAttached | Sys::SshTmux(_) => {
             let t = envs
                 .tmux
                 .as_ref()
                 .ok_or_else(|| anyhow!("no tmux server"))?;
             let done = Done::open(&done_path)?;
-            let attached = sys == Sys::TmuxAttached;
+            let attached = sys != Sys::Tmux;
             let pane = t.new_window("bench", &script(&go, file, Some(&done_path)), attached)?;
             let client = if attached {
-                let pty = Pty::spawn(t.attach_cmd("bench"), ctx.cols, ctx.rows)?;
+                let cmd = match sys.link() {
+                    Some(link) => envs.sshd(link)?.wrap(&t.attach_cmd("bench")),
+                    None => t.attach_cmd("bench"),
+                };
+                let pty = Pty::spawn(cmd, ctx.cols, ctx.rows)?;
                 let (pid, fd) = (pty.pid, pty.fd());
                 let d = pty.drain_watching(END_MARK.into());
                 t.wait_attached(fd)?;
@@ -385,7 +462,7 @@ fn one(
                 pane: size,
             })
         }
-        Sys::Quil | Sys::QuilTui | Sys::QuilProto => {
+        Sys::Quil | Sys::QuilTui | Sys::QuilProto | Sys::QuilRemote(_) => {
             let q = envs
                 .quil
                 .as_ref()
@@ -398,11 +475,19 @@ fn one(
                 Proto(ProtoDrain),
             }
             let client = match sys {
-                Sys::QuilTui => {
+                Sys::QuilTui | Sys::QuilRemote(_) => {
                     let (cols, rows) = envs.tui_size.ok_or_else(|| anyhow!("TUI size unknown"))?;
                     // The TUI shows the active tab: make it this run's, as a user would.
                     ctl.request(Request::Focus { pane })?;
-                    let pty = Pty::spawn(tui_cmd(q), cols, rows)?;
+                    let cmd = match sys.link() {
+                        Some(link) => crate::latency::remote_tui_cmd(
+                            q,
+                            envs.sshd(link)?,
+                            &dir.join("client"),
+                        )?,
+                        None => tui_cmd(q),
+                    };
+                    let pty = Pty::spawn(cmd, cols, rows)?;
                     let (pid, fd) = (pty.pid, pty.fd());
                     let d = pty.drain_watching(END_MARK.into());
                     wait_tui(&mut ctl, fd, pane, (ctx.cols, ctx.rows))?;
