@@ -660,6 +660,22 @@ fn a_tui_holds_a_local_and_a_remote_tab() {
     tmux::keys(&sock, &["Enter"]);
     local.wait_for(&here, "^mine-9");
 
+    // From the local tab, the new-pane picker opens a tab on box when asked: Tab cycles the
+    // splits, a new tab here, then a new tab on box, with box's own pane types.
+    tmux::keys(&sock, &["M-w", "n"]);
+    tmux::wait_for(&sock, "the picker", |s| s.contains("Tab: split"));
+    for _ in 0..4 {
+        tmux::keys(&sock, &["Tab"]);
+    }
+    tmux::wait_for(&sock, "the picker, for box", |s| {
+        s.contains("Tab: new tab on box") && s.contains("Terminal")
+    });
+    tmux::keys(&sock, &["Enter"]);
+    eventually("a third remote pane", Duration::from_secs(20), || {
+        pane_ids(&remote.ls()).len() == 3
+    });
+    assert_eq!(pane_ids(&local.ls()), std::slice::from_ref(&here));
+
     // The remote's connection dies: the local tab carries on, and the remote's comes back.
     let ssh = ssh_clients(&sshd);
     assert_eq!(ssh.len(), 1, "the TUI's ssh: {ssh:?}");

@@ -55,6 +55,8 @@ pub enum Pending {
     Plain,
     Scrollback(PaneId),
     PaneTypes,
+    /// The pane types of another daemon, for the picker (see [`Out::daemon`]).
+    DaemonTypes(usize),
     /// A new pane (tab or split): follow it when it appears.
     Created,
     /// A new pane asked for by the new-pane form: close the form, or show why not. `dir` is
@@ -72,6 +74,8 @@ pub enum Pending {
 pub struct Out {
     pub req: Request,
     pub pending: Pending,
+    /// The daemon it goes to, by index, when not the one its ids name (or the active tab's).
+    pub daemon: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -184,6 +188,8 @@ pub struct App {
     pub ws: WorkspaceInfo,
     /// Where each tab lives, when the client holds tabs of several daemons (`domains`).
     pub tab_domains: HashMap<TabId, String>,
+    /// Those daemons' names, in the order [`Out::daemon`] counts them (empty with one).
+    pub daemons: Vec<String>,
     have_ws: bool,
     had_tabs: bool,
     asked_first_tab: bool,
@@ -245,6 +251,7 @@ impl App {
             launch_dir: None,
             ws: WorkspaceInfo::default(),
             tab_domains: HashMap::new(),
+            daemons: Vec::new(),
             have_ws: false,
             had_tabs: false,
             asked_first_tab: false,
@@ -324,14 +331,31 @@ impl App {
         self.set_status("reconnected to the daemon", false);
     }
 
-    fn send(&mut self, mut req: Request, pending: Pending) {
+    fn send(&mut self, req: Request, pending: Pending) {
+        self.send_on(None, req, pending);
+    }
+
+    /// Sends `req` to daemon `daemon` (see [`Out::daemon`]).
+    fn send_on(&mut self, daemon: Option<usize>, mut req: Request, pending: Pending) {
         // New panes see this client's PATH, locale, agent socket... (quil_proto::env).
         if let Request::NewTab { spawn, .. } | Request::Split { spawn, .. } = &mut req {
             if spawn.client_env.is_empty() {
                 spawn.client_env = self.client_env.clone();
             }
         }
-        self.outbox.push(Out { req, pending });
+        self.outbox.push(Out {
+            req,
+            pending,
+            daemon,
+        });
+    }
+
+    /// The index in [`App::daemons`] of the active tab's daemon.
+    fn here(&self) -> usize {
+        self.tab
+            .and_then(|t| self.tab_domains.get(&t))
+            .and_then(|name| self.daemons.iter().position(|d| d == name))
+            .unwrap_or(0)
     }
 
     pub fn take_outbox(&mut self) -> Vec<Out> {
@@ -732,7 +756,7 @@ impl App {
                 }
                 self.set_status(format!("scrollback: {e}"), true);
             }
-            (Pending::PaneTypes, Err(e)) => {
+            (Pending::PaneTypes | Pending::DaemonTypes(_), Err(e)) => {
                 if let Mode::Picker(p) = &mut self.mode {
                     p.error = Some(e.clone());
                 }
@@ -791,8 +815,18 @@ impl App {
             (Pending::PaneTypes, Ok(Reply::PaneTypes(types))) => {
                 self.pane_types = Some(types.clone());
                 if let Mode::Picker(p) = &mut self.mode {
-                    p.set_types(types);
-                    self.dirty = true;
+                    if p.daemon().is_none() {
+                        p.set_types(types);
+                        self.dirty = true;
+                    }
+                }
+            }
+            (Pending::DaemonTypes(d), Ok(Reply::PaneTypes(types))) => {
+                if let Mode::Picker(p) = &mut self.mode {
+                    if p.daemon() == Some(d) {
+                        p.set_types(types);
+                        self.dirty = true;
+                    }
                 }
             }
             (pending @ (Pending::Created | Pending::FormCreated { .. }), Ok(Reply::Pane(pane))) => {
@@ -925,6 +959,22 @@ impl App {
         self.send(Request::NewTab { name: None, spawn }, pending);
     }
 
+    /// Asks the active tab's daemon for its pane types, looked for on this client's PATH, as
+    /// the panes it opens will be.
+    fn ask_pane_types(&mut self) {
+        let path = self
+            .client_env
+            .iter()
+            .find_map(|kv| kv.strip_prefix("PATH="))
+            .map(str::to_string);
+        self.send(Request::PaneTypes { path }, Pending::PaneTypes);
+    }
+
+    /// A new tab on daemon `d`, which is not the active tab's: none of this tab's directories.
+    fn new_tab_on(&mut self, d: usize, spawn: SpawnSpec, pending: Pending) {
+        self.send_on(Some(d), Request::NewTab { name: None, spawn }, pending);
+    }
+
     /// Splits the active pane; `dir` None picks the pane's longer side (cells are about twice
     /// as tall as wide) and falls back to a new tab when the pane is too small either way.
     /// Errs, sending nothing, when the pane is too small to split the way asked.
@@ -981,6 +1031,10 @@ impl App {
                 self.new_tab(spawn, pending);
                 Ok(())
             }
+            Target::NewTabOn(d, _) => {
+                self.new_tab_on(d, spawn, pending);
+                Ok(())
+            }
         }
     }
 
@@ -1002,14 +1056,12 @@ impl App {
     /// After the picker: the form when the type needs choices, else the pane at once.
     fn open_type(&mut self, ty: PaneTypeInfo, target: Target, worktree: bool) {
         if needs_form(&ty) || worktree {
-            let setup = Setup::new(
-                ty,
-                target,
-                worktree,
-                self.active_cwd(),
-                self.recent_for_form(),
-                self.home_dir.clone(),
-            );
+            // Another daemon's directories are not this tab's (it may be another machine).
+            let (cwd, recent) = match target {
+                Target::NewTabOn(..) => (None, Vec::new()),
+                _ => (self.active_cwd(), self.recent_for_form()),
+            };
+            let setup = Setup::new(ty, target, worktree, cwd, recent, self.home_dir.clone());
             self.mode = Mode::Setup(Box::new(setup));
             return;
         }
@@ -1090,15 +1142,11 @@ impl App {
                 if let Some(types) = self.pane_types.clone() {
                     p.set_types(types);
                 }
+                p.daemons = self.daemons.clone();
+                p.here = self.here();
                 self.mode = Mode::Picker(p);
                 // Always ask again: plugins may have been added since.
-                // Looked for on this client's PATH, as the panes it opens will be.
-                let path = self
-                    .client_env
-                    .iter()
-                    .find_map(|kv| kv.strip_prefix("PATH="))
-                    .map(str::to_string);
-                self.send(Request::PaneTypes { path }, Pending::PaneTypes);
+                self.ask_pane_types();
             }
             Action::NewTab => self.new_tab(SpawnSpec::default(), Pending::Created),
             Action::ClosePane => {
@@ -1367,6 +1415,7 @@ impl App {
                 self.outbox.push(Out {
                     req,
                     pending: Pending::Scrollback(pane),
+                    daemon: None,
                 });
             }
         }
@@ -1479,6 +1528,23 @@ impl App {
             },
             Mode::Picker(mut p) => match p.key(&ev) {
                 PickerOutcome::Stay => self.mode = Mode::Picker(p),
+                PickerOutcome::Daemon(d) => {
+                    match d {
+                        // That daemon's own PATH decides what is installed there.
+                        Some(d) => self.send_on(
+                            Some(d),
+                            Request::PaneTypes { path: None },
+                            Pending::DaemonTypes(d),
+                        ),
+                        None => {
+                            if let Some(types) = self.pane_types.clone() {
+                                p.set_types(types);
+                            }
+                            self.ask_pane_types();
+                        }
+                    }
+                    self.mode = Mode::Picker(p);
+                }
                 PickerOutcome::Cancel => {}
                 PickerOutcome::Open {
                     ty,
@@ -1490,7 +1556,7 @@ impl App {
                 SetupOutcome::Stay => self.mode = Mode::Setup(s),
                 SetupOutcome::Cancel => {}
                 SetupOutcome::Open { spawn, dir } => {
-                    let target = s.target;
+                    let target = s.target.clone();
                     // Stays open until the daemon answers, so an error can be fixed in place.
                     s.busy = true;
                     self.mode = Mode::Setup(s);
@@ -2758,6 +2824,78 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn picker_opens_a_new_tab_on_another_daemon_with_its_own_types() {
+        let mut app = app_with(two_tabs(), (100, 30));
+        // Tab 1 lives here, tab 2 on "box" (`quil --also box`).
+        app.daemons = vec!["local".into(), "box".into()];
+        app.tab_domains = [(TabId(1), "local".into()), (TabId(2), "box".into())].into();
+        reqs(&mut app);
+        app.on_key(key(KeyCode::Char('n'), KeyModifiers::CONTROL));
+        pane_types_reply(&mut app, types_with_agent());
+        // Tab: split, side by side, top/bottom, new tab (here), then a new tab on box.
+        for _ in 0..3 {
+            app.on_key(key(KeyCode::Tab, KeyModifiers::NONE));
+            assert_eq!(reqs(&mut app), vec![]);
+        }
+        app.on_key(key(KeyCode::Tab, KeyModifiers::NONE));
+        let Mode::Picker(p) = &app.mode else {
+            panic!("expected the picker, got {:?}", app.mode);
+        };
+        assert_eq!(p.target.label(), "new tab on box");
+        assert!(p.types.is_none(), "this daemon's types are not box's");
+        // Box's types, asked of box, on box's own PATH.
+        let out = app.take_outbox();
+        assert!(
+            matches!(
+                out.as_slice(),
+                [Out {
+                    req: Request::PaneTypes { path: None },
+                    pending: Pending::DaemonTypes(1),
+                    daemon: Some(1)
+                }]
+            ),
+            "{out:?}"
+        );
+        // A late answer from this daemon is not box's.
+        app.register(41, Pending::PaneTypes);
+        app.on_server(ServerMsg::Reply {
+            id: 41,
+            result: Ok(Reply::PaneTypes(types_with_agent())),
+        });
+        assert!(matches!(&app.mode, Mode::Picker(p) if p.types.is_none()));
+        app.register(42, Pending::DaemonTypes(1));
+        app.on_server(ServerMsg::Reply {
+            id: 42,
+            result: Ok(Reply::PaneTypes(crate::tui::picker::sample_types())),
+        });
+        app.on_key(key(KeyCode::Enter, KeyModifiers::NONE));
+        let out = app.take_outbox();
+        match out.as_slice() {
+            [Out {
+                req: Request::NewTab { spawn, .. },
+                daemon: Some(1),
+                ..
+            }] => assert_eq!(spawn.cwd, None, "this tab's directory is not box's"),
+            other => panic!("expected a new tab on box: {other:?}"),
+        }
+        // Tab once more comes back to splitting here, with this daemon's types.
+        app.on_key(key(KeyCode::Char('n'), KeyModifiers::CONTROL));
+        pane_types_reply(&mut app, types_with_agent());
+        for _ in 0..5 {
+            app.on_key(key(KeyCode::Tab, KeyModifiers::NONE));
+        }
+        let Mode::Picker(p) = &app.mode else {
+            panic!("expected the picker");
+        };
+        assert_eq!(p.target, Target::Split);
+        assert!(p.types.is_some());
+        assert!(app
+            .take_outbox()
+            .iter()
+            .any(|o| o.pending == Pending::PaneTypes && o.daemon.is_none()));
+    }
+
+    #[test]
     fn form_sends_the_choices_and_stays_open_on_errors() {
         let mut app = app_with(two_tabs(), (100, 30));
         app.recent_dirs = vec!["/srv/app".into()];
@@ -2791,6 +2929,7 @@ pub(crate) mod tests {
         let Some(Out {
             req: Request::NewTab { spawn, .. },
             pending,
+            ..
         }) = out.first()
         else {
             panic!("expected a new tab: {out:?}");

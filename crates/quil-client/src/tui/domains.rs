@@ -80,8 +80,13 @@ impl Domains {
 
     /// The daemon a request goes to, with the request as that daemon should get it. A view is
     /// split: each daemon hears of its own panes. What names nothing of a daemon's (a new tab,
-    /// the pane types) goes to the daemon of `active_tab`.
-    pub fn route(&mut self, req: Request, active_tab: Option<TabId>) -> Vec<(usize, Request)> {
+    /// the pane types) goes to daemon `on` if given, else to the daemon of `active_tab`.
+    pub fn route(
+        &mut self,
+        req: Request,
+        active_tab: Option<TabId>,
+        on: Option<usize>,
+    ) -> Vec<(usize, Request)> {
         if !self.several() {
             // One daemon (the usual case): everything is its own, as it is.
             return vec![(0, req)];
@@ -103,15 +108,21 @@ impl Domains {
             Request::SetDivider { tab, .. } | Request::ToggleZoom { tab } => {
                 self.owner_of_tab(*tab)
             }
-            Request::NewTab { .. } | Request::PaneTypes { .. } => Some(here),
+            Request::NewTab { .. } | Request::PaneTypes { .. } => {
+                Some(on.filter(|d| *d < self.list.len()).unwrap_or(here))
+            }
             _ => Some(0),
         }
         .unwrap_or(here);
         let mut req = req;
         if self.list[d].remote {
             // This client's environment is for panes on this machine.
-            if let Request::NewTab { spawn, .. } | Request::Split { spawn, .. } = &mut req {
-                spawn.client_env.clear();
+            match &mut req {
+                Request::NewTab { spawn, .. } | Request::Split { spawn, .. } => {
+                    spawn.client_env.clear()
+                }
+                Request::PaneTypes { path } => *path = None,
+                _ => {}
             }
         }
         vec![(d, req)]
@@ -270,13 +281,13 @@ mod tests {
             pane: PaneId(p),
             data: b"x".to_vec(),
         };
-        assert_eq!(d.route(input(20), Some(TabId(1)))[0].0, 1);
-        assert_eq!(d.route(input(10), Some(TabId(2)))[0].0, 0);
+        assert_eq!(d.route(input(20), Some(TabId(1)), None)[0].0, 1);
+        assert_eq!(d.route(input(10), Some(TabId(2)), None)[0].0, 0);
         let rename = Request::RenameTab {
             tab: TabId(2).to_string(),
             name: "n".into(),
         };
-        assert_eq!(d.route(rename, None)[0].0, 1);
+        assert_eq!(d.route(rename, None, None)[0].0, 1);
         // A new tab opens where the active tab lives, without this machine's environment.
         let new_tab = Request::NewTab {
             name: None,
@@ -285,14 +296,28 @@ mod tests {
                 ..Default::default()
             },
         };
-        match d.route(new_tab.clone(), Some(TabId(2))).as_slice() {
+        match d.route(new_tab.clone(), Some(TabId(2)), None).as_slice() {
             [(1, Request::NewTab { spawn, .. })] => assert!(spawn.client_env.is_empty()),
             other => panic!("{other:?}"),
         }
-        match d.route(new_tab, Some(TabId(1))).as_slice() {
+        match d.route(new_tab.clone(), Some(TabId(1)), None).as_slice() {
             [(0, Request::NewTab { spawn, .. })] => assert_eq!(spawn.client_env.len(), 1),
             other => panic!("{other:?}"),
         }
+        // Unless asked for on another daemon (the picker's "new tab on box").
+        match d.route(new_tab, Some(TabId(1)), Some(1)).as_slice() {
+            [(1, Request::NewTab { spawn, .. })] => assert!(spawn.client_env.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        // A remote's pane types are looked for on its own PATH.
+        let types = Request::PaneTypes {
+            path: Some("/here".into()),
+        };
+        assert_eq!(
+            d.route(types.clone(), Some(TabId(1)), Some(1)),
+            [(1, Request::PaneTypes { path: None })]
+        );
+        assert_eq!(d.route(types.clone(), Some(TabId(1)), None), [(0, types)]);
     }
 
     #[test]
@@ -302,6 +327,7 @@ mod tests {
             Request::View {
                 panes: vec![PaneId(10), PaneId(20)],
             },
+            None,
             None,
         );
         assert_eq!(
@@ -348,7 +374,7 @@ mod tests {
         let view = Request::View {
             panes: vec![PaneId(10)],
         };
-        assert_eq!(d.route(view.clone(), None), [(0, view)]);
+        assert_eq!(d.route(view.clone(), None, None), [(0, view)]);
         let ws = ServerMsg::Workspace(ws(1, 10));
         assert_eq!(d.on_msg(0, ws.clone()), Some(ws));
         assert!(d.tab_labels().is_empty());

@@ -486,6 +486,9 @@ fn event_loop(
             .map(|t| domains::Domain::new(t.label(), t.remote().is_some()))
             .collect(),
     );
+    if domains.several() {
+        app.daemons = domains.list.iter().map(|d| d.label.clone()).collect();
+    }
     let mut links: Vec<Option<Link>> = Vec::new();
     let mut problems = Vec::new();
     for (d, a) in std::iter::once(conn)
@@ -747,7 +750,7 @@ fn send_outbox(
     for out in app.take_outbox() {
         let plain = out.pending == app::Pending::Plain;
         let mut registered = false;
-        for (d, req) in domains.route(out.req, app.tab) {
+        for (d, req) in domains.route(out.req, app.tab, out.daemon) {
             let Some(l) = links.get_mut(d).and_then(Option::as_mut) else {
                 // Reconnecting: say so, rather than leave the request unanswered.
                 if plain {

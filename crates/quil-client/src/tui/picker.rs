@@ -5,31 +5,26 @@ use crossterm::event::{KeyCode, KeyEvent};
 use quil_proto::PaneTypeInfo;
 
 /// Where the picked pane is opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// Split the active pane along its longer side.
     Split,
     SplitRight,
     SplitDown,
+    /// A new tab on the daemon of the active tab.
     NewTab,
+    /// A new tab on another of the client's daemons: its index, and its name.
+    NewTabOn(usize, String),
 }
 
 impl Target {
-    fn next(self) -> Target {
+    pub fn label(&self) -> String {
         match self {
-            Target::Split => Target::SplitRight,
-            Target::SplitRight => Target::SplitDown,
-            Target::SplitDown => Target::NewTab,
-            Target::NewTab => Target::Split,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Target::Split => "split",
-            Target::SplitRight => "split side by side",
-            Target::SplitDown => "split top/bottom",
-            Target::NewTab => "new tab",
+            Target::Split => "split".into(),
+            Target::SplitRight => "split side by side".into(),
+            Target::SplitDown => "split top/bottom".into(),
+            Target::NewTab => "new tab".into(),
+            Target::NewTabOn(_, name) => format!("new tab on {name}"),
         }
     }
 }
@@ -53,11 +48,17 @@ pub struct Picker {
     pub error: Option<String>,
     /// Why the chosen type cannot be opened (it is not installed).
     pub notice: Option<String>,
+    /// The client's daemons, by name, when it has several (`quil --also`); `here` is the
+    /// active tab's. Tab cycles on through a new tab on each of the others.
+    pub daemons: Vec<String>,
+    pub here: usize,
 }
 
 pub enum PickerOutcome {
     Stay,
     Cancel,
+    /// The pane would open on another daemon (`None`: the active tab's): list its types.
+    Daemon(Option<usize>),
     /// Open this type there; `worktree` when asked for with `w`.
     Open {
         ty: Box<PaneTypeInfo>,
@@ -93,6 +94,32 @@ impl Picker {
             target: Target::Split,
             error: None,
             notice: None,
+            daemons: Vec::new(),
+            here: 0,
+        }
+    }
+
+    /// The daemon the pane would open on, when not the active tab's.
+    pub fn daemon(&self) -> Option<usize> {
+        match self.target {
+            Target::NewTabOn(d, _) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// What Tab moves on to: the splits, a new tab here, then one on each other daemon.
+    fn next_target(&self) -> Target {
+        let on = |from: usize| {
+            (from..self.daemons.len())
+                .find(|d| *d != self.here)
+                .map(|d| Target::NewTabOn(d, self.daemons[d].clone()))
+        };
+        match &self.target {
+            Target::Split => Target::SplitRight,
+            Target::SplitRight => Target::SplitDown,
+            Target::SplitDown => Target::NewTab,
+            Target::NewTab => on(0).unwrap_or(Target::Split),
+            Target::NewTabOn(d, _) => on(d + 1).unwrap_or(Target::Split),
         }
     }
 
@@ -166,8 +193,20 @@ impl Picker {
                 self.selected = self.step(self.selected, -1)
             }
             KeyCode::Down | KeyCode::Char('j') => self.selected = self.step(self.selected, 1),
-            KeyCode::Tab => self.target = self.target.next(),
-            KeyCode::Char('t') => self.target = Target::NewTab,
+            KeyCode::Tab | KeyCode::Char('t') => {
+                let before = self.daemon();
+                self.target = match ev.code {
+                    KeyCode::Tab => self.next_target(),
+                    _ => Target::NewTab,
+                };
+                if self.daemon() != before {
+                    // Another daemon may have other pane types: list its own.
+                    self.types = None;
+                    self.rows.clear();
+                    self.selected = None;
+                    return PickerOutcome::Daemon(self.daemon());
+                }
+            }
             KeyCode::Enter | KeyCode::Char('w') => {
                 if let Some(t) = self.selected_type() {
                     if !t.available {
@@ -180,7 +219,7 @@ impl Picker {
                     }
                     return PickerOutcome::Open {
                         ty: Box::new(t.clone()),
-                        target: self.target,
+                        target: self.target.clone(),
                         worktree: ev.code == KeyCode::Char('w'),
                     };
                 }
