@@ -448,9 +448,10 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
         let _ = writeln!(
             s,
             "**Over a slow link** (50 ms added each way, so 100 ms of round trip; `tc netem` is not in this kernel, so the \
-             harness adds the delay in a relay it runs as ssh's `ProxyCommand`): plain ssh echoes a key after {} ms, \
-             ssh + `tmux attach` after {} ms and `quil -r` after {} ms (medians). Every design pays the round trip once \
-             per key; what is left is each one's own work.\n",
+             harness adds the delay in a relay it runs as ssh's `ProxyCommand`): plain ssh echoes a key after {} ms and \
+             ssh + `tmux attach` after {} ms, a round trip each; `quil -r` shows it after {} ms (medians), because its \
+             TUI guesses the echo on a slow link and draws the key at once (underlined until the daemon's screen, one \
+             round trip later, confirms it; docs/remote.md).\n",
             f(Some(raw), 1),
             f(Some(t), 1),
             f(Some(q), 1)

@@ -131,13 +131,18 @@ impl Sshd {
 
     /// [`Sshd::configure`], reaching the server with the program `ssh` (a wrapper of ssh).
     fn configure_with(&self, local: &Home, name: &str, quil: &Path, ssh: &Path) {
+        self.configure_at(local, name, quil, ssh, self.port);
+    }
+
+    /// [`Sshd::configure_with`], reaching the server at `port` (a relay to it).
+    fn configure_at(&self, local: &Home, name: &str, quil: &Path, ssh: &Path, port: u16) {
         std::fs::create_dir_all(local.path()).expect("local home");
         let file = local.path().join("config.toml");
         let mut text = std::fs::read_to_string(&file).unwrap_or_default();
         text.push_str(&format!(
             "[[remotes]]\nname = \"{name}\"\nhost = \"127.0.0.1:{}\"\nquil = \"{}\"\n\
              ssh = [\"{}\", \"-F\", \"{}\"]\n\n",
-            self.port,
+            port,
             quil.display(),
             ssh.display(),
             self.path().join("ssh_config").display()
@@ -689,4 +694,121 @@ fn a_tui_holds_a_local_and_a_remote_tab() {
     tmux::type_text(&sock, "echo again-$((4*4))");
     tmux::keys(&sock, &["Enter"]);
     remote.wait_for(&there, "^again-16");
+}
+
+/// A TCP relay on 127.0.0.1 to port `to`, holding every chunk `delay` ms in each direction: a
+/// slow link whose delay the test sets (none at first, so ssh's handshake is quick).
+struct SlowLink {
+    port: u16,
+    delay: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SlowLink {
+    fn start(to: u16) -> SlowLink {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+        let port = listener.local_addr().expect("relay port").port();
+        let delay = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let d = delay.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+                    continue;
+                };
+                SlowLink::pipe(client, s2, d.clone());
+                SlowLink::pipe(server, c2, d.clone());
+            }
+        });
+        SlowLink { port, delay }
+    }
+
+    fn set_delay(&self, ms: u64) {
+        self.delay.store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn pipe(
+        mut from: TcpStream,
+        mut to: TcpStream,
+        delay: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) {
+        use std::io::Write;
+        let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n @ 1..) = from.read(&mut buf) {
+                let ms = delay.load(std::sync::atomic::Ordering::SeqCst);
+                let due = Instant::now() + Duration::from_millis(ms);
+                if tx.send((due, buf[..n].to_vec())).is_err() {
+                    break;
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            for (due, chunk) in rx {
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                if to.write_all(&chunk).is_err() {
+                    return;
+                }
+            }
+            let _ = to.shutdown(std::net::Shutdown::Write);
+        });
+    }
+}
+
+/// On a slow link the TUI shows typed characters at once (predictive echo, underlined until the
+/// daemon's screen has them), but only once the echo of the line being typed came back, so
+/// what a program does not echo (a password) is never shown.
+#[test]
+fn a_slow_link_shows_typed_keys_before_the_daemon_echoes_them() {
+    let sshd = Sshd::start();
+    let (local, remote) = (Home::new(), Home::new());
+    let link = SlowLink::start(sshd.port);
+    let quil = sshd.remote_quil(&remote);
+    sshd.configure_at(&local, "slow", &quil, Path::new("ssh"), link.port);
+    let pane = remote.new_tab(&["--", "env", "PS1=slow> ", "bash", "--norc", "-i"]);
+    remote.wait_for(&pane, "^slow>");
+    let tui = TmuxTui::start(&local, "slow", "-r slow");
+    let sock = tui.0.clone();
+    tmux::wait_for(&sock, "the remote prompt", |s| s.contains("slow>"));
+
+    // A second each way: the first key's echo takes two seconds.
+    link.set_delay(1000);
+    tmux::type_text(&sock, "e");
+    tmux::wait_for(&sock, "the first key's echo", |s| s.contains("slow> e"));
+    // Its echo came back slowly: the next keys show at once, before they even reach the pane.
+    tmux::type_text(&sock, "cho pre");
+    let shown = Instant::now();
+    let s = tmux::wait_for(&sock, "the guessed echo", |s| s.contains("slow> echo pre"));
+    assert!(
+        shown.elapsed() < Duration::from_millis(900),
+        "shown after {:?}, not before the round trip:\n{s}",
+        shown.elapsed()
+    );
+    assert!(
+        !remote.capture(&pane).contains("echo pre"),
+        "the keys had reached the pane already"
+    );
+    tmux::type_text(&sock, "dicted-$((6*7))");
+    tmux::keys(&sock, &["Enter"]);
+    remote.wait_for(&pane, "^predicted-42");
+    tmux::wait_for(&sock, "the command's output", |s| {
+        tmux::has_line(s, "predicted-42") && s.contains("slow> echo predicted-$((6*7))")
+    });
+
+    // A password prompt echoes nothing: after Enter nothing typed shows until echoed, and it
+    // never is.
+    tmux::type_text(&sock, "read -s pw; echo got-$pw");
+    tmux::keys(&sock, &["Enter"]);
+    remote.wait_for(&pane, "echo got-");
+    std::thread::sleep(Duration::from_millis(2500));
+    tmux::type_text(&sock, "zqzq");
+    std::thread::sleep(Duration::from_millis(2500));
+    let s = tmux::screen(&sock);
+    assert!(!s.contains("zq"), "the password showed:\n{s}");
+    tmux::keys(&sock, &["Enter"]);
+    tmux::wait_for(&sock, "the password read", |s| {
+        tmux::has_line(s, "got-zqzq")
+    });
 }

@@ -199,6 +199,8 @@ pub struct App {
     /// The tab shown before this one, for `last-tab`.
     previous_tab: Option<TabId>,
     pub screens: HashMap<PaneId, PaneScreen>,
+    /// Predictive echo of keys typed on a slow link (see `predict`).
+    pub predict: super::predict::Predictor,
     pub size: (u16, u16),
     pub mode: Mode,
     pub status: Option<Status>,
@@ -259,6 +261,7 @@ impl App {
             last_tab_index: 0,
             previous_tab: None,
             screens: HashMap::new(),
+            predict: Default::default(),
             size,
             mode: Mode::Normal,
             status: None,
@@ -629,7 +632,11 @@ impl App {
                         rows.extend(u.lines.iter().map(|(r, _)| *r));
                     }
                 }
+                let pane = u.pane;
                 screen.apply(u);
+                if self.predict.on_screen(pane, screen, Instant::now()) {
+                    self.dirty = true;
+                }
             }
             ServerMsg::Reply { id, result } => self.on_reply(id, result),
             ServerMsg::Clipboard(text) => self.clipboard.push(text),
@@ -718,6 +725,8 @@ impl App {
         let ws = &self.ws;
         self.screens
             .retain(|id, _| ws.panes.iter().any(|p| p.id == *id));
+        self.predict
+            .retain(|id| ws.panes.iter().any(|p| p.id == id));
         self.resize_sent
             .retain(|id, _| ws.panes.iter().any(|p| p.id == *id));
         self.touched
@@ -1385,7 +1394,21 @@ impl App {
         }
         self.touched.insert(pane);
         if let Some(data) = encode_key(ev, self.pane_modes(pane), self.kitty_outer) {
+            let ch = match ev.code {
+                KeyCode::Char(c) if (ev.modifiers - KeyModifiers::SHIFT).is_empty() => Some(c),
+                _ => None,
+            };
+            self.predict_input(pane, ch);
             self.send(Request::Input { pane, data }, Pending::Plain);
+        }
+    }
+
+    /// Input going to `pane`, typing `ch` when it is a plain character: predictive echo.
+    fn predict_input(&mut self, pane: PaneId, ch: Option<char>) {
+        if let Some(screen) = self.screens.get(&pane) {
+            if self.predict.typed(pane, screen, ch, Instant::now()) {
+                self.dirty = true;
+            }
         }
     }
 
@@ -1687,6 +1710,7 @@ impl App {
                 if let Some(pane) = self.active_pane() {
                     self.touched.insert(pane);
                     let data = encode_paste(&text, self.pane_modes(pane));
+                    self.predict_input(pane, None);
                     self.send(Request::Input { pane, data }, Pending::Plain);
                 }
             }

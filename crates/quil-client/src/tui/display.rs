@@ -155,7 +155,8 @@ impl<B: Backend> Display<B> {
                 let seg = Rect::new(inner.x, inner.y + row, inner.width, 1);
                 self.row_new.resize(seg);
                 self.row_new.reset();
-                render::draw_screen_row(&mut self.row_new, inner, row, line, sel);
+                let line = app.predict.line(pane, row, line);
+                render::draw_screen_row(&mut self.row_new, inner, row, &line, sel);
                 self.row_old.resize(seg);
                 let start = self.front.index_of(seg.x, seg.y);
                 let shown = &mut self.front.content[start..start + usize::from(seg.width)];

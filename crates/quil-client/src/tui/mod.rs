@@ -15,6 +15,7 @@ pub mod mouse;
 pub mod pane;
 pub mod picker;
 pub mod popup;
+pub mod predict;
 pub mod recent;
 pub mod render;
 pub mod scrollback;

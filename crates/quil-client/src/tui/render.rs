@@ -458,7 +458,7 @@ fn draw_pane(buf: &mut Buffer, app: &App, pane: PaneId, area: RRect, active: boo
     block.render(area, buf);
     match (scroll, screen) {
         (Some(sb), _) => draw_scrollback(buf, inner, sb),
-        (None, Some(s)) => draw_screen(buf, inner, s, app.selection.filter(|sel| sel.pane == pane)),
+        (None, Some(s)) => draw_screen(buf, inner, app, pane, s),
         (None, None) => {}
     }
 }
@@ -516,9 +516,11 @@ fn highlight(buf: &mut Buffer, inner: RRect, row: u16, from: u16, to: u16, style
     }
 }
 
-fn draw_screen(buf: &mut Buffer, inner: RRect, s: &PaneScreen, sel: Option<super::app::Selection>) {
+fn draw_screen(buf: &mut Buffer, inner: RRect, app: &App, pane: PaneId, s: &PaneScreen) {
+    let sel = app.selection.filter(|sel| sel.pane == pane);
     for (row, line) in s.lines.iter().enumerate().take(usize::from(inner.height)) {
-        draw_screen_row(buf, inner, row as u16, line, sel);
+        let row = row as u16;
+        draw_screen_row(buf, inner, row, &app.predict.line(pane, row, line), sel);
     }
 }
 
@@ -884,8 +886,9 @@ pub fn cursor_position(app: &App, g: &Geometry) -> Option<(u16, u16)> {
             }
             let s = app.screens.get(&pane)?;
             let inner = g.rect_of(pane)?.inner();
-            (s.cursor.visible && s.cursor.x < inner.w && s.cursor.y < inner.h)
-                .then_some((inner.x + s.cursor.x, inner.y + s.cursor.y))
+            // After the keys typed but not yet echoed back, when they are shown.
+            let (x, y) = app.predict.cursor(pane).unwrap_or((s.cursor.x, s.cursor.y));
+            (s.cursor.visible && x < inner.w && y < inner.h).then_some((inner.x + x, inner.y + y))
         }
     }
     .filter(|(x, y)| *x < g.width && *y < g.height)
