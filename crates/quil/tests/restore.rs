@@ -38,10 +38,10 @@ fn unix_now() -> f64 {
 }
 
 /// A pane that prints the time (seconds since the epoch) every 10 ms, and notes each time it
-/// printed in `log`: what it printed, whether or not the daemon kept it.
+/// printed in `log`, with its pid: what it printed, whether or not the daemon kept it.
 fn clock(h: &Home, log: &std::path::Path) -> String {
     let script = format!(
-        "while :; do t=\"${{EPOCHREALTIME/,/.}}\"; echo \"$t\" >> '{}'; echo \"$t\"; sleep 0.01; done",
+        "while :; do t=\"${{EPOCHREALTIME/,/.}}\"; echo \"$t $$\" >> '{}'; echo \"$t\"; sleep 0.01; done",
         log.display()
     );
     h.new_tab(&["--", "bash", "-c", &script])
@@ -52,11 +52,7 @@ fn clock(h: &Home, log: &std::path::Path) -> String {
 /// clock's own pace (slow on a loaded machine) is not counted as loss.
 fn lost_output(h: &Home, clock: &str, log: &std::path::Path, killed: f64) -> f64 {
     let last = last_tick_restored(h, clock);
-    let printed: Vec<f64> = std::fs::read_to_string(log)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
+    let printed: Vec<f64> = ticks(log).into_iter().map(|(t, _, _)| t).collect();
     assert!(
         printed.iter().any(|t| (t - last).abs() < 1e-6),
         "the restored tick {last} was printed"
@@ -605,8 +601,9 @@ fn kill_9_during_churn_always_restores_a_valid_workspace() {
             serde_json::Value::Null
         };
         let killed = if crash { kill_9(&h) } else { reboot(&h) };
-        // A reboot's clock prints on (unread, lost with it) until its holder is killed: the
-        // next crash counts only what was printed after that.
+        // A reboot's clock prints on (unread, lost with it) until its holder is killed, and
+        // maybe once more as it dies: the next crash counts only what the clock running then
+        // printed after that.
         let since = std::mem::replace(&mut previous_kill, unix_now());
         // What was on disk at the kill is what must come back: saves are debounced (250 ms),
         // so a pane made just before the kill may rightly be missing.
@@ -721,14 +718,34 @@ fn lost_output_kept(
             .iter()
             .any(|l| l.parse::<f64>().is_ok_and(|t| t > killed + 0.05))
     });
+    // The clock running now: a reboot's clock may print once more after its holder was
+    // killed (into a terminal that is gone), which no restore can show.
+    let pid = h.pane_json(clock)["pid"].as_u64().expect("the clock's pid");
+    ticks(log)
+        .into_iter()
+        .filter(|(_, p, _)| *p == Some(pid))
+        // The last few seconds: older lines may have scrolled past the 5000 captured.
+        .filter(|(t, _, _)| *t <= killed && *t > previous.max(killed - 5.0))
+        .filter(|(_, _, text)| !shown.contains(text))
+        .map(|(t, _, _)| killed - t)
+        .collect()
+}
+
+/// The clock's log: each tick's time, the pid of the clock that printed it, and the tick as the
+/// pane shows it.
+fn ticks(log: &std::path::Path) -> Vec<(f64, Option<u64>, String)> {
     std::fs::read_to_string(log)
         .unwrap()
         .lines()
-        .filter_map(|l| Some((l.trim(), l.trim().parse::<f64>().ok()?)))
-        // The last few seconds: older lines may have scrolled past the 5000 captured.
-        .filter(|(_, t)| *t <= killed && *t > previous.max(killed - 5.0))
-        .filter(|(l, _)| !shown.contains(*l))
-        .map(|(_, t)| killed - t)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let text = f.next()?;
+            Some((
+                text.parse().ok()?,
+                f.next().and_then(|p| p.parse().ok()),
+                text.to_string(),
+            ))
+        })
         .collect()
 }
 
