@@ -15,9 +15,12 @@
 //!   buffer, no syscall, never a wait on the disk. When the buffer is full (the disk is slower
 //!   than the output), output is dropped and a gap recorded instead, and the next snapshot
 //!   heals it;
-//! - a writer task per pane appends what gathered, at most every [`BATCH`] (at once for a
-//!   lot). The tasks run on the journals' own runtime (one thread waits for all of them; each
-//!   file operation runs on its blocking pool), so an idle pane costs no thread. The first
+//! - a writer task per pane appends what gathered, [`BATCH`] to twice that after it arrived
+//!   (at once for a lot). Every writer's batches fall due on one shared grid of [`BATCH`]
+//!   steps, so ten busy panes cost the journals one wake per step, not ten. The tasks run on
+//!   the journals' own runtime: one thread waits for all of them and appends (a write to the
+//!   page cache), and the rest of the file work (snapshots, new journals) runs on its blocking
+//!   pool. An idle pane costs no thread. The first
 //!   thing a writer does is have a snapshot written, which claims the pane's files for this
 //!   instance; when the journal passes its bound it has another written (apart, so appends go
 //!   on meanwhile), then starts a new journal holding only the records after it. The new journal replaces the old by rename, after the snapshot is on
@@ -34,8 +37,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-/// Longest that output waits in memory before it is written.
-pub const BATCH: Duration = Duration::from_millis(100);
+/// Output waits in memory at least this long, and less than twice this, before it is written.
+pub const BATCH: Duration = Duration::from_millis(50);
 /// A batch this large is written at once.
 const FLUSH_AT: usize = 256 * 1024;
 /// Output held in memory for the writer at most; more is dropped (and a gap recorded).
@@ -69,6 +72,17 @@ const REC_HEADER: usize = 1 + 4 + 4;
 const KIND_OUTPUT: u8 = 1;
 const KIND_RESIZE: u8 = 2;
 const KIND_GAP: u8 = 3;
+
+/// The first step of the writers' shared grid at or after `t`: batches of all panes that fall
+/// due within one step are written in one wake of the journals' thread.
+fn on_grid(t: Instant) -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    let step = BATCH.as_nanos();
+    let since = t.saturating_duration_since(origin).as_nanos();
+    let steps = since.div_ceil(step);
+    origin + Duration::from_nanos(u64::try_from(steps * step).unwrap_or(u64::MAX))
+}
 
 /// `buffers/<pane>.journal` beside the pane's snapshot `buffers/<pane>`.
 pub fn path_for(buffer: &Path) -> PathBuf {
@@ -407,8 +421,8 @@ struct State {
     start: u64,
     /// Stream position after everything pushed.
     pos: u64,
-    /// When the oldest output not yet taken arrived: it is written [`BATCH`] after that at the
-    /// latest, however long the writer was busy meanwhile.
+    /// When the oldest output not yet taken arrived: it is written less than twice [`BATCH`]
+    /// after that, however long the writer was busy meanwhile.
     since: Option<Instant>,
     /// The buffer overflowed: everything is dropped until the writer takes what is there, so
     /// the gap is one.
@@ -748,8 +762,14 @@ impl Writer {
         loop {
             self.maybe_snapshot();
             let w = self.wait().await;
-            // File work may wait for the disk: on the blocking pool, so that the other panes'
-            // journals keep their batches meanwhile.
+            if w.snapped.is_none() && !w.closed && !w.finish && self.file.is_some() {
+                // Only an append: a write to the page cache, done here (a hand-off to the
+                // blocking pool for each batch of each pane cost more than the write).
+                self.step(w);
+                continue;
+            }
+            // Other file work may wait for the disk (fsyncs, renames): on the blocking pool, so
+            // that the other panes' journals keep their batches meanwhile.
             match tokio::task::spawn_blocking(move || {
                 let go_on = self.step(w);
                 (self, go_on)
@@ -826,7 +846,7 @@ impl Writer {
         let mut st = self.j.lock();
         let now = Instant::now();
         let data = self.file.is_some() && !st.is_empty();
-        let batch_due = st.since.filter(|_| data).map(|s| s + BATCH);
+        let batch_due = st.since.filter(|_| data).map(|s| on_grid(s + BATCH));
         let snap_due = (self.want_snapshot && !self.snapping).then(|| self.retry_at.unwrap_or(now));
         let finish = st.finish == Finish::Asked && (self.file.is_some() || !self.snapping);
         let ready = st.snapped.is_some()

@@ -463,3 +463,16 @@ fn past_the_soft_bound_a_snapshot_comes_at_most_once_a_second() {
     );
     assert!(all_recoverable(&p));
 }
+
+#[test]
+fn batches_fall_due_on_one_grid() {
+    let t = Instant::now();
+    for ms in [0u64, 1, 17, 49, 50, 51, 99, 1234] {
+        let at = t + Duration::from_millis(ms);
+        let due = on_grid(at);
+        assert!(due >= at && due < at + BATCH, "{ms} ms: {:?}", due - at);
+        // Anything due within the same step is written in the same wake.
+        assert_eq!(on_grid(due), due);
+        assert_eq!(on_grid(due - Duration::from_nanos(1)), due);
+    }
+}
