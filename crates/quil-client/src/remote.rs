@@ -202,6 +202,9 @@ impl Remote {
         if self.batch {
             cmd.args(["-o", "BatchMode=yes"]);
         }
+        // A link that goes silent (a suspended laptop, a dropped Wi-Fi) ends ssh within 15 s,
+        // so the TUI says it is reconnecting; a host that never answers fails in 10 s.
+        cmd.args(KEEPALIVE);
         if let Some(p) = self.port {
             cmd.args(["-p", &p.to_string()]);
         }
@@ -359,6 +362,17 @@ impl Remote {
         }
     }
 }
+
+/// ssh options for every connection: keepalives (a silent link is given up after 3 × 5 s)
+/// and a limit on connecting. They override the user's ssh config for quil's links only.
+const KEEPALIVE: [&str; 6] = [
+    "-o",
+    "ServerAliveInterval=5",
+    "-o",
+    "ServerAliveCountMax=3",
+    "-o",
+    "ConnectTimeout=10",
+];
 
 /// Why `quil remote setup` did not install.
 #[derive(Debug, thiserror::Error)]
@@ -734,19 +748,21 @@ impl SshLink {
     }
 
     /// The one line for a daemon on the host that speaks protocol `theirs`: which side to
-    /// upgrade, and how.
+    /// upgrade, and how. (Two builds of one version may speak different protocols, so the
+    /// protocol is what it names.)
     pub(crate) fn mismatch(&self, theirs: u16) -> String {
         let (host, ours, v) = (&self.label, PROTOCOL_VERSION, env!("CARGO_PKG_VERSION"));
         if theirs < ours {
             format!(
-                "the quil daemon on {host} is older (protocol v{theirs}) than this quil {v} \
-                 (protocol v{ours}): upgrade quil on {host} to {v}, then restart its daemon \
-                 with `quil -r {host} restart`"
+                "the quil daemon on {host} speaks an older protocol (v{theirs}) than this quil \
+                 {v} (v{ours}): upgrade quil on {host} to this build (`quil remote setup \
+                 {host}`), then its daemon, keeping its panes running (`quil -r {host} daemon \
+                 upgrade`)"
             )
         } else {
             format!(
-                "the quil daemon on {host} is newer (protocol v{theirs}) than this quil {v} \
-                 (protocol v{ours}): upgrade quil on this machine to the version on {host}"
+                "the quil daemon on {host} speaks a newer protocol (v{theirs}) than this quil \
+                 {v} (v{ours}): upgrade quil on this machine to the build on {host}"
             )
         }
     }
@@ -819,6 +835,12 @@ mod tests {
                 "-T",
                 "-o",
                 "BatchMode=yes",
+                "-o",
+                "ServerAliveInterval=5",
+                "-o",
+                "ServerAliveCountMax=3",
+                "-o",
+                "ConnectTimeout=10",
                 "-p",
                 "2222",
                 "me@box",

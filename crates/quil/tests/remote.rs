@@ -296,9 +296,9 @@ fn a_version_mismatch_says_which_side_to_upgrade() {
     let err = local.fails(&["-r", "old", "ls"]);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains(&format!("protocol v{}", ours - 1))
-            && err.contains("upgrade quil on old to")
-            && err.contains("quil -r old restart"),
+        err.contains(&format!("older protocol (v{})", ours - 1))
+            && err.contains("quil remote setup old")
+            && err.contains("quil -r old daemon upgrade"),
         "{err}"
     );
     let err = local.fails(&["-r", "new", "ls"]);
@@ -811,4 +811,41 @@ fn a_slow_link_shows_typed_keys_before_the_daemon_echoes_them() {
     tmux::wait_for(&sock, "the password read", |s| {
         tmux::has_line(s, "got-zqzq")
     });
+}
+
+/// A link that goes silent without closing (a suspended laptop, a frozen server) is noticed:
+/// ssh's keepalives end it, the TUI says it is reconnecting, attempts through the dead link give
+/// up, and once the link is back the TUI is too.
+#[test]
+fn a_silent_link_is_noticed_and_the_tui_reconnects() {
+    let sshd = Sshd::start();
+    let (local, remote) = (Home::new(), Home::new());
+    let link = SlowLink::start(sshd.port);
+    let quil = sshd.remote_quil(&remote);
+    sshd.configure_at(&local, "frozen", &quil, Path::new("ssh"), link.port);
+    let pane = remote.new_tab(&[]);
+    remote.send_line(&pane, "echo before-$((2+3))");
+    remote.wait_for(&pane, "^before-5");
+    let tui = TmuxTui::start(&local, "silent", "-r frozen");
+    let sock = tui.0.clone();
+    tmux::wait_for(&sock, "the remote pane", |s| tmux::has_line(s, "before-5"));
+
+    // Nothing passes any more, and nothing closes.
+    link.set_delay(3_600_000);
+    let frozen = Instant::now();
+    tmux::wait_for(&sock, "reconnecting", |s| s.contains("reconnecting…"));
+    eprintln!("noticed after {:?}", frozen.elapsed());
+    assert!(
+        frozen.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        frozen.elapsed()
+    );
+
+    link.set_delay(0);
+    tmux::wait_for(&sock, "reconnected", |s| {
+        s.contains("reconnected to the daemon")
+    });
+    tmux::type_text(&sock, "echo after-$((3+4))");
+    tmux::keys(&sock, &["Enter"]);
+    remote.wait_for(&pane, "^after-7");
 }

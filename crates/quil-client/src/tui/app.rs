@@ -187,7 +187,8 @@ pub struct App {
     pub launch_dir: Option<String>,
     pub ws: WorkspaceInfo,
     /// Where each tab lives, when the client holds tabs of several daemons (`domains`).
-    pub tab_domains: HashMap<TabId, String>,
+    /// Each tab's daemon: its index in [`App::daemons`], and how the tab bar names it.
+    pub tab_domains: HashMap<TabId, (usize, String)>,
     /// Those daemons' names, in the order [`Out::daemon`] counts them (empty with one).
     pub daemons: Vec<String>,
     have_ws: bool,
@@ -357,8 +358,7 @@ impl App {
     fn here(&self) -> usize {
         self.tab
             .and_then(|t| self.tab_domains.get(&t))
-            .and_then(|name| self.daemons.iter().position(|d| d == name))
-            .unwrap_or(0)
+            .map_or(0, |(d, _)| *d)
     }
 
     pub fn take_outbox(&mut self) -> Vec<Out> {
@@ -453,7 +453,7 @@ impl App {
                 let at = self
                     .tab_domains
                     .get(&t.id)
-                    .map(|d| format!("@{d}"))
+                    .map(|(_, d)| format!("@{d}"))
                     .unwrap_or_default();
                 format!(" {}:{}{at}{} ", i + 1, t.name, self.tab_mark(i))
             })
@@ -696,7 +696,13 @@ impl App {
                     cwd: self.launch_dir.clone(),
                     ..SpawnSpec::default()
                 };
-                self.send(Request::NewTab { name: None, spawn }, Pending::Created);
+                // On the first daemon, whichever tab is active by the time it is sent (with
+                // `--also`, another daemon's tabs may arrive first).
+                self.send_on(
+                    Some(0),
+                    Request::NewTab { name: None, spawn },
+                    Pending::Created,
+                );
             }
             return;
         }
@@ -2848,11 +2854,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_fresh_first_daemon_gets_its_shell_whatever_tab_shows_first() {
+        let mut app = app_with(WorkspaceInfo::default(), (100, 30));
+        let out = app.take_outbox();
+        assert!(
+            matches!(
+                out.as_slice(),
+                [Out {
+                    req: Request::NewTab { .. },
+                    daemon: Some(0),
+                    ..
+                }]
+            ),
+            "{out:?}"
+        );
+    }
+
+    #[test]
     fn picker_opens_a_new_tab_on_another_daemon_with_its_own_types() {
         let mut app = app_with(two_tabs(), (100, 30));
         // Tab 1 lives here, tab 2 on "box" (`quil --also box`).
         app.daemons = vec!["local".into(), "box".into()];
-        app.tab_domains = [(TabId(1), "local".into()), (TabId(2), "box".into())].into();
+        app.tab_domains = [
+            (TabId(1), (0, "local".to_string())),
+            (TabId(2), (1, "box".to_string())),
+        ]
+        .into();
         reqs(&mut app);
         app.on_key(key(KeyCode::Char('n'), KeyModifiers::CONTROL));
         pane_types_reply(&mut app, types_with_agent());

@@ -234,14 +234,23 @@ impl Domains {
         all
     }
 
-    /// Where each tab lives, for the tab bar (empty with one daemon).
-    pub fn tab_labels(&self) -> HashMap<TabId, String> {
+    /// Where each tab lives, for the tab bar (empty with one daemon); a daemon that is
+    /// reconnecting says so on each of its tabs.
+    pub fn tab_labels(&self) -> HashMap<TabId, (usize, String)> {
         if !self.several() {
             return HashMap::new();
         }
         self.list
             .iter()
-            .flat_map(|d| d.ws.tabs.iter().map(|t| (t.id, d.label.clone())))
+            .enumerate()
+            .flat_map(|(i, d)| {
+                let label = if d.up {
+                    d.label.clone()
+                } else {
+                    format!("{} (reconnecting)", d.label)
+                };
+                d.ws.tabs.iter().map(move |t| (t.id, (i, label.clone())))
+            })
             .collect()
     }
 }
@@ -276,7 +285,12 @@ mod tests {
             merged.tabs.iter().map(|t| t.id).collect::<Vec<_>>(),
             [TabId(1), TabId(2)]
         );
-        assert_eq!(d.tab_labels()[&TabId(2)], "box");
+        assert_eq!(d.tab_labels()[&TabId(2)], (1, "box".to_string()));
+        d.lost(1);
+        assert_eq!(d.tab_labels()[&TabId(2)].1, "box (reconnecting)");
+        assert_eq!(d.tab_labels()[&TabId(1)], (0, "local".to_string()));
+        d.reattached(1);
+        assert_eq!(d.tab_labels()[&TabId(2)].1, "box");
         let input = |p| Request::Input {
             pane: PaneId(p),
             data: b"x".to_vec(),
@@ -393,6 +407,19 @@ mod tests {
             ServerMsg::Workspace(ws) => assert_eq!(ws.tabs.len(), 1),
             other => panic!("{other:?}"),
         }
+        // The first daemon empty, another's tab shown: the app's first tab (asked for on
+        // daemon 0) opens there, not where the active tab lives.
+        let mut d = Domains::new(vec![Domain::new("local", false), Domain::new("box", true)]);
+        d.on_msg(0, ServerMsg::Workspace(WorkspaceInfo::default()));
+        d.on_msg(1, ServerMsg::Workspace(ws(2, 20)));
+        let first = Request::NewTab {
+            name: None,
+            spawn: Default::default(),
+        };
+        assert_eq!(
+            d.route(first.clone(), Some(TabId(2)), Some(0)),
+            [(0, first)]
+        );
         // A secondary daemon's goodbye is not the client's.
         assert_eq!(d.on_msg(1, ServerMsg::Bye("stopping".into())), None);
         assert!(d.on_msg(0, ServerMsg::Bye("stopping".into())).is_some());

@@ -239,7 +239,13 @@ pub fn run(
     );
     drop(guard);
     match result? {
-        Quit::Detach => println!("[detached; the panes keep running — `quil` attaches again]"),
+        Quit::Detach => {
+            let again = match target.remote() {
+                Some(r) => format!("quil -r {}", r.label),
+                None => "quil".into(),
+            };
+            println!("[detached; the panes keep running — `{again}` attaches again]")
+        }
         Quit::Message(m) => println!("[quil: {m}]"),
         Quit::Error(e) => anyhow::bail!("{e}"),
     }
@@ -530,6 +536,8 @@ fn event_loop(
             }
             if d != 0 {
                 domains.lost(d);
+                app.tab_domains = domains.tab_labels();
+                app.dirty = true;
                 app.set_status(
                     format!("{}: reconnecting… ({why})", domains.list[d].label),
                     true,
@@ -571,6 +579,8 @@ fn event_loop(
                     if let Some(view) = domains.reattached(d) {
                         domains.outbox.push((d, view));
                     }
+                    app.tab_domains = domains.tab_labels();
+                    app.dirty = true;
                     if let Some(ws) = a.initial {
                         deliver(&mut app, &mut domains, d, ServerMsg::Workspace(ws));
                     }
