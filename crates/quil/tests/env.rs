@@ -98,6 +98,19 @@ fn panes_see_the_clients_path_and_no_outer_multiplexer() {
     assert!(!tool_available(base));
     let t = new_tab(&["new-tab", "--type", "tool"]);
     h.wait_for(&t, "^tool-ran$");
+    // A PATH given to the pane itself is where its program is looked for, whatever the
+    // client's (a remote daemon's ssh PATH often lacks ~/.local/bin).
+    let out = h
+        .cmd(&["new-tab", "--type", "tool", "-e", &format!("PATH={path}")])
+        .env("PATH", base)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    h.wait_for(String::from_utf8_lossy(&out.stdout).trim(), "^tool-ran$");
 
     // A shell started from that client sees its PATH and locale, and no tmux or screen.
     let p = new_tab(&["new-tab"]);

@@ -642,11 +642,17 @@ fn home_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
-/// The `PATH` a pane of `meta` gets: its client's, else the daemon's.
+/// The `PATH` a pane of `meta` gets: its own (`-e PATH=...`), else its client's, else the
+/// daemon's.
 fn pane_path(meta: &PaneMeta) -> Option<std::ffi::OsString> {
-    meta.client_env
-        .iter()
-        .find_map(|kv| kv.strip_prefix("PATH="))
+    // The pane's own `-e PATH=...` first, as in its environment.
+    path_in(&meta.env)
+        .or_else(|| path_in(&meta.client_env))
         .map(std::ffi::OsString::from)
         .or_else(|| std::env::var_os("PATH"))
+}
+
+/// The last `PATH=` of `vars` (`KEY=VALUE`), as an environment built from them has it.
+fn path_in(vars: &[String]) -> Option<&str> {
+    vars.iter().rev().find_map(|kv| kv.strip_prefix("PATH="))
 }
