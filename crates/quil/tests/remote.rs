@@ -568,6 +568,11 @@ fn the_tui_reconnects_to_the_same_screens_when_ssh_dies() {
     tmux::wait_for(&sock, "the help overlay closed", |s| {
         !s.contains("detach (panes keep running)")
     });
+    // Keys typed meanwhile cannot reach the pane: the status line says so.
+    tmux::type_text(&sock, "lost");
+    tmux::wait_for(&sock, "the keys not sent", |s| {
+        s.contains("what was typed was not sent")
+    });
 
     // The network is back (the hanging attempt fails, the next one goes through).
     let pid_file = sshd.path().join("network-down.pid");

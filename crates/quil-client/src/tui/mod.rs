@@ -365,8 +365,15 @@ fn reconnect<W: Write>(
                 on_term_event(app, display, ev)?;
             }
         }
-        // Nothing can be sent: drop what the keys asked for.
-        app.take_outbox();
+        // Nothing can be sent: drop what the keys asked for, and say so (a key that vanished
+        // silently would be worse than one not typed).
+        if app
+            .take_outbox()
+            .iter()
+            .any(|o| matches!(o.req, Request::Input { .. }))
+        {
+            app.set_status("reconnecting; what was typed was not sent", true);
+        }
         if app.quit.is_some() {
             return Ok(None);
         }
