@@ -38,7 +38,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 /// Output waits in memory at least this long, and less than twice this, before it is written.
-pub const BATCH: Duration = Duration::from_millis(50);
+pub const BATCH: Duration = Duration::from_millis(25);
 /// A batch this large is written at once.
 const FLUSH_AT: usize = 256 * 1024;
 /// Output held in memory for the writer at most; more is dropped (and a gap recorded).
