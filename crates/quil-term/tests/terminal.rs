@@ -284,6 +284,32 @@ fn alt_screen_keeps_history_out() {
     assert_eq!(t.scrollback_len(), before);
 }
 
+/// The alternate screen's cells exist only while it is shown (a pane that never uses it does
+/// not pay for a second screen): entered after resizes, it has the screen's size; each entry
+/// starts blank; resizes while on it keep both screens right.
+#[test]
+fn alt_screen_is_made_on_entry_at_the_screens_size() {
+    let mut t = term(10, 3);
+    t.feed(b"keep me");
+    t.resize(30, 5);
+    t.feed(b"\x1b[?1049h\x1b[44m\x1b[2J\x1b[5;1Hbottom\x1b[1;25Hright");
+    let alt = screen_text(&t);
+    assert_eq!(alt.len(), 5);
+    assert_eq!(alt[0], format!("{}right", " ".repeat(24)));
+    assert_eq!(alt[4], "bottom");
+    t.resize(20, 4);
+    assert_eq!(screen_text(&t).len(), 4);
+    t.feed(b"\x1b[0m\x1b[?1049l");
+    assert_eq!(screen_text(&t), ["keep me", "", "", ""]);
+    // A second visit starts blank, and the first one's text is gone.
+    t.feed(b"\x1b[?1049h");
+    assert!(screen_text(&t).iter().all(String::is_empty), "{:?}", screen_text(&t));
+    t.feed(b"\x1b[4;20Hx");
+    assert_eq!(screen_text(&t)[3], format!("{}x", " ".repeat(19)));
+    t.feed(b"\x1b[?1049l");
+    assert_eq!(screen_text(&t)[0], "keep me");
+}
+
 #[test]
 fn mode_bits() {
     let mut t = term(20, 3);

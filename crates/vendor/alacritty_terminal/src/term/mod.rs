@@ -413,7 +413,10 @@ impl<T> Term<T> {
 
         let history_size = config.scrolling_history;
         let grid = Grid::new(num_lines, num_cols, history_size);
-        let inactive_grid = Grid::new(num_lines, num_cols, 0);
+        // quil: the alternate screen's grid is made when a program enters it (its contents
+        // are cleared on entry anyway) and dropped when it leaves, so a pane that never uses
+        // it does not hold a second screenful of cells.
+        let inactive_grid = alt_placeholder();
 
         let tabs = TabStops::new(grid.columns());
 
@@ -675,7 +678,10 @@ impl<T> Term<T> {
 
         let is_alt = self.mode.contains(TermMode::ALT_SCREEN);
         self.grid.resize(!is_alt, num_lines, num_cols);
-        self.inactive_grid.resize(is_alt, num_lines, num_cols);
+        // quil: the alternate screen's placeholder is made to size when it is entered.
+        if is_alt {
+            self.inactive_grid.resize(is_alt, num_lines, num_cols);
+        }
 
         // Invalidate selection and tabs only when necessary.
         if old_cols != num_cols {
@@ -713,6 +719,9 @@ impl<T> Term<T> {
     /// Swap primary and alternate screen buffer.
     pub fn swap_alt(&mut self) {
         if !self.mode.contains(TermMode::ALT_SCREEN) {
+            // quil: the alternate screen's grid, made now (see `Term::new`).
+            self.inactive_grid = Grid::new(self.screen_lines(), self.columns(), 0);
+
             // Set alt screen cursor to the current primary screen cursor.
             self.inactive_grid.cursor = self.grid.cursor.clone();
 
@@ -730,6 +739,10 @@ impl<T> Term<T> {
 
         mem::swap(&mut self.grid, &mut self.inactive_grid);
         self.mode ^= TermMode::ALT_SCREEN;
+        if !self.mode.contains(TermMode::ALT_SCREEN) {
+            // quil: back on the primary screen: the alternate one's cells go.
+            self.inactive_grid = alt_placeholder();
+        }
         self.selection = None;
         self.mark_fully_damaged();
     }
@@ -1905,6 +1918,8 @@ impl<T: EventListener> Handler for Term<T> {
     fn reset_state(&mut self) {
         if self.mode.contains(TermMode::ALT_SCREEN) {
             mem::swap(&mut self.grid, &mut self.inactive_grid);
+            // quil: the alternate screen's cells go (see `swap_alt`).
+            self.inactive_grid = alt_placeholder();
         }
         self.active_charset = Default::default();
         self.cursor_style = None;
@@ -3372,4 +3387,10 @@ mod tests {
         assert_eq!(version_number("1.2.3-dev"), 1_02_03);
         assert_eq!(version_number("999.99.99"), 9_99_99_99);
     }
+}
+
+/// quil: the alternate screen's grid while it is not shown: one cell, replaced by a grid of the
+/// screen's size when a program enters the alternate screen.
+fn alt_placeholder() -> Grid<Cell> {
+    Grid::new(1, 1, 0)
 }
