@@ -9,7 +9,7 @@
 use crate::proc;
 use crate::pty::{Pty, Read, Responder, Stripper};
 use crate::quil::{self, Proto, Quil};
-use crate::ssh::{Link, Sshd};
+use crate::ssh::{self, Link, Over, Sshd};
 use crate::stats;
 use crate::throughput::{calibrate_tui, tui_cmd, wait_tui};
 use crate::tmux::Tmux;
@@ -34,26 +34,25 @@ pub enum Sys {
     TmuxClient,
     QuilProto,
     QuilTui,
-    SshRaw(Link),
-    SshTmux(Link),
-    QuilRemote(Link),
+    /// Over ssh: type on this side, wait for the char drawn on this side.
+    Ssh(Over, Link),
 }
 
-pub const ALL: [Sys; 13] = [
-    Sys::Raw,
-    Sys::Floor1,
-    Sys::Floor2,
-    Sys::TmuxControl,
-    Sys::TmuxClient,
-    Sys::QuilProto,
-    Sys::QuilTui,
-    Sys::SshRaw(Link::Loopback),
-    Sys::SshTmux(Link::Loopback),
-    Sys::QuilRemote(Link::Loopback),
-    Sys::SshRaw(Link::Delayed),
-    Sys::SshTmux(Link::Delayed),
-    Sys::QuilRemote(Link::Delayed),
-];
+/// Every path, those over ssh last.
+pub fn all() -> Vec<Sys> {
+    [
+        Sys::Raw,
+        Sys::Floor1,
+        Sys::Floor2,
+        Sys::TmuxControl,
+        Sys::TmuxClient,
+        Sys::QuilProto,
+        Sys::QuilTui,
+    ]
+    .into_iter()
+    .chain(ssh::PATHS.map(|(o, l)| Sys::Ssh(o, l)))
+    .collect()
+}
 
 impl Sys {
     pub fn key(self) -> &'static str {
@@ -65,18 +64,13 @@ impl Sys {
             Sys::TmuxClient => "tmux-client",
             Sys::QuilProto => "quil-proto",
             Sys::QuilTui => "quil-tui",
-            Sys::SshRaw(Link::Loopback) => "ssh-raw",
-            Sys::SshTmux(Link::Loopback) => "ssh-tmux",
-            Sys::QuilRemote(Link::Loopback) => "quil-remote",
-            Sys::SshRaw(Link::Delayed) => "ssh-raw-50ms",
-            Sys::SshTmux(Link::Delayed) => "ssh-tmux-50ms",
-            Sys::QuilRemote(Link::Delayed) => "quil-remote-50ms",
+            Sys::Ssh(over, link) => over.key(link),
         }
     }
     /// The link to the sshd, for the paths over ssh.
     fn link(self) -> Link {
         match self {
-            Sys::SshRaw(l) | Sys::SshTmux(l) | Sys::QuilRemote(l) => l,
+            Sys::Ssh(_, l) => l,
             _ => Link::Loopback,
         }
     }
@@ -98,18 +92,7 @@ impl Sys {
                 "quil protocol client (`Request::Input` notification, wait for the `PaneUpdate` row)"
             }
             Sys::QuilTui => "quil TUI (`quil` in a PTY: type, wait for the drawn char)",
-            Sys::SshRaw(Link::Loopback) => {
-                "plain ssh (`ssh -tt 127.0.0.1` to the same program; over loopback)"
-            }
-            Sys::SshTmux(Link::Loopback) => {
-                "ssh + tmux (`ssh -tt 127.0.0.1 tmux attach`: type, wait for the drawn char)"
-            }
-            Sys::QuilRemote(Link::Loopback) => {
-                "quil over ssh (`quil -r 127.0.0.1` TUI: type, wait for the drawn char)"
-            }
-            Sys::SshRaw(Link::Delayed) => "plain ssh, link with 50 ms added each way",
-            Sys::SshTmux(Link::Delayed) => "ssh + tmux attach, link with 50 ms added each way",
-            Sys::QuilRemote(Link::Delayed) => "quil -r, link with 50 ms added each way",
+            Sys::Ssh(over, link) => over.label(link),
         }
     }
 }
@@ -182,7 +165,7 @@ fn setup(ctx: &Ctx, dir: &std::path::Path, sys: Sys) -> Result<Live> {
             };
             Ok(live(path, Some(Box::new(t))))
         }
-        Sys::SshRaw(link) => {
+        Sys::Ssh(Over::Plain, link) => {
             let sshd = Sshd::start(&dir.join(format!("sshd-{}", sys.key())), link)?;
             let mut c = Command::new("sh");
             c.arg("-c")
@@ -193,7 +176,7 @@ fn setup(ctx: &Ctx, dir: &std::path::Path, sys: Sys) -> Result<Live> {
                 .context("ssh did not start the program")?;
             Ok(live(Box::new(path), Some(Box::new(sshd))))
         }
-        Sys::SshTmux(link) => {
+        Sys::Ssh(Over::Tmux, link) => {
             let t = Tmux::start(&ctx.tmux, &dir.join(sys.key()), "lat")?;
             let pane = t.new_window("lat", PROGRAM, true)?;
             wait_tty_raw(|| t.display(&pane, "#{pane_current_command}").ok(), "cat")?;
@@ -202,7 +185,7 @@ fn setup(ctx: &Ctx, dir: &std::path::Path, sys: Sys) -> Result<Live> {
             t.wait_attached(pty.fd())?;
             Ok(live(Box::new(PtyPath::new(pty)), Some(Box::new((t, sshd)))))
         }
-        Sys::QuilRemote(link) => {
+        Sys::Ssh(Over::Quil, link) => {
             let q = Quil::start(&dir.join(sys.key()), &ctx.bins)?;
             let (cols, rows) = calibrate_tui(ctx, &q)?;
             let pane = quil::parse_pane(&q.new_tab_sh(PROGRAM)?)?;

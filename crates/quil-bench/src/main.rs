@@ -276,10 +276,10 @@ fn all(
     };
     r.load.push(("throughput".into(), proc::loadavg()));
     let timeout = Duration::from_secs(if quick { 60 } else { 120 });
-    r.throughput = throughput::run(&ctx, &file, runs, &throughput::ALL, timeout)?;
+    r.throughput = throughput::run(&ctx, &file, runs, &throughput::all(), timeout)?;
     save(&r)?;
     r.load.push(("latency".into(), proc::loadavg()));
-    r.latency = latency::run(&ctx, samples, gap, &latency::ALL)?;
+    r.latency = latency::run(&ctx, samples, gap, &latency::all())?;
     save(&r)?;
     r.load.push(("memory".into(), proc::loadavg()));
     r.rss = rss::run(&ctx);
@@ -325,7 +325,7 @@ fn run(cli: Cli) -> Result<()> {
             timeout,
         } => {
             let (ctx, _g) = make_ctx(c)?;
-            let sys = parse_systems(systems, &throughput::ALL, throughput::Sys::key)?;
+            let sys = parse_systems(systems, &throughput::all(), throughput::Sys::key)?;
             let rows = throughput::run(&ctx, file, *runs, &sys, Duration::from_secs(*timeout))?;
             print(c.json, &rows)
         }
@@ -335,7 +335,7 @@ fn run(cli: Cli) -> Result<()> {
             systems,
         } => {
             let (ctx, _g) = make_ctx(c)?;
-            let sys = parse_systems(systems, &latency::ALL, latency::Sys::key)?;
+            let sys = parse_systems(systems, &latency::all(), latency::Sys::key)?;
             let rows = latency::run(&ctx, *samples, Duration::from_millis(*gap_ms), &sys)?;
             print(c.json, &rows)
         }

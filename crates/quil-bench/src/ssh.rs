@@ -37,6 +37,52 @@ impl Link {
     }
 }
 
+/// A way to a pane over ssh.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Over {
+    /// `ssh -tt HOST PROGRAM`: every byte crosses the link.
+    Plain,
+    /// `ssh -tt HOST tmux attach`: tmux's client runs on the far side.
+    Tmux,
+    /// `quil -r HOST`: quil's client runs on this side.
+    Quil,
+}
+
+/// Every way over ssh, on each link: the paths the latency and throughput measures share.
+pub const PATHS: [(Over, Link); 6] = [
+    (Over::Plain, Link::Loopback),
+    (Over::Tmux, Link::Loopback),
+    (Over::Quil, Link::Loopback),
+    (Over::Plain, Link::Delayed),
+    (Over::Tmux, Link::Delayed),
+    (Over::Quil, Link::Delayed),
+];
+
+impl Over {
+    /// The system key (`ssh-raw`, `ssh-tmux-50ms`, ...).
+    pub fn key(self, link: Link) -> &'static str {
+        match (self, link) {
+            (Over::Plain, Link::Loopback) => "ssh-raw",
+            (Over::Tmux, Link::Loopback) => "ssh-tmux",
+            (Over::Quil, Link::Loopback) => "quil-remote",
+            (Over::Plain, Link::Delayed) => "ssh-raw-50ms",
+            (Over::Tmux, Link::Delayed) => "ssh-tmux-50ms",
+            (Over::Quil, Link::Delayed) => "quil-remote-50ms",
+        }
+    }
+
+    pub fn label(self, link: Link) -> &'static str {
+        match (self, link) {
+            (Over::Plain, Link::Loopback) => "plain ssh (`ssh -tt 127.0.0.1`, over loopback)",
+            (Over::Tmux, Link::Loopback) => "ssh + tmux (`ssh -tt 127.0.0.1 tmux attach`)",
+            (Over::Quil, Link::Loopback) => "quil over ssh (`quil -r 127.0.0.1` TUI)",
+            (Over::Plain, Link::Delayed) => "plain ssh, link with 50 ms added each way",
+            (Over::Tmux, Link::Delayed) => "ssh + tmux attach, link with 50 ms added each way",
+            (Over::Quil, Link::Delayed) => "quil -r, link with 50 ms added each way",
+        }
+    }
+}
+
 pub struct Sshd {
     pub dir: PathBuf,
     pub port: u16,

@@ -9,7 +9,7 @@
 use crate::proc::{self, Done, Go};
 use crate::pty::{Pty, Read};
 use crate::quil::{self, Proto, Quil};
-use crate::ssh::{Link, Sshd};
+use crate::ssh::{self, Link, Over, Sshd};
 use crate::stats;
 use crate::tmux::Tmux;
 use crate::Ctx;
@@ -30,28 +30,25 @@ pub enum Sys {
     Quil,
     QuilTui,
     QuilProto,
-    /// `cat` on the far side of `ssh -tt`, drained on this side.
-    SshRaw(Link),
-    /// `ssh -tt HOST tmux attach`, drained on this side.
-    SshTmux(Link),
-    /// `quil -r HOST`, drained on this side.
-    QuilRemote(Link),
+    /// Over ssh, the client's terminal drained on this side (for plain ssh, `cat` runs on the
+    /// far side).
+    Ssh(Over, Link),
 }
 
-pub const ALL: [Sys; 12] = [
-    Sys::Raw,
-    Sys::Tmux,
-    Sys::TmuxAttached,
-    Sys::Quil,
-    Sys::QuilTui,
-    Sys::QuilProto,
-    Sys::SshRaw(Link::Loopback),
-    Sys::SshTmux(Link::Loopback),
-    Sys::QuilRemote(Link::Loopback),
-    Sys::SshRaw(Link::Delayed),
-    Sys::SshTmux(Link::Delayed),
-    Sys::QuilRemote(Link::Delayed),
-];
+/// Every system, those over ssh last.
+pub fn all() -> Vec<Sys> {
+    [
+        Sys::Raw,
+        Sys::Tmux,
+        Sys::TmuxAttached,
+        Sys::Quil,
+        Sys::QuilTui,
+        Sys::QuilProto,
+    ]
+    .into_iter()
+    .chain(ssh::PATHS.map(|(o, l)| Sys::Ssh(o, l)))
+    .collect()
+}
 
 impl Sys {
     pub fn key(self) -> &'static str {
@@ -62,12 +59,7 @@ impl Sys {
             Sys::Quil => "quil",
             Sys::QuilTui => "quil-tui",
             Sys::QuilProto => "quil-proto",
-            Sys::SshRaw(Link::Loopback) => "ssh-raw",
-            Sys::SshTmux(Link::Loopback) => "ssh-tmux",
-            Sys::QuilRemote(Link::Loopback) => "quil-remote",
-            Sys::SshRaw(Link::Delayed) => "ssh-raw-50ms",
-            Sys::SshTmux(Link::Delayed) => "ssh-tmux-50ms",
-            Sys::QuilRemote(Link::Delayed) => "quil-remote-50ms",
+            Sys::Ssh(over, link) => over.key(link),
         }
     }
     pub fn label(self) -> &'static str {
@@ -78,33 +70,31 @@ impl Sys {
             Sys::Quil => "quil, no client",
             Sys::QuilTui => "quil + attached TUI (`quil` in a drained PTY)",
             Sys::QuilProto => "quil + protocol client (Attach/View, decodes every update)",
-            Sys::SshRaw(Link::Loopback) => "plain ssh (`ssh -tt 127.0.0.1`, over loopback)",
-            Sys::SshTmux(Link::Loopback) => "ssh + tmux (`ssh -tt 127.0.0.1 tmux attach`)",
-            Sys::QuilRemote(Link::Loopback) => "quil over ssh (`quil -r 127.0.0.1` TUI)",
-            Sys::SshRaw(Link::Delayed) => "plain ssh, link with 50 ms added each way",
-            Sys::SshTmux(Link::Delayed) => "ssh + tmux attach, link with 50 ms added each way",
-            Sys::QuilRemote(Link::Delayed) => "quil -r, link with 50 ms added each way",
+            Sys::Ssh(over, link) => over.label(link),
         }
     }
 
     fn tmux(self) -> bool {
-        matches!(self, Sys::Tmux | Sys::TmuxAttached | Sys::SshTmux(_))
+        matches!(
+            self,
+            Sys::Tmux | Sys::TmuxAttached | Sys::Ssh(Over::Tmux, _)
+        )
     }
 
     fn quil(self) -> bool {
         matches!(
             self,
-            Sys::Quil | Sys::QuilTui | Sys::QuilProto | Sys::QuilRemote(_)
+            Sys::Quil | Sys::QuilTui | Sys::QuilProto | Sys::Ssh(Over::Quil, _)
         )
     }
 
     fn tui(self) -> bool {
-        matches!(self, Sys::QuilTui | Sys::QuilRemote(_))
+        matches!(self, Sys::QuilTui | Sys::Ssh(Over::Quil, _))
     }
 
     fn link(self) -> Option<Link> {
         match self {
-            Sys::SshRaw(l) | Sys::SshTmux(l) | Sys::QuilRemote(l) => Some(l),
+            Sys::Ssh(_, l) => Some(l),
             _ => None,
         }
     }
@@ -390,7 +380,7 @@ fn one(
                 pane: format!("{}x{}", ctx.cols, ctx.rows),
             })
         }
-        Sys::SshRaw(link) => {
+        Sys::Ssh(Over::Plain, link) => {
             let done = Done::open(&done_path)?;
             let mut c = Command::new("sh");
             c.arg("-c").arg(script(&go, file, Some(&done_path)));
@@ -412,7 +402,7 @@ fn one(
                 pane: format!("{}x{}", ctx.cols, ctx.rows),
             })
         }
-        Sys::Tmux | Sys::TmuxAttached | Sys::SshTmux(_) => {
+        Sys::Tmux | Sys::TmuxAttached | Sys::Ssh(Over::Tmux, _) => {
             let t = envs
                 .tmux
                 .as_ref()
@@ -462,7 +452,7 @@ fn one(
                 pane: size,
             })
         }
-        Sys::Quil | Sys::QuilTui | Sys::QuilProto | Sys::QuilRemote(_) => {
+        Sys::Quil | Sys::QuilTui | Sys::QuilProto | Sys::Ssh(Over::Quil, _) => {
             let q = envs
                 .quil
                 .as_ref()
@@ -475,7 +465,7 @@ fn one(
                 Proto(ProtoDrain),
             }
             let client = match sys {
-                Sys::QuilTui | Sys::QuilRemote(_) => {
+                Sys::QuilTui | Sys::Ssh(Over::Quil, _) => {
                     let (cols, rows) = envs.tui_size.ok_or_else(|| anyhow!("TUI size unknown"))?;
                     // The TUI shows the active tab: make it this run's, as a user would.
                     ctl.request(Request::Focus { pane })?;

@@ -303,7 +303,11 @@ fn alt_screen_is_made_on_entry_at_the_screens_size() {
     assert_eq!(screen_text(&t), ["keep me", "", "", ""]);
     // A second visit starts blank, and the first one's text is gone.
     t.feed(b"\x1b[?1049h");
-    assert!(screen_text(&t).iter().all(String::is_empty), "{:?}", screen_text(&t));
+    assert!(
+        screen_text(&t).iter().all(String::is_empty),
+        "{:?}",
+        screen_text(&t)
+    );
     t.feed(b"\x1b[4;20Hx");
     assert_eq!(screen_text(&t)[3], format!("{}x", " ".repeat(19)));
     t.feed(b"\x1b[?1049l");
