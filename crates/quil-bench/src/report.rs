@@ -379,7 +379,8 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
                 s,
                 "**Over ssh, {link}**, until this side's terminal showed the last line (medians): plain ssh {} s \
                  (every byte crosses), ssh + `tmux attach` {} s, `quil -r` {} s; quil's client received {} MB, \
-                 tmux's {} MB.\n",
+                 tmux's {} MB. (The delaying relay buffers without limit: a link with delay but unlimited \
+                 bandwidth; ssh's own flow control still applies.)\n",
                 f(Some(raw), 2),
                 f(Some(t), 2),
                 f(Some(q), 2),

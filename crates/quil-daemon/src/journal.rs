@@ -1,5 +1,5 @@
 //! Per-pane output journals: what a pane printed since its last snapshot reaches disk within
-//! about [`BATCH`], so a `kill -9` of the daemon loses at most the last ~250 ms of output and a
+//! twice [`BATCH`], so a `kill -9` of the daemon loses at most the last ~250 ms of output and a
 //! power cut at most the last fsync interval (docs/persistence.md states the guarantees,
 //! docs/architecture.md the design).
 //!
@@ -421,8 +421,8 @@ struct State {
     start: u64,
     /// Stream position after everything pushed.
     pos: u64,
-    /// When the oldest output not yet taken arrived: it is written less than twice [`BATCH`]
-    /// after that, however long the writer was busy meanwhile.
+    /// When the oldest output not yet taken arrived: its batch falls due less than twice
+    /// [`BATCH`] after that.
     since: Option<Instant>,
     /// The buffer overflowed: everything is dropped until the writer takes what is there, so
     /// the gap is one.
@@ -1074,7 +1074,7 @@ mod runtime {
     }
 }
 
-/// The daemon's fsync thread: journals are written within [`BATCH`], and made durable within
+/// The daemon's fsync thread: journals are written within twice [`BATCH`], and made durable within
 /// their fsync interval, without the writers ever waiting for the disk to sync.
 mod syncer {
     use super::*;

@@ -312,6 +312,13 @@ fn alt_screen_is_made_on_entry_at_the_screens_size() {
     assert_eq!(screen_text(&t)[3], format!("{}x", " ".repeat(19)));
     t.feed(b"\x1b[?1049l");
     assert_eq!(screen_text(&t)[0], "keep me");
+    // A reset (RIS) while on it comes back to a blank primary screen, and the alternate one
+    // still works after.
+    t.feed(b"\x1b[?1049h\x1b7\x1b[2;3Hsaved\x1bc");
+    assert!(!t.is_alt_screen());
+    assert!(screen_text(&t).iter().all(String::is_empty));
+    t.feed(b"\x1b[?1049h\x1b[3;1Hagain\x1b[?1049l");
+    assert!(screen_text(&t).iter().all(String::is_empty));
 }
 
 #[test]

@@ -721,7 +721,12 @@ fn lost_output_kept(
     // The clock running now: a reboot's clock may print once more after its holder was
     // killed (into a terminal that is gone), which no restore can show.
     let pid = h.pane_json(clock)["pid"].as_u64().expect("the clock's pid");
-    ticks(log)
+    let ticks = ticks(log);
+    assert!(
+        ticks.iter().any(|(_, p, _)| *p == Some(pid)),
+        "no tick in the log is from the clock's pid {pid}"
+    );
+    ticks
         .into_iter()
         .filter(|(_, p, _)| *p == Some(pid))
         // The last few seconds: older lines may have scrolled past the 5000 captured.

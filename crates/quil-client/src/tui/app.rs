@@ -974,15 +974,17 @@ impl App {
         self.send(Request::NewTab { name: None, spawn }, pending);
     }
 
-    /// Asks the active tab's daemon for its pane types, looked for on this client's PATH, as
-    /// the panes it opens will be.
-    fn ask_pane_types(&mut self) {
+    /// Asks daemon `on` (`None`: the active tab's) for its pane types, looked for on this
+    /// client's PATH, as the panes it opens will be (a remote daemon's own: see
+    /// `Domains::route`).
+    fn ask_pane_types(&mut self, on: Option<usize>) {
         let path = self
             .client_env
             .iter()
             .find_map(|kv| kv.strip_prefix("PATH="))
             .map(str::to_string);
-        self.send(Request::PaneTypes { path }, Pending::PaneTypes);
+        let pending = on.map_or(Pending::PaneTypes, Pending::DaemonTypes);
+        self.send_on(on, Request::PaneTypes { path }, pending);
     }
 
     /// A new tab on daemon `d`, which is not the active tab's: none of this tab's directories.
@@ -1161,7 +1163,7 @@ impl App {
                 p.here = self.here();
                 self.mode = Mode::Picker(p);
                 // Always ask again: plugins may have been added since.
-                self.ask_pane_types();
+                self.ask_pane_types(None);
             }
             Action::NewTab => self.new_tab(SpawnSpec::default(), Pending::Created),
             Action::ClosePane => {
@@ -1559,17 +1561,12 @@ impl App {
                 PickerOutcome::Stay => self.mode = Mode::Picker(p),
                 PickerOutcome::Daemon(d) => {
                     match d {
-                        // That daemon's own PATH decides what is installed there.
-                        Some(d) => self.send_on(
-                            Some(d),
-                            Request::PaneTypes { path: None },
-                            Pending::DaemonTypes(d),
-                        ),
+                        Some(d) => self.ask_pane_types(Some(d)),
                         None => {
                             if let Some(types) = self.pane_types.clone() {
                                 p.set_types(types);
                             }
-                            self.ask_pane_types();
+                            self.ask_pane_types(None);
                         }
                     }
                     self.mode = Mode::Picker(p);

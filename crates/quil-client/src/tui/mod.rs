@@ -367,11 +367,14 @@ fn reconnect<W: Write>(
         }
         // Nothing can be sent: drop what the keys asked for, and say so (a key that vanished
         // silently would be worse than one not typed).
-        if app
-            .take_outbox()
-            .iter()
-            .any(|o| matches!(o.req, Request::Input { .. }))
-        {
+        let mut dropped_keys = false;
+        for out in app.take_outbox() {
+            if let Request::Input { pane, .. } = out.req {
+                app.predict.forget(pane);
+                dropped_keys = true;
+            }
+        }
+        if dropped_keys {
             app.set_status("reconnecting; what was typed was not sent", true);
         }
         if app.quit.is_some() {
@@ -771,6 +774,9 @@ fn send_outbox(
         for (d, req) in domains.route(out.req, app.tab, out.daemon) {
             let Some(l) = links.get_mut(d).and_then(Option::as_mut) else {
                 // Reconnecting: say so, rather than leave the request unanswered.
+                if let Request::Input { pane, .. } = &req {
+                    app.predict.forget(*pane);
+                }
                 if plain {
                     app.set_status(
                         format!("{} is reconnecting; not sent", domains.list[d].label),

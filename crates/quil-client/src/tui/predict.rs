@@ -3,12 +3,14 @@
 //! it. No I/O: the app tells it the keys it sends and the screens it receives, and draws the
 //! lines and cursor it gives back.
 //!
-//! Guesses show only while echoes are slow (the smoothed time from a key to the screen that
-//! shows it is over [`SHOW_ABOVE`]; hidden again under [`HIDE_BELOW`]), and only in an *epoch*
-//! whose echo was already confirmed: after Enter, any other key that is not a plain character,
-//! a paste or a wrong guess, the next key's echo has to come back from the daemon before the
-//! guesses show again. So a password prompt, which echoes nothing, never shows what is typed,
-//! and a full-screen program (the alternate screen) gets no guesses at all.
+//! Guesses show only while the pane's echoes are slow (the smoothed time from a key to the
+//! screen that shows it is over [`SHOW_ABOVE`]; hidden again under [`HIDE_BELOW`]), and only
+//! in an *epoch* whose echo was already confirmed: after Enter, any other key that is not a
+//! plain character, a paste, a wrong guess, or the cursor found anywhere but just after the
+//! last confirmed echo (the program printed something), the next key's echo has to come back
+//! from the daemon before the guesses show again. So a password prompt, which echoes nothing,
+//! never shows what is typed, and a full-screen program (the alternate screen) gets no guesses
+//! at all.
 
 use super::pane::{cells, PaneScreen};
 use quil_proto::screen::flags;
@@ -40,14 +42,37 @@ struct Pane {
     guesses: Vec<Guess>,
     /// This epoch's echo was seen: its guesses are shown.
     confirmed: bool,
+    /// Where the cursor was left by the last echo confirmed (column, row).
+    after_echo: Option<(u16, u16)>,
+    /// Smoothed time from a key to the screen showing it (each pane's own: with several
+    /// daemons, one may be far and another near).
+    srtt: Option<Duration>,
+    slow: bool,
+}
+
+impl Pane {
+    fn end_epoch(&mut self) {
+        self.guesses.clear();
+        self.confirmed = false;
+    }
+
+    fn sample(&mut self, rtt: Duration) {
+        let srtt = match self.srtt {
+            Some(s) => (s * 7 + rtt) / 8,
+            None => rtt,
+        };
+        self.srtt = Some(srtt);
+        if srtt > SHOW_ABOVE {
+            self.slow = true;
+        } else if srtt < HIDE_BELOW {
+            self.slow = false;
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct Predictor {
     panes: HashMap<PaneId, Pane>,
-    /// Smoothed time from a key to the screen showing it.
-    srtt: Option<Duration>,
-    slow: bool,
 }
 
 impl Predictor {
@@ -66,6 +91,11 @@ impl Predictor {
             Some(g) => (g.col + 1, g.row),
             None => (screen.cursor.x, screen.cursor.y),
         };
+        if p.guesses.is_empty() && p.after_echo != Some((col, row)) {
+            // The program moved the cursor since the last echo (a new prompt, say): whether it
+            // echoes there is not known yet.
+            p.confirmed = false;
+        }
         let alt = screen.modes & quil_proto::modes::ALT_SCREEN != 0;
         match ch.filter(|c| !c.is_control() && unicode_width(*c) == Some(1)) {
             // The last column wraps, which a guess does not follow.
@@ -77,10 +107,7 @@ impl Predictor {
                     at: now,
                 })
             }
-            _ => {
-                p.guesses.clear();
-                p.confirmed = false;
-            }
+            _ => p.end_epoch(),
         }
         before || self.shown(pane)
     }
@@ -90,25 +117,26 @@ impl Predictor {
     /// changed.
     pub fn on_screen(&mut self, pane: PaneId, screen: &PaneScreen, now: Instant) -> bool {
         let before = self.shown(pane);
-        let give_up = GIVE_UP + 2 * self.srtt.unwrap_or_default();
         let Some(p) = self.panes.get_mut(&pane) else {
             return false;
         };
         if p.guesses.is_empty() {
             return false;
         }
-        let mut samples = Vec::new();
-        while let Some(g) = p.guesses.first() {
-            // The cursor past it too: a cell may hold that character already (a blank, or
-            // text typed over), which is no echo.
-            let past = screen.cursor.y != g.row || screen.cursor.x > g.col;
-            match char_at(screen, g.row, g.col) {
-                Some(c) if c == g.ch && past => {
-                    samples.push(now.duration_since(g.at));
-                    p.guesses.remove(0);
-                    p.confirmed = true;
-                }
-                _ => break,
+        let give_up = GIVE_UP + 2 * p.srtt.unwrap_or_default();
+        while let Some(&g) = p.guesses.first() {
+            // The cursor just past it too, on its row: a cell may hold that character already
+            // (a blank, or text typed over), which is no echo.
+            let past = screen.cursor.y == g.row && screen.cursor.x > g.col;
+            if !(past && char_at(screen, g.row, g.col) == Some(g.ch)) {
+                break;
+            }
+            p.guesses.remove(0);
+            p.sample(now.duration_since(g.at));
+            p.after_echo = Some((g.col + 1, g.row));
+            // A blank proves nothing: the cell was blank already.
+            if g.ch != ' ' {
+                p.confirmed = true;
             }
         }
         let wrong = p.guesses.first().is_some_and(|g| {
@@ -117,25 +145,15 @@ impl Predictor {
             written || moved_off || now.duration_since(g.at) > give_up
         });
         if wrong {
-            p.guesses.clear();
-            p.confirmed = false;
-        }
-        for s in samples {
-            self.sample(s);
+            p.end_epoch();
         }
         before || self.shown(pane)
     }
 
-    fn sample(&mut self, rtt: Duration) {
-        let srtt = match self.srtt {
-            Some(s) => (s * 7 + rtt) / 8,
-            None => rtt,
-        };
-        self.srtt = Some(srtt);
-        if srtt > SHOW_ABOVE {
-            self.slow = true;
-        } else if srtt < HIDE_BELOW {
-            self.slow = false;
+    /// Input to `pane` was dropped (its daemon is unreachable): its guesses go.
+    pub fn forget(&mut self, pane: PaneId) {
+        if let Some(p) = self.panes.get_mut(&pane) {
+            p.end_epoch();
         }
     }
 
@@ -146,11 +164,9 @@ impl Predictor {
 
     /// Guesses of `pane` are on show.
     fn shown(&self, pane: PaneId) -> bool {
-        self.slow
-            && self
-                .panes
-                .get(&pane)
-                .is_some_and(|p| p.confirmed && !p.guesses.is_empty())
+        self.panes
+            .get(&pane)
+            .is_some_and(|p| p.slow && p.confirmed && !p.guesses.is_empty())
     }
 
     fn shown_guesses(&self, pane: PaneId) -> &[Guess] {
@@ -275,7 +291,7 @@ mod tests {
         p.typed(P, &s, Some('x'), t);
         p.on_screen(P, &screen("$ x", (3, 0)), t + Duration::from_millis(100));
         p.typed(P, &screen("$ x", (3, 0)), None, t);
-        assert!(p.slow);
+        assert!(p.panes[&P].slow);
         p
     }
 
@@ -335,6 +351,45 @@ mod tests {
         assert_eq!(p.cursor(P), None);
         // The epoch starts over: the next key waits for its echo again.
         p.typed(P, &screen("> aB", (4, 0)), Some('c'), ms(3210));
+        assert_eq!(p.cursor(P), None);
+    }
+
+    #[test]
+    fn a_prompt_after_an_echo_starts_a_new_epoch() {
+        let t = Instant::now();
+        let ms = |n| t + Duration::from_millis(n);
+        let mut p = slow(t);
+        // `read -n1 -p "Continue? "`: the answer echoes, which confirms the epoch...
+        let s = screen("Continue? ", (10, 0));
+        p.typed(P, &s, Some('y'), ms(200));
+        p.on_screen(P, &screen("Continue? y", (11, 0)), ms(300));
+        assert!(p.panes[&P].confirmed);
+        // ...then `read -s -p "Password: "` on the next line, with no key in between: the
+        // cursor is not where the echo left it, so nothing typed there shows.
+        let mut s = screen("Continue? y", (10, 1));
+        s.lines.push(Line::plain("Password: "));
+        assert!(!p.typed(P, &s, Some('h'), ms(400)));
+        assert_eq!(p.cursor(P), None);
+        assert_eq!(p.line(P, 1, &s.lines[1]), Cow::Borrowed(&s.lines[1]));
+        // A guessed blank that the cursor passes proves no echo either.
+        let s = screen("> ", (2, 0));
+        p.typed(P, &s, None, ms(500));
+        p.typed(P, &s, Some(' '), ms(510));
+        p.on_screen(P, &screen("> ", (3, 0)), ms(600));
+        assert!(!p.panes[&P].confirmed);
+    }
+
+    #[test]
+    fn dropped_input_takes_its_guesses_along() {
+        let t = Instant::now();
+        let ms = |n| t + Duration::from_millis(n);
+        let mut p = slow(t);
+        let s = screen("$ a", (3, 0));
+        p.typed(P, &screen("$ ", (2, 0)), Some('a'), ms(200));
+        p.on_screen(P, &s, ms(300));
+        p.typed(P, &s, Some('b'), ms(310));
+        assert_eq!(p.cursor(P), Some((4, 0)));
+        p.forget(P);
         assert_eq!(p.cursor(P), None);
     }
 

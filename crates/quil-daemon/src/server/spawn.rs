@@ -95,7 +95,7 @@ impl Server {
                     .clone()
                     .unwrap_or_else(|| quil_plugin::DEFAULT_TYPE.into());
                 let plugin = self.plugin(&kind)?;
-                // Looked up on the PATH the pane will have: the asking client's, else ours.
+                // Looked up on the PATH the pane will have: its own, the asking client's, or ours.
                 let path = pane_path(&meta);
                 if !plugin.available_in(path.as_deref()) {
                     return Err(Error::NotInstalled(
