@@ -683,19 +683,21 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
         DaemonCmd::Status { json } => match launch::connect(home) {
             Ok(mut c) => {
                 let s = status(&mut c)?;
+                // Not counting this command's own connection.
+                let clients = s.clients.saturating_sub(1);
                 if json {
                     crate::outln!(
                         "{}",
                         serde_json::json!({"running": true, "pid": s.pid, "version": s.version,
                             "protocol": s.protocol, "uptime_ms": s.uptime_ms, "panes": s.panes,
-                            "clients": s.clients, "home": s.home})
+                            "clients": clients, "home": s.home})
                     );
                 } else {
                     crate::outln!(
-                        "quild running: pid {}, {} panes, {} clients, home {}",
+                        "quild running: pid {}, {}, {} attached, home {}",
                         s.pid,
-                        s.panes,
-                        s.clients,
+                        counted(s.panes as usize, "pane"),
+                        counted(clients as usize, "client"),
                         s.home
                     );
                 }
@@ -819,19 +821,18 @@ fn restart(home: &Path, fresh: bool, upgrade: bool) -> Result<i32> {
     } else {
         "kept running"
     };
+    let panes = counted(s.panes as usize, "pane");
     if upgrade {
         crate::outln!(
-            "quild upgraded from {} to {} (pid {}); {} panes, their programs {kept}",
+            "quild upgraded from {} to {} (pid {}); {panes}, their programs {kept}",
             old_version.as_deref().unwrap_or("an older version"),
             s.version,
             s.pid,
-            s.panes
         );
     } else {
         crate::outln!(
-            "quild restarted (pid {}); {} panes restored, their programs {kept}",
+            "quild restarted (pid {}); {panes} restored, their programs {kept}",
             s.pid,
-            s.panes
         );
     }
     Ok(if lost.is_some() { 1 } else { 0 })
@@ -1637,6 +1638,15 @@ pub fn format_ls(ws: &WorkspaceInfo) -> String {
         }
     }
     out
+}
+
+/// `n` things, in words: `1 pane`, `3 panes`.
+fn counted(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
 }
 
 #[cfg(test)]

@@ -284,6 +284,12 @@ fn daemon_lifecycle_single_instance_and_stop() {
     let status: serde_json::Value =
         serde_json::from_str(&h.ok(&["daemon", "status", "--json"])).unwrap();
     assert_eq!(status["running"], true);
+    assert_eq!(
+        status["clients"], 0,
+        "status leaves its own connection out: {status}"
+    );
+    let text = h.ok(&["daemon", "status"]);
+    assert!(text.contains(", 0 clients attached,"), "{text}");
     let pid = status["pid"].as_i64().unwrap() as i32;
     assert_eq!(h.daemon_pid(), Some(pid));
 
