@@ -435,7 +435,8 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
             "**Over ssh** (a private sshd on 127.0.0.1, so the link adds no delay of its own): the full-screen \
              client adds {} ms to plain ssh's echo through `quil -r`, and {} ms through `ssh` + `tmux attach` \
              (medians). quil's client runs on this side of the link and tmux's on the far side, so a key crosses \
-             the link once either way; on a slow link both cost one round trip per key.\n",
+             the link once either way; on a slow link the daemon's echo costs both one round trip per key, which \
+             quil's TUI hides by guessing the echo (below).\n",
             signed(Some(q)),
             signed(Some(t))
         );
