@@ -18,9 +18,8 @@
 //! - a writer task per pane appends what gathered, [`BATCH`] to twice that after it arrived
 //!   (at once for a lot). Every writer's batches fall due on one shared grid of [`BATCH`]
 //!   steps, so ten busy panes cost the journals one wake per step, not ten. The tasks run on
-//!   the journals' own runtime: one thread waits for all of them and appends small batches (a
-//!   write to the page cache), and the rest of the file work (a flood's batches, snapshots,
-//!   new journals) runs on its blocking pool. An idle pane costs no thread. The first
+//!   the journals' own runtime (one thread waits for all of them; each file operation runs on
+//!   its blocking pool), so an idle pane costs no thread. The first
 //!   thing a writer does is have a snapshot written, which claims the pane's files for this
 //!   instance; when the journal passes its bound it has another written (apart, so appends go
 //!   on meanwhile), then starts a new journal holding only the records after it. The new journal replaces the old by rename, after the snapshot is on
@@ -41,9 +40,6 @@ use std::time::{Duration, Instant};
 pub const BATCH: Duration = Duration::from_millis(25);
 /// A batch this large is written at once.
 const FLUSH_AT: usize = 256 * 1024;
-/// Batches up to this size are appended on the journals' thread itself; larger ones on its
-/// blocking pool.
-const INLINE_MAX: usize = 16 * 1024;
 /// Output held in memory for the writer at most; more is dropped (and a gap recorded).
 const PENDING_CAP: usize = 8 * 1024 * 1024;
 /// Journal bytes past which a snapshot supersedes the journal (its default bound).
@@ -765,17 +761,11 @@ impl Writer {
         loop {
             self.maybe_snapshot();
             let w = self.wait().await;
-            let small = self.j.lock().data.len() <= INLINE_MAX;
-            if w.snapped.is_none() && !w.closed && !w.finish && self.file.is_some() && small {
-                // Only a small append: a write to the page cache, done here (a hand-off to the
-                // blocking pool for each batch of each pane cost more than the write). A big
-                // one goes to the pool, so that checksumming and copying a flood's batch
-                // never holds up the other panes' batches on this thread.
-                self.step(w);
-                continue;
-            }
-            // Other file work may wait for the disk (fsyncs, renames): on the blocking pool, so
-            // that the other panes' journals keep their batches meanwhile.
+            // File work may wait for the disk, even an append (the kernel pauses writers while
+            // too much is dirty): on the blocking pool, so that the other panes' journals keep
+            // their batches meanwhile. (Appending small batches on this thread instead saved
+            // CPU with many busy panes, but let one paused write hold up every pane's: a
+            // 500-round stress run lost 254 ms and a shorter one 360 ms of a pane's output.)
             match tokio::task::spawn_blocking(move || {
                 let go_on = self.step(w);
                 (self, go_on)
