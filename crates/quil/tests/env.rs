@@ -44,12 +44,10 @@ fn panes_see_the_clients_path_and_no_outer_multiplexer() {
         h.ok(&["plugin", "list"]).contains("tool")
     });
 
+    // A command from a client whose PATH lacks the tool.
+    let from_base = |args: &[&str]| h.cmd(args).env("PATH", base).output().unwrap();
     // Not installed yet: the error names the PATH that was searched (the client's).
-    let out = h
-        .cmd(&["new-tab", "--type", "tool"])
-        .env("PATH", base)
-        .output()
-        .unwrap();
+    let out = from_base(&["new-tab", "--type", "tool"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!("`quiltool` not found on PATH={base}")),
@@ -100,11 +98,7 @@ fn panes_see_the_clients_path_and_no_outer_multiplexer() {
     h.wait_for(&t, "^tool-ran$");
     // A PATH given to the pane itself is where its program is looked for, whatever the
     // client's (a remote daemon's ssh PATH often lacks ~/.local/bin).
-    let out = h
-        .cmd(&["new-tab", "--type", "tool", "-e", &format!("PATH={path}")])
-        .env("PATH", base)
-        .output()
-        .unwrap();
+    let out = from_base(&["new-tab", "--type", "tool", "-e", &format!("PATH={path}")]);
     assert!(
         out.status.success(),
         "{}",
