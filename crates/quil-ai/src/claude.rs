@@ -11,7 +11,7 @@
 //! conversation's context) and must exit 0 (exit 2 from `UserPromptSubmit` would block the
 //! prompt).
 
-use crate::fsutil::write_atomic_if_changed;
+use crate::fsutil::write_regenerated_if_changed;
 use crate::hooks::hook_command_of;
 pub use crate::hooks::{hook_log_path, shell_quote, HOOK_LOG_CAP};
 use crate::store::StateRecord;
@@ -80,7 +80,7 @@ pub fn claude_settings_with_hook(
     let mut text = serde_json::to_string_pretty(&settings).map_err(io::Error::other)?;
     text.push('\n');
     let path = settings_path(&home, pane_id);
-    write_atomic_if_changed(&path, text.as_bytes())?;
+    write_regenerated_if_changed(&path, text.as_bytes())?;
     Ok(path)
 }
 

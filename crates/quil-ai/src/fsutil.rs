@@ -116,6 +116,17 @@ fn temp_name(path: &Path) -> PathBuf {
 /// rename, fsync of the directory), mode 0600, creating the directory 0700. Does nothing when
 /// the file already holds exactly `data`. Returns whether it wrote.
 pub fn write_atomic_if_changed(path: &Path, data: &[u8]) -> io::Result<bool> {
+    write_if_changed(path, data, true)
+}
+
+/// [`write_atomic_if_changed`] without the fsyncs, for a file written again whenever it is
+/// needed (the tracker at every daemon start, a pane's hook settings at every spawn): a crash
+/// cannot leave it wrong when it is next used, and a start or spawn must not wait on the disk.
+pub fn write_regenerated_if_changed(path: &Path, data: &[u8]) -> io::Result<bool> {
+    write_if_changed(path, data, false)
+}
+
+fn write_if_changed(path: &Path, data: &[u8], durable: bool) -> io::Result<bool> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no parent directory"))?;
@@ -134,11 +145,15 @@ pub fn write_atomic_if_changed(path: &Path, data: &[u8]) -> io::Result<bool> {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         drop(f);
         fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
+        if durable {
+            if let Ok(d) = fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
         }
         Ok(())
     })();

@@ -15,7 +15,7 @@
 //! Gemini fires `SessionStart` at launch, and takes a preassigned id (`--session-id`).
 //! docs/codex-gemini.md has the facts, checked with Gemini CLI 0.61.0.
 
-use crate::fsutil::{read_tail, write_atomic_if_changed};
+use crate::fsutil::{read_tail, write_regenerated_if_changed};
 use crate::hooks::hook_command;
 use crate::store::StateRecord;
 use crate::{AiError, Kind, SpawnExtras};
@@ -105,7 +105,7 @@ pub fn write_extension(dir: &Path) -> Result<(), AiError> {
         let mut text = serde_json::to_string_pretty(&value)
             .map_err(|e| AiError::io(&path, std::io::Error::other(e)))?;
         text.push('\n');
-        write_atomic_if_changed(&path, text.as_bytes()).map_err(|e| AiError::io(&path, e))?;
+        write_regenerated_if_changed(&path, text.as_bytes()).map_err(|e| AiError::io(&path, e))?;
     }
     Ok(())
 }

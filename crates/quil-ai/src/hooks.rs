@@ -9,7 +9,7 @@
 //! The command prints nothing on stdout (a `SessionStart` hook's stdout is added to the
 //! conversation) and always exits 0 (a non-zero exit can block a prompt or a tool).
 
-use crate::fsutil::{append_log, unix_now, write_atomic_if_changed};
+use crate::fsutil::{append_log, unix_now, write_atomic_if_changed, write_regenerated_if_changed};
 use crate::store::{read_session, read_state, StateRecord};
 use crate::{ids, sessions_dir, AiError, Kind};
 use quil_model::Attention;
@@ -198,7 +198,9 @@ pub fn handle_hook(
         }
         _ => state.after(previous.as_ref()),
     };
-    write_atomic_if_changed(&f, state.to_file().as_bytes()).map_err(|e| AiError::io(&f, e))?;
+    // Not synced: a state means nothing after a crash (the next spawn removes it), and the CLI
+    // waits for this hook.
+    write_regenerated_if_changed(&f, state.to_file().as_bytes()).map_err(|e| AiError::io(&f, e))?;
     detail.push_str(&format!(" state={}", state.state));
     if let Some(d) = &state.detail {
         detail.push_str(&format!(" ({})", printable(d)));

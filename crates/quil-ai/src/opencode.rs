@@ -6,7 +6,7 @@
 //! the user's own config and appends its `plugin` array to theirs, so the user's plugins and
 //! settings stay as they are.
 
-use crate::fsutil::{private_dir, write_atomic_if_changed};
+use crate::fsutil::{private_dir, write_regenerated_if_changed};
 use crate::{absolute_home, ids, AiError};
 use serde_json::{json, Value};
 use std::io;
@@ -35,14 +35,15 @@ pub fn tracker_path(home: &Path) -> PathBuf {
 }
 
 /// Writes the tracker to `$QUIL_HOME/opencodehook/quil-session-tracker.js` (atomically: temp
-/// file, fsync, rename; only when its content changed; file 0600 in a 0700 directory) and
+/// file and rename; only when its content changed, which a torn file after a crash has; file
+/// 0600 in a 0700 directory) and
 /// returns its absolute path. A relative `home` is taken relative to the current directory.
 pub fn write_tracker(home: &Path) -> io::Result<PathBuf> {
     let home = absolute_home(home)?;
     let dir = hook_dir(&home);
     private_dir(&dir)?;
     let path = dir.join(TRACKER_FILE);
-    write_atomic_if_changed(&path, TRACKER_JS.as_bytes())?;
+    write_regenerated_if_changed(&path, TRACKER_JS.as_bytes())?;
     Ok(path)
 }
 

@@ -20,8 +20,12 @@ pub enum LaunchError {
     },
     #[error("quild exited during startup: {0}")]
     Died(String),
-    #[error("quild did not start listening within {0:?}")]
-    Timeout(Duration),
+    #[error("quild (pid {pid}) started but did not answer within {} s; see {}", .waited.as_secs(), .log.display())]
+    Timeout {
+        pid: u32,
+        waited: Duration,
+        log: PathBuf,
+    },
     #[error(transparent)]
     Client(#[from] ClientError),
 }
@@ -113,7 +117,8 @@ pub fn start(home: &Path) -> Result<(), LaunchError> {
         bin: bin.clone(),
         source: e,
     })?;
-    let timeout = Duration::from_secs(10);
+    // Generous: a start waits on the disk, which other programs can keep busy for seconds.
+    let timeout = Duration::from_secs(30);
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if let Ok(c) = Client::connect(home) {
@@ -143,7 +148,11 @@ pub fn start(home: &Path) -> Result<(), LaunchError> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(LaunchError::Timeout(timeout))
+    Err(LaunchError::Timeout {
+        pid: child.id(),
+        waited: timeout,
+        log: quil_proto::paths::log_path(home),
+    })
 }
 
 /// How long a client that started the daemon waits for it to bring its panes back.

@@ -90,7 +90,7 @@ pub fn claim(home: &Path) -> Result<(Instance, std::os::unix::net::UnixListener)
     let _ = std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o600));
 
     let pid_path = quil_proto::paths::pid_path(home);
-    write_atomic(&pid_path, format!("{}\n", std::process::id()).as_bytes()).map_err(|e| {
+    write_regenerated(&pid_path, format!("{}\n", std::process::id()).as_bytes()).map_err(|e| {
         HomeError::NotWritable {
             path: pid_path.clone(),
             source: e,
@@ -167,11 +167,24 @@ pub fn create_temp(path: &Path) -> std::io::Result<(File, PathBuf)> {
 /// Writes a file by temp file ([`create_temp`]), fsync and rename, so readers see the old or
 /// the new content, and no write ever follows a symlink someone planted.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    replace(path, data, true)
+}
+
+/// [`write_atomic`] without the fsyncs, for a file the daemon writes again at every start
+/// (the pid file, the shells' init files): a crash cannot leave it wrong for long, and a
+/// start must not wait on the disk (an fsync can take seconds while other programs write).
+pub fn write_regenerated(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    replace(path, data, false)
+}
+
+fn replace(path: &Path, data: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let (mut f, tmp) = create_temp(path)?;
     let result = (|| {
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         drop(f);
         std::fs::rename(&tmp, path)
     })();
@@ -179,8 +192,10 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+    if durable {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
     Ok(())
 }
@@ -208,14 +223,23 @@ mod tests {
         // A symlink planted where the file goes is replaced, not written through.
         let victim = dir.path().join("victim");
         std::fs::write(&victim, b"keep").unwrap();
-        std::os::unix::fs::symlink(&victim, &target).unwrap();
-        write_atomic(&target, b"new").unwrap();
-        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
-        assert_eq!(std::fs::read(&target).unwrap(), b"new");
-        assert!(!std::fs::symlink_metadata(&target)
-            .unwrap()
-            .file_type()
-            .is_symlink());
+        for (write, text) in [
+            (
+                write_atomic as fn(&Path, &[u8]) -> std::io::Result<()>,
+                &b"new"[..],
+            ),
+            (write_regenerated, &b"again"[..]),
+        ] {
+            let _ = std::fs::remove_file(&target);
+            std::os::unix::fs::symlink(&victim, &target).unwrap();
+            write(&target, text).unwrap();
+            assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+            assert_eq!(std::fs::read(&target).unwrap(), text);
+            assert!(!std::fs::symlink_metadata(&target)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+        }
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .flatten()

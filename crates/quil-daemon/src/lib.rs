@@ -44,6 +44,7 @@ pub enum DaemonError {
 
 /// Runs the daemon in the foreground until it is stopped.
 pub fn run(home_dir: PathBuf) -> Result<(), DaemonError> {
+    let mut clock = StartClock::new();
     tune_allocator();
     raise_fd_limit();
     home::ensure_home(&home_dir)?;
@@ -61,6 +62,7 @@ pub fn run(home_dir: PathBuf) -> Result<(), DaemonError> {
         )
         .try_init();
     let (config, problems) = config::Config::load(&home_dir.join("config.toml"));
+    clock.step("home, log and config");
     tracing::info!(pid = std::process::id(), home = %home_dir.display(), "quild starting");
     for w in problems {
         tracing::warn!("{w}");
@@ -73,7 +75,7 @@ pub fn run(home_dir: PathBuf) -> Result<(), DaemonError> {
         .thread_name("quild-rt")
         .build()
         .map_err(DaemonError::Runtime)?;
-    let result = rt.block_on(serve(home_dir, config, std_listener));
+    let result = rt.block_on(serve(home_dir, config, std_listener, clock));
     instance.release();
     tracing::info!("quild stopped");
     rt.shutdown_timeout(Duration::from_millis(200));
@@ -84,6 +86,7 @@ async fn serve(
     home_dir: PathBuf,
     config: config::Config,
     std_listener: std::os::unix::net::UnixListener,
+    mut clock: StartClock,
 ) -> Result<(), DaemonError> {
     std_listener
         .set_nonblocking(true)
@@ -97,8 +100,10 @@ async fn serve(
     })?;
     quil_ai::mechanism::install(&home_dir)
         .map_err(|(path, source)| DaemonError::Write { path, source })?;
+    clock.step("shell and agent files");
     // A snapshot from a newer quil stops us here, before anything could overwrite it.
     let loaded = persist::load_workspace(&home_dir)?;
+    clock.step("reading the workspace");
     // Panes live under holders, so their processes outlive this daemon.
     let spawner = match holder_exe() {
         Some(exe) => pane::PtySpawner::with_holders(exe, &home_dir),
@@ -113,6 +118,7 @@ async fn serve(
     let server =
         server::Server::with_spawner(home_dir, config, notice_tx, std::sync::Arc::new(spawner));
     plugins::load(&server);
+    clock.step("plugins");
     let _plugin_watcher = plugins::watch(server.clone());
     let _config_watcher = plugins::watch_config(server.clone());
     let _reports_watcher = server::watch_reports(server.clone());
@@ -159,6 +165,8 @@ async fn serve(
         }
     });
     tokio::spawn(housekeeping(server.clone()));
+    clock.step("watchers and the layout");
+    clock.report();
 
     let mut shutdown_rx = server.shutdown.subscribe();
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -321,6 +329,52 @@ async fn saver(server: std::sync::Arc<server::Server>) {
             }
         })
         .await;
+    }
+}
+
+/// How long each step of the start took. Clients wait for the accept loop, so a slow start
+/// is logged with its steps: what held it up is otherwise invisible.
+struct StartClock {
+    start: std::time::Instant,
+    last: std::time::Instant,
+    steps: Vec<(&'static str, Duration)>,
+}
+
+impl StartClock {
+    /// A start slower than this is logged.
+    const SLOW: Duration = Duration::from_secs(1);
+
+    fn new() -> StartClock {
+        let now = std::time::Instant::now();
+        StartClock {
+            start: now,
+            last: now,
+            steps: Vec::new(),
+        }
+    }
+
+    fn step(&mut self, what: &'static str) {
+        let now = std::time::Instant::now();
+        self.steps.push((what, now - self.last));
+        self.last = now;
+    }
+
+    fn report(&self) {
+        let took = self.start.elapsed();
+        let steps: Vec<String> = self
+            .steps
+            .iter()
+            .map(|(what, d)| format!("{what} {} ms", d.as_millis()))
+            .collect();
+        if took >= Self::SLOW {
+            tracing::warn!(
+                "slow start: {} ms before accepting clients ({})",
+                took.as_millis(),
+                steps.join(", ")
+            );
+        } else {
+            tracing::debug!("started in {} ms ({})", took.as_millis(), steps.join(", "));
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! bash gets `--rcfile`, zsh a `ZDOTDIR` pointing at ours (the user's is passed along as
 //! `QUIL_USER_ZDOTDIR`), fish reports OSC 7 by itself.
 
-use crate::home::write_atomic;
+use crate::home::write_regenerated;
 use std::path::{Path, PathBuf};
 
 const BASHRC: &str = include_str!("shellinit/bashrc");
@@ -26,7 +26,7 @@ pub fn install(home: &Path) -> std::io::Result<()> {
         (d.join("zsh/.zshrc"), ZSHRC),
     ] {
         if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
-            write_atomic(&path, text.as_bytes())?;
+            write_regenerated(&path, text.as_bytes())?;
         }
     }
     Ok(())

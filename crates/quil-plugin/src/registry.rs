@@ -77,7 +77,8 @@ fn schema_version_of(text: &str) -> Option<i64> {
 
 /// Writes via a temporary file and a rename, so a watcher never sees a half-written plugin. The
 /// temp file has an unpredictable name and is created new (`O_EXCL`, which never follows a
-/// symlink), mode 0600.
+/// symlink), mode 0600. No fsync: these files are written again at every start when they are
+/// missing or empty, and a daemon's start must not wait on a busy disk.
 fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
     use std::hash::{BuildHasher, Hasher};
     use std::os::unix::fs::OpenOptionsExt;
@@ -95,7 +96,6 @@ fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(contents.as_bytes())?;
-        f.sync_all()?;
         fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -141,14 +141,16 @@ pub fn install_defaults(dir: &Path) -> io::Result<Vec<String>> {
         let path = dir.join(file);
         let ours = schema_version_of(contents).unwrap_or(1);
         let current = match fs::read_to_string(&path) {
-            Ok(c) => c,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                write_atomic(&path, contents)?;
-                manifest.insert(file.to_string(), fnv(contents));
+            // Empty is what a crash during our own (unsynced) first write can leave; nobody
+            // turns a default off that way (`enabled = false` does), so it is written anew.
+            Ok(c) if !c.trim().is_empty() => c,
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                notices.push(format!("{}: cannot read: {e}", path.display()));
                 continue;
             }
-            Err(e) => {
-                notices.push(format!("{}: cannot read: {e}", path.display()));
+            _ => {
+                write_atomic(&path, contents)?;
+                manifest.insert(file.to_string(), fnv(contents));
                 continue;
             }
         };

@@ -1336,6 +1336,20 @@ mod defaults {
         std::fs::remove_file(d.join("ssh.toml")).unwrap();
         install_defaults(&d).unwrap();
         assert!(d.join("ssh.toml").exists());
+
+        // So does one left empty (a crash during quil's unsynced first write), even when the
+        // manifest was lost with it, and without a notice.
+        std::fs::write(d.join("ssh.toml"), "").unwrap();
+        std::fs::write(d.join(".defaults.json"), "").unwrap();
+        assert!(install_defaults(&d).unwrap().is_empty());
+        assert_eq!(
+            std::fs::read_to_string(d.join("ssh.toml")).unwrap(),
+            embedded()
+                .iter()
+                .find(|(f, _)| *f == "ssh.toml")
+                .map(|(_, t)| *t)
+                .unwrap()
+        );
     }
 
     #[test]
