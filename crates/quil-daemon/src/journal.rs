@@ -38,6 +38,8 @@ use std::time::{Duration, Instant};
 
 /// Output waits in memory at least this long, and less than twice this, before it is written.
 pub const BATCH: Duration = Duration::from_millis(25);
+/// Output written later than this after it arrived is logged (the aim is 250 ms).
+const LATE: Duration = Duration::from_millis(150);
 /// A batch this large is written at once.
 const FLUSH_AT: usize = 256 * 1024;
 /// Output held in memory for the writer at most; more is dropped (and a gap recorded).
@@ -455,6 +457,8 @@ impl State {
 struct Batch {
     start: u64,
     end: u64,
+    /// When its oldest output arrived.
+    since: Option<Instant>,
     data: Vec<u8>,
     marks: Vec<(usize, Mark)>,
 }
@@ -551,6 +555,7 @@ impl Journal {
             want_snapshot: true,
             retry_at: None,
             last_error: None,
+            noted_late: None,
         };
         match runtime::handle() {
             Ok(rt) => {
@@ -679,6 +684,7 @@ impl Journal {
         let batch = Batch {
             start: st.start,
             end: st.pos,
+            since: st.since,
             data: std::mem::take(&mut st.data),
             marks: std::mem::take(&mut st.marks),
         };
@@ -746,6 +752,8 @@ struct Writer {
     want_snapshot: bool,
     retry_at: Option<Instant>,
     last_error: Option<String>,
+    /// When late output was last logged ([`Writer::note_if_late`]).
+    noted_late: Option<Instant>,
 }
 
 /// What woke the writer.
@@ -793,7 +801,9 @@ impl Writer {
         if self.file.is_some() {
             let batch = self.j.take();
             if batch.end > batch.start {
+                let (since, began) = (batch.since, Instant::now());
                 self.append(batch);
+                self.note_if_late(since, began);
             }
         }
         if w.closed {
@@ -817,6 +827,28 @@ impl Writer {
             self.retry_at = None;
         }
         true
+    }
+
+    /// Logs output that reached the file later than [`LATE`] after it arrived (at most once
+    /// a second per pane), with how long the write itself took: what holds a journal back
+    /// (the disk, or waiting for a thread or a first snapshot) is otherwise invisible.
+    fn note_if_late(&mut self, since: Option<Instant>, began: Instant) {
+        let Some(age) = since.map(|s| s.elapsed()).filter(|a| *a > LATE) else {
+            return;
+        };
+        if self
+            .noted_late
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.noted_late = Some(Instant::now());
+        tracing::warn!(
+            "the output of {} reached its journal {} ms after it arrived (the write took {} ms)",
+            self.name,
+            age.as_millis(),
+            began.elapsed().as_millis()
+        );
     }
 
     /// Waits for something to do.

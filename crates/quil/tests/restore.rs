@@ -666,11 +666,19 @@ fn kill_9_during_churn_always_restores_a_valid_workspace() {
                     lost * 1000.0,
                     missing.iter().copied().fold(f64::MAX, f64::min) * 1000.0
                 );
+                print_late_notes(&log);
             }
             lost_kept_ms.push(lost * 1000.0);
         } else {
             // Output: the clock's last line before the kill is back, less than 250 ms old.
             let lost = lost_output(&h, &clock, &printed, killed);
+            if lost > 0.25 {
+                eprintln!(
+                    "round {round}: the reboot lost output {:.0} ms old",
+                    lost * 1000.0
+                );
+                print_late_notes(&log);
+            }
             lost_ms.push(lost * 1000.0);
         }
         if (round + 1) % 50 == 0 {
@@ -685,10 +693,12 @@ fn kill_9_during_churn_always_restores_a_valid_workspace() {
     }
     eprintln!(
         "{rounds} kill -9 cycles in {} s: 0 corrupt workspaces, 0 lost panes, 0 of {processes} \
-         processes lost; lost output at a reboot {}, at a crash of the daemon alone {}",
+         processes lost; lost output at a reboot {}, at a crash of the daemon alone {}; \
+         {} notes of output reaching a journal over 150 ms late",
         started.elapsed().as_secs(),
         distribution(&lost_ms),
-        distribution(&lost_kept_ms)
+        distribution(&lost_kept_ms),
+        h.log().matches("reached its journal").count()
     );
     for (what, ms) in [("reboot", &lost_ms), ("crash", &lost_kept_ms)] {
         let worst = ms.iter().copied().fold(0.0, f64::max);
@@ -697,6 +707,17 @@ fn kill_9_during_churn_always_restores_a_valid_workspace() {
             "a {what} lost {worst:.0} ms of output: {}",
             distribution(ms)
         );
+    }
+}
+
+/// What the killed daemon (the log's run before the last) noted of output that reached its
+/// journal late: where a loss came from, the disk or the daemon.
+fn print_late_notes(log: &str) {
+    let runs: Vec<&str> = log.split("quild starting").collect();
+    if let Some(run) = runs.iter().rev().nth(1) {
+        for l in run.lines().filter(|l| l.contains("reached its journal")) {
+            eprintln!("  {l}");
+        }
     }
 }
 
