@@ -27,9 +27,11 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
 pub const SNAPSHOT_VERSION: u32 = 1;
 /// A buffer of lines only, as quil wrote them before output journals.
 const BUFFER_MAGIC_V1: &[u8] = b"QUILBUF1\n";
-const BUFFER_MAGIC: &[u8] = b"QUILBUF2\n";
+const BUFFER_MAGIC_V2: &[u8] = b"QUILBUF2\n";
+/// Version 2 followed by the title.
+const BUFFER_MAGIC: &[u8] = b"QUILBUF3\n";
 /// Bytes a saved buffer takes besides its lines (an upper bound).
-const BUFFER_OVERHEAD: usize = 64;
+const BUFFER_OVERHEAD: usize = 64 + quil_term::MAX_TITLE + 2;
 /// Largest workspace or buffer file read back, against a hostile or runaway file.
 const MAX_FILE: u64 = 64 * 1024 * 1024;
 /// Deepest JSON nesting read back. A split is two levels (`{"split": {... "first": ...}}`), so
@@ -304,6 +306,10 @@ pub struct SavedBuffer {
     pub screen_rows: u16,
     /// History, then the screen's rows, oldest first.
     pub lines: Vec<Line>,
+    /// The title the program set (OSC 0/2). Written after the rest (version 3), so that a
+    /// version 2 file still reads.
+    #[serde(skip)]
+    pub title: String,
 }
 
 /// Bytes `line` takes in a saved buffer (an upper bound).
@@ -349,6 +355,7 @@ pub fn write_buffer(home: &Path, pane: PaneId, saved: &SavedBuffer) -> std::io::
     private_dir(&buffers_dir(home))?;
     let mut out = BUFFER_MAGIC.to_vec();
     out.extend(postcard::to_allocvec(saved).map_err(std::io::Error::other)?);
+    out.extend(postcard::to_allocvec(&saved.title).map_err(std::io::Error::other)?);
     write_atomic(&buffer_path(home, pane), &out)
 }
 
@@ -364,6 +371,13 @@ pub fn load_buffer(home: &Path, pane: PaneId) -> Option<SavedBuffer> {
         }
     };
     let parsed = if let Some(body) = bytes.strip_prefix(BUFFER_MAGIC) {
+        postcard::take_from_bytes::<SavedBuffer>(body)
+            .and_then(|(saved, rest)| {
+                let title = postcard::from_bytes::<String>(rest)?;
+                Ok(SavedBuffer { title, ..saved })
+            })
+            .map_err(|e| e.to_string())
+    } else if let Some(body) = bytes.strip_prefix(BUFFER_MAGIC_V2) {
         postcard::from_bytes::<SavedBuffer>(body).map_err(|e| e.to_string())
     } else if let Some(body) = bytes.strip_prefix(BUFFER_MAGIC_V1) {
         postcard::from_bytes::<Vec<Line>>(body)
@@ -602,5 +616,25 @@ mod tests {
         assert_eq!(back, lines[1000 - back.len()..].to_vec());
         prune_buffers(dir.path(), &[PaneId(8)]);
         assert!(load_buffer(dir.path(), PaneId(7)).is_none());
+    }
+
+    #[test]
+    fn buffers_keep_the_title_and_older_versions_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let saved = SavedBuffer {
+            cols: 80,
+            rows: 24,
+            lines: vec![Line::plain("hello")],
+            title: "vim notes.txt".into(),
+            ..Default::default()
+        };
+        write_buffer(dir.path(), PaneId(1), &saved).unwrap();
+        assert_eq!(load_buffer(dir.path(), PaneId(1)), Some(saved.clone()));
+        // Version 2, as quil wrote it before titles were kept: everything but the title.
+        let mut v2 = BUFFER_MAGIC_V2.to_vec();
+        v2.extend(postcard::to_allocvec(&saved).unwrap());
+        std::fs::write(buffer_path(dir.path(), PaneId(2)), v2).unwrap();
+        let back = load_buffer(dir.path(), PaneId(2)).unwrap();
+        assert_eq!((back.lines, back.title), (saved.lines, String::new()));
     }
 }

@@ -162,8 +162,8 @@ fn mode_sequences(modes: u32) -> String {
 }
 
 /// What puts a fresh terminal of the saved size where the snapshot left it: its `screen` rows,
-/// the alternate screen, the cursor and the current style. (What else the program had set up,
-/// a scroll region or a mode, the snapshot does not know.)
+/// the alternate screen, the cursor, the current style and the title. (What else the program
+/// had set up, a scroll region or a mode, the snapshot does not know.)
 fn redraw(saved: &SavedBuffer, screen: &[Line]) -> String {
     let rows = saved.rows.max(1) as usize;
     let top = (saved.screen_rows as usize).min(rows) - screen.len();
@@ -187,6 +187,11 @@ fn redraw(saved: &SavedBuffer, screen: &[Line]) -> String {
         saved.cursor.0 as usize + 1,
         quil_proto::screen::sgr(&saved.pen)
     );
+    if !saved.title.is_empty() {
+        // A title holds no control characters a terminal would act on; none go back in.
+        let title: String = saved.title.chars().filter(|c| !c.is_control()).collect();
+        let _ = write!(out, "\x1b]2;{title}\x07");
+    }
     out
 }
 

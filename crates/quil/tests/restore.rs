@@ -394,9 +394,10 @@ fn kill_9_keeps_every_process_and_its_screen() {
     h.wait_for(&shell, PROMPT);
     h.send_line(
         &shell,
-        "export KEPT=yes; printf '\\033[1;31mred\\033[0m plain\\n'",
+        "export KEPT=yes; printf '\\033]2;kept title\\007\\033[1;31mred\\033[0m plain\\n'",
     );
     h.wait_for(&shell, "^red plain$");
+    assert_eq!(h.pane_json(&shell)["title"], "kept title");
     let pid = |p: &str| h.pane_json(p)["pid"].as_i64().expect("a pid");
     let pids = (pid(&counter), pid(&shell));
     saved(&h, &shell);
@@ -414,6 +415,8 @@ fn kill_9_keeps_every_process_and_its_screen() {
     assert!(pid_alive(pids.0 as i32) && pid_alive(pids.1 as i32));
     h.ok(&["daemon", "start"]);
     assert_eq!((pid(&counter), pid(&shell)), pids, "the same processes");
+    // The program set its title once; the new daemon shows it all the same.
+    assert_eq!(h.pane_json(&shell)["title"], "kept title");
     assert_eq!(
         h.ok(&["capture", "--pane", &shell, "--ansi"]),
         screen,

@@ -769,6 +769,7 @@ pub fn saved_of(term: &Terminal, older: &[Line], max_bytes: usize) -> SavedBuffe
         alt_screen: term.is_alt_screen(),
         screen_rows: saved_screen(term).len() as u16,
         lines: recent_lines(term, older.iter().rev().cloned(), max_bytes),
+        title: term.title().to_string(),
     }
 }
 
