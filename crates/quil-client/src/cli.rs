@@ -521,7 +521,13 @@ pub fn main(cli: Cli) -> Result<i32> {
         Some(Cmd::Mcp) => bail!("quil mcp is served by the quil binary"),
         Some(cmd) => {
             let mut client = target.connect_or_start()?;
-            run(&mut client, cmd, target.remote())
+            run(&mut client, cmd, target.remote()).map_err(|e| match target.remote() {
+                // "unknown pane" alone would not say which machine's daemon does not know it.
+                Some(r) if matches!(e.downcast_ref(), Some(ClientError::Daemon(_))) => {
+                    e.context(format!("on {}", r.label))
+                }
+                _ => e,
+            })
         }
     }
 }

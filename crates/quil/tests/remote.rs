@@ -228,6 +228,12 @@ fn scripting_commands_run_on_the_remote_daemon() {
     );
     let screen = over(&local, &["capture", "--pane", &pane]);
     assert!(screen.lines().any(|l| l == "far-42"), "{screen}");
+    // The daemon's refusals name the machine whose daemon refused.
+    let err = local.fails(&["-r", "box", "capture", "--pane", "pane-0000dead"]);
+    assert!(
+        err.starts_with("quil: on box: ") && err.contains("pane-0000dead"),
+        "{err}"
+    );
     assert!(remote.capture(&pane).lines().any(|l| l == "far-42"));
 
     // Commands about the daemon's process run there whole.
