@@ -263,6 +263,8 @@ fn the_tui_shows_a_remote_pane_and_types_into_it() {
     remote.wait_for(&pane, "^remote-42");
     let tui = Tui::attach_with(&local.path(), &local.user_home(), 100, 30, &["-r", "box"]);
     tui.wait_for("remote-42");
+    // The tab bar says where the tabs live.
+    tui.wait_for("1:bash@box");
     // Keys typed at the local terminal reach the remote pane.
     tui.type_bytes(b"echo typed-$((50+5))\r");
     remote.wait_for(&pane, "^typed-55");

@@ -189,6 +189,9 @@ pub struct App {
     /// Where each tab lives, when the client holds tabs of several daemons (`domains`).
     /// Each tab's daemon: its index in [`App::daemons`], and how the tab bar names it.
     pub tab_domains: HashMap<TabId, (usize, String)>,
+    /// Attached to one daemon, on another machine (`quil -r box`): every tab is there, and
+    /// the tab bar says so.
+    pub sole_remote: Option<String>,
     /// Those daemons' names, in the order [`Out::daemon`] counts them (empty with one).
     pub daemons: Vec<String>,
     have_ws: bool,
@@ -254,6 +257,7 @@ impl App {
             launch_dir: None,
             ws: WorkspaceInfo::default(),
             tab_domains: HashMap::new(),
+            sole_remote: None,
             daemons: Vec::new(),
             have_ws: false,
             had_tabs: false,
@@ -442,8 +446,8 @@ impl App {
         }
     }
 
-    /// Tab bar labels: ` 1:name ` (` 1:name@where ` with several daemons) plus a mark for the
-    /// most urgent attention state in the tab.
+    /// Tab bar labels: ` 1:name ` (` 1:name@where ` with several daemons, or one on another
+    /// machine) plus a mark for the most urgent attention state in the tab.
     pub fn tab_labels(&self) -> Vec<String> {
         self.ws
             .tabs
@@ -453,7 +457,9 @@ impl App {
                 let at = self
                     .tab_domains
                     .get(&t.id)
-                    .map(|(_, d)| format!("@{d}"))
+                    .map(|(_, d)| d)
+                    .or(self.sole_remote.as_ref())
+                    .map(|d| format!("@{d}"))
                     .unwrap_or_default();
                 format!(" {}:{}{at}{} ", i + 1, t.name, self.tab_mark(i))
             })
@@ -3177,8 +3183,11 @@ pub(crate) mod tests {
         ws.panes[0].state = Some(Attention::Waiting);
         ws.panes[1].error = Some("boom".into());
         ws.panes[2].state = Some(Attention::Done);
-        let app = app_with(ws, (100, 30));
+        let mut app = app_with(ws, (100, 30));
         assert_eq!(app.tab_labels(), [" 1:main ✗ ", " 2:logs ✓ "]);
+        // `quil -r box`: every tab says where it lives.
+        app.sole_remote = Some("box".into());
+        assert_eq!(app.tab_labels(), [" 1:main@box ✗ ", " 2:logs@box ✓ "]);
     }
 
     /// Alt+Shift+letter as a legacy terminal reports it (ESC + capital).

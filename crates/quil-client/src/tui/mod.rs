@@ -505,6 +505,8 @@ fn event_loop(
     );
     if domains.several() {
         app.daemons = domains.list.iter().map(|d| d.label.clone()).collect();
+    } else if let Some(r) = target.remote() {
+        app.sole_remote = Some(r.label.clone());
     }
     let mut links: Vec<Option<Link>> = Vec::new();
     let mut problems = Vec::new();
