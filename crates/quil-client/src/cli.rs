@@ -6,7 +6,7 @@
 
 use crate::conn::{Client, ClientError};
 use crate::launch;
-use crate::remote::{Remote, Target};
+use crate::remote::{Attempt, Remote, Target};
 use crate::wait;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -934,23 +934,24 @@ fn events(target: &Target, json: bool, panes: &[String], types: Vec<String>) -> 
             .unwrap_or_else(|| format!("lost the daemon: {lost}"));
         let since = Instant::now();
         let mut pause = Duration::from_millis(50);
+        let mut last_failure: String;
         c = loop {
             match target.reconnect_attempt(said_bye, since.elapsed(), EVENTS_RECONNECT) {
-                Ok(Some(mut c)) => match subscribe(&mut c) {
+                Attempt::Connected(mut c) => match subscribe(&mut c) {
                     Ok(_) => break c,
                     // The daemon refuses the filter: waiting will not change its mind.
                     Err(ClientError::Daemon(e)) => bail!("{e}"),
-                    Err(_) => {}
+                    Err(e) => last_failure = e.to_string(),
                 },
-                Ok(None) => {}
-                Err(crate::remote::Gone) => bail!(
+                Attempt::Failed(why) => last_failure = why,
+                Attempt::Gone => bail!(
                     "{reason}, and no daemon came back within {} s",
                     EVENTS_RECONNECT.as_secs()
                 ),
             }
             if since.elapsed() >= EVENTS_RECONNECT {
                 bail!(
-                    "{reason}; could not reconnect within {} s",
+                    "{reason}; could not reconnect within {} s (last: {last_failure})",
                     EVENTS_RECONNECT.as_secs()
                 );
             }

@@ -28,6 +28,16 @@ pub const EXIT_NOT_RUNNING: i32 = 3;
 #[derive(Debug)]
 pub struct Gone;
 
+/// How one attempt to connect again went ([`Target::reconnect_attempt`]).
+#[derive(Debug)]
+pub enum Attempt<C> {
+    Connected(C),
+    /// Not this time, and why: try again later.
+    Failed(String),
+    /// The daemon said goodbye and none came back in time.
+    Gone,
+}
+
 /// Where the daemon lives.
 #[derive(Debug, Clone)]
 pub enum Target {
@@ -57,25 +67,27 @@ impl Target {
     /// One attempt to connect again after the connection to the daemon was lost. A daemon
     /// that vanished without a word (a crash) is started again at once, as any command would;
     /// one that said goodbye (`quil restart`, `quil daemon stop`) is only waited for:
-    /// `Err(Gone)` once `grace` has passed since the loss (`lost_for`) with none back.
-    /// `Ok(None)`: try again later.
+    /// [`Attempt::Gone`] once `grace` has passed since the loss (`lost_for`) with none back.
     pub fn reconnect_attempt(
         &self,
         said_bye: bool,
         lost_for: Duration,
         grace: Duration,
-    ) -> Result<Option<Client>, Gone> {
+    ) -> Attempt<Client> {
         match self.connect() {
-            Ok(c) => Ok(Some(c)),
+            Ok(c) => Attempt::Connected(c),
             Err(e) if e.is_not_running() && said_bye => {
                 if lost_for >= grace {
-                    Err(Gone)
+                    Attempt::Gone
                 } else {
-                    Ok(None)
+                    Attempt::Failed(e.to_string())
                 }
             }
-            Err(e) if e.is_not_running() => Ok(self.connect_or_start().ok()),
-            Err(_) => Ok(None),
+            Err(e) if e.is_not_running() => match self.connect_or_start() {
+                Ok(c) => Attempt::Connected(c),
+                Err(e) => Attempt::Failed(format!("{e:#}")),
+            },
+            Err(e) => Attempt::Failed(e.to_string()),
         }
     }
 

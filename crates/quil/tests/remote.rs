@@ -582,22 +582,35 @@ fn the_tui_reconnects_to_the_same_screens_when_ssh_dies() {
         s.contains("what was typed was not sent")
     });
 
-    // The network is back (the hanging attempt fails, the next one goes through).
+    // An attempt that fails says why (the hanging ssh is killed, the network still down).
     let pid_file = sshd.path().join("network-down.pid");
-    eventually("the hanging ssh", Duration::from_secs(10), || {
-        exists(&pid_file)
+    let hanging = |not: i32| {
+        let mut pid = 0;
+        eventually("a hanging ssh", Duration::from_secs(20), || {
+            pid = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+                .unwrap_or(0);
+            pid != 0 && pid != not
+        });
+        pid
+    };
+    let end = |pid: i32| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("end the hanging ssh")
+    };
+    let first = hanging(0);
+    end(first);
+    tmux::wait_for(&sock, "the failed attempt's reason", |s| {
+        s.contains("attempt 1 failed: cannot reach quil on flaky")
     });
-    let hung: i32 = std::fs::read_to_string(&pid_file)
-        .expect("the hanging ssh's pid")
-        .trim()
-        .parse()
-        .expect("a pid");
+    // The network is back (the next hanging attempt fails, the one after goes through).
+    let second = hanging(first);
     std::fs::remove_file(&flag).expect("flag");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(hung),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("end the hanging ssh");
+    end(second);
     let s = tmux::wait_for(&sock, "the same screen, as it is now", |s| {
         s.contains("reconnected to the daemon")
             && tmux::has_line(s, "before-2")

@@ -23,6 +23,7 @@ pub mod setup;
 pub mod tree;
 
 use crate::conn::Client;
+use crate::remote::Attempt;
 use anyhow::Context;
 use app::{App, Quit};
 use crossterm::cursor::{SetCursorStyle, Show};
@@ -276,13 +277,13 @@ fn reconnect_in_background(
         let mut wait = RECONNECT_FIRST;
         let result = loop {
             match target.reconnect_attempt(said_bye, since.elapsed(), BYE_GRACE) {
-                Ok(Some(c)) => {
+                Attempt::Connected(c) => {
                     if let Ok(a) = attach(c) {
                         break Ok(Some(a));
                     }
                 }
-                Ok(None) => {}
-                Err(gone) => break Err(gone),
+                Attempt::Failed(_) => {}
+                Attempt::Gone => break Err(crate::remote::Gone),
             }
             std::thread::sleep(wait);
             wait = (wait * 2).min(RECONNECT_MAX);
@@ -332,22 +333,32 @@ fn reconnect<W: Write>(
     let mut wait = RECONNECT_FIRST;
     let mut next_at = Some(Instant::now());
     let mut attempt = 0u32;
+    // Why the last attempt failed: the first loss's reason soon stops being the news.
+    let mut last_failure: Option<String> = None;
     loop {
         if next_at.is_some_and(|t| Instant::now() >= t) {
             next_at = None;
             attempt += 1;
-            let text = match &bye {
-                Some(reason) => format!("reconnecting… ({reason})"),
-                None => format!("reconnecting… (lost the daemon: {why}; attempt {attempt})"),
+            let text = match (&bye, &last_failure) {
+                (Some(reason), _) => format!("reconnecting… ({reason})"),
+                (None, None) => format!("reconnecting… (lost the daemon: {why})"),
+                (None, Some(last)) => {
+                    format!("reconnecting… (attempt {} failed: {last})", attempt - 1)
+                }
             };
             app.disconnected(text);
             display.draw(app)?;
             let (target, tx, mut wake) = (target.clone(), done_tx.clone(), wake_tx.try_clone()?);
             let (said_bye, lost_for) = (bye.is_some(), since.elapsed());
             std::thread::spawn(move || {
-                let result = target
-                    .reconnect_attempt(said_bye, lost_for, BYE_GRACE)
-                    .map(|c| c.and_then(|c| attach(c).ok()));
+                let result = match target.reconnect_attempt(said_bye, lost_for, BYE_GRACE) {
+                    Attempt::Connected(c) => match attach(c) {
+                        Ok(a) => Attempt::Connected(a),
+                        Err(e) => Attempt::Failed(format!("{e:#}")),
+                    },
+                    Attempt::Failed(why) => Attempt::Failed(why),
+                    Attempt::Gone => Attempt::Gone,
+                };
                 // The loop may have given up (a detach) and gone: nobody to tell then.
                 let _ = tx.send(result);
                 let _ = wake.write_all(&[1]);
@@ -382,9 +393,10 @@ fn reconnect<W: Write>(
         }
         display.draw(app)?;
         match done_rx.try_recv() {
-            Ok(Ok(Some(attached))) => return Ok(Some(attached)),
-            Ok(Err(crate::remote::Gone)) => return Ok(None),
-            Ok(Ok(None)) => {
+            Ok(Attempt::Connected(attached)) => return Ok(Some(attached)),
+            Ok(Attempt::Gone) => return Ok(None),
+            Ok(Attempt::Failed(why)) => {
+                last_failure = Some(why);
                 next_at = Some(Instant::now() + wait);
                 wait = (wait * 2).min(RECONNECT_MAX);
             }
