@@ -73,6 +73,7 @@ const REC_HEADER: usize = 1 + 4 + 4;
 const KIND_OUTPUT: u8 = 1;
 const KIND_RESIZE: u8 = 2;
 const KIND_GAP: u8 = 3;
+const KIND_SNAPSHOT: u8 = 4;
 
 /// The first step of the writers' shared grid at or after `t`: batches of all panes that fall
 /// due within one step are written in one wake of the journals' thread.
@@ -90,6 +91,15 @@ pub fn path_for(buffer: &Path) -> PathBuf {
     let mut name = buffer.file_name().unwrap_or_default().to_os_string();
     name.push(".journal");
     buffer.with_file_name(name)
+}
+
+/// `buffers/<pane>.journal.start` beside the journal `journal`: a pane instance's first
+/// journal, which begins with the instance's first snapshot ([`Saved::first_snapshot`]) so
+/// that it needs nothing else, until the instance's first compaction replaces it.
+pub fn start_path(journal: &Path) -> PathBuf {
+    let mut name = journal.file_name().unwrap_or_default().to_os_string();
+    name.push(".start");
+    journal.with_file_name(name)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -176,6 +186,9 @@ pub enum Entry<'a> {
     Resize(u16, u16),
     /// This many stream positions of output were not written.
     Gap(u64),
+    /// The pane's saved content at the journal's start (a saved buffer's bytes); it covers no
+    /// stream position.
+    Snapshot(&'a [u8]),
 }
 
 impl Entry<'_> {
@@ -185,6 +198,7 @@ impl Entry<'_> {
             Entry::Output(b) => b.len() as u64,
             Entry::Resize(..) => 1,
             Entry::Gap(n) => *n,
+            Entry::Snapshot(_) => 0,
         }
     }
 
@@ -198,7 +212,7 @@ impl Entry<'_> {
         Some(match self {
             Entry::Output(b) => Entry::Output(&b[skip as usize..]),
             Entry::Gap(n) => Entry::Gap(n - skip),
-            r @ Entry::Resize(..) => r,
+            e @ (Entry::Resize(..) | Entry::Snapshot(_)) => e,
         })
     }
 
@@ -217,6 +231,7 @@ impl Entry<'_> {
                 record(out, KIND_RESIZE, &p);
             }
             Entry::Gap(n) => record(out, KIND_GAP, &n.to_le_bytes()),
+            Entry::Snapshot(b) => record(out, KIND_SNAPSHOT, b),
         }
     }
 }
@@ -276,6 +291,7 @@ fn parse_record(b: &[u8]) -> Option<(Entry<'_>, usize)> {
             u16::from_le_bytes([payload[2], payload[3]]),
         ),
         (KIND_GAP, 8) => Entry::Gap(u64::from_le_bytes(payload.try_into().ok()?)),
+        (KIND_SNAPSHOT, _) => Entry::Snapshot(payload),
         _ => return None,
     };
     Some((entry, REC_HEADER + len))
@@ -300,6 +316,15 @@ impl Saved {
             base,
             body: bytes,
         })
+    }
+
+    /// The saved content the journal begins with, when it is an instance's first journal
+    /// ([`start_path`]): then it needs no snapshot file.
+    pub fn first_snapshot(&self) -> Option<&[u8]> {
+        match parse_record(&self.body) {
+            Some((Entry::Snapshot(b), _)) => Some(b),
+            _ => None,
+        }
     }
 
     /// Bytes of records.
@@ -393,6 +418,12 @@ pub trait Snapshotter: Send + Sync {
     /// Writes the snapshot (through the pane's [`Slot`]); returns the stream position of this
     /// journal it includes.
     fn snapshot(&self) -> Result<u64, SnapError>;
+
+    /// The pane's saved content now, as a saved buffer's bytes, for an instance's first
+    /// journal to begin with ([`start_path`]); `None` when snapshots are files only.
+    fn content(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -556,6 +587,7 @@ impl Journal {
             retry_at: None,
             last_error: None,
             noted_late: None,
+            started: None,
         };
         match runtime::handle() {
             Ok(rt) => {
@@ -724,6 +756,8 @@ struct JFile {
     file: File,
     /// Written since its last fsync (an fsync is scheduled).
     dirty: std::sync::atomic::AtomicBool,
+    /// The directory whose entry for the file is new: fsynced once, after the file.
+    new_in: Mutex<Option<PathBuf>>,
 }
 
 struct Writer {
@@ -754,6 +788,8 @@ struct Writer {
     last_error: Option<String>,
     /// When late output was last logged ([`Writer::note_if_late`]).
     noted_late: Option<Instant>,
+    /// The instance's first journal ([`start_path`]), until a compaction replaces it.
+    started: Option<PathBuf>,
 }
 
 /// What woke the writer.
@@ -766,6 +802,19 @@ struct Woken {
 impl Writer {
     async fn run(mut self) {
         let j = self.j.clone();
+        match tokio::task::spawn_blocking(move || {
+            self.begin();
+            self
+        })
+        .await
+        {
+            Ok(me) => self = me,
+            Err(e) => {
+                tracing::error!("an output journal's writer stopped: {e}");
+                j.ended();
+                return;
+            }
+        }
         loop {
             self.maybe_snapshot();
             let w = self.wait().await;
@@ -801,9 +850,9 @@ impl Writer {
         if self.file.is_some() {
             let batch = self.j.take();
             if batch.end > batch.start {
-                let (since, began) = (batch.since, Instant::now());
+                let (since, began, first) = (batch.since, Instant::now(), self.end == 0);
                 self.append(batch);
-                self.note_if_late(since, began);
+                self.note_if_late(since, began, first);
             }
         }
         if w.closed {
@@ -829,10 +878,62 @@ impl Writer {
         true
     }
 
+    /// Starts the instance's journal with its first snapshot in it ([`start_path`]), so that
+    /// output is written from the start: a snapshot file first would hold it back for three
+    /// fsyncs, up to a second while other panes flood the disk. The file is fsynced (and its
+    /// directory entry) by the syncer, as appends are. Without the pane's content (or with
+    /// too much of it for one record), the first snapshot is a file, as later ones are.
+    fn begin(&mut self) {
+        let Some(content) = self.snap.content() else {
+            return;
+        };
+        if content.len() > MAX_READ_RECORD {
+            return;
+        }
+        let mut body = Vec::with_capacity(content.len() + REC_HEADER);
+        Entry::Snapshot(&content).encode(&mut body);
+        drop(content);
+        let path = start_path(&self.spec.path);
+        let (epoch, base) = (self.j.epoch, self.j.lock().start);
+        let made = self.spec.slot.with(self.spec.gen, || {
+            if let Some(dir) = path.parent() {
+                crate::persist::private_dir(dir)?;
+            }
+            let (mut f, tmp) = create_temp(&path)?;
+            let r = (|| {
+                f.write_all(&header(epoch, base))?;
+                f.write_all(&body)?;
+                std::fs::rename(&tmp, &path)
+            })();
+            if r.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            r.map(|()| f)
+        });
+        match made {
+            Ok(file) => {
+                let file = Arc::new(JFile {
+                    file,
+                    dirty: false.into(),
+                    new_in: Mutex::new(path.parent().map(Path::to_path_buf)),
+                });
+                syncer::schedule(&file, self.spec.fsync_every);
+                self.file = Some(file);
+                self.file_len = (HEADER + body.len()) as u64;
+                self.end = base;
+                self.index = vec![(base, self.file_len)];
+                self.want_snapshot = false;
+                self.started = Some(path);
+            }
+            // The snapshot file way, which reports what fails.
+            Err(e) => tracing::debug!("{}: no first journal: {e:?}", self.name),
+        }
+    }
+
     /// Logs output that reached the file later than [`LATE`] after it arrived (at most once
     /// a second per pane), with how long the write itself took: what holds a journal back
     /// (the disk, or waiting for a thread or a first snapshot) is otherwise invisible.
-    fn note_if_late(&mut self, since: Option<Instant>, began: Instant) {
+    fn note_if_late(&mut self, since: Option<Instant>, began: Instant, first: bool) {
         let Some(age) = since.map(|s| s.elapsed()).filter(|a| *a > LATE) else {
             return;
         };
@@ -844,10 +945,15 @@ impl Writer {
         }
         self.noted_late = Some(Instant::now());
         tracing::warn!(
-            "the output of {} reached its journal {} ms after it arrived (the write took {} ms)",
+            "the output of {} reached its journal {} ms after it arrived (the write took {} ms{})",
             self.name,
             age.as_millis(),
-            began.elapsed().as_millis()
+            began.elapsed().as_millis(),
+            if first {
+                "; its first, after the pane's first snapshot"
+            } else {
+                ""
+            }
         );
     }
 
@@ -1021,7 +1127,15 @@ impl Writer {
         self.file = Some(Arc::new(JFile {
             file,
             dirty: false.into(),
+            new_in: Mutex::new(None),
         }));
+        // The first journal is superseded: from now on this one holds the new records.
+        if let Some(start) = self.started.take() {
+            let _ = self
+                .spec
+                .slot
+                .with(self.spec.gen, || std::fs::remove_file(&start));
+        }
         self.file_len = (HEADER + body.len()) as u64;
         self.end = end;
         self.index = vec![(base, HEADER as u64)];
@@ -1167,6 +1281,12 @@ mod syncer {
                         f.dirty.store(false, std::sync::atomic::Ordering::SeqCst);
                         if let Err(e) = f.file.sync_data() {
                             tracing::warn!("cannot fsync a pane's output journal: {e}");
+                        }
+                        let new_in = lock(&f.new_in).take();
+                        if let Some(dir) = new_in {
+                            if let Err(e) = File::open(&dir).and_then(|d| d.sync_all()) {
+                                tracing::warn!("cannot fsync {}: {e}", dir.display());
+                            }
                         }
                     }
                     lock(&s.due)

@@ -353,24 +353,20 @@ pub fn fit_newest(newest_first: impl Iterator<Item = Line>, max_bytes: usize) ->
 /// Writes a pane's saved content as it is (fit its lines with [`fit_newest`] first).
 pub fn write_buffer(home: &Path, pane: PaneId, saved: &SavedBuffer) -> std::io::Result<()> {
     private_dir(&buffers_dir(home))?;
+    write_atomic(&buffer_path(home, pane), &encode_buffer(saved)?)
+}
+
+/// A saved buffer as its file holds it (also what an instance's first journal begins with).
+pub fn encode_buffer(saved: &SavedBuffer) -> std::io::Result<Vec<u8>> {
     let mut out = BUFFER_MAGIC.to_vec();
     out.extend(postcard::to_allocvec(saved).map_err(std::io::Error::other)?);
     out.extend(postcard::to_allocvec(&saved.title).map_err(std::io::Error::other)?);
-    write_atomic(&buffer_path(home, pane), &out)
+    Ok(out)
 }
 
-/// Loads a pane's saved content; `None` when there is none or the file is unusable.
-pub fn load_buffer(home: &Path, pane: PaneId) -> Option<SavedBuffer> {
-    let path = buffer_path(home, pane);
-    let bytes = match read_capped(&path, MAX_FILE) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            tracing::warn!("ignoring scrollback {}: {e}", path.display());
-            return None;
-        }
-    };
-    let parsed = if let Some(body) = bytes.strip_prefix(BUFFER_MAGIC) {
+/// The saved buffer in `bytes` (as [`encode_buffer`] or an older quil wrote it).
+pub fn decode_buffer(bytes: &[u8]) -> Result<SavedBuffer, String> {
+    if let Some(body) = bytes.strip_prefix(BUFFER_MAGIC) {
         postcard::take_from_bytes::<SavedBuffer>(body)
             .and_then(|(saved, rest)| {
                 let title = postcard::from_bytes::<String>(rest)?;
@@ -388,8 +384,21 @@ pub fn load_buffer(home: &Path, pane: PaneId) -> Option<SavedBuffer> {
             .map_err(|e| e.to_string())
     } else {
         Err("not a quil buffer".to_string())
+    }
+}
+
+/// Loads a pane's saved content; `None` when there is none or the file is unusable.
+pub fn load_buffer(home: &Path, pane: PaneId) -> Option<SavedBuffer> {
+    let path = buffer_path(home, pane);
+    let bytes = match read_capped(&path, MAX_FILE) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!("ignoring scrollback {}: {e}", path.display());
+            return None;
+        }
     };
-    match parsed {
+    match decode_buffer(&bytes) {
         Ok(saved) => Some(saved),
         Err(e) => {
             tracing::warn!("ignoring corrupt scrollback {}: {e}", path.display());
@@ -406,8 +415,43 @@ pub fn journal_path(home: &Path, pane: PaneId) -> PathBuf {
 /// Reads a pane's output journal. One that is not quil's (a foreign or damaged header) is set
 /// aside as `NAME.unloadable-<time>` with a line in the log, and `None` returned.
 pub fn load_journal(home: &Path, pane: PaneId, bound: u64) -> Option<crate::journal::Saved> {
-    let path = journal_path(home, pane);
-    let why = match read_capped(&path, crate::journal::max_file(bound)) {
+    read_journal(&journal_path(home, pane), bound)
+}
+
+/// A pane's saved content, and the journal of what it printed since with the stream
+/// position the content includes (none when the journal on disk is another instance's).
+/// An instance's first journal (`<pane>.journal.start`) holds both, and is the one to read
+/// unless that instance's compacted journal is on disk already.
+pub fn load_content(
+    home: &Path,
+    pane: PaneId,
+    bound: u64,
+) -> Option<(SavedBuffer, Option<(u64, crate::journal::Saved)>)> {
+    let journal = load_journal(home, pane, bound);
+    let first = crate::journal::start_path(&journal_path(home, pane));
+    if let Some(start) =
+        read_journal(&first, bound).filter(|s| journal.as_ref().is_none_or(|j| j.epoch != s.epoch))
+    {
+        let saved = start.first_snapshot().map(decode_buffer);
+        match saved {
+            Some(Ok(saved)) => {
+                if let Some(mark) = saved.journal.filter(|m| m.epoch == start.epoch) {
+                    return Some((saved, Some((mark.upto, start))));
+                }
+            }
+            Some(Err(e)) => tracing::warn!("ignoring {}: {e}", first.display()),
+            None => tracing::warn!("ignoring {}: it holds no snapshot", first.display()),
+        }
+    }
+    let saved = load_buffer(home, pane)?;
+    let journal = saved
+        .journal
+        .and_then(|m| journal.filter(|j| j.epoch == m.epoch).map(|j| (m.upto, j)));
+    Some((saved, journal))
+}
+
+fn read_journal(path: &Path, bound: u64) -> Option<crate::journal::Saved> {
+    let why = match read_capped(path, crate::journal::max_file(bound)) {
         Ok(b) => match crate::journal::Saved::parse(b) {
             Some(saved) => return Some(saved),
             None => format!("{} is not a quil output journal", path.display()),
@@ -416,15 +460,17 @@ pub fn load_journal(home: &Path, pane: PaneId, bound: u64) -> Option<crate::jour
         Err(e) => format!("ignoring output journal: {e}"),
     };
     // Set aside before logging: a log macro may skip evaluating what it would print.
-    let note = aside_note(&path, why);
+    let note = aside_note(path, why);
     tracing::warn!("{note}");
     None
 }
 
 /// Deletes a closed pane's snapshot and journal.
 pub fn remove_buffer(home: &Path, pane: PaneId) {
+    let journal = journal_path(home, pane);
     let _ = std::fs::remove_file(buffer_path(home, pane));
-    let _ = std::fs::remove_file(journal_path(home, pane));
+    let _ = std::fs::remove_file(crate::journal::start_path(&journal));
+    let _ = std::fs::remove_file(journal);
 }
 
 /// Deletes buffers of panes that no longer exist.

@@ -20,17 +20,13 @@ pub fn recover(
     scrollback_bytes: usize,
     bound: u64,
 ) -> Vec<Line> {
-    let Some(saved) = crate::persist::load_buffer(home, pane) else {
+    let Some((saved, journal)) = crate::persist::load_content(home, pane, bound) else {
         return Vec::new();
     };
-    let Some(mark) = saved.journal else {
+    let Some((upto, journal)) = journal else {
         return saved.lines;
     };
-    let journal = crate::persist::load_journal(home, pane, bound);
-    let Some(journal) = journal.filter(|j| j.epoch == mark.epoch) else {
-        return saved.lines;
-    };
-    let (entries, ignored) = journal.after(mark.upto);
+    let (entries, ignored) = journal.after(upto);
     if ignored > 0 {
         tracing::info!(%pane, bytes = ignored, "ignoring the incomplete end of an output journal");
     }
@@ -92,6 +88,8 @@ fn replayed<'a>(
                 format!("\r\n\x1b[0;2m--- {n} bytes of output were not saved ---\x1b[0m\r\n")
                     .as_bytes(),
             ),
+            // What the journal begins with, not what the pane did.
+            Entry::Snapshot(_) => {}
         }
     }
     let older = if resized || term.history_clears() > 0 {
@@ -116,14 +114,10 @@ pub fn kept(
 ) -> (Preamble, Option<(u16, u16)>) {
     let mut pre = Preamble::default();
     let mut size = None;
-    if let Some(saved) = crate::persist::load_buffer(home, pane) {
-        let journal = saved
-            .journal
-            .and_then(|mark| Some((mark, crate::persist::load_journal(home, pane, bound)?)))
-            .filter(|(mark, j)| j.epoch == mark.epoch);
+    if let Some((saved, journal)) = crate::persist::load_content(home, pane, bound) {
         let entries = journal
             .as_ref()
-            .map(|(mark, j)| j.after(mark.upto).0)
+            .map(|(upto, j)| j.after(*upto).0)
             .unwrap_or_default();
         let (term, older) = replayed(&saved, &entries, scrollback_bytes);
         let now = crate::pane::saved_of(&term, older, budget);
@@ -309,7 +303,7 @@ mod tests {
                 Entry::Resize(c, r) => {
                     pane.resize(*c, *r);
                 }
-                Entry::Gap(_) => unreachable!(),
+                Entry::Gap(_) | Entry::Snapshot(_) => unreachable!(),
             }
         }
         let live = pane.export_saved(BUDGET).lines;

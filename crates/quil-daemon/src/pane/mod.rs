@@ -751,6 +751,11 @@ impl Snapshotter for PaneSnapshots {
         })?;
         Ok(upto)
     }
+
+    fn content(&self) -> Option<Vec<u8>> {
+        let saved = self.pane.upgrade()?.export_saved(self.budget);
+        crate::persist::encode_buffer(&saved).ok()
+    }
 }
 
 /// The part of the screen a pane's saved content keeps: its rows down to the last non-blank

@@ -881,11 +881,14 @@ fn output_survives_a_crash_through_the_journal() {
     let a = h.spawn(None, &["sh"], h.home.path());
     h.server.save_workspace_only();
     h.fake.pane(a).output(b"printed just before the crash\r\n");
-    // On disk within a batch, with no save asked for.
+    // On disk within a batch, with no save asked for: in the pane's first journal, which
+    // needs no snapshot file.
     let journal = crate::persist::journal_path(h.home.path(), a);
+    let start = crate::journal::start_path(&journal);
     soon("the output in the journal", || {
-        file_has(&journal, b"printed just before the crash")
+        file_has(&start, b"printed just before the crash")
     });
+    assert!(!crate::persist::buffer_path(h.home.path(), a).exists());
     // The files as a kill -9 leaves them: copied while the daemon runs on.
     let copy = tempfile::tempdir().expect("tempdir");
     fs::copy(
@@ -917,20 +920,24 @@ fn a_respawned_pane_owns_its_files_and_a_closed_one_leaves_none() {
     let a = h.spawn(None, &["sh"], h.home.path());
     let journal = crate::persist::journal_path(h.home.path(), a);
     let buffer = crate::persist::buffer_path(h.home.path(), a);
+    let start = crate::journal::start_path(&journal);
+    let files = [&buffer, &journal, &start];
+    let saved = |needle: &[u8]| files.iter().any(|f| file_has(f, needle));
     h.fake.pane(a).output(b"first life\r\n");
-    soon("the first journal", || file_has(&journal, b"first life"));
+    // An instance's first journal begins with its first snapshot.
+    soon("the first journal", || file_has(&start, b"first life"));
     h.req(Request::Respawn { pane: a }).expect("respawn");
     let old = h.fake.spawned()[0].clone();
     let new = h.fake.pane(a);
-    // The new instance's first snapshot holds what the pane showed, and its journal what
-    // follows; the old one's output goes nowhere.
-    soon("the new snapshot", || file_has(&buffer, b"first life"));
+    // The new instance's first journal holds what the pane showed, then what follows; the
+    // old one's output goes nowhere.
     new.output(b"second life\r\n");
     old.output(b"ghost of the first\r\n");
-    soon("the new journal", || file_has(&journal, b"second life"));
+    soon("the new journal", || {
+        file_has(&start, b"first life") && file_has(&start, b"second life")
+    });
     std::thread::sleep(crate::journal::BATCH * 3);
-    assert!(!file_has(&journal, b"ghost"));
-    assert!(!file_has(&buffer, b"ghost"));
+    assert!(!saved(b"ghost"));
     // A restart brings back both lives.
     let h = h.restart();
     let back = h.fake.pane(a).args.preamble.text();
@@ -938,18 +945,17 @@ fn a_respawned_pane_owns_its_files_and_a_closed_one_leaves_none() {
         back.contains("first life") && back.contains("second life") && !back.contains("ghost"),
         "{back}"
     );
-    // Closed: both files go, and no instance writes them again.
+    // Closed: its files go, and no instance writes them again.
     let b = h.spawn(None, &["sh"], h.home.path());
     h.req(Request::KillPane { pane: a }).expect("kill");
     h.server.save(false);
-    assert!(!buffer.exists() && !journal.exists());
+    assert!(files.iter().all(|f| !f.exists()));
     h.fake.pane(a).output(b"after the close\r\n");
     std::thread::sleep(crate::journal::BATCH * 3);
-    assert!(!buffer.exists() && !journal.exists());
+    assert!(files.iter().all(|f| !f.exists()));
     // Only the closed pane's.
     soon("the other pane's files", || {
-        crate::persist::buffer_path(h.home.path(), b).exists()
-            && crate::persist::journal_path(h.home.path(), b).exists()
+        crate::journal::start_path(&crate::persist::journal_path(h.home.path(), b)).exists()
     });
 }
 
