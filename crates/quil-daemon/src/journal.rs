@@ -94,8 +94,8 @@ pub fn path_for(buffer: &Path) -> PathBuf {
 }
 
 /// `buffers/<pane>.journal.start` beside the journal `journal`: a pane instance's first
-/// journal, which begins with the instance's first snapshot ([`Saved::first_snapshot`]) so
-/// that it needs nothing else, until the instance's first compaction replaces it.
+/// journal, which begins with what the instance began with ([`Saved::first_snapshot`]), so
+/// that it needs no snapshot file, until the instance's first compaction replaces it.
 pub fn start_path(journal: &Path) -> PathBuf {
     let mut name = journal.file_name().unwrap_or_default().to_os_string();
     name.push(".start");
@@ -186,8 +186,8 @@ pub enum Entry<'a> {
     Resize(u16, u16),
     /// This many stream positions of output were not written.
     Gap(u64),
-    /// The pane's saved content at the journal's start (a saved buffer's bytes); it covers no
-    /// stream position.
+    /// What the pane instance began with, at the start of its first journal (bytes the
+    /// restore reads); it covers no stream position.
     Snapshot(&'a [u8]),
 }
 
@@ -318,8 +318,8 @@ impl Saved {
         })
     }
 
-    /// The saved content the journal begins with, when it is an instance's first journal
-    /// ([`start_path`]): then it needs no snapshot file.
+    /// What the instance began with, when this is its first journal ([`start_path`]): then
+    /// it needs no snapshot file.
     pub fn first_snapshot(&self) -> Option<&[u8]> {
         match parse_record(&self.body) {
             Some((Entry::Snapshot(b), _)) => Some(b),
@@ -419,7 +419,7 @@ pub trait Snapshotter: Send + Sync {
     /// journal it includes.
     fn snapshot(&self) -> Result<u64, SnapError>;
 
-    /// The pane's saved content now, as a saved buffer's bytes, for an instance's first
+    /// What the pane instance began with (bytes the restore reads), once, for its first
     /// journal to begin with ([`start_path`]); `None` when snapshots are files only.
     fn content(&self) -> Option<Vec<u8>> {
         None
@@ -878,11 +878,12 @@ impl Writer {
         true
     }
 
-    /// Starts the instance's journal with its first snapshot in it ([`start_path`]), so that
-    /// output is written from the start: a snapshot file first would hold it back for three
-    /// fsyncs, up to a second while other panes flood the disk. The file is fsynced (and its
-    /// directory entry) by the syncer, as appends are. Without the pane's content (or with
-    /// too much of it for one record), the first snapshot is a file, as later ones are.
+    /// Starts the instance's first journal ([`start_path`]) with what the instance began
+    /// with, so that output is written from the first batch: a snapshot file first (exported
+    /// from the terminal, then three fsyncs) held a restored pane's output back for 300 ms at
+    /// the median and over a second while other panes flooded. The file (and its directory
+    /// entry) is fsynced by the syncer, as appends are. Without what the instance began with
+    /// (or with too much of it for one record), the first snapshot is a file, as later ones.
     fn begin(&mut self) {
         let Some(content) = self.snap.content() else {
             return;

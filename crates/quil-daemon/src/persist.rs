@@ -30,6 +30,8 @@ const BUFFER_MAGIC_V1: &[u8] = b"QUILBUF1\n";
 const BUFFER_MAGIC_V2: &[u8] = b"QUILBUF2\n";
 /// Version 2 followed by the title.
 const BUFFER_MAGIC: &[u8] = b"QUILBUF3\n";
+/// What an instance's first journal begins with ([`encode_start`]).
+const START_MAGIC: &[u8] = b"QUILSTART1\n";
 /// Bytes a saved buffer takes besides its lines (an upper bound).
 const BUFFER_OVERHEAD: usize = 64 + quil_term::MAX_TITLE + 2;
 /// Largest workspace or buffer file read back, against a hostile or runaway file.
@@ -356,7 +358,60 @@ pub fn write_buffer(home: &Path, pane: PaneId, saved: &SavedBuffer) -> std::io::
     write_atomic(&buffer_path(home, pane), &encode_buffer(saved)?)
 }
 
-/// A saved buffer as its file holds it (also what an instance's first journal begins with).
+/// What a pane instance began with: a terminal of this size with `history` put straight into
+/// its history, then `bytes` fed to it (a restore's preamble; nothing for a new pane). An
+/// instance's first journal begins with it, so a restore rebuilds the instance's start
+/// exactly, with no snapshot file, and writing it costs no pass over the terminal.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Start {
+    pub cols: u16,
+    pub rows: u16,
+    pub history: Vec<Line>,
+    pub bytes: Vec<u8>,
+}
+
+/// [`Start`] as its owner has it, borrowed: the same encoding.
+#[derive(Serialize)]
+struct StartRef<'a> {
+    cols: u16,
+    rows: u16,
+    history: &'a [Line],
+    bytes: &'a [u8],
+}
+
+/// A [`Start`] as an instance's first journal holds it.
+pub fn encode_start(
+    (cols, rows): (u16, u16),
+    history: &[Line],
+    bytes: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    let mut out = START_MAGIC.to_vec();
+    let start = StartRef {
+        cols,
+        rows,
+        history,
+        bytes,
+    };
+    out.extend(postcard::to_allocvec(&start).map_err(std::io::Error::other)?);
+    Ok(out)
+}
+
+pub fn decode_start(bytes: &[u8]) -> Result<Start, String> {
+    let body = bytes
+        .strip_prefix(START_MAGIC)
+        .ok_or("not the start of a pane instance")?;
+    postcard::from_bytes(body).map_err(|e| e.to_string())
+}
+
+/// What a pane's content is restored from: its snapshot, or (the first journal of its last
+/// instance) what that instance began with.
+#[derive(Debug)]
+pub enum Base {
+    Saved(SavedBuffer),
+    Start(Start),
+}
+
+/// A saved buffer as its file holds it.
 pub fn encode_buffer(saved: &SavedBuffer) -> std::io::Result<Vec<u8>> {
     let mut out = BUFFER_MAGIC.to_vec();
     out.extend(postcard::to_allocvec(saved).map_err(std::io::Error::other)?);
@@ -420,34 +475,33 @@ pub fn load_journal(home: &Path, pane: PaneId, bound: u64) -> Option<crate::jour
 
 /// A pane's saved content, and the journal of what it printed since with the stream
 /// position the content includes (none when the journal on disk is another instance's).
-/// An instance's first journal (`<pane>.journal.start`) holds both, and is the one to read
-/// unless that instance's compacted journal is on disk already.
+/// An instance's first journal (`<pane>.journal.start`) holds both (what the instance began
+/// with, at position 0), and is the one to read unless that instance's compacted journal is
+/// on disk already.
 pub fn load_content(
     home: &Path,
     pane: PaneId,
     bound: u64,
-) -> Option<(SavedBuffer, Option<(u64, crate::journal::Saved)>)> {
+) -> Option<(Base, Option<(u64, crate::journal::Saved)>)> {
     let journal = load_journal(home, pane, bound);
     let first = crate::journal::start_path(&journal_path(home, pane));
-    if let Some(start) =
+    if let Some(j) =
         read_journal(&first, bound).filter(|s| journal.as_ref().is_none_or(|j| j.epoch != s.epoch))
     {
-        let saved = start.first_snapshot().map(decode_buffer);
-        match saved {
-            Some(Ok(saved)) => {
-                if let Some(mark) = saved.journal.filter(|m| m.epoch == start.epoch) {
-                    return Some((saved, Some((mark.upto, start))));
-                }
-            }
+        match j.first_snapshot().map(decode_start) {
+            Some(Ok(start)) => return Some((Base::Start(start), Some((0, j)))),
             Some(Err(e)) => tracing::warn!("ignoring {}: {e}", first.display()),
-            None => tracing::warn!("ignoring {}: it holds no snapshot", first.display()),
+            None => tracing::warn!(
+                "ignoring {}: it does not begin with a start",
+                first.display()
+            ),
         }
     }
     let saved = load_buffer(home, pane)?;
     let journal = saved
         .journal
         .and_then(|m| journal.filter(|j| j.epoch == m.epoch).map(|j| (m.upto, j)));
-    Some((saved, journal))
+    Some((Base::Saved(saved), journal))
 }
 
 fn read_journal(path: &Path, bound: u64) -> Option<crate::journal::Saved> {
@@ -662,6 +716,90 @@ mod tests {
         assert_eq!(back, lines[1000 - back.len()..].to_vec());
         prune_buffers(dir.path(), &[PaneId(8)]);
         assert!(load_buffer(dir.path(), PaneId(7)).is_none());
+    }
+
+    /// An instance's first journal holds its snapshot and its output, and is read unless the
+    /// same instance's compacted journal is on disk.
+    #[test]
+    fn an_instances_first_journal_stands_alone_until_compacted() {
+        use crate::journal::{header, start_path, Entry};
+        let dir = tempfile::tempdir().unwrap();
+        let (home, pane) = (dir.path(), PaneId(3));
+        let journal_file = |epoch: u64, entries: &[Entry<'_>]| {
+            let mut b = header(epoch, 0).to_vec();
+            entries.iter().for_each(|e| e.encode(&mut b));
+            b
+        };
+        let saved = |epoch: u64, text: &str| SavedBuffer {
+            journal: Some(JournalMark { epoch, upto: 0 }),
+            cols: 20,
+            rows: 5,
+            lines: vec![Line::plain(text)],
+            ..Default::default()
+        };
+        let text = |c: Option<(Base, Option<(u64, crate::journal::Saved)>)>| {
+            let (base, j) = c.expect("content");
+            let out: Vec<u8> = j
+                .map(|(upto, j)| {
+                    j.after(upto)
+                        .0
+                        .iter()
+                        .filter_map(|e| match e {
+                            Entry::Output(b) => Some(b.to_vec()),
+                            _ => None,
+                        })
+                        .flatten()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let shown = match base {
+                Base::Saved(s) => s.lines[0].text(),
+                Base::Start(s) => format!(
+                    "{}+{}",
+                    s.history[0].text(),
+                    String::from_utf8_lossy(&s.bytes)
+                ),
+            };
+            (shown, String::from_utf8(out).unwrap())
+        };
+        // The last instance's snapshot and journal, and a new instance's first journal.
+        write_buffer(home, pane, &saved(1, "old")).unwrap();
+        let journal = journal_path(home, pane);
+        std::fs::write(&journal, journal_file(1, &[Entry::Output(b"old tail")])).unwrap();
+        let first = encode_start((20, 5), &[Line::plain("new")], b"screen").unwrap();
+        assert_eq!(
+            decode_start(&first),
+            Ok(Start {
+                cols: 20,
+                rows: 5,
+                history: vec![Line::plain("new")],
+                bytes: b"screen".to_vec(),
+            })
+        );
+        std::fs::write(
+            start_path(&journal),
+            journal_file(2, &[Entry::Snapshot(&first), Entry::Output(b"new tail")]),
+        )
+        .unwrap();
+        assert_eq!(
+            text(load_content(home, pane, 1 << 20)),
+            ("new+screen".into(), "new tail".into())
+        );
+        // Compacted: the same instance's snapshot and journal are the newer.
+        write_buffer(home, pane, &saved(2, "compacted")).unwrap();
+        std::fs::write(&journal, journal_file(2, &[Entry::Output(b"since")])).unwrap();
+        assert_eq!(
+            text(load_content(home, pane, 1 << 20)),
+            ("compacted".into(), "since".into())
+        );
+        // Damaged first journal: the older files.
+        std::fs::write(start_path(&journal), b"garbage").unwrap();
+        write_buffer(home, pane, &saved(1, "old")).unwrap();
+        std::fs::write(&journal, journal_file(1, &[Entry::Output(b"old tail")])).unwrap();
+        assert_eq!(
+            text(load_content(home, pane, 1 << 20)),
+            ("old".into(), "old tail".into())
+        );
     }
 
     #[test]

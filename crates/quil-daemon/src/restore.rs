@@ -3,7 +3,7 @@
 //! shows its previous content at once and new output continues below it.
 
 use crate::journal::Entry;
-use crate::persist::SavedBuffer;
+use crate::persist::{Base, SavedBuffer, Start};
 use quil_proto::{Line, PaneId};
 use quil_term::{TermConfig, Terminal};
 use std::fmt::Write as _;
@@ -20,28 +20,62 @@ pub fn recover(
     scrollback_bytes: usize,
     bound: u64,
 ) -> Vec<Line> {
-    let Some((saved, journal)) = crate::persist::load_content(home, pane, bound) else {
+    let Some((base, journal)) = crate::persist::load_content(home, pane, bound) else {
         return Vec::new();
     };
-    let Some((upto, journal)) = journal else {
-        return saved.lines;
-    };
-    let (entries, ignored) = journal.after(upto);
+    let (entries, ignored) = journal
+        .as_ref()
+        .map(|(upto, j)| j.after(*upto))
+        .unwrap_or_default();
     if ignored > 0 {
         tracing::info!(%pane, bytes = ignored, "ignoring the incomplete end of an output journal");
     }
-    if entries.is_empty() {
-        return saved.lines;
-    }
+    let saved = match base {
+        Base::Saved(saved) if entries.is_empty() => return saved.lines,
+        Base::Saved(saved) => saved,
+        Base::Start(start) => {
+            let term = started(start, &entries, scrollback_bytes);
+            return crate::pane::recent_lines(&term, std::iter::empty(), budget);
+        }
+    };
     let started = std::time::Instant::now();
     let lines = replay(&saved, &entries, budget, scrollback_bytes);
     tracing::debug!(
         %pane,
-        bytes = journal.len(),
+        bytes = journal.map_or(0, |(_, j)| j.len()),
         ms = started.elapsed().as_millis() as u64,
         "replayed the output journal"
     );
     lines
+}
+
+/// A terminal as a pane instance began (`start`), with `entries` played on top.
+fn started(start: Start, entries: &[Entry<'_>], scrollback_bytes: usize) -> Terminal {
+    let mut term = Terminal::new(TermConfig {
+        cols: start.cols.max(2),
+        rows: start.rows.max(1),
+        scrollback_bytes,
+    });
+    term.restore_history(start.history);
+    term.feed(&start.bytes);
+    play(&mut term, entries);
+    term
+}
+
+/// Plays what a journal kept on `term`.
+fn play(term: &mut Terminal, entries: &[Entry<'_>]) {
+    for e in entries {
+        match e {
+            Entry::Output(b) => term.feed(b),
+            Entry::Resize(c, r) => term.resize(*c, *r),
+            Entry::Gap(n) => term.feed(
+                format!("\r\n\x1b[0;2m--- {n} bytes of output were not saved ---\x1b[0m\r\n")
+                    .as_bytes(),
+            ),
+            // What the journal begins with, not what the pane did.
+            Entry::Snapshot(_) => {}
+        }
+    }
 }
 
 /// `saved` with `entries` played on top, as a terminal shows them; the newest lines within
@@ -80,18 +114,7 @@ fn replayed<'a>(
         term.restore_history(history.to_vec());
     }
     term.feed(redraw(saved, screen).as_bytes());
-    for e in entries {
-        match e {
-            Entry::Output(b) => term.feed(b),
-            Entry::Resize(c, r) => term.resize(*c, *r),
-            Entry::Gap(n) => term.feed(
-                format!("\r\n\x1b[0;2m--- {n} bytes of output were not saved ---\x1b[0m\r\n")
-                    .as_bytes(),
-            ),
-            // What the journal begins with, not what the pane did.
-            Entry::Snapshot(_) => {}
-        }
-    }
+    play(&mut term, entries);
     let older = if resized || term.history_clears() > 0 {
         &[][..]
     } else {
@@ -114,13 +137,21 @@ pub fn kept(
 ) -> (Preamble, Option<(u16, u16)>) {
     let mut pre = Preamble::default();
     let mut size = None;
-    if let Some((saved, journal)) = crate::persist::load_content(home, pane, bound) {
+    if let Some((base, journal)) = crate::persist::load_content(home, pane, bound) {
         let entries = journal
             .as_ref()
             .map(|(upto, j)| j.after(*upto).0)
             .unwrap_or_default();
-        let (term, older) = replayed(&saved, &entries, scrollback_bytes);
-        let now = crate::pane::saved_of(&term, older, budget);
+        let now = match base {
+            Base::Saved(saved) => {
+                let (term, older) = replayed(&saved, &entries, scrollback_bytes);
+                crate::pane::saved_of(&term, older, budget)
+            }
+            Base::Start(start) => {
+                let term = started(start, &entries, scrollback_bytes);
+                crate::pane::saved_of(&term, &[], budget)
+            }
+        };
         size = Some((now.cols, now.rows));
         let on_screen = (now.screen_rows as usize).min(now.lines.len());
         let (history, screen) = now.lines.split_at(now.lines.len() - on_screen);

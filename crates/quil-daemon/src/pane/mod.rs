@@ -322,9 +322,14 @@ impl PaneShared {
         preamble: crate::restore::Preamble,
         events: Arc<dyn PaneEvents>,
     ) -> Arc<PaneShared> {
+        // What the instance begins with, for its first journal: encoded before the terminal
+        // takes it, which costs no pass over the terminal.
+        let start = args.persist.as_ref().and_then(|_| {
+            crate::persist::encode_start((cols, rows), &preamble.history, &preamble.bytes).ok()
+        });
         let shared = Arc::new(PaneShared::new(cols, rows, args.scrollback_bytes, preamble));
         if let Some(p) = &args.persist {
-            shared.start_journal(args.id, p, events);
+            shared.start_journal(args.id, p, start, events);
         }
         shared
     }
@@ -336,6 +341,7 @@ impl PaneShared {
         self: &Arc<Self>,
         pane: PaneId,
         persist: &Persist,
+        start: Option<Vec<u8>>,
         events: Arc<dyn PaneEvents>,
     ) {
         let gen = persist.slot.register();
@@ -355,6 +361,7 @@ impl PaneShared {
             budget: persist.budget,
             slot: persist.slot.clone(),
             gen,
+            start: Mutex::new(start),
         });
         let report = Box::new(move |why| events.persist_failed(pane, why));
         let j = self.journal.get_or_init(Journal::new);
@@ -738,6 +745,8 @@ struct PaneSnapshots {
     budget: usize,
     slot: Arc<journal::Slot>,
     gen: u64,
+    /// What the instance began with ([`crate::persist::Start`]), until its journal takes it.
+    start: Mutex<Option<Vec<u8>>>,
 }
 
 impl Snapshotter for PaneSnapshots {
@@ -753,8 +762,7 @@ impl Snapshotter for PaneSnapshots {
     }
 
     fn content(&self) -> Option<Vec<u8>> {
-        let saved = self.pane.upgrade()?.export_saved(self.budget);
-        crate::persist::encode_buffer(&saved).ok()
+        self.start.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
