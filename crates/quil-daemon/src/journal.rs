@@ -19,12 +19,15 @@
 //!   (at once for a lot). Every writer's batches fall due on one shared grid of [`BATCH`]
 //!   steps, so ten busy panes cost the journals one wake per step, not ten. The tasks run on
 //!   the journals' own runtime (one thread waits for all of them; each file operation runs on
-//!   its blocking pool), so an idle pane costs no thread. The first
-//!   thing a writer does is have a snapshot written, which claims the pane's files for this
-//!   instance; when the journal passes its bound it has another written (apart, so appends go
-//!   on meanwhile), then starts a new journal holding only the records after it. The new journal replaces the old by rename, after the snapshot is on
-//!   disk: killed at any moment, the files on disk are either the old snapshot with the old
-//!   journal or the new snapshot with either journal, and each pair restores everything;
+//!   its blocking pool), so an idle pane costs no thread. The first thing a writer does is
+//!   start the instance's first journal, `<pane>.journal.start`, with what the instance began
+//!   with in it (no snapshot file needed, so output is written from the first batch); this
+//!   claims the pane's files for the instance. When the journal passes its bound the writer
+//!   has a snapshot written (apart, so appends go on meanwhile), then starts a new journal
+//!   holding only the records after it, which replaces the old (and the first journal) by
+//!   rename, after the snapshot is on disk: killed at any moment, the files on disk are either
+//!   the old snapshot with the old journal or the new snapshot with either journal, and each
+//!   pair restores everything;
 //! - one syncer thread for the daemon fdatasyncs the journals written to, each within the
 //!   fsync interval of its first write since the last sync.
 
@@ -73,7 +76,7 @@ const REC_HEADER: usize = 1 + 4 + 4;
 const KIND_OUTPUT: u8 = 1;
 const KIND_RESIZE: u8 = 2;
 const KIND_GAP: u8 = 3;
-const KIND_SNAPSHOT: u8 = 4;
+const KIND_START: u8 = 4;
 
 /// The first step of the writers' shared grid at or after `t`: batches of all panes that fall
 /// due within one step are written in one wake of the journals' thread.
@@ -94,7 +97,7 @@ pub fn path_for(buffer: &Path) -> PathBuf {
 }
 
 /// `buffers/<pane>.journal.start` beside the journal `journal`: a pane instance's first
-/// journal, which begins with what the instance began with ([`Saved::first_snapshot`]), so
+/// journal, which begins with what the instance began with ([`Saved::start`]), so
 /// that it needs no snapshot file, until the instance's first compaction replaces it.
 pub fn start_path(journal: &Path) -> PathBuf {
     let mut name = journal.file_name().unwrap_or_default().to_os_string();
@@ -143,7 +146,7 @@ pub enum Entry<'a> {
     Gap(u64),
     /// What the pane instance began with, at the start of its first journal (bytes the
     /// restore reads); it covers no stream position.
-    Snapshot(&'a [u8]),
+    Start(&'a [u8]),
 }
 
 impl Entry<'_> {
@@ -153,7 +156,7 @@ impl Entry<'_> {
             Entry::Output(b) => b.len() as u64,
             Entry::Resize(..) => 1,
             Entry::Gap(n) => *n,
-            Entry::Snapshot(_) => 0,
+            Entry::Start(_) => 0,
         }
     }
 
@@ -167,7 +170,7 @@ impl Entry<'_> {
         Some(match self {
             Entry::Output(b) => Entry::Output(&b[skip as usize..]),
             Entry::Gap(n) => Entry::Gap(n - skip),
-            e @ (Entry::Resize(..) | Entry::Snapshot(_)) => e,
+            e @ (Entry::Resize(..) | Entry::Start(_)) => e,
         })
     }
 
@@ -186,7 +189,7 @@ impl Entry<'_> {
                 record(out, KIND_RESIZE, &p);
             }
             Entry::Gap(n) => record(out, KIND_GAP, &n.to_le_bytes()),
-            Entry::Snapshot(b) => record(out, KIND_SNAPSHOT, b),
+            Entry::Start(b) => record(out, KIND_START, b),
         }
     }
 }
@@ -246,7 +249,7 @@ fn parse_record(b: &[u8]) -> Option<(Entry<'_>, usize)> {
             u16::from_le_bytes([payload[2], payload[3]]),
         ),
         (KIND_GAP, 8) => Entry::Gap(u64::from_le_bytes(payload.try_into().ok()?)),
-        (KIND_SNAPSHOT, _) => Entry::Snapshot(payload),
+        (KIND_START, _) => Entry::Start(payload),
         _ => return None,
     };
     Some((entry, REC_HEADER + len))
@@ -275,9 +278,9 @@ impl Saved {
 
     /// What the instance began with, when this is its first journal ([`start_path`]): then
     /// it needs no snapshot file.
-    pub fn first_snapshot(&self) -> Option<&[u8]> {
+    pub fn start(&self) -> Option<&[u8]> {
         match parse_record(&self.body) {
-            Some((Entry::Snapshot(b), _)) => Some(b),
+            Some((Entry::Start(b), _)) => Some(b),
             _ => None,
         }
     }
@@ -847,7 +850,7 @@ impl Writer {
             return;
         }
         let mut body = Vec::with_capacity(content.len() + REC_HEADER);
-        Entry::Snapshot(&content).encode(&mut body);
+        Entry::Start(&content).encode(&mut body);
         drop(content);
         let path = start_path(&self.spec.path);
         let (epoch, base) = (self.j.epoch, self.j.lock().start);
@@ -905,11 +908,7 @@ impl Writer {
             self.name,
             age.as_millis(),
             began.elapsed().as_millis(),
-            if first {
-                "; its first, after the pane's first snapshot"
-            } else {
-                ""
-            }
+            if first { "; the instance's first" } else { "" }
         );
     }
 

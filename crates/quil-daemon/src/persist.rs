@@ -488,7 +488,7 @@ pub fn load_content(
     if let Some(j) =
         read_journal(&first, bound).filter(|s| journal.as_ref().is_none_or(|j| j.epoch != s.epoch))
     {
-        match j.first_snapshot().map(decode_start) {
+        match j.start().map(decode_start) {
             Some(Ok(start)) => return Some((Base::Start(start), Some((0, j)))),
             Some(Err(e)) => tracing::warn!("ignoring {}: {e}", first.display()),
             None => tracing::warn!(
@@ -778,7 +778,7 @@ mod tests {
         );
         std::fs::write(
             start_path(&journal),
-            journal_file(2, &[Entry::Snapshot(&first), Entry::Output(b"new tail")]),
+            journal_file(2, &[Entry::Start(&first), Entry::Output(b"new tail")]),
         )
         .unwrap();
         assert_eq!(

@@ -73,7 +73,7 @@ fn play(term: &mut Terminal, entries: &[Entry<'_>]) {
                     .as_bytes(),
             ),
             // What the journal begins with, not what the pane did.
-            Entry::Snapshot(_) => {}
+            Entry::Start(_) => {}
         }
     }
 }
@@ -334,7 +334,7 @@ mod tests {
                 Entry::Resize(c, r) => {
                     pane.resize(*c, *r);
                 }
-                Entry::Gap(_) | Entry::Snapshot(_) => unreachable!(),
+                Entry::Gap(_) | Entry::Start(_) => unreachable!(),
             }
         }
         let live = pane.export_saved(BUDGET).lines;

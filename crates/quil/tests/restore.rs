@@ -722,13 +722,13 @@ fn kill_9_during_churn_always_restores_a_valid_workspace() {
         "{rounds} kill -9 cycles in {} s: 0 corrupt workspaces, 0 lost panes, 0 of {processes} \
          processes lost; lost output at a reboot {}, at a crash of the daemon alone {}; \
          output of any pane reaching its journal over 150 ms late: {} (the writes themselves: \
-         {}; {} of them a pane's first, after its first snapshot)",
+         {}; {} of them an instance's first)",
         started.elapsed().as_secs(),
         distribution(&lost_ms),
         distribution(&lost_kept_ms),
         distribution(&ages),
         distribution(&writes),
-        log.matches("its first, after").count(),
+        log.matches("the instance's first").count(),
     );
     for (what, ms) in [("reboot", &lost_ms), ("crash", &lost_kept_ms)] {
         let worst = ms.iter().copied().fold(0.0, f64::max);

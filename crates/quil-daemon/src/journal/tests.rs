@@ -244,7 +244,7 @@ fn recovered(snap: &[u8], journal: &[u8]) -> Option<Vec<u8>> {
         match e {
             Entry::Output(b) => out.extend_from_slice(b),
             Entry::Gap(_) => return None,
-            Entry::Resize(..) | Entry::Snapshot(_) => {}
+            Entry::Resize(..) | Entry::Start(_) => {}
         }
     }
     Some(out)
