@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// What a pane showed when the last daemon left it, newest lines within `budget` (bytes of a
-/// saved buffer): its snapshot, with the output its journal kept after it replayed through a
-/// terminal. A journal of another instance (an older one: the snapshot supersedes it) is left
+/// saved buffer): its snapshot (or what its instance began with), with the output its journal
+/// kept after it replayed through a terminal. A journal of another instance (an older one: the snapshot supersedes it) is left
 /// out; a record cut short by a kill is ignored.
 pub fn recover(
     home: &Path,
@@ -38,12 +38,12 @@ pub fn recover(
             return crate::pane::recent_lines(&term, std::iter::empty(), budget);
         }
     };
-    let started = std::time::Instant::now();
+    let t0 = std::time::Instant::now();
     let lines = replay(&saved, &entries, budget, scrollback_bytes);
     tracing::debug!(
         %pane,
         bytes = journal.map_or(0, |(_, j)| j.len()),
-        ms = started.elapsed().as_millis() as u64,
+        ms = t0.elapsed().as_millis() as u64,
         "replayed the output journal"
     );
     lines
