@@ -24,10 +24,6 @@ pub const SSH_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 /// `quil proxy --no-start`'s exit status when no daemon runs.
 pub const EXIT_NOT_RUNNING: i32 = 3;
 
-/// The daemon said goodbye and none came back in time.
-#[derive(Debug)]
-pub struct Gone;
-
 /// How one attempt to connect again went ([`Target::reconnect_attempt`]).
 #[derive(Debug)]
 pub enum Attempt<C> {

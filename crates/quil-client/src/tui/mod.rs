@@ -259,8 +259,9 @@ struct Link {
     writer: crate::conn::Writer,
 }
 
-/// What a background reconnection to a daemon other than the first came to.
-type Reattached = (usize, Result<Option<Attached>, crate::remote::Gone>);
+/// What a background reconnection to a daemon other than the first came to (`None`: it said
+/// goodbye and none came back).
+type Reattached = (usize, Option<Attached>);
 
 /// Connects again to daemon `d` (not the first: its tabs stay shown and usable meanwhile),
 /// with back-off, on a thread of its own; says how it went on `tx` and wakes the loop.
@@ -279,11 +280,11 @@ fn reconnect_in_background(
             match target.reconnect_attempt(said_bye, since.elapsed(), BYE_GRACE) {
                 Attempt::Connected(c) => {
                     if let Ok(a) = attach(c) {
-                        break Ok(Some(a));
+                        break Some(a);
                     }
                 }
                 Attempt::Failed(_) => {}
-                Attempt::Gone => break Err(crate::remote::Gone),
+                Attempt::Gone => break None,
             }
             std::thread::sleep(wait);
             wait = (wait * 2).min(RECONNECT_MAX);
@@ -595,7 +596,7 @@ fn event_loop(
             let label = domains.list[d].label.clone();
             said_bye[d] = false;
             match result {
-                Ok(Some(a)) => {
+                Some(a) => {
                     links[d] = Some(Link {
                         reader: a.reader,
                         writer: a.writer,
@@ -611,7 +612,7 @@ fn event_loop(
                     app.set_status(format!("{label}: reconnected"), false);
                 }
                 // Said goodbye and none came back: its tabs go.
-                Ok(None) | Err(crate::remote::Gone) => {
+                None => {
                     let gone = domains.remove_tabs(d);
                     deliver(&mut app, &mut domains, d, gone);
                     app.set_status(format!("{label}: the daemon stopped"), true);
