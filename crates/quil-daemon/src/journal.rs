@@ -376,12 +376,6 @@ pub trait Snapshotter: Send + Sync {
     /// Writes the snapshot (through the pane's [`Slot`]); returns the stream position of this
     /// journal it includes.
     fn snapshot(&self) -> Result<u64, SnapError>;
-
-    /// What the pane instance began with (bytes the restore reads), once, for its first
-    /// journal to begin with ([`start_path`]); `None` when snapshots are files only.
-    fn content(&self) -> Option<Vec<u8>> {
-        None
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -516,17 +510,21 @@ impl Journal {
         })
     }
 
-    /// Starts the writer task, which first has a snapshot written (so whatever the snapshot
-    /// reads must find this journal already). When the journals' runtime cannot start, the
-    /// journal is closed and the error returned.
+    /// Starts the writer task, which first writes the instance's first journal beginning
+    /// with `first`, what the instance began with (bytes the restore reads); without it, it
+    /// has a snapshot written first (so whatever the snapshot reads must find this journal
+    /// already). When the journals' runtime cannot start, the journal is closed and the error
+    /// returned.
     pub fn start(
         self: &Arc<Self>,
         spec: Spec,
+        first: Option<Vec<u8>>,
         snap: Arc<dyn Snapshotter>,
         report: Report,
     ) -> std::io::Result<()> {
         let writer = Writer {
             j: self.clone(),
+            first,
             name: spec.name.clone(),
             hard: spec.bound.saturating_mul(HARD_FACTOR),
             spec,
@@ -720,6 +718,8 @@ struct JFile {
 
 struct Writer {
     j: Arc<Journal>,
+    /// What the instance began with, until [`Writer::begin`] puts it in the first journal.
+    first: Option<Vec<u8>>,
     spec: Spec,
     name: String,
     /// The hard bound (see [`HARD_FACTOR`]).
@@ -760,17 +760,19 @@ struct Woken {
 impl Writer {
     async fn run(mut self) {
         let j = self.j.clone();
-        match tokio::task::spawn_blocking(move || {
-            self.begin();
-            self
-        })
-        .await
-        {
-            Ok(me) => self = me,
-            Err(e) => {
-                tracing::error!("an output journal's writer stopped: {e}");
-                j.ended();
-                return;
+        if let Some(first) = self.first.take() {
+            match tokio::task::spawn_blocking(move || {
+                self.begin(first);
+                self
+            })
+            .await
+            {
+                Ok(me) => self = me,
+                Err(e) => {
+                    tracing::error!("an output journal's writer stopped: {e}");
+                    j.ended();
+                    return;
+                }
             }
         }
         loop {
@@ -842,45 +844,17 @@ impl Writer {
     /// the median and over a second while other panes flooded. The file (and its directory
     /// entry) is fsynced by the syncer, as appends are. Without what the instance began with
     /// (or with too much of it for one record), the first snapshot is a file, as later ones.
-    fn begin(&mut self) {
-        let Some(content) = self.snap.content() else {
-            return;
-        };
-        if content.len() > MAX_READ_RECORD {
+    fn begin(&mut self, first: Vec<u8>) {
+        if first.len() > MAX_READ_RECORD {
             return;
         }
-        let mut body = Vec::with_capacity(content.len() + REC_HEADER);
-        Entry::Start(&content).encode(&mut body);
-        drop(content);
+        let mut body = Vec::with_capacity(first.len() + REC_HEADER);
+        Entry::Start(&first).encode(&mut body);
+        drop(first);
         let path = start_path(&self.spec.path);
-        let (epoch, base) = (self.j.epoch, self.j.lock().start);
-        let made = self.spec.slot.with(self.spec.gen, || {
-            if let Some(dir) = path.parent() {
-                crate::persist::private_dir(dir)?;
-            }
-            let (mut f, tmp) = create_temp(&path)?;
-            let r = (|| {
-                f.write_all(&header(epoch, base))?;
-                f.write_all(&body)?;
-                std::fs::rename(&tmp, &path)
-            })();
-            if r.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            r.map(|()| f)
-        });
-        match made {
-            Ok(file) => {
-                let file = Arc::new(JFile {
-                    file,
-                    dirty: false.into(),
-                    new_in: Mutex::new(path.parent().map(Path::to_path_buf)),
-                });
-                syncer::schedule(&file, self.spec.fsync_every);
-                self.file = Some(file);
-                self.file_len = (HEADER + body.len()) as u64;
-                self.end = base;
-                self.index = vec![(base, self.file_len)];
+        let base = self.j.lock().start;
+        match self.put(path.clone(), base, &body, base, false) {
+            Ok(()) => {
                 self.want_snapshot = false;
                 self.started = Some(path);
             }
@@ -1061,29 +1035,11 @@ impl Writer {
     }
 
     /// Puts a journal starting at stream position `base` with records `body`, which end at
-    /// `end`, in place (temp file, fsync, rename), if this instance still owns the pane's files.
+    /// `end`, in place of the current one (temp file, fsync, rename), if this instance still
+    /// owns the pane's files.
     fn install(&mut self, base: u64, body: Vec<u8>, end: u64) -> Result<(), SnapError> {
-        let path = self.spec.path.clone();
-        let epoch = self.j.epoch;
-        let file = self.spec.slot.with(self.spec.gen, || {
-            let (mut f, tmp) = create_temp(&path)?;
-            let r = (|| {
-                f.write_all(&header(epoch, base))?;
-                f.write_all(&body)?;
-                // The snapshot it goes with is on disk; so is this before it replaces the old.
-                f.sync_data()?;
-                std::fs::rename(&tmp, &path)
-            })();
-            if r.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            r.map(|()| f)
-        })?;
-        self.file = Some(Arc::new(JFile {
-            file,
-            dirty: false.into(),
-            new_in: Mutex::new(None),
-        }));
+        // The snapshot it goes with is on disk; so is this before it replaces the old.
+        self.put(self.spec.path.clone(), base, &body, end, true)?;
         // The first journal is superseded: from now on this one holds the new records.
         if let Some(start) = self.started.take() {
             let _ = self
@@ -1091,8 +1047,52 @@ impl Writer {
                 .slot
                 .with(self.spec.gen, || std::fs::remove_file(&start));
         }
+        Ok(())
+    }
+
+    /// Writes a journal at `path` (temp file, rename) starting at stream position `base` with
+    /// records `body`, which end at `end`, if this instance still owns the pane's files, and
+    /// appends to it from now on. `durable`: fsynced before the rename; else the fsync thread
+    /// syncs it and its directory entry within the fsync interval, as it does appends.
+    fn put(
+        &mut self,
+        path: PathBuf,
+        base: u64,
+        body: &[u8],
+        end: u64,
+        durable: bool,
+    ) -> Result<(), SnapError> {
+        let epoch = self.j.epoch;
+        let file = self.spec.slot.with(self.spec.gen, || {
+            if let Some(dir) = path.parent() {
+                crate::persist::private_dir(dir)?;
+            }
+            let (mut f, tmp) = create_temp(&path)?;
+            let r = (|| {
+                f.write_all(&header(epoch, base))?;
+                f.write_all(body)?;
+                if durable {
+                    f.sync_data()?;
+                }
+                std::fs::rename(&tmp, &path)
+            })();
+            if r.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            r.map(|()| f)
+        })?;
+        let file = Arc::new(JFile {
+            file,
+            dirty: false.into(),
+            new_in: Mutex::new(path.parent().filter(|_| !durable).map(Path::to_path_buf)),
+        });
+        if !durable {
+            syncer::schedule(&file, self.spec.fsync_every);
+        }
+        self.file = Some(file);
         self.file_len = (HEADER + body.len()) as u64;
         self.end = end;
+        // Compaction reads records from here (a leading start covers no position).
         self.index = vec![(base, HEADER as u64)];
         Ok(())
     }

@@ -221,6 +221,7 @@ fn start_with(bound: u64, soft: u64, held: bool) -> Arc<Pane> {
     let j = pane.journal.get_or_init(Journal::new);
     j.start(
         spec,
+        None,
         Arc::new(Snaps(pane.clone())),
         Box::new(move |why| lock(&reporter.reports).push(why)),
     )

@@ -361,11 +361,10 @@ impl PaneShared {
             budget: persist.budget,
             slot: persist.slot.clone(),
             gen,
-            start: Mutex::new(start),
         });
         let report = Box::new(move |why| events.persist_failed(pane, why));
         let j = self.journal.get_or_init(Journal::new);
-        if let Err(e) = j.start(spec, snap, report) {
+        if let Err(e) = j.start(spec, start, snap, report) {
             tracing::error!(%pane, "cannot start the output journal: {e}");
         }
     }
@@ -745,8 +744,6 @@ struct PaneSnapshots {
     budget: usize,
     slot: Arc<journal::Slot>,
     gen: u64,
-    /// What the instance began with ([`crate::persist::Start`]), until its journal takes it.
-    start: Mutex<Option<Vec<u8>>>,
 }
 
 impl Snapshotter for PaneSnapshots {
@@ -759,10 +756,6 @@ impl Snapshotter for PaneSnapshots {
             crate::persist::write_buffer(&self.home, self.id, &saved)
         })?;
         Ok(upto)
-    }
-
-    fn content(&self) -> Option<Vec<u8>> {
-        self.start.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
