@@ -126,7 +126,7 @@ pub(crate) fn header(epoch: u64, base: u64) -> [u8; HEADER] {
 }
 
 /// (epoch, base) of a journal header; `None` when it is not one of ours or is damaged.
-fn parse_header(b: &[u8]) -> Option<(u64, u64)> {
+pub(crate) fn parse_header(b: &[u8]) -> Option<(u64, u64)> {
     let h = b.get(..HEADER)?;
     if &h[..8] != MAGIC || crc32c(0, &h[..24]).to_le_bytes() != h[24..] {
         return None;

@@ -412,7 +412,7 @@ pub enum Base {
 }
 
 /// A saved buffer as its file holds it.
-pub fn encode_buffer(saved: &SavedBuffer) -> std::io::Result<Vec<u8>> {
+fn encode_buffer(saved: &SavedBuffer) -> std::io::Result<Vec<u8>> {
     let mut out = BUFFER_MAGIC.to_vec();
     out.extend(postcard::to_allocvec(saved).map_err(std::io::Error::other)?);
     out.extend(postcard::to_allocvec(&saved.title).map_err(std::io::Error::other)?);
@@ -420,7 +420,7 @@ pub fn encode_buffer(saved: &SavedBuffer) -> std::io::Result<Vec<u8>> {
 }
 
 /// The saved buffer in `bytes` (as [`encode_buffer`] or an older quil wrote it).
-pub fn decode_buffer(bytes: &[u8]) -> Result<SavedBuffer, String> {
+fn decode_buffer(bytes: &[u8]) -> Result<SavedBuffer, String> {
     if let Some(body) = bytes.strip_prefix(BUFFER_MAGIC) {
         postcard::take_from_bytes::<SavedBuffer>(body)
             .and_then(|(saved, rest)| {
@@ -483,11 +483,10 @@ pub fn load_content(
     pane: PaneId,
     bound: u64,
 ) -> Option<(Base, Option<(u64, crate::journal::Saved)>)> {
-    let journal = load_journal(home, pane, bound);
-    let first = crate::journal::start_path(&journal_path(home, pane));
-    if let Some(j) =
-        read_journal(&first, bound).filter(|s| journal.as_ref().is_none_or(|j| j.epoch != s.epoch))
-    {
+    let path = journal_path(home, pane);
+    let first = crate::journal::start_path(&path);
+    // The old journal, when there is a first journal, matters only by its epoch: the header.
+    if let Some(j) = read_journal(&first, bound).filter(|s| journal_epoch(&path) != Some(s.epoch)) {
         match j.start().map(decode_start) {
             Some(Ok(start)) => return Some((Base::Start(start), Some((0, j)))),
             Some(Err(e)) => tracing::warn!("ignoring {}: {e}", first.display()),
@@ -498,10 +497,25 @@ pub fn load_content(
         }
     }
     let saved = load_buffer(home, pane)?;
-    let journal = saved
-        .journal
-        .and_then(|m| journal.filter(|j| j.epoch == m.epoch).map(|j| (m.upto, j)));
+    let journal = saved.journal.and_then(|m| {
+        load_journal(home, pane, bound)
+            .filter(|j| j.epoch == m.epoch)
+            .map(|j| (m.upto, j))
+    });
     Some((Base::Saved(saved), journal))
+}
+
+/// The epoch of the journal at `path`, from its header alone.
+fn journal_epoch(path: &Path) -> Option<u64> {
+    use std::io::Read;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let mut h = [0u8; crate::journal::HEADER];
+    f.read_exact(&mut h).ok()?;
+    crate::journal::parse_header(&h).map(|(epoch, _)| epoch)
 }
 
 fn read_journal(path: &Path, bound: u64) -> Option<crate::journal::Saved> {

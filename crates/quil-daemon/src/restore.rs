@@ -20,7 +20,7 @@ pub fn recover(
     scrollback_bytes: usize,
     bound: u64,
 ) -> Vec<Line> {
-    let Some((base, journal)) = crate::persist::load_content(home, pane, bound) else {
+    let Some((mut base, journal)) = crate::persist::load_content(home, pane, bound) else {
         return Vec::new();
     };
     let (entries, ignored) = journal
@@ -30,16 +30,14 @@ pub fn recover(
     if ignored > 0 {
         tracing::info!(%pane, bytes = ignored, "ignoring the incomplete end of an output journal");
     }
-    let saved = match base {
-        Base::Saved(saved) if entries.is_empty() => return saved.lines,
-        Base::Saved(saved) => saved,
-        Base::Start(start) => {
-            let term = started(start, &entries, scrollback_bytes);
-            return crate::pane::recent_lines(&term, std::iter::empty(), budget);
+    if let Base::Saved(saved) = &mut base {
+        if entries.is_empty() {
+            return std::mem::take(&mut saved.lines);
         }
-    };
+    }
     let t0 = std::time::Instant::now();
-    let lines = replay(&saved, &entries, budget, scrollback_bytes);
+    let (term, older) = rebuilt(&mut base, &entries, scrollback_bytes);
+    let lines = crate::pane::recent_lines(&term, older.iter().rev().cloned(), budget);
     tracing::debug!(
         %pane,
         bytes = journal.map_or(0, |(_, j)| j.len()),
@@ -47,6 +45,22 @@ pub fn recover(
         "replayed the output journal"
     );
     lines
+}
+
+/// A terminal showing `base` with `entries` played on top, and the saved history that goes
+/// above what the terminal itself holds (none for a start: its terminal holds it all).
+fn rebuilt<'a>(
+    base: &'a mut Base,
+    entries: &[Entry<'_>],
+    scrollback_bytes: usize,
+) -> (Terminal, &'a [Line]) {
+    match base {
+        Base::Saved(saved) => replayed(saved, entries, scrollback_bytes),
+        Base::Start(start) => (
+            started(std::mem::take(start), entries, scrollback_bytes),
+            &[],
+        ),
+    }
 }
 
 /// A terminal as a pane instance began (`start`), with `entries` played on top.
@@ -80,7 +94,8 @@ fn play(term: &mut Terminal, entries: &[Entry<'_>]) {
 
 /// `saved` with `entries` played on top, as a terminal shows them; the newest lines within
 /// `budget`.
-pub fn replay(
+#[cfg(test)]
+fn replay(
     saved: &SavedBuffer,
     entries: &[Entry<'_>],
     budget: usize,
@@ -137,21 +152,13 @@ pub fn kept(
 ) -> (Preamble, Option<(u16, u16)>) {
     let mut pre = Preamble::default();
     let mut size = None;
-    if let Some((base, journal)) = crate::persist::load_content(home, pane, bound) {
+    if let Some((mut base, journal)) = crate::persist::load_content(home, pane, bound) {
         let entries = journal
             .as_ref()
             .map(|(upto, j)| j.after(*upto).0)
             .unwrap_or_default();
-        let now = match base {
-            Base::Saved(saved) => {
-                let (term, older) = replayed(&saved, &entries, scrollback_bytes);
-                crate::pane::saved_of(&term, older, budget)
-            }
-            Base::Start(start) => {
-                let term = started(start, &entries, scrollback_bytes);
-                crate::pane::saved_of(&term, &[], budget)
-            }
-        };
+        let (term, older) = rebuilt(&mut base, &entries, scrollback_bytes);
+        let now = crate::pane::saved_of(&term, older, budget);
         size = Some((now.cols, now.rows));
         let on_screen = (now.screen_rows as usize).min(now.lines.len());
         let (history, screen) = now.lines.split_at(now.lines.len() - on_screen);
