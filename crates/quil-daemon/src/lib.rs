@@ -277,6 +277,7 @@ async fn housekeeping(s: std::sync::Arc<server::Server>) {
         n = n.wrapping_add(1);
         if n.is_multiple_of(SAVE_TICKS) {
             s.signals.save.notify_one();
+            s.pack_idle(server::Quiet::SinceLast);
             release_free_memory();
         }
         quiet = if t.active { 0 } else { quiet + 1 };
@@ -284,6 +285,7 @@ async fn housekeeping(s: std::sync::Arc<server::Server>) {
             continue;
         }
         s.signals.save.notify_one();
+        s.pack_idle(server::Quiet::Now);
         release_free_memory();
         s.signals
             .idle

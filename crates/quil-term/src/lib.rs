@@ -19,6 +19,7 @@
 mod convert;
 mod fast;
 mod ground;
+mod packed;
 mod scan;
 mod scrollback;
 
@@ -36,6 +37,7 @@ use memchr::{memchr3_iter, memrchr};
 use convert::{cursor_shape, fill_row, line_width, mode_bits, row_to_line};
 use fast::{Fast, Step};
 use ground::Ground;
+use packed::Packed;
 use scan::Scanner;
 use scrollback::Scrollback;
 
@@ -186,6 +188,9 @@ pub struct Terminal {
     fast_cooldown: u8,
     /// Times the history was cleared (`CSI 3 J`).
     history_clears: u64,
+    /// The screen, packed while the pane is idle ([`Terminal::pack`]); alacritty then holds a
+    /// one-cell placeholder grid.
+    packed: Option<Packed>,
 }
 
 impl Terminal {
@@ -225,6 +230,7 @@ impl Terminal {
             fast_cooldown: 0,
             history_clears: 0,
             damage_all: true,
+            packed: None,
         }
     }
 
@@ -234,6 +240,7 @@ impl Terminal {
         if bytes.is_empty() {
             return;
         }
+        self.unpack();
         let mut clears = std::mem::take(&mut self.clear_marks);
         let mut cuts = std::mem::take(&mut self.cut_marks);
         clears.clear();
@@ -315,6 +322,7 @@ impl Terminal {
         if (cols, rows) == (self.cols, self.rows) {
             return;
         }
+        self.unpack();
         self.materialize();
         self.ground.on_resize();
         self.damage_all = true;
@@ -370,6 +378,9 @@ impl Terminal {
         if self.fast.active {
             return self.fast_line(row as usize);
         }
+        if let Some(p) = &self.packed {
+            return row_to_line(&p.row(row as usize));
+        }
         row_to_line(&self.term.grid()[GridLine(row as i32)][..])
     }
 
@@ -386,6 +397,10 @@ impl Terminal {
     /// after quil moved rows itself.
     pub fn take_damage(&mut self) -> Option<Vec<u16>> {
         let all = std::mem::take(&mut self.damage_all) || self.fast.active;
+        if self.packed.is_some() {
+            // Packing changes nothing on the screen; alacritty's own damage waits with its grid.
+            return if all { None } else { Some(Vec::new()) };
+        }
         let rows = match self.term.damage() {
             TermDamage::Partial(lines) if !all => Some(
                 lines
@@ -401,14 +416,18 @@ impl Terminal {
 
     /// The style new text is drawn in: what the last SGR set.
     pub fn pen(&self) -> quil_proto::Style {
-        convert::cell_style(&self.term.grid().cursor.template)
+        convert::cell_style(&self.grid_cursor().template)
     }
 
     /// Position, visibility (DECTCEM) and shape (DECSCUSR) of the cursor.
     pub fn cursor(&self) -> quil_proto::Cursor {
-        let grid = self.term.grid();
-        let mut point = grid.cursor.point;
-        if point.column.0 > 0 && grid[point].flags.contains(Flags::WIDE_CHAR_SPACER) {
+        let mut point = self.grid_cursor().point;
+        let spacer = match &self.packed {
+            Some(p) => p.cell(point.line.0 as usize, point.column.0).flags,
+            None => self.term.grid()[point].flags,
+        }
+        .contains(Flags::WIDE_CHAR_SPACER);
+        if point.column.0 > 0 && spacer {
             point.column.0 -= 1;
         }
         if self.fast.active {
@@ -426,6 +445,52 @@ impl Terminal {
             y: point.line.0.clamp(0, u16::MAX as i32) as u16,
             visible,
             shape,
+        }
+    }
+
+    /// alacritty's cursor: its position, pen and charsets.
+    fn grid_cursor(&self) -> &alacritty_terminal::grid::Cursor<Cell> {
+        match &self.packed {
+            Some(p) => p.cursor(),
+            None => &self.term.grid().cursor,
+        }
+    }
+
+    /// Packs the screen of an idle terminal ([`packed`]): from 24 bytes for every cell of it to
+    /// about the size of its text. It is unpacked, exactly as it was, by the next output or
+    /// resize; reading it (lines, cursor, pen) works packed. Returns whether it is packed now;
+    /// a screen in the middle of something (the alternate screen, a synchronized update) is
+    /// not packed.
+    pub fn pack(&mut self) -> bool {
+        if self.packed.is_some() {
+            return true;
+        }
+        if self.is_alt_screen() || self.sync_pending() {
+            return false;
+        }
+        self.materialize();
+        if self.cache_live {
+            self.trim_cache(0, 0);
+        }
+        let grid = self.term.grid();
+        if grid.history_size() != 0 || grid.display_offset() != 0 {
+            return false;
+        }
+        let packed = Packed::pack(grid);
+        *self.term.grid_mut() = alacritty_terminal::grid::Grid::new(1, 1, 0);
+        self.packed = Some(packed);
+        true
+    }
+
+    /// Whether the screen is packed ([`Terminal::pack`]).
+    pub fn is_packed(&self) -> bool {
+        self.packed.is_some()
+    }
+
+    /// Puts a packed screen back into alacritty's grid.
+    fn unpack(&mut self) {
+        if let Some(p) = self.packed.take() {
+            *self.term.grid_mut() = p.unpack(ALACRITTY_HISTORY);
         }
     }
 
@@ -1525,6 +1590,127 @@ mod tests {
                 scrollback::encode_row(&t.term.grid()[GridLine(row)][..], &mut buf, &mut run);
                 proptest::prop_assert_eq!(scrollback::decode(&buf), t.line(row as u16));
             }
+        }
+    }
+
+    /// Every cell of the visible screen, and alacritty's cursors, unpacking first; as text,
+    /// with the numbers alacritty gives hyperlinks without an id taken out (each terminal
+    /// counts its own).
+    fn cells(t: &mut Terminal) -> String {
+        t.unpack();
+        let grid = t.term.grid();
+        let rows: Vec<Vec<Cell>> = (0..t.rows as i32)
+            .map(|r| grid[GridLine(r)][..].to_vec())
+            .collect();
+        let text = format!("{rows:?} {:?} {:?}", grid.cursor, grid.saved_cursor);
+        let mut out = String::new();
+        for (i, part) in text.split("_alacritty").enumerate() {
+            if i > 0 {
+                out.push_str("_alacritty");
+            }
+            out.push_str(part.trim_end_matches(|c: char| c.is_ascii_digit()));
+        }
+        out
+    }
+
+    #[test]
+    fn a_packed_screen_reads_and_comes_back_as_it_was() {
+        let cfg = TermConfig {
+            cols: 40,
+            rows: 8,
+            scrollback_bytes: 1 << 20,
+        };
+        let (mut packed, mut plain) = (Terminal::new(cfg), Terminal::new(cfg));
+        // Colours, a wide char, a combining mark, a hyperlink, a tab, a wrapped line, a saved
+        // cursor, the line-drawing charset, and a pen left set.
+        let screen = "\x1b[1;31muser\x1b[m@\x1b[38;2;1;2;3mhost\x1b[m 中e\u{301}\r\n\
+            \x1b]8;;http://x\x07link\x1b]8;;\x07\tcol\r\n\
+            a line long enough to wrap at forty columns, and on\r\n\
+            \x1b7\x1b[5;3H\x1b(0lqk\x1b(B\x1b8\x1b[4;44m$ ";
+        for t in [&mut packed, &mut plain] {
+            t.feed(screen.as_bytes());
+        }
+        let before = (observe(&plain), plain.pen());
+        assert!(packed.pack(), "an idle primary screen packs");
+        assert!(packed.is_packed());
+        assert_eq!(
+            (observe(&packed), packed.pen()),
+            before,
+            "read while packed"
+        );
+        assert_eq!(
+            packed.term.grid().columns(),
+            1,
+            "alacritty's grid is given up"
+        );
+        // The next output unpacks it, and it goes on exactly as the other.
+        for t in [&mut packed, &mut plain] {
+            t.feed("x\x1b8y\x0e\x1b)0ab\x0f\r\n".as_bytes());
+        }
+        assert!(!packed.is_packed());
+        assert_eq!(observe(&packed), observe(&plain));
+        assert_eq!(cells(&mut packed), cells(&mut plain));
+        // A resize unpacks too.
+        assert!(packed.pack());
+        for t in [&mut packed, &mut plain] {
+            t.resize(30, 5);
+        }
+        assert_eq!(observe(&packed), observe(&plain));
+        assert_eq!(cells(&mut packed), cells(&mut plain));
+    }
+
+    #[test]
+    fn the_alternate_screen_and_open_updates_are_not_packed() {
+        let mut t = Terminal::new(TermConfig {
+            cols: 20,
+            rows: 5,
+            scrollback_bytes: 1 << 20,
+        });
+        t.feed(b"\x1b[?1049hfull screen");
+        assert!(!t.pack(), "alternate screen");
+        t.feed(b"\x1b[?1049l\x1b[?2026hpending");
+        assert!(!t.pack(), "synchronized update");
+        t.feed(b"\x1b[?2026l");
+        assert!(t.pack());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(differential(200))]
+
+        /// Packing changes nothing anyone can see, packed or after: screen, cursor, pen, modes
+        /// and history after every read match a terminal that never packs, whenever it packs,
+        /// with or without the fast path, and every cell is the same at the end.
+        #[test]
+        fn packing_matches_a_terminal_that_never_packs(
+            pieces in pieces_strategy(&["\x1b[?1049h", "\x1b[?1049l"]),
+            cuts in proptest::collection::vec(1usize..40, 1..40),
+            packs in proptest::collection::vec(proptest::bool::ANY, 1..20),
+            cols in proptest::prop_oneof![3 => 2u16..14, 1 => 30u16..90],
+            rows in 1u16..7,
+            fast_path in proptest::bool::ANY,
+        ) {
+            let cfg = TermConfig { cols, rows, scrollback_bytes: 1 << 20 };
+            let (mut packed, mut plain) = (Terminal::new(cfg), Terminal::new(cfg));
+            packed.fast_enabled = fast_path;
+            plain.fast_enabled = fast_path;
+            let bytes = pieces.concat();
+            for (k, read) in reads(bytes.as_bytes(), &cuts) {
+                packed.feed(read);
+                plain.feed(read);
+                if packs[k % packs.len()] {
+                    packed.pack();
+                }
+                proptest::prop_assert_eq!(
+                    (observe(&packed), packed.pen()),
+                    (observe(&plain), plain.pen()),
+                    "after read {}", k
+                );
+            }
+            for t in [&mut packed, &mut plain] {
+                t.feed(b"\x1b[?2026l\x18\x1b[?1049lend");
+            }
+            proptest::prop_assert_eq!(observe(&packed), observe(&plain));
+            proptest::prop_assert_eq!(cells(&mut packed), cells(&mut plain));
         }
     }
 }

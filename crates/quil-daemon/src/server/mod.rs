@@ -33,7 +33,7 @@ mod spawn;
 #[cfg(test)]
 mod tests;
 mod watch;
-pub use watch::watch_reports;
+pub use watch::{watch_reports, Quiet};
 mod worktrees;
 
 use crate::attention::Tracker;
@@ -166,6 +166,8 @@ pub struct Live {
     scraped_gen: u64,
     /// The output generation the housekeeping last saw.
     ticked_gen: u64,
+    /// The output generation at the last [`Server::pack_idle`].
+    packed_gen: u64,
     /// A restored pane whose process has not started yet (lazy restore).
     pub pending: Option<Pending>,
     /// A placeholder while the restore reads the pane back ([`Server::restore_layout`]).
@@ -182,6 +184,7 @@ impl Live {
             attention,
             scraped_gen: 0,
             ticked_gen: 0,
+            packed_gen: 0,
             pending: None,
             restoring: false,
             exit_handled: false,

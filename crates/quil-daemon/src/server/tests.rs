@@ -1256,3 +1256,53 @@ fn clients_are_served_while_a_restore_takes_panes_over() {
     assert!(h.info(slow).started);
     assert!(h.req(capture).is_ok());
 }
+
+#[test]
+fn idle_panes_no_client_shows_are_packed_and_read_the_same() {
+    let h = harness();
+    let (shown, quiet, busy) = (
+        h.spawn(None, &["sh"], h.home.path()),
+        h.spawn(None, &["sh"], h.home.path()),
+        h.spawn(None, &["sh"], h.home.path()),
+    );
+    h.server.set_view(1, vec![shown]);
+    for p in [shown, quiet, busy] {
+        h.fake.pane(p).output(b"\x1b[1;32m$\x1b[m ls\r\nfile\r\n$ ");
+    }
+    let capture = |p| {
+        h.req(Request::Capture {
+            pane: p,
+            scrollback: 0,
+            ansi: true,
+            without_chrome: false,
+        })
+        .expect("capture")
+    };
+    let before = capture(quiet);
+    let packed = |p: PaneId| h.fake.pane(p).shared().lock().term.is_packed();
+    // The first look only notes what each printed so far.
+    assert_eq!(h.server.pack_idle(Quiet::SinceLast), 0);
+    h.fake.pane(busy).output(b"x");
+    assert_eq!(
+        h.server.pack_idle(Quiet::SinceLast),
+        1,
+        "quiet since the last look"
+    );
+    assert!(packed(quiet) && !packed(busy) && !packed(shown));
+    assert_eq!(capture(quiet), before, "read packed");
+    assert_eq!(
+        h.server.pack_idle(Quiet::Now),
+        2,
+        "the whole daemon is quiet"
+    );
+    assert!(
+        packed(busy) && !packed(shown),
+        "a shown pane stays as it is"
+    );
+    h.fake.pane(quiet).output(b"y");
+    assert!(!packed(quiet), "output unpacks");
+    let Reply::Text(lines) = capture(quiet) else {
+        panic!("capture")
+    };
+    assert_eq!(lines[2], "$ y");
+}

@@ -26,6 +26,13 @@ struct Seen {
     ticked_gen: u64,
 }
 
+/// Which idle panes [`Server::pack_idle`] packs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quiet {
+    Now,
+    SinceLast,
+}
+
 /// What a tick found: whether anything is going on, and the next time something is due.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tick {
@@ -133,6 +140,28 @@ impl Server {
             self.changed();
         }
         Tick { active, next_due }
+    }
+
+    /// Packs the screens of idle panes no client shows ([`quil_term::Terminal::pack`]): a
+    /// 120x40 screen from 115 KB of cells to about the size of its text, until the pane
+    /// prints or is resized. `Quiet::Now`: every such pane (the daemon has been quiet for a
+    /// while); `Quiet::SinceLast`: those that printed nothing since the last call. Returns
+    /// how many are packed.
+    pub fn pack_idle(&self, quiet: Quiet) -> usize {
+        let panes: Vec<Arc<dyn Pane>> = {
+            let mut st = self.lock();
+            let viewed = st.viewed();
+            st.panes
+                .iter_mut()
+                .filter(|(id, _)| !viewed.contains(id))
+                .filter_map(|(_, l)| {
+                    let gen = l.pane.output_gen();
+                    let last = std::mem::replace(&mut l.packed_gen, gen);
+                    (quiet == Quiet::Now || last == gen).then(|| l.pane.clone())
+                })
+                .collect()
+        };
+        panes.iter().filter(|p| p.shared().pack()).count()
     }
 
     /// `session_scrape` pane types: captures their state keys (`[[persistence.scrape]]`) from
