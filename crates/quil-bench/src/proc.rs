@@ -15,10 +15,6 @@ pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
-pub fn rss_kb(pid: u32) -> Option<u64> {
-    status_kb(pid, "VmRSS")
-}
-
 pub fn threads(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()

@@ -3,7 +3,6 @@
 
 use crate::proc;
 use crate::quil::{Proto, Quil};
-use crate::stats;
 use crate::tmux::Tmux;
 use crate::Ctx;
 use anyhow::{anyhow, bail, Result};
@@ -18,6 +17,12 @@ pub struct Row {
     pub scenario: String,
     pub panes: usize,
     pub rss_kb: Option<u64>,
+    /// Of that, private memory (`RssAnon`: heap, stacks) and mapped files (`RssFile`: mostly
+    /// the program's own code and the shared libraries').
+    #[serde(default)]
+    pub anon_kb: Option<u64>,
+    #[serde(default)]
+    pub file_kb: Option<u64>,
     pub threads: Option<u64>,
     /// Wakeups per second while nothing happens (context switches of every thread).
     #[serde(default)]
@@ -77,6 +82,8 @@ fn collect(
             scenario: scenario.into(),
             panes: n,
             rss_kb: None,
+            anon_kb: None,
+            file_kb: None,
             threads: None,
             wakeups_per_s: None,
             history_lines: None,
@@ -113,14 +120,22 @@ fn measure(
         .map(|(a, b)| b.saturating_sub(a) as f64 / WAKE_WINDOW.as_secs_f64());
     let mut v = Vec::new();
     for _ in 0..3 {
-        v.push(proc::rss_kb(pid).ok_or_else(|| anyhow!("cannot read /proc/{pid}/status"))? as f64);
+        let read = |field| {
+            proc::status_kb(pid, field).ok_or_else(|| anyhow!("cannot read /proc/{pid}/status"))
+        };
+        v.push((read("VmRSS")?, read("RssAnon")?, read("RssFile")?));
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The reading whose total is the median, whole.
+    v.sort_unstable();
+    let (rss, anon, file) = v[v.len() / 2];
     Ok(Row {
         system: system.into(),
         scenario: scenario.into(),
         panes,
-        rss_kb: stats::median(&v).map(|x| x as u64),
+        rss_kb: Some(rss),
+        anon_kb: Some(anon),
+        file_kb: Some(file),
         threads: proc::threads(pid),
         wakeups_per_s,
         history_lines: history,
