@@ -577,9 +577,10 @@ impl Journal {
         lock(&self.state)
     }
 
-    /// Records output. The hot path: a copy, no syscall (the writer is woken only when the
-    /// buffer turns non-empty or large), and never a wait on the disk.
-    pub fn push(&self, bytes: &[u8]) {
+    /// Records output. The hot path: a copy, no syscall (the writer is woken when the buffer
+    /// turns large, and by the journals' clock when it turns non-empty), and never a wait on
+    /// the disk.
+    pub fn push(self: &Arc<Self>, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
@@ -598,7 +599,7 @@ impl Journal {
     }
 
     /// Records that the pane's terminal was resized.
-    pub fn resized(&self, cols: u16, rows: u16) {
+    pub fn resized(self: &Arc<Self>, cols: u16, rows: u16) {
         self.add(|st| {
             st.pos += 1;
             let at = st.data.len();
@@ -609,7 +610,7 @@ impl Journal {
 
     /// Adds something for the writer with `f`, which says whether the buffer just grew large;
     /// wakes the writer when it has something new to wait for.
-    fn add(&self, f: impl FnOnce(&mut State) -> bool) {
+    fn add(self: &Arc<Self>, f: impl FnOnce(&mut State) -> bool) {
         let mut st = self.lock();
         if st.frozen || st.closed {
             return;
@@ -621,8 +622,10 @@ impl Journal {
         }
         let big = f(&mut st);
         drop(st);
-        if was_empty || big {
+        if big {
             self.wake.notify_one();
+        } else if was_empty {
+            clock::due(self);
         }
     }
 
@@ -1168,6 +1171,69 @@ mod runtime {
         })
         .clone()
         .map_err(|e| std::io::Error::other(format!("cannot start the journals' runtime: {e}")))
+    }
+}
+
+/// The journals' clock: wakes the writers of journals that turned non-empty, together, on
+/// the next step of the [`BATCH`] grid their batches are due on. Readers on the daemon's
+/// threads then wake the journals' thread once per step, not once per pane that printed.
+mod clock {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    struct Clock {
+        /// A tick is planned: readers need not wake the clock.
+        armed: AtomicBool,
+        /// The journals to wake at the tick, and when the first of them turned non-empty.
+        due: Mutex<(Vec<Weak<Journal>>, Option<Instant>)>,
+        wake: tokio::sync::Notify,
+    }
+
+    fn get() -> Option<&'static Clock> {
+        static C: OnceLock<Option<&'static Clock>> = OnceLock::new();
+        *C.get_or_init(|| {
+            let c: &'static Clock = Box::leak(Box::new(Clock {
+                armed: AtomicBool::new(false),
+                due: Mutex::new((Vec::new(), None)),
+                wake: tokio::sync::Notify::new(),
+            }));
+            let rt = runtime::handle().ok()?;
+            rt.spawn(run(c));
+            Some(c)
+        })
+    }
+
+    /// `j` turned non-empty: its writer is woken on the next grid step its batch is due on.
+    pub(super) fn due(j: &Arc<Journal>) {
+        let Some(c) = get() else {
+            // No clock (its runtime did not start): wake the writer at once.
+            j.wake.notify_one();
+            return;
+        };
+        {
+            let mut due = lock(&c.due);
+            due.0.push(Arc::downgrade(j));
+            due.1.get_or_insert_with(Instant::now);
+        }
+        if !c.armed.swap(true, Ordering::SeqCst) {
+            c.wake.notify_one();
+        }
+    }
+
+    async fn run(c: &'static Clock) {
+        loop {
+            c.wake.notified().await;
+            let first = lock(&c.due).1;
+            if let Some(first) = first {
+                tokio::time::sleep_until(on_grid(first + BATCH).into()).await;
+            }
+            // Disarmed before the list is taken: a journal added after this arms the next tick.
+            c.armed.store(false, Ordering::SeqCst);
+            let (due, _) = std::mem::take(&mut *lock(&c.due));
+            for j in due.iter().filter_map(Weak::upgrade) {
+                j.wake.notify_one();
+            }
+        }
     }
 }
 
