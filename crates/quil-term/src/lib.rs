@@ -456,7 +456,7 @@ impl Terminal {
         }
     }
 
-    /// Packs the screen of an idle terminal ([`packed`]): from 24 bytes for every cell of it to
+    /// Packs the screen of an idle terminal (`packed.rs`): from 24 bytes for every cell of it to
     /// about the size of its text. It is unpacked, exactly as it was, by the next output or
     /// resize; reading it (lines, cursor, pen) works packed. Returns whether it is packed now;
     /// a screen in the middle of something (the alternate screen, a synchronized update) is

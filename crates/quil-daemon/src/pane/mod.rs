@@ -633,13 +633,13 @@ impl PaneShared {
         })
     }
 
-    /// Ends a timed-out synchronized update so its content shows.
     /// Packs the screen while the pane is idle ([`quil_term::Terminal::pack`]); whether it is
     /// packed.
     pub fn pack(&self) -> bool {
         self.lock().term.pack()
     }
 
+    /// Ends a timed-out synchronized update so its content shows.
     pub fn flush_sync(&self, events: &dyn PaneEvents) {
         let flushed = self.lock().term.flush_sync_if_expired();
         if flushed && !self.dirty.swap(true, Ordering::SeqCst) {

@@ -29,7 +29,9 @@ struct Seen {
 /// Which idle panes [`Server::pack_idle`] packs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quiet {
+    /// Every pane no client shows: the whole daemon has been quiet for a while.
     Now,
+    /// Those that printed nothing since the last call (about 5 s).
     SinceLast,
 }
 
@@ -144,9 +146,7 @@ impl Server {
 
     /// Packs the screens of idle panes no client shows ([`quil_term::Terminal::pack`]): a
     /// 120x40 screen from 115 KB of cells to about the size of its text, until the pane
-    /// prints or is resized. `Quiet::Now`: every such pane (the daemon has been quiet for a
-    /// while); `Quiet::SinceLast`: those that printed nothing since the last call. Returns
-    /// how many are packed.
+    /// prints or is resized. Returns how many are packed.
     pub fn pack_idle(&self, quiet: Quiet) -> usize {
         let panes: Vec<Arc<dyn Pane>> = {
             let mut st = self.lock();
