@@ -24,6 +24,7 @@ impl Rng {
     }
 }
 
+/// Never `@` or `~`: the throughput run's end mark is made of them.
 const ASCII: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789     .,;:-_=+*/()[]{}<>#$%&!?'\"";
 const WIDE: [&str; 6] = [
     "\u{e9}", "\u{fc}", "\u{3bb}", "\u{2500}", "\u{2192}", "\u{b7}",
@@ -146,5 +147,18 @@ mod tests {
             assert_eq!(visible, 80, "{s:?}");
         }
         assert!((60..200).contains(&colours), "{colours}");
+    }
+
+    #[test]
+    fn lines_never_have_a_char_of_the_end_mark() {
+        let mut r = Rng(1);
+        let mut v = Vec::new();
+        for _ in 0..20_000 {
+            line(&mut r, &mut v);
+        }
+        let text = String::from_utf8(v).expect("utf-8");
+        for c in crate::throughput::END_MARK.chars() {
+            assert!(!text.contains(c), "{c:?}");
+        }
     }
 }

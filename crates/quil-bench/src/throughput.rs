@@ -286,11 +286,13 @@ fn mark(errors: &mut [Option<String>], systems: &[Sys], f: impl Fn(Sys) -> bool,
     }
 }
 
-/// The line printed after the file: no base64 character, so a client that only writes the
-/// cells that changed still writes it whole. The script prints it in two halves, so a command
-/// line shown in a border or status line never contains it, and then stays a moment: a pane
-/// that closes at once may never be drawn with it.
-const END_MARK: &str = "#@#@#@#@#@#@#@#@";
+/// The line printed after the file: made only of characters the file never has (see
+/// `gen.rs`), so a client that only writes the cells that changed still writes it whole.
+/// (With `#`, which the file has, a row that showed a `#` in the same column just before was
+/// not written again, and about one run in ten never saw the mark.) The script prints it in
+/// two halves, so a command line shown in a border or status line never contains it, and then
+/// stays a moment: a pane that closes at once may never be drawn with it.
+pub(crate) const END_MARK: &str = "@~@~@~@~@~@~@~@~";
 
 fn script(go: &Path, file: &Path, done: Option<&Path>) -> String {
     let go = proc::sh_quote(&go.display().to_string());
