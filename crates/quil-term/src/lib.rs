@@ -479,6 +479,9 @@ impl Terminal {
         let packed = Packed::pack(grid);
         *self.term.grid_mut() = alacritty_terminal::grid::Grid::new(1, 1, 0);
         self.packed = Some(packed);
+        // Rows alacritty marked changed and nobody asked about yet cannot be told apart while
+        // packed: whoever asks next compares them all.
+        self.damage_all = true;
         true
     }
 
@@ -1630,8 +1633,18 @@ mod tests {
         for t in [&mut packed, &mut plain] {
             t.feed(screen.as_bytes());
         }
+        // A change no one has asked about yet (see `take_damage`).
+        packed.take_damage();
+        for t in [&mut packed, &mut plain] {
+            t.feed(b"\x1b7\x1b[8;1Hz\x1b8");
+        }
         let before = (observe(&plain), plain.pen());
         assert!(packed.pack(), "an idle primary screen packs");
+        assert_eq!(
+            packed.take_damage(),
+            None,
+            "changes not yet asked about: all rows"
+        );
         assert!(packed.is_packed());
         assert_eq!(
             (observe(&packed), packed.pen()),
@@ -1694,6 +1707,9 @@ mod tests {
             packed.fast_enabled = fast_path;
             plain.fast_enabled = fast_path;
             let bytes = pieces.concat();
+            // A copy of the screen kept up to date from the rows `take_damage` names, as the
+            // daemon keeps what it sends; asked for only every other read.
+            let mut copy = packed.lines();
             for (k, read) in reads(bytes.as_bytes(), &cuts) {
                 packed.feed(read);
                 plain.feed(read);
@@ -1705,6 +1721,17 @@ mod tests {
                     (observe(&plain), plain.pen()),
                     "after read {}", k
                 );
+                if k % 2 == 1 {
+                    match packed.take_damage() {
+                        None => copy = packed.lines(),
+                        Some(rows) => {
+                            for r in rows {
+                                copy[r as usize] = packed.line(r);
+                            }
+                        }
+                    }
+                    proptest::prop_assert_eq!(&copy, &plain.lines(), "damage after read {}", k);
+                }
             }
             for t in [&mut packed, &mut plain] {
                 t.feed(b"\x1b[?2026l\x18\x1b[?1049lend");

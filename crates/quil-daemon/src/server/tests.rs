@@ -1278,6 +1278,13 @@ fn idle_panes_no_client_shows_are_packed_and_read_the_same() {
         })
         .expect("capture")
     };
+    let shown_rows = |p: PaneId| -> Vec<String> {
+        let u = h.fake.pane(p).update_since(0).expect("an update");
+        u.lines.iter().map(|(_, l)| l.text()).collect()
+    };
+    // Seen once by a client that has gone since; then it printed while nobody looked.
+    assert_eq!(&shown_rows(quiet)[..3], ["$ ls", "file", "$"]);
+    h.fake.pane(quiet).output(b"ls\r\nmore\r\n$ ");
     let before = capture(quiet);
     let packed = |p: PaneId| h.fake.pane(p).shared().lock().term.is_packed();
     // The first look only notes what each printed so far.
@@ -1290,6 +1297,8 @@ fn idle_panes_no_client_shows_are_packed_and_read_the_same() {
     );
     assert!(packed(quiet) && !packed(busy) && !packed(shown));
     assert_eq!(capture(quiet), before, "read packed");
+    // What it printed while nobody looked reaches the next client that does.
+    assert_eq!(&shown_rows(quiet)[..4], ["$ ls", "file", "$ ls", "more"]);
     assert_eq!(
         h.server.pack_idle(Quiet::Now),
         2,
@@ -1304,5 +1313,5 @@ fn idle_panes_no_client_shows_are_packed_and_read_the_same() {
     let Reply::Text(lines) = capture(quiet) else {
         panic!("capture")
     };
-    assert_eq!(lines[2], "$ y");
+    assert_eq!(lines[4], "$ y");
 }
