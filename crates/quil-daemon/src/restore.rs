@@ -65,13 +65,11 @@ fn rebuilt<'a>(
 
 /// A terminal as a pane instance began (`start`), with `entries` played on top.
 fn started(start: Start, entries: &[Entry<'_>], scrollback_bytes: usize) -> Terminal {
-    let mut term = Terminal::new(TermConfig {
-        cols: start.cols.max(2),
-        rows: start.rows.max(1),
-        scrollback_bytes,
-    });
-    term.restore_history(start.history);
-    term.feed(&start.bytes);
+    let pre = Preamble {
+        history: start.history,
+        bytes: start.bytes,
+    };
+    let mut term = pre.terminal(start.cols, start.rows, scrollback_bytes);
     play(&mut term, entries);
     term
 }
@@ -236,6 +234,21 @@ pub struct Preamble {
 }
 
 impl Preamble {
+    /// A terminal of this size showing it: how a pane instance begins, and how a restore
+    /// rebuilds that beginning from its first journal.
+    pub fn terminal(self, cols: u16, rows: u16, scrollback_bytes: usize) -> Terminal {
+        let mut term = Terminal::new(TermConfig {
+            cols,
+            rows,
+            scrollback_bytes,
+        });
+        term.restore_history(self.history);
+        term.feed(&self.bytes);
+        // Replies the emulator owes to these bytes are not for any process.
+        let _ = term.take_responses();
+        term
+    }
+
     /// All of it as text, the history's lines first (for tests and messages).
     pub fn text(&self) -> String {
         let mut s: String = self.history.iter().map(|l| l.text() + "\n").collect();

@@ -469,9 +469,7 @@ impl Terminal {
             return false;
         }
         self.materialize();
-        if self.cache_live {
-            self.trim_cache(0, 0);
-        }
+        self.trim_cache(0, 0);
         let grid = self.term.grid();
         if grid.history_size() != 0 || grid.display_offset() != 0 {
             return false;

@@ -23,7 +23,7 @@ pub use pty::PtySpawner;
 use crate::journal::{self, Journal, SnapError, Snapshotter};
 use crate::persist::{JournalMark, SavedBuffer};
 use quil_proto::{Line, PaneId, PaneUpdate};
-use quil_term::{TermConfig, Terminal};
+use quil_term::Terminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -274,15 +274,7 @@ impl PaneShared {
         scrollback_bytes: usize,
         preamble: crate::restore::Preamble,
     ) -> PaneShared {
-        let mut term = Terminal::new(TermConfig {
-            cols,
-            rows,
-            scrollback_bytes,
-        });
-        term.restore_history(preamble.history);
-        term.feed(&preamble.bytes);
-        // Replies the emulator owes to the restored bytes are not for the new process.
-        let _ = term.take_responses();
+        let term = preamble.terminal(cols, rows, scrollback_bytes);
         let rows = term.size().1 as usize;
         // Each pane instance counts from a base above every earlier one's: when a pane is
         // replaced in place (a restore, a lazy start, a respawn), a client holding the old
