@@ -114,12 +114,17 @@ pub fn save_workspace(home: &Path, ws: &Workspace) -> std::io::Result<()> {
     write_atomic(&main, &json)
 }
 
-/// Reads a file without following symlinks and with a size cap.
-pub fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
-    let f = std::fs::OpenOptions::new()
+/// Opens a file for reading, never through a symlink.
+fn open_nofollow(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
+        .open(path)
+}
+
+/// Reads a file without following symlinks and with a size cap.
+pub fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    let f = open_nofollow(path)?;
     let len = f.metadata()?.len();
     if len > cap {
         return Err(std::io::Error::other(format!(
@@ -508,11 +513,7 @@ pub fn load_content(
 /// The epoch of the journal at `path`, from its header alone.
 fn journal_epoch(path: &Path) -> Option<u64> {
     use std::io::Read;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .ok()?;
+    let mut f = open_nofollow(path).ok()?;
     let mut h = [0u8; crate::journal::HEADER];
     f.read_exact(&mut h).ok()?;
     crate::journal::parse_header(&h).map(|(epoch, _)| epoch)
