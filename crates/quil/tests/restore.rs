@@ -149,11 +149,12 @@ fn workspace_survives_kill_9() {
     let before = h.ls();
     saved(&h, &c);
     saved(&h, "my project");
-    // Output reaches the pane's journal within a fraction of a second, with no save.
+    // Output reaches the pane's journal within a fraction of a second, with no save. (The
+    // line `300` as seq prints it: the echoed command `seq 1 300` must not count.)
     eventually("pane c's output on disk", Duration::from_secs(5), || {
         pane_files(&h, &c).iter().any(|f| {
             std::fs::read(f)
-                .map(|b| b.windows(3).any(|w| w == b"300"))
+                .map(|b| b.windows(6).any(|w| &w[1..] == b"300\r\n" && w[0] != b' '))
                 .unwrap_or(false)
         })
     });
