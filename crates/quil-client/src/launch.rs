@@ -169,7 +169,7 @@ pub fn wait_restored(mut c: Client) -> Option<quil_proto::StatusInfo> {
             Ok(quil_proto::Reply::Status(s)) => s,
             _ => return None,
         };
-        if s.restoring == 0 {
+        if s.restoring == 0 && !s.adopting {
             return Some(s);
         }
         if Instant::now() >= deadline {

@@ -24,7 +24,7 @@ pub mod server;
 pub mod shellinit;
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +127,9 @@ async fn serve(
     // The layout goes in before the first client is accepted; the panes are read back and
     // their processes taken over or started while clients are served.
     let restore_server = server.clone();
+    // Before the first client is accepted: one that waits for the whole workspace
+    // (`wait_restored`) must not see it done before the strays are in.
+    server.adopting.store(true, Ordering::SeqCst);
     let plan = tokio::task::spawn_blocking(move || match loaded {
         persist::Loaded::Empty => None,
         persist::Loaded::Workspace(ws) => {
@@ -153,6 +156,7 @@ async fn serve(
             restore_server.finish_restore(plan);
         }
         restore_server.take_over_strays();
+        restore_server.adopting.store(false, Ordering::SeqCst);
     });
     tokio::spawn(saver(server.clone()));
     // Startup (plugin parsing, restore) leaves garbage behind; give it back.
@@ -189,7 +193,7 @@ async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    let id = conn_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let id = conn_ids.fetch_add(1, Ordering::Relaxed);
                     while conns.try_join_next().is_some() {}
                     conns.spawn(conn::serve(server.clone(), stream, id));
                 }
@@ -216,7 +220,7 @@ async fn serve(
     // keep them for the next daemon).
     server
         .stopping
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+        .store(true, Ordering::SeqCst);
     let _ = server.shutdown.send(true);
     // A restore still under way starts nothing more; what it has not done stays as saved.
     let _ = restoring.await;
@@ -319,7 +323,7 @@ async fn saver(server: std::sync::Arc<server::Server>) {
             _ = server.signals.save.notified() => true,
             _ = shutdown_rx.changed() => return,
         };
-        if server.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        if server.stopping.load(Ordering::SeqCst) {
             return;
         }
         let s = server.clone();

@@ -466,6 +466,10 @@ pub struct StatusInfo {
     /// Panes the daemon is still bringing back after it started (0 once restored).
     #[serde(default)]
     pub restoring: u32,
+    /// The daemon is still looking for running panes its workspace lacks (strays), which
+    /// come back as tabs of their own: the workspace is not whole until this is false too.
+    #[serde(default)]
+    pub adopting: bool,
 }
 
 /// The shape of `quil ls --json`; also what attached clients lay out.

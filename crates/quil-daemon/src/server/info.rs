@@ -20,6 +20,7 @@ impl Server {
             clients: self.clients.load(Ordering::SeqCst),
             home: self.home.display().to_string(),
             restoring,
+            adopting: self.adopting.load(Ordering::SeqCst),
         }
     }
 

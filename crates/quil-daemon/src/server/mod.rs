@@ -309,6 +309,9 @@ pub struct Server {
     /// Set once a clean stop begins: exits no longer close panes, so the final snapshot keeps
     /// them.
     pub stopping: AtomicBool,
+    /// Set while the start's restore still looks for strays ([`Server::take_over_strays`]):
+    /// a client waiting for the workspace to be whole waits for them too.
+    pub adopting: AtomicBool,
 }
 
 impl Server {
@@ -361,6 +364,7 @@ impl Server {
             clients: AtomicU32::new(0),
             shutdown: tokio_watch::channel(false).0,
             stopping: AtomicBool::new(false),
+            adopting: AtomicBool::new(false),
         })
     }
 
