@@ -27,6 +27,18 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// Runs blocking work (reading a pane's files, starting its process, waiting for a lock held
+/// for long) wherever it is called from: on a runtime worker, that worker's other tasks move
+/// to another one meanwhile.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(transparent)]
@@ -218,9 +230,7 @@ async fn serve(
     // A clean stop: freeze the workspace (exits no longer close panes), save it with every
     // pane's scrollback, then hang up the panes (unless they are handed over: their holders
     // keep them for the next daemon).
-    server
-        .stopping
-        .store(true, Ordering::SeqCst);
+    server.stopping.store(true, Ordering::SeqCst);
     let _ = server.shutdown.send(true);
     // A restore still under way starts nothing more; what it has not done stays as saved.
     let _ = restoring.await;

@@ -26,7 +26,7 @@ use quil_proto::{Line, PaneId, PaneUpdate};
 use quil_term::Terminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
 /// Input bytes a pane may have queued before further input is refused.
@@ -384,7 +384,18 @@ impl PaneShared {
 
     pub fn lock(&self) -> MutexGuard<'_, TermState> {
         // A panic while holding the lock must not take the whole daemon down with poison.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        match self.state.try_lock() {
+            Ok(st) => st,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            // Held, maybe for long: a snapshot exports the whole history under it (175k lines
+            // took 100-400 ms in a debug build). A worker that waited on it would hold up
+            // every task queued behind it, other panes' output included (a quiet pane's
+            // output, read 400 ms late, was then lost to a kill -9 before its journal write);
+            // so it waits off its core.
+            Err(TryLockError::WouldBlock) => {
+                crate::blocking(|| self.state.lock().unwrap_or_else(|e| e.into_inner()))
+            }
+        }
     }
 
     /// Feeds one read of output to the terminal and tells whoever needs to know. Returns the

@@ -38,3 +38,40 @@ fn a_capture_over_its_budget_says_how_much_history_fits() {
         Err(TooLarge { history_lines: 0 })
     );
 }
+
+/// A snapshot's export holds a pane's lock for its whole history: a runtime worker that needs
+/// the lock meanwhile must not keep its other tasks (other panes' output) waiting.
+#[test]
+fn a_worker_waiting_for_a_held_pane_lock_lets_its_other_tasks_run() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("a runtime");
+    let pane = Arc::new(PaneShared::new(
+        20,
+        4,
+        4 << 20,
+        crate::restore::Preamble::default(),
+    ));
+    let held = pane.lock();
+    let (started, start) = std::sync::mpsc::channel();
+    let p = pane.clone();
+    let waiter = rt.spawn(async move {
+        let _ = started.send(());
+        p.feed(PaneId(1), b"after the export\r\n", &Quiet);
+    });
+    start.recv().expect("the waiter started");
+    // The runtime's one worker is in the waiter's wait for the lock by now.
+    std::thread::sleep(Duration::from_millis(20));
+    let (done, ran) = std::sync::mpsc::channel();
+    rt.spawn(async move {
+        let _ = done.send(());
+    });
+    let ran = ran.recv_timeout(Duration::from_secs(5));
+    let waited = !waiter.is_finished();
+    drop(held);
+    assert!(ran.is_ok(), "another task ran while the lock was held");
+    assert!(waited, "the waiter waited for the lock");
+    rt.block_on(waiter).expect("the waiter fed its output");
+    assert!(pane.screen_text().contains("after the export"));
+}

@@ -455,7 +455,7 @@ impl Server {
             return Ok(false);
         };
         (meta.cols, meta.rows) = (cols, rows);
-        let pane = blocking(|| {
+        let pane = crate::blocking(|| {
             let preamble = self.restored_preamble(&meta);
             self.start_pane(&meta, mode, preamble, true)
         })?;
@@ -624,17 +624,6 @@ impl Server {
     pub fn adopt_saved(&self, ids: impl IntoIterator<Item = PaneId>) {
         let mut saver = self.saver.lock().unwrap_or_else(|e| e.into_inner());
         saver.known.extend(ids);
-    }
-}
-
-/// Runs blocking work (reading a pane's files, starting its process) wherever the server is
-/// called from: on a runtime worker, that worker's other tasks move to another one meanwhile.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
     }
 }
 
