@@ -59,6 +59,11 @@ const MAX_READ_RECORD: usize = 16 * 1024 * 1024;
 /// Past its soft bound, a journal is superseded at most this often (past its bound, at once):
 /// a restore then replays about a saved buffer's worth of output, or the last second's.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+/// Past the soft bound, snapshots also take at most about this share of the time: after one
+/// that took T (a long history, a loaded machine, a slow build), the next waits this many T.
+/// Seven panes flooding at once in a debug build spent more CPU exporting their histories
+/// (175k lines, 100-400 ms each, every second) than the machine had.
+const SNAPSHOT_SPACING: u32 = 10;
 /// Wait after a failed snapshot before trying again.
 const RETRY: Duration = if cfg!(test) {
     Duration::from_millis(200)
@@ -490,7 +495,8 @@ pub struct Spec {
     pub fsync_every: Duration,
     /// Journal bytes past which a snapshot supersedes it at once.
     pub bound: u64,
-    /// Journal bytes past which a snapshot supersedes it, at most every [`SNAPSHOT_EVERY`].
+    /// Journal bytes past which a snapshot supersedes it, at most every [`SNAPSHOT_EVERY`]
+    /// (and [`SNAPSHOT_SPACING`] times as long as the last one took).
     pub soft: u64,
     /// For messages.
     pub name: String,
@@ -537,6 +543,7 @@ impl Journal {
             index: Vec::new(),
             snapping: false,
             asked_at: None,
+            took: Duration::ZERO,
             failures: 0,
             failures_at_ask: 0,
             want_snapshot: true,
@@ -741,6 +748,8 @@ struct Writer {
     snapping: bool,
     /// When the last snapshot was asked for.
     asked_at: Option<Instant>,
+    /// How long the last snapshot took, from asking to its answer.
+    took: Duration,
     /// Failed writes so far, and as they were when the snapshot being written was asked for.
     failures: u64,
     failures_at_ask: u64,
@@ -951,6 +960,7 @@ impl Writer {
     /// A snapshot is on disk (or not). False when the writer should end.
     fn on_snapshot(&mut self, r: Result<u64, SnapError>) -> bool {
         self.snapping = false;
+        self.took = self.asked_at.map_or(Duration::ZERO, |t| t.elapsed());
         let upto = match r {
             Ok(upto) => upto,
             Err(SnapError::Gone | SnapError::Superseded) => return false,
@@ -1131,7 +1141,8 @@ impl Writer {
                 self.end = batch.end;
                 syncer::schedule(&file, self.spec.fsync_every);
                 let held = self.file_len - HEADER as u64;
-                let due = self.asked_at.is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY);
+                let every = SNAPSHOT_EVERY.max(self.took * SNAPSHOT_SPACING);
+                let due = self.asked_at.is_none_or(|t| t.elapsed() >= every);
                 if held > self.spec.bound || (held > self.spec.soft && due) {
                     self.want_snapshot = true;
                 }

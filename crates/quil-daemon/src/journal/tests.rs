@@ -137,6 +137,8 @@ struct Pane {
     hold: Mutex<bool>,
     held: Condvar,
     snapshots: AtomicUsize,
+    /// How long each snapshot takes.
+    slow: Mutex<Duration>,
     reports: Mutex<Vec<Option<String>>>,
 }
 
@@ -176,6 +178,7 @@ impl Snapshotter for Snaps {
             h = p.held.wait(h).unwrap();
         }
         drop(h);
+        std::thread::sleep(*lock(&p.slow));
         let (content, upto) = {
             let t = lock(&p.term);
             (t.clone(), p.j().position())
@@ -206,6 +209,7 @@ fn start_with(bound: u64, soft: u64, held: bool) -> Arc<Pane> {
         hold: Mutex::new(held),
         held: Condvar::new(),
         snapshots: AtomicUsize::new(0),
+        slow: Mutex::new(Duration::ZERO),
         reports: Mutex::new(Vec::new()),
     });
     let spec = Spec {
@@ -462,6 +466,26 @@ fn past_the_soft_bound_a_snapshot_comes_at_most_once_a_second() {
         more >= 1 && more as f64 <= secs + 1.0,
         "{more} snapshots in {secs:.1} s"
     );
+    assert!(all_recoverable(&p));
+}
+
+#[test]
+fn past_the_soft_bound_a_slow_snapshot_spaces_out_the_next() {
+    let p = start_with(DEFAULT_BOUND, 4096, true);
+    *lock(&p.slow) = Duration::from_millis(300);
+    p.release();
+    wait_until("the first snapshot", || {
+        p.snapshots.load(Ordering::SeqCst) == 1
+    });
+    // Past the soft bound for 2.5 s: a snapshot a second (after one that took 0.3 s) would
+    // make two more; ten times 0.3 s makes none yet.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(2500) {
+        p.print(&[b's'; 1024]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(BATCH * 2);
+    assert_eq!(p.snapshots.load(Ordering::SeqCst), 1);
     assert!(all_recoverable(&p));
 }
 
