@@ -22,6 +22,7 @@ mod ground;
 mod packed;
 mod scan;
 mod scrollback;
+pub use scrollback::HistoryCopy;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -593,6 +594,12 @@ impl Terminal {
     /// ones (within a byte budget, say) stops early and never holds the rest.
     pub fn scrollback_newest_first(&self) -> impl Iterator<Item = quil_proto::Line> + '_ {
         self.history.newest_first().map(scrollback::decode)
+    }
+
+    /// The history as it is now, still encoded, to decode after letting go of whatever guards
+    /// the terminal.
+    pub fn history_copy(&self) -> HistoryCopy {
+        self.history.copy()
     }
 
     /// When a synchronized update (mode 2026) has timed out, end it so its content shows.

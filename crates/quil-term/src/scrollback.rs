@@ -38,6 +38,7 @@ const CHUNK_BYTES: usize = 32 * 1024;
 /// Accounted cost of indexing one line (its end offset).
 const INDEX_COST: usize = std::mem::size_of::<u32>();
 
+#[derive(Clone)]
 struct Chunk {
     data: Vec<u8>,
     /// End offset in `data` of each line.
@@ -71,6 +72,29 @@ impl Chunk {
 }
 
 /// Oldest-first store of encoded lines, bounded in bytes.
+fn newest_first(chunks: &VecDeque<Chunk>) -> impl Iterator<Item = &[u8]> + '_ {
+    chunks
+        .iter()
+        .rev()
+        .flat_map(|c| (c.first..c.ends.len()).rev().map(move |i| c.line(i)))
+}
+
+/// A terminal's history as it was, still encoded ([`crate::Terminal::history_copy`]): copying
+/// it is a few memcpys of at most the history's byte budget, where decoding is per line (a
+/// flooding pane's 175k lines took 100-400 ms in a debug build), so the decoding can be done
+/// after the terminal's lock is let go.
+pub struct HistoryCopy {
+    chunks: VecDeque<Chunk>,
+}
+
+impl HistoryCopy {
+    /// The lines, newest first, decoded one at a time (as
+    /// [`crate::Terminal::scrollback_newest_first`]).
+    pub fn newest_first(&self) -> impl Iterator<Item = Line> + '_ {
+        newest_first(&self.chunks).map(decode)
+    }
+}
+
 pub(crate) struct Scrollback {
     chunks: VecDeque<Chunk>,
     len: usize,
@@ -187,10 +211,14 @@ impl Scrollback {
 
     /// The encoded lines, newest first.
     pub(crate) fn newest_first(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.chunks
-            .iter()
-            .rev()
-            .flat_map(|c| (c.first..c.ends.len()).rev().map(move |i| c.line(i)))
+        newest_first(&self.chunks)
+    }
+
+    /// A copy of the encoded lines, to decode later without the terminal.
+    pub(crate) fn copy(&self) -> HistoryCopy {
+        HistoryCopy {
+            chunks: self.chunks.clone(),
+        }
     }
 
     /// Decodes lines `start..end` (0 = oldest), clamped to what is stored.

@@ -387,11 +387,12 @@ impl PaneShared {
         match self.state.try_lock() {
             Ok(st) => st,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
-            // Held, maybe for long: a snapshot exports the whole history under it (175k lines
-            // took 100-400 ms in a debug build). A worker that waited on it would hold up
-            // every task queued behind it, other panes' output included (a quiet pane's
-            // output, read 400 ms late, was then lost to a kill -9 before its journal write);
-            // so it waits off its core.
+            // Held, maybe for long: a capture of a long history or a resize that reflows it
+            // works under it (snapshots exported the whole history under it too: 100-400 ms
+            // in a debug build). A worker that waited on it would hold up every task queued
+            // behind it, other panes' output included (a quiet pane's output, read 400 ms
+            // late, was then lost to a kill -9 before its journal write); so it waits off its
+            // core.
             Err(TryLockError::WouldBlock) => {
                 crate::blocking(|| self.state.lock().unwrap_or_else(|e| e.into_inner()))
             }
@@ -515,14 +516,27 @@ impl PaneShared {
     /// budget reaches, so saving after a flood neither decodes nor holds the whole history (and
     /// the pane's output waits on the lock only that long).
     pub fn export_saved(&self, max_bytes: usize) -> SavedBuffer {
-        let st = self.lock();
-        let journal = self.journal.get().map(|j| JournalMark {
-            epoch: j.epoch(),
-            upto: j.position(),
-        });
+        // Under the lock, only copies: decoding the history line by line is done after it (a
+        // flooding pane's took 100-400 ms in a debug build, and its output waited meanwhile).
+        let (saved, screen, history) = {
+            let st = self.lock();
+            let journal = self.journal.get().map(|j| JournalMark {
+                epoch: j.epoch(),
+                upto: j.position(),
+            });
+            let screen = saved_screen(&st.term);
+            let saved = SavedBuffer {
+                journal,
+                ..saved_frame(&st.term, screen.len())
+            };
+            (saved, screen, st.term.history_copy())
+        };
         SavedBuffer {
-            journal,
-            ..saved_of(&st.term, &[], max_bytes)
+            lines: crate::persist::fit_newest(
+                screen.into_iter().rev().chain(history.newest_first()),
+                max_bytes,
+            ),
+            ..saved
         }
     }
 
@@ -768,11 +782,17 @@ impl Snapshotter for PaneSnapshots {
     }
 }
 
-/// The part of the screen a pane's saved content keeps: its rows down to the last non-blank
-/// one, or nothing while a program is on the alternate screen.
 /// `term` as a saved buffer (with no journal): its newest lines within `max_bytes`, with
 /// `older` (oldest first) above its own history.
 pub fn saved_of(term: &Terminal, older: &[Line], max_bytes: usize) -> SavedBuffer {
+    SavedBuffer {
+        lines: recent_lines(term, older.iter().rev().cloned(), max_bytes),
+        ..saved_frame(term, saved_screen(term).len())
+    }
+}
+
+/// `term` as a saved buffer without its lines, whose screen part is `screen_rows` long.
+fn saved_frame(term: &Terminal, screen_rows: usize) -> SavedBuffer {
     let (cols, rows) = term.size();
     let cursor = term.cursor();
     SavedBuffer {
@@ -782,12 +802,14 @@ pub fn saved_of(term: &Terminal, older: &[Line], max_bytes: usize) -> SavedBuffe
         cursor: (cursor.x, cursor.y),
         pen: term.pen(),
         alt_screen: term.is_alt_screen(),
-        screen_rows: saved_screen(term).len() as u16,
-        lines: recent_lines(term, older.iter().rev().cloned(), max_bytes),
+        screen_rows: screen_rows as u16,
+        lines: Vec::new(),
         title: term.title().to_string(),
     }
 }
 
+/// The part of the screen a pane's saved content keeps: its rows down to the last non-blank
+/// one, or nothing while a program is on the alternate screen.
 fn saved_screen(term: &Terminal) -> Vec<Line> {
     if term.is_alt_screen() {
         return Vec::new();

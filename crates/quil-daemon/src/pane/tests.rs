@@ -75,3 +75,28 @@ fn a_worker_waiting_for_a_held_pane_lock_lets_its_other_tasks_run() {
     rt.block_on(waiter).expect("the waiter fed its output");
     assert!(pane.screen_text().contains("after the export"));
 }
+
+/// A snapshot decodes the history after letting go of the pane's lock, from a copy: what it
+/// saves is what decoding under the lock saved.
+#[test]
+fn a_snapshot_saves_what_the_terminal_holds() {
+    let pane = PaneShared::new(30, 5, 4 << 20, crate::restore::Preamble::default());
+    let text: String = (0..3000)
+        .map(|i| match i % 4 {
+            0 => format!("plain {i}\r\n"),
+            1 => format!("\x1b[1;3{}mstyled {i}\x1b[0m tail\r\n", i % 8),
+            2 => format!("wide 漢字 {i} and a line long enough to wrap at thirty columns\r\n"),
+            _ => "\r\n".to_string(),
+        })
+        .collect();
+    pane.feed(PaneId(1), text.as_bytes(), &Quiet);
+    pane.feed(PaneId(1), b"\x1b]2;a title\x07prompt$ ", &Quiet);
+    for budget in [usize::MAX, 64 * 1024, 2000, 10] {
+        let under_lock = saved_of(&pane.lock().term, &[], budget);
+        let saved = pane.export_saved(budget);
+        assert_eq!(saved, under_lock, "budget {budget}");
+        if budget == 64 * 1024 {
+            assert!(saved.lines.len() > 100 && saved.lines.len() < 3000);
+        }
+    }
+}
