@@ -696,7 +696,8 @@ fn daemon(home: &Path, cmd: DaemonCmd) -> Result<i32> {
                         "{}",
                         serde_json::json!({"running": true, "pid": s.pid, "version": s.version,
                             "protocol": s.protocol, "uptime_ms": s.uptime_ms, "panes": s.panes,
-                            "clients": clients, "home": s.home})
+                            "clients": clients, "home": s.home, "restoring": s.restoring,
+                            "adopting": s.adopting})
                     );
                 } else {
                     crate::outln!(

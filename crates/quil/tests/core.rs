@@ -288,6 +288,12 @@ fn daemon_lifecycle_single_instance_and_stop() {
         status["clients"], 0,
         "status leaves its own connection out: {status}"
     );
+    // The command that started the daemon waited until the workspace was whole.
+    assert_eq!(
+        (&status["restoring"], &status["adopting"]),
+        (&serde_json::json!(0), &serde_json::json!(false)),
+        "{status}"
+    );
     let text = h.ok(&["daemon", "status"]);
     assert!(text.contains(", 0 clients attached,"), "{text}");
     let pid = status["pid"].as_i64().unwrap() as i32;
