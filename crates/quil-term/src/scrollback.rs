@@ -71,7 +71,7 @@ impl Chunk {
     }
 }
 
-/// Oldest-first store of encoded lines, bounded in bytes.
+/// The encoded lines of `chunks`, newest first.
 fn newest_first(chunks: &VecDeque<Chunk>) -> impl Iterator<Item = &[u8]> + '_ {
     chunks
         .iter()
@@ -95,6 +95,7 @@ impl HistoryCopy {
     }
 }
 
+/// Oldest-first store of encoded lines, bounded in bytes.
 pub(crate) struct Scrollback {
     chunks: VecDeque<Chunk>,
     len: usize,

@@ -387,12 +387,10 @@ impl PaneShared {
         match self.state.try_lock() {
             Ok(st) => st,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
-            // Held, maybe for long: a capture of a long history or a resize that reflows it
-            // works under it (snapshots exported the whole history under it too: 100-400 ms
-            // in a debug build). A worker that waited on it would hold up every task queued
-            // behind it, other panes' output included (a quiet pane's output, read 400 ms
-            // late, was then lost to a kill -9 before its journal write); so it waits off its
-            // core.
+            // Held, maybe for long (a capture of a long history, a resize that reflows it): a
+            // worker that waited on it would hold up every task queued behind it, other panes'
+            // output included, and output read late is output a kill -9 may lose. So it
+            // waits off its core.
             Err(TryLockError::WouldBlock) => {
                 crate::blocking(|| self.state.lock().unwrap_or_else(|e| e.into_inner()))
             }
