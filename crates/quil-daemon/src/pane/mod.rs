@@ -530,10 +530,7 @@ impl PaneShared {
             (saved, screen, st.term.history_copy())
         };
         SavedBuffer {
-            lines: crate::persist::fit_newest(
-                screen.into_iter().rev().chain(history.newest_first()),
-                max_bytes,
-            ),
+            lines: saved_lines(screen, history.newest_first(), max_bytes),
             ..saved
         }
     }
@@ -747,14 +744,18 @@ pub fn recent_lines(
     older: impl Iterator<Item = Line>,
     max_bytes: usize,
 ) -> Vec<Line> {
-    crate::persist::fit_newest(
-        saved_screen(term)
-            .into_iter()
-            .rev()
-            .chain(term.scrollback_newest_first())
-            .chain(older),
-        max_bytes,
-    )
+    let history = term.scrollback_newest_first().chain(older);
+    saved_lines(saved_screen(term), history, max_bytes)
+}
+
+/// The newest of a saved `screen` and the `history` above it (newest first) whose saved form
+/// fits in `max_bytes`, oldest first.
+fn saved_lines(
+    screen: Vec<Line>,
+    history: impl Iterator<Item = Line>,
+    max_bytes: usize,
+) -> Vec<Line> {
+    crate::persist::fit_newest(screen.into_iter().rev().chain(history), max_bytes)
 }
 
 /// Writes a pane's snapshots for its journal.
@@ -783,9 +784,16 @@ impl Snapshotter for PaneSnapshots {
 /// `term` as a saved buffer (with no journal): its newest lines within `max_bytes`, with
 /// `older` (oldest first) above its own history.
 pub fn saved_of(term: &Terminal, older: &[Line], max_bytes: usize) -> SavedBuffer {
+    let screen = saved_screen(term);
+    let rows = screen.len();
+    let history = term.scrollback_newest_first();
     SavedBuffer {
-        lines: recent_lines(term, older.iter().rev().cloned(), max_bytes),
-        ..saved_frame(term, saved_screen(term).len())
+        lines: saved_lines(
+            screen,
+            history.chain(older.iter().rev().cloned()),
+            max_bytes,
+        ),
+        ..saved_frame(term, rows)
     }
 }
 
