@@ -466,8 +466,9 @@ pub struct StatusInfo {
     /// Panes the daemon is still bringing back after it started (0 once restored).
     #[serde(default)]
     pub restoring: u32,
-    /// The daemon is still looking for running panes its workspace lacks (strays), which
-    /// come back as tabs of their own: the workspace is not whole until this is false too.
+    /// The restore the daemon began at its start is still under way, its search for running
+    /// panes the saved workspace lacks (strays, which come back as tabs of their own)
+    /// included: the workspace is not whole until this is false.
     #[serde(default)]
     pub adopting: bool,
 }

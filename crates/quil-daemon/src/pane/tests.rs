@@ -39,8 +39,8 @@ fn a_capture_over_its_budget_says_how_much_history_fits() {
     );
 }
 
-/// A snapshot's export holds a pane's lock for its whole history: a runtime worker that needs
-/// the lock meanwhile must not keep its other tasks (other panes' output) waiting.
+/// A pane's lock may be held for long (a capture of a long history): a runtime worker that
+/// needs the lock meanwhile must not keep its other tasks (other panes' output) waiting.
 #[test]
 fn a_worker_waiting_for_a_held_pane_lock_lets_its_other_tasks_run() {
     let rt = tokio::runtime::Builder::new_multi_thread()

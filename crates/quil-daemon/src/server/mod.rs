@@ -309,8 +309,9 @@ pub struct Server {
     /// Set once a clean stop begins: exits no longer close panes, so the final snapshot keeps
     /// them.
     pub stopping: AtomicBool,
-    /// Set while the start's restore still looks for strays ([`Server::take_over_strays`]):
-    /// a client waiting for the workspace to be whole waits for them too.
+    /// Set while the restore begun at the start is under way, until its search for strays
+    /// ([`Server::take_over_strays`]) is done: a client waiting for the workspace to be whole
+    /// waits for them too.
     pub adopting: AtomicBool,
 }
 
