@@ -802,6 +802,13 @@ fn a_slow_link_shows_typed_keys_before_the_daemon_echoes_them() {
     // A second each way: the first key's echo takes two seconds.
     link.set_delay(1000);
     tmux::type_text(&sock, "e");
+    // While it is on its way the pane's screen changes elsewhere (its title, as a resize or
+    // a redrawn prompt might): the link's first echo still counts, however late.
+    let pid = remote.pane_json(&pane)["pid"]
+        .as_u64()
+        .expect("the pane's pid");
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(format!("/proc/{pid}/fd/1"), "\x1b]2;on its way\x07").expect("set a title");
     tmux::wait_for(&sock, "the first key's echo", |s| s.contains("slow> e"));
     // Its echo came back slowly: the next keys show at once, before they even reach the pane.
     tmux::type_text(&sock, "cho pre");

@@ -139,10 +139,16 @@ impl Predictor {
                 p.confirmed = true;
             }
         }
+        // Only a confirmed epoch's guesses can be on show, so only they are given up for
+        // being late. Until then the first echo may take any time (the first key on a link
+        // not yet timed, or one that just got slower), and a screen in between (a prompt
+        // redrawn) must not cost that echo its timing.
+        let confirmed = p.confirmed;
         let wrong = p.guesses.first().is_some_and(|g| {
             let moved_off = screen.cursor.y != g.row || screen.cursor.x > g.col;
             let written = char_at(screen, g.row, g.col).is_some_and(|c| c != ' ');
-            written || moved_off || now.duration_since(g.at) > give_up
+            let overdue = confirmed && now.duration_since(g.at) > give_up;
+            written || moved_off || overdue
         });
         if wrong {
             p.end_epoch();
@@ -336,10 +342,8 @@ mod tests {
         }
         assert_eq!(p.cursor(P), None);
         p.on_screen(P, &s, ms(2000));
-        assert!(
-            p.panes[&P].guesses.is_empty(),
-            "overdue guesses are dropped"
-        );
+        assert_eq!(p.cursor(P), None, "still not shown, however late");
+        p.typed(P, &s, None, ms(2001));
 
         // Confirmed, then the program writes something else where a guess was.
         let s = screen("> a", (3, 0));
@@ -351,6 +355,26 @@ mod tests {
         assert_eq!(p.cursor(P), None);
         // The epoch starts over: the next key waits for its echo again.
         p.typed(P, &screen("> aB", (4, 0)), Some('c'), ms(3210));
+        assert_eq!(p.cursor(P), None);
+    }
+
+    #[test]
+    fn a_first_echo_slower_than_any_guess_still_times_the_link() {
+        let t = Instant::now();
+        let ms = |n| t + Duration::from_millis(n);
+        let mut p = Predictor::default();
+        let s = screen("$ ", (2, 0));
+        p.typed(P, &s, Some('e'), t);
+        // The prompt is drawn again (a resize) while the key is on its way...
+        p.on_screen(P, &s, ms(1000));
+        // ...and its echo comes back after two seconds: the link is slow, and the epoch
+        // confirmed, so the next key shows at once.
+        let s = screen("$ e", (3, 0));
+        p.on_screen(P, &s, ms(2000));
+        assert!(p.typed(P, &s, Some('c'), ms(2010)));
+        assert_eq!(p.cursor(P), Some((4, 0)));
+        // A guess on show that is long overdue was wrong: it goes.
+        assert!(p.on_screen(P, &s, ms(9000)));
         assert_eq!(p.cursor(P), None);
     }
 
