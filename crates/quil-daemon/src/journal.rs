@@ -988,6 +988,11 @@ impl Writer {
                 self.retry_at = None;
                 self.last_error = None;
                 self.say(None);
+                // What came during a slow snapshot may leave even the compacted journal past
+                // its bound (appends did not ask meanwhile).
+                if self.file_len - HEADER as u64 > self.spec.bound {
+                    self.want_snapshot = true;
+                }
                 true
             }
             Err(SnapError::Io(e)) => {
@@ -1143,7 +1148,10 @@ impl Writer {
                 let held = self.file_len - HEADER as u64;
                 let every = SNAPSHOT_EVERY.max(self.took * SNAPSHOT_SPACING);
                 let due = self.asked_at.is_none_or(|t| t.elapsed() >= every);
-                if held > self.spec.bound || (held > self.spec.soft && due) {
+                // Not while a snapshot is being written: its compaction is what brings this
+                // journal back under its bounds. (Asking again meanwhile made a flood take
+                // every snapshot twice, the second just after the first.)
+                if !self.snapping && (held > self.spec.bound || (held > self.spec.soft && due)) {
                     self.want_snapshot = true;
                 }
             }

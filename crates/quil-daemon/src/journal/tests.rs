@@ -490,6 +490,35 @@ fn past_the_soft_bound_a_slow_snapshot_spaces_out_the_next() {
 }
 
 #[test]
+fn output_during_a_snapshot_does_not_ask_for_another() {
+    let bound = 64 * 1024;
+    let p = start(bound, false);
+    wait_until("the first journal", || p.journal_path().exists());
+    *lock(&p.slow) = Duration::from_millis(300);
+    // Past the bound: a snapshot is asked for, and takes 0.3 s.
+    p.print(&vec![b'f'; 2 * bound as usize]);
+    wait_until("the journal past its bound", || {
+        std::fs::metadata(p.journal_path()).is_ok_and(|m| m.len() > bound)
+    });
+    assert_eq!(p.snapshots.load(Ordering::SeqCst), 1);
+    // Output goes on meanwhile, into the journal that snapshot compacts.
+    for _ in 0..20 {
+        p.print(&[b'g'; 1024]);
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    wait_until("the snapshot on disk", || {
+        p.snapshots.load(Ordering::SeqCst) == 2
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        p.snapshots.load(Ordering::SeqCst),
+        2,
+        "the compacted journal is small: no second snapshot"
+    );
+    wait_until("everything recoverable", || all_recoverable(&p));
+}
+
+#[test]
 fn batches_fall_due_on_one_grid() {
     let t = Instant::now();
     for ms in [0u64, 1, 17, 49, 50, 51, 99, 1234] {
