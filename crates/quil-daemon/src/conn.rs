@@ -161,6 +161,19 @@ impl EventFeed {
         })
     }
 
+    /// Forwards every event already waiting.
+    fn drain(&mut self, out: &Outbox) {
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+        loop {
+            let ev = match self.rx.try_recv() {
+                Ok(ev) => Ok(ev),
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return,
+            };
+            self.forward(ev, out);
+        }
+    }
+
     /// Sends one event if it passes the filter. A reader that falls behind, in the daemon's
     /// queue or in its own socket, loses events rather than slowing anyone, and is told how
     /// many before the next one it gets.
@@ -416,6 +429,12 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
                 server.signals.idle.wake();
                 if let Some(pane) = crate::server::pane_needed(&req) {
                     server.until_restored(pane).await;
+                }
+                // Events already emitted go out before this request's reply: a client that
+                // asks anything on its subscribed connection has, with the reply, every event
+                // from before it (`quil mcp`'s events tool reads what a call just did so).
+                if let Some(feed) = events.as_mut() {
+                    feed.drain(&out);
                 }
                 let changes = req.changes_workspace();
                 let focused = match &req {

@@ -4,8 +4,11 @@
 //! A watcher thread keeps one connection subscribed to every event. It never starts the
 //! daemon itself (a stopped daemon stays stopped until a tool call needs it); a tool call that
 //! did start it waits for the watcher to subscribe, so the events of that call are recorded.
+//! Before the ring is read, a request on the watcher's own connection marks where the daemon
+//! is: the daemon sends every event emitted before a request ahead of its reply, so once that
+//! reply is in, so is every event of the calls that came before.
 
-use quil_client::conn::Client;
+use quil_client::conn::{Client, Writer};
 use quil_client::remote::Target;
 use quil_proto::{Request, ServerMsg};
 use serde_json::Value;
@@ -27,6 +30,22 @@ struct Ring {
     next: u64,
     /// The watcher is subscribed to a running daemon.
     subscribed: bool,
+    /// The write half of the watcher's connection, while it is subscribed.
+    writer: Option<Writer>,
+    /// The newest request id answered on the watcher's connection.
+    answered: Option<u32>,
+}
+
+impl Ring {
+    fn new() -> Ring {
+        Ring {
+            events: VecDeque::new(),
+            next: 1,
+            subscribed: false,
+            writer: None,
+            answered: None,
+        }
+    }
 }
 
 /// What [`Events::since`] found.
@@ -43,14 +62,7 @@ impl Events {
     /// Starts the watcher for the daemon of `target`.
     pub fn watch(target: Target) -> Events {
         let events = Events {
-            inner: Arc::new((
-                Mutex::new(Ring {
-                    events: VecDeque::new(),
-                    next: 1,
-                    subscribed: false,
-                }),
-                Condvar::new(),
-            )),
+            inner: Arc::new((Mutex::new(Ring::new()), Condvar::new())),
         };
         let watcher = events.clone();
         std::thread::Builder::new()
@@ -90,20 +102,58 @@ impl Events {
         {
             return;
         }
-        self.set_subscribed(true);
+        self.set_subscribed(c.writer().ok());
         while let Ok(msg) = c.recv() {
             match msg {
                 ServerMsg::Event(ev) => self.push(ev.to_json()),
+                ServerMsg::Reply { id, .. } => {
+                    let mut ring = self.lock();
+                    ring.answered = ring.answered.max(Some(id));
+                    drop(ring);
+                    self.inner.1.notify_all();
+                }
                 ServerMsg::Bye(_) => break,
                 _ => {}
             }
         }
-        self.set_subscribed(false);
+        self.set_subscribed(None);
     }
 
-    fn set_subscribed(&self, on: bool) {
-        self.lock().subscribed = on;
+    /// Subscribed (with the connection's write half) or not (`None`).
+    fn set_subscribed(&self, writer: Option<Writer>) {
+        let mut ring = self.lock();
+        ring.subscribed = writer.is_some();
+        ring.writer = writer;
+        ring.answered = None;
+        drop(ring);
         self.inner.1.notify_all();
+    }
+
+    /// Waits (up to `timeout`) until the ring holds every event the daemon emitted before
+    /// now: asks on the watcher's connection, whose reply comes after them. Without a
+    /// watcher subscribed, returns at once.
+    pub fn catch_up(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut ring = self.lock();
+        let Some(id) = ring
+            .writer
+            .as_mut()
+            .and_then(|w| w.send(Request::Status).ok())
+        else {
+            return;
+        };
+        while ring.subscribed && ring.answered.is_none_or(|a| a < id) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            ring = self
+                .inner
+                .1
+                .wait_timeout(ring, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     fn push(&self, ev: Value) {
@@ -192,14 +242,7 @@ mod tests {
 
     fn ring() -> Events {
         Events {
-            inner: Arc::new((
-                Mutex::new(Ring {
-                    events: VecDeque::new(),
-                    next: 1,
-                    subscribed: false,
-                }),
-                Condvar::new(),
-            )),
+            inner: Arc::new((Mutex::new(Ring::new()), Condvar::new())),
         }
     }
 

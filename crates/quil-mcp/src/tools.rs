@@ -735,6 +735,8 @@ impl Quil {
                 .unwrap_or(100)
                 .clamp(1, crate::events::CAPACITY as u32);
             let wait = seconds(a.wait, 0.0, "wait")?;
+            // What the calls before this one did is in the ring before it is read.
+            events.catch_up(Duration::from_secs(5));
             let batch = events.since(a.since, limit as usize, wait, |ev| {
                 (panes.is_empty() || panes.iter().any(|p| ev["pane"] == p.as_str()))
                     && (a.types.is_empty() || a.types.iter().any(|t| ev["type"] == t.as_str()))
