@@ -418,6 +418,12 @@ fn a_shell_is_driven_through_the_tools() {
         "the screen without its blank bottom rows"
     );
     s.ok("send_keys", json!({"pane": pane, "keys": ["C-c"]}));
+    // What is typed while the shell handles Ctrl+C may go with the line it cancels: type the
+    // next line once its prompt is back.
+    s.ok(
+        "wait_for_text",
+        json!({"pane": pane, "regex": "\\^C\n.*[$#]", "timeout": 20}),
+    );
     s.ok(
         "send_text",
         json!({"pane": pane, "text": "seq 1 60", "enter": true}),
