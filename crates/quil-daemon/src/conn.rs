@@ -161,10 +161,11 @@ impl EventFeed {
         })
     }
 
-    /// Forwards every event already waiting.
+    /// Forwards the events already waiting (not those that come meanwhile: a flood of events
+    /// must not keep the connection from its request).
     fn drain(&mut self, out: &Outbox) {
         use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-        loop {
+        for _ in 0..self.rx.len() {
             let ev = match self.rx.try_recv() {
                 Ok(ev) => Ok(ev),
                 Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),

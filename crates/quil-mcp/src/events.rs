@@ -30,8 +30,11 @@ struct Ring {
     next: u64,
     /// The watcher is subscribed to a running daemon.
     subscribed: bool,
-    /// The write half of the watcher's connection, while it is subscribed.
-    writer: Option<Writer>,
+    /// The write half of the watcher's connection, while it is subscribed (its own lock: a
+    /// write is never made holding the ring's).
+    writer: Option<Arc<Mutex<Writer>>>,
+    /// Counts the watcher's connections, so a wait begun on one ends with it.
+    conn: u64,
     /// The newest request id answered on the watcher's connection.
     answered: Option<u32>,
 }
@@ -43,6 +46,7 @@ impl Ring {
             next: 1,
             subscribed: false,
             writer: None,
+            conn: 0,
             answered: None,
         }
     }
@@ -102,7 +106,7 @@ impl Events {
         {
             return;
         }
-        self.set_subscribed(c.writer().ok());
+        self.set_subscribed(true, c.writer().ok());
         while let Ok(msg) = c.recv() {
             match msg {
                 ServerMsg::Event(ev) => self.push(ev.to_json()),
@@ -116,14 +120,15 @@ impl Events {
                 _ => {}
             }
         }
-        self.set_subscribed(None);
+        self.set_subscribed(false, None);
     }
 
-    /// Subscribed (with the connection's write half) or not (`None`).
-    fn set_subscribed(&self, writer: Option<Writer>) {
+    /// Subscribed or not, with the connection's write half when it has one.
+    fn set_subscribed(&self, on: bool, writer: Option<Writer>) {
         let mut ring = self.lock();
-        ring.subscribed = writer.is_some();
-        ring.writer = writer;
+        ring.subscribed = on;
+        ring.writer = writer.map(|w| Arc::new(Mutex::new(w)));
+        ring.conn += 1;
         ring.answered = None;
         drop(ring);
         self.inner.1.notify_all();
@@ -134,15 +139,18 @@ impl Events {
     /// watcher subscribed, returns at once.
     pub fn catch_up(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        let mut ring = self.lock();
-        let Some(id) = ring
-            .writer
-            .as_mut()
-            .and_then(|w| w.send(Request::Status).ok())
-        else {
+        let (writer, conn) = {
+            let ring = self.lock();
+            (ring.writer.clone(), ring.conn)
+        };
+        let Some(id) = writer.and_then(|w| {
+            let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
+            w.send(Request::Status).ok()
+        }) else {
             return;
         };
-        while ring.subscribed && ring.answered.is_none_or(|a| a < id) {
+        let mut ring = self.lock();
+        while ring.conn == conn && ring.answered.is_none_or(|a| a < id) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return;

@@ -799,14 +799,14 @@ fn a_slow_link_shows_typed_keys_before_the_daemon_echoes_them() {
     let sock = tui.0.clone();
     tmux::wait_for(&sock, "the remote prompt", |s| s.contains("slow>"));
 
+    let pid = remote.pane_json(&pane)["pid"]
+        .as_u64()
+        .expect("the pane's pid");
     // A second each way: the first key's echo takes two seconds.
     link.set_delay(1000);
     tmux::type_text(&sock, "e");
     // While it is on its way the pane's screen changes elsewhere (its title, as a resize or
     // a redrawn prompt might): the link's first echo still counts, however late.
-    let pid = remote.pane_json(&pane)["pid"]
-        .as_u64()
-        .expect("the pane's pid");
     std::thread::sleep(Duration::from_millis(500));
     std::fs::write(format!("/proc/{pid}/fd/1"), "\x1b]2;on its way\x07").expect("set a title");
     tmux::wait_for(&sock, "the first key's echo", |s| s.contains("slow> e"));

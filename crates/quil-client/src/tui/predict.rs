@@ -26,6 +26,9 @@ const HIDE_BELOW: Duration = Duration::from_millis(20);
 /// A guess still not on the screen this long (plus twice the echo time) after its key was
 /// wrong: the program did not echo it there.
 const GIVE_UP: Duration = Duration::from_millis(250);
+/// A guess not on show (its epoch not confirmed yet) is kept this long for its echo: the
+/// first echo on a link may take any time up to this.
+const GIVE_UP_UNSHOWN: Duration = Duration::from_secs(10);
 
 /// A key's character, guessed to appear at (`col`, `row`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -123,7 +126,6 @@ impl Predictor {
         if p.guesses.is_empty() {
             return false;
         }
-        let give_up = GIVE_UP + 2 * p.srtt.unwrap_or_default();
         while let Some(&g) = p.guesses.first() {
             // The cursor just past it too, on its row: a cell may hold that character already
             // (a blank, or text typed over), which is no echo.
@@ -139,16 +141,21 @@ impl Predictor {
                 p.confirmed = true;
             }
         }
-        // Only a confirmed epoch's guesses can be on show, so only they are given up for
-        // being late. Until then the first echo may take any time (the first key on a link
-        // not yet timed, or one that just got slower), and a screen in between (a prompt
+        // Late against the echo time just measured, which the echoes above may have raised.
+        // A guess on show is wrong soon after its echo was due. One not on show costs nothing
+        // while it waits, so it waits much longer: the first echo on a link not yet timed (or
+        // one that just got slower) may take seconds, and a screen in between (a prompt
         // redrawn) must not cost that echo its timing.
-        let confirmed = p.confirmed;
+        let give_up = GIVE_UP + 2 * p.srtt.unwrap_or_default();
+        let give_up = if p.confirmed {
+            give_up
+        } else {
+            give_up.max(GIVE_UP_UNSHOWN)
+        };
         let wrong = p.guesses.first().is_some_and(|g| {
             let moved_off = screen.cursor.y != g.row || screen.cursor.x > g.col;
             let written = char_at(screen, g.row, g.col).is_some_and(|c| c != ' ');
-            let overdue = confirmed && now.duration_since(g.at) > give_up;
-            written || moved_off || overdue
+            written || moved_off || now.duration_since(g.at) > give_up
         });
         if wrong {
             p.end_epoch();
@@ -342,8 +349,16 @@ mod tests {
         }
         assert_eq!(p.cursor(P), None);
         p.on_screen(P, &s, ms(2000));
-        assert_eq!(p.cursor(P), None, "still not shown, however late");
-        p.typed(P, &s, None, ms(2001));
+        assert_eq!(p.cursor(P), None, "still not shown");
+        assert!(
+            !p.panes[&P].guesses.is_empty(),
+            "kept for a late first echo"
+        );
+        p.on_screen(P, &s, ms(12_300));
+        assert!(
+            p.panes[&P].guesses.is_empty(),
+            "overdue guesses are dropped"
+        );
 
         // Confirmed, then the program writes something else where a guess was.
         let s = screen("> a", (3, 0));
@@ -365,14 +380,17 @@ mod tests {
         let mut p = Predictor::default();
         let s = screen("$ ", (2, 0));
         p.typed(P, &s, Some('e'), t);
-        // The prompt is drawn again (a resize) while the key is on its way...
+        p.typed(P, &s, Some('c'), ms(100));
+        // The prompt is drawn again (a resize) while the keys are on their way...
         p.on_screen(P, &s, ms(1000));
-        // ...and its echo comes back after two seconds: the link is slow, and the epoch
-        // confirmed, so the next key shows at once.
+        // ...and the first one's echo comes back after two seconds: the link is slow, and the
+        // epoch confirmed, so the second key (its echo due two seconds after it) shows, and
+        // so does the next.
         let s = screen("$ e", (3, 0));
         p.on_screen(P, &s, ms(2000));
-        assert!(p.typed(P, &s, Some('c'), ms(2010)));
         assert_eq!(p.cursor(P), Some((4, 0)));
+        assert!(p.typed(P, &s, Some('h'), ms(2010)));
+        assert_eq!(p.cursor(P), Some((5, 0)));
         // A guess on show that is long overdue was wrong: it goes.
         assert!(p.on_screen(P, &s, ms(9000)));
         assert_eq!(p.cursor(P), None);
