@@ -37,7 +37,7 @@ pub fn recover(
     }
     let t0 = std::time::Instant::now();
     let (term, older) = rebuilt(&mut base, &entries, scrollback_bytes);
-    let lines = crate::pane::recent_lines(&term, older.iter().rev().cloned(), budget);
+    let lines = crate::pane::recent_lines(&term, older, budget);
     tracing::debug!(
         %pane,
         bytes = journal.map_or(0, |(_, j)| j.len()),
@@ -100,7 +100,7 @@ fn replay(
     scrollback_bytes: usize,
 ) -> Vec<Line> {
     let (term, older) = replayed(saved, entries, scrollback_bytes);
-    crate::pane::recent_lines(&term, older.iter().rev().cloned(), budget)
+    crate::pane::recent_lines(&term, older, budget)
 }
 
 /// A terminal showing `saved` with `entries` played on top, and the saved history that goes

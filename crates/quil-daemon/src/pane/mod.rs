@@ -530,7 +530,7 @@ impl PaneShared {
             (saved, screen, st.term.history_copy())
         };
         SavedBuffer {
-            lines: saved_lines(screen, history.newest_first(), max_bytes),
+            lines: saved_lines(screen, history.newest_first(), &[], max_bytes),
             ..saved
         }
     }
@@ -737,25 +737,27 @@ impl Pane for Placeholder {
     fn force_kill(&self) {}
 }
 
-/// The newest lines of `term` (its saved screen, then history, then `older`, newest first)
-/// whose saved form fits in `max_bytes`, oldest first.
-pub fn recent_lines(
-    term: &Terminal,
-    older: impl Iterator<Item = Line>,
-    max_bytes: usize,
-) -> Vec<Line> {
-    let history = term.scrollback_newest_first().chain(older);
-    saved_lines(saved_screen(term), history, max_bytes)
+/// The newest lines of `term` (its saved screen, then its history, then `older`, oldest
+/// first, above that) whose saved form fits in `max_bytes`, oldest first.
+pub fn recent_lines(term: &Terminal, older: &[Line], max_bytes: usize) -> Vec<Line> {
+    let history = term.scrollback_newest_first();
+    saved_lines(saved_screen(term), history, older, max_bytes)
 }
 
-/// The newest of a saved `screen` and the `history` above it (newest first) whose saved form
-/// fits in `max_bytes`, oldest first.
+/// The newest of a saved `screen`, the `history` above it (newest first) and `older` (oldest
+/// first) above that, whose saved form fits in `max_bytes`, oldest first.
 fn saved_lines(
     screen: Vec<Line>,
     history: impl Iterator<Item = Line>,
+    older: &[Line],
     max_bytes: usize,
 ) -> Vec<Line> {
-    crate::persist::fit_newest(screen.into_iter().rev().chain(history), max_bytes)
+    let newest_first = screen
+        .into_iter()
+        .rev()
+        .chain(history)
+        .chain(older.iter().rev().cloned());
+    crate::persist::fit_newest(newest_first, max_bytes)
 }
 
 /// Writes a pane's snapshots for its journal.
@@ -788,11 +790,7 @@ pub fn saved_of(term: &Terminal, older: &[Line], max_bytes: usize) -> SavedBuffe
     let rows = screen.len();
     let history = term.scrollback_newest_first();
     SavedBuffer {
-        lines: saved_lines(
-            screen,
-            history.chain(older.iter().rev().cloned()),
-            max_bytes,
-        ),
+        lines: saved_lines(screen, history, older, max_bytes),
         ..saved_frame(term, rows)
     }
 }
