@@ -263,6 +263,11 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
     );
     let _ = writeln!(
         s,
+        "| Floor of the above: the raw PTY with each read fed to quil's terminal emulator, no daemon (× raw PTY) | | | | {}× | floor |",
+        f(ratio("raw-term"), 2)
+    );
+    let _ = writeln!(
+        s,
         "| Added key-echo latency (median − raw PTY median; quil: protocol client, tmux: control mode) | ≤ 0.05 ms | +0.05 ms | {} ms | {} ms | {} |",
         f(added(tmux_lat_key), 3),
         f(added(quil_lat_key), 3),
@@ -662,7 +667,9 @@ it is in the page cache. Every system runs `read _ < GO; cat FILE; echo > DONE` 
 when the harness releases the `GO` FIFO (process start-up and client attach are not timed) and stops when `DONE` is \
 written, i.e. when `cat` has handed its last byte to the PTY (at most one PTY buffer is still unparsed then). Waiting \
 is a `poll` on the FIFO: no polling of the multiplexer. Raw PTY: the harness opens the PTY itself, reads and discards \
-the master with blocking 64 KiB reads until EOF, and reaps the child. That bare reader takes each byte the moment it arrives (about 2 KB per read here, by `strace -c`), so `cat` is woken for every small read; quild, parsing as it goes, finds about 4 KB waiting per read, and so can finish sooner: a ratio below 1 means no slower than the PTY itself. *tmux, attached*: a real `tmux attach` runs on a 120x40 \
+the master with blocking 64 KiB reads until EOF, and reaps the child. That bare reader takes each byte the moment it arrives (about 2 KB per read here, by `strace -c`), so `cat` is woken for every small read; quild, parsing as it goes, finds about 4 KB waiting per read, and so can finish sooner: a ratio below 1 means no slower than the PTY itself. *Raw PTY + emulator* (`raw-term`): the same reader feeds each read to \
+`quil-term`'s emulator with the daemon's default scrollback (8 MB), in the harness's own thread: what keeping a pane's screen costs \
+with no daemon, socket, journal or client, the floor for quil's throughput on this machine (its client CPU is the reader's). *tmux, attached*: a real `tmux attach` runs on a 120x40 \
 PTY whose output the harness drains (answering terminal queries); tmux's server writes to an attached client's terminal itself, so the client process shows almost no CPU. *quil + TUI*: the real `quil` TUI runs on a PTY \
 whose size the harness calibrates so the pane is 120x40 like everywhere else (the TUI's tab bar and borders take \
 some rows and columns); its output is drained the same way. *quil + protocol client*: a thread that sends \

@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Sys {
     Raw,
+    /// The raw PTY with every read fed to quil's terminal emulator: the floor for any design
+    /// that keeps each pane's screen in its server.
+    RawTerm,
     Tmux,
     TmuxAttached,
     Quil,
@@ -39,6 +42,7 @@ pub enum Sys {
 pub fn all() -> Vec<Sys> {
     [
         Sys::Raw,
+        Sys::RawTerm,
         Sys::Tmux,
         Sys::TmuxAttached,
         Sys::Quil,
@@ -54,6 +58,7 @@ impl Sys {
     pub fn key(self) -> &'static str {
         match self {
             Sys::Raw => "raw",
+            Sys::RawTerm => "raw-term",
             Sys::Tmux => "tmux",
             Sys::TmuxAttached => "tmux-attached",
             Sys::Quil => "quil",
@@ -65,6 +70,7 @@ impl Sys {
     pub fn label(self) -> &'static str {
         match self {
             Sys::Raw => "raw PTY",
+            Sys::RawTerm => "raw PTY, each read fed to quil's terminal emulator (no daemon)",
             Sys::Tmux => "tmux, no client",
             Sys::TmuxAttached => "tmux + attached client (`tmux attach` in a drained PTY)",
             Sys::Quil => "quil, no client",
@@ -334,7 +340,15 @@ fn one(
     proc::mkfifo(&go)?;
     proc::mkfifo(&done_path)?;
     match sys {
-        Sys::Raw => {
+        Sys::Raw | Sys::RawTerm => {
+            // The daemon's terminal, with its default scrollback budget.
+            let mut term = (sys == Sys::RawTerm).then(|| {
+                quil_term::Terminal::new(quil_term::TermConfig {
+                    cols: ctx.cols,
+                    rows: ctx.rows,
+                    scrollback_bytes: 8 * 1024 * 1024,
+                })
+            });
             let mut cmd = Command::new("sh");
             cmd.arg("-c").arg(script(&go, file, None));
             let mut pty = Pty::spawn(cmd, ctx.cols, ctx.rows)?;
@@ -360,7 +374,12 @@ fn one(
             let mut bytes = 0u64;
             let result = loop {
                 match crate::pty::read_blocking(pty.fd(), &mut buf) {
-                    Ok(Read::Data(n)) => bytes += n as u64,
+                    Ok(Read::Data(n)) => {
+                        bytes += n as u64;
+                        if let Some(t) = term.as_mut() {
+                            t.feed(&buf[..n]);
+                        }
+                    }
                     Ok(_) => break Ok(()),
                     Err(e) => break Err(e),
                 }
