@@ -1,10 +1,29 @@
 //! Throughput of `Terminal::feed` on ~8 MB of typical output: 80-column lines, some with SGR
-//! colours, everything scrolling through the compact scrollback.
+//! colours, everything scrolling through the compact scrollback; and the same with a char
+//! outside ASCII every 40 bytes or so.
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use quil_term::{TermConfig, Terminal};
+
+/// As [`sample_output`], with a letter in about 40 replaced by a char outside ASCII (accents,
+/// arrows, box drawing; one column each, as agents' output has them).
+fn sample_text(target: usize) -> Vec<u8> {
+    let chars = ["é", "→", "─", "λ", "·", "ü"];
+    let plain = sample_output(target);
+    let mut out = Vec::with_capacity(target + target / 20);
+    for (i, &b) in plain.iter().enumerate() {
+        // Between two letters: never in an escape sequence.
+        let in_word = i > 0 && plain[i - 1].is_ascii_lowercase() && b.is_ascii_lowercase();
+        if i % 40 == 17 && in_word {
+            out.extend_from_slice(chars[i / 40 % chars.len()].as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
 
 fn sample_output(target: usize) -> Vec<u8> {
     let words = [
@@ -34,33 +53,48 @@ fn sample_output(target: usize) -> Vec<u8> {
 }
 
 fn feed(c: &mut Criterion) {
-    let data = sample_output(8 << 20);
     let mut group = c.benchmark_group("feed");
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1));
-    group.throughput(Throughput::Bytes(data.len() as u64));
-    for chunk in [4096usize, 65536] {
-        group.bench_with_input(
-            BenchmarkId::new("8MB", format!("{chunk}B-reads")),
-            &chunk,
-            |b, &chunk| {
-                b.iter(|| {
-                    let mut t = Terminal::new(TermConfig {
-                        cols: 80,
-                        rows: 24,
-                        scrollback_bytes: 1 << 20,
-                    });
-                    for piece in data.chunks(chunk) {
-                        t.feed(piece);
-                    }
-                    t.scrollback_len()
-                })
-            },
-        );
+    let cases = [
+        ("8MB", sample_output(8 << 20), [4096usize, 65536].as_slice()),
+        ("8MB-text", sample_text(8 << 20), [4096usize].as_slice()),
+    ];
+    for (name, data, chunks) in &cases {
+        group.throughput(Throughput::Bytes(data.len() as u64));
+        for &chunk in *chunks {
+            bench(&mut group, name, data, chunk);
+        }
     }
     group.finish();
+}
+
+/// One case: a fresh terminal takes in all of `data`, `chunk` bytes per read.
+fn bench(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    data: &[u8],
+    chunk: usize,
+) {
+    group.bench_with_input(
+        BenchmarkId::new(name, format!("{chunk}B-reads")),
+        &chunk,
+        |b, &chunk| {
+            b.iter(|| {
+                let mut t = Terminal::new(TermConfig {
+                    cols: 80,
+                    rows: 24,
+                    scrollback_bytes: 1 << 20,
+                });
+                for piece in data.chunks(chunk) {
+                    t.feed(piece);
+                }
+                t.scrollback_len()
+            })
+        },
+    );
 }
 
 criterion_group!(benches, feed);
