@@ -266,12 +266,7 @@ pub fn render(r: &Results, codec: Option<&str>) -> String {
         "| Floor of the above: the raw PTY with each read fed to quil's terminal emulator, no daemon (× raw PTY) | | | | {}× | floor |",
         f(ratio("raw-term"), 2)
     );
-    let over_floor = (|| {
-        Some(
-            row(&r.throughput, "quil-tui")?.shown_median_s?
-                / row(&r.throughput, "raw-term")?.median_s?,
-        )
-    })();
+    let over_floor = shown("quil-tui").zip(ratio("raw-term")).map(|(s, f)| s / f);
     let _ = writeln!(
         s,
         "| Restated (proposed): until shown, × that floor in the same run | ≤ 1.2× | | | {}× | {} |",
