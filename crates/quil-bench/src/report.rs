@@ -736,6 +736,52 @@ a very long benchmark name that wraps\n\
         assert!((v[1].2 - 812.5).abs() < 1e-6);
     }
 
+    fn throughput_row(key: &str, median: f64, shown: Option<f64>) -> throughput::Row {
+        throughput::Row {
+            key: key.into(),
+            label: key.into(),
+            runs_s: vec![median],
+            median_s: Some(median),
+            shown_runs_s: shown.into_iter().collect(),
+            shown_median_s: shown,
+            min_s: Some(median),
+            mb_per_s: None,
+            server_cpu_s: None,
+            client_cpu_s: None,
+            client_mb: None,
+            pane: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_throughput_targets_are_checked_against_the_raw_pty_and_the_floor() {
+        let r = Results {
+            file_mb: 100.0,
+            runs: 1,
+            throughput: vec![
+                throughput_row("raw", 1.0, Some(1.0)),
+                throughput_row("raw-term", 1.25, Some(1.25)),
+                throughput_row("quil-tui", 1.45, Some(1.48)),
+            ],
+            ..Default::default()
+        };
+        let md = render(&r, None);
+        let line = |start: &str| {
+            md.lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no row {start:?} in\n{md}"))
+                .to_string()
+        };
+        let shown = line("| Throughput until the attached client has shown the last line");
+        assert!(shown.contains("| 1.48× | **not met** |"), "{shown}");
+        let floor = line("| Floor of the above");
+        assert!(floor.contains("| 1.25× | floor |"), "{floor}");
+        // 1.48 / 1.25: within 1.2× of the floor.
+        let restated = line("| Restated (proposed)");
+        assert!(restated.contains("| 1.18× | **met** |"), "{restated}");
+    }
+
     #[test]
     fn renders_with_missing_measures() {
         let r = Results {
