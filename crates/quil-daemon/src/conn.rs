@@ -1,8 +1,9 @@
 //! One client connection: handshake, requests, and (once attached) paced screen streaming.
 //!
 //! Output pacing: any pane going dirty bumps a shared counter; an attached client then sends
-//! at most one update per viewed pane per frame interval. Writes go through this client's own
-//! writer task; while more than [`MAX_INFLIGHT`] bytes are unsent, frames are skipped, and the
+//! at most one update per viewed pane per frame interval. Writes go straight to the socket
+//! while nothing is queued for it, and otherwise through this client's own writer task; while
+//! more than [`MAX_INFLIGHT`] bytes are unsent, frames are skipped, and the
 //! row versions make the next frame carry everything the client missed. A stalled client thus
 //! costs the daemon one bounded buffer and never blocks panes or other clients.
 //!
@@ -11,16 +12,17 @@
 //! stops reading its requests (so replies it does not read cannot pile up); past
 //! [`DISCONNECT_AT`] it is closed. A reply larger than a frame becomes an error reply.
 
+use crate::fdio;
 use crate::server::Server;
 use quil_proto::codec::{encode_frame, encode_raw_frame, FrameDecoder, MAX_FRAME};
 use quil_proto::{
     decode, ClientMsg, EventKind, Hello, HelloReply, PaneId, Reply, Request, ServerMsg,
 };
 use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{sleep_until, Instant};
@@ -69,6 +71,8 @@ impl Drop for Partial<'_> {
 struct Outbox {
     tx: mpsc::UnboundedSender<Vec<u8>>,
     inflight: Arc<AtomicUsize>,
+    /// The socket, for writing straight to it when nothing is queued.
+    fd: Arc<OwnedFd>,
 }
 
 impl Outbox {
@@ -81,7 +85,17 @@ impl Outbox {
         self.push(buf)
     }
 
-    fn push(&self, buf: Vec<u8>) -> bool {
+    fn push(&self, mut buf: Vec<u8>) -> bool {
+        // Nothing queued or being written (the writer counts a frame off once it is written):
+        // this goes first anyway, and straight out spares a wake-up of the writer task.
+        if self.unsent() == 0 {
+            match fdio::write(self.fd.as_fd(), &buf) {
+                Ok(n) if n == buf.len() => return true,
+                Ok(n) => drop(buf.drain(..n)),
+                // Full (the writer waits for it) or gone (the writer finds that out).
+                Err(_) => {}
+            }
+        }
         self.inflight.fetch_add(buf.len(), Ordering::SeqCst);
         self.tx.send(buf).is_ok()
     }
@@ -240,7 +254,11 @@ pub async fn serve(server: Arc<Server>, stream: UnixStream, conn_id: u64) {
 }
 
 async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(), String> {
-    let (mut rd, mut wr) = stream.into_split();
+    // Registered for reading only, and written to directly (see `fdio`): tokio's own stream is
+    // registered for writability too, which woke the daemon each time the client read a frame.
+    let sock = OwnedFd::from(stream.into_std().map_err(|e| e.to_string())?);
+    let wr = Arc::new(fdio::dup(sock.as_raw_fd()).map_err(|e| e.to_string())?);
+    let rd = fdio::Reader::new(sock).map_err(|e| e.to_string())?;
     let mut dec = FrameDecoder::new(MAX_FRAME);
     let mut buf = vec![0u8; 64 * 1024];
 
@@ -277,7 +295,9 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
     };
     let mut frame = Vec::new();
     encode_raw_frame(&answer.encode(), &mut frame).map_err(|e| e.to_string())?;
-    wr.write_all(&frame).await.map_err(|e| e.to_string())?;
+    fdio::write_all(wr.as_fd(), &frame)
+        .await
+        .map_err(|e| e.to_string())?;
     if let HelloReply::Refused { reason, .. } = answer {
         return Err(reason);
     }
@@ -288,9 +308,10 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
     // Wakes the connection when a paused client has caught up (or its writer ended).
     let drained = Arc::new(tokio::sync::Notify::new());
     let writer_drained = drained.clone();
+    let writer_fd = wr.clone();
     let writer = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
-            if wr.write_all(&frame).await.is_err() {
+            if fdio::write_all(writer_fd.as_fd(), &frame).await.is_err() {
                 break;
             }
             let before = writer_inflight.fetch_sub(frame.len(), Ordering::SeqCst);
@@ -300,7 +321,11 @@ async fn run(server: &Arc<Server>, stream: UnixStream, conn_id: u64) -> Result<(
         }
         writer_drained.notify_one();
     });
-    let out = Outbox { tx, inflight };
+    let out = Outbox {
+        tx,
+        inflight,
+        fd: wr,
+    };
 
     let mut screen_rx = server.signals.screen.subscribe();
     let mut meta_rx = server.signals.meta.subscribe();

@@ -11,13 +11,13 @@
 //!   stops reading its input, only this task waits (on the reactor, so an idle pane costs no
 //!   thread); the pane then reports `input_blocked`.
 //!
-//! The PTY master is non-blocking (see [`crate::ptyio`]): input that arrives while nothing is
+//! The PTY master is non-blocking (see [`crate::fdio`]): input that arrives while nothing is
 //! queued is written at once by whoever has it, usually a client's connection task, which
 //! saves a keystroke a thread hop.
 
 use super::MAX_QUEUED_INPUT;
 use super::{Pane, PaneError, PaneEvents, PaneShared, SpawnArgs, SpawnError, Spawner};
-use crate::{holder, ptyio};
+use crate::{fdio, holder};
 use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize};
 use quil_proto::PaneId;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -135,7 +135,7 @@ impl Input {
         // Nothing queued or being written: this goes first anyway. Large pastes always queue,
         // so the queue's limit refuses them whole.
         if data.len() <= DIRECT_MAX && shared.queued_input.load(Ordering::SeqCst) == 0 {
-            match ptyio::write(self.fd.as_fd(), &data) {
+            match fdio::write(self.fd.as_fd(), &data) {
                 Ok(n) if n == data.len() => return Ok(()),
                 Ok(n) => drop(data.drain(..n)),
                 // Full (or gone): the writer task waits for it, or reports the end.
@@ -311,7 +311,7 @@ impl PtyPane {
             .master
             .as_raw_fd()
             .ok_or_else(|| SpawnError::Pty("the PTY has no file descriptor".into()))
-            .and_then(|fd| ptyio::dup(fd).map_err(|e| SpawnError::Pty(e.to_string())));
+            .and_then(|fd| fdio::dup(fd).map_err(|e| SpawnError::Pty(e.to_string())));
         let master = match master {
             Ok(m) => m,
             Err(e) => {
@@ -366,19 +366,16 @@ impl PtyPane {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| SpawnError::Pty(format!("no runtime for the pane's reader: {e}")))?;
         let pty = |e: std::io::Error| SpawnError::Pty(e.to_string());
-        let own = || ptyio::dup(master.as_raw_fd()).map_err(pty);
+        let own = || fdio::dup(master.as_raw_fd()).map_err(pty);
         let (reader, writer, direct) = (own()?, own()?, own()?);
         // Shared by every fd of the master, portable-pty's own included: its blocking reader
         // and writer (`try_clone_reader`, `take_writer`) must not be used.
-        ptyio::set_nonblocking(reader.as_fd()).map_err(pty)?;
-        // SAFETY: an OwnedFd is open until dropped, and each AsyncFd owns its own.
-        let (reader, writer) = unsafe {
-            (
-                AsyncFd::register_with_interest(reader, Interest::READABLE)
-                    .map_err(|e| SpawnError::Pty(e.to_string()))?,
-                AsyncFd::register_with_interest(writer, Interest::WRITABLE)
-                    .map_err(|e| SpawnError::Pty(e.to_string()))?,
-            )
+        fdio::set_nonblocking(reader.as_fd()).map_err(pty)?;
+        // SAFETY: an OwnedFd is open until dropped, and the AsyncFd owns its own. The writer
+        // is registered only while it waits (`fdio::write_all`).
+        let reader = unsafe {
+            AsyncFd::register_with_interest(reader, Interest::READABLE)
+                .map_err(|e| SpawnError::Pty(e.to_string()))?
         };
         let (cols, rows) = (args.cols.max(2), args.rows.max(1));
         let preamble = std::mem::take(&mut args.preamble);
@@ -461,7 +458,7 @@ impl Pane for PtyPane {
     }
 
     fn resize_process(&self, cols: u16, rows: u16) -> Result<(), PaneError> {
-        ptyio::set_size(self.io.master.as_fd(), cols, rows)
+        fdio::set_size(self.io.master.as_fd(), cols, rows)
             .map_err(|e| PaneError::Resize(self.id, e.to_string()))
     }
 
@@ -519,7 +516,7 @@ async fn read_output(
         // Read and fed with no await in between, so one buffer per worker thread serves every
         // pane: a buffer per pane would cost each idle pane 64 KiB.
         let read = READ_BUF.with_borrow_mut(|buf| {
-            let n = ready.try_io(|fd| ptyio::read_now(fd.get_ref(), buf));
+            let n = ready.try_io(|fd| fdio::read_now(fd.get_ref(), buf));
             if let Ok(Ok(n @ 1..)) = n {
                 take_output(pane, &buf[..n], shared, events, input);
             }
@@ -561,7 +558,7 @@ fn take_output(
 /// The writer task: queued input in order, each part followed by its pause. Ends when the
 /// pane (the queue's sender) is gone.
 async fn write_input(
-    writer: AsyncFd<OwnedFd>,
+    writer: OwnedFd,
     mut rx: mpsc::UnboundedReceiver<Queued>,
     shared: Arc<PaneShared>,
     events: Arc<dyn PaneEvents>,
@@ -569,7 +566,7 @@ async fn write_input(
     while let Some(Queued { data, then }) = rx.recv().await {
         let now = (shared.epoch.elapsed().as_millis() as u64).max(1);
         shared.write_started.store(now, Ordering::SeqCst);
-        let ok = write_all(&writer, &data).await.is_ok();
+        let ok = fdio::write_all(writer.as_fd(), &data).await.is_ok();
         shared.write_started.store(0, Ordering::SeqCst);
         shared.queued_input.fetch_sub(data.len(), Ordering::SeqCst);
         if shared.input_blocked.load(Ordering::SeqCst)
@@ -586,20 +583,4 @@ async fn write_input(
             tokio::time::sleep(then).await;
         }
     }
-}
-
-/// Writes all of `data`, waiting on the reactor whenever the PTY is full. Errors when the PTY
-/// is gone.
-async fn write_all(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        let mut ready = fd.writable().await?;
-        match ready.try_io(|fd| ptyio::write(fd.get_ref().as_fd(), data)) {
-            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(Ok(n)) => data = &data[n..],
-            Ok(Err(e)) => return Err(e),
-            // Full: readiness was cleared; wait for the next edge.
-            Err(_would_block) => {}
-        }
-    }
-    Ok(())
 }
