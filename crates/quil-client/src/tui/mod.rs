@@ -656,6 +656,7 @@ fn event_loop(
 
         let mut ready_daemons: Vec<usize> = Vec::new();
         let mut resized = false;
+        let mut woke = false;
         if !term_pending {
             let mut timeout = timeout_until(app.next_deadline());
             let stall_retry = PollTimeout::from(10u8);
@@ -686,11 +687,13 @@ fn event_loop(
                 .map(|(d, _)| *d)
                 .collect();
             resized = ready(&fds[up.len()]);
+            woke = ready(&fds[up.len() + 1]);
             let tty_ready = !term_stalled && ready(&fds[up.len() + 2]);
             term_pending = term_stalled || resized || tty_ready;
         }
+        // Only when woken: a read that finds nothing costs every key and update a system call.
         let mut buf = [0u8; 16];
-        while matches!((&woken).read(&mut buf), Ok(n) if n > 0) {}
+        while woke && matches!((&woken).read(&mut buf), Ok(n) if n > 0) {}
 
         for d in ready_daemons {
             if let Some(l) = links[d].as_mut() {
