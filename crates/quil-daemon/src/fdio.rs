@@ -217,6 +217,14 @@ mod tests {
             .collect()
     }
 
+    /// A socket pair: our end, non-blocking, and the peer's.
+    fn socket_pair() -> (OwnedFd, std::os::unix::net::UnixStream) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = OwnedFd::from(a);
+        set_nonblocking(fd.as_fd()).unwrap();
+        (fd, b)
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -247,9 +255,7 @@ mod tests {
     #[test]
     fn write_all_waits_for_a_full_socket_registered_only_while_waiting() {
         let rt = runtime();
-        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-        let fd = OwnedFd::from(a);
-        set_nonblocking(fd.as_fd()).unwrap();
+        let (fd, b) = socket_pair();
         // Far more than a socket buffer holds.
         let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
         let fd = std::sync::Arc::new(fd);
@@ -278,9 +284,7 @@ mod tests {
     #[test]
     fn write_all_reports_a_peer_that_is_gone() {
         let rt = runtime();
-        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-        let fd = OwnedFd::from(a);
-        set_nonblocking(fd.as_fd()).unwrap();
+        let (fd, b) = socket_pair();
         drop(b);
         let e = rt.block_on(write_all(fd.as_fd(), b"x")).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
