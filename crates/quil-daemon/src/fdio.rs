@@ -17,8 +17,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-/// An fd of our own for the PTY master (a `dup`, so it stays valid for as long as its holder
-/// needs it, whatever happens to the others).
+/// An fd of our own onto the open file behind `fd` (a `dup`, so it stays valid for as long as
+/// its holder needs it, whatever happens to the others).
 pub(crate) fn dup(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: dup(2) on an fd the caller holds open; the result is ours alone.
     let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
