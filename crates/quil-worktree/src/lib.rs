@@ -231,6 +231,14 @@ pub fn create(dir: &Path, kind: &str) -> Result<Worktree, WorktreeError> {
         .unwrap_or(0);
     let stem = format!("{}-{}", sanitize_kind(kind), timestamp(secs));
     let parent = repo.join(WORKTREES_DIR);
+    // One `worktree add` at a time in this process: git itself reads every other worktree's
+    // admin files while adding one, and fails ("failed to read .git/worktrees/<name>/commondir")
+    // when another add has made that directory but not yet written it. (Other processes' adds
+    // can still collide on a name; that is caught below.)
+    static ADDING: Mutex<()> = Mutex::new(());
+    let _adding = ADDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for attempt in 1..=MAX_NAME_ATTEMPTS {
         let name = if attempt == 1 {
             stem.clone()
