@@ -125,6 +125,12 @@ impl Reader {
         loop {
             let mut ready = self.0.readable().await?;
             if let Ok(r) = ready.try_io(|fd| read_now(fd.get_ref(), buf)) {
+                if matches!(r, Ok(n) if n > 0 && n < buf.len()) {
+                    // Drained: the next data raises a new edge. Saves the read that would only
+                    // say EAGAIN before the next wait (as tokio's own streams and the PTY
+                    // reader do).
+                    ready.clear_ready();
+                }
                 return r;
             }
         }
