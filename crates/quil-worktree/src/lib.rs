@@ -223,6 +223,14 @@ pub fn repo_root(dir: &Path) -> Result<PathBuf, WorktreeError> {
 pub fn create(dir: &Path, kind: &str) -> Result<Worktree, WorktreeError> {
     let repo = repo_root(dir)?;
     let base = head_commit(&repo)?;
+    // One create at a time in this process: git itself reads every other worktree's admin
+    // files while adding one, and fails ("failed to read .git/worktrees/<name>/commondir") when
+    // another add has made that directory but not yet written it. (Other processes' adds can
+    // still collide on a name; that is caught below.)
+    static CREATING: Mutex<()> = Mutex::new(());
+    let _creating = CREATING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     ensure_excluded(&repo)?;
 
     let secs = SystemTime::now()
@@ -231,14 +239,6 @@ pub fn create(dir: &Path, kind: &str) -> Result<Worktree, WorktreeError> {
         .unwrap_or(0);
     let stem = format!("{}-{}", sanitize_kind(kind), timestamp(secs));
     let parent = repo.join(WORKTREES_DIR);
-    // One `worktree add` at a time in this process: git itself reads every other worktree's
-    // admin files while adding one, and fails ("failed to read .git/worktrees/<name>/commondir")
-    // when another add has made that directory but not yet written it. (Other processes' adds
-    // can still collide on a name; that is caught below.)
-    static ADDING: Mutex<()> = Mutex::new(());
-    let _adding = ADDING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for attempt in 1..=MAX_NAME_ATTEMPTS {
         let name = if attempt == 1 {
             stem.clone()
@@ -482,12 +482,9 @@ fn main_worktree(dir: &Path) -> Result<PathBuf, WorktreeError> {
 
 /// Adds `.worktrees/` to the shared `info/exclude` unless it is already there.
 ///
-/// Read-check-append is serialized within this process, so concurrent [`create`]s in one
-/// daemon add the line once. (Two *processes* racing on a fresh repository could add it
-/// twice, which is harmless.)
+/// Called under [`create`]'s lock, so concurrent creates in one daemon add the line once.
+/// (Two *processes* racing on a fresh repository could add it twice, which is harmless.)
 fn ensure_excluded(repo: &Path) -> Result<(), WorktreeError> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let common = bytes_to_path(&git(repo, &["rev-parse", "--git-common-dir"])?);
     let info = repo.join(common).join("info");
     let file = info.join("exclude");
