@@ -59,7 +59,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Directory, inside the main working tree, that holds every quil worktree.
@@ -223,14 +223,7 @@ pub fn repo_root(dir: &Path) -> Result<PathBuf, WorktreeError> {
 pub fn create(dir: &Path, kind: &str) -> Result<Worktree, WorktreeError> {
     let repo = repo_root(dir)?;
     let base = head_commit(&repo)?;
-    // One create at a time in this process: git itself reads every other worktree's admin
-    // files while adding one, and fails ("failed to read .git/worktrees/<name>/commondir") when
-    // another add has made that directory but not yet written it. (Other processes' adds can
-    // still collide on a name; that is caught below.)
-    static CREATING: Mutex<()> = Mutex::new(());
-    let _creating = CREATING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _changing = changing_worktrees();
     ensure_excluded(&repo)?;
 
     let secs = SystemTime::now()
@@ -364,8 +357,21 @@ fn check_owned(wt: &Worktree) -> Result<(), WorktreeError> {
     }
 }
 
+/// One change to a repository's worktrees at a time in this process. git reads every other
+/// worktree's admin files while it adds, removes or prunes one, and fails ("failed to read
+/// .git/worktrees/<name>/commondir", "could not open .../gitdir") when another change has made
+/// or deleted that directory halfway. (Other processes' adds can still collide on a name;
+/// [`create`] retries those.)
+fn changing_worktrees() -> MutexGuard<'static, ()> {
+    static CHANGING: Mutex<()> = Mutex::new(());
+    CHANGING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// `git worktree remove --force`, prune, `git branch -D`; each step skipped if already done.
 fn remove(wt: &Worktree) -> Result<(), WorktreeError> {
+    let _changing = changing_worktrees();
     if wt.path.symlink_metadata().is_ok() {
         let args = [
             OsStr::new("worktree"),

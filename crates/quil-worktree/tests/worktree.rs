@@ -574,3 +574,43 @@ fn keep_carries_empty_files_modes_symlinks_and_deletions() {
         assert!(status.lines().any(|l| l == line), "{line}: {status}");
     }
 }
+
+#[test]
+fn concurrent_creates_and_discards_never_trip_over_each_other() {
+    // git reads every worktree's admin files while it adds or removes one; without one change at
+    // a time this failed about one run in ten ("failed to read .git/worktrees/<name>/commondir").
+    let repo = Repo::new();
+    let old: Vec<Worktree> = (0..8)
+        .map(|_| create(&repo.root, "agent").expect("create"))
+        .collect();
+    let new: Vec<Worktree> = std::thread::scope(|s| {
+        let discards: Vec<_> = old.iter().map(|wt| s.spawn(move || discard(wt))).collect();
+        let creates: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| create(&repo.root, "agent")))
+            .collect();
+        for h in discards {
+            h.join().expect("thread").expect("discard");
+        }
+        creates
+            .into_iter()
+            .map(|h| h.join().expect("thread").expect("create"))
+            .collect()
+    });
+    // Names of discarded worktrees may be taken again, but never twice at once.
+    let paths: BTreeSet<_> = new.iter().map(|w| w.path.clone()).collect();
+    assert_eq!(paths.len(), 8);
+    for wt in &new {
+        assert!(
+            wt.path.join("a.txt").is_file(),
+            "{} has no files",
+            wt.path.display()
+        );
+    }
+    std::thread::scope(|s| {
+        for wt in &new {
+            s.spawn(move || discard(wt).expect("discard"));
+        }
+    });
+    assert!(!repo.branches().contains("quil/"));
+    assert_eq!(repo.status(), "");
+}
