@@ -586,10 +586,10 @@ impl Journal {
 
     /// Records output. The hot path: a copy, no syscall (the writer is woken when the buffer
     /// turns large, and by the journals' clock when it turns non-empty), and never a wait on
-    /// the disk.
-    pub fn push(self: &Arc<Self>, bytes: &[u8]) {
+    /// the disk. Returns the clock's tick when this output armed it: see [`Tick`].
+    pub fn push(self: &Arc<Self>, bytes: &[u8]) -> Option<Tick> {
         if bytes.is_empty() {
-            return;
+            return None;
         }
         self.add(|st| {
             let n = bytes.len();
@@ -602,25 +602,26 @@ impl Journal {
                 st.data.extend_from_slice(bytes);
             }
             before < FLUSH_AT && st.data.len() >= FLUSH_AT
-        });
+        })
     }
 
     /// Records that the pane's terminal was resized.
     pub fn resized(self: &Arc<Self>, cols: u16, rows: u16) {
-        self.add(|st| {
+        // A tick armed here goes to the clock's task.
+        drop(self.add(|st| {
             st.pos += 1;
             let at = st.data.len();
             st.marks.push((at, Mark::Resize(cols, rows)));
             false
-        });
+        }));
     }
 
     /// Adds something for the writer with `f`, which says whether the buffer just grew large;
-    /// wakes the writer when it has something new to wait for.
-    fn add(self: &Arc<Self>, f: impl FnOnce(&mut State) -> bool) {
+    /// wakes the writer, or arms the clock, when it has something new to wait for.
+    fn add(self: &Arc<Self>, f: impl FnOnce(&mut State) -> bool) -> Option<Tick> {
         let mut st = self.lock();
         if st.frozen || st.closed {
-            return;
+            return None;
         }
         let was_empty = st.is_empty();
         if was_empty {
@@ -631,8 +632,11 @@ impl Journal {
         drop(st);
         if big {
             self.wake.notify_one();
+            None
         } else if was_empty {
-            clock::due(self);
+            clock::due(self)
+        } else {
+            None
         }
     }
 
@@ -1196,12 +1200,17 @@ mod runtime {
 /// The journals' clock: wakes the writers of journals that turned non-empty, together, on
 /// the next step of the [`BATCH`] grid their batches are due on. Readers on the daemon's
 /// threads then wake the journals' thread once per step, not once per pane that printed.
+///
+/// The output that arms the clock hands its caller a [`Tick`]. A pane's reader keeps it on its
+/// own timer, so the first output after a quiet spell (a keystroke's echo) wakes no other
+/// thread on its way to the clients; a `Tick` dropped unfired goes to the clock's task.
 mod clock {
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     struct Clock {
-        /// A tick is planned: readers need not wake the clock.
+        /// A tick is planned (a [`Tick`] is out, or the task is waiting for it): output need
+        /// not arm the clock.
         armed: AtomicBool,
         /// The journals to wake at the tick, and when the first of them turned non-empty.
         due: Mutex<(Vec<Weak<Journal>>, Option<Instant>)>,
@@ -1223,22 +1232,28 @@ mod clock {
     }
 
     /// `j` turned non-empty: its writer is woken on the next grid step its batch is due on.
-    pub(super) fn due(j: &Arc<Journal>) {
+    /// The tick, if this armed the clock.
+    pub(super) fn due(j: &Arc<Journal>) -> Option<Tick> {
         let Some(c) = get() else {
             // No clock (its runtime did not start): wake the writer at once.
             j.wake.notify_one();
-            return;
+            return None;
         };
-        {
+        let first = {
             let mut due = lock(&c.due);
             due.0.push(Arc::downgrade(j));
-            due.1.get_or_insert_with(Instant::now);
+            *due.1.get_or_insert_with(Instant::now)
+        };
+        if c.armed.swap(true, Ordering::SeqCst) {
+            return None;
         }
-        if !c.armed.swap(true, Ordering::SeqCst) {
-            c.wake.notify_one();
-        }
+        Some(Tick {
+            at: on_grid(first + BATCH),
+            clock: Some(c),
+        })
     }
 
+    /// The clock's task, for ticks nobody else keeps.
     async fn run(c: &'static Clock) {
         loop {
             c.wake.notified().await;
@@ -1246,15 +1261,52 @@ mod clock {
             if let Some(first) = first {
                 tokio::time::sleep_until(on_grid(first + BATCH).into()).await;
             }
-            // Disarmed before the list is taken: a journal added after this arms the next tick.
-            c.armed.store(false, Ordering::SeqCst);
-            let (due, _) = std::mem::take(&mut *lock(&c.due));
-            for j in due.iter().filter_map(Weak::upgrade) {
-                j.wake.notify_one();
+            fire(c);
+        }
+    }
+
+    fn fire(c: &Clock) {
+        // Disarmed before the list is taken: a journal added after this arms the next tick.
+        c.armed.store(false, Ordering::SeqCst);
+        let (due, _) = std::mem::take(&mut *lock(&c.due));
+        for j in due.iter().filter_map(Weak::upgrade) {
+            j.wake.notify_one();
+        }
+    }
+
+    /// The journals' clock, armed by the output that returned it: whoever holds it wakes the
+    /// writers due at [`Tick::at`] by calling [`Tick::fire`] then. Dropped unfired, it goes to
+    /// the clock's task, which fires it on time.
+    #[must_use = "dropped, the tick goes to the clock's task, waking its thread"]
+    pub struct Tick {
+        at: Instant,
+        /// `None` once fired.
+        clock: Option<&'static Clock>,
+    }
+
+    impl Tick {
+        /// When to fire: a step of the [`BATCH`] grid.
+        pub fn at(&self) -> Instant {
+            self.at
+        }
+
+        /// Wakes the writers of every journal due (whichever pane's output armed the clock).
+        pub fn fire(mut self) {
+            if let Some(c) = self.clock.take() {
+                fire(c);
+            }
+        }
+    }
+
+    impl Drop for Tick {
+        fn drop(&mut self) {
+            if let Some(c) = self.clock.take() {
+                c.wake.notify_one();
             }
         }
     }
 }
+pub use clock::Tick;
 
 /// The daemon's fsync thread: journals are written within twice [`BATCH`], and made durable within
 /// their fsync interval, without the writers ever waiting for the disk to sync.

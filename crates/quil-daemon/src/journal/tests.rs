@@ -530,3 +530,48 @@ fn batches_fall_due_on_one_grid() {
         assert_eq!(on_grid(due - Duration::from_nanos(1)), due);
     }
 }
+
+/// Prints `bytes` until the print arms the journals' clock (another test's output may hold it
+/// armed for a moment) and returns the tick; every print reaches the file.
+fn print_arming(p: &Pane, bytes: &[u8]) -> Tick {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        lock(&p.term).extend_from_slice(bytes);
+        if let Some(tick) = p.j().push(bytes) {
+            return tick;
+        }
+        assert!(Instant::now() < deadline, "the clock stayed armed");
+        wait_until("the print written", || all_recoverable(p));
+    }
+}
+
+fn written(p: &Pane, what: &[u8]) -> bool {
+    std::fs::read(p.journal_path()).is_ok_and(|b| b.windows(what.len()).any(|w| w == what))
+}
+
+#[test]
+fn the_output_that_arms_the_clock_keeps_its_tick_and_a_dropped_tick_still_fires() {
+    let p = start(DEFAULT_BOUND, false);
+    wait_until("the first snapshot and journal", || all_recoverable(&p));
+    // The writer has gone quiet: it waits to be woken.
+    std::thread::sleep(Duration::from_millis(100));
+
+    let before = Instant::now();
+    let tick = print_arming(&p, b"kept tick\r\n");
+    assert_eq!(on_grid(tick.at()), tick.at(), "a step of the grid");
+    assert!(tick.at() >= before + BATCH && tick.at() < Instant::now() + 2 * BATCH);
+    // Whoever holds the tick decides when the writers wake: nobody else does, however late.
+    std::thread::sleep(tick.at().saturating_duration_since(Instant::now()) + 3 * BATCH);
+    assert!(!written(&p, b"kept tick"), "written before its tick fired");
+    tick.fire();
+    wait_until("the output written once the tick fired", || {
+        written(&p, b"kept tick")
+    });
+
+    // A tick nobody keeps (a reader that ended) goes to the clock's task.
+    drop(print_arming(&p, b"dropped tick\r\n"));
+    wait_until("the output written by the clock's task", || {
+        written(&p, b"dropped tick")
+    });
+    wait_until("everything recoverable", || all_recoverable(&p));
+}

@@ -26,8 +26,8 @@ impl FakePane {
     /// Output from the "program": fed to the terminal as a PTY read would be.
     pub fn output(&self, bytes: &[u8]) {
         // Replies the emulator owes go to the program, as they would on a PTY.
-        let replies = self.shared.feed(self.args.id, bytes, self.events.as_ref());
-        lock(&self.input).extend(replies);
+        let fed = self.shared.feed(self.args.id, bytes, self.events.as_ref());
+        lock(&self.input).extend(fed.replies);
     }
 
     /// Everything the pane was sent so far.

@@ -237,6 +237,15 @@ pub struct TermState {
     snap: Snapshot,
 }
 
+/// What [`PaneShared::feed`] leaves its caller to do.
+pub struct Fed {
+    /// The replies the emulator owes the program (cursor position reports and the like),
+    /// which go back the same ordered way as keystrokes.
+    pub replies: Vec<u8>,
+    /// The journals' clock, when this output armed it (see [`journal::Tick`]).
+    pub tick: Option<journal::Tick>,
+}
+
 /// A pane's terminal side: the same for every kind of pane.
 pub struct PaneShared {
     state: Mutex<TermState>,
@@ -397,22 +406,18 @@ impl PaneShared {
         }
     }
 
-    /// Feeds one read of output to the terminal and tells whoever needs to know. Returns the
-    /// replies the emulator owes the program (cursor position reports and the like), which
-    /// go back the same ordered way as keystrokes.
-    pub fn feed(&self, pane: PaneId, bytes: &[u8], events: &dyn PaneEvents) -> Vec<u8> {
-        let (responses, clip, meta, bell, notes) = {
+    /// Feeds one read of output to the terminal and tells whoever needs to know.
+    pub fn feed(&self, pane: PaneId, bytes: &[u8], events: &dyn PaneEvents) -> Fed {
+        let (responses, tick, clip, meta, bell, notes) = {
             let mut st = self.lock();
             st.term.feed(bytes);
             // Under the terminal's lock: a snapshot's position in the journal matches its state.
-            if let Some(j) = self.journal.get() {
-                j.push(bytes);
-            }
+            let tick = self.journal.get().and_then(|j| j.push(bytes));
             let meta = st.term.take_meta_changed();
             let bell = st.term.take_bell();
             let notes = st.term.take_notifications();
             let clip = st.term.take_clipboard();
-            (st.term.take_responses(), clip, meta, bell, notes)
+            (st.term.take_responses(), tick, clip, meta, bell, notes)
         };
         if bell && self.may_pass_on(&self.last_bell) {
             events.bell(pane);
@@ -434,7 +439,10 @@ impl PaneShared {
         if !self.dirty.swap(true, Ordering::SeqCst) {
             events.screen_dirty();
         }
-        responses
+        Fed {
+            replies: responses,
+            tick,
+        }
     }
 
     /// Whether something last passed on at `last` may pass on again now ([`BELL_EVERY`]); if

@@ -17,7 +17,7 @@
 
 use super::MAX_QUEUED_INPUT;
 use super::{Pane, PaneError, PaneEvents, PaneShared, SpawnArgs, SpawnError, Spawner};
-use crate::{fdio, holder};
+use crate::{fdio, holder, journal};
 use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize};
 use quil_proto::PaneId;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -509,8 +509,21 @@ async fn read_output(
     events: &Arc<dyn PaneEvents>,
     input: &Input,
 ) {
+    // The journals' clock, when this pane's output armed it: kept on this task's timer, so an
+    // echo wakes no other thread on its way to the clients. Dropped unfired (the pane ended),
+    // it goes to the clock's own task.
+    let mut tick: Option<journal::Tick> = None;
     loop {
-        let Ok(mut ready) = reader.readable().await else {
+        let readable = tokio::select! {
+            r = reader.readable() => r,
+            () = tick_due(tick.as_ref()) => {
+                if let Some(t) = tick.take() {
+                    t.fire();
+                }
+                continue;
+            }
+        };
+        let Ok(mut ready) = readable else {
             return;
         };
         // Read and fed with no await in between, so one buffer per worker thread serves every
@@ -518,7 +531,9 @@ async fn read_output(
         let read = READ_BUF.with_borrow_mut(|buf| {
             let n = ready.try_io(|fd| fdio::read_now(fd.get_ref(), buf));
             if let Ok(Ok(n @ 1..)) = n {
-                take_output(pane, &buf[..n], shared, events, input);
+                if let Some(t) = take_output(pane, &buf[..n], shared, events, input) {
+                    tick = Some(t);
+                }
             }
             n
         });
@@ -540,19 +555,28 @@ async fn read_output(
     }
 }
 
+/// Resolves at the tick's time; never without one.
+async fn tick_due(tick: Option<&journal::Tick>) {
+    match tick {
+        Some(t) => tokio::time::sleep_until(t.at().into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Feeds one read of output to the terminal; replies the emulator owes the program go the
-/// same ordered way as keystrokes.
+/// same ordered way as keystrokes. Returns the journals' clock if this output armed it.
 fn take_output(
     pane: PaneId,
     bytes: &[u8],
     shared: &PaneShared,
     events: &Arc<dyn PaneEvents>,
     input: &Input,
-) {
-    let responses = shared.feed(pane, bytes, events.as_ref());
-    if !responses.is_empty() {
-        let _ = input.send(shared, responses);
+) -> Option<journal::Tick> {
+    let fed = shared.feed(pane, bytes, events.as_ref());
+    if !fed.replies.is_empty() {
+        let _ = input.send(shared, fed.replies);
     }
+    fed.tick
 }
 
 /// The writer task: queued input in order, each part followed by its pause. Ends when the
