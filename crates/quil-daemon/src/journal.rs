@@ -1209,9 +1209,12 @@ mod clock {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     struct Clock {
-        /// A tick is planned (a [`Tick`] is out, or the task is waiting for it): output need
-        /// not arm the clock.
+        /// A tick is planned (a [`Tick`] is out, or the task has it): output need not arm
+        /// the clock.
         armed: AtomicBool,
+        /// The task has the planned tick (a [`Tick`] was dropped unfired). Only then does it
+        /// fire: a wake-up left over from an earlier tick must not fire one a reader holds.
+        task_has_it: AtomicBool,
         /// The journals to wake at the tick, and when the first of them turned non-empty.
         due: Mutex<(Vec<Weak<Journal>>, Option<Instant>)>,
         wake: tokio::sync::Notify,
@@ -1222,6 +1225,7 @@ mod clock {
         *C.get_or_init(|| {
             let c: &'static Clock = Box::leak(Box::new(Clock {
                 armed: AtomicBool::new(false),
+                task_has_it: AtomicBool::new(false),
                 due: Mutex::new((Vec::new(), None)),
                 wake: tokio::sync::Notify::new(),
             }));
@@ -1257,6 +1261,9 @@ mod clock {
     async fn run(c: &'static Clock) {
         loop {
             c.wake.notified().await;
+            if !c.task_has_it.swap(false, Ordering::SeqCst) {
+                continue;
+            }
             let first = lock(&c.due).1;
             if let Some(first) = first {
                 tokio::time::sleep_until(on_grid(first + BATCH).into()).await;
@@ -1301,6 +1308,7 @@ mod clock {
     impl Drop for Tick {
         fn drop(&mut self) {
             if let Some(c) = self.clock.take() {
+                c.task_has_it.store(true, Ordering::SeqCst);
                 c.wake.notify_one();
             }
         }
