@@ -562,13 +562,12 @@ fn written(p: &Pane, line: &str) -> bool {
 fn the_output_that_arms_the_clock_keeps_its_tick_and_a_dropped_tick_still_fires() {
     let p = start(DEFAULT_BOUND, false);
     let (tick, line) = print_arming(&p, "kept tick");
-    let armed = Instant::now();
     assert_eq!(on_grid(tick.at()), tick.at(), "a step of the grid");
-    assert!(tick.at() >= armed && tick.at() < armed + 2 * BATCH);
-    // Whoever holds the tick decides when the writers wake: nobody else does, however late
-    // (not the clock's task either, woken meanwhile by other tests' ticks).
-    // A wrong fire would come at the tick's own step; one step past it is enough to see one,
-    // and holds up the other tests' journals (which share the clock) little.
+    assert!(tick.at() < Instant::now() + 2 * BATCH);
+    // Whoever holds the tick decides when the writers wake: nobody else does (not the clock's
+    // task either, woken meanwhile by other tests' ticks). A wrong fire would come at the
+    // tick's own step, so one step past it shows one, and holds the other tests' journals
+    // (which share the clock) up only a little.
     std::thread::sleep(tick.at().saturating_duration_since(Instant::now()) + BATCH);
     assert!(!written(&p, &line), "written before its tick fired");
     tick.fire();
