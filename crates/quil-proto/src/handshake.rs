@@ -8,7 +8,7 @@
 use crate::codec::ProtoError;
 
 /// Bumped on any incompatible change to [`crate::ClientMsg`] or [`crate::ServerMsg`].
-pub const PROTOCOL_VERSION: u16 = 8;
+pub const PROTOCOL_VERSION: u16 = 9;
 const MAGIC: &[u8; 4] = b"QUIL";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

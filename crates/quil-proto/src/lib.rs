@@ -65,6 +65,11 @@ pub enum SplitSize {
     Cells(i32),
     /// The pane's side takes this percentage of the split (5 to 95).
     Percent(u8),
+    /// The divider moves this many cells toward the split's end (right or down; negative:
+    /// left or up), whichever side the pane is on. The daemon decides which side that is, on
+    /// its own layout: a client's copy may be a swap or a move behind (a key pressed right
+    /// after another). Since protocol v9.
+    Divider(i32),
 }
 
 /// A request from a client. Each carries an id echoed in its [`ServerMsg::Reply`].

@@ -1319,10 +1319,11 @@ impl App {
                         Action::ResizeLeft | Action::ResizeRight => SplitDir::Horizontal,
                         _ => SplitDir::Vertical,
                     };
-                    // The divider moves that way: the pane grows when it is on the other side.
-                    if let Some(first) = self.layout_of(tab).in_first(p, dir) {
+                    // The divider moves that way. Which side grows is the daemon's to say: this
+                    // layout may be a swap behind (keys pressed faster than a round trip).
+                    if self.layout_of(tab).in_first(p, dir).is_some() {
                         let toward_end = matches!(action, Action::ResizeRight | Action::ResizeDown);
-                        let n = if first == toward_end {
+                        let n = if toward_end {
                             RESIZE_STEP
                         } else {
                             -RESIZE_STEP
@@ -1331,7 +1332,7 @@ impl App {
                             Request::ResizeSplit {
                                 pane: p,
                                 dir: Some(dir),
-                                size: quil_proto::SplitSize::Cells(n),
+                                size: quil_proto::SplitSize::Divider(n),
                             },
                             Pending::Plain,
                         );
@@ -2169,6 +2170,42 @@ pub(crate) mod tests {
 
     fn key(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
         KeyEvent::new(code, mods)
+    }
+
+    #[test]
+    fn resize_keys_ask_to_move_the_divider_whichever_side_the_pane_is_on() {
+        // The daemon decides which side grows: this client's layout may be a swap behind.
+        let mut app = app_with(two_tabs(), (100, 30));
+        let divider = |app: &mut App, action| {
+            reqs(app);
+            app.act(action);
+            reqs(app)
+        };
+        let moved = |pane, n| {
+            vec![Request::ResizeSplit {
+                pane: PaneId(pane),
+                dir: Some(SplitDir::Horizontal),
+                size: quil_proto::SplitSize::Divider(n),
+            }]
+        };
+        for pane in [1, 2] {
+            app.act(if pane == 1 {
+                Action::FocusLeft
+            } else {
+                Action::FocusRight
+            });
+            assert_eq!(app.active_pane(), Some(PaneId(pane)));
+            assert_eq!(
+                divider(&mut app, Action::ResizeLeft),
+                moved(pane, -RESIZE_STEP)
+            );
+            assert_eq!(
+                divider(&mut app, Action::ResizeRight),
+                moved(pane, RESIZE_STEP)
+            );
+        }
+        // Top/bottom: no such split holds the pane, so nothing is asked.
+        assert_eq!(divider(&mut app, Action::ResizeUp), vec![]);
     }
 
     fn update(pane: u32, cols: u16, rows: u16, full: bool, lines: Vec<(u16, &str)>) -> ServerMsg {

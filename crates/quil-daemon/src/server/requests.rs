@@ -231,17 +231,20 @@ impl Server {
                         }
                     )));
                 };
+                // The pane's cells plus its border, over its share: the split's size.
+                let extent = f32::from(match dir {
+                    quil_model::SplitDir::Horizontal => cols,
+                    quil_model::SplitDir::Vertical => rows,
+                }) + 2.0;
+                let grown = |n: i32| (extent + n as f32) / (extent / share.max(0.01));
                 let new = match size {
                     quil_proto::SplitSize::Percent(p) => f32::from(p) / 100.0,
-                    quil_proto::SplitSize::Cells(n) => {
-                        // The pane's cells plus its border, over its share: the split's size.
-                        let extent = f32::from(match dir {
-                            quil_model::SplitDir::Horizontal => cols,
-                            quil_model::SplitDir::Vertical => rows,
-                        }) + 2.0;
-                        let total = extent / share.max(0.01);
-                        (extent + n as f32) / total
-                    }
+                    quil_proto::SplitSize::Cells(n) => grown(n),
+                    // Toward the end grows the first side, wherever the pane is now.
+                    quil_proto::SplitSize::Divider(n) => match layout.in_first(pane, dir) {
+                        Some(true) => grown(n),
+                        _ => grown(-n),
+                    },
                 };
                 layout.set_share(pane, dir, new);
                 drop(st);

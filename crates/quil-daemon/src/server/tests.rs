@@ -1315,3 +1315,45 @@ fn idle_panes_no_client_shows_are_packed_and_read_the_same() {
     };
     assert_eq!(lines[4], "$ y");
 }
+
+#[test]
+fn a_divider_moves_the_way_asked_whichever_side_the_pane_is_on() {
+    let h = harness();
+    let a = h.spawn(None, &["sh"], h.home.path());
+    let Ok(Reply::Pane(b)) = h.req(Request::Split {
+        pane: a,
+        dir: SplitDir::Horizontal,
+        spawn: SpawnSpec::default(),
+    }) else {
+        panic!("split")
+    };
+    // The share of the left side.
+    let left = |h: &Harness| match &h.server.workspace_info().tabs[0].layout {
+        quil_model::Layout::Split { ratio, .. } => *ratio,
+        other => panic!("not a split: {other:?}"),
+    };
+    let divider = |pane, n| {
+        h.req(Request::ResizeSplit {
+            pane,
+            dir: Some(SplitDir::Horizontal),
+            size: quil_proto::SplitSize::Divider(n),
+        })
+        .expect("resize")
+    };
+    let half = left(&h);
+    // `b` is on the right: the divider moving left grows it.
+    divider(b, -5);
+    let moved = left(&h);
+    assert!(moved < half, "{moved} after {half}");
+    // Swapped, `b` is on the left, and the same request still moves the divider left: what a
+    // client that has not yet seen the swap sends for the same key.
+    h.req(Request::SwapPane { a, b }).expect("swap");
+    divider(b, -5);
+    assert!(left(&h) < moved, "{} after {moved}", left(&h));
+    divider(a, 5);
+    assert!(
+        (left(&h) - moved).abs() < 0.01,
+        "{} back to {moved}",
+        left(&h)
+    );
+}
