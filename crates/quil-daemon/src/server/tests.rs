@@ -88,6 +88,18 @@ impl Harness {
         }
     }
 
+    /// Splits `pane` with a pane of the default type; the new pane.
+    fn split(&self, pane: PaneId, dir: SplitDir) -> PaneId {
+        match self.req(Request::Split {
+            pane,
+            dir,
+            spawn: SpawnSpec::default(),
+        }) {
+            Ok(Reply::Pane(p)) => p,
+            other => panic!("split: {other:?}"),
+        }
+    }
+
     /// What the daemon's exit watcher does: hands each exit to `on_exit`.
     fn pump_exits(&mut self) {
         while let Ok(notice) = self.exits.try_recv() {
@@ -155,22 +167,10 @@ fn tabs_splits_and_kills_drive_processes() {
     let h = harness();
     let dir = h.home.path();
     let a = h.spawn(None, &["sh"], dir);
-    let Ok(Reply::Pane(b)) = h.req(Request::Split {
-        pane: a,
-        dir: SplitDir::Horizontal,
-        spawn: SpawnSpec::default(),
-    }) else {
-        panic!("split")
-    };
+    let b = h.split(a, SplitDir::Horizontal);
     // The split starts where the first pane's shell says it is.
     h.fake.pane(a).output(b"\x1b]7;file://host/tmp\x07");
-    let Ok(Reply::Pane(c)) = h.req(Request::Split {
-        pane: a,
-        dir: SplitDir::Vertical,
-        spawn: SpawnSpec::default(),
-    }) else {
-        panic!("split")
-    };
+    let c = h.split(a, SplitDir::Vertical);
     assert_eq!(h.fake.pane(c).args.cwd, Path::new("/tmp"));
     let ws = h.server.workspace_info();
     assert_eq!(ws.tabs.len(), 1);
@@ -510,13 +510,7 @@ fn the_workspace_tells_what_happens_in_order() {
     let mut rx = h.server.signals.events.subscribe();
     let dir = h.home.path();
     let a = h.spawn(None, &["sh"], dir);
-    let Ok(Reply::Pane(b)) = h.req(Request::Split {
-        pane: a,
-        dir: SplitDir::Horizontal,
-        spawn: SpawnSpec::default(),
-    }) else {
-        panic!("split")
-    };
+    let b = h.split(a, SplitDir::Horizontal);
     h.req(Request::RenamePane {
         pane: b,
         name: "logs".into(),
@@ -1320,13 +1314,7 @@ fn idle_panes_no_client_shows_are_packed_and_read_the_same() {
 fn a_divider_moves_the_way_asked_whichever_side_the_pane_is_on() {
     let h = harness();
     let a = h.spawn(None, &["sh"], h.home.path());
-    let Ok(Reply::Pane(b)) = h.req(Request::Split {
-        pane: a,
-        dir: SplitDir::Horizontal,
-        spawn: SpawnSpec::default(),
-    }) else {
-        panic!("split")
-    };
+    let b = h.split(a, SplitDir::Horizontal);
     // The share of the left side.
     let left = |h: &Harness| match &h.server.workspace_info().tabs[0].layout {
         quil_model::Layout::Split { ratio, .. } => *ratio,
