@@ -22,6 +22,7 @@ use portable_pty::{ChildKiller, CommandBuilder, MasterPty, PtySize};
 use quil_proto::PaneId;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -512,13 +513,13 @@ async fn read_output(
     // The journals' clock, when this pane's output armed it: kept on this task's timer, so an
     // echo wakes no other thread on its way to the clients. Dropped unfired (the pane ended),
     // it goes to the clock's own task.
-    let mut tick: Option<journal::Tick> = None;
+    let mut kept: Option<KeptTick> = None;
     loop {
         let readable = tokio::select! {
             r = reader.readable() => r,
-            () = tick_due(tick.as_ref()) => {
-                if let Some(t) = tick.take() {
-                    t.fire();
+            () = kept_due(kept.as_mut()) => {
+                if let Some(k) = kept.take() {
+                    k.tick.fire();
                 }
                 continue;
             }
@@ -531,8 +532,8 @@ async fn read_output(
         let read = READ_BUF.with_borrow_mut(|buf| {
             let n = ready.try_io(|fd| fdio::read_now(fd.get_ref(), buf));
             if let Ok(Ok(n @ 1..)) = n {
-                if let Some(t) = take_output(pane, &buf[..n], shared, events, input) {
-                    tick = Some(t);
+                if let Some(tick) = take_output(pane, &buf[..n], shared, events, input) {
+                    kept = Some(KeptTick::new(tick));
                 }
             }
             n
@@ -555,10 +556,24 @@ async fn read_output(
     }
 }
 
-/// Resolves at the tick's time; never without one.
-async fn tick_due(tick: Option<&journal::Tick>) {
-    match tick {
-        Some(t) => tokio::time::sleep_until(t.at().into()).await,
+/// A journals' clock tick a reader keeps, with its timer: registered once, not again on
+/// every read of a flood.
+struct KeptTick {
+    tick: journal::Tick,
+    due: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl KeptTick {
+    fn new(tick: journal::Tick) -> KeptTick {
+        let due = Box::pin(tokio::time::sleep_until(tick.at().into()));
+        KeptTick { tick, due }
+    }
+}
+
+/// Resolves at the kept tick's time; never without one.
+async fn kept_due(kept: Option<&mut KeptTick>) {
+    match kept {
+        Some(k) => k.due.as_mut().await,
         None => std::future::pending().await,
     }
 }
